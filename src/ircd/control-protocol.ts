@@ -1,0 +1,89 @@
+/**
+ * The daemon's local control socket: the wire contract shared by the daemon (server side),
+ * keybot and the `sealchatd user ...` admin tool (client side).
+ *
+ * Transport: net-ipc over a unix socket `<dataDir>/control.sock`, mode 0600, so only the
+ * account that runs the daemon can use it. Every call is a request `{ method, params }`
+ * answered by a ControlResponse. The daemon is the store's one writer: while it runs, admin
+ * changes go through here rather than opening the store a second time.
+ */
+
+export const CONTROL_SOCKET_NAME = 'control.sock';
+
+/** What the daemon knows of one account, as the control socket reports it. */
+export interface UserInfo {
+  /** Account name as registered (display case). */
+  name: string;
+  /** OpenPGP v4/v6 fingerprint, lowercase hex. */
+  fingerprint: string;
+  /** Armored OpenPGP public key. Present on user.get, omitted from listings. */
+  publicKey?: string;
+  /** True while at least one authenticated session exists. */
+  online: boolean;
+  /** The reserved key-service account. */
+  service?: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ChannelInfo {
+  name: string;
+  modes: string;
+  topic: string;
+  /** Current members by display nick. */
+  members: string[];
+  /** Members holding +o. */
+  operators: string[];
+}
+
+/** Request parameters and results of every control method. */
+export interface ControlMethods {
+  /** Liveness and version. */
+  'ping': { params: Record<string, never>; result: { version: string; server: string } };
+  'user.get': { params: { name: string }; result: UserInfo | null };
+  'user.list': { params: Record<string, never>; result: UserInfo[] };
+  'user.add': { params: { name: string; password: string; publicKey: string }; result: UserInfo };
+  'user.passwd': { params: { name: string; password: string }; result: { ok: true } };
+  'user.setkey': { params: { name: string; publicKey: string }; result: UserInfo };
+  /** Deleting an account also disconnects its sessions. */
+  'user.del': { params: { name: string }; result: { ok: true } };
+  /** Account names of everyone online now. */
+  'presence.online': { params: Record<string, never>; result: string[] };
+  /**
+   * Server-side join: put an online user into a channel (so an invitee need not type /join).
+   * Creates the channel if it does not exist. Members see an ordinary JOIN.
+   */
+  'channel.join': { params: { channel: string; nick: string }; result: { ok: true } };
+  /** Remove a user from a channel (seen as a KICK by the service). */
+  'channel.kick': { params: { channel: string; nick: string; reason?: string }; result: { ok: true } };
+  'channel.get': { params: { channel: string }; result: ChannelInfo | null };
+  /** Channels in which `member` (default: keybot) is present. */
+  'channel.list': { params: { member?: string }; result: ChannelInfo[] };
+}
+
+export type ControlMethod = keyof ControlMethods;
+
+export type ControlRequest<M extends ControlMethod = ControlMethod> = { method: M; params: ControlMethods[M]['params'] };
+
+/** Error codes a control call can answer with; `message` is meant for people. */
+export type ControlErrorCode =
+  | 'bad_request'      // unknown method or malformed params
+  | 'invalid_name'
+  | 'exists'
+  | 'not_found'
+  | 'invalid_key'
+  | 'invalid_password'
+  | 'offline'
+  | 'forbidden'
+  | 'internal';
+
+export type ControlResponse<M extends ControlMethod = ControlMethod> =
+  | { ok: true; result: ControlMethods[M]['result'] }
+  | { ok: false; error: { code: ControlErrorCode; message: string } };
+
+/** Events the daemon pushes to every connected control client. */
+export interface ControlEvents {
+  /** An account went online (first session) or offline (last session gone). */
+  'presence': { name: string; online: boolean };
+}
+export type ControlEvent = { [E in keyof ControlEvents]: { event: E; data: ControlEvents[E] } }[keyof ControlEvents];
