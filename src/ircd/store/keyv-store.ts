@@ -1,0 +1,196 @@
+/**
+ * AccountStore on keyv: @keyv/sqlite by default, any other keyv backend by URL.
+ *
+ * Layout (one keyv table): namespace `accounts` holds AccountRecords under casefold(name);
+ * namespace `meta` holds `schema` = SCHEMA_VERSION, the hook for later migrations.
+ *
+ * Keyv pitfalls handled here (docs/STACK.md 7-10): keyv swallows store errors unless
+ * throwOnErrors is set; the sqlite directory must exist first; node-sqlite3's 1 s busy timeout
+ * is too short when the admin tool and the daemon touch the file together; @keyv/sqlite pages
+ * its iterator 10 rows at a time unless iterationLimit is raised.
+ */
+
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import Keyv, { type KeyvStoreAdapter } from 'keyv';
+import { KeyvSqlite } from '@keyv/sqlite';
+import { casefold } from '../names.js';
+import { createLogger } from '../../util/log.js';
+import { StoreError, type AccountRecord, type AccountStore } from './types.js';
+
+const log = createLogger('store');
+
+/** Version of the stored layout. Bump it and add a step to MIGRATIONS when the layout changes. */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * MIGRATIONS[n] upgrades a store at version n to n + 1. Version 0 means a fresh store (no
+ * `meta:schema` record yet); its step only creates the record.
+ */
+const MIGRATIONS: Array<(accounts: Keyv, meta: Keyv) => Promise<void>> = [async () => {}];
+
+/** keyv adapter packages by URL scheme (the ones keyv publishes). */
+const ADAPTERS: Record<string, string> = {
+  redis: '@keyv/redis',
+  rediss: '@keyv/redis',
+  valkey: '@keyv/valkey',
+  postgres: '@keyv/postgres',
+  postgresql: '@keyv/postgres',
+  mysql: '@keyv/mysql',
+  mongodb: '@keyv/mongo',
+  'mongodb+srv': '@keyv/mongo',
+  etcd: '@keyv/etcd',
+};
+
+type AdapterFactory = () => Promise<KeyvStoreAdapter | Map<unknown, unknown>>;
+
+export class KeyvAccountStore implements AccountStore {
+  private closed = false;
+
+  private constructor(
+    private readonly accounts: Keyv<AccountRecord>,
+    private readonly meta: Keyv<number>,
+    readonly url: string,
+  ) {}
+
+  /**
+   * Open (and create if needed) the store at a keyv URL: `sqlite:///abs/path.sqlite`,
+   * `memory:` (process-local, for tests), or any scheme in ADAPTERS.
+   */
+  static async open(url: string): Promise<KeyvAccountStore> {
+    const factory = await adapterFactory(url);
+    const opened: Array<Keyv> = [];
+    try {
+      // Two keyv instances, each on its own adapter: keyv writes its namespace onto the
+      // adapter, so two namespaces cannot share one adapter object.
+      const accounts = makeKeyv<AccountRecord>(await factory(), 'accounts');
+      opened.push(accounts as Keyv);
+      const meta = makeKeyv<number>(await factory(), 'meta');
+      opened.push(meta as Keyv);
+      const store = new KeyvAccountStore(accounts, meta, url);
+      await store.migrate();
+      return store;
+    } catch (err) {
+      await Promise.allSettled(opened.map((kv) => kv.disconnect()));
+      throw new StoreError(`cannot open account store ${redact(url)}: ${(err as Error).message}`);
+    }
+  }
+
+  async get(folded: string): Promise<AccountRecord | undefined> {
+    this.checkOpen();
+    const rec = await this.accounts.get(folded);
+    return rec === undefined || rec === null ? undefined : rec;
+  }
+
+  async put(record: AccountRecord): Promise<void> {
+    this.checkOpen();
+    const ok = await this.accounts.set(casefold(record.name), { ...record });
+    if (!ok) throw new StoreError(`store refused to write account ${record.name}`);
+  }
+
+  async delete(folded: string): Promise<boolean> {
+    this.checkOpen();
+    return this.accounts.delete(folded);
+  }
+
+  async list(): Promise<AccountRecord[]> {
+    this.checkOpen();
+    const iterate = this.accounts.iterator;
+    if (!iterate) throw new StoreError(`the keyv backend of ${redact(this.url)} cannot list keys`);
+    const out: AccountRecord[] = [];
+    for await (const [, value] of iterate(undefined)) {
+      if (value) out.push(value as AccountRecord);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Disconnect both even if one fails; a half-opened sqlite handle may reject here (STACK.md 8).
+    const results = await Promise.allSettled([this.accounts.disconnect(), this.meta.disconnect()]);
+    for (const r of results) if (r.status === 'rejected') log.warn('closing the store failed', r.reason);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StoreError('account store is closed');
+  }
+
+  private async migrate(): Promise<void> {
+    const found = (await this.meta.get('schema')) ?? 0;
+    if (typeof found !== 'number' || !Number.isInteger(found) || found < 0) {
+      throw new Error(`meta:schema holds ${JSON.stringify(found)}, not a version number`);
+    }
+    if (found > SCHEMA_VERSION) {
+      throw new Error(`its schema version ${found} is newer than this sealchatd understands (${SCHEMA_VERSION}); upgrade sealchatd`);
+    }
+    for (let v = found; v < SCHEMA_VERSION; v++) {
+      if (v > 0) log.info(`migrating account store from schema ${v} to ${v + 1}`);
+      await MIGRATIONS[v]!(this.accounts as Keyv, this.meta as Keyv);
+      await this.meta.set('schema', v + 1);
+    }
+  }
+}
+
+export async function openAccountStore(url: string): Promise<AccountStore> {
+  return KeyvAccountStore.open(url);
+}
+
+function makeKeyv<T>(store: KeyvStoreAdapter | Map<unknown, unknown>, namespace: string): Keyv<T> {
+  const kv = new Keyv<T>({ store: store as KeyvStoreAdapter, namespace, throwOnErrors: true });
+  // Errors are also thrown to the caller (throwOnErrors); the listener keeps an 'error' emit
+  // from becoming an uncaught exception.
+  kv.on('error', (err: unknown) => log.debug(`keyv ${namespace}: ${(err as Error)?.message ?? String(err)}`));
+  return kv;
+}
+
+async function adapterFactory(url: string): Promise<AdapterFactory> {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined) throw new StoreError(`store URL ${JSON.stringify(url)} has no scheme (expected e.g. sqlite:///path/sealchat.sqlite)`);
+  if (scheme === 'memory') {
+    return async () => new Map();
+  }
+  if (scheme === 'sqlite') {
+    const file = url.slice('sqlite://'.length);
+    if (!url.startsWith('sqlite://') || file === '') throw new StoreError(`store URL ${url} is not sqlite://<path>`);
+    if (file !== ':memory:') await mkdir(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+    return async () => {
+      const adapter = new KeyvSqlite({ uri: url, busyTimeout: 10_000, iterationLimit: 100_000 });
+      // The adapter also emits a failed connect as 'error' before keyv listens: swallow that
+      // copy, the rejected query below carries the same error to the caller.
+      adapter.on('error', () => {});
+      try {
+        // WAL: concurrent readers with one writer, ~3.5x faster writes. synchronous=FULL: a
+        // committed write has reached the disk when set() resolves (durable put()).
+        await adapter.query('PRAGMA journal_mode=WAL');
+        await adapter.query('PRAGMA synchronous=FULL');
+      } catch (err) {
+        await adapter.disconnect().catch(() => {});
+        throw err;
+      }
+      return adapter;
+    };
+  }
+  const pkg = ADAPTERS[scheme];
+  if (pkg === undefined) {
+    throw new StoreError(`unsupported store URL scheme "${scheme}:" (supported: sqlite, memory, ${Object.keys(ADAPTERS).join(', ')})`);
+  }
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pkg)) as { default?: unknown };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      throw new StoreError(`store URL ${redact(url)} needs the keyv adapter ${pkg}: install it with \`npm install ${pkg}\``);
+    }
+    throw err;
+  }
+  const Adapter = mod.default as new (uri: string) => KeyvStoreAdapter;
+  if (typeof Adapter !== 'function') throw new StoreError(`${pkg} has no default export to construct an adapter from`);
+  return async () => new Adapter(url);
+}
+
+/** Hide credentials in URLs (redis://user:pass@host) before they reach logs or errors. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^/@]*)@/, '//***@');
+}
