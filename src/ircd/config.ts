@@ -235,9 +235,9 @@ function str(v: unknown, key: string, re?: RegExp, what = 'must be a non-empty s
 }
 
 function int(v: unknown, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const what =
-    min === 1 ? 'must be a positive integer' : min === 0 ? 'must be a non-negative integer' : `must be an integer >= ${min}`;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(key, what, v);
+  const what = min === 0 ? 'must be a non-negative integer' : 'must be a positive integer';
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < Math.min(min, 1)) fail(key, what, v);
+  if (v < min) fail(key, `must be at least ${min}`, v);
   if (v > max) fail(key, `must be at most ${max}`, v);
   return v;
 }
