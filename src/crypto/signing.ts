@@ -1,0 +1,282 @@
+/**
+ * Compact per-message signatures made with the key material of a user's OpenPGP key.
+ *
+ * An OpenPGP detached signature costs ~190 bytes; a raw Ed25519 signature 64. Room messages must fit
+ * one IRC line, so we take the raw Ed25519 key out of the OpenPGP key packet and sign with node:crypto:
+ *  - v4 EdDSA keys (algorithm 22, "eddsaLegacy", curve OID 1.3.6.1.4.1.11591.15.1; the default of
+ *    openpgp.js and of GnuPG's `ed25519`): public Q = 0x40 || 32-byte point, secret = 32-byte seed
+ *    as an MPI (leading zeros may be stripped), RFC 4880bis §5.5.5.5;
+ *  - Ed25519 keys (algorithm 27, RFC 9580 §5.5.5.9): public A = 32 bytes, secret = 32-byte seed.
+ * RSA keys (GnuPG's default) sign with RSASSA-PSS / SHA-256, salt 32 (RFC 8017 §8.1): the signature
+ * is as long as the modulus, so such messages need several IRC lines (see message.ts).
+ */
+import {
+  KeyObject,
+  constants,
+  createPrivateKey,
+  createPublicKey,
+  sign as nodeSign,
+  verify as nodeVerify,
+} from 'node:crypto';
+import {
+  bigIntToBytes,
+  bytesEqual,
+  bytesToBigInt,
+  concatBytes,
+  fromBase64,
+  leftPad,
+  stripLeadingZeros,
+  toBase64,
+  toBase64Url,
+} from './bytes.js';
+
+/** Signature algorithm of a member's room-message signing key. */
+export type SigAlg = 'ed25519' | 'rsa-pss';
+
+/**
+ * A member's room-message signing key, as keybot lists it in key envelopes.
+ * `key` is base64: the raw 32-byte Ed25519 public key, or the DER SubjectPublicKeyInfo of an RSA key.
+ */
+export interface SigningPublicKey {
+  alg: SigAlg;
+  key: string;
+}
+
+/** Smallest and largest RSA moduli we accept (bits). 4096 bounds the signature at 512 bytes. */
+export const MIN_RSA_BITS = 2048;
+export const MAX_RSA_BITS = 4096;
+export const ED25519_SIGNATURE_BYTES = 64;
+
+// DER prefixes of PKCS#8 / SPKI wrappers for Ed25519 (RFC 8410 §7 and §4, OID 1.3.101.112).
+const ED25519_PKCS8_PREFIX = Uint8Array.from([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+]);
+
+// OpenPGP public-key algorithm IDs (RFC 9580 §9.1).
+const ALG_RSA_ENCRYPT_SIGN = 1;
+const ALG_RSA_SIGN = 3;
+const ALG_EDDSA_LEGACY = 22;
+const ALG_ED25519 = 27;
+// OID 1.3.6.1.4.1.11591.15.1 (Ed25519 for EdDSA legacy), as the DER body openpgp.js keeps it.
+const ED25519_LEGACY_OID = Uint8Array.from([0x2b, 0x06, 0x01, 0x04, 0x01, 0xda, 0x47, 0x0f, 0x01]);
+
+/** The shape of an openpgp.js key packet that we read (openpgp types `publicParams` as `object`). */
+export interface KeyPacketLike {
+  algorithm: number;
+  publicParams: object;
+  privateParams?: object | null;
+}
+
+/** Why a key packet cannot give us a room-message signing key, or the keys it gives. */
+export type ExtractedPublic =
+  | { ok: true; alg: SigAlg; keyObject: KeyObject; publicKey: SigningPublicKey; signatureBytes: number }
+  | { ok: false; reason: string };
+
+export type ExtractedPrivate =
+  | { ok: true; alg: SigAlg; keyObject: KeyObject }
+  | { ok: false; reason: string };
+
+function param(packet: KeyPacketLike, name: string, which: 'public' | 'private'): Uint8Array | undefined {
+  const params = (which === 'public' ? packet.publicParams : packet.privateParams) as Record<string, unknown> | null;
+  const value = params?.[name];
+  return value instanceof Uint8Array ? value : undefined;
+}
+
+function oidBytes(packet: KeyPacketLike): Uint8Array | undefined {
+  const oid = (packet.publicParams as { oid?: { oid?: unknown } }).oid?.oid;
+  return oid instanceof Uint8Array ? oid : undefined;
+}
+
+/** The raw 32-byte Ed25519 public key of an EdDSA packet, or undefined if it is not one. */
+function ed25519PublicBytes(packet: KeyPacketLike): Uint8Array | undefined {
+  if (packet.algorithm === ALG_ED25519) {
+    const a = param(packet, 'A', 'public');
+    return a?.length === 32 ? a : undefined;
+  }
+  if (packet.algorithm === ALG_EDDSA_LEGACY) {
+    const oid = oidBytes(packet);
+    const q = param(packet, 'Q', 'public');
+    if (!oid || !bytesEqual(oid, ED25519_LEGACY_OID)) return undefined;
+    // Native point format: a 0x40 prefix then the 32-byte point (RFC 4880bis §13.3).
+    if (!q || q.length !== 33 || q[0] !== 0x40) return undefined;
+    return q.subarray(1);
+  }
+  return undefined;
+}
+
+function isRsa(packet: KeyPacketLike): boolean {
+  return packet.algorithm === ALG_RSA_ENCRYPT_SIGN || packet.algorithm === ALG_RSA_SIGN;
+}
+
+/** Build the node:crypto public signing key (and its wire form) from an OpenPGP key packet. */
+export function extractSigningPublic(packet: KeyPacketLike): ExtractedPublic {
+  const ed = ed25519PublicBytes(packet);
+  if (ed) {
+    const keyObject = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: toBase64Url(ed) }, format: 'jwk' });
+    return {
+      ok: true,
+      alg: 'ed25519',
+      keyObject,
+      publicKey: { alg: 'ed25519', key: toBase64(ed) },
+      signatureBytes: ED25519_SIGNATURE_BYTES,
+    };
+  }
+  if (isRsa(packet)) {
+    const n = param(packet, 'n', 'public');
+    const e = param(packet, 'e', 'public');
+    if (!n || !e) return { ok: false, reason: 'the RSA key packet lacks its public parameters' };
+    const bits = bytesToBigInt(n).toString(2).length;
+    if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
+      return { ok: false, reason: `RSA keys must have ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits; this one has ${bits}` };
+    }
+    const keyObject = createPublicKey({
+      key: { kty: 'RSA', n: toBase64Url(stripLeadingZeros(n)), e: toBase64Url(stripLeadingZeros(e)) },
+      format: 'jwk',
+    });
+    const der = keyObject.export({ format: 'der', type: 'spki' });
+    return {
+      ok: true,
+      alg: 'rsa-pss',
+      keyObject,
+      publicKey: { alg: 'rsa-pss', key: toBase64(der) },
+      signatureBytes: Math.ceil(bits / 8),
+    };
+  }
+  return { ok: false, reason: 'the signing key is neither Ed25519 nor RSA' };
+}
+
+function modInverse(a: bigint, m: bigint): bigint {
+  let [oldR, r] = [((a % m) + m) % m, m];
+  let [oldS, s] = [1n, 0n];
+  while (r !== 0n) {
+    const q = oldR / r;
+    [oldR, r] = [r, oldR - q * r];
+    [oldS, s] = [s, oldS - q * s];
+  }
+  if (oldR !== 1n) throw new Error('not invertible');
+  return ((oldS % m) + m) % m;
+}
+
+/**
+ * Build the node:crypto private signing key from a decrypted OpenPGP secret key packet, and check
+ * that it matches the public half (a signature made now verifies against what receivers extract).
+ */
+export function extractSigningPrivate(packet: KeyPacketLike, publicKey: KeyObject): ExtractedPrivate {
+  let keyObject: KeyObject;
+  let alg: SigAlg;
+  try {
+    const ed = ed25519PublicBytes(packet);
+    if (ed) {
+      const seed = param(packet, 'seed', 'private');
+      if (!seed || seed.length > 32) return { ok: false, reason: 'the Ed25519 secret key packet has no usable seed' };
+      keyObject = createPrivateKey({
+        key: Buffer.from(concatBytes(ED25519_PKCS8_PREFIX, leftPad(seed, 32))),
+        format: 'der',
+        type: 'pkcs8',
+      });
+      alg = 'ed25519';
+    } else if (isRsa(packet)) {
+      const n = param(packet, 'n', 'public');
+      const e = param(packet, 'e', 'public');
+      const d = param(packet, 'd', 'private');
+      const p = param(packet, 'p', 'private');
+      const q = param(packet, 'q', 'private');
+      if (!n || !e || !d || !p || !q) return { ok: false, reason: 'the RSA secret key packet is incomplete' };
+      // Recompute the CRT values rather than trusting OpenPGP's u (= p^-1 mod q, the opposite
+      // convention to JWK's qi = q^-1 mod p, RFC 7518 §6.3.2.7).
+      const [dn, pn, qn] = [bytesToBigInt(d), bytesToBigInt(p), bytesToBigInt(q)];
+      const b64 = (v: bigint): string => toBase64Url(bigIntToBytes(v));
+      keyObject = createPrivateKey({
+        key: {
+          kty: 'RSA',
+          n: toBase64Url(stripLeadingZeros(n)),
+          e: toBase64Url(stripLeadingZeros(e)),
+          d: b64(dn),
+          p: b64(pn),
+          q: b64(qn),
+          dp: b64(dn % (pn - 1n)),
+          dq: b64(dn % (qn - 1n)),
+          qi: b64(modInverse(qn, pn)),
+        },
+        format: 'jwk',
+      });
+      alg = 'rsa-pss';
+    } else {
+      return { ok: false, reason: 'the signing key is neither Ed25519 nor RSA' };
+    }
+  } catch (err) {
+    return { ok: false, reason: `the secret key material is unusable (${(err as Error).message})` };
+  }
+  // Self-test: one signature, checked against the public key that receivers will use.
+  const probe = Buffer.from('sealchat signing key self-test');
+  if (!verifyRaw(alg, publicKey, probe, signRaw(alg, keyObject, probe))) {
+    return { ok: false, reason: 'the secret key does not match its public key' };
+  }
+  return { ok: true, alg, keyObject };
+}
+
+function rsaOptions(key: KeyObject): { key: KeyObject; padding: number; saltLength: number } {
+  return { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
+}
+
+/** Sign bytes: pure Ed25519 (RFC 8032), or RSASSA-PSS with SHA-256, MGF1-SHA-256, 32-byte salt. */
+export function signRaw(alg: SigAlg, key: KeyObject, data: Uint8Array): Uint8Array {
+  const sig = alg === 'ed25519' ? nodeSign(null, data, key) : nodeSign('sha256', data, rsaOptions(key));
+  return new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength);
+}
+
+export function verifyRaw(alg: SigAlg, key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    return alg === 'ed25519'
+      ? nodeVerify(null, data, key, signature)
+      : nodeVerify('sha256', data, rsaOptions(key), signature);
+  } catch {
+    return false;
+  }
+}
+
+/** A SigningPublicKey parsed into a node:crypto key, with the signature length it produces. */
+export interface ImportedSigningKey {
+  alg: SigAlg;
+  keyObject: KeyObject;
+  signatureBytes: number;
+}
+
+// Receivers verify every room message against the sender's key: parsing it each time would cost
+// more than the verification, so parsed keys are memoised (bounded; insertion order = age).
+const importCache = new Map<string, ImportedSigningKey>();
+const IMPORT_CACHE_MAX = 1024;
+
+/** Parse a SigningPublicKey from an envelope. Returns undefined if it is not a valid key. */
+export function importSigningPublicKey(pub: SigningPublicKey): ImportedSigningKey | undefined {
+  const cacheKey = `${pub.alg}:${pub.key}`;
+  const cached = importCache.get(cacheKey);
+  if (cached) return cached;
+  const raw = typeof pub.key === 'string' ? fromBase64(pub.key) : undefined;
+  if (!raw) return undefined;
+  let imported: ImportedSigningKey;
+  try {
+    if (pub.alg === 'ed25519') {
+      if (raw.length !== 32) return undefined;
+      const keyObject = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: toBase64Url(raw) }, format: 'jwk' });
+      imported = { alg: 'ed25519', keyObject, signatureBytes: ED25519_SIGNATURE_BYTES };
+    } else if (pub.alg === 'rsa-pss') {
+      const keyObject = createPublicKey({ key: Buffer.from(raw), format: 'der', type: 'spki' });
+      const bits = keyObject.asymmetricKeyDetails?.modulusLength ?? 0;
+      if (keyObject.asymmetricKeyType !== 'rsa' || bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) return undefined;
+      imported = { alg: 'rsa-pss', keyObject, signatureBytes: Math.ceil(bits / 8) };
+    } else {
+      return undefined;
+    }
+  } catch {
+    return undefined;
+  }
+  if (importCache.size >= IMPORT_CACHE_MAX) importCache.delete(importCache.keys().next().value!);
+  importCache.set(cacheKey, imported);
+  return imported;
+}
+
+/** True when two signing keys are the same key. */
+export function sameSigningKey(a: SigningPublicKey, b: SigningPublicKey): boolean {
+  return a.alg === b.alg && a.key === b.key;
+}
