@@ -1,0 +1,255 @@
+/**
+ * Channel commands: JOIN, PART, NAMES, TOPIC, INVITE, KICK, LIST (RFC 2812 §3.2,
+ * modern.ircdocs.horse "Channel Operations").
+ */
+import { casefold, isValidChannelName } from '../names.js';
+import {
+  ERR_BADCHANNELKEY, ERR_CHANNELISFULL, ERR_CHANOPRIVSNEEDED, ERR_INVITEONLYCHAN, ERR_NOSUCHCHANNEL,
+  ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_TOOMANYCHANNELS, ERR_USERNOTINCHANNEL, ERR_USERONCHANNEL,
+  RPL_ENDOFNAMES, RPL_INVITING, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_NAMREPLY, RPL_NOTOPIC,
+  RPL_TOPIC, RPL_TOPICWHOTIME,
+} from '../protocol/numerics.js';
+import type { Channel } from '../server/channel.js';
+import type { Client } from '../server/client.js';
+import { Relay } from '../server/relay.js';
+import type { IrcServer } from '../server/server.js';
+import type { Session } from '../server/session.js';
+import type { Command, RegisteredContext } from './types.js';
+
+const TOPIC_MAX = 390;
+const NAMES_LINE_BUDGET = 400;
+
+/** Topic and NAMES for one session, sent after it joins (RFC 2812 §3.2.1). */
+export function sendChannelBurst(server: IrcServer, session: Session, channel: Channel): void {
+  if (channel.topic) {
+    session.reply(RPL_TOPIC, channel.name, channel.topic);
+    session.reply(RPL_TOPICWHOTIME, channel.name, channel.topicSetBy, String(channel.topicSetAt));
+  }
+  sendNames(server, session, channel);
+}
+
+export function sendNames(_server: IrcServer, session: Session, channel: Channel): void {
+  const me = session.client!;
+  if (!channel.isSecret() || channel.members.has(me) || me.isOper) {
+    const symbol = channel.isSecret() ? '@' : '=';
+    const multi = session.caps.has('multi-prefix');
+    const uhnames = session.caps.has('userhost-in-names');
+    let line: string[] = [];
+    let len = 0;
+    for (const m of channel.members.keys()) {
+      const entry = channel.prefixOf(m, multi) + (uhnames ? m.prefix : m.nick);
+      if (len + entry.length + 1 > NAMES_LINE_BUDGET && line.length) {
+        session.reply(RPL_NAMREPLY, symbol, channel.name, line.join(' '));
+        line = [];
+        len = 0;
+      }
+      line.push(entry);
+      len += entry.length + 1;
+    }
+    if (line.length) session.reply(RPL_NAMREPLY, symbol, channel.name, line.join(' '));
+  }
+  session.reply(RPL_ENDOFNAMES, channel.name, 'End of /NAMES list');
+}
+
+/** Whether `client` may see that `channel` exists (secret channels hide from non-members). */
+export function canSee(client: Client, channel: Channel): boolean {
+  return !channel.isSecret() || channel.members.has(client) || client.isOper;
+}
+
+// JOIN <channel>{,<channel>} [<key>{,<key>}]   |   JOIN 0
+function handleJoin(ctx: RegisteredContext): void {
+  const { server, session, client, params } = ctx;
+  if (params[0] === '0') {
+    for (const channel of [...client.channels.values()]) {
+      server.leave(client, channel, new Relay(client.prefix, 'PART', [channel.name], Date.now(), client.account));
+    }
+    return;
+  }
+  const names = params[0].split(',');
+  const keys = (params[1] ?? '').split(',');
+  names.forEach((name, i) => {
+    if (!name) return;
+    if (!isValidChannelName(name)) {
+      session.reply(ERR_NOSUCHCHANNEL, name, 'No such channel (channel names start with # and have no spaces or commas)');
+      return;
+    }
+    const existing = server.channels.get(casefold(name));
+    if (existing?.members.has(client)) return;
+    if (client.channels.size >= server.config.limits.channelsPerUser) {
+      session.reply(ERR_TOOMANYCHANNELS, name, 'You have joined too many channels');
+      return;
+    }
+    if (existing) {
+      if (existing.flags.has('i') && !existing.invited.has(client.folded)) {
+        session.reply(ERR_INVITEONLYCHAN, existing.name, 'Cannot join channel (+i): it is invite-only');
+        return;
+      }
+      if (existing.key !== null && keys[i] !== existing.key && !existing.invited.has(client.folded)) {
+        session.reply(ERR_BADCHANNELKEY, existing.name, 'Cannot join channel (+k): wrong key');
+        return;
+      }
+      if (existing.limit !== null && existing.members.size >= existing.limit) {
+        session.reply(ERR_CHANNELISFULL, existing.name, 'Cannot join channel (+l): it is full');
+        return;
+      }
+    }
+    const { channel, created } = server.getOrCreateChannel(name);
+    server.join(client, channel, created, (s) => sendChannelBurst(server, s, channel));
+  });
+}
+
+// PART <channel>{,<channel>} [:<reason>]
+function handlePart(ctx: RegisteredContext): void {
+  const { server, session, client, params } = ctx;
+  for (const name of params[0].split(',')) {
+    if (!name) continue;
+    const channel = server.channels.get(casefold(name));
+    if (!channel || !canSee(client, channel)) {
+      session.reply(ERR_NOSUCHCHANNEL, name, 'No such channel');
+      continue;
+    }
+    if (!channel.members.has(client)) {
+      session.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel");
+      continue;
+    }
+    const p = params[1] ? [channel.name, params[1].slice(0, 300)] : [channel.name];
+    server.leave(client, channel, new Relay(client.prefix, 'PART', p, Date.now(), client.account));
+  }
+}
+
+// NAMES [<channel>{,<channel>}]
+function handleNames(ctx: RegisteredContext): void {
+  const { server, session, client, params } = ctx;
+  if (!params[0]) {
+    // Listing every channel is costly and rarely useful; ELIST-style servers answer 366 *.
+    session.reply(RPL_ENDOFNAMES, '*', 'End of /NAMES list');
+    return;
+  }
+  for (const name of params[0].split(',')) {
+    const channel = server.channels.get(casefold(name));
+    if (channel && canSee(client, channel)) sendNames(server, session, channel);
+    else session.reply(RPL_ENDOFNAMES, name, 'End of /NAMES list');
+  }
+}
+
+// TOPIC <channel> [:<topic>]
+function handleTopic(ctx: RegisteredContext): void {
+  const { server, session, client, params } = ctx;
+  const channel = server.channels.get(casefold(params[0]));
+  if (!channel || !canSee(client, channel)) {
+    session.reply(ERR_NOSUCHCHANNEL, params[0], 'No such channel');
+    return;
+  }
+  const membership = channel.members.get(client);
+  if (params.length < 2) {
+    if (channel.isSecret() && !membership) {
+      session.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel");
+    } else if (channel.topic) {
+      session.reply(RPL_TOPIC, channel.name, channel.topic);
+      session.reply(RPL_TOPICWHOTIME, channel.name, channel.topicSetBy, String(channel.topicSetAt));
+    } else {
+      session.reply(RPL_NOTOPIC, channel.name, 'No topic is set');
+    }
+    return;
+  }
+  if (!membership) {
+    session.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel");
+    return;
+  }
+  if (channel.flags.has('t') && !membership.op) {
+    session.reply(ERR_CHANOPRIVSNEEDED, channel.name, "You're not a channel operator");
+    return;
+  }
+  channel.topic = params[1].slice(0, TOPIC_MAX);
+  channel.topicSetBy = client.nick;
+  channel.topicSetAt = Math.floor(Date.now() / 1000);
+  server.deliverToChannel(channel, new Relay(client.prefix, 'TOPIC', [channel.name, channel.topic], Date.now(), client.account));
+}
+
+// INVITE <nickname> <channel>
+function handleInvite(ctx: RegisteredContext): void {
+  const { server, session, client, params } = ctx;
+  const target = server.findClient(params[0]);
+  if (!target) {
+    session.reply(ERR_NOSUCHNICK, params[0], 'No such nick (offline)');
+    return;
+  }
+  const channel = server.channels.get(casefold(params[1]));
+  if (!channel) {
+    session.reply(ERR_NOSUCHCHANNEL, params[1], 'No such channel');
+    return;
+  }
+  const membership = channel.members.get(client);
+  if (!membership) {
+    session.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel");
+    return;
+  }
+  if (channel.flags.has('i') && !membership.op) {
+    session.reply(ERR_CHANOPRIVSNEEDED, channel.name, "You're not a channel operator");
+    return;
+  }
+  if (channel.members.has(target)) {
+    session.reply(ERR_USERONCHANNEL, target.nick, channel.name, 'is already on channel');
+    return;
+  }
+  channel.invited.add(target.folded);
+  session.reply(RPL_INVITING, target.nick, channel.name);
+  const relay = new Relay(client.prefix, 'INVITE', [target.nick, channel.name], Date.now(), client.account);
+  server.deliverToClient(target, relay);
+  // invite-notify (IRCv3): other members with the cap see the invitation too.
+  for (const m of channel.members.keys()) {
+    if (m === client) continue;
+    for (const s of m.sessions) if (s.caps.has('invite-notify')) s.relay(relay);
+  }
+}
+
+// KICK <channel> <user>{,<user>} [:<comment>]
+function handleKick(ctx: RegisteredContext): void {
+  const { server, session, client, params } = ctx;
+  const channel = server.channels.get(casefold(params[0]));
+  if (!channel || !canSee(client, channel)) {
+    session.reply(ERR_NOSUCHCHANNEL, params[0], 'No such channel');
+    return;
+  }
+  const membership = channel.members.get(client);
+  if (!membership) {
+    session.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel");
+    return;
+  }
+  if (!membership.op) {
+    session.reply(ERR_CHANOPRIVSNEEDED, channel.name, "You're not a channel operator");
+    return;
+  }
+  for (const nick of params[1].split(',')) {
+    const target = server.findClient(nick);
+    if (!target || !channel.members.has(target)) {
+      session.reply(ERR_USERNOTINCHANNEL, nick, channel.name, "They aren't on that channel");
+      continue;
+    }
+    const reason = (params[2] ?? client.nick).slice(0, 300);
+    server.leave(target, channel, new Relay(client.prefix, 'KICK', [channel.name, target.nick, reason], Date.now(), client.account));
+  }
+}
+
+// LIST [<channel>{,<channel>}]
+function handleList(ctx: RegisteredContext): void {
+  const { server, session, client, params } = ctx;
+  session.reply(RPL_LISTSTART, 'Channel', 'Users  Name');
+  const wanted = params[0] ? params[0].split(',').map(casefold) : null;
+  for (const channel of server.channels.values()) {
+    if (wanted && !wanted.includes(channel.folded)) continue;
+    if (!canSee(client, channel)) continue;
+    session.reply(RPL_LIST, channel.name, String(channel.members.size), channel.topic);
+  }
+  session.reply(RPL_LISTEND, 'End of /LIST');
+}
+
+export const channelCommands: Record<string, Command> = {
+  JOIN: { handler: handleJoin, minParams: 1 },
+  PART: { handler: handlePart, minParams: 1 },
+  NAMES: { handler: handleNames, minParams: 0 },
+  TOPIC: { handler: handleTopic, minParams: 1 },
+  INVITE: { handler: handleInvite, minParams: 2 },
+  KICK: { handler: handleKick, minParams: 2 },
+  LIST: { handler: handleList, minParams: 0 },
+};

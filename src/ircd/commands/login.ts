@@ -1,0 +1,127 @@
+/**
+ * Completing registration: who is this connection? Credentials, in order of preference:
+ *   1. SASL PLAIN, already verified by AUTHENTICATE;
+ *   2. PASS <account>:<password> (bouncer convention);
+ *   3. PASS <password> with NICK as the account name.
+ * Unknown account and wrong password get the same 464 ERR_PASSWDMISMATCH and the same work
+ * (Accounts.authenticate verifies a dummy hash for unknown names), so replies do not reveal
+ * which accounts exist. Attempts are rate-limited per IP and per account name.
+ */
+import { casefold, KEYBOT_NICK } from '../names.js';
+import {
+  ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_PASSWDMISMATCH, RPL_CREATED, RPL_ISUPPORT,
+  RPL_MYINFO, RPL_WELCOME, RPL_YOURHOST,
+} from '../protocol/numerics.js';
+import type { IrcServer } from '../server/server.js';
+import { VERSION } from '../server/server.js';
+import type { Session } from '../server/session.js';
+import { sendChannelBurst } from './channels.js';
+import { sendLusers, sendMotd } from './queries.js';
+
+function refuse(session: Session, text: string): void {
+  session.reply(ERR_PASSWDMISMATCH, text);
+  session.close('Bad password', true);
+}
+
+export async function completeRegistration(server: IrcServer, session: Session): Promise<void> {
+  if (session.client || session.registering || session.capNegotiating || !session.nick || !session.username) return;
+  session.registering = true;
+  try {
+    await register(server, session);
+  } finally {
+    session.registering = false;
+  }
+}
+
+async function register(server: IrcServer, session: Session): Promise<void> {
+  const nick = session.nick!;
+  let account: string | null = session.saslAccount;
+  let isService = false;
+
+  if (!account && session.password !== null) {
+    const pass = session.password;
+    const colon = pass.indexOf(':');
+    const name = colon > 0 ? pass.slice(0, colon) : nick;
+    const password = colon > 0 ? pass.slice(colon + 1) : pass;
+    session.password = null; // do not keep a plaintext password around longer than needed
+    if (!server.loginsPerIp.take(session.ip) || !server.loginsPerAccount.take(casefold(name))) {
+      session.reply(ERR_PASSWDMISMATCH, 'Too many login attempts; try again in a minute');
+      session.close('Too many login attempts', true);
+      return;
+    }
+    const record = await server.accounts.authenticate(name, password);
+    if (session.closed) return;
+    if (!record) {
+      // With requireAccount=false a wrong PASS may still be the server password for a guest.
+      if (!server.config.requireAccount && colon <= 0 && (await guestPasswordOk(server, pass))) {
+        return registerGuest(server, session);
+      }
+      return refuse(session, 'Password incorrect');
+    }
+    account = record.name;
+    isService = record.service === true;
+  } else if (account) {
+    const record = await server.accounts.get(account);
+    if (session.closed) return;
+    if (!record) return refuse(session, 'Password incorrect');
+    isService = record.service === true;
+  }
+
+  if (!account) {
+    if (server.config.requireAccount) {
+      return refuse(session, 'Password required: connect with PASS <account>:<password> (or SASL PLAIN)');
+    }
+    if (server.config.serverPasswordHash) return refuse(session, 'Password required');
+    return registerGuest(server, session);
+  }
+  welcome(server, session, account, isService);
+}
+
+async function guestPasswordOk(server: IrcServer, password: string): Promise<boolean> {
+  const hash = server.config.serverPasswordHash;
+  return hash !== null && (await server.accounts.verifyPasswordHash(hash, password));
+}
+
+async function registerGuest(server: IrcServer, session: Session): Promise<void> {
+  const nick = session.nick!;
+  const folded = casefold(nick);
+  if (folded === KEYBOT_NICK) {
+    session.reply(ERR_ERRONEUSNICKNAME, nick, 'This nick is reserved for the key service');
+    session.nick = null;
+    return;
+  }
+  // A guest may not take a registered account's nick, online or not.
+  const taken = server.clients.has(folded) || (await server.accounts.get(nick)) !== null;
+  if (session.closed) return;
+  if (taken) {
+    session.reply(ERR_NICKNAMEINUSE, nick, 'Nickname is registered or in use; choose another');
+    session.nick = null;
+    return;
+  }
+  welcome(server, session, null, false, nick);
+}
+
+function welcome(server: IrcServer, session: Session, account: string | null, isService: boolean, guestNick?: string): void {
+  if (session.closed) return;
+  const nick = account ?? guestNick!;
+  const { client, isNew } = server.attach(session, { nick, account, isService });
+  const name = server.name;
+  session.reply(RPL_WELCOME, `Welcome to the ${server.config.networkName} IRC network, ${client.prefix}`);
+  session.reply(RPL_YOURHOST, `Your host is ${name}, running version ${VERSION}`);
+  session.reply(RPL_CREATED, `This server was created ${server.createdAt.toUTCString()}`);
+  session.reply(RPL_MYINFO, name, VERSION, 'io', 'iklmnost', 'kl');
+  const tokens = server.isupport;
+  for (let i = 0; i < tokens.length; i += 12) {
+    session.reply(RPL_ISUPPORT, ...tokens.slice(i, i + 12), 'are supported by this server');
+  }
+  sendLusers(server, session);
+  sendMotd(server, session);
+  if (!isNew) {
+    // Another session of this account is already here: bring this one up to date.
+    for (const channel of client.channels.values()) {
+      session.sendFrom(client.prefix, 'JOIN', [channel.name]);
+      sendChannelBurst(server, session, channel);
+    }
+  }
+  server.log.info(`login ${account ? `account=${account}` : `guest=${nick}`} ip=${session.ip} session=${session.id}`);
+}

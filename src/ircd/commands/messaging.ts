@@ -1,0 +1,113 @@
+/**
+ * PRIVMSG, NOTICE, TAGMSG (RFC 2812 §3.3, IRCv3 message-tags).
+ *
+ * The daemon relays text as it is: in sealchat rooms that text is ciphertext, and a relayed line
+ * that would exceed 512 bytes after our prefix is refused with 417 rather than truncated,
+ * since a cut ciphertext is worthless (DESIGN.md).
+ */
+import { casefold } from '../names.js';
+import { MAX_LINE_BYTES } from '../protocol/message.js';
+import {
+  ERR_CANNOTSENDTOCHAN, ERR_INPUTTOOLONG, ERR_NORECIPIENT, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK,
+  ERR_NOTEXTTOSEND, ERR_TOOMANYTARGETS, RPL_AWAY,
+} from '../protocol/numerics.js';
+import { Relay } from '../server/relay.js';
+import type { Command, RegisteredContext } from './types.js';
+
+let msgCounter = 0;
+const msgPrefix = Date.now().toString(36);
+
+/** Client-only tags (`+name`) pass through; a server msgid is added (IRCv3 message-ids). */
+function relayTags(tags: Map<string, string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of tags) if (k.startsWith('+')) out.set(k, v);
+  out.set('msgid', `${msgPrefix}-${(++msgCounter).toString(36)}`);
+  return out;
+}
+
+function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'TAGMSG'): void {
+  const { server, session, client, params, msg } = ctx;
+  const quiet = command === 'NOTICE'; // RFC 2812 §3.3.2: no automatic replies to NOTICE
+  if (!params[0]) {
+    if (!quiet) session.reply(ERR_NORECIPIENT, `No recipient given (${command})`);
+    return;
+  }
+  const text = params[1] ?? '';
+  if (command !== 'TAGMSG' && text === '') {
+    if (!quiet) session.reply(ERR_NOTEXTTOSEND, 'No text to send');
+    return;
+  }
+  const targets = params[0].split(',').filter(Boolean);
+  if (targets.length > server.config.limits.maxTargets) {
+    if (!quiet) session.reply(ERR_TOOMANYTARGETS, params[0], `Too many targets (at most ${server.config.limits.maxTargets})`);
+    return;
+  }
+  const tags = relayTags(msg.tags);
+  const echo = session.caps.has('echo-message');
+  for (const targetName of targets) {
+    const isChannel = targetName.startsWith('#');
+    const relayParams = command === 'TAGMSG' ? [targetName] : [targetName, text];
+    if (isChannel) {
+      const channel = server.channels.get(casefold(targetName));
+      const membership = channel?.members.get(client);
+      if (!channel || (channel.isSecret() && !membership)) {
+        if (!quiet) session.reply(ERR_NOSUCHCHANNEL, targetName, 'No such channel');
+        continue;
+      }
+      if ((channel.flags.has('n') && !membership) || (channel.flags.has('m') && !membership?.op && !membership?.voice)) {
+        if (!quiet) session.reply(ERR_CANNOTSENDTOCHAN, channel.name, 'Cannot send to channel');
+        continue;
+      }
+      relayParams[0] = channel.name;
+      const relay = new Relay(client.prefix, command, relayParams, Date.now(), client.account, tags);
+      if (relay.bodyBytes > MAX_LINE_BYTES) {
+        session.reply(ERR_INPUTTOOLONG, `Message too long to relay without truncation; send at most ${MAX_LINE_BYTES - (relay.bodyBytes - Buffer.byteLength(text))} bytes of text`);
+        continue;
+      }
+      for (const m of channel.members.keys()) {
+        if (m === client) continue;
+        for (const s of m.sessions) {
+          if (command === 'TAGMSG' && !s.caps.has('message-tags')) continue;
+          s.relay(relay);
+        }
+      }
+      echoToSender(ctx, relay, echo);
+    } else {
+      const target = server.findClient(targetName);
+      if (!target) {
+        if (!quiet) session.reply(ERR_NOSUCHNICK, targetName, 'No such nick (offline)');
+        continue;
+      }
+      relayParams[0] = target.nick;
+      const relay = new Relay(client.prefix, command, relayParams, Date.now(), client.account, tags);
+      if (relay.bodyBytes > MAX_LINE_BYTES) {
+        session.reply(ERR_INPUTTOOLONG, 'Message too long to relay without truncation');
+        continue;
+      }
+      for (const s of target.sessions) {
+        if (command === 'TAGMSG' && !s.caps.has('message-tags')) continue;
+        if (target === client && s === session && !echo) continue;
+        s.relay(relay);
+      }
+      if (target !== client) echoToSender(ctx, relay, echo);
+      if (command === 'PRIVMSG' && target.away !== null) session.reply(RPL_AWAY, target.nick, target.away);
+    }
+  }
+}
+
+/** The sender's other sessions always see what it sent; this one only with echo-message. */
+function echoToSender(ctx: RegisteredContext, relay: Relay, echo: boolean): void {
+  for (const s of ctx.client.sessions) {
+    if (s === ctx.session && !echo) continue;
+    s.relay(relay);
+  }
+}
+
+// PRIVMSG <target>{,<target>} <text to be sent>
+// NOTICE <target>{,<target>} <text to be sent>
+// TAGMSG <target>{,<target>}   (IRCv3 message-tags)
+export const messagingCommands: Record<string, Command> = {
+  PRIVMSG: { handler: (ctx) => relayMessage(ctx, 'PRIVMSG'), minParams: 0 },
+  NOTICE: { handler: (ctx) => relayMessage(ctx, 'NOTICE'), minParams: 0 },
+  TAGMSG: { handler: (ctx) => relayMessage(ctx, 'TAGMSG'), minParams: 1 },
+};

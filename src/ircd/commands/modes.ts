@@ -1,0 +1,169 @@
+/**
+ * MODE for users (+i, -o) and channels (i s n t m k l o v) — RFC 2812 §3.1.5 and §3.2.3,
+ * modern.ircdocs.horse "Channel modes". ISUPPORT says CHANMODES=,k,l,imnst and PREFIX=(ov)@+.
+ */
+import { casefold } from '../names.js';
+import {
+  ERR_CHANOPRIVSNEEDED, ERR_INVALIDMODEPARAM, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK,
+  ERR_UMODEUNKNOWNFLAG, ERR_UNKNOWNMODE, ERR_USERNOTINCHANNEL, ERR_USERSDONTMATCH, RPL_CHANNELMODEIS,
+  RPL_CREATIONTIME, RPL_UMODEIS,
+} from '../protocol/numerics.js';
+import { Relay } from '../server/relay.js';
+import { canSee } from './channels.js';
+import type { Command, RegisteredContext } from './types.js';
+
+const FLAG_MODES = new Set(['i', 'm', 'n', 's', 't']);
+/** How many parameterised modes one MODE command may change (ISUPPORT MODES=4). */
+const MAX_PARAM_MODES = 4;
+const RPL_ENDOFBANLIST = '368';
+const RPL_ENDOFEXCEPTLIST = '349';
+const RPL_ENDOFINVITELIST = '347';
+
+// MODE <target> [<modestring> [<mode arguments>...]]
+function handleMode(ctx: RegisteredContext): void {
+  if (ctx.params[0].startsWith('#')) channelMode(ctx);
+  else userMode(ctx);
+}
+
+function userMode(ctx: RegisteredContext): void {
+  const { session, client, params, server } = ctx;
+  if (casefold(params[0]) !== client.folded) {
+    if (!server.findClient(params[0])) session.reply(ERR_NOSUCHNICK, params[0], 'No such nick');
+    else session.reply(ERR_USERSDONTMATCH, "Can't change mode for other users");
+    return;
+  }
+  if (params.length < 2) {
+    session.reply(RPL_UMODEIS, '+' + [...client.modes].sort().join(''));
+    return;
+  }
+  let adding = true;
+  let applied = '';
+  let lastSign = '';
+  let unknown = false;
+  for (const c of params[1]) {
+    if (c === '+' || c === '-') {
+      adding = c === '+';
+      continue;
+    }
+    // +o only through OPER; everyone may drop it. +i is cosmetic here (no global WHO listing).
+    if (c === 'i' || (c === 'o' && !adding)) {
+      if (adding === client.modes.has(c)) continue;
+      if (adding) client.modes.add(c);
+      else client.modes.delete(c);
+      const sign = adding ? '+' : '-';
+      applied += (sign !== lastSign ? sign : '') + c;
+      lastSign = sign;
+    } else if (c !== 'o') {
+      unknown = true;
+    }
+  }
+  if (unknown) session.reply(ERR_UMODEUNKNOWNFLAG, 'Unknown MODE flag');
+  if (applied) server.deliverToClient(client, new Relay(client.prefix, 'MODE', [client.nick, applied]));
+}
+
+function channelMode(ctx: RegisteredContext): void {
+  const { session, client, params, server } = ctx;
+  const channel = server.channels.get(casefold(params[0]));
+  if (!channel || !canSee(client, channel)) {
+    session.reply(ERR_NOSUCHCHANNEL, params[0], 'No such channel');
+    return;
+  }
+  const membership = channel.members.get(client);
+  if (params.length < 2) {
+    const { modes, params: mp } = channel.modeString(Boolean(membership));
+    session.reply(RPL_CHANNELMODEIS, channel.name, modes, ...mp);
+    session.reply(RPL_CREATIONTIME, channel.name, String(channel.createdAt));
+    return;
+  }
+  const modestring = params[1];
+  // List queries (MODE #c b / e / I) that clients send on join: we keep no such lists.
+  if (/^[+]?[beI]$/.test(modestring) && params.length === 2) {
+    const m = modestring.replace('+', '');
+    const numeric = m === 'b' ? RPL_ENDOFBANLIST : m === 'e' ? RPL_ENDOFEXCEPTLIST : RPL_ENDOFINVITELIST;
+    session.reply(numeric, channel.name, 'End of list');
+    return;
+  }
+  if (!membership?.op) {
+    session.reply(ERR_CHANOPRIVSNEEDED, channel.name, "You're not a channel operator");
+    return;
+  }
+  const args = params.slice(2);
+  let adding = true;
+  let appliedModes = '';
+  let lastSign = '';
+  const appliedArgs: string[] = [];
+  let paramModes = 0;
+  const record = (sign: string, c: string, arg?: string): void => {
+    appliedModes += (sign !== lastSign ? sign : '') + c;
+    lastSign = sign;
+    if (arg !== undefined) appliedArgs.push(arg);
+  };
+  for (const c of modestring) {
+    if (c === '+' || c === '-') {
+      adding = c === '+';
+      continue;
+    }
+    const sign = adding ? '+' : '-';
+    if (FLAG_MODES.has(c)) {
+      if (adding === channel.flags.has(c)) continue;
+      if (adding) channel.flags.add(c);
+      else channel.flags.delete(c);
+      record(sign, c);
+    } else if (c === 'k' || c === 'l' || c === 'o' || c === 'v') {
+      const takesArg = c === 'o' || c === 'v' || adding || c === 'k';
+      const arg = takesArg ? args.shift() : undefined;
+      if (takesArg && arg === undefined && !(c === 'k' && !adding)) {
+        session.reply(ERR_INVALIDMODEPARAM, channel.name, c, '*', `Mode ${c} needs a parameter`);
+        continue;
+      }
+      if (++paramModes > MAX_PARAM_MODES) break;
+      if (c === 'k') {
+        if (adding) {
+          if (!arg || /[\s,:]/.test(arg) || arg.length > 32) {
+            session.reply(ERR_INVALIDMODEPARAM, channel.name, 'k', arg ?? '*', 'Invalid key');
+            continue;
+          }
+          channel.key = arg;
+          record(sign, c, arg);
+        } else if (channel.key !== null) {
+          channel.key = null;
+          record(sign, c, '*');
+        }
+      } else if (c === 'l') {
+        if (adding) {
+          const n = Number(arg);
+          if (!Number.isInteger(n) || n <= 0) {
+            session.reply(ERR_INVALIDMODEPARAM, channel.name, 'l', arg ?? '*', 'Limit must be a positive integer');
+            continue;
+          }
+          channel.limit = n;
+          record(sign, c, String(n));
+        } else if (channel.limit !== null) {
+          channel.limit = null;
+          record(sign, c);
+        }
+      } else {
+        const target = server.findClient(arg!);
+        const tm = target ? channel.members.get(target) : undefined;
+        if (!target || !tm) {
+          session.reply(ERR_USERNOTINCHANNEL, arg!, channel.name, "They aren't on that channel");
+          continue;
+        }
+        const key = c === 'o' ? 'op' : 'voice';
+        if (tm[key] === adding) continue;
+        tm[key] = adding;
+        record(sign, c, target.nick);
+      }
+    } else {
+      session.reply(ERR_UNKNOWNMODE, c, `is an unknown mode char for ${channel.name}`);
+    }
+  }
+  if (appliedModes) {
+    server.deliverToChannel(channel, new Relay(client.prefix, 'MODE', [channel.name, appliedModes, ...appliedArgs], Date.now(), client.account));
+  }
+}
+
+export const modeCommands: Record<string, Command> = {
+  MODE: { handler: handleMode, minParams: 1 },
+};
+

@@ -1,0 +1,28 @@
+/** The shape of a command table entry (after ergo's irc/commands.go). */
+import type { IrcMessage } from '../protocol/message.js';
+import type { IrcServer } from '../server/server.js';
+import type { Session } from '../server/session.js';
+import type { Client } from '../server/client.js';
+
+export interface Context {
+  server: IrcServer;
+  session: Session;
+  msg: IrcMessage;
+  params: string[];
+}
+
+/** Context of a command that needs registration: the dispatcher guarantees `client`. */
+export interface RegisteredContext extends Context {
+  client: Client;
+}
+
+export interface Command {
+  /** Handlers may be async (logins hash passwords); lines of one session still run in order. */
+  handler: (ctx: RegisteredContext) => void | Promise<void>;
+  /** Fewer parameters than this → 461 ERR_NEEDMOREPARAMS, handled once in the dispatcher. */
+  minParams: number;
+  /** Usable before registration completes (otherwise 451 ERR_NOTREGISTERED). */
+  preRegistration?: boolean;
+  /** Does not count against fakelag (PONG replies must never be delayed into a ping timeout). */
+  noFakelag?: boolean;
+}

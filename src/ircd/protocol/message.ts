@@ -1,0 +1,137 @@
+/**
+ * IRC message parsing and serialisation.
+ *
+ * Grammar: modern.ircdocs.horse "Messages" and IRCv3 message-tags:
+ *   [@tags SPACE] [:source SPACE] command *(SPACE param) [SPACE :trailing]
+ * Limits: the part after the tags may be 512 bytes including CRLF; client tags may add up to
+ * 4094 bytes and the whole tag section up to 8191 (IRCv3 message-tags "Size limit").
+ * Overlong input is rejected by the caller with 417 ERR_INPUTTOOLONG, never truncated:
+ * truncation would corrupt ciphertext silently.
+ */
+
+export interface IrcMessage {
+  tags: Map<string, string>;
+  source: string | null;
+  /** Upper-cased command or three-digit numeric. */
+  command: string;
+  params: string[];
+}
+
+/** Bytes allowed for the non-tag part of a line, CRLF included (RFC 1459 §2.3, RFC 2812 §2.3). */
+export const MAX_LINE_BYTES = 512;
+/** Bytes allowed for the tag section including '@' and the trailing space (IRCv3 message-tags). */
+export const MAX_TAG_BYTES = 8191;
+/** RFC 2812 allows at most 15 parameters; we reject more rather than merge them. */
+export const MAX_PARAMS = 15;
+
+export type ParseResult =
+  | { ok: true; message: IrcMessage }
+  | { ok: false; reason: 'empty' | 'too_long' | 'tags_too_long' | 'bad_command' | 'too_many_params' };
+
+const TAG_UNESCAPE: Record<string, string> = { ':': ';', s: ' ', '\\': '\\', r: '\r', n: '\n' };
+
+function unescapeTagValue(v: string): string {
+  if (!v.includes('\\')) return v;
+  let out = '';
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i];
+    if (c === '\\') {
+      const next = v[i + 1];
+      i++;
+      if (next === undefined) break; // a trailing lone backslash is dropped (IRCv3 spec)
+      out += TAG_UNESCAPE[next] ?? next;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+export function escapeTagValue(v: string): string {
+  return v.replace(/[\\; \r\n]/g, (c) => (c === '\\' ? '\\\\' : c === ';' ? '\\:' : c === ' ' ? '\\s' : c === '\r' ? '\\r' : '\\n'));
+}
+
+/**
+ * Parse one line (without CR/LF). `byteLength` checks are done here because the caller
+ * hands us a decoded string; we measure the UTF-8 size of each section.
+ */
+export function parseLine(line: string): ParseResult {
+  let pos = 0;
+  const tags = new Map<string, string>();
+  // Leading spaces are tolerated by most servers; skip them.
+  while (line.charCodeAt(pos) === 0x20) pos++;
+  if (line[pos] === '@') {
+    const end = line.indexOf(' ', pos);
+    if (end === -1) return { ok: false, reason: 'empty' };
+    const tagText = line.slice(pos + 1, end);
+    if (Buffer.byteLength(tagText) + 2 > MAX_TAG_BYTES) return { ok: false, reason: 'tags_too_long' };
+    for (const item of tagText.split(';')) {
+      if (!item) continue;
+      const eq = item.indexOf('=');
+      if (eq === -1) tags.set(item, '');
+      else tags.set(item.slice(0, eq), unescapeTagValue(item.slice(eq + 1)));
+    }
+    pos = end + 1;
+    while (line.charCodeAt(pos) === 0x20) pos++;
+  }
+  const rest = line.slice(pos);
+  if (Buffer.byteLength(rest) + 2 > MAX_LINE_BYTES) return { ok: false, reason: 'too_long' };
+  let source: string | null = null;
+  if (line[pos] === ':') {
+    const end = line.indexOf(' ', pos);
+    if (end === -1) return { ok: false, reason: 'empty' };
+    source = line.slice(pos + 1, end);
+    pos = end + 1;
+    while (line.charCodeAt(pos) === 0x20) pos++;
+  }
+  const params: string[] = [];
+  let command = '';
+  {
+    let end = line.indexOf(' ', pos);
+    if (end === -1) end = line.length;
+    command = line.slice(pos, end).toUpperCase();
+    pos = end;
+  }
+  if (!command) return { ok: false, reason: 'empty' };
+  if (!/^(?:[A-Z]+|\d{3})$/.test(command)) return { ok: false, reason: 'bad_command' };
+  while (pos < line.length) {
+    while (line.charCodeAt(pos) === 0x20) pos++;
+    if (pos >= line.length) break;
+    if (line[pos] === ':') {
+      params.push(line.slice(pos + 1));
+      break;
+    }
+    let end = line.indexOf(' ', pos);
+    if (end === -1) end = line.length;
+    params.push(line.slice(pos, end));
+    pos = end;
+    if (params.length > MAX_PARAMS) return { ok: false, reason: 'too_many_params' };
+  }
+  if (params.length > MAX_PARAMS) return { ok: false, reason: 'too_many_params' };
+  return { ok: true, message: { tags, source, command, params } };
+}
+
+/**
+ * Serialise the non-tag part of a message. The last parameter gets a ':' when it is empty,
+ * contains a space or starts with ':' (irc-framework drops it for empty params; we must not).
+ */
+export function serializeBody(source: string | null, command: string, params: readonly string[]): string {
+  let out = source ? `:${source} ${command}` : command;
+  const last = params.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const p = params[i];
+    if (i === last && (p === '' || p.includes(' ') || p[0] === ':')) out += ` :${p}`;
+    else out += ` ${p}`;
+  }
+  return out;
+}
+
+export function serializeTags(tags: ReadonlyMap<string, string> | Record<string, string>): string {
+  const entries = tags instanceof Map ? [...tags.entries()] : Object.entries(tags);
+  if (entries.length === 0) return '';
+  return '@' + entries.map(([k, v]) => (v === '' ? k : `${k}=${escapeTagValue(v)}`)).join(';') + ' ';
+}
+
+export function serializeMessage(msg: { tags?: ReadonlyMap<string, string> | Record<string, string>; source?: string | null; command: string; params: readonly string[] }): string {
+  return (msg.tags ? serializeTags(msg.tags) : '') + serializeBody(msg.source ?? null, msg.command, msg.params);
+}

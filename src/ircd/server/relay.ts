@@ -1,0 +1,50 @@
+/**
+ * A message relayed to many recipients, serialised once per tag variant.
+ *
+ * Recipients differ only in which IRCv3 tags they asked for (server-time, account-tag,
+ * message-tags), so there are at most 8 distinct byte strings for one relayed message. Each is
+ * built on first use and the same Buffer is written to every recipient of that variant
+ * (DESIGN.md "Fan-out").
+ */
+import { serializeBody, serializeTags } from '../protocol/message.js';
+
+export const TAG_SERVER_TIME = 1;
+export const TAG_ACCOUNT = 2;
+export const TAG_MESSAGE_TAGS = 4;
+
+export class Relay {
+  private readonly variants: Array<Buffer | undefined> = new Array(8);
+  private readonly body: string;
+
+  constructor(
+    source: string | null,
+    command: string,
+    params: readonly string[],
+    /** Milliseconds since the epoch; server-time. */
+    readonly time: number = Date.now(),
+    /** Sender's account (account-tag), or null for guests and the server. */
+    readonly account: string | null = null,
+    /** Client-only tags (`+name`) and msgid, visible to message-tags recipients. */
+    readonly clientTags: ReadonlyMap<string, string> | null = null,
+    /** Extra tags every recipient gets regardless of caps (e.g. labeled-response label). */
+  ) {
+    this.body = serializeBody(source, command, params) + '\r\n';
+  }
+
+  /** Byte length of the non-tag part including CRLF, for the 512-byte rule. */
+  get bodyBytes(): number {
+    return Buffer.byteLength(this.body);
+  }
+
+  bytesFor(mask: number): Buffer {
+    const cached = this.variants[mask];
+    if (cached) return cached;
+    const tags = new Map<string, string>();
+    if (mask & TAG_ACCOUNT && this.account) tags.set('account', this.account);
+    if (mask & TAG_SERVER_TIME) tags.set('time', new Date(this.time).toISOString());
+    if (mask & TAG_MESSAGE_TAGS && this.clientTags) for (const [k, v] of this.clientTags) tags.set(k, v);
+    const buf = Buffer.from(serializeTags(tags) + this.body);
+    this.variants[mask] = buf;
+    return buf;
+  }
+}

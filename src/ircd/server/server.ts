@@ -1,0 +1,289 @@
+/**
+ * The daemon's state: sessions, clients (identities), channels, presence, and delivery.
+ * Handlers (src/ircd/commands) change state only through these methods, so the rules that
+ * every path must keep (who sees a JOIN, when someone goes offline, who is told) live here once.
+ */
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { Accounts } from '../accounts.js';
+import type { Config } from '../config.js';
+import { casefold, NICKLEN, CHANNELLEN } from '../names.js';
+import { parseLine } from '../protocol/message.js';
+import {
+  ERR_INPUTTOOLONG, ERR_UNKNOWNCOMMAND, RPL_MONOFFLINE, RPL_MONONLINE,
+} from '../protocol/numerics.js';
+import { createLogger, type Logger } from '../../util/log.js';
+import { Channel } from './channel.js';
+import { Client } from './client.js';
+import { Relay } from './relay.js';
+import { Session } from './session.js';
+import { KeyedRateLimiter } from './throttle.js';
+import { dispatch } from '../commands/table.js';
+
+export const VERSION = 'sealchat-0.1.0';
+
+export interface ServerEvents {
+  presence: [{ name: string; online: boolean }];
+}
+
+export class IrcServer extends EventEmitter<ServerEvents> {
+  readonly name: string;
+  readonly log: Logger = createLogger('ircd');
+  readonly sessions = new Set<Session>();
+  /** Registered identities by casefolded nick. */
+  readonly clients = new Map<string, Client>();
+  readonly channels = new Map<string, Channel>();
+  /** Casefolded nick → sessions that MONITOR it (IRCv3 monitor). */
+  readonly monitoredBy = new Map<string, Set<Session>>();
+  readonly loginsPerIp: KeyedRateLimiter;
+  readonly loginsPerAccount: KeyedRateLimiter;
+  readonly createdAt = new Date();
+  private readonly perIp = new Map<string, number>();
+  private flushQueue: Session[] = [];
+  private flushPending = false;
+  private sweepTimer: NodeJS.Timeout;
+  readonly isupport: string[];
+
+  constructor(readonly config: Config, readonly accounts: Accounts) {
+    super();
+    this.name = config.serverName;
+    const l = config.limits;
+    this.loginsPerIp = new KeyedRateLimiter(l.loginAttemptsPerIpPerMinute);
+    this.loginsPerAccount = new KeyedRateLimiter(l.loginAttemptsPerAccountPerMinute);
+    // ISUPPORT (modern.ircdocs.horse "RPL_ISUPPORT"): only what the server really enforces.
+    this.isupport = [
+      'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=,k,l,imnst',
+      `CHANNELLEN=${CHANNELLEN}`, 'CHANTYPES=#', 'ELIST=', 'KICKLEN=390', `MONITOR=${l.monitorLimit}`,
+      `NETWORK=${config.networkName}`, `NICKLEN=${NICKLEN}`, 'PREFIX=(ov)@+', 'TOPICLEN=390', `USERLEN=${NICKLEN}`,
+      'MODES=4', `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:1,MONITOR:`,
+    ];
+    this.sweepTimer = setInterval(() => this.sweep(), 1000);
+    this.sweepTimer.unref();
+  }
+
+  // ---- connections --------------------------------------------------------------------------
+
+  accept(socket: Socket, tls: boolean): void {
+    const ip = normaliseIp(socket.remoteAddress ?? 'unknown');
+    const l = this.config.limits;
+    const reject = (why: string): void => {
+      socket.on('error', () => undefined);
+      socket.end(`ERROR :Closing link: ${ip} (${why})\r\n`);
+      setTimeout(() => socket.destroy(), 1000).unref();
+    };
+    if (this.sessions.size >= l.maxClients) return reject('Server is full; try again later');
+    const count = this.perIp.get(ip) ?? 0;
+    if (l.clonesPerIp > 0 && count >= l.clonesPerIp && !l.exemptIps.includes(ip)) {
+      return reject(`Too many connections from your address (limit ${l.clonesPerIp})`);
+    }
+    this.perIp.set(ip, count + 1);
+    const session = new Session(this, socket, ip, tls);
+    this.sessions.add(session);
+  }
+
+  /** Parse and run one line; returns a promise only when the handler is asynchronous. */
+  dispatch(session: Session, line: string): Promise<void> | undefined {
+    if (line.includes('\0')) {
+      session.reply(ERR_UNKNOWNCOMMAND, '*', 'Malformed line: NUL byte');
+      return undefined;
+    }
+    const parsed = parseLine(line);
+    if (!parsed.ok) {
+      if (parsed.reason === 'empty') return undefined; // RFC 2812 §2.3.1: empty messages are ignored
+      if (parsed.reason === 'too_long' || parsed.reason === 'tags_too_long') {
+        session.reply(ERR_INPUTTOOLONG, 'Input line was too long');
+      } else if (parsed.reason === 'too_many_params') {
+        session.reply(ERR_UNKNOWNCOMMAND, '*', 'Malformed line: too many parameters');
+      } else {
+        session.reply(ERR_UNKNOWNCOMMAND, '*', 'Malformed line');
+      }
+      return undefined;
+    }
+    return dispatch(this, session, parsed.message);
+  }
+
+  scheduleFlush(session: Session): void {
+    session.flushScheduled = true;
+    this.flushQueue.push(session);
+    if (!this.flushPending) {
+      this.flushPending = true;
+      setImmediate(() => this.flushAll());
+    }
+  }
+
+  private flushAll(): void {
+    const queue = this.flushQueue;
+    this.flushQueue = [];
+    this.flushPending = false;
+    for (const s of queue) s.flush();
+  }
+
+  onSessionClosed(session: Session, reason: string): void {
+    if (!this.sessions.delete(session)) return;
+    const n = (this.perIp.get(session.ip) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(session.ip);
+    else this.perIp.set(session.ip, n);
+    for (const folded of session.monitors) this.monitoredBy.get(folded)?.delete(session);
+    const client = session.client;
+    if (client) {
+      client.sessions.delete(session);
+      if (client.sessions.size === 0) this.removeClient(client, reason);
+    }
+  }
+
+  /** Registration timeout, idle PING and ping timeout, throttle housekeeping. */
+  private sweep(): void {
+    const now = Date.now();
+    const l = this.config.limits;
+    for (const s of this.sessions) {
+      if (!s.client) {
+        if (now - s.connectedAt > l.registrationTimeoutMs) s.close('Registration timed out', true);
+        continue;
+      }
+      if (s.pingSentAt) {
+        if (now - s.pingSentAt > l.pingTimeoutMs) s.close(`Ping timeout: ${Math.round((now - s.lastInputAt) / 1000)} seconds`, true);
+      } else if (now - s.lastInputAt > l.pingIntervalMs) {
+        s.pingSentAt = now;
+        s.sendFrom(null, 'PING', [this.name]);
+      }
+    }
+    if (now % 60_000 < 1000) {
+      this.loginsPerIp.sweep(now);
+      this.loginsPerAccount.sweep(now);
+    }
+  }
+
+  // ---- identities and presence --------------------------------------------------------------
+
+  findClient(nick: string): Client | undefined {
+    return this.clients.get(casefold(nick));
+  }
+
+  isOnline(name: string): boolean {
+    return this.clients.has(casefold(name));
+  }
+
+  onlineAccounts(): string[] {
+    const out: string[] = [];
+    for (const c of this.clients.values()) if (c.account) out.push(c.account);
+    return out;
+  }
+
+  /** Add a registered session's identity, or attach the session to the identity it shares. */
+  attach(session: Session, identity: { nick: string; account: string | null; isService: boolean }): { client: Client; isNew: boolean } {
+    const folded = casefold(identity.nick);
+    let client = this.clients.get(folded);
+    let isNew = false;
+    if (!client) {
+      const username = identity.account ? identity.account : `~${(session.username ?? 'user').slice(0, NICKLEN - 1)}`;
+      client = new Client(identity.nick, folded, identity.account, username, session.ip, session.realname || identity.nick, identity.isService);
+      this.clients.set(folded, client);
+      isNew = true;
+    }
+    client.sessions.add(session);
+    session.client = client;
+    if (identity.isService) session.exemptFromFakelag = true;
+    if (isNew) {
+      if (identity.account) this.emit('presence', { name: identity.account, online: true });
+      this.notifyMonitors(client, true);
+    }
+    return { client, isNew };
+  }
+
+  /** Disconnect every session of an account (account deleted, KILL). */
+  disconnectAccount(name: string, reason: string): void {
+    const client = this.findClient(name);
+    if (!client) return;
+    for (const s of [...client.sessions]) s.close(reason, true);
+  }
+
+  private removeClient(client: Client, reason: string): void {
+    if (this.clients.get(client.folded) !== client) return;
+    this.clients.delete(client.folded);
+    // Every co-member hears the QUIT exactly once, however many channels they share.
+    const relay = new Relay(client.prefix, 'QUIT', [reason], Date.now(), client.account);
+    const told = new Set<Client>();
+    for (const ch of client.channels.values()) {
+      ch.members.delete(client);
+      for (const m of ch.members.keys()) {
+        if (told.has(m)) continue;
+        told.add(m);
+        this.deliverToClient(m, relay);
+      }
+      if (ch.members.size === 0) this.channels.delete(ch.folded);
+    }
+    client.channels.clear();
+    this.notifyMonitors(client, false);
+    if (client.account) this.emit('presence', { name: client.account, online: false });
+  }
+
+  private notifyMonitors(client: Client, online: boolean): void {
+    const watchers = this.monitoredBy.get(client.folded);
+    if (!watchers) return;
+    for (const s of watchers) {
+      if (online) s.reply(RPL_MONONLINE, client.prefix);
+      else s.reply(RPL_MONOFFLINE, client.nick);
+    }
+  }
+
+  // ---- delivery -----------------------------------------------------------------------------
+
+  /** Send to every session of a client, except `except` (the sender's own connection). */
+  deliverToClient(client: Client, relay: Relay, except?: Session): void {
+    for (const s of client.sessions) if (s !== except) s.relay(relay);
+  }
+
+  /**
+   * Send to every member of a channel. `exceptClient`'s sessions are skipped except its
+   * other sessions when `echoTo` says so; see PRIVMSG for echo-message handling.
+   */
+  deliverToChannel(channel: Channel, relay: Relay, except?: Client): void {
+    for (const m of channel.members.keys()) {
+      if (m === except) continue;
+      for (const s of m.sessions) s.relay(relay);
+    }
+  }
+
+  // ---- channels -----------------------------------------------------------------------------
+
+  getOrCreateChannel(name: string): { channel: Channel; created: boolean } {
+    const folded = casefold(name);
+    let channel = this.channels.get(folded);
+    if (channel) return { channel, created: false };
+    channel = new Channel(name);
+    this.channels.set(folded, channel);
+    return { channel, created: true };
+  }
+
+  /** Add a member and tell everyone (JOIN, then topic and NAMES to the joiner's sessions). */
+  join(client: Client, channel: Channel, asOp: boolean, sendBurst: (s: Session) => void): void {
+    channel.members.set(client, { op: asOp, voice: false });
+    client.channels.set(channel.folded, channel);
+    channel.invited.delete(client.folded);
+    const plain = new Relay(client.prefix, 'JOIN', [channel.name], Date.now(), client.account);
+    // extended-join (IRCv3): JOIN <channel> <account> :<realname>
+    const extended = new Relay(client.prefix, 'JOIN', [channel.name, client.account ?? '*', client.realname], Date.now(), client.account);
+    for (const m of channel.members.keys()) {
+      for (const s of m.sessions) s.relay(s.caps.has('extended-join') ? extended : plain);
+    }
+    for (const s of client.sessions) sendBurst(s);
+  }
+
+  /** Remove a member; `relay` (PART or KICK) goes to all members including the one leaving. */
+  leave(client: Client, channel: Channel, relay: Relay): void {
+    this.deliverToChannel(channel, relay);
+    channel.members.delete(client);
+    client.channels.delete(channel.folded);
+    if (channel.members.size === 0) this.channels.delete(channel.folded);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    for (const s of [...this.sessions]) s.close('Server shutting down', true);
+  }
+}
+
+/** '::ffff:127.0.0.1' → '127.0.0.1': IPv4 peers on a dual-stack socket count as IPv4. */
+export function normaliseIp(addr: string): string {
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}

@@ -1,0 +1,246 @@
+/**
+ * One client connection: line framing, input flow control (fakelag, recvq), output queue
+ * (sendq) and the per-connection registration state. Handlers talk to the peer only through
+ * `reply()` and `send()`; no handler builds wire text.
+ *
+ * Data flows one way: socket → framing here → server.dispatch (command table) → handler → state.
+ */
+import type { Socket } from 'node:net';
+import { MAX_LINE_BYTES, MAX_TAG_BYTES, serializeBody, serializeTags } from '../protocol/message.js';
+import type { Client } from './client.js';
+import { Relay, TAG_ACCOUNT, TAG_MESSAGE_TAGS, TAG_SERVER_TIME } from './relay.js';
+import { ERR_INPUTTOOLONG } from '../protocol/numerics.js';
+import type { IrcServer } from './server.js';
+
+const LF = 0x0a;
+/** A line (tags + body + CRLF) can never legitimately be longer than this. */
+const MAX_RAW_LINE = MAX_TAG_BYTES + MAX_LINE_BYTES;
+
+export interface SaslState {
+  mechanism: 'PLAIN';
+  buffer: string;
+}
+
+let nextSessionId = 1;
+
+export class Session {
+  readonly id = nextSessionId++;
+  /** IRCv3 capabilities this connection enabled. */
+  readonly caps = new Set<string>();
+  /** Bitmask of tag caps (relay.ts), kept in step with `caps`. */
+  tagMask = 0;
+  capVersion = 0;
+  /** True between CAP LS/REQ and CAP END: registration waits (IRCv3 capability negotiation). */
+  capNegotiating = false;
+
+  // Registration state (before `client` is set).
+  nick: string | null = null;
+  username: string | null = null;
+  realname = '';
+  password: string | null = null;
+  sasl: SaslState | null = null;
+  saslAccount: string | null = null;
+  saslAttempts = 0;
+  registering = false;
+  /** Set once registration completes; the identity this session belongs to. */
+  client: Client | null = null;
+  readonly monitors = new Set<string>();
+
+  readonly connectedAt = Date.now();
+  lastInputAt = Date.now();
+  pingSentAt = 0;
+  closed = false;
+
+  // Input flow control.
+  private inbuf: Buffer | null = null;
+  private discarding = false;
+  private readonly queue: string[] = [];
+  private queuedBytes = 0;
+  private tokens: number;
+  private lastRefill = Date.now();
+  private pumping = false;
+  private resumeTimer: NodeJS.Timeout | null = null;
+  /** keybot and operators are exempt from fakelag. */
+  exemptFromFakelag = false;
+
+  // Output queue, flushed once per event-loop turn by the server.
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  flushScheduled = false;
+
+  constructor(
+    readonly server: IrcServer,
+    readonly socket: Socket,
+    readonly ip: string,
+    readonly tls: boolean,
+  ) {
+    this.tokens = server.config.limits.commandBurst;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => this.close('Connection reset'));
+    socket.on('close', () => this.close('Connection closed'));
+    // A slow reader's writes pile up in our queue and the socket's; sendq bounds both.
+    socket.on('drain', () => undefined);
+  }
+
+  /** The nick to address numerics to: '*' before registration (modern.ircdocs.horse). */
+  get target(): string {
+    return this.client?.nick ?? this.nick ?? '*';
+  }
+
+  // ---- output -------------------------------------------------------------------------------
+
+  /** Send a numeric reply from the server: `:server NUM <nick> params...`. */
+  reply(numeric: string, ...params: string[]): void {
+    this.sendFrom(this.server.name, numeric, [this.target, ...params]);
+  }
+
+  /** Send a message with the given source (null = no prefix). */
+  sendFrom(source: string | null, command: string, params: readonly string[], extraTags?: Record<string, string>): void {
+    if (this.closed) return;
+    let tags = '';
+    if (this.tagMask & TAG_SERVER_TIME || extraTags) {
+      const t: Record<string, string> = { ...extraTags };
+      if (this.tagMask & TAG_SERVER_TIME) t.time = new Date().toISOString();
+      tags = serializeTags(t);
+    }
+    this.write(Buffer.from(tags + serializeBody(source, command, params) + '\r\n'));
+  }
+
+  /** Send a relayed message (serialised once per tag variant across all recipients). */
+  relay(r: Relay): void {
+    if (this.closed) return;
+    this.write(r.bytesFor(this.tagMask));
+  }
+
+  private write(buf: Buffer): void {
+    this.out.push(buf);
+    this.outBytes += buf.length;
+    if (this.outBytes + this.socket.writableLength > this.server.config.limits.sendqBytes) {
+      // Slow reader: drop it rather than let its queue grow without bound.
+      this.out = [];
+      this.outBytes = 0;
+      this.close('SendQ exceeded', true);
+      return;
+    }
+    if (!this.flushScheduled) this.server.scheduleFlush(this);
+  }
+
+  /** Called by the server once per event-loop turn. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.outBytes === 0 || this.socket.destroyed) return;
+    const data = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    this.socket.write(data);
+  }
+
+  setCap(name: string, on: boolean): void {
+    if (on) this.caps.add(name);
+    else this.caps.delete(name);
+    const bit = name === 'server-time' ? TAG_SERVER_TIME : name === 'account-tag' ? TAG_ACCOUNT : name === 'message-tags' ? TAG_MESSAGE_TAGS : 0;
+    if (bit) this.tagMask = on ? this.tagMask | bit : this.tagMask & ~bit;
+  }
+
+  // ---- input --------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    let buf = this.inbuf ? Buffer.concat([this.inbuf, chunk]) : chunk;
+    let start = 0;
+    for (;;) {
+      const nl = buf.indexOf(LF, start);
+      if (nl === -1) break;
+      if (this.discarding) {
+        this.discarding = false; // the tail of an overlong line: drop it
+      } else {
+        let end = nl;
+        if (end > start && buf[end - 1] === 0x0d) end--;
+        if (end > start) this.enqueue(buf.toString('utf8', start, end), end - start);
+      }
+      start = nl + 1;
+      if (this.closed) return;
+    }
+    const rest = buf.length - start;
+    if (rest === 0) this.inbuf = null;
+    else if (rest > MAX_RAW_LINE) {
+      // No newline within the longest legal line: answer once and drop until the next LF.
+      this.inbuf = null;
+      if (!this.discarding) this.reply(ERR_INPUTTOOLONG, 'Input line was too long');
+      this.discarding = true;
+    } else {
+      this.inbuf = start === 0 ? buf : buf.subarray(start);
+    }
+    this.pump();
+  }
+
+  private enqueue(line: string, bytes: number): void {
+    this.lastInputAt = Date.now();
+    this.pingSentAt = 0;
+    this.queue.push(line);
+    this.queuedBytes += bytes;
+    if (this.queuedBytes > this.server.config.limits.recvqBytes && !this.exemptFromFakelag) {
+      this.close('Excess Flood', true);
+    }
+  }
+
+  /** Process queued lines in order, one at a time (a handler may be async), under fakelag. */
+  private pump(): void {
+    if (this.pumping || this.closed) return;
+    this.pumping = true;
+    const limits = this.server.config.limits;
+    const step = (): void => {
+      while (!this.closed && this.queue.length > 0) {
+        if (!this.exemptFromFakelag) {
+          const now = Date.now();
+          this.tokens = Math.min(limits.commandBurst, this.tokens + ((now - this.lastRefill) / 1000) * limits.commandsPerSecond);
+          this.lastRefill = now;
+          if (this.tokens < 1) {
+            // Fakelag: hold the rest of the queue until a token is due (ergo, RFC 1459 §8.10).
+            const wait = Math.ceil(((1 - this.tokens) / limits.commandsPerSecond) * 1000);
+            this.resumeTimer = setTimeout(() => {
+              this.resumeTimer = null;
+              this.pumping = true;
+              step();
+            }, wait);
+            this.pumping = false;
+            return;
+          }
+          this.tokens -= 1;
+        }
+        const line = this.queue.shift()!;
+        this.queuedBytes -= Buffer.byteLength(line);
+        const pending = this.server.dispatch(this, line);
+        if (pending) {
+          pending.then(step, (err: unknown) => {
+            this.server.log.error(`handler failed: ${(err as Error)?.stack ?? String(err)}`);
+            step();
+          });
+          return;
+        }
+      }
+      this.pumping = false;
+    };
+    step();
+  }
+
+  /**
+   * Close the connection. `notify` sends `ERROR :Closing link` first (RFC 2812 §3.1.7).
+   * Idempotent; the server removes the session from its registries.
+   */
+  close(reason: string, notify = false): void {
+    if (this.closed) return;
+    if (notify && !this.socket.destroyed) {
+      const line = `ERROR :Closing link: ${this.ip} (${reason})\r\n`;
+      this.flush();
+      this.socket.end(line);
+    }
+    this.closed = true;
+    if (this.resumeTimer) clearTimeout(this.resumeTimer);
+    this.queue.length = 0;
+    this.server.onSessionClosed(this, reason);
+    if (!notify) this.socket.destroy();
+    else setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+}

@@ -1,0 +1,107 @@
+import { expect } from 'chai';
+import { parseLine, serializeBody, serializeMessage, MAX_LINE_BYTES } from '../../src/ircd/protocol/message.js';
+import { casefold, isValidAccountName, isValidChannelName, isValidNick } from '../../src/ircd/names.js';
+import { Relay, TAG_ACCOUNT, TAG_SERVER_TIME, TAG_MESSAGE_TAGS } from '../../src/ircd/server/relay.js';
+
+function parsed(line: string) {
+  const r = parseLine(line);
+  if (!r.ok) throw new Error(`parse failed: ${r.reason}`);
+  return r.message;
+}
+
+describe('src/ircd/protocol/message.ts', () => {
+  it('parses source, command and a trailing parameter with spaces', () => {
+    const m = parsed(':alice!a@h PRIVMSG #room :hello there');
+    expect(m.source).to.equal('alice!a@h');
+    expect(m.command).to.equal('PRIVMSG');
+    expect(m.params).to.deep.equal(['#room', 'hello there']);
+  });
+
+  it('upper-cases the command and keeps an empty trailing parameter', () => {
+    const m = parsed('topic #room :');
+    expect(m.command).to.equal('TOPIC');
+    expect(m.params).to.deep.equal(['#room', '']);
+  });
+
+  it('parses tags and unescapes their values', () => {
+    const m = parsed('@+draft/x=a\\sb\\:c\\\\d;flag PRIVMSG bob :hi');
+    expect(m.tags.get('+draft/x')).to.equal('a b;c\\d');
+    expect(m.tags.get('flag')).to.equal('');
+    expect(m.params).to.deep.equal(['bob', 'hi']);
+  });
+
+  it('tolerates repeated spaces between parameters', () => {
+    expect(parsed('JOIN   #a   key').params).to.deep.equal(['#a', 'key']);
+  });
+
+  it('rejects a body over 512 bytes including CRLF', () => {
+    const ok = 'PRIVMSG #r :' + 'x'.repeat(MAX_LINE_BYTES - 2 - 'PRIVMSG #r :'.length);
+    expect(parseLine(ok).ok).to.equal(true);
+    const r = parseLine(ok + 'x');
+    expect(r).to.deep.equal({ ok: false, reason: 'too_long' });
+  });
+
+  it('counts bytes, not characters, for the 512-byte limit', () => {
+    const r = parseLine('PRIVMSG #r :' + 'é'.repeat(250));
+    expect(r.ok).to.equal(false);
+  });
+
+  it('allows long tags but rejects a tag section over 8191 bytes', () => {
+    expect(parseLine(`@+a=${'x'.repeat(4000)} PING x`).ok).to.equal(true);
+    expect(parseLine(`@+a=${'x'.repeat(8200)} PING x`)).to.deep.equal({ ok: false, reason: 'tags_too_long' });
+  });
+
+  it('rejects more than 15 parameters and garbage commands', () => {
+    expect(parseLine('USER ' + Array(16).fill('a').join(' '))).to.deep.equal({ ok: false, reason: 'too_many_params' });
+    expect(parseLine('PRIV!MSG x')).to.deep.equal({ ok: false, reason: 'bad_command' });
+    expect(parseLine('   ')).to.deep.equal({ ok: false, reason: 'empty' });
+  });
+
+  it('serialises the last parameter with a colon when empty, spaced or colon-led', () => {
+    expect(serializeBody('s', 'TOPIC', ['#r', ''])).to.equal(':s TOPIC #r :');
+    expect(serializeBody(null, 'PRIVMSG', ['#r', 'a b'])).to.equal('PRIVMSG #r :a b');
+    expect(serializeBody(null, 'PRIVMSG', ['#r', ':x'])).to.equal('PRIVMSG #r ::x');
+    expect(serializeBody(null, 'PRIVMSG', ['#r', 'word'])).to.equal('PRIVMSG #r word');
+  });
+
+  it('round-trips tags with escaping', () => {
+    const line = serializeMessage({ tags: { '+x': 'a b;c' }, source: 'n!u@h', command: 'PRIVMSG', params: ['#r', 'hi there'] });
+    const m = parsed(line);
+    expect(m.tags.get('+x')).to.equal('a b;c');
+    expect(m.params).to.deep.equal(['#r', 'hi there']);
+  });
+});
+
+describe('src/ircd/server/relay.ts', () => {
+  it('serialises once per tag variant and reuses the same buffer', () => {
+    const r = new Relay('a!a@h', 'PRIVMSG', ['#r', 'hi'], Date.UTC(2026, 0, 1), 'alice', new Map([['msgid', 'm1']]));
+    const plain = r.bytesFor(0);
+    expect(plain.toString()).to.equal(':a!a@h PRIVMSG #r hi\r\n');
+    expect(r.bytesFor(0)).to.equal(plain);
+    const all = r.bytesFor(TAG_ACCOUNT | TAG_SERVER_TIME | TAG_MESSAGE_TAGS).toString();
+    expect(all).to.equal('@account=alice;time=2026-01-01T00:00:00.000Z;msgid=m1 :a!a@h PRIVMSG #r hi\r\n');
+  });
+});
+
+describe('src/ircd/names.ts', () => {
+  it('folds ASCII only (CASEMAPPING=ascii)', () => {
+    expect(casefold('AlIcE[]')).to.equal('alice[]');
+    expect(casefold('ÉCOLE')).to.equal('École');
+  });
+
+  it('accepts account names that are valid nicks and refuses others', () => {
+    expect(isValidAccountName('alice_2')).to.equal(true);
+    expect(isValidAccountName('2alice')).to.equal(false);
+    expect(isValidAccountName('al ice')).to.equal(false);
+    expect(isValidAccountName('a'.repeat(31))).to.equal(false);
+    expect(isValidNick('[guest]')).to.equal(true);
+    expect(isValidNick('-x')).to.equal(false);
+  });
+
+  it('validates channel names', () => {
+    expect(isValidChannelName('#sealchat-1')).to.equal(true);
+    expect(isValidChannelName('#a,b')).to.equal(false);
+    expect(isValidChannelName('room')).to.equal(false);
+    expect(isValidChannelName('#')).to.equal(false);
+  });
+});
