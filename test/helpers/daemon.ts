@@ -117,6 +117,8 @@ export class RawClient {
   private buf = '';
   private waiters: Array<() => void> = [];
   closed = false;
+  /** Answer server PINGs, as every real client does; off to provoke a ping timeout. */
+  autoPong = true;
 
   private constructor(readonly socket: net.Socket) {
     socket.setEncoding('utf8');
@@ -124,8 +126,10 @@ export class RawClient {
       this.buf += d;
       let i: number;
       while ((i = this.buf.indexOf('\r\n')) !== -1) {
-        this.lines.push(this.buf.slice(0, i));
+        const line = this.buf.slice(0, i);
+        this.lines.push(line);
         this.buf = this.buf.slice(i + 2);
+        if (this.autoPong && line.startsWith('PING ')) this.socket.write(`PONG ${line.slice(5)}\r\n`);
       }
       this.wake();
     });
