@@ -45,6 +45,7 @@ describe('src/ircd/store', () => {
     const store = await openAccountStore(`sqlite://${file}`);
     await store.close();
     expect((await stat(path.dirname(file))).mode & 0o777).to.equal(0o700);
+    expect((await stat(file)).mode & 0o777).to.equal(0o600);
     const raw = new KeyvSqlite({ uri: `sqlite://${file}` });
     const rows = (await raw.query('SELECT key, value FROM keyv WHERE key = ?', 'meta:schema')) as Array<{ value: string }>;
     await raw.disconnect();

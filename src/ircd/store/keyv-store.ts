@@ -10,7 +10,7 @@
  * its iterator 10 rows at a time unless iterationLimit is raised.
  */
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import { KeyvSqlite } from '@keyv/sqlite';
@@ -58,9 +58,9 @@ export class KeyvAccountStore implements AccountStore {
    * `memory:` (process-local, for tests), or any scheme in ADAPTERS.
    */
   static async open(url: string): Promise<KeyvAccountStore> {
-    const factory = await adapterFactory(url);
     const opened: Array<Keyv> = [];
     try {
+      const factory = await adapterFactory(url);
       // Two keyv instances, each on its own adapter: keyv writes its namespace onto the
       // adapter, so two namespaces cannot share one adapter object.
       const accounts = makeKeyv<AccountRecord>(await factory(), 'accounts');
@@ -72,6 +72,7 @@ export class KeyvAccountStore implements AccountStore {
       return store;
     } catch (err) {
       await Promise.allSettled(opened.map((kv) => kv.disconnect()));
+      if (err instanceof StoreError) throw err;
       throw new StoreError(`cannot open account store ${redact(url)}: ${(err as Error).message}`);
     }
   }
@@ -153,7 +154,12 @@ async function adapterFactory(url: string): Promise<AdapterFactory> {
   if (scheme === 'sqlite') {
     const file = url.slice('sqlite://'.length);
     if (!url.startsWith('sqlite://') || file === '') throw new StoreError(`store URL ${url} is not sqlite://<path>`);
-    if (file !== ':memory:') await mkdir(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+    if (file !== ':memory:') {
+      await mkdir(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+      // Password hashes live here: create the file owner-only. SQLite gives its -wal and -shm
+      // files the database file's mode. ('a' never truncates an existing database.)
+      await (await open(file, 'a', 0o600)).close();
+    }
     return async () => {
       const adapter = new KeyvSqlite({ uri: url, busyTimeout: 10_000, iterationLimit: 100_000 });
       // The adapter also emits a failed connect as 'error' before keyv listens: swallow that
