@@ -1,0 +1,335 @@
+#!/usr/bin/env node
+/**
+ * sealchatd: the daemon and its admin tool.
+ *
+ *   sealchatd ircd | serve | keybot        run a component in the foreground
+ *   sealchatd user add|list|passwd|setkey|del   manage accounts
+ *   sealchatd hash-password                make an argon2 hash for the config file
+ *
+ * Errors print as `sealchatd: <message>` on stderr; exit 2 for a bad command line, 1 when the
+ * command failed. Passwords are never printed or logged.
+ */
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ControlCallError, ControlConnectError } from '../ircd/control-client.js';
+import type { UserInfo } from '../ircd/control-protocol.js';
+import { ConfigError, loadConfig, type Config } from '../ircd/config.js';
+import { AdminError, formatUserTable, openAdmin, type AdminBackend } from '../ircd/admin.js';
+import { hashPassword, passwordProblem } from '../ircd/accounts.js';
+import { StoreError } from '../ircd/store/index.js';
+import { setLogLevel } from '../util/log.js';
+import { VERSION } from '../util/version.js';
+import { CliError, UsageError, readNewPassword, readSmallTextFile, readStdin } from './cli-util.js';
+import { runIrcd, runServe } from './serve.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+interface Command {
+  /** Words after `sealchatd`, e.g. "user add". */
+  name: string;
+  /** Arguments after the name, for the usage line. */
+  usage: string;
+  summary: string;
+  options: Options;
+  /** One line per option: [flag, meaning]. */
+  optionHelp: Array<[string, string]>;
+  /** Positional arguments accepted. */
+  args: { min: number; max: number };
+  run(values: Values, args: string[]): Promise<number>;
+}
+
+const CONFIG_OPTIONS: Options = {
+  config: { type: 'string', short: 'c' },
+  data: { type: 'string', short: 'd' },
+};
+const CONFIG_HELP: Array<[string, string]> = [
+  ['-c, --config FILE', 'JSON config file (see docs/OPERATIONS.md)'],
+  ['-d, --data DIR', 'data directory (overrides the config file; default ./data)'],
+];
+const DAEMON_OPTIONS: Options = { ...CONFIG_OPTIONS, listen: { type: 'string', short: 'l', multiple: true } };
+const DAEMON_HELP: Array<[string, string]> = [
+  ...CONFIG_HELP,
+  ['-l, --listen HOST:PORT', 'plain IRC listener, repeatable ([::1]:6667 for IPv6); replaces the config file\'s plain listeners'],
+];
+
+async function configFrom(values: Values): Promise<Config> {
+  return loadConfig({
+    file: values.config as string | undefined,
+    dataDir: values.data as string | undefined,
+    listen: values.listen as string[] | undefined,
+  });
+}
+
+/** The --config/--data given, to repeat in hints. */
+function dataArgs(values: Values): string[] {
+  const out: string[] = [];
+  if (typeof values.config === 'string') out.push('--config', values.config);
+  if (typeof values.data === 'string') out.push('--data', values.data);
+  return out;
+}
+
+/** Run one admin action against the daemon (if running) or the store, closing either after. */
+async function withAdmin<T>(values: Values, action: (admin: AdminBackend) => Promise<T>, opts: { create?: boolean } = {}): Promise<T> {
+  const config = await configFrom(values);
+  const admin = await openAdmin(config, opts);
+  try {
+    return await action(admin);
+  } finally {
+    await admin.close();
+  }
+}
+
+async function readKey(values: Values, passwordOnStdin: boolean): Promise<string> {
+  const file = values.key;
+  if (typeof file !== 'string' || file === '') throw new UsageError('--key FILE is required (an armored OpenPGP public key)');
+  if (file === '-') {
+    if (passwordOnStdin) throw new UsageError('--key - and --password-stdin cannot both read standard input');
+    return readStdin();
+  }
+  return readSmallTextFile(file);
+}
+
+async function newPassword(values: Values): Promise<string> {
+  const password = await readNewPassword({ fromStdin: values['password-stdin'] === true });
+  const problem = passwordProblem(password);
+  if (problem) throw new CliError(problem);
+  return password;
+}
+
+const COMMANDS: Command[] = [
+  {
+    name: 'ircd',
+    usage: '[--config FILE] [--data DIR] [--listen HOST:PORT]...',
+    summary: 'run the IRC daemon in the foreground',
+    options: DAEMON_OPTIONS,
+    optionHelp: DAEMON_HELP,
+    args: { min: 0, max: 0 },
+    run: async (values) => runIrcd(await configFrom(values), { adminArgs: dataArgs(values) }),
+  },
+  {
+    name: 'serve',
+    usage: '[--config FILE] [--data DIR] [--listen HOST:PORT]...',
+    summary: 'run the IRC daemon and keybot together (npm start)',
+    options: DAEMON_OPTIONS,
+    optionHelp: DAEMON_HELP,
+    args: { min: 0, max: 0 },
+    run: async (values) => runServe(await configFrom(values), { adminArgs: dataArgs(values) }),
+  },
+  {
+    name: 'keybot',
+    usage: '[--config FILE] [--data DIR]',
+    summary: 'run the key service bot (connects to a running ircd)',
+    options: CONFIG_OPTIONS,
+    optionHelp: CONFIG_HELP,
+    args: { min: 0, max: 0 },
+    run: async () => {
+      throw new CliError('keybot is not yet available in this build');
+    },
+  },
+  {
+    name: 'user add',
+    usage: 'NAME --key FILE [--password-stdin] [--config FILE] [--data DIR]',
+    summary: 'create an account with an OpenPGP public key',
+    options: { ...CONFIG_OPTIONS, key: { type: 'string', short: 'k' }, 'password-stdin': { type: 'boolean' } },
+    optionHelp: [
+      ['-k, --key FILE', 'armored OpenPGP public key (- for standard input)'],
+      ['--password-stdin', 'read the password from standard input instead of prompting'],
+      ...CONFIG_HELP,
+    ],
+    args: { min: 1, max: 1 },
+    run: async (values, [name]) => {
+      const fromStdin = values['password-stdin'] === true;
+      const publicKey = await readKey(values, fromStdin);
+      const password = await newPassword(values);
+      const user = await withAdmin(values, (a) => a.call('user.add', { name: name!, password, publicKey }), { create: true });
+      process.stdout.write(`added ${user.name} (key fingerprint ${user.fingerprint})\n`);
+      return 0;
+    },
+  },
+  {
+    name: 'user list',
+    usage: '[--json] [--config FILE] [--data DIR]',
+    summary: 'list accounts with their key fingerprints and presence',
+    options: { ...CONFIG_OPTIONS, json: { type: 'boolean' } },
+    optionHelp: [['--json', 'print JSON instead of a table'], ...CONFIG_HELP],
+    args: { min: 0, max: 0 },
+    run: async (values) => {
+      const users: UserInfo[] = await withAdmin(values, (a) => a.call('user.list', {}));
+      process.stdout.write(values.json ? JSON.stringify(users, null, 2) + '\n' : formatUserTable(users));
+      return 0;
+    },
+  },
+  {
+    name: 'user passwd',
+    usage: 'NAME [--password-stdin] [--config FILE] [--data DIR]',
+    summary: "change an account's password",
+    options: { ...CONFIG_OPTIONS, 'password-stdin': { type: 'boolean' } },
+    optionHelp: [['--password-stdin', 'read the password from standard input instead of prompting'], ...CONFIG_HELP],
+    args: { min: 1, max: 1 },
+    run: async (values, [name]) => {
+      const changed = await withAdmin(values, async (a) => {
+        // Look the account up first, so a typo fails before the password prompt.
+        const found = await a.call('user.get', { name: name! });
+        if (!found) throw new CliError(`no account named ${name}`);
+        const password = await newPassword(values);
+        await a.call('user.passwd', { name: name!, password });
+        return found.name;
+      });
+      process.stdout.write(`changed the password of ${changed}\n`);
+      return 0;
+    },
+  },
+  {
+    name: 'user setkey',
+    usage: 'NAME --key FILE [--config FILE] [--data DIR]',
+    summary: "replace an account's OpenPGP public key",
+    options: { ...CONFIG_OPTIONS, key: { type: 'string', short: 'k' } },
+    optionHelp: [['-k, --key FILE', 'armored OpenPGP public key (- for standard input)'], ...CONFIG_HELP],
+    args: { min: 1, max: 1 },
+    run: async (values, [name]) => {
+      const publicKey = await readKey(values, false);
+      const user = await withAdmin(values, (a) => a.call('user.setkey', { name: name!, publicKey }));
+      process.stdout.write(`set the key of ${user.name} (fingerprint ${user.fingerprint})\n`);
+      return 0;
+    },
+  },
+  {
+    name: 'user del',
+    usage: 'NAME [--config FILE] [--data DIR]',
+    summary: 'delete an account (and disconnect it, if the daemon runs)',
+    options: CONFIG_OPTIONS,
+    optionHelp: CONFIG_HELP,
+    args: { min: 1, max: 1 },
+    run: async (values, [name]) => {
+      await withAdmin(values, (a) => a.call('user.del', { name: name! }));
+      process.stdout.write(`deleted ${name}\n`);
+      return 0;
+    },
+  },
+  {
+    name: 'hash-password',
+    usage: '[--stdin]',
+    summary: 'print an argon2 hash for serverPasswordHash / operators in the config file',
+    options: { stdin: { type: 'boolean' } },
+    optionHelp: [['--stdin', 'read the password from standard input instead of prompting']],
+    args: { min: 0, max: 0 },
+    run: async (values) => {
+      const password = await readNewPassword({ fromStdin: values.stdin === true });
+      const problem = passwordProblem(password);
+      if (problem) throw new CliError(problem);
+      process.stdout.write((await hashPassword(password)) + '\n');
+      return 0;
+    },
+  },
+];
+
+function commandHelp(cmd: Command): string {
+  const width = Math.max(...cmd.optionHelp.map(([f]) => f.length), '-h, --help'.length);
+  const lines = [
+    `usage: sealchatd ${cmd.name} ${cmd.usage}`.trimEnd(),
+    '',
+    cmd.summary.charAt(0).toUpperCase() + cmd.summary.slice(1) + '.',
+    '',
+    'options:',
+    ...[...cmd.optionHelp, ['-h, --help', 'show this help'] as [string, string]].map(([f, m]) => `  ${f.padEnd(width)}  ${m}`),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+function generalHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    `sealchatd ${VERSION}: secure group chat over IRC (daemon and admin tool)`,
+    '',
+    'usage: sealchatd COMMAND [options]',
+    '',
+    'commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    "Run 'sealchatd COMMAND --help' for a command's options.",
+  ].join('\n') + '\n';
+}
+
+function findCommand(argv: string[]): { cmd: Command; rest: string[] } | null {
+  for (const words of [2, 1]) {
+    const name = argv.slice(0, words).join(' ');
+    const cmd = COMMANDS.find((c) => c.name === name);
+    if (cmd) return { cmd, rest: argv.slice(words) };
+  }
+  return null;
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0) {
+    process.stderr.write(generalHelp());
+    return 2;
+  }
+  if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    const found = argv.length > 1 ? findCommand(argv.slice(1)) : null;
+    process.stdout.write(found ? commandHelp(found.cmd) : generalHelp());
+    return 0;
+  }
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const found = findCommand(argv);
+  if (!found) {
+    if (argv[0] === 'user') {
+      const subs = COMMANDS.filter((c) => c.name.startsWith('user ')).map((c) => c.name.slice(5));
+      throw new UsageError(argv[1] === undefined ? `user needs a subcommand: ${subs.join(', ')}` : `unknown user subcommand "${argv[1]}" (try: ${subs.join(', ')})`);
+    }
+    throw new UsageError(`unknown command "${argv[0]}" (try 'sealchatd --help')`);
+  }
+  const { cmd, rest } = found;
+  let values: Values;
+  let args: string[];
+  try {
+    const parsed = parseArgs({ args: rest, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    values = parsed.values as Values;
+    args = parsed.positionals;
+  } catch (err) {
+    // node:util's messages run on with advice about '--'; the first sentence is the point.
+    const first = (err as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');
+    throw new UsageError(`${cmd.name}: ${first}`, { cause: err });
+  }
+  if (values.help) {
+    process.stdout.write(commandHelp(cmd));
+    return 0;
+  }
+  if (args.length < cmd.args.min) throw new UsageError(`${cmd.name}: missing NAME\nusage: sealchatd ${cmd.name} ${cmd.usage}`);
+  if (args.length > cmd.args.max) throw new UsageError(`${cmd.name}: unexpected argument "${args[cmd.args.max]}"\nusage: sealchatd ${cmd.name} ${cmd.usage}`);
+  // The admin commands print their own outcome; the service's info lines would only repeat it.
+  if (!['ircd', 'serve', 'keybot'].includes(cmd.name) && process.env.SEALCHAT_LOG === undefined) setLogLevel('warn');
+  return cmd.run(values, args);
+}
+
+/** Errors people cause (bad input, no daemon, refused by the service) print one line, no stack. */
+function isExpected(err: unknown): err is Error {
+  return (
+    err instanceof CliError ||
+    err instanceof ConfigError ||
+    err instanceof ControlCallError ||
+    err instanceof ControlConnectError ||
+    err instanceof AdminError ||
+    err instanceof StoreError
+  );
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`sealchatd: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`sealchatd: ${message}\n`);
+    if (!isExpected(err) && process.env.SEALCHAT_LOG === 'debug' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = 1;
+  },
+);
