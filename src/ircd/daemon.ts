@@ -129,7 +129,9 @@ function makeServerMethods(server: IrcServer): ControlHandlers {
       const ch = server.channels.get(casefold(channel));
       return ch ? channelInfo(ch) : null;
     },
+    // member '*' lists every channel (keybot uses it to find its rooms after a restart).
     'channel.list': async ({ member }) => {
+      if (member === '*') return [...server.channels.values()].map(channelInfo);
       const who = server.findClient(member ?? KEYBOT_NICK);
       if (!who) return [];
       return [...who.channels.values()].map(channelInfo);
@@ -140,7 +142,9 @@ function makeServerMethods(server: IrcServer): ControlHandlers {
       const client = server.findClient(nick);
       if (!client) throw new ControlFailure('offline', `${nick} is not online`);
       const { channel: ch, created } = server.getOrCreateChannel(channel);
-      if (!ch.members.has(client)) server.join(client, ch, created, (s) => sendChannelBurst(server, s, ch));
+      // The key service gets op in its rooms, also when it rejoins one after a restart.
+      if (!ch.members.has(client)) server.join(client, ch, created || client.isService, (s) => sendChannelBurst(server, s, ch));
+      else if (client.isService) ch.members.get(client)!.op = true;
       return { ok: true };
     },
     'channel.kick': async ({ channel, nick, reason }) => {

@@ -36,3 +36,10 @@ export function isValidChannelName(name: string): boolean {
 
 /** The reserved nick of the key service; no account but the service account may use it. */
 export const KEYBOT_NICK = 'keybot';
+
+/**
+ * Channels whose names start with this belong to the key service: only the service account may
+ * create them, so nobody can squat a name keybot will use or have keybot adopt a room it did not
+ * open when it recovers its rooms after a restart.
+ */
+export const SERVICE_ROOM_PREFIX = '#sc-';

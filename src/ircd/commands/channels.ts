@@ -2,7 +2,7 @@
  * Channel commands: JOIN, PART, NAMES, TOPIC, INVITE, KICK, LIST (RFC 2812 §3.2,
  * modern.ircdocs.horse "Channel Operations").
  */
-import { casefold, isValidChannelName } from '../names.js';
+import { casefold, isValidChannelName, SERVICE_ROOM_PREFIX } from '../names.js';
 import {
   ERR_BADCHANNELKEY, ERR_CHANNELISFULL, ERR_CHANOPRIVSNEEDED, ERR_INVITEONLYCHAN, ERR_NOSUCHCHANNEL,
   ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_TOOMANYCHANNELS, ERR_USERNOTINCHANNEL, ERR_USERONCHANNEL,
@@ -92,6 +92,10 @@ function handleJoin(ctx: RegisteredContext): void {
         session.reply(ERR_CHANNELISFULL, existing.name, 'Cannot join channel (+l): it is full');
         return;
       }
+    }
+    if (!existing && !client.isService && casefold(name).startsWith(SERVICE_ROOM_PREFIX)) {
+      session.reply(ERR_NOSUCHCHANNEL, name, `Channels named ${SERVICE_ROOM_PREFIX}* are encrypted rooms opened by keybot; ask keybot: /msg keybot help`);
+      return;
     }
     const { channel, created } = server.getOrCreateChannel(name);
     server.join(client, channel, created, (s) => sendChannelBurst(server, s, channel));
