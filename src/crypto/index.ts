@@ -21,3 +21,56 @@ export {
   type GeneratedUserKey,
 } from './keys.js';
 export { sameSigningKey, type SigAlg, type SigningPublicKey } from './signing.js';
+export {
+  MAX_LINE_PAYLOAD,
+  MAX_PARTS,
+  FrameStatus,
+  PartStatus,
+  PartsReassembler,
+  classifyLine,
+  frameParts,
+  parsePart,
+  newPartId,
+  type PartKind,
+  type LineKind,
+  type FrameResult,
+  type ParsedPart,
+  type PartResult,
+  type ReassemblerOptions,
+} from './parts.js';
+export {
+  MESSAGE_VERSION,
+  MESSAGE_PREFIX,
+  ROOM_KEY_BYTES,
+  MessageStatus,
+  maxPlaintextBytes,
+  splitPlaintext,
+  encryptRoomMessage,
+  decryptRoomMessage,
+  peekRoomMessage,
+  generateRoomKey,
+  type SplitOptions,
+  type EncryptRoomMessageOptions,
+  type EncryptRoomMessageResult,
+  type DecryptRoomMessageOptions,
+  type DecryptRoomMessageResult,
+  type PeekResult,
+} from './message.js';
+export { ReplayStatus, ReplayGuard, type ReplayGuardOptions } from './replay.js';
+export { sanitizeText } from './sanitize.js';
+export {
+  ENVELOPE_VERSION,
+  MAX_MEMBERS,
+  DEFAULT_ENVELOPE_MAX_AGE_MS,
+  DEFAULT_ENVELOPE_MAX_SKEW_MS,
+  EnvelopeStatus,
+  sealEnvelope,
+  openEnvelope,
+  isNewerEpoch,
+  type EnvelopeMember,
+  type EnvelopePayload,
+  type SealEnvelopeOptions,
+  type SealEnvelopeResult,
+  type OpenEnvelopeOptions,
+  type OpenEnvelopeResult,
+} from './envelope.js';
