@@ -50,6 +50,10 @@ async function register(server: IrcServer, session: Session): Promise<void> {
       return;
     }
     const record = await server.accounts.authenticate(name, password);
+    if (record) {
+      server.loginsPerIp.refund(session.ip);
+      server.loginsPerAccount.refund(casefold(name));
+    }
     if (session.closed) return;
     if (!record) {
       // With requireAccount=false a wrong PASS may still be the server password for a guest.

@@ -5,7 +5,7 @@
  */
 import { casefold } from '../names.js';
 import {
-  ERR_MONLISTFULL, ERR_NOMOTD, ERR_NONICKNAMEGIVEN, ERR_NOOPERHOST, ERR_NOSUCHNICK, ERR_PASSWDMISMATCH,
+  ERR_MONLISTFULL, ERR_NOMOTD, ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, ERR_PASSWDMISMATCH,
   ERR_UNKNOWNCOMMAND, ERR_WASNOSUCHNICK, RPL_AWAY, RPL_ENDOFMONLIST, RPL_ENDOFMOTD, RPL_ENDOFWHO, RPL_ENDOFWHOIS,
   RPL_ENDOFWHOWAS, RPL_GLOBALUSERS, RPL_ISON, RPL_ISUPPORT, RPL_LOCALUSERS, RPL_LUSERCHANNELS,
   RPL_LUSERCLIENT, RPL_LUSERME, RPL_LUSEROP, RPL_LUSERUNKNOWN, RPL_MONLIST, RPL_MONOFFLINE,
@@ -266,9 +266,10 @@ async function handleOper(ctx: RegisteredContext): Promise<void> {
     return;
   }
   if (!op) {
-    // Same work as a real check so the reply time says nothing about which names exist.
-    await server.accounts.authenticate('\u0000', params[1]);
-    session.reply(ERR_NOOPERHOST, 'No O-lines for your host');
+    // Same work as a real check, so the reply time says nothing about which names exist.
+    const anyHash = server.config.operators[0]?.passwordHash;
+    if (anyHash) await server.accounts.verifyPasswordHash(anyHash, params[1]);
+    session.reply(ERR_PASSWDMISMATCH, 'Password incorrect');
     return;
   }
   const ok = await server.accounts.verifyPasswordHash(op.passwordHash, params[1]);
@@ -277,6 +278,7 @@ async function handleOper(ctx: RegisteredContext): Promise<void> {
     session.reply(ERR_PASSWDMISMATCH, 'Password incorrect');
     return;
   }
+  server.loginsPerIp.refund(session.ip);
   client.modes.add('o');
   session.reply(RPL_YOUREOPER, 'You are now an IRC operator');
   server.deliverToClient(client, new Relay(client.prefix, 'MODE', [client.nick, '+o']));

@@ -127,6 +127,10 @@ async function handleAuthenticate(ctx: Context): Promise<void> {
   }
   session.saslAttempts++;
   const record = await server.accounts.authenticate(authcid, password);
+  if (record) {
+    server.loginsPerIp.refund(session.ip);
+    server.loginsPerAccount.refund(casefold(authcid));
+  }
   if (session.closed) return;
   if (!record) {
     session.reply(ERR_SASLFAIL, 'SASL authentication failed');

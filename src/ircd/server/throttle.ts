@@ -1,5 +1,5 @@
 /**
- * Token buckets keyed by string (an IP, a casefolded account). Used for login attempts:
+ * Token buckets keyed by string (an IP, a casefolded account). Used for failed login attempts:
  * `capacity` attempts at once, refilled at `perMinute` per minute. Entries that are full again
  * are forgotten by `sweep()`, so memory is bounded by recent activity.
  */
@@ -21,6 +21,15 @@ export class KeyedRateLimiter {
     b.tokens -= 1;
     this.buckets.set(key, b);
     return true;
+  }
+
+  /**
+   * Give back a token taken for an attempt that succeeded: only failures should count, but the
+   * token is taken up front so that parallel guesses cannot all pass before any has failed.
+   */
+  refund(key: string): void {
+    const b = this.buckets.get(key);
+    if (b) b.tokens = Math.min(this.capacity, b.tokens + 1);
   }
 
   sweep(now = Date.now()): void {
