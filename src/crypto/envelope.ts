@@ -286,6 +286,14 @@ export async function openEnvelope(options: OpenEnvelopeOptions): Promise<OpenEn
     (s, i) => checks[i]!.status === 'fulfilled' && pinnedIds.some((id) => id.equals(s.keyID)),
   );
   if (!good) {
+    // A keybot clock far ahead of ours makes openpgp.js reject the signature as made in the
+    // future: tell that apart from a forgery by the (signed, but here unverified) creation time.
+    for (const s of result.signatures) {
+      const created = await s.signature.then((sig) => sig.packets[0]?.created ?? null, () => null);
+      if (created && created.getTime() > now + maxSkewMs && pinnedIds.some((id) => id.equals(s.keyID))) {
+        return { status: EnvelopeStatus.NOT_YET_VALID };
+      }
+    }
     const failure = checks.find((c) => c.status === 'rejected') as PromiseRejectedResult | undefined;
     return { status: EnvelopeStatus.BAD_SIGNATURE, reason: failure ? String((failure.reason as Error)?.message) : undefined };
   }
