@@ -278,7 +278,7 @@ async function main(argv: string[]): Promise<number> {
   if (!found) {
     if (argv[0] === 'user') {
       const subs = COMMANDS.filter((c) => c.name.startsWith('user ')).map((c) => c.name.slice(5));
-      throw new UsageError(argv[1] === undefined ? `user needs a subcommand: ${subs.join(', ')}` : `unknown user subcommand "${argv[1]}" (try: ${subs.join(', ')})`);
+      throw new UsageError(argv[1] === undefined || argv[1].startsWith('-') ? `user needs a subcommand: ${subs.join(', ')}` : `unknown user subcommand "${argv[1]}" (try: ${subs.join(', ')})`);
     }
     throw new UsageError(`unknown command "${argv[0]}" (try 'sealchatd --help')`);
   }

@@ -7,6 +7,10 @@ import { Client } from 'net-ipc';
 import { ControlFailure, ControlServer, makeControlDispatcher, parseControlRequest } from '../../src/ircd/control.js';
 import { ControlCallError, ControlClient, ControlConnectError, probeControlSocket } from '../../src/ircd/control-client.js';
 import type { UserInfo } from '../../src/ircd/control-protocol.js';
+import { Accounts } from '../../src/ircd/accounts.js';
+import { makeAccountMethods } from '../../src/ircd/control-accounts.js';
+import { openAccountStore } from '../../src/ircd/store/index.js';
+import { generateUserKey } from '../../src/crypto/index.js';
 
 const alice: UserInfo = { name: 'alice', fingerprint: 'ab'.repeat(20), online: true, createdAt: 'x', updatedAt: 'x' };
 
@@ -149,3 +153,30 @@ async function makeStaleSocket(file: string): Promise<void> {
   child.kill('SIGKILL');
   await new Promise((resolve) => child.once('exit', resolve));
 }
+
+describe('src/ircd/control-accounts', () => {
+  it('maps the account service onto user.* methods and AccountErrors onto codes', async () => {
+    const store = await openAccountStore('memory:');
+    const disconnected: string[] = [];
+    const m = makeAccountMethods(new Accounts(store), {
+      isOnline: (name) => name === 'Erin',
+      disconnectAccount: (name, reason) => disconnected.push(`${name}: ${reason}`),
+    });
+    const dispatch = makeControlDispatcher(m);
+    const key = await generateUserKey({ name: 'erin' });
+    const added = await m['user.add']({ name: 'Erin', password: 'pw', publicKey: key.publicArmored });
+    expect(added).to.include({ name: 'Erin', fingerprint: key.fingerprint, online: true });
+    expect(added).not.to.have.property('passwordHash');
+    expect(added).not.to.have.property('publicKey');
+    expect((await m['user.get']({ name: 'erin' }))?.publicKey).to.match(/BEGIN PGP PUBLIC KEY BLOCK/);
+    expect((await m['user.list']({}))[0]).not.to.have.property('publicKey');
+    expect(await dispatch({ method: 'user.add', params: { name: 'ERIN', password: 'pw', publicKey: key.publicArmored } })).to.deep.equal({
+      ok: false,
+      error: { code: 'exists', message: 'account Erin already exists' },
+    });
+    expect(await dispatch({ method: 'user.del', params: { name: 'erin' } })).to.deep.equal({ ok: true, result: { ok: true } });
+    expect(disconnected).to.deep.equal(['Erin: Account deleted']);
+    expect(await m['user.get']({ name: 'erin' })).to.equal(null);
+    await store.close();
+  });
+});
