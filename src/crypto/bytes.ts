@@ -25,11 +25,6 @@ export function toBase64Url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 }
 
-export function fromBase64Url(text: string): Uint8Array {
-  const b = Buffer.from(text, 'base64url');
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }

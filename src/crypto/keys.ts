@@ -330,7 +330,9 @@ export interface UnlockResult {
 /**
  * Parse a private key, decrypt it with `passphrase` if it is protected, check that it is usable at
  * `now` (the same checks as inspectPublicKey on its public half) and return a handle that signs,
- * decrypts envelopes and signs room messages without further unlocking.
+ * decrypts envelopes and signs room messages without further unlocking. Cost: ~30 ms for an
+ * openpgp.js-protected key, but ~3 s for a key protected by GnuPG with its default S2K count
+ * (calibrated for native code; openpgp.js hashes in JavaScript), so unlock once per session.
  */
 export async function unlockPrivateKey(options: {
   armored: string;

@@ -30,9 +30,13 @@ export { MAX_LINE_PAYLOAD } from './parts.js';
 export const MESSAGE_VERSION = 1;
 /** Prefix of a one-line room message. */
 export const MESSAGE_PREFIX = 'SC1M ';
+/** Size of a room key (AES-256). */
 export const ROOM_KEY_BYTES = 32;
+/** GCM nonce size; random per message. */
 export const NONCE_BYTES = 12;
+/** GCM tag size. */
 export const TAG_BYTES = 16;
+/** version u8 | alg u8 | epoch u32 | seq u32. */
 export const HEADER_BYTES = 10;
 /** Largest epoch and sequence number (both u32 on the wire). */
 export const MAX_U32 = 0xffff_ffff;
@@ -97,35 +101,44 @@ export function splitPlaintext(options: SplitOptions): string[] {
   const max = maxPlaintextBytes(options.sigAlg);
   const chunks: string[] = [];
   let current: string[] = [];
+  let sizes: number[] = [];
   let currentBytes = 0;
   let lastSpace = -1; // index into `current` after which we may break
   let bytesAtSpace = 0;
 
+  const push = (segment: string, size: number): void => {
+    current.push(segment);
+    sizes.push(size);
+    currentBytes += size;
+  };
   const flush = (upTo: number): void => {
     chunks.push(current.slice(0, upTo).join(''));
     current = current.slice(upTo);
-    currentBytes = current.reduce((n, g) => n + utf8.encode(g).length, 0);
+    sizes = sizes.slice(upTo);
+    currentBytes = sizes.reduce((n, b) => n + b, 0);
     lastSpace = -1;
   };
 
-  for (const { segment } of graphemes.segment(options.text)) {
-    const size = utf8.encode(segment).length;
+  // Pure ASCII needs no segmenter (every character is its own cluster, bar CR LF): ~10x faster.
+  const segments = /^[\x00-\x7f]*$/.test(options.text)
+    ? options.text
+    : Array.from(graphemes.segment(options.text), (g) => g.segment);
+  for (const segment of segments) {
+    const size = Buffer.byteLength(segment, 'utf8');
     if (size > max) {
       // One enormous cluster (e.g. stacked combining marks): fall back to code points.
       if (current.length) flush(current.length);
       for (const cp of segment) {
-        const cpSize = utf8.encode(cp).length;
+        const cpSize = Buffer.byteLength(cp, 'utf8');
         if (currentBytes + cpSize > max) flush(current.length);
-        current.push(cp);
-        currentBytes += cpSize;
+        push(cp, cpSize);
       }
       continue;
     }
     if (currentBytes + size > max && lastSpace >= 0 && bytesAtSpace >= (max * 2) / 3) flush(lastSpace + 1);
     if (currentBytes + size > max && current.length) flush(current.length);
-    current.push(segment);
-    currentBytes += size;
-    if (/^\s+$/.test(segment)) {
+    push(segment, size);
+    if (size === 1 ? segment === ' ' || segment === '\t' : /^\s+$/.test(segment)) {
       lastSpace = current.length - 1;
       bytesAtSpace = currentBytes;
     }

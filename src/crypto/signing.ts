@@ -45,6 +45,7 @@ export interface SigningPublicKey {
 /** Smallest and largest RSA moduli we accept (bits). 4096 bounds the signature at 512 bytes. */
 export const MIN_RSA_BITS = 2048;
 export const MAX_RSA_BITS = 4096;
+/** Length of a raw Ed25519 signature (RFC 8032 §5.1.6). */
 export const ED25519_SIGNATURE_BYTES = 64;
 
 // DER prefixes of PKCS#8 / SPKI wrappers for Ed25519 (RFC 8410 §7 and §4, OID 1.3.101.112).
@@ -225,6 +226,7 @@ export function signRaw(alg: SigAlg, key: KeyObject, data: Uint8Array): Uint8Arr
   return new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength);
 }
 
+/** Verify a signature made by {@link signRaw}; false for any failure, never throws. */
 export function verifyRaw(alg: SigAlg, key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
   try {
     return alg === 'ed25519'

@@ -2,7 +2,7 @@
  * Test helper: make keys with the real GnuPG in a throw-away GNUPGHOME.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,6 +19,12 @@ export interface GpgKey {
 export class GpgHome {
   readonly dir = mkdtempSync(join(tmpdir(), 'sealchat-gpg-'));
 
+  constructor() {
+    // gpg-agent calibrates its S2K to ~100 ms of native hashing, which is seconds in openpgp.js
+    // (JavaScript SHA-1); exported test keys use the RFC 4880 minimum count to keep tests quick.
+    writeFileSync(join(this.dir, 'gpg-agent.conf'), 's2k-count 65536\n');
+  }
+
   private gpg(args: string[]): string {
     return execFileSync('gpg', ['--homedir', this.dir, '--batch', '--quiet', '--no-tty', ...args], {
       encoding: 'utf8',
@@ -27,11 +33,12 @@ export class GpgHome {
   }
 
   /** `gpg --quick-gen-key` without passphrase; `algo` as gpg spells it ('default', 'rsa3072', 'future-default'...). */
-  generate(userId: string, algo: string, usage = 'default', expire = 'never'): GpgKey {
-    this.gpg(['--passphrase', '', '--pinentry-mode', 'loopback', '--quick-gen-key', userId, algo, usage, expire]);
+  generate(userId: string, algo: string, usage = 'default', expire = 'never', passphrase = ''): GpgKey {
+    const pass = ['--pinentry-mode', 'loopback', '--passphrase', passphrase];
+    this.gpg([...pass, '--quick-gen-key', userId, algo, usage, expire]);
     return {
       publicArmored: this.gpg(['--export', '--armor', userId]),
-      privateArmored: this.gpg(['--pinentry-mode', 'loopback', '--passphrase', '', '--export-secret-keys', '--armor', userId]),
+      privateArmored: this.gpg([...pass, '--export-secret-keys', '--armor', userId]),
     };
   }
 

@@ -8,7 +8,7 @@ import {
   signingPublicKeyOf,
   unlockPrivateKey,
 } from '../../src/crypto/index.js';
-import { readPrivateKey, revokeKey } from '../../src/crypto/openpgp.js';
+import { generateKey, readPrivateKey, revokeKey } from '../../src/crypto/openpgp.js';
 import { GpgHome, gpgAvailable } from './gpg.js';
 import { fixtures, type Fixtures } from './fixtures.js';
 
@@ -34,6 +34,14 @@ describe('src/crypto/keys.ts', function () {
       const r = await inspectPublicKey({ armored: f.v6ids.publicArmored });
       expect(r.status).to.equal(KeyStatus.OK);
       expect(r.algorithm).to.equal('ed25519/x25519');
+    });
+
+    it('accepts a v6 key (RFC 9580) with its 64-digit fingerprint', async function () {
+      const k = await generateKey({ userIDs: [{ name: 'v6' }], type: 'curve25519', config: { v6Keys: true }, format: 'armored' });
+      const r = await inspectPublicKey({ armored: k.publicKey });
+      expect(r.status).to.equal(KeyStatus.OK);
+      expect(r.fingerprint).to.match(/^[0-9a-f]{64}$/);
+      expect((await unlockPrivateKey({ armored: k.privateKey })).status).to.equal(UnlockStatus.OK);
     });
 
     it('accepts an openpgp.js RSA key', async function () {
@@ -137,6 +145,19 @@ describe('src/crypto/keys.ts', function () {
       expect(ok.status).to.equal(UnlockStatus.OK);
       expect(ok.key!.fingerprint).to.equal(k.fingerprint);
       expect(ok.key!.publicKey.fingerprint).to.equal(k.fingerprint);
+    });
+
+    it('unlocks a passphrase-protected GnuPG key', async function () {
+      if (!gpgAvailable()) this.skip();
+      const home = new GpgHome();
+      try {
+        const k = home.generate('frank <f@example.org>', 'future-default', 'default', 'never', 'gpg pass');
+        expect((await unlockPrivateKey({ armored: k.privateArmored, passphrase: 'nope' })).status).to.equal(UnlockStatus.BAD_PASSPHRASE);
+        const ok = await unlockPrivateKey({ armored: k.privateArmored, passphrase: 'gpg pass' });
+        expect(ok.status, ok.reason).to.equal(UnlockStatus.OK);
+      } finally {
+        home.close();
+      }
     });
 
     it('reports NOT_PRIVATE for a public key and INVALID for garbage', async function () {
