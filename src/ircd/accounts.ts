@@ -60,13 +60,16 @@ export interface ServiceAccount {
 export class Accounts {
   private readonly hashJobs: Semaphore;
   private readonly locks = new KeyedMutex();
-  private dummyHash: Promise<string> | undefined;
+  private readonly dummyHash: Promise<string>;
 
   constructor(
     readonly store: AccountStore,
     opts: AccountsOptions = {},
   ) {
     this.hashJobs = new Semaphore(opts.hashConcurrency ?? 4);
+    // Made up front, so even the first failed login with an unknown name costs one hash, not two.
+    this.dummyHash = this.hashPassword(randomBytes(16).toString('hex'));
+    this.dummyHash.catch(() => {}); // surfaced by the authenticate() that awaits it
   }
 
   /** Hash a password with the service's argon2id parameters (bounded concurrency). */
@@ -211,7 +214,6 @@ export class Accounts {
   }
 
   private getDummyHash(): Promise<string> {
-    this.dummyHash ??= this.hashPassword(randomBytes(16).toString('hex'));
     return this.dummyHash;
   }
 
