@@ -1,0 +1,88 @@
+/**
+ * Keys and keybot-style envelopes for the client tests, made with the real crypto module the way
+ * keybot makes them (seal per member, frame as SC1E parts).
+ */
+import {
+  EnvelopeStatus,
+  FrameStatus,
+  frameParts,
+  generateRoomKey,
+  generateUserKey,
+  readPublicKey,
+  sealEnvelope,
+  signingPublicKeyOf,
+  unlockPrivateKey,
+  type EnvelopeMember,
+  type PrivateKeyHandle,
+  type PublicKeyHandle,
+} from '../../src/crypto/index.js';
+
+export interface Party {
+  name: string;
+  publicArmored: string;
+  privateArmored: string;
+  fingerprint: string;
+  priv: PrivateKeyHandle;
+  pub: PublicKeyHandle;
+}
+
+const parties = new Map<string, Promise<Party>>();
+
+/** A key pair for `name`, made once per test process. */
+export function party(name: string, type: 'ecc' | 'rsa' = 'ecc'): Promise<Party> {
+  const id = `${name}/${type}`;
+  let p = parties.get(id);
+  if (!p) {
+    p = (async () => {
+      const k = await generateUserKey({ name, type, ...(type === 'rsa' ? { rsaBits: 2048 as const } : {}) });
+      return fromArmored(name, k.publicArmored, k.privateArmored);
+    })();
+    parties.set(id, p);
+  }
+  return p;
+}
+
+export async function fromArmored(name: string, publicArmored: string, privateArmored: string): Promise<Party> {
+  const pub = await readPublicKey({ armored: publicArmored });
+  const priv = await unlockPrivateKey({ armored: privateArmored });
+  if (!pub.key || !priv.key) throw new Error(`fixture ${name}: ${pub.status} ${priv.status}`);
+  return { name, publicArmored, privateArmored, fingerprint: pub.key.fingerprint, pub: pub.key, priv: priv.key };
+}
+
+export function memberOf(p: Party, account = p.name): EnvelopeMember {
+  return { account, fingerprint: p.fingerprint, signingKey: signingPublicKeyOf({ key: p.pub }) };
+}
+
+export interface EnvelopeSpec {
+  /** Whose key it is encrypted to. */
+  to: Party;
+  /** Who signs it (keybot, or an impostor). */
+  signer: Party;
+  room: string;
+  epoch: number;
+  key?: Uint8Array;
+  members: EnvelopeMember[];
+  /** Default: to.name. */
+  recipientAccount?: string;
+  issuedAt?: number;
+}
+
+/** The SC1E lines keybot would send for one member and epoch. */
+export async function envelopeLines(spec: EnvelopeSpec): Promise<string[]> {
+  const sealed = await sealEnvelope({
+    recipient: spec.to.pub,
+    signer: spec.signer.priv,
+    payload: {
+      room: spec.room,
+      epoch: spec.epoch,
+      key: spec.key ?? generateRoomKey(),
+      members: spec.members,
+      issuedAt: spec.issuedAt ?? Date.now(),
+      recipientAccount: spec.recipientAccount ?? spec.to.name,
+    },
+  });
+  if (sealed.status !== EnvelopeStatus.OK) throw new Error(`sealEnvelope: ${sealed.status} ${sealed.reason ?? ''}`);
+  const framed = frameParts({ data: sealed.data!, kind: 'envelope' });
+  if (framed.status !== FrameStatus.OK) throw new Error(`frameParts: ${framed.status}`);
+  return framed.parts;
+}
