@@ -9,9 +9,9 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Accounts, type ServiceAccount } from './accounts.js';
 import type { Config } from './config.js';
-import { ControlServer, makeControlDispatcher, type ControlHandlers } from './control.js';
+import { ControlServer, errorResponse, makeControlDispatcher, type ControlHandlers } from './control.js';
 import { makeAccountMethods } from './control-accounts.js';
-import { CONTROL_SOCKET_NAME, type ChannelInfo } from './control-protocol.js';
+import { CONTROL_SOCKET_NAME, type ChannelInfo, type ControlRequest, type ControlResponse } from './control-protocol.js';
 import { ControlFailure } from './control.js';
 import { casefold, isValidChannelName, KEYBOT_NICK } from './names.js';
 import { sendChannelBurst } from './commands/channels.js';
@@ -38,27 +38,35 @@ export interface Daemon {
 
 export async function startDaemon(config: Config): Promise<Daemon> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const store: AccountStore = await openAccountStore(config.store);
-  const accounts = new Accounts(store, { hashConcurrency: config.limits.hashConcurrency });
-  const service = await accounts.ensureServiceAccount(config.dataDir);
+  // Claim the control socket first: a second daemon on the same data dir is refused before it
+  // touches the store. Handlers are bound once the server state exists.
+  const controlPath = path.join(config.dataDir, CONTROL_SOCKET_NAME);
+  let dispatch: ((req: ControlRequest) => Promise<ControlResponse>) | null = null;
+  const control = await ControlServer.start({
+    path: controlPath,
+    handle: (req) => (dispatch ? dispatch(req) : Promise.resolve(errorResponse('internal', 'the daemon is starting'))),
+    serverName: config.serverName,
+  });
+  let store: AccountStore;
+  let accounts: Accounts;
+  let service: ServiceAccount;
+  try {
+    store = await openAccountStore(config.store);
+    accounts = new Accounts(store, { hashConcurrency: config.limits.hashConcurrency });
+    service = await accounts.ensureServiceAccount(config.dataDir);
+  } catch (err) {
+    await control.close();
+    throw err;
+  }
   const server = new IrcServer(config, accounts);
-
   const handlers: ControlHandlers = {
     ...makeAccountMethods(accounts, {
-      isOnline: (name) => server.isOnline(name),
-      disconnectAccount: (name, reason) => server.disconnectAccount(name, reason),
+      isOnline: (name: string) => server.isOnline(name),
+      disconnectAccount: (name: string, reason: string) => server.disconnectAccount(name, reason),
     }),
     ...makeServerMethods(server),
   };
-  const controlPath = path.join(config.dataDir, CONTROL_SOCKET_NAME);
-  let control: ControlServer;
-  try {
-    control = await ControlServer.start({ path: controlPath, handle: makeControlDispatcher(handlers), serverName: config.serverName });
-  } catch (err) {
-    await server.close();
-    await store.close();
-    throw err;
-  }
+  dispatch = makeControlDispatcher(handlers);
   server.on('presence', (data) => void control.broadcast({ event: 'presence', data }).catch(() => undefined));
 
   const netServers: Array<net.Server | tls.Server> = [];

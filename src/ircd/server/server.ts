@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Accounts } from '../accounts.js';
-import type { Config } from '../config.js';
+import { makeIpMatcher, type Config } from '../config.js';
 import { casefold, NICKLEN, CHANNELLEN } from '../names.js';
 import { parseLine } from '../protocol/message.js';
 import {
@@ -39,6 +39,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
   readonly loginsPerAccount: KeyedRateLimiter;
   readonly createdAt = new Date();
   private readonly perIp = new Map<string, number>();
+  private readonly isExempt: (ip: string) => boolean;
   private flushQueue: Session[] = [];
   private flushPending = false;
   private sweepTimer: NodeJS.Timeout;
@@ -50,6 +51,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
     const l = config.limits;
     this.loginsPerIp = new KeyedRateLimiter(l.loginAttemptsPerIpPerMinute);
     this.loginsPerAccount = new KeyedRateLimiter(l.loginAttemptsPerAccountPerMinute);
+    this.isExempt = makeIpMatcher(l.exemptIps);
     // ISUPPORT (modern.ircdocs.horse "RPL_ISUPPORT"): only what the server really enforces.
     this.isupport = [
       'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=,k,l,imnst',
@@ -73,7 +75,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
     };
     if (this.sessions.size >= l.maxClients) return reject('Server is full; try again later');
     const count = this.perIp.get(ip) ?? 0;
-    if (l.clonesPerIp > 0 && count >= l.clonesPerIp && !l.exemptIps.includes(ip)) {
+    if (l.clonesPerIp > 0 && count >= l.clonesPerIp && !this.isExempt(ip)) {
       return reject(`Too many connections from your address (limit ${l.clonesPerIp})`);
     }
     this.perIp.set(ip, count + 1);
