@@ -18,7 +18,8 @@ import {
 import { createMessage, encrypt, readPrivateKey, readKey } from '../../src/crypto/openpgp.js';
 import { fixtures, type Fixtures, type TestKey } from './fixtures.js';
 
-const NOW = Date.now();
+// Set after the fixtures exist: a key cannot sign before its creation time.
+let NOW = 0;
 
 function member(k: TestKey): EnvelopeMember {
   return { account: k.name, fingerprint: k.pub.fingerprint, signingKey: signingPublicKeyOf({ key: k.pub }) };
@@ -32,6 +33,7 @@ describe('src/crypto/envelope.ts', function () {
   before(async function () {
     this.timeout(30_000);
     f = await fixtures();
+    NOW = Date.now();
     payload = {
       room: '#ops',
       epoch: 1_764_100_000,
