@@ -10,11 +10,11 @@ const STRIP_RE = /[\x00-\x01\x04-\x08\x0a-\x0e\x10-\x15\x17-\x1c\x7f-\x9f]/g;
 const ACTION_RE = /^\x01ACTION ([^\x01]*)\x01?$/;
 
 /**
- * Remove what must never reach a client from decrypted text: CR, LF and NUL (they would end or
- * truncate the line the companion writes), every other C0 control except the IRC formatting codes
- * \x02 \x03 \x0f \x16 \x1d \x1e \x1f, DEL and the C1 controls U+0080-U+009F (NEL among them). A tab becomes a space rather than vanishing.
- * \x01 (CTCP framing) is removed too, so a member cannot make others' clients answer CTCP or open
- * DCC; the one exception is a whole-message `\x01ACTION text\x01` (`/me`), kept as such.
+ * Clean decrypted text before it reaches a client. Removed: CR, LF and NUL (they would end or
+ * truncate the line the companion writes); every other C0 control except the IRC formatting codes
+ * \x02 \x03 \x0f \x16 \x1d \x1e \x1f; DEL; the C1 controls U+0080-U+009F (NEL among them); and
+ * \x01 (CTCP framing), so a member cannot make others' clients answer CTCP or open DCC. Kept as
+ * is: a whole-message `\x01ACTION text\x01` (`/me`). A tab becomes a space rather than vanishing.
  */
 export function sanitizeText(text: string): string {
   if (typeof text !== 'string') throw new TypeError('sanitizeText: expected a string');

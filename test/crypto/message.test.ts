@@ -60,7 +60,8 @@ describe('src/crypto/message.ts', function () {
           return new Uint8Array(sign(null, t, key));
         },
       });
-      expect(Buffer.from(roomMessageAad(record.subarray(0, 10), new TextEncoder().encode('#sealchat'), new TextEncoder().encode('alice'))).toString('hex')).to.equal(v.aad);
+      const aad = roomMessageAad(record.subarray(0, 10), new TextEncoder().encode('#sealchat'), new TextEncoder().encode('alice'));
+      expect(Buffer.from(aad).toString('hex')).to.equal(v.aad);
       expect(Buffer.from(record).toString('hex')).to.equal(v.record!.replace(/\s+/g, ''));
       expect('SC1M ' + b64(record)).to.equal(v.payload);
     });
