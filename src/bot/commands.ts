@@ -1,0 +1,329 @@
+/**
+ * keybot's commands, sent as `PRIVMSG keybot :<command> <args>`. One table drives dispatch and
+ * `help`; parseCommand is a pure function. Every reply is a NOTICE to the requester (NOTICE, so
+ * clients and bots never answer it automatically: RFC 2812 §3.3.2), one line each where possible.
+ *
+ * Handlers turn the key service's results into text; they never touch IRC or crypto.
+ */
+import { casefold, isValidChannelName } from '../ircd/names.js';
+import { createLogger } from '../util/log.js';
+import { DirectoryError } from './directory.js';
+import { MAX_INVITEES, type KeyService, type Refusal } from './service.js';
+
+const log = createLogger('keybot');
+
+/** What a handler gets to work with. */
+export interface CommandContext {
+  /** The sender's nick (replies go there). */
+  nick: string;
+  /** The sender's account; null for a guest (requireAccount=false networks). */
+  account: string | null;
+  service: KeyService;
+  reply(text: string): void;
+}
+
+export interface Command {
+  name: string;
+  /** Arguments, as `help` shows them. */
+  usage: string;
+  summary: string;
+  minArgs: number;
+  maxArgs: number;
+  /** Guests may use it too. */
+  guests?: boolean;
+  handler(ctx: CommandContext & { account: string }, args: string[]): Promise<void> | void;
+}
+
+export type ParsedCommand = { kind: 'command'; name: string; args: string[] } | { kind: 'empty' };
+
+/**
+ * Split a message into a lowercased command name and its arguments. IRC formatting codes
+ * (bold, colour...) and other control characters are dropped first, so a pasted coloured name
+ * still parses.
+ */
+export function parseCommand(text: string): ParsedCommand {
+  const clean = text
+    .replace(/\x03(?:\d{1,2}(?:,\d{1,2})?)?/g, '')
+    .replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '')
+    .trim();
+  if (clean === '') return { kind: 'empty' };
+  const [name, ...args] = clean.split(/\s+/);
+  return { kind: 'command', name: name!.toLowerCase(), args };
+}
+
+/** A fingerprint as people compare it: upper case, groups of four. */
+export function formatFingerprint(fp: string): string {
+  return fp.toUpperCase().replace(/(.{4})(?=.)/g, '$1 ');
+}
+
+function refusalText(r: Refusal, room?: string): string {
+  switch (r.reason) {
+    case 'offline':
+      return `cannot invite ${r.name}: offline`;
+    case 'unknown':
+      return `cannot invite ${r.name}: no such account`;
+    case 'invalid_name':
+      return `cannot invite ${r.name}: not a valid account name`;
+    case 'no_key':
+      return `cannot invite ${r.name}: no usable key (${r.detail ?? 'none registered'})`;
+    case 'service':
+      return `cannot invite ${r.name}: that is me, the key service`;
+    case 'already_member':
+      return `cannot invite ${r.name}: already in ${room ?? 'the room'}`;
+    case 'failed':
+      return `cannot invite ${r.name}: could not join (${r.detail ?? 'refused'})`;
+  }
+}
+
+/** Lines of "label: a, b, c" that stay well inside one IRC line each. */
+function listLines(label: string, items: string[], budget = 400): string[] {
+  const lines: string[] = [];
+  let line = `${label}:`;
+  let first = true;
+  for (const item of items) {
+    const add = (first ? ' ' : ', ') + item;
+    if (!first && line.length + add.length > budget) {
+      lines.push(line + ',');
+      line = `  ${item}`;
+    } else {
+      line += add;
+    }
+    first = false;
+  }
+  lines.push(line);
+  return lines;
+}
+
+function notMember(ctx: CommandContext, room: string): void {
+  // The same answer whether the room exists or not: non-members learn nothing about it.
+  ctx.reply(`you are not in ${room}`);
+}
+
+function checkRoomArg(ctx: CommandContext, room: string): boolean {
+  if (room.startsWith('#') && isValidChannelName(room)) return true;
+  ctx.reply(`"${room}" is not a room name (they look like #sc-...)`);
+  return false;
+}
+
+export const COMMANDS: readonly Command[] = [
+  {
+    name: 'invite',
+    usage: '[#room] <user>...',
+    summary: 'open a new encrypted room with these users (or add them to #room, if you are in it)',
+    minArgs: 1,
+    maxArgs: MAX_INVITEES + 1,
+    async handler(ctx, args) {
+      if (args[0]!.startsWith('#')) {
+        const [room, ...users] = args;
+        if (!checkRoomArg(ctx, room!)) return;
+        if (users.length === 0) return ctx.reply(`usage: invite ${room} <user>...`);
+        const r = await ctx.service.addToRoom(ctx.account, room!, users);
+        if (r.status === 'not_member') return notMember(ctx, room!);
+        for (const refusal of r.refused) ctx.reply(refusalText(refusal, r.room));
+        if (r.joined.length > 0) ctx.reply(`added ${r.joined.join(', ')} to ${r.room}`);
+        else ctx.reply(`nobody added to ${r.room}`);
+        return;
+      }
+      const r = await ctx.service.openRoom(ctx.account, args);
+      if (r.status === 'requester_unusable') {
+        return ctx.reply(
+          r.problem === 'no_key'
+            ? `you cannot open rooms: your account has no usable key (${r.detail ?? 'none registered'})`
+            : 'you need an account with a registered key to open rooms',
+        );
+      }
+      for (const refusal of r.refused) ctx.reply(refusalText(refusal));
+      if (r.status === 'nobody') return ctx.reply('no room opened: none of the users you invited can join now');
+      ctx.reply(`opened ${r.room} with ${r.joined.join(', ')}; keys follow`);
+    },
+  },
+  {
+    name: 'online',
+    usage: '',
+    summary: 'list who is online',
+    minArgs: 0,
+    maxArgs: 0,
+    async handler(ctx) {
+      const names = await ctx.service.online();
+      if (names.length === 0) return ctx.reply('nobody is online');
+      for (const line of listLines(`online (${names.length})`, names)) ctx.reply(line);
+    },
+  },
+  {
+    name: 'status',
+    usage: '<user>',
+    summary: "whether a user is online, and their key's fingerprint",
+    minArgs: 1,
+    maxArgs: 1,
+    async handler(ctx, [name]) {
+      const r = await ctx.service.status(name!);
+      if (r.status === 'unknown') return ctx.reply(`${name}: no such account`);
+      const where = `${r.name} is ${r.online ? 'online' : 'offline'}`;
+      if (!r.fingerprint) return ctx.reply(`${where}; no key registered`);
+      const fp = formatFingerprint(r.fingerprint);
+      if (casefold(r.name) === casefold(ctx.service.selfNick)) return ctx.reply(`${where}; key ${fp} (the key service)`);
+      ctx.reply(r.usable ? `${where}; key ${fp}` : `${where}; key ${fp} is not usable (${r.detail ?? 'refused'})`);
+    },
+  },
+  {
+    name: 'rooms',
+    usage: '',
+    summary: 'your rooms, their members and key epochs',
+    minArgs: 0,
+    maxArgs: 0,
+    handler(ctx) {
+      const rooms = ctx.service.roomsOf(ctx.account);
+      if (rooms.length === 0) return ctx.reply('you are in no rooms; open one with: invite <user>...');
+      for (const r of rooms) {
+        const label = `${r.room} (${r.epoch === undefined ? 'key pending' : `epoch ${r.epoch}`})`;
+        for (const line of listLines(label, r.members)) ctx.reply(line);
+      }
+    },
+  },
+  {
+    name: 'leave',
+    usage: '<#room>',
+    summary: 'leave a room (the others get a new key)',
+    minArgs: 1,
+    maxArgs: 1,
+    async handler(ctx, [room]) {
+      if (!checkRoomArg(ctx, room!)) return;
+      const r = await ctx.service.leave(ctx.account, room!);
+      if (r.status === 'not_member') return notMember(ctx, room!);
+      ctx.reply(`you left ${r.room}`);
+    },
+  },
+  {
+    name: 'key',
+    usage: '<#room>',
+    summary: "send me the room's current key again",
+    minArgs: 1,
+    maxArgs: 1,
+    async handler(ctx, [room]) {
+      if (!checkRoomArg(ctx, room!)) return;
+      const r = await ctx.service.resendKey(ctx.account, room!);
+      if (r.status === 'not_member') return notMember(ctx, room!);
+      if (r.status === 'pending') return ctx.reply(`a new key for ${r.room} is on its way`);
+      ctx.reply(`sent you the key of ${r.room} again (epoch ${r.epoch})`);
+    },
+  },
+  {
+    name: 'fingerprint',
+    usage: '',
+    summary: "my key's fingerprint, to check against the one your client pinned",
+    minArgs: 0,
+    maxArgs: 0,
+    guests: true,
+    handler(ctx) {
+      ctx.reply(`my key fingerprint is ${formatFingerprint(ctx.service.fingerprint)}; your client should have pinned exactly this one`);
+    },
+  },
+  {
+    name: 'help',
+    usage: '[command]',
+    summary: 'this list, or the usage of one command',
+    minArgs: 0,
+    maxArgs: 1,
+    guests: true,
+    handler(ctx, [name]) {
+      for (const line of helpLines(name)) ctx.reply(line);
+    },
+  },
+];
+
+function usageOf(c: Command): string {
+  return c.usage ? `${c.name} ${c.usage}` : c.name;
+}
+
+/** The help text, built from the table. */
+export function helpLines(command?: string, table: readonly Command[] = COMMANDS): string[] {
+  if (command !== undefined) {
+    const c = table.find((x) => x.name === command.toLowerCase());
+    if (!c) return [`no command "${command}"; send "help" for the list`];
+    return [`usage: ${usageOf(c)}`, c.summary];
+  }
+  const width = Math.max(...table.map((c) => usageOf(c).length));
+  return [
+    'keybot opens end-to-end encrypted rooms and hands out their keys. Commands (/msg keybot <command>):',
+    ...table.map((c) => `  ${usageOf(c).padEnd(width)}  ${c.summary}`),
+  ];
+}
+
+/** Per-sender command budget: a burst, then one command per `refillMs`. */
+class CommandBudget {
+  private readonly buckets = new Map<string, { tokens: number; at: number; warned: boolean }>();
+
+  constructor(
+    private readonly burst: number,
+    private readonly refillMs: number,
+  ) {}
+
+  /** 'ok', 'warn' (first refusal: tell them) or 'drop'. */
+  take(who: string, now: number): 'ok' | 'warn' | 'drop' {
+    const key = casefold(who);
+    let b = this.buckets.get(key);
+    if (!b) {
+      if (this.buckets.size >= 10_000) this.sweep(now);
+      b = { tokens: this.burst, at: now, warned: false };
+      this.buckets.set(key, b);
+    }
+    b.tokens = Math.min(this.burst, b.tokens + (now - b.at) / this.refillMs);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      b.warned = false;
+      return 'ok';
+    }
+    if (b.warned) return 'drop';
+    b.warned = true;
+    return 'warn';
+  }
+
+  private sweep(now: number): void {
+    for (const [k, b] of this.buckets) if (b.tokens + (now - b.at) / this.refillMs >= this.burst) this.buckets.delete(k);
+  }
+}
+
+export interface DispatcherOptions {
+  table?: readonly Command[];
+  /** Commands accepted at once per sender (default 10). */
+  burst?: number;
+  /** Then one per this long (default 500 ms). */
+  refillMs?: number;
+}
+
+/** Runs commands: the checks every command shares happen here once, never in handlers. */
+export class CommandDispatcher {
+  private readonly table: readonly Command[];
+  private readonly budget: CommandBudget;
+
+  constructor(opts: DispatcherOptions = {}) {
+    this.table = opts.table ?? COMMANDS;
+    this.budget = new CommandBudget(opts.burst ?? 10, opts.refillMs ?? 500);
+  }
+
+  async dispatch(ctx: CommandContext, text: string): Promise<void> {
+    const parsed = parseCommand(text);
+    if (parsed.kind === 'empty') return;
+    const verdict = this.budget.take(ctx.account ?? ctx.nick, Date.now());
+    if (verdict === 'drop') return;
+    if (verdict === 'warn') return ctx.reply('slow down: too many commands; try again in a few seconds');
+    const cmd = this.table.find((c) => c.name === parsed.name);
+    if (!cmd) return ctx.reply(`unknown command "${parsed.name.slice(0, 30)}"; send "help" for the list`);
+    if (ctx.account === null && !cmd.guests) return ctx.reply('you need an account to use this; guests can only use help and fingerprint');
+    if (parsed.args.length < cmd.minArgs || parsed.args.length > cmd.maxArgs) {
+      return ctx.reply(`usage: ${usageOf(cmd)}`);
+    }
+    try {
+      await cmd.handler(ctx as CommandContext & { account: string }, parsed.args);
+    } catch (err) {
+      if (err instanceof DirectoryError && err.code === 'unavailable') {
+        log.warn(`${cmd.name} from ${ctx.nick}: ${err.message}`);
+        ctx.reply('sorry, the user directory is unavailable right now; try again in a moment');
+      } else {
+        log.error(`${cmd.name} from ${ctx.nick} failed`, err);
+        ctx.reply(`sorry, ${cmd.name} failed; try again in a moment`);
+      }
+    }
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Where keybot learns who exists, their public keys and presence, and how it moves people into
+ * and out of rooms. keybot depends only on the UserDirectory interface; ControlSocketDirectory
+ * implements it over sealchatd's control socket. Another IRC network with a key directory of its
+ * own would get its own implementation (e.g. keys from a keyserver, joins via INVITE + SAJOIN).
+ */
+import { ControlCallError, ControlClient, ControlConnectError } from '../ircd/control-client.js';
+import type { ControlEvents } from '../ircd/control-protocol.js';
+
+/** A user as the directory knows them. */
+export interface DirectoryUser {
+  /** Account name as registered (display case); also the user's nick. */
+  name: string;
+  /** Fingerprint of the registered key, lowercase hex; empty when there is none. */
+  fingerprint: string;
+  /** Armored OpenPGP public key; undefined when none is registered. */
+  publicKey: string | undefined;
+  online: boolean;
+  /** The key service's own account. */
+  service: boolean;
+}
+
+/** A channel the directory reports. */
+export interface DirectoryRoom {
+  name: string;
+  /** Flag modes, e.g. "+inst". */
+  modes: string;
+  members: string[];
+}
+
+/** Why a directory call failed, in terms keybot can act on. */
+export type DirectoryErrorCode =
+  /** The user is not online (a server-side join needs a session). */
+  | 'offline'
+  /** No such user, room or membership. */
+  | 'not_found'
+  /** The directory refused (bad name, forbidden). */
+  | 'refused'
+  /** The directory cannot be reached or failed internally. */
+  | 'unavailable';
+
+export class DirectoryError extends Error {
+  override name = 'DirectoryError';
+  constructor(
+    readonly code: DirectoryErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PresenceChange {
+  name: string;
+  online: boolean;
+}
+
+/** What keybot needs from the network it serves. Every method may throw DirectoryError. */
+export interface UserDirectory {
+  /** A user by account name; null if there is no such account. */
+  lookupUser(name: string): Promise<DirectoryUser | null>;
+  /** Account names of everyone online now. */
+  listOnline(): Promise<string[]>;
+  /** Put an online user into a room, creating it if needed, bypassing +i (the service decided). */
+  putInRoom(room: string, nick: string): Promise<void>;
+  /** Take a user out of a room; members see a KICK with `reason`. */
+  removeFromRoom(room: string, nick: string, reason: string): Promise<void>;
+  /** Every channel on the network (keybot picks its rooms out by name after a restart). */
+  listRooms(): Promise<DirectoryRoom[]>;
+  /** Register the service's own public key, so users can fetch it (they pin it by fingerprint). */
+  publishServiceKey(account: string, armored: string): Promise<DirectoryUser>;
+  /** Someone came online (first session) or went offline (last session gone). */
+  onPresence(listener: (change: PresenceChange) => void): void;
+  /** The directory went away; no further calls will succeed on this instance. */
+  onClose(listener: (err: Error) => void): void;
+  close(): void;
+}
+
+/** UserDirectory over sealchatd's control socket (src/ircd/control-protocol.ts). */
+export class ControlSocketDirectory implements UserDirectory {
+  private constructor(private readonly control: ControlClient) {}
+
+  static async connect(path: string): Promise<ControlSocketDirectory> {
+    return new ControlSocketDirectory(await ControlClient.connect(path));
+  }
+
+  /** Wrap a control client someone else connected (tests, a supervisor). */
+  static over(control: ControlClient): ControlSocketDirectory {
+    return new ControlSocketDirectory(control);
+  }
+
+  async lookupUser(name: string): Promise<DirectoryUser | null> {
+    const info = await this.call(() => this.control.call('user.get', { name }), true);
+    if (!info) return null;
+    return {
+      name: info.name,
+      fingerprint: info.fingerprint,
+      publicKey: info.publicKey,
+      online: info.online,
+      service: info.service === true,
+    };
+  }
+
+  listOnline(): Promise<string[]> {
+    return this.call(() => this.control.call('presence.online', {}));
+  }
+
+  async putInRoom(room: string, nick: string): Promise<void> {
+    await this.call(() => this.control.call('channel.join', { channel: room, nick }));
+  }
+
+  async removeFromRoom(room: string, nick: string, reason: string): Promise<void> {
+    await this.call(() => this.control.call('channel.kick', { channel: room, nick, reason }));
+  }
+
+  async listRooms(): Promise<DirectoryRoom[]> {
+    const list = await this.call(() => this.control.call('channel.list', { member: '*' }));
+    return list.map((c) => ({ name: c.name, modes: c.modes, members: c.members }));
+  }
+
+  async publishServiceKey(account: string, armored: string): Promise<DirectoryUser> {
+    const info = await this.call(() => this.control.call('user.setkey', { name: account, publicKey: armored }));
+    return { name: info.name, fingerprint: info.fingerprint, publicKey: armored, online: info.online, service: info.service === true };
+  }
+
+  onPresence(listener: (change: PresenceChange) => void): void {
+    this.control.on('presence', (data: ControlEvents['presence']) => listener(data));
+  }
+
+  onClose(listener: (err: Error) => void): void {
+    this.control.onClose(listener);
+  }
+
+  close(): void {
+    this.control.close();
+  }
+
+  /** Map control failures to DirectoryError; `nullOnBadName` turns an invalid name into "no such user". */
+  private async call<T>(fn: () => Promise<T>, nullOnBadName = false): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ControlCallError) {
+        if (nullOnBadName && err.code === 'invalid_name') return null as T;
+        const code: DirectoryErrorCode =
+          err.code === 'offline' ? 'offline'
+          : err.code === 'not_found' ? 'not_found'
+          : err.code === 'internal' ? 'unavailable'
+          : 'refused';
+        throw new DirectoryError(code, err.message);
+      }
+      if (err instanceof ControlConnectError) throw new DirectoryError('unavailable', err.message);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Member keys: a user's registered OpenPGP key from the directory, parsed and checked by
+ * src/crypto, with the fields an envelope lists for a member. Looked up fresh from the directory
+ * every time (a user may replace their key at any moment); only the parsing is cached.
+ */
+import {
+  KeyStatus,
+  readPublicKey,
+  signingPublicKeyOf,
+  type EnvelopeMember,
+  type PublicKeyHandle,
+  type ReadPublicKeyResult,
+} from '../crypto/index.js';
+import { casefold, isValidAccountName, KEYBOT_NICK } from '../ircd/names.js';
+import type { DirectoryUser, UserDirectory } from './directory.js';
+
+/** Why a user cannot hold a room key. */
+export type KeyProblem =
+  /** Not an account name at all. */
+  | 'invalid_name'
+  /** No such account. */
+  | 'unknown'
+  /** The key service itself (it is in every room, but never a member of the key list). */
+  | 'service'
+  /** No key registered, or the key is expired, revoked or otherwise unusable now. */
+  | 'no_key';
+
+export type MemberKey =
+  | {
+      ok: true;
+      /** Account name as registered. */
+      account: string;
+      online: boolean;
+      key: PublicKeyHandle;
+      member: EnvelopeMember;
+    }
+  | { ok: false; problem: KeyProblem; online: boolean; detail?: string };
+
+/** Parsed keys kept, keyed by armored text (a few hundred bytes each). */
+const CACHE_LIMIT = 2048;
+/** Re-check a cached key this often: an OpenPGP key can expire while it sits in the cache. */
+const CACHE_TTL_MS = 10 * 60_000;
+
+export class KeyBook {
+  private readonly parsed = new Map<string, { at: number; result: ReadPublicKeyResult }>();
+
+  constructor(private readonly directory: UserDirectory) {}
+
+  /** The usable key of `name`, or why there is none. Throws DirectoryError if the directory fails. */
+  async lookup(name: string): Promise<MemberKey> {
+    if (!isValidAccountName(name)) return { ok: false, problem: 'invalid_name', online: false };
+    if (casefold(name) === KEYBOT_NICK) return { ok: false, problem: 'service', online: true };
+    const user = await this.directory.lookupUser(name);
+    if (!user) return { ok: false, problem: 'unknown', online: false };
+    return this.check(user);
+  }
+
+  private async check(user: DirectoryUser): Promise<MemberKey> {
+    if (user.service) return { ok: false, problem: 'service', online: user.online };
+    if (!user.publicKey) return { ok: false, problem: 'no_key', online: user.online, detail: 'no key is registered' };
+    const result = await this.read(user.publicKey);
+    if (result.status !== KeyStatus.OK || !result.key) {
+      return { ok: false, problem: 'no_key', online: user.online, detail: result.reason ?? result.status };
+    }
+    const key = result.key;
+    return {
+      ok: true,
+      account: user.name,
+      online: user.online,
+      key,
+      member: { account: user.name, fingerprint: key.fingerprint, signingKey: signingPublicKeyOf({ key }) },
+    };
+  }
+
+  private async read(armored: string): Promise<ReadPublicKeyResult> {
+    const now = Date.now();
+    const hit = this.parsed.get(armored);
+    if (hit && now - hit.at < CACHE_TTL_MS) return hit.result;
+    const result = await readPublicKey({ armored, now });
+    if (this.parsed.size >= CACHE_LIMIT) this.parsed.delete(this.parsed.keys().next().value!);
+    this.parsed.delete(armored);
+    this.parsed.set(armored, { at: now, result });
+    return result;
+  }
+}

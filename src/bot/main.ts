@@ -1,0 +1,245 @@
+/**
+ * Running keybot: its identity, one session at a time (directory + IRC connection + key
+ * service), and a fresh session with backoff whenever either connection is lost.
+ *
+ *   irc event → command parser (commands.ts) → key service (service.ts) → crypto → delivery
+ *
+ * A session starts by re-entering every #sc-* room and rekeying it (service.recover), so a lost
+ * connection and a process restart heal the same way. Keys never outlive their session.
+ */
+import path from 'node:path';
+import { CONTROL_SOCKET_NAME } from '../ircd/control-protocol.js';
+import type { Config } from '../ircd/config.js';
+import { parseListen } from '../ircd/config.js';
+import { createLogger } from '../util/log.js';
+import { VERSION } from '../util/version.js';
+import { CommandDispatcher, formatFingerprint, type DispatcherOptions } from './commands.js';
+import { ControlSocketDirectory, type UserDirectory } from './directory.js';
+import { loadOrCreateIdentity, readServiceCredentials, type KeybotIdentity, type ServiceCredentials } from './identity.js';
+import { KeybotConnection, type IrcEndpoint, type IrcEventSink } from './keybot.js';
+import { KeyService, type KeyServiceOptions } from './service.js';
+
+const log = createLogger('keybot');
+
+export type ServiceTuning = Partial<Pick<KeyServiceOptions, 'settleMs' | 'maxSettleMs' | 'minEpochIntervalMs' | 'echoTimeoutMs' | 'retryMs'>>;
+
+export interface KeybotOptions {
+  /** Holds keybot.credentials (from the daemon) and keybot.key.asc (keybot's key pair). */
+  dataDir: string;
+  /** The ircd to log in to. */
+  irc: IrcEndpoint;
+  /** Default `<dataDir>/control.sock`. */
+  controlPath?: string;
+  rotateAfterMessages: number;
+  rotateAfterMs: number;
+  /** Open the user directory for a session (default: the daemon's control socket). */
+  openDirectory?: () => Promise<UserDirectory>;
+  tuning?: ServiceTuning;
+  /** Per-user command budget. */
+  commands?: Pick<DispatcherOptions, 'burst' | 'refillMs'>;
+  /** Reconnect backoff after a lost session (default 1 s doubling to 30 s). */
+  reconnect?: { initialMs?: number; maxMs?: number };
+}
+
+interface Session {
+  directory: UserDirectory;
+  conn: KeybotConnection;
+  service: KeyService;
+}
+
+export class Keybot {
+  private session: Session | undefined;
+  private closing = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private attempts = 0;
+
+  private constructor(
+    private readonly opts: KeybotOptions,
+    readonly identity: KeybotIdentity,
+    private readonly credentials: ServiceCredentials,
+  ) {}
+
+  /** Load or create the identity, log in, and recover the rooms. Throws if the first session fails. */
+  static async start(opts: KeybotOptions): Promise<Keybot> {
+    const identity = await loadOrCreateIdentity(opts.dataDir);
+    const credentials = await readServiceCredentials(opts.dataDir);
+    const bot = new Keybot(opts, identity, credentials);
+    bot.session = await bot.openSession();
+    return bot;
+  }
+
+  get fingerprint(): string {
+    return this.identity.fingerprint;
+  }
+
+  /** The current session's key service (undefined while reconnecting). */
+  get service(): KeyService | undefined {
+    return this.session?.service;
+  }
+
+  /** QUIT, drop every key, and stop reconnecting. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.reconnectTimer);
+    const s = this.session;
+    this.session = undefined;
+    if (!s) return;
+    s.service.shutdown();
+    await s.conn.quit('keybot shutting down');
+    s.directory.close();
+  }
+
+  private async openSession(): Promise<Session> {
+    const startedAt = Date.now();
+    const directory = this.opts.openDirectory
+      ? await this.opts.openDirectory()
+      : await ControlSocketDirectory.connect(this.opts.controlPath ?? path.join(this.opts.dataDir, CONTROL_SOCKET_NAME));
+    let conn: KeybotConnection | undefined;
+    try {
+      await this.publishKey(directory);
+      conn = new KeybotConnection({ endpoint: this.opts.irc, account: this.credentials.account, password: this.credentials.password });
+      const service = new KeyService({
+        directory,
+        transport: conn,
+        signer: this.identity.key,
+        rotateAfterMessages: this.opts.rotateAfterMessages,
+        rotateAfterMs: this.opts.rotateAfterMs,
+        // The restart rule (service.ts header): no epoch in the second this session started.
+        notBefore: (Math.floor(startedAt / 1000) + 1) * 1000,
+        ...this.opts.tuning,
+      });
+      conn.bind(sinkFor(service, conn, new CommandDispatcher(this.opts.commands)));
+      directory.onPresence((p) => log.debug(`${p.name} is ${p.online ? 'online' : 'offline'}`));
+      await conn.connect();
+      const session: Session = { directory, conn, service };
+      conn.onClose((why) => this.lost(session, `IRC: ${why}`));
+      directory.onClose((err) => this.lost(session, `directory: ${err.message}`));
+      await service.recover();
+      this.attempts = 0;
+      return session;
+    } catch (err) {
+      if (conn && !conn.isClosed) await conn.quit('keybot could not start').catch(() => undefined);
+      directory.close();
+      throw err;
+    }
+  }
+
+  /** Register keybot's public key with the directory, so users can fetch it and pin its fingerprint. */
+  private async publishKey(directory: UserDirectory): Promise<void> {
+    const me = await directory.lookupUser(this.credentials.account);
+    if (me && me.fingerprint === this.identity.fingerprint) return;
+    await directory.publishServiceKey(this.credentials.account, this.identity.publicArmored);
+    log.info(`registered keybot's public key ${this.identity.fingerprint} with the directory`);
+  }
+
+  private lost(session: Session, why: string): void {
+    if (this.session !== session) return;
+    this.session = undefined;
+    session.service.shutdown();
+    void session.conn.quit('keybot reconnecting').catch(() => undefined);
+    session.directory.close();
+    if (this.closing) return;
+    log.warn(`session lost (${why}); every room key is dropped`);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const initial = this.opts.reconnect?.initialMs ?? 1000;
+    const max = this.opts.reconnect?.maxMs ?? 30_000;
+    const delay = Math.min(max, initial * 2 ** Math.min(this.attempts, 16));
+    this.attempts++;
+    log.info(`reconnecting in ${delay} ms`);
+    this.reconnectTimer = setTimeout(() => {
+      if (this.closing) return;
+      this.openSession().then(
+        (s) => {
+          if (this.closing) {
+            s.service.shutdown();
+            void s.conn.quit().then(() => s.directory.close());
+            return;
+          }
+          this.session = s;
+          log.info('session restored');
+        },
+        (err: unknown) => {
+          log.warn(`reconnect failed: ${(err as Error).message}`);
+          if (!this.closing) this.scheduleReconnect();
+        },
+      );
+    }, delay);
+  }
+}
+
+/** Route IRC events: commands to the dispatcher (replies as NOTICEs), the rest to the key service. */
+function sinkFor(service: KeyService, conn: KeybotConnection, dispatcher: CommandDispatcher): IrcEventSink {
+  return {
+    command: (from, text) => {
+      const reply = (line: string): void => conn.notice(from.nick, line);
+      void dispatcher.dispatch({ nick: from.nick, account: from.account, service, reply }, text);
+    },
+    selfJoined: (room) => service.selfJoined(room),
+    namesReceived: (room, nicks) => service.namesReceived(room, nicks),
+    memberJoined: (room, nick) => service.memberJoined(room, nick),
+    memberLeft: (room, nick, kicked) => service.memberLeft(room, nick, kicked),
+    memberQuit: (nick) => service.memberQuit(nick),
+    selfLeft: (room) => service.selfLeft(room),
+    modesChanged: (room, by, changes) => service.modesChanged(room, by, changes),
+    roomMessage: (room, nick) => service.roomMessage(room, nick),
+  };
+}
+
+/** Start keybot; resolves once it is logged in and has re-entered its rooms. */
+export function startKeybot(opts: KeybotOptions): Promise<Keybot> {
+  return Keybot.start(opts);
+}
+
+/**
+ * Which ircd listener keybot uses: `--irc HOST:PORT` if given, else the config's first plain
+ * listener (a wildcard address means this host's loopback), else its first TLS listener.
+ */
+export function ircEndpointFor(config: Config, irc?: string): IrcEndpoint {
+  if (irc !== undefined) return parseListen(irc);
+  const loopback = (host: string): string => (host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host);
+  const plain = config.listen.find((l) => !l.tls);
+  if (plain) return { host: loopback(plain.host), port: plain.port };
+  const secure = config.listen[0];
+  if (!secure) throw new Error('the config has no IRC listener for keybot to connect to');
+  // keybot reaches its own daemon over loopback; the certificate names the public host name.
+  return { host: loopback(secure.host), port: secure.port, tls: true, rejectUnauthorized: false };
+}
+
+export interface RunKeybotOptions {
+  config: Config;
+  /** `--irc HOST:PORT`: where the ircd listens, when the config cannot tell (port 0). */
+  irc?: string;
+  out?: NodeJS.WritableStream;
+}
+
+/** `sealchatd keybot`: run until SIGINT/SIGTERM (or until a supervising parent goes away). */
+export async function runKeybot(opts: RunKeybotOptions): Promise<number> {
+  const { config } = opts;
+  const out = opts.out ?? process.stdout;
+  const endpoint = ircEndpointFor(config, opts.irc);
+  if (endpoint.port === 0) throw new Error('the ircd listens on port 0 (any free port): tell keybot where with --irc HOST:PORT');
+  const bot = await startKeybot({
+    dataDir: config.dataDir,
+    irc: endpoint,
+    rotateAfterMessages: config.keybot.rotateAfterMessages,
+    rotateAfterMs: config.keybot.rotateAfterMs,
+  });
+  out.write(`keybot ${VERSION}: key fingerprint ${formatFingerprint(bot.fingerprint)}\n`);
+  out.write(`keybot: logged in to ${endpoint.host}:${endpoint.port}${endpoint.tls ? ' (TLS)' : ''}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    // Started by `sealchatd serve` with an IPC channel: if the parent dies, so do we.
+    if (process.send) process.once('disconnect', stop);
+  });
+  log.info('shutting down');
+  const forced = setTimeout(() => process.exit(1), 5000);
+  forced.unref();
+  await bot.close();
+  clearTimeout(forced);
+  return 0;
+}

@@ -1,0 +1,198 @@
+/**
+ * The rooms keybot operates: who is in each (as keybot saw it on IRC), the current epoch and its
+ * key, and the bookkeeping that decides when the next epoch is due.
+ *
+ * Room keys live here and nowhere else: in memory only, never logged, never written to disk.
+ * A key is overwritten with zeros when its epoch is replaced or the room is dropped (a courtesy:
+ * the JS heap may still hold copies, but no long-lived reference does).
+ */
+import type { EnvelopeMember } from '../crypto/index.js';
+import { casefold } from '../ircd/names.js';
+
+/** One epoch of a room: the key and exactly the members it was sent to. */
+export interface Epoch {
+  epoch: number;
+  /** 32-byte AES-256-GCM room key. Never log it. */
+  key: Uint8Array;
+  /** The member list bound into this epoch's envelopes (keybot excluded). */
+  members: EnvelopeMember[];
+  /** When this epoch was installed, ms since the Unix epoch. */
+  startedAt: number;
+}
+
+export class Room {
+  readonly folded: string;
+  /** Members other than keybot: casefolded nick → nick as the server spells it. */
+  readonly members = new Map<string, string>();
+  /** Channel modes keybot has seen set (flag letters only). */
+  readonly modes = new Set<string>();
+  /** Bumped on every membership change; an epoch is only installed if it did not move meanwhile. */
+  version = 0;
+  /** `version` when the current epoch was installed; differs → membership changed since. */
+  keyedVersion = -1;
+  /** keybot has its NAMES list, so `members` is complete. */
+  ready = false;
+  current: Epoch | undefined;
+  /** Room messages (PRIVMSG/NOTICE lines) since the current epoch began. */
+  messagesSinceRekey = 0;
+  /** Why the next epoch is due, collected until it is issued (shown to members, e.g. "bob left"). */
+  readonly pendingReasons: string[] = [];
+  /** Forced rotation requested (messages, time, restart): rekey even if membership is unchanged. */
+  forced = false;
+  /** A rekey is running (sealing envelopes); another request waits for it. */
+  rekeying = false;
+  /** Placements in progress (invite): changes are collected, the rekey waits until they end. */
+  holds = 0;
+  /** First change not yet keyed, for the coalescing deadline. */
+  firstPendingAt: number | undefined;
+  settleTimer: NodeJS.Timeout | undefined;
+  rotateTimer: NodeJS.Timeout | undefined;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly name: string) {
+    this.folded = casefold(name);
+  }
+
+  hasMember(nick: string): boolean {
+    return this.members.has(casefold(nick));
+  }
+
+  /** Record a member; false if already there. */
+  addMember(nick: string): boolean {
+    const f = casefold(nick);
+    if (this.members.has(f)) return false;
+    this.members.set(f, nick);
+    this.version++;
+    this.wake();
+    return true;
+  }
+
+  /** Forget a member; false if not there. */
+  removeMember(nick: string): boolean {
+    if (!this.members.delete(casefold(nick))) return false;
+    this.version++;
+    this.wake();
+    return true;
+  }
+
+  /** Replace the member list (a NAMES reply); true if it changed anything. */
+  setMembers(nicks: Iterable<string>): boolean {
+    const next = new Map<string, string>();
+    for (const n of nicks) next.set(casefold(n), n);
+    const same = next.size === this.members.size && [...next.keys()].every((k) => this.members.has(k));
+    this.members.clear();
+    for (const [k, v] of next) this.members.set(k, v);
+    if (!same) this.version++;
+    this.wake();
+    return !same;
+  }
+
+  applyModes(changes: Array<{ mode: string }>): void {
+    for (const { mode } of changes) {
+      const sign = mode[0];
+      for (const letter of mode.slice(1)) {
+        if (sign === '+') this.modes.add(letter);
+        else if (sign === '-') this.modes.delete(letter);
+      }
+    }
+    this.wake();
+  }
+
+  /** Install a new epoch, wiping the key it replaces. */
+  install(epoch: Epoch, version: number): void {
+    this.current?.key.fill(0);
+    this.current = epoch;
+    this.keyedVersion = version;
+    this.messagesSinceRekey = 0;
+    this.forced = false;
+    this.pendingReasons.length = 0;
+    this.firstPendingAt = undefined;
+  }
+
+  /**
+   * Resolve when `check()` holds (re-checked on every state change of this room), or reject
+   * after `ms`. For the few steps that wait on IRC echoes (own JOIN + NAMES, MODE).
+   */
+  until(check: () => boolean, ms: number, what: string): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        reject(new Error(`${this.name}: timed out waiting for ${what}`));
+      }, ms);
+      const waiter = (): void => {
+        if (!check()) return;
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        resolve();
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
+  /** Stop timers and wipe the key: the room is no longer operated by this keybot. */
+  dispose(): void {
+    clearTimeout(this.settleTimer);
+    clearTimeout(this.rotateTimer);
+    this.settleTimer = this.rotateTimer = undefined;
+    this.current?.key.fill(0);
+    this.current = undefined;
+    this.ready = false;
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+}
+
+/** Rooms by casefolded name. */
+export class RoomRegistry {
+  private readonly rooms = new Map<string, Room>();
+
+  get(name: string): Room | undefined {
+    return this.rooms.get(casefold(name));
+  }
+
+  /** The room, created empty if keybot did not know it yet. */
+  ensure(name: string): Room {
+    const folded = casefold(name);
+    let room = this.rooms.get(folded);
+    if (!room) {
+      room = new Room(name);
+      this.rooms.set(folded, room);
+    }
+    return room;
+  }
+
+  /** Forget a room (dispose() wipes its key). */
+  delete(name: string): Room | undefined {
+    const room = this.rooms.get(casefold(name));
+    if (!room) return undefined;
+    this.rooms.delete(room.folded);
+    room.dispose();
+    return room;
+  }
+
+  all(): Room[] {
+    return [...this.rooms.values()];
+  }
+
+  /** Rooms in which `nick` is a member, sorted by name. */
+  roomsOf(nick: string): Room[] {
+    const f = casefold(nick);
+    return this.all()
+      .filter((r) => r.members.has(f))
+      .sort((a, b) => (a.folded < b.folded ? -1 : a.folded > b.folded ? 1 : 0));
+  }
+
+  get size(): number {
+    return this.rooms.size;
+  }
+
+  /** Drop every room (shutdown or lost connection): timers stopped, keys wiped. */
+  clear(): void {
+    for (const r of this.rooms.values()) r.dispose();
+    this.rooms.clear();
+  }
+}

@@ -1,0 +1,564 @@
+/**
+ * The key service: rooms, epochs and who gets which key. It sits between the IRC layer (which
+ * feeds it membership events and command requests) and crypto/delivery (which seal and send
+ * envelopes). It never builds human-readable replies: commands.ts turns its results into text.
+ *
+ * Epochs (DESIGN.md "keybot", docs/PROTOCOL.md "Key envelopes"):
+ * - Every membership change keybot observes in a room (JOIN, PART, QUIT, KICK; a ping timeout
+ *   arrives as QUIT) starts a new epoch with a fresh key, sent to the current members only;
+ *   so does reaching rotateAfterMessages room lines or rotateAfterMs.
+ * - Bursts coalesce: a change waits `settleMs` for more (at most `maxSettleMs` after the first),
+ *   and an invite holds the rekey until everyone it places has joined. Envelopes are sealed
+ *   asynchronously, then sent in one synchronous block only if the membership did not move in
+ *   the meantime, so nobody keybot has seen leave ever receives a newer key.
+ * - Epoch numbers follow the PROTOCOL rule `max(last + 1, floor(now / 1000))`. Epochs of one
+ *   room are at least `minEpochIntervalMs` (1 s) apart, so they never run ahead of the clock;
+ *   after a restart the first epoch waits until the second after the start (`notBefore`), so it
+ *   is newer than anything the previous instance issued, with no state on disk.
+ */
+import { generateRoomKey, type PrivateKeyHandle } from '../crypto/index.js';
+import { casefold, isValidAccountName, SERVICE_ROOM_PREFIX } from '../ircd/names.js';
+import { createLogger } from '../util/log.js';
+import { sealEnvelopes, sendEnvelopes, type EnvelopeRecipient, type Transport } from './delivery.js';
+import { DirectoryError, type UserDirectory } from './directory.js';
+import { KeyBook, type KeyProblem, type MemberKey } from './keybook.js';
+import { RoomRegistry, type Room } from './rooms.js';
+import { randomBytes } from 'node:crypto';
+
+const log = createLogger('keybot');
+
+const MAX_U32 = 0xffff_ffff;
+/** Most invitees one command may name. */
+export const MAX_INVITEES = 20;
+
+export interface KeyServiceOptions {
+  directory: UserDirectory;
+  transport: Transport;
+  /** keybot's unlocked OpenPGP key: signs every envelope. */
+  signer: PrivateKeyHandle;
+  /** New epoch after this many room lines (0 = never). */
+  rotateAfterMessages: number;
+  /** New epoch after this long (0 = never). */
+  rotateAfterMs: number;
+  /** Quiet time that ends a burst of changes (default 50 ms). */
+  settleMs?: number;
+  /** A burst never delays its rekey longer than this (default 500 ms). */
+  maxSettleMs?: number;
+  /** Least time between two epochs of one room (default 1000 ms; see the header). */
+  minEpochIntervalMs?: number;
+  /** No epoch before this time, ms since the Unix epoch (the restart rule; default 0). */
+  notBefore?: number;
+  /** How long to wait for the server's echo of a JOIN, NAMES or MODE (default 5000 ms). */
+  echoTimeoutMs?: number;
+  /** Wait after a failed rekey before trying again (default 2000 ms). */
+  retryMs?: number;
+}
+
+/** Why an invitee was not placed in a room. */
+export type RefusalReason = KeyProblem | 'offline' | 'already_member' | 'failed';
+
+export interface Refusal {
+  name: string;
+  reason: RefusalReason;
+  /** More about the reason (why a key is unusable), for people. */
+  detail?: string;
+}
+
+export type OpenRoomResult =
+  | { status: 'opened'; room: string; joined: string[]; refused: Refusal[] }
+  /** Nobody else could be placed: no room was opened. */
+  | { status: 'nobody'; refused: Refusal[] }
+  /** The requester cannot hold a key themselves. */
+  | { status: 'requester_unusable'; problem: KeyProblem; detail?: string };
+
+export type AddToRoomResult =
+  | { status: 'added'; room: string; joined: string[]; refused: Refusal[] }
+  | { status: 'not_member' };
+
+export type StatusResult =
+  | { status: 'unknown'; name: string }
+  | { status: 'known'; name: string; online: boolean; fingerprint: string; usable: boolean; detail?: string };
+
+export interface RoomSummary {
+  room: string;
+  /** Undefined until the first key is out. */
+  epoch: number | undefined;
+  members: string[];
+}
+
+export type LeaveResult = { status: 'left'; room: string } | { status: 'not_member' };
+
+export type ResendResult =
+  | { status: 'sent'; room: string; epoch: number }
+  | { status: 'not_member' }
+  /** The requester is in the room but not in the current epoch yet: a new key is on its way. */
+  | { status: 'pending'; room: string };
+
+export function isServiceRoom(name: string): boolean {
+  return casefold(name).startsWith(SERVICE_ROOM_PREFIX) && name.length > SERVICE_ROOM_PREFIX.length;
+}
+
+/** A fresh room name: `#sc-` and 10 base32 characters (50 random bits). */
+export function newRoomName(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  const bytes = randomBytes(10);
+  let s = '';
+  for (const b of bytes) s += alphabet[b & 31];
+  return SERVICE_ROOM_PREFIX + s;
+}
+
+export class KeyService {
+  readonly rooms = new RoomRegistry();
+  private readonly keys: KeyBook;
+  private readonly o: Required<Omit<KeyServiceOptions, 'directory' | 'transport' | 'signer'>>;
+  /** Departures keybot itself caused at a member's request ("leave"), so members read "X left". */
+  private readonly leaving = new Set<string>();
+  private stopped = false;
+
+  constructor(private readonly opts: KeyServiceOptions) {
+    this.keys = new KeyBook(opts.directory);
+    this.o = {
+      rotateAfterMessages: opts.rotateAfterMessages,
+      rotateAfterMs: opts.rotateAfterMs,
+      settleMs: opts.settleMs ?? 50,
+      maxSettleMs: opts.maxSettleMs ?? 500,
+      minEpochIntervalMs: opts.minEpochIntervalMs ?? 1000,
+      notBefore: opts.notBefore ?? 0,
+      echoTimeoutMs: opts.echoTimeoutMs ?? 5000,
+      retryMs: opts.retryMs ?? 2000,
+    };
+  }
+
+  /** keybot's own nick on IRC. */
+  get selfNick(): string {
+    return this.opts.transport.nick;
+  }
+
+  private get self(): string {
+    return this.opts.transport.nick;
+  }
+
+  private isSelf(nick: string): boolean {
+    return casefold(nick) === casefold(this.self);
+  }
+
+  get fingerprint(): string {
+    return this.opts.signer.fingerprint;
+  }
+
+  // ---- requests (from commands) --------------------------------------------------------------
+
+  /** `invite <user>...`: a new room with the requester and every invitee who can join now. */
+  async openRoom(requester: string, invitees: string[]): Promise<OpenRoomResult> {
+    const me = await this.keys.lookup(requester);
+    if (!me.ok) return { status: 'requester_unusable', problem: me.problem, detail: me.detail };
+    const names = uniqueNames(invitees).filter((n) => casefold(n) !== casefold(requester));
+    const checked = await Promise.all(names.map((n) => this.checkInvitee(n)));
+    const refused = checked.filter((c): c is Refusal => 'reason' in c);
+    const available = checked.filter((c): c is { nick: string } => !('reason' in c)).map((c) => c.nick);
+    if (available.length === 0) return { status: 'nobody', refused };
+
+    let name = newRoomName();
+    while (this.rooms.get(name)) name = newRoomName();
+    const room = this.rooms.ensure(name);
+    room.holds++;
+    room.pendingReasons.push('room opened');
+    let joined: string[] = [];
+    try {
+      await this.opts.directory.putInRoom(name, this.self);
+      await room.until(() => room.ready, this.o.echoTimeoutMs, 'own JOIN and NAMES');
+      // Invite-only and secret before anyone else is in (only keybot, the op, could change them).
+      this.opts.transport.setModes(name, '+is');
+      await room.until(() => room.modes.has('i') && room.modes.has('s'), this.o.echoTimeoutMs, 'MODE +is');
+      const placed = await this.place(room, [me.account, ...available], refused);
+      if (!placed.some((n) => casefold(n) === casefold(me.account))) throw new Error('the requester could not be placed');
+      joined = placed.filter((n) => casefold(n) !== casefold(me.account));
+      if (joined.length === 0) {
+        await this.opts.directory.removeFromRoom(name, me.account, 'nobody else could join').catch(() => undefined);
+        this.leaveRoom(room, 'nobody joined');
+        return { status: 'nobody', refused };
+      }
+    } catch (err) {
+      log.warn(`${name}: opening failed: ${(err as Error).message}`);
+      this.leaveRoom(room, 'could not open the room');
+      throw err;
+    } finally {
+      room.holds--;
+      this.requestRekey(room);
+    }
+    log.info(`${name}: opened by ${me.account} with ${joined.length + 1} members`);
+    return { status: 'opened', room: name, joined, refused };
+  }
+
+  /** `invite <#room> <user>...`: add users to a room the requester is in. */
+  async addToRoom(requester: string, roomName: string, invitees: string[]): Promise<AddToRoomResult> {
+    const room = this.rooms.get(roomName);
+    if (!room || !room.ready || !room.hasMember(requester)) return { status: 'not_member' };
+    const checked = await Promise.all(uniqueNames(invitees).map((n) => this.checkInvitee(n, room)));
+    const refused = checked.filter((c): c is Refusal => 'reason' in c);
+    const available = checked.filter((c): c is { nick: string } => !('reason' in c)).map((c) => c.nick);
+    let joined: string[] = [];
+    if (available.length > 0) {
+      room.holds++;
+      try {
+        joined = await this.place(room, available, refused);
+      } finally {
+        room.holds--;
+        this.requestRekey(room);
+      }
+    }
+    return { status: 'added', room: room.name, joined, refused };
+  }
+
+  /** Accounts online now, keybot excluded, sorted. */
+  async online(): Promise<string[]> {
+    const names = await this.opts.directory.listOnline();
+    return names.filter((n) => !this.isSelf(n)).sort((a, b) => casefold(a).localeCompare(casefold(b)));
+  }
+
+  async status(name: string): Promise<StatusResult> {
+    if (!isValidAccountName(name)) return { status: 'unknown', name };
+    const user = await this.opts.directory.lookupUser(name);
+    if (!user) return { status: 'unknown', name };
+    const key = await this.keys.lookup(user.name);
+    return {
+      status: 'known',
+      name: user.name,
+      online: user.online,
+      fingerprint: user.fingerprint,
+      usable: key.ok,
+      detail: key.ok ? undefined : key.detail,
+    };
+  }
+
+  roomsOf(requester: string): RoomSummary[] {
+    return this.rooms
+      .roomsOf(requester)
+      .filter((r) => r.ready)
+      .map((r) => ({ room: r.name, epoch: r.current?.epoch, members: [...r.members.values()].sort() }));
+  }
+
+  /** `leave <#room>`: take the requester out; the remaining members get a new key. */
+  async leave(requester: string, roomName: string): Promise<LeaveResult> {
+    const room = this.rooms.get(roomName);
+    if (!room || !room.hasMember(requester)) return { status: 'not_member' };
+    const mark = `${room.folded} ${casefold(requester)}`;
+    this.leaving.add(mark);
+    try {
+      await this.opts.directory.removeFromRoom(room.name, requester, 'left (via keybot)');
+    } catch (err) {
+      this.leaving.delete(mark);
+      if (err instanceof DirectoryError && err.code === 'not_found') return { status: 'not_member' };
+      throw err;
+    }
+    return { status: 'left', room: room.name };
+  }
+
+  /** `key <#room>`: re-send the current epoch's envelope to a member who missed it. */
+  async resendKey(requester: string, roomName: string): Promise<ResendResult> {
+    const room = this.rooms.get(roomName);
+    if (!room || !room.hasMember(requester)) return { status: 'not_member' };
+    const cur = room.current;
+    const listed = cur?.members.find((m) => casefold(m.account) === casefold(requester));
+    if (!cur || !listed) {
+      this.requestRekey(room);
+      return { status: 'pending', room: room.name };
+    }
+    const k = await this.keys.lookup(requester);
+    if (!k.ok || k.key.fingerprint !== listed.fingerprint) {
+      // The member's key changed since this epoch: only a new epoch can list the new one.
+      this.requestRekey(room, `${requester} changed keys`, true);
+      return { status: 'pending', room: room.name };
+    }
+    const key = cur.key.slice();
+    try {
+      const { sealed } = await sealEnvelopes({
+        signer: this.opts.signer,
+        room: room.name,
+        epoch: cur.epoch,
+        key,
+        members: cur.members,
+        recipients: [{ nick: requester, account: k.account, key: k.key }],
+        issuedAt: Date.now(),
+      });
+      // Only if that epoch is still current and the requester still in the room.
+      if (room.current !== cur || !room.hasMember(requester) || sealed.length === 0) return { status: 'pending', room: room.name };
+      sendEnvelopes(this.opts.transport, sealed);
+    } finally {
+      key.fill(0);
+    }
+    log.info(`${room.name}: re-sent epoch ${cur.epoch} to 1 member`);
+    return { status: 'sent', room: room.name, epoch: cur.epoch };
+  }
+
+  // ---- events (from the IRC connection) -------------------------------------------------------
+
+  /** keybot joined a room: it is ours once its NAMES arrive. */
+  selfJoined(roomName: string): void {
+    if (!isServiceRoom(roomName)) {
+      log.warn(`joined ${roomName}, which is not a keybot room; leaving it`);
+      this.opts.transport.part(roomName, `keybot only operates ${SERVICE_ROOM_PREFIX}* rooms`);
+      return;
+    }
+    this.rooms.ensure(roomName);
+  }
+
+  /** The end of a NAMES list (after keybot's own JOIN, or asked for after a restart). */
+  namesReceived(roomName: string, nicks: string[]): void {
+    if (!isServiceRoom(roomName) || !nicks.some((n) => this.isSelf(n))) return;
+    const room = this.rooms.ensure(roomName);
+    room.ready = true;
+    room.setMembers(nicks.filter((n) => !this.isSelf(n)));
+    if (room.members.size === 0 && room.holds === 0) {
+      this.leaveRoom(room, 'empty');
+      return;
+    }
+    this.requestRekey(room);
+  }
+
+  memberJoined(roomName: string, nick: string): void {
+    const room = this.rooms.get(roomName);
+    if (!room) return;
+    if (room.addMember(nick)) this.requestRekey(room, room.current ? `${nick} joined` : undefined);
+  }
+
+  /** A PART (`kicked` false) or KICK (`kicked` true) of someone else. */
+  memberLeft(roomName: string, nick: string, kicked: boolean): void {
+    const room = this.rooms.get(roomName);
+    if (!room) return;
+    const mark = `${room.folded} ${casefold(nick)}`;
+    const asked = this.leaving.delete(mark);
+    if (room.removeMember(nick)) this.requestRekey(room, `${nick} ${kicked && !asked ? 'was removed' : 'left'}`);
+  }
+
+  memberQuit(nick: string): void {
+    for (const room of this.rooms.roomsOf(nick)) {
+      if (room.removeMember(nick)) this.requestRekey(room, `${nick} quit`);
+    }
+  }
+
+  /** keybot itself left or was kicked: forget the room and its key. */
+  selfLeft(roomName: string): void {
+    if (this.rooms.delete(roomName)) log.info(`${roomName}: no longer operated by keybot`);
+  }
+
+  modesChanged(roomName: string, by: string, changes: Array<{ mode: string }>): void {
+    const room = this.rooms.get(roomName);
+    if (!room) return;
+    room.applyModes(changes);
+    if (room.ready && !this.isSelf(by) && (!room.modes.has('i') || !room.modes.has('s'))) {
+      log.warn(`${room.name}: ${by} changed modes; setting +is again`);
+      this.opts.transport.setModes(room.name, '+is');
+    }
+  }
+
+  /** A PRIVMSG/NOTICE line to the room from a member. */
+  roomMessage(roomName: string, nick: string): void {
+    const room = this.rooms.get(roomName);
+    if (!room || this.isSelf(nick) || !room.current) return;
+    room.messagesSinceRekey++;
+    const limit = this.o.rotateAfterMessages;
+    if (limit > 0 && room.messagesSinceRekey >= limit && !room.forced) {
+      this.requestRekey(room, `${room.messagesSinceRekey} messages`, true);
+    }
+  }
+
+  // ---- restart --------------------------------------------------------------------------------
+
+  /**
+   * Re-enter every `#sc-*` room on the network (getting op back) and rekey each for its current
+   * members. Returns how many rooms were recovered.
+   */
+  async recover(): Promise<number> {
+    const all = await this.opts.directory.listRooms();
+    let count = 0;
+    for (const info of all) {
+      if (!isServiceRoom(info.name)) continue;
+      const selfIn = info.members.some((m) => this.isSelf(m));
+      const others = info.members.filter((m) => !this.isSelf(m));
+      if (others.length === 0) {
+        if (selfIn) this.opts.transport.part(info.name, 'room is empty');
+        continue;
+      }
+      const room = this.rooms.ensure(info.name);
+      room.pendingReasons.push('keybot restarted');
+      room.forced = true;
+      try {
+        await this.opts.directory.putInRoom(info.name, this.self);
+        // Already in it (another session of ours kept it): no JOIN burst will come, so ask.
+        if (selfIn) this.opts.transport.requestNames(info.name);
+        const modes = info.modes.replace(/^\+/, '');
+        if (!modes.includes('i') || !modes.includes('s')) this.opts.transport.setModes(info.name, '+is');
+        count++;
+      } catch (err) {
+        log.warn(`${info.name}: cannot re-enter: ${(err as Error).message}`);
+        this.rooms.delete(info.name);
+      }
+    }
+    if (count) log.info(`recovering ${count} room${count === 1 ? '' : 's'}`);
+    return count;
+  }
+
+  /** Stop everything: timers cleared, keys wiped. */
+  shutdown(): void {
+    this.stopped = true;
+    this.rooms.clear();
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private async checkInvitee(name: string, room?: Room): Promise<Refusal | { nick: string }> {
+    const k: MemberKey = await this.keys.lookup(name);
+    if (!k.ok) return { name, reason: k.problem, detail: k.detail };
+    if (room && room.hasMember(k.account)) return { name: k.account, reason: 'already_member' };
+    if (!k.online) return { name: k.account, reason: 'offline' };
+    return { nick: k.account };
+  }
+
+  /** Server-side join each nick; those who could not be placed go into `refused`. Returns the placed. */
+  private async place(room: Room, nicks: string[], refused: Refusal[]): Promise<string[]> {
+    const placed: string[] = [];
+    for (const nick of nicks) {
+      try {
+        await this.opts.directory.putInRoom(room.name, nick);
+        placed.push(nick);
+      } catch (err) {
+        if (!(err instanceof DirectoryError)) throw err;
+        refused.push({ name: nick, reason: err.code === 'offline' ? 'offline' : 'failed', detail: err.message });
+      }
+    }
+    // Hold the rekey until the JOINs are seen, so they make one epoch (someone may also have
+    // quit meanwhile: then give up waiting, the quit makes its own epoch).
+    await room
+      .until(() => placed.every((n) => room.hasMember(n)), this.o.echoTimeoutMs, 'JOIN echoes')
+      .catch(() => undefined);
+    return placed;
+  }
+
+  /** Ask for a new epoch: now-ish for membership changes, always when `forced`. */
+  private requestRekey(room: Room, reason?: string, forced = false): void {
+    if (reason && !room.pendingReasons.includes(reason)) room.pendingReasons.push(reason);
+    if (forced) room.forced = true;
+    if (this.stopped || !room.ready || room.holds > 0 || room.rekeying) return;
+    if (!this.rekeyDue(room)) return;
+    this.schedule(room, 0);
+  }
+
+  private rekeyDue(room: Room): boolean {
+    return room.forced || !room.current || room.keyedVersion !== room.version;
+  }
+
+  private schedule(room: Room, extraDelay: number): void {
+    const now = Date.now();
+    room.firstPendingAt ??= now;
+    const settled = Math.min(now + this.o.settleMs, room.firstPendingAt + this.o.maxSettleMs);
+    const spaced = room.current ? room.current.startedAt + this.o.minEpochIntervalMs : 0;
+    const at = Math.max(settled, spaced, this.o.notBefore, now + extraDelay);
+    clearTimeout(room.settleTimer);
+    room.settleTimer = setTimeout(() => void this.run(room), at - now);
+  }
+
+  private async run(room: Room): Promise<void> {
+    room.settleTimer = undefined;
+    if (this.stopped || this.rooms.get(room.name) !== room || room.rekeying || room.holds > 0) return;
+    if (!this.rekeyDue(room)) return;
+    room.rekeying = true;
+    let failed = false;
+    try {
+      await this.rekey(room);
+    } catch (err) {
+      failed = true;
+      log.warn(`${room.name}: rekey failed: ${(err as Error).message}`);
+    } finally {
+      room.rekeying = false;
+    }
+    if (!this.stopped && this.rooms.get(room.name) === room && room.ready && room.holds === 0 && this.rekeyDue(room)) {
+      this.schedule(room, failed ? this.o.retryMs : 0);
+    }
+  }
+
+  /** Make one new epoch and send it, unless the membership moves while the envelopes are sealed. */
+  private async rekey(room: Room): Promise<void> {
+    const version = room.version;
+    const nicks = [...room.members.values()];
+    if (nicks.length === 0) {
+      this.leaveRoom(room, 'empty');
+      return;
+    }
+    const found = await Promise.all(nicks.map(async (nick) => ({ nick, k: await this.keys.lookup(nick) })));
+    if (this.rooms.get(room.name) !== room || room.version !== version) return;
+
+    const usable: Array<EnvelopeRecipient & { member: (MemberKey & { ok: true })['member'] }> = [];
+    for (const { nick, k } of found) {
+      if (k.ok) usable.push({ nick, account: k.account, key: k.key, member: k.member });
+      else this.evict(room, nick, `no usable key (${k.detail ?? k.problem})`);
+    }
+    if (usable.length === 0) return; // the evictions will bring the next change
+
+    const startedAt = Date.now();
+    const epoch = Math.min(MAX_U32, Math.max((room.current?.epoch ?? 0) + 1, Math.floor(startedAt / 1000)));
+    const key = generateRoomKey();
+    const members = usable.map((u) => u.member);
+    const { sealed, failed } = await sealEnvelopes({
+      signer: this.opts.signer,
+      room: room.name,
+      epoch,
+      key,
+      members,
+      recipients: usable,
+      issuedAt: startedAt,
+    });
+    if (failed.length > 0 || this.rooms.get(room.name) !== room || room.version !== version) {
+      for (const f of failed) this.evict(room, f.nick, `no usable key (${f.reason})`);
+      key.fill(0);
+      return;
+    }
+    // From here to the end: synchronous, so no IRC event can change the room in between.
+    const reasons = room.pendingReasons.join(', ') || 'new epoch';
+    room.install({ epoch, key, members, startedAt }, version);
+    sendEnvelopes(this.opts.transport, sealed);
+    this.opts.transport.notice(room.name, keyEventText(epoch, members.map((m) => m.account), reasons));
+    this.armRotation(room);
+    log.info(`${room.name}: epoch ${epoch} for ${members.length} member${members.length === 1 ? '' : 's'} (${reasons})`);
+  }
+
+  private evict(room: Room, nick: string, reason: string): void {
+    log.warn(`${room.name}: removing ${nick}: ${reason}`);
+    this.opts.directory.removeFromRoom(room.name, nick, reason).catch((err) => log.warn(`${room.name}: cannot remove ${nick}: ${(err as Error).message}`));
+  }
+
+  private armRotation(room: Room): void {
+    clearTimeout(room.rotateTimer);
+    room.rotateTimer = undefined;
+    if (this.o.rotateAfterMs <= 0) return;
+    room.rotateTimer = setTimeout(() => this.requestRekey(room, 'scheduled rotation', true), this.o.rotateAfterMs);
+    room.rotateTimer.unref();
+  }
+
+  /** keybot is the last one (or opening failed): leave, so the channel disappears. */
+  private leaveRoom(room: Room, why: string): void {
+    this.opts.transport.part(room.name, why);
+    this.rooms.delete(room.name);
+    log.info(`${room.name}: left (${why})`);
+  }
+}
+
+/** The channel NOTICE that announces an epoch (members see why their key changed). */
+export function keyEventText(epoch: number, accounts: string[], reasons: string): string {
+  const who = accounts.length <= 10 ? accounts.join(', ') : `${accounts.length} members`;
+  return `new key: epoch ${epoch} for ${who} (${reasons})`;
+}
+
+/** Case-insensitively unique names, first spelling kept, at most MAX_INVITEES. */
+function uniqueNames(names: string[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const n of names) {
+    const f = casefold(n);
+    if (seen.has(f)) continue;
+    seen.add(f);
+    out.push(n);
+  }
+  return out.slice(0, MAX_INVITEES);
+}
+

@@ -1,0 +1,198 @@
+/**
+ * Test harness for keybot: a real daemon, a real keybot in this process, real irc-framework users
+ * that collect keybot's NOTICEs and open their envelopes with their own keys (src/crypto).
+ */
+import type { Client as IrcClient } from 'irc-framework';
+import {
+  classifyLine,
+  EnvelopeStatus,
+  openEnvelope,
+  PartsReassembler,
+  PartStatus,
+  readPublicKey,
+  unlockPrivateKey,
+  type EnvelopePayload,
+  type PrivateKeyHandle,
+  type PublicKeyHandle,
+} from '../../src/crypto/index.js';
+import { startKeybot, type Keybot, type KeybotOptions } from '../../src/bot/main.js';
+import { connectClient, startTestDaemon, type ConfigOverrides, type TestDaemon, type TestUser } from '../helpers/daemon.js';
+
+export interface OpenedEnvelope {
+  payload: EnvelopePayload;
+  /** How many NOTICE lines it came in. */
+  parts: number;
+  at: number;
+}
+
+/** A logged-in user who records keybot's replies and opens the envelopes keybot sends them. */
+export class TestMember {
+  readonly notices: string[] = [];
+  readonly envelopes: OpenedEnvelope[] = [];
+  readonly failures: string[] = [];
+  readonly channelNotices: Array<{ target: string; text: string }> = [];
+  private readonly reassembler = new PartsReassembler();
+  private partsSeen = 0;
+  private waiters = new Set<() => void>();
+
+  constructor(
+    readonly name: string,
+    readonly client: IrcClient,
+    private readonly key: PrivateKeyHandle,
+    private readonly keybotKey: () => PublicKeyHandle,
+  ) {
+    client.on('notice', (e: { nick?: string; target: string; message: string }) => {
+      if (e.nick?.toLowerCase() !== 'keybot') return;
+      if (e.target.startsWith('#')) {
+        this.channelNotices.push({ target: e.target, text: e.message });
+        this.wake();
+        return;
+      }
+      if (classifyLine(e.message) !== 'envelope-part') {
+        this.notices.push(e.message);
+        this.wake();
+        return;
+      }
+      this.partsSeen++;
+      const r = this.reassembler.accept({ sender: e.nick, line: e.message, now: Date.now() });
+      if (r.status === PartStatus.COMPLETE) void this.open(r.data!, this.partsSeen);
+      else if (r.status !== PartStatus.INCOMPLETE) this.failures.push(`part: ${r.status}`);
+    });
+  }
+
+  private async open(data: Uint8Array, parts: number): Promise<void> {
+    this.partsSeen = 0;
+    const res = await openEnvelope({ data, decryptionKey: this.key, signerKey: this.keybotKey(), expectedAccount: this.name, now: Date.now() });
+    if (res.status === EnvelopeStatus.OK) this.envelopes.push({ payload: res.payload!, parts, at: Date.now() });
+    else this.failures.push(`envelope: ${res.status} ${res.reason ?? ''}`);
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Wait until `check` returns something truthy (re-checked on every NOTICE). */
+  async until<T>(check: () => T | undefined | false, what: string, ms = 8000): Promise<T> {
+    const first = check();
+    if (first) return first;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(w);
+        reject(new Error(`${this.name}: timed out waiting for ${what}; notices: ${JSON.stringify(this.notices)}; envelopes: ${this.envelopes.map((e) => `${e.payload.room}@${e.payload.epoch}`).join(' ')}; failures: ${this.failures.join('; ')}`));
+      }, ms);
+      const w = (): void => {
+        const v = check();
+        if (!v) return;
+        clearTimeout(timer);
+        this.waiters.delete(w);
+        resolve(v);
+      };
+      this.waiters.add(w);
+    });
+  }
+
+  /** Send a command and wait for the first reply NOTICE that matches `re`. */
+  async ask(command: string, re: RegExp, ms = 8000): Promise<string> {
+    const from = this.notices.length;
+    this.client.say('keybot', command);
+    return this.until(() => this.notices.slice(from).find((n) => re.test(n)), `reply ${re} to "${command}"`, ms);
+  }
+
+  /** The next envelope for `room` with an epoch above `after`. */
+  envelopeFor(room: string, after = -1, ms = 8000): Promise<OpenedEnvelope> {
+    return this.until(
+      () => this.envelopes.find((e) => e.payload.room.toLowerCase() === room.toLowerCase() && e.payload.epoch > after),
+      `an envelope for ${room} after epoch ${after}`,
+      ms,
+    );
+  }
+
+  latest(room: string): OpenedEnvelope | undefined {
+    return this.envelopes.filter((e) => e.payload.room.toLowerCase() === room.toLowerCase()).at(-1);
+  }
+
+  quit(): void {
+    this.client.quit();
+  }
+}
+
+export interface BotWorld {
+  t: TestDaemon;
+  bot: Keybot;
+  users: Record<string, TestUser>;
+  login(name: string): Promise<TestMember>;
+  restartBot(overrides?: Partial<KeybotOptions>): Promise<Keybot>;
+  keybotOptions(overrides?: Partial<KeybotOptions>): KeybotOptions;
+  stop(): Promise<void>;
+}
+
+/** A daemon with `names` as users, and keybot running against it. */
+export async function startWorld(names: string[], opts: { daemon?: ConfigOverrides; bot?: Partial<KeybotOptions> } = {}): Promise<BotWorld> {
+  const t = await startTestDaemon(opts.daemon);
+  const users: Record<string, TestUser> = {};
+  for (const n of names) users[n] = await t.addUser(n);
+  const keybotOptions = (overrides: Partial<KeybotOptions> = {}): KeybotOptions => ({
+    dataDir: t.dataDir,
+    irc: { host: '127.0.0.1', port: t.port },
+    rotateAfterMessages: t.config.keybot.rotateAfterMessages,
+    rotateAfterMs: t.config.keybot.rotateAfterMs,
+    ...opts.bot,
+    ...overrides,
+  });
+  let bot = await startKeybot(keybotOptions());
+  let botKey: PublicKeyHandle = (await readPublicKey({ armored: bot.identity.publicArmored })).key!;
+  const clients: TestMember[] = [];
+  const world: BotWorld = {
+    t,
+    get bot() {
+      return bot;
+    },
+    users,
+    async login(name) {
+      const u = users[name]!;
+      const client = await connectClient(t.port, { nick: name, password: u.password });
+      const key = (await unlockPrivateKey({ armored: u.privateKey })).key!;
+      const m = new TestMember(name, client, key, () => botKey);
+      clients.push(m);
+      return m;
+    },
+    async restartBot(overrides) {
+      await bot.close();
+      bot = await startKeybot(keybotOptions(overrides));
+      botKey = (await readPublicKey({ armored: bot.identity.publicArmored })).key!;
+      return bot;
+    },
+    keybotOptions,
+    async stop() {
+      for (const c of clients) c.quit();
+      await bot.close();
+      await t.stop();
+    },
+  };
+  return world;
+}
+
+/** Poll `check` every 20 ms until it holds. */
+export async function waitUntil(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Members of a channel as the daemon sees them. */
+export function channelMembers(t: TestDaemon, room: string): string[] {
+  const ch = t.daemon.server.channels.get(room.toLowerCase());
+  return ch ? [...ch.members.keys()].map((c) => c.nick).sort() : [];
+}
+
+export function channelFlags(t: TestDaemon, room: string): string {
+  const ch = t.daemon.server.channels.get(room.toLowerCase());
+  return ch ? [...ch.flags].sort().join('') : '';
+}
