@@ -60,6 +60,8 @@ export interface IncomingLine {
 /** Why an envelope was not applied. */
 export type EnvelopeRejectCode =
   | 'not-keybot'
+  /** keybot's key could not be trusted (it changed, or could not be obtained): see distrustKeybot. */
+  | 'keybot-untrusted'
   | 'parts'
   | 'malformed'
   | 'unsupported-version'
@@ -286,6 +288,7 @@ const ENVELOPE_CODES: Record<string, EnvelopeRejectCode> = {
 
 const ENVELOPE_REASONS: Record<EnvelopeRejectCode, string> = {
   'not-keybot': 'key envelopes are accepted only from keybot',
+  'keybot-untrusted': 'keybot\'s key is not trusted',
   parts: 'its parts did not reassemble',
   malformed: 'it is not a well-formed key envelope',
   'unsupported-version': 'it uses an envelope version this client does not know',
@@ -320,6 +323,7 @@ export class RoomCryptoEngine {
   private readonly envelopeParts: PartsReassembler;
   private readonly messageParts: PartsReassembler;
   private pendingEnvelopes: Array<{ from: string; data: Uint8Array; at: number }> = [];
+  private distrust: string | undefined;
   private heldTotal = 0;
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -362,6 +366,7 @@ export class RoomCryptoEngine {
       throw new Error(`setKeybotKey: keybot is already pinned to ${this.keybotKey.fingerprint}`);
     }
     this.keybotKey = key;
+    this.distrust = undefined;
     return this.serial(async () => {
       const pending = this.pendingEnvelopes;
       this.pendingEnvelopes = [];
@@ -369,6 +374,16 @@ export class RoomCryptoEngine {
       for (const p of pending) results.push(await this.openEnvelopeData(p.from, p.data, now ?? this.clock()));
       return results;
     });
+  }
+
+  /**
+   * No keybot key can be trusted on this connection (it differs from the pinned one, say): drop
+   * envelopes held for it and reject every further one with `keybot-untrusted` and this reason.
+   */
+  distrustKeybot(reason: string): void {
+    if (this.keybotKey) throw new Error('distrustKeybot: a keybot key is already pinned');
+    this.distrust = reason;
+    this.pendingEnvelopes = [];
   }
 
   /**
@@ -560,6 +575,9 @@ export class RoomCryptoEngine {
         break;
       default:
         return this.rejected(from, 'parts', `${ENVELOPE_REASONS.parts} (${r.status})`);
+    }
+    if (!this.keybotKey && this.distrust !== undefined) {
+      return this.rejected(from, 'keybot-untrusted', `${ENVELOPE_REASONS['keybot-untrusted']}: ${this.distrust}`);
     }
     if (!this.keybotKey) {
       this.pendingEnvelopes.push({ from, data: r.data!, at: now });

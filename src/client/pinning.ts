@@ -1,0 +1,100 @@
+/**
+ * Which keybot key a companion trusts. Envelopes are accepted only under the pinned key, so this
+ * decision is the root of a member's trust (docs/PROTOCOL.md, "Who accepts an envelope", rule 3).
+ *
+ * Order: a fingerprint (or key) the user configured wins; else the key remembered for this server
+ * (trust on first use, like ssh's known_hosts); else the key keybot offers now is remembered, with
+ * a warning. A key that differs from the configured or remembered one is refused, never adopted:
+ * the user must check it out of band and edit the file (or pass the new fingerprint).
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+/** Where sealchat keeps per-user files: $SEALCHAT_HOME, else ~/.sealchat. */
+export function sealchatHome(): string {
+  return process.env.SEALCHAT_HOME || path.join(os.homedir(), '.sealchat');
+}
+
+/** Lowercase hex without spaces, colons or a 0x prefix; undefined if that is not a fingerprint. */
+export function normalizeFingerprint(text: string): string | undefined {
+  const hex = text.trim().replace(/^0x/i, '').replace(/[\s:]/g, '').toLowerCase();
+  return /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(hex) ? hex : undefined;
+}
+
+/** One remembered keybot. */
+export interface KnownKeybot {
+  fingerprint: string;
+  /** The armored key, so later connections need not ask keybot for it. */
+  publicKey?: string;
+  /** ISO time of first use. */
+  firstSeen: string;
+}
+
+/** The known-keybots file: `{ "<host>:<port>": KnownKeybot, ... }`, mode 0600. */
+export class KnownKeybots {
+  constructor(readonly file: string = path.join(sealchatHome(), 'known_keybots.json')) {}
+
+  /** The key remembered for `server` (`host:port`), if any. A corrupt file throws: never guess. */
+  async get(server: string): Promise<KnownKeybot | undefined> {
+    const all = await this.readAll();
+    const entry = all[server];
+    if (entry === undefined) return undefined;
+    const fingerprint = typeof entry?.fingerprint === 'string' ? normalizeFingerprint(entry.fingerprint) : undefined;
+    if (!fingerprint) throw new Error(`${this.file}: the entry for ${server} has no valid fingerprint`);
+    return { ...entry, fingerprint };
+  }
+
+  /** Remember a key for `server` (atomic write). */
+  async set(server: string, entry: KnownKeybot): Promise<void> {
+    const all = await this.readAll();
+    all[server] = entry;
+    await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(all, null, 2) + '\n', { mode: 0o600 });
+    await rename(tmp, this.file);
+  }
+
+  private async readAll(): Promise<Record<string, KnownKeybot>> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      throw err;
+    }
+    const parsed: unknown = JSON.parse(text);
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${this.file}: expected a JSON object`);
+    return parsed as Record<string, KnownKeybot>;
+  }
+}
+
+/** Where the trusted fingerprint came from. */
+export type TrustSource = 'configured' | 'known' | 'first-use';
+
+/** The outcome of {@link decideKeybotTrust}. */
+export type TrustDecision =
+  | { status: 'trusted'; fingerprint: string; source: TrustSource }
+  | { status: 'mismatch'; expected: string; got: string; source: Exclude<TrustSource, 'first-use'> };
+
+/**
+ * Decide whether the key with fingerprint `offered` may be pinned, given what the user configured
+ * and what was remembered for this server. Pure; the caller stores first-use keys.
+ */
+export function decideKeybotTrust(options: { offered: string; configured?: string; known?: KnownKeybot }): TrustDecision {
+  const offered = normalizeFingerprint(options.offered);
+  if (!offered) throw new TypeError('decideKeybotTrust: offered is not a fingerprint');
+  if (options.configured !== undefined) {
+    const expected = normalizeFingerprint(options.configured);
+    if (!expected) throw new TypeError('decideKeybotTrust: the configured keybot fingerprint is not a fingerprint');
+    return expected === offered
+      ? { status: 'trusted', fingerprint: offered, source: 'configured' }
+      : { status: 'mismatch', expected, got: offered, source: 'configured' };
+  }
+  if (options.known) {
+    return options.known.fingerprint === offered
+      ? { status: 'trusted', fingerprint: offered, source: 'known' }
+      : { status: 'mismatch', expected: options.known.fingerprint, got: offered, source: 'known' };
+  }
+  return { status: 'trusted', fingerprint: offered, source: 'first-use' };
+}

@@ -1,0 +1,76 @@
+import { expect } from 'chai';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { KnownKeybots, decideKeybotTrust, normalizeFingerprint } from '../../src/client/pinning.js';
+import { ArmorCollector } from '../../src/client/keybot-key.js';
+import { readPublicKey } from '../../src/crypto/index.js';
+import { party } from './fixtures.js';
+
+const FP_A = 'a'.repeat(40);
+const FP_B = 'b'.repeat(40);
+
+describe('src/client/pinning.ts', function () {
+  let dir: string;
+  beforeEach(async function () {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-pin-'));
+  });
+  afterEach(async function () {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('normalises fingerprints as people write them', function () {
+    expect(normalizeFingerprint('AAAA AAAA AAAA AAAA AAAA  AAAA AAAA AAAA AAAA AAAA')).to.equal(FP_A);
+    expect(normalizeFingerprint(`0x${FP_A.toUpperCase()}`)).to.equal(FP_A);
+    expect(normalizeFingerprint('aa:bb')).to.equal(undefined);
+  });
+
+  it('trusts a configured fingerprint only for that key', function () {
+    expect(decideKeybotTrust({ offered: FP_A, configured: FP_A.toUpperCase() })).to.deep.equal({ status: 'trusted', fingerprint: FP_A, source: 'configured' });
+    expect(decideKeybotTrust({ offered: FP_B, configured: FP_A })).to.deep.equal({ status: 'mismatch', expected: FP_A, got: FP_B, source: 'configured' });
+  });
+
+  it('trusts on first use, then only the remembered key', function () {
+    expect(decideKeybotTrust({ offered: FP_A })).to.deep.equal({ status: 'trusted', fingerprint: FP_A, source: 'first-use' });
+    const known = { fingerprint: FP_A, firstSeen: 'then' };
+    expect(decideKeybotTrust({ offered: FP_A, known })).to.include({ status: 'trusted', source: 'known' });
+    expect(decideKeybotTrust({ offered: FP_B, known })).to.deep.equal({ status: 'mismatch', expected: FP_A, got: FP_B, source: 'known' });
+  });
+
+  it('remembers keybots per server in an owner-only file', async function () {
+    const file = path.join(dir, 'sub', 'known_keybots.json');
+    const store = new KnownKeybots(file);
+    expect(await store.get('h:1')).to.equal(undefined);
+    await store.set('h:1', { fingerprint: FP_A, firstSeen: 'now' });
+    await store.set('h:2', { fingerprint: FP_B, firstSeen: 'now' });
+    expect(await new KnownKeybots(file).get('h:1')).to.include({ fingerprint: FP_A });
+    expect(await new KnownKeybots(file).get('h:2')).to.include({ fingerprint: FP_B });
+    expect((await stat(file)).mode & 0o777).to.equal(0o600);
+    expect(JSON.parse(await readFile(file, 'utf8'))).to.have.keys('h:1', 'h:2');
+  });
+
+  it('refuses to guess from a corrupt file', async function () {
+    const file = path.join(dir, 'known_keybots.json');
+    await writeFile(file, '{"h:1": {"fingerprint": "nope"}}');
+    let err: Error | undefined;
+    await new KnownKeybots(file).get('h:1').catch((e: Error) => (err = e));
+    expect(err?.message).to.match(/no valid fingerprint/);
+  });
+});
+
+describe('src/client/keybot-key.ts', function () {
+  it('rebuilds an armored key sent one line per NOTICE without its blank line', async function () {
+    const keybot = await party('keybot');
+    const c = new ArmorCollector();
+    const lines = keybot.publicArmored.split('\n').filter((l) => l.trim() !== '');
+    let last;
+    for (const l of lines) last = c.push(l);
+    expect(last!.status).to.equal('done');
+    const r = await readPublicKey({ armored: (last as { armored: string }).armored });
+    expect(r.key?.fingerprint).to.equal(keybot.fingerprint);
+  });
+
+  it('says so when the reply is not a key', function () {
+    expect(new ArmorCollector().push('unknown command "pubkey"; send "help" for the list')).to.include({ status: 'not-armor' });
+  });
+});
