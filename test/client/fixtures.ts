@@ -57,7 +57,7 @@ export interface EnvelopeSpec {
   /** Whose key it is encrypted to. */
   to: Party;
   /** Who signs it (keybot, or an impostor). */
-  signer: Party;
+  signer: Pick<Party, 'priv'>;
   room: string;
   epoch: number;
   key?: Uint8Array;

@@ -82,7 +82,7 @@ export class FakeKeybot {
   }
 
   /** Seal and send one envelope (as NOTICEs, like keybot). */
-  async sendEnvelope(spec: Omit<EnvelopeSpec, 'signer'> & { signer?: Party }, nick = spec.to.name): Promise<void> {
+  async sendEnvelope(spec: Omit<EnvelopeSpec, 'signer'> & { signer?: Pick<Party, 'priv'> }, nick = spec.to.name): Promise<void> {
     for (const line of await envelopeLines({ signer: this.key, ...spec })) this.irc.notice(nick, line);
   }
 

@@ -1,0 +1,278 @@
+/**
+ * The whole flow: the real daemon, the real keybot, SealClient companions on port 0, and one
+ * plain irc-framework member (eve) whose view is what any IRC client without a companion, or
+ * anyone reading the daemon's traffic, gets to see.
+ */
+import { expect } from 'chai';
+import type { Client as IrcClient } from 'irc-framework';
+import { startKeybot, type Keybot, type KeybotOptions } from '../../src/bot/main.js';
+import { SealClient } from '../../src/client/client.js';
+import {
+  EnvelopeStatus,
+  PartStatus,
+  PartsReassembler,
+  classifyLine,
+  encryptRoomMessage,
+  openEnvelope,
+  readPublicKey,
+  type EnvelopePayload,
+} from '../../src/crypto/index.js';
+import { connectClient, startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
+import { envelopeLines, fromArmored, memberOf, party, type Party } from '../client/fixtures.js';
+import { next, record, sleep } from '../client/helpers.js';
+
+const ROOM_RE = /#sc-[a-z2-7]{10}/;
+
+/** A line a plain client saw: who sent what to whom. */
+interface Seen {
+  command: 'PRIVMSG' | 'NOTICE';
+  from: string;
+  target: string;
+  text: string;
+}
+
+async function until<T>(check: () => T | undefined | false, what: string, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe('e2e: rooms with the real keybot and SealClient companions', function () {
+  this.timeout(60_000);
+  let t: TestDaemon;
+  let bot: Keybot;
+  let users: Record<string, TestUser & { party: Party }>;
+  let keybotArmored: string;
+  let keybotFingerprint: string;
+  const sessions: SealClient[] = [];
+  let eve: IrcClient;
+  const eveSaw: Seen[] = [];
+  const eveKeys: EnvelopePayload[] = [];
+
+  let alice: SealClient, bob: SealClient, dave: SealClient;
+  let room: string;
+
+  const botOptions = (): KeybotOptions => ({
+    dataDir: t.dataDir,
+    irc: { host: '127.0.0.1', port: t.port },
+    rotateAfterMessages: 1000,
+    rotateAfterMs: 3_600_000,
+    commands: { burst: 100 },
+  });
+
+  async function companion(name: string): Promise<SealClient> {
+    const c = new SealClient();
+    c.on('error', (err) => {
+      throw err;
+    });
+    sessions.push(c);
+    const r = await c.connect({
+      host: '127.0.0.1',
+      port: t.port,
+      nick: name,
+      password: users[name]!.password,
+      privateKeyArmored: users[name]!.privateKey,
+      // keybot has no `pubkey` command yet: the key comes from the daemon's account store,
+      // and is pinned by the fingerprint the operator would publish.
+      keybotPublicKey: keybotArmored,
+      keybotFingerprint,
+      knownKeybotsFile: false,
+    });
+    expect(r.keybot).to.deep.equal({ status: 'pinned', fingerprint: keybotFingerprint, source: 'configured' });
+    return c;
+  }
+
+  /** Wait until every client holds the same current epoch for the room, with exactly `members`. */
+  async function sameKey(clients: SealClient[], members: string[], after = 0): Promise<number> {
+    return until(() => {
+      const infos = clients.map((c) => c.crypto!.roomInfo(room));
+      const e = infos[0]?.epoch;
+      if (e === undefined || e <= after) return undefined;
+      const ok = infos.every((i) => i?.epoch === e && [...i.members].sort().join() === [...members].sort().join());
+      return ok ? e : undefined;
+    }, `${clients.map((c) => c.nick).join(', ')} on one epoch of ${room} for ${members.join(', ')}`);
+  }
+
+  before(async function () {
+    t = await startTestDaemon();
+    users = {};
+    for (const name of ['alice', 'bob', 'carol', 'dave', 'eve']) {
+      const u = await t.addUser(name);
+      users[name] = { ...u, party: await fromArmored(name, u.publicKey, u.privateKey) };
+    }
+    bot = await startKeybot(botOptions());
+    const rec = await t.daemon.accounts.get('keybot');
+    keybotArmored = rec!.publicKey!;
+    keybotFingerprint = rec!.fingerprint!;
+    expect(keybotFingerprint).to.equal(bot.fingerprint);
+
+    // eve: a member without a companion. She records every line, and (as a member with a key
+    // of her own) can open the envelopes keybot sends her: the insider of the forgery test.
+    eve = await connectClient(t.port, { nick: 'eve', password: users.eve!.password });
+    const eveBot = (await readPublicKey({ armored: keybotArmored })).key!;
+    const parts = new PartsReassembler();
+    const seen = (command: Seen['command']) => (e: { nick?: string; target: string; message: string }) => {
+      eveSaw.push({ command, from: e.nick ?? '', target: e.target, text: e.message });
+      if (command !== 'NOTICE' || e.nick !== 'keybot' || classifyLine(e.message) !== 'envelope-part') return;
+      const r = parts.accept({ sender: 'keybot', line: e.message, now: Date.now() });
+      if (r.status !== PartStatus.COMPLETE) return;
+      void openEnvelope({ data: r.data!, decryptionKey: users.eve!.party.priv, signerKey: eveBot, expectedAccount: 'eve', now: Date.now() }).then(
+        (o) => o.status === EnvelopeStatus.OK && eveKeys.push(o.payload!),
+      );
+    };
+    eve.on('privmsg', seen('PRIVMSG'));
+    eve.on('notice', seen('NOTICE'));
+
+    [alice, bob, dave] = await Promise.all([companion('alice'), companion('bob'), companion('dave')]);
+  });
+
+  after(async function () {
+    await Promise.all(sessions.map((c) => c.quit()));
+    eve?.quit();
+    await bot?.close();
+    await t?.stop();
+  });
+
+  it('alice invites bob, eve and the offline carol: carol is reported offline, the room opens for the others', async function () {
+    const keyA = next(alice, 'key');
+    const keyB = next(bob, 'key');
+    const reply = await alice.invite(['bob', 'carol', 'eve']);
+    expect(reply).to.include('cannot invite carol: offline');
+    const opened = reply.find((l) => l.startsWith('opened '));
+    expect(opened).to.match(/^opened #sc-[a-z2-7]{10} with bob, eve; keys follow$/);
+    room = ROOM_RE.exec(opened!)![0];
+    await Promise.all([keyA, keyB]);
+    await sameKey([alice, bob], ['alice', 'bob', 'eve']);
+    expect(alice.joinedRooms()).to.deep.equal([room]);
+    expect(bob.joinedRooms()).to.deep.equal([room]);
+  });
+
+  it('bob and alice exchange messages and both read them; the plain member sees only ciphertext', async function () {
+    const epoch = await sameKey([alice, bob], ['alice', 'bob', 'eve']);
+    const warnings = [...record(alice, 'plaintext-warning'), ...record(bob, 'plaintext-warning')];
+    const toBob = next(bob, 'message');
+    await alice.send(room, 'bob, the vault code is 4711');
+    expect(await toBob).to.deep.equal({ room, from: 'alice', text: 'bob, the vault code is 4711', epoch, command: 'PRIVMSG', action: false });
+    const toAlice = next(alice, 'message');
+    await bob.send(room, 'got it, alice ✓');
+    expect(await toAlice).to.include({ from: 'bob', text: 'got it, alice ✓', epoch });
+
+    const inRoom = await until(() => {
+      const lines = eveSaw.filter((s) => s.target === room && s.command === 'PRIVMSG');
+      return lines.length >= 2 ? lines : undefined;
+    }, 'eve to see both lines');
+    expect(inRoom.map((s) => s.from)).to.deep.equal(['alice', 'bob']);
+    for (const s of inRoom) {
+      expect(s.text).to.match(/^SC1M [A-Za-z0-9+/=]+$/);
+      expect(s.text).to.not.match(/vault|4711|got it/);
+    }
+    // Nothing anyone sent in the room was readable to eve, and no companion ever saw plaintext there.
+    expect(eveSaw.filter((s) => s.target === room && s.from !== 'keybot').every((s) => classifyLine(s.text) === 'message')).to.equal(true);
+    expect(warnings).to.deep.equal([]);
+  });
+
+  it('dave, invited into the ongoing room, reads what is said now but not what was said before', async function () {
+    const before = eveSaw.filter((s) => s.target === room && s.command === 'PRIVMSG');
+    expect(before.length).to.be.greaterThan(0);
+    const old = await sameKey([alice, bob], ['alice', 'bob', 'eve']);
+    const daveKey = next(dave, 'key');
+    const reply = await alice.inviteTo(room, ['dave']);
+    expect(reply).to.include(`added dave to ${room}`);
+    await daveKey;
+    const epoch = await sameKey([alice, bob, dave], ['alice', 'bob', 'dave', 'eve'], old);
+
+    const results = [];
+    for (const s of before) results.push(await dave.crypto!.handleIncoming({ from: s.from, target: s.target, command: s.command, text: s.text }));
+    for (const r of results) expect(r).to.include({ kind: 'undecryptable', code: 'unknown-epoch' });
+
+    const got = next(dave, 'message');
+    await alice.send(room, 'welcome, dave');
+    expect(await got).to.include({ from: 'alice', text: 'welcome, dave', epoch });
+  });
+
+  it('an envelope from any nick but keybot, or signed by another key, is rejected', async function () {
+    const epoch = bob.crypto!.roomInfo(room)!.epoch!;
+    // eve sends bob an envelope that even carries keybot's real signature: wrong nick, refused.
+    const rejected = next(bob, 'envelope-rejected');
+    for (const line of await envelopeLines({ to: users.bob!.party, signer: { priv: bot.identity.key }, room, epoch: epoch + 100, members: [memberOf(users.bob!.party)] })) {
+      eve.notice('bob', line);
+    }
+    expect(await rejected).to.include({ from: 'eve', code: 'not-keybot' });
+    // Under keybot's nick (as a compromised server could deliver it) but signed by mallory: refused.
+    const mallory = await party('mallory');
+    const forged = await envelopeLines({ to: users.bob!.party, signer: mallory, room, epoch: epoch + 200, members: [memberOf(users.bob!.party)] });
+    let last;
+    for (const text of forged) last = await bob.crypto!.handleIncoming({ from: 'keybot', target: 'bob', command: 'NOTICE', text });
+    expect(last).to.include({ kind: 'envelope-rejected', code: 'bad-signature' });
+    expect(bob.crypto!.roomInfo(room)!.epoch).to.equal(epoch);
+  });
+
+  it('a message forged in bob\'s name fails verification', async function () {
+    const epoch = await sameKey([alice, bob, dave], ['alice', 'bob', 'dave', 'eve']);
+    // eve is a member: she holds the room key, and signs a message claiming to be bob.
+    const payload = await until(() => eveKeys.find((k) => k.room === room && k.epoch === epoch), 'eve\'s key of the current epoch');
+    const forged = encryptRoomMessage({ roomKey: payload.key, room, epoch, sender: 'bob', seq: 1000, plaintext: 'I, bob, resign', signer: users.eve!.party.priv });
+    const bad = next(alice, 'undecryptable');
+    const shown = record(alice, 'message');
+    eve.say(room, forged.payload);
+    expect(await bad).to.include({ from: 'eve', code: 'decrypt-failed' });
+    // The same bytes delivered under bob's nick: bob's registered key does not verify them.
+    expect(await alice.crypto!.handleIncoming({ from: 'bob', target: room, command: 'PRIVMSG', text: forged.payload })).to.include({
+      kind: 'undecryptable',
+      code: 'bad-signature',
+    });
+    // And alice's own genuine line relabelled as bob's: bound to alice, refused.
+    const seenBefore = eveSaw.length;
+    await alice.send(room, 'only alice says this');
+    const line = await until(() => eveSaw.slice(seenBefore).find((s) => s.from === 'alice' && s.target === room), 'alice\'s line');
+    expect(await dave.crypto!.handleIncoming({ from: 'bob', target: room, command: 'PRIVMSG', text: line.text })).to.include({
+      kind: 'undecryptable',
+      code: 'decrypt-failed',
+    });
+    await sleep(100);
+    expect(shown.filter((m) => /resign/.test(m.text))).to.deep.equal([]);
+  });
+
+  it('bob leaves and cannot decrypt what is said after', async function () {
+    const old = await sameKey([alice, bob, dave], ['alice', 'bob', 'dave', 'eve']);
+    const bobKeys = record(bob, 'key');
+    const gone = next(bob, 'part', (e) => e.self);
+    const reply = await bob.leave(room);
+    expect(reply).to.include(`you left ${room}`);
+    expect(await gone).to.include({ room, self: true });
+    expect(bob.crypto!.roomInfo(room)).to.include({ hasKey: false });
+    const epoch = await sameKey([alice, dave], ['alice', 'dave', 'eve'], old);
+
+    const seenBefore = eveSaw.length;
+    const got = next(dave, 'message');
+    await alice.send(room, 'now that bob is gone');
+    expect(await got).to.include({ text: 'now that bob is gone', epoch });
+    const line = await until(() => eveSaw.slice(seenBefore).find((s) => s.from === 'alice' && s.target === room), 'the line');
+    const r = await bob.crypto!.handleIncoming({ from: 'alice', target: room, command: 'PRIVMSG', text: line.text });
+    expect(r.kind).to.equal('undecryptable');
+    expect(bobKeys).to.deep.equal([]);
+    const err = await bob.send(room, 'can I still talk?').catch((e: Error) => e);
+    expect((err as { code?: string }).code).to.equal('no-key');
+  });
+
+  it('after keybot restarts, the room is rekeyed and the talk goes on', async function () {
+    const old = await sameKey([alice, dave], ['alice', 'dave', 'eve']);
+    const keys = Promise.all([next(alice, 'key', (k) => k.room === room, 15_000), next(dave, 'key', (k) => k.room === room, 15_000)]);
+    await bot.close();
+    bot = await startKeybot(botOptions());
+    expect(bot.fingerprint).to.equal(keybotFingerprint);
+    await keys;
+    const epoch = await sameKey([alice, dave], ['alice', 'dave', 'eve'], old);
+    expect(epoch).to.be.greaterThan(old);
+    const got = next(dave, 'message');
+    await alice.send(room, 'still here after the restart');
+    expect(await got).to.include({ from: 'alice', text: 'still here after the restart', epoch });
+    const back = next(alice, 'message');
+    await dave.send(room, 'me too');
+    expect(await back).to.include({ from: 'dave', text: 'me too', epoch });
+  });
+});
