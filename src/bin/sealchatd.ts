@@ -118,13 +118,14 @@ const COMMANDS: Command[] = [
   },
   {
     name: 'keybot',
-    usage: '[--config FILE] [--data DIR]',
+    usage: '[--config FILE] [--data DIR] [--irc HOST:PORT]',
     summary: 'run the key service bot (connects to a running ircd)',
-    options: CONFIG_OPTIONS,
-    optionHelp: CONFIG_HELP,
+    options: { ...CONFIG_OPTIONS, irc: { type: 'string' } },
+    optionHelp: [...CONFIG_HELP, ['--irc HOST:PORT', "the ircd to log in to (default: the config's first plain listener)"]],
     args: { min: 0, max: 0 },
-    run: async () => {
-      throw new CliError('keybot is not yet available in this build');
+    run: async (values) => {
+      const { runKeybot } = await import('../bot/main.js');
+      return runKeybot({ config: await configFrom(values), irc: values.irc as string | undefined });
     },
   },
   {

@@ -1,12 +1,14 @@
 /**
  * Running the daemon in the foreground: `sealchatd ircd` and `sealchatd serve`.
  *
- * runServe is the seam for `npm start`: today it runs the ircd alone; the keybot supervisor
- * (start keybot as a child process with the credentials from `<dataDir>/keybot.credentials`,
- * restart it when it dies) belongs in runServe, after the daemon is up.
+ * `serve` (what `npm start` runs) starts the ircd, then keybot as a supervised child process:
+ * the same node binary and entry script with the `keybot` subcommand, the same --config/--data,
+ * and `--irc` naming the listener the daemon actually bound (the config may say port 0). keybot
+ * is restarted with backoff when it dies and stopped before the daemon on shutdown.
  */
 
 import type { Config } from '../ircd/config.js';
+import type { Daemon } from '../ircd/daemon.js';
 import { createLogger } from '../util/log.js';
 import { VERSION } from '../util/version.js';
 
@@ -24,6 +26,15 @@ export interface RunOptions {
 
 /** Start the IRC daemon and run until SIGINT/SIGTERM; resolves with the exit code. */
 export async function runIrcd(config: Config, opts: RunOptions): Promise<number> {
+  const daemon = await startAndAnnounce(config, opts);
+  await waitForShutdownSignal();
+  log.info('shutting down');
+  await closeWithGrace(() => daemon.close());
+  return 0;
+}
+
+/** Start the daemon and print where it listens (and how to add the first user). */
+async function startAndAnnounce(config: Config, opts: RunOptions): Promise<Daemon> {
   const out = opts.out ?? process.stdout;
   const { startDaemon } = await import('../ircd/daemon.js');
   const daemon = await startDaemon(config);
@@ -42,21 +53,47 @@ export async function runIrcd(config: Config, opts: RunOptions): Promise<number>
         `(make a key pair with \`sealchat keygen\`, or export one with \`gpg --export --armor NAME\`)\n`,
     );
   }
-  await waitForShutdownSignal();
-  log.info('shutting down');
+  return daemon;
+}
+
+/** Run a shutdown step; exit(1) if it takes longer than the grace period. */
+async function closeWithGrace(step: () => Promise<void>): Promise<void> {
   const forced = setTimeout(() => {
     log.error(`shutdown took longer than ${SHUTDOWN_GRACE_MS} ms; exiting anyway`);
     process.exit(1);
   }, SHUTDOWN_GRACE_MS);
   forced.unref();
-  await daemon.close();
+  await step();
   clearTimeout(forced);
+}
+
+/** ircd + keybot together (`npm start`): keybot runs as a supervised child process. */
+export async function runServe(config: Config, opts: RunOptions): Promise<number> {
+  const out = opts.out ?? process.stdout;
+  const daemon = await startAndAnnounce(config, opts);
+  const { ChildSupervisor } = await import('../bot/supervisor.js');
+  const entry = process.argv[1];
+  if (!entry) throw new Error('cannot tell which script to run keybot with (process.argv[1] is empty)');
+  const args = [...process.execArgv, entry, 'keybot', ...opts.adminArgs];
+  const plain = daemon.listeners.find((l) => !l.tls);
+  if (plain) args.push('--irc', ircAddress(plain.host, plain.port));
+  const keybot = new ChildSupervisor({ name: 'keybot', command: process.execPath, args });
+  keybot.start();
+  out.write('keybot runs as a child process and is restarted if it dies\n');
+  await waitForShutdownSignal();
+  log.info('shutting down');
+  // keybot first: it QUITs cleanly while the daemon is still there to hear it.
+  await closeWithGrace(async () => {
+    await keybot.stop();
+    await daemon.close();
+  });
   return 0;
 }
 
-/** ircd + keybot together (`npm start`). Keybot is not wired in yet: this runs the ircd. */
-export async function runServe(config: Config, opts: RunOptions): Promise<number> {
-  return runIrcd(config, opts);
+/** HOST:PORT that reaches a listener from this host (a wildcard bind means loopback). */
+function ircAddress(host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`;
 }
 
 /** Resolve on the first SIGINT or SIGTERM; a second one exits at once. */

@@ -55,6 +55,7 @@ export class KeybotConnection implements Transport {
   private readonly client: IrcClient;
   private sink: IrcEventSink | undefined;
   private closed = false;
+  private quitting = false;
   private readonly closeListeners: Array<(reason: string) => void> = [];
 
   constructor(private readonly opts: KeybotConnectionOptions) {
@@ -134,9 +135,9 @@ export class KeybotConnection implements Transport {
       this.client.on('sasl failed', (e: { reason?: string }) => fail(`SASL failed (${e.reason ?? 'unknown reason'})`));
       this.client.on('irc error', (e: { error?: string; reason?: string }) => {
         if (!settled) fail(`${e.error ?? 'error'}: ${e.reason ?? ''}`.trim());
-        else log.warn(`irc error: ${e.error ?? ''} ${e.reason ?? ''}`);
+        else if (!this.quitting) log.warn(`irc error: ${e.error ?? ''} ${e.reason ?? ''}`);
       });
-      this.client.once('close', () => fail('connection closed'));
+      this.client.once('close', () => fail('connection closed (is the ircd listening there?)'));
       this.client.connect({
         host: endpoint.host,
         port: endpoint.port,
@@ -185,6 +186,7 @@ export class KeybotConnection implements Transport {
   async quit(message = 'keybot shutting down'): Promise<void> {
     if (this.closed) return;
     const gone = new Promise<void>((resolve) => this.onClose(() => resolve()));
+    this.quitting = true;
     this.client.quit(message);
     await Promise.race([gone, new Promise((r) => setTimeout(r, 2000).unref())]);
     this.onClosed('quit');

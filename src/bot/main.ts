@@ -233,8 +233,12 @@ export async function runKeybot(opts: RunKeybotOptions): Promise<number> {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    // Started by `sealchatd serve` with an IPC channel: if the parent dies, so do we.
-    if (process.send) process.once('disconnect', stop);
+    // Started by `sealchatd serve` with an IPC channel: if the parent dies, so do we. The
+    // channel must not keep the process alive once keybot has stopped.
+    if (process.send) {
+      process.once('disconnect', stop);
+      process.channel?.unref();
+    }
   });
   log.info('shutting down');
   const forced = setTimeout(() => process.exit(1), 5000);
