@@ -30,7 +30,7 @@ import {
 import { SealClientError } from './errors.js';
 import { loadPrivateKey } from './identity.js';
 import { ArmorCollector } from './keybot-key.js';
-import { KnownKeybots, decideKeybotTrust, type TrustSource } from './pinning.js';
+import { KnownKeybots, decideKeybotTrust, normalizeFingerprint, type TrustSource } from './pinning.js';
 
 /** Options of {@link SealClient.connect}. */
 export interface SealConnectOptions {
@@ -521,7 +521,12 @@ export class SealClient extends EventEmitter {
 
     let armored = o.keybotPublicKey;
     let fromKeybot = false;
-    if (armored === undefined && remembered?.publicKey && o.keybotFingerprint === undefined) armored = remembered.publicKey;
+    // The remembered key saves asking keybot (and works while it is offline), unless it is not
+    // the one the user configured now.
+    if (armored === undefined && remembered?.publicKey) {
+      const configured = o.keybotFingerprint === undefined ? undefined : normalizeFingerprint(o.keybotFingerprint);
+      if (configured === undefined || configured === remembered.fingerprint) armored = remembered.publicKey;
+    }
     if (armored === undefined) {
       try {
         armored = await this.fetchKeybotKey();

@@ -1,0 +1,43 @@
+/**
+ * sealchat companions' library: what the terminal client, the local proxy and the plugin agent
+ * build on. SealClient owns an IRC connection; RoomCryptoEngine is the same crypto session for
+ * layers that already have one (a proxy sits between a client and the server).
+ */
+export {
+  SealClient,
+  type SealConnectOptions,
+  type SealClientEvents,
+  type ConnectResult,
+  type KeybotTrust,
+  type RoomMessageEvent,
+} from './client.js';
+export {
+  RoomCryptoEngine,
+  type RoomCryptoEngineOptions,
+  type IncomingLine,
+  type IncomingResult,
+  type OutgoingResult,
+  type RoomInfo,
+  type TextCommand,
+  type KeyResult,
+  type MessageResult,
+  type UndecryptableResult,
+  type UndecryptableCode,
+  type EnvelopeRejectedResult,
+  type EnvelopeRejectCode,
+  type PlaintextInRoomResult,
+  type BotNoticeResult,
+  type HeldResult,
+} from './engine.js';
+export { SealClientError, type SealClientErrorCode } from './errors.js';
+export { loadPrivateKey, type PrivateKeySource } from './identity.js';
+export { ArmorCollector, type ArmorStep } from './keybot-key.js';
+export {
+  KnownKeybots,
+  decideKeybotTrust,
+  normalizeFingerprint,
+  sealchatHome,
+  type KnownKeybot,
+  type TrustDecision,
+  type TrustSource,
+} from './pinning.js';
