@@ -1,0 +1,170 @@
+/**
+ * The agent protocol: what a WeeChat or irssi plugin and the local `sealchat agent` say to each
+ * other over a unix socket. One JSON object per line (UTF-8, LF-terminated) each way; every request
+ * gets exactly one reply, in order, carrying the request's `id`. Small enough for Python's `socket`
+ * + `json` and Perl's IO::Socket::UNIX + JSON::PP. The full list is in docs/COMPANIONS.md
+ * ("Plugins"); the types below are the reference.
+ *
+ * A plugin knows IRC; the agent knows crypto. The plugin forwards every PRIVMSG/NOTICE it sends
+ * or receives (as the trailing text, with sender, target and command), and does what the reply
+ * says: pass the line, hide it, show other text, send these lines instead, or refuse. Anything the
+ * agent wants shown or sent that is not the answer to one line (a new room key, a message that
+ * was waiting for its key, `PRIVMSG keybot :pubkey`) rides along in `events` and `send`.
+ */
+
+/** Bumped when a request or reply changes incompatibly. */
+export const AGENT_PROTOCOL_VERSION = 1;
+
+/** A request line may not be longer than this (bytes); a longer one is answered with an error. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+export type RequestId = number | string | null;
+
+/** Fields every request has. `server` names one IRC connection of the plugin (see ConnectedRequest). */
+interface Base {
+  id?: RequestId;
+}
+
+/** Who is there, and which protocol. */
+export interface HelloRequest extends Base {
+  op: 'hello';
+  /** The plugin, e.g. "weechat 3.8". */
+  client?: string;
+}
+
+/**
+ * The plugin is logged in on an IRC connection (or it was loaded while already connected).
+ * `server` is the plugin's label for the connection, unique among the connections that use this
+ * agent (the plugins use "weechat/<server name>" and "irssi/<tag>"). `fresh`: the IRC session is
+ * new, so room keys held for an earlier one are dropped; false re-attaches to the session the
+ * agent already has for this label (a script reload), if its nick matches.
+ */
+export interface ConnectedRequest extends Base {
+  op: 'connected';
+  server: string;
+  nick: string;
+  /** The server's address and port, which name the known-keybots entry (`host:port`). */
+  host?: string;
+  port?: number;
+  fresh?: boolean;
+}
+
+/** The IRC connection is gone: its keys are wiped. */
+export interface DisconnectedRequest extends Base {
+  op: 'disconnected';
+  server: string;
+}
+
+/** One received PRIVMSG or NOTICE. `text` is the trailing parameter as received. */
+export interface IncomingRequest extends Base {
+  op: 'incoming';
+  server: string;
+  /** The sender's nick ('' for a server notice). */
+  from: string;
+  target: string;
+  command: 'PRIVMSG' | 'NOTICE';
+  text: string;
+}
+
+/** One PRIVMSG or NOTICE about to be sent (one wire line: the plugin's client already split it). */
+export interface OutgoingRequest extends Base {
+  op: 'outgoing';
+  server: string;
+  target: string;
+  command?: 'PRIVMSG' | 'NOTICE';
+  text: string;
+}
+
+/** Before the client echoes typed text: would it be sent? (Lets a plugin refuse before the echo.) */
+export interface CheckRequest extends Base {
+  op: 'check';
+  server: string;
+  target: string;
+}
+
+/** We left a room (PART, KICK): its keys are wiped now; sending there stays refused. */
+export interface LeftRequest extends Base {
+  op: 'left';
+  server: string;
+  room: string;
+}
+
+/** Anything to show or send? (Plugins poll about once a second.) */
+export interface PollRequest extends Base {
+  op: 'poll';
+}
+
+/** The rooms one connection holds or held keys for, and keybot's pinned fingerprint. */
+export interface StatusRequest extends Base {
+  op: 'status';
+  server?: string;
+}
+
+export type AgentRequest =
+  | HelloRequest
+  | ConnectedRequest
+  | DisconnectedRequest
+  | IncomingRequest
+  | OutgoingRequest
+  | CheckRequest
+  | LeftRequest
+  | PollRequest
+  | StatusRequest;
+
+export type AgentOp = AgentRequest['op'];
+
+/**
+ * Something for the plugin to display that is not the rewrite of the line at hand.
+ * - `message`: a decrypted, verified room message (released once its key came): show it in
+ *   `target` as if `from` had just said `text`.
+ * - `key`: a new room key was installed for `room`; the plugin remembers the room as encrypted
+ *   (to fail closed should the agent go away) and shows `text`.
+ * - `notice`: sealchat's own status or warning line, for `target`'s buffer ('' = the server's).
+ */
+export interface AgentEvent {
+  server: string;
+  type: 'message' | 'key' | 'notice';
+  target: string;
+  text: string;
+  from?: string;
+  verified?: boolean;
+  room?: string;
+  level?: 'info' | 'warn' | 'error';
+}
+
+/** A raw IRC line the plugin sends on `server` for the agent (e.g. `PRIVMSG keybot :pubkey`). */
+export interface AgentSend {
+  server: string;
+  line: string;
+}
+
+/** Fields every reply may carry. */
+export interface ReplyBase {
+  id: RequestId;
+  ok: boolean;
+  /** Set when ok is false: the request was not understood or cannot be served. */
+  error?: string;
+  /** With an error: `bad-request`, `unknown-server` (send `connected` first, then retry), `internal`. */
+  code?: 'bad-request' | 'unknown-server' | 'internal';
+  events?: AgentEvent[];
+  send?: AgentSend[];
+}
+
+/** What to do with one received line. */
+export interface IncomingReply extends ReplyBase {
+  /** pass: leave the line alone; hide: drop it; show: replace its text with `text`. */
+  action: 'pass' | 'hide' | 'show';
+  text?: string;
+  /** True only for a decrypted room message whose sender's signature verified. */
+  verified?: boolean;
+  /** Set for text that is shown but must not be mistaken for a sealed message (e.g. "NOT ENCRYPTED"). */
+  warning?: string;
+}
+
+/** What to send for one outgoing line. */
+export interface OutgoingReply extends ReplyBase {
+  /** send: send `lines` (same command and target) instead; refuse: send nothing, show `reason`; pass: send as is. */
+  action: 'send' | 'refuse' | 'pass';
+  lines?: string[];
+  reason?: string;
+}

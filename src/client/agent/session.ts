@@ -1,0 +1,347 @@
+/**
+ * One IRC connection of a plugin, as the agent sees it: a RoomCryptoEngine for (server, account),
+ * keybot's key (pinned from the known-keybots file, or asked of keybot through the plugin), and
+ * the things to show or send that are not the answer to one line.
+ *
+ * The plugin's IRC connection is the only transport: to ask keybot for its key the session queues
+ * `PRIVMSG keybot :pubkey` for the plugin to send, and reads the NOTICE lines of the answer out of
+ * the incoming stream (hiding them). Everything received is decided in arrival order (one queue),
+ * so a key is installed before the message after it is looked at.
+ */
+import { readPublicKey, type PrivateKeyHandle, type PublicKeyHandle } from '../../crypto/index.js';
+import { KEYBOT_NICK, casefold } from '../../ircd/names.js';
+import {
+  RoomCryptoEngine,
+  type IncomingResult,
+  type RoomCryptoEngineOptions,
+  type RoomInfo,
+  type TextCommand,
+} from '../engine.js';
+import { ArmorCollector } from '../keybot-key.js';
+import { decideKeybotTrust, normalizeFingerprint, type KnownKeybots, type TrustSource } from '../pinning.js';
+import type { AgentEvent, AgentSend, IncomingReply, OutgoingReply } from './protocol.js';
+
+/** Options of {@link AgentSession}. */
+export interface AgentSessionOptions {
+  /** The plugin's label for the connection. */
+  label: string;
+  account: string;
+  nick: string;
+  host?: string;
+  port?: number;
+  privateKey: PrivateKeyHandle;
+  /** Pin keybot to this fingerprint (else trust on first use, remembered in knownKeybots). */
+  keybotFingerprint?: string;
+  /** keybot's armored public key, if the user has it (then nothing is asked of keybot). */
+  keybotPublicKey?: string;
+  /** The trust-on-first-use file; undefined: remember nothing. */
+  knownKeybots?: KnownKeybots;
+  /** How long keybot has to answer `pubkey` (default 10 s), and when to ask again (default 30 s). */
+  keyFetchTimeoutMs?: number;
+  keyRetryMs?: number;
+  engine?: Omit<RoomCryptoEngineOptions, 'account' | 'privateKey' | 'keybotKey'>;
+  clock?: () => number;
+}
+
+/** How keybot's key stands on this connection. */
+export type KeybotState =
+  | { status: 'pinned'; fingerprint: string; source: TrustSource | 'option-key' }
+  | { status: 'fetching'; since: number }
+  | { status: 'unavailable'; reason: string; retryAt: number }
+  | { status: 'mismatch'; expected: string; got: string };
+
+/** Events and sends kept per session until a plugin collects them. */
+const MAX_QUEUED = 500;
+const ACTION_RE = /^\x01ACTION ([\s\S]*)\x01$/;
+
+export class AgentSession {
+  readonly label: string;
+  readonly nick: string;
+  readonly engine: RoomCryptoEngine;
+  /** Which plugin connection collects this session's events (the last to say `connected`). */
+  owner: number | undefined;
+  private keybot: KeybotState;
+  private collector: ArmorCollector | undefined;
+  private events: AgentEvent[] = [];
+  private sends: AgentSend[] = [];
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly clock: () => number;
+  private closed = false;
+
+  constructor(private readonly o: AgentSessionOptions) {
+    this.label = o.label;
+    this.nick = o.nick;
+    this.clock = o.clock ?? Date.now;
+    this.engine = new RoomCryptoEngine({ ...o.engine, account: o.account, privateKey: o.privateKey, ...(o.clock ? { clock: o.clock } : {}) });
+    this.keybot = { status: 'unavailable', reason: 'not started', retryAt: Number.POSITIVE_INFINITY };
+  }
+
+  /** `host:port`, the known-keybots entry; the label when the plugin did not say. */
+  get serverKey(): string {
+    return this.o.host !== undefined && this.o.port !== undefined ? `${this.o.host}:${this.o.port}` : this.label;
+  }
+
+  get keybotState(): KeybotState {
+    return this.keybot;
+  }
+
+  /** Settle keybot's key from what we have, or ask keybot for it (through the plugin). */
+  start(): Promise<void> {
+    return this.serial(async () => {
+      const o = this.o;
+      if (o.keybotPublicKey !== undefined) return this.pin(o.keybotPublicKey, false);
+      let remembered;
+      try {
+        remembered = await o.knownKeybots?.get(this.serverKey);
+      } catch (err) {
+        // A corrupt file: never guess. Envelopes wait; the user fixes the file.
+        this.fail(`cannot read the known-keybots file: ${(err as Error).message}`);
+        return;
+      }
+      const configured = o.keybotFingerprint;
+      if (remembered?.publicKey && (configured === undefined || normalizeFingerprint(configured) === remembered.fingerprint)) {
+        return this.pin(remembered.publicKey, false);
+      }
+      this.requestKey(true);
+    });
+  }
+
+  /** Decide one received line. */
+  incoming(line: { from: string; target: string; command: TextCommand; text: string }): Promise<IncomingReply> {
+    return this.serial(async () => {
+      if (this.closed) return { id: null, ok: true, action: 'pass' };
+      const r = await this.engine.handleIncoming(line);
+      return this.reply(r);
+    });
+  }
+
+  /** Encrypt one outgoing line for a room, refuse it, or let it pass. */
+  outgoing(target: string, text: string): OutgoingReply {
+    const targets = target.split(',');
+    if (targets.length > 1) {
+      const sealed = targets.filter((t) => this.engine.isEncryptedRoom(t));
+      if (sealed.length > 0) {
+        return { id: null, ok: true, action: 'refuse', reason: `${sealed.join(', ')} ${sealed.length > 1 ? 'are' : 'is'} encrypted: send to one room at a time; nothing was sent` };
+      }
+      return { id: null, ok: true, action: 'pass' };
+    }
+    const r = this.engine.encryptOutgoing({ room: target, text });
+    switch (r.status) {
+      case 'ok':
+        return { id: null, ok: true, action: 'send', lines: r.lines };
+      case 'no-key':
+        return { id: null, ok: true, action: 'refuse', reason: r.reason };
+      case 'not-encrypted':
+        return { id: null, ok: true, action: 'pass' };
+    }
+  }
+
+  /** Would text to `target` be sent (encrypted), refused, or passed as it is? No state changes. */
+  check(target: string): { encrypted: boolean; canSend: boolean; reason?: string } {
+    const targets = target.split(',');
+    const sealed = targets.filter((t) => this.engine.isEncryptedRoom(t));
+    if (sealed.length === 0) return { encrypted: false, canSend: true };
+    if (targets.length > 1) return { encrypted: true, canSend: false, reason: `${sealed.join(', ')}: send to one encrypted room at a time; nothing was sent` };
+    const info = this.engine.roomInfo(target);
+    if (info?.hasKey) return { encrypted: true, canSend: true };
+    const reason =
+      info?.highestEpoch !== undefined
+        ? `you no longer hold a key for ${info.room} (you left it, or were removed); nothing was sent`
+        : `no key for ${target} yet: keybot has not sent you one (ask with /msg ${KEYBOT_NICK} key ${target}); nothing was sent`;
+    return { encrypted: true, canSend: false, reason };
+  }
+
+  /** We left `room`: wipe its keys (after every line received before). */
+  left(room: string): Promise<void> {
+    return this.serial(() => this.engine.forgetRoom(room));
+  }
+
+  /** What the plugin's `/sealchat` shows. */
+  status(): { server: string; nick: string; keybot: KeybotState; rooms: RoomInfo[] } {
+    return { server: this.label, nick: this.nick, keybot: this.keybot, rooms: this.engine.listRooms() };
+  }
+
+  /** Housekeeping, about once a second: held messages given up, a key request timed out or due again. */
+  sweep(): Promise<void> {
+    return this.serial(() => {
+      if (this.closed) return;
+      const now = this.clock();
+      for (const u of this.engine.sweep(now)) this.results([u]);
+      const k = this.keybot;
+      if (k.status === 'fetching' && now - k.since > (this.o.keyFetchTimeoutMs ?? 10_000)) {
+        this.collector = undefined;
+        this.fail(`keybot did not send its key (is it online?); asking again in ${Math.round((this.o.keyRetryMs ?? 30_000) / 1000)} s`);
+      } else if (k.status === 'unavailable' && now >= k.retryAt) {
+        this.requestKey(false);
+      }
+    });
+  }
+
+  /** Take what is waiting to be shown and sent. */
+  drain(): { events: AgentEvent[]; send: AgentSend[] } {
+    const out = { events: this.events, send: this.sends };
+    this.events = [];
+    this.sends = [];
+    return out;
+  }
+
+  /** The connection is gone: wipe every key. */
+  close(): void {
+    this.closed = true;
+    for (const r of this.engine.listRooms()) this.engine.forgetRoom(r.room);
+    this.events = [];
+    this.sends = [];
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private serial<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.tail.then(fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private event(e: Omit<AgentEvent, 'server'>): void {
+    this.events.push({ server: this.label, ...e });
+    if (this.events.length > MAX_QUEUED) this.events.shift();
+  }
+
+  private notice(text: string, level: AgentEvent['level'] = 'info', target = ''): void {
+    this.event({ type: 'notice', target, text, level });
+  }
+
+  private requestKey(announce: boolean): void {
+    this.collector = new ArmorCollector();
+    this.keybot = { status: 'fetching', since: this.clock() };
+    this.sends.push({ server: this.label, line: `PRIVMSG ${KEYBOT_NICK} :pubkey` });
+    if (this.sends.length > MAX_QUEUED) this.sends.shift();
+    if (announce) this.notice(`asking ${KEYBOT_NICK} for its key (room keys are accepted only under keybot's pinned key)`);
+  }
+
+  private fail(reason: string): void {
+    this.keybot = { status: 'unavailable', reason, retryAt: this.clock() + (this.o.keyRetryMs ?? 30_000) };
+    this.notice(reason, 'warn');
+  }
+
+  /** Decide whether keybot's key may be pinned, and pin it. */
+  private async pin(armored: string, fromKeybot: boolean): Promise<void> {
+    const o = this.o;
+    const read = await readPublicKey({ armored });
+    if (!read.key) {
+      this.fail(`keybot's key is unusable: ${read.reason ?? read.status}`);
+      return;
+    }
+    const key: PublicKeyHandle = read.key;
+    let remembered;
+    try {
+      remembered = await o.knownKeybots?.get(this.serverKey);
+    } catch (err) {
+      this.fail(`cannot read the known-keybots file: ${(err as Error).message}`);
+      return;
+    }
+    const decision =
+      o.keybotPublicKey !== undefined && o.keybotFingerprint === undefined
+        ? ({ status: 'trusted', fingerprint: key.fingerprint, source: 'option-key' } as const)
+        : decideKeybotTrust({
+            offered: key.fingerprint,
+            ...(o.keybotFingerprint !== undefined ? { configured: o.keybotFingerprint } : {}),
+            ...(remembered ? { known: remembered } : {}),
+          });
+    if (decision.status === 'mismatch') {
+      const reason =
+        `keybot's key changed! ${this.serverKey} offered ${decision.got}, but ${decision.source === 'configured' ? 'you configured' : 'you pinned'} ` +
+        `${decision.expected}. It is refused: no room key will be accepted until you verify the new key with the operator.`;
+      this.engine.distrustKeybot(reason);
+      this.keybot = { status: 'mismatch', expected: decision.expected, got: decision.got };
+      this.notice(reason, 'error');
+      return;
+    }
+    if (o.knownKeybots && decision.source !== 'option-key' && (!remembered || (fromKeybot && !remembered.publicKey))) {
+      try {
+        await o.knownKeybots.set(this.serverKey, { fingerprint: key.fingerprint, publicKey: key.armored, firstSeen: new Date().toISOString() });
+      } catch (err) {
+        this.notice(`could not remember keybot's key in ${o.knownKeybots.file}: ${(err as Error).message}`, 'warn');
+      }
+    }
+    this.keybot = { status: 'pinned', fingerprint: key.fingerprint, source: decision.source };
+    const how =
+      decision.source === 'first-use'
+        ? 'trusted on first use: compare it with the fingerprint your operator gives you'
+        : decision.source === 'configured'
+          ? 'matches the fingerprint you configured'
+          : decision.source === 'known'
+            ? 'the key you pinned before'
+            : 'the key you gave';
+    this.notice(`keybot's key ${key.fingerprint} is pinned (${how})`, decision.source === 'first-use' ? 'warn' : 'info');
+    this.results(await this.engine.setKeybotKey(key));
+  }
+
+  /** Turn the engine's answer for the line at hand into a reply (side results become events). */
+  private async reply(r: IncomingResult): Promise<IncomingReply> {
+    switch (r.kind) {
+      case 'passthrough':
+        return { id: null, ok: true, action: 'pass' };
+      case 'hidden':
+      case 'held':
+        return { id: null, ok: true, action: 'hide' };
+      case 'message':
+        return { id: null, ok: true, action: 'show', text: r.text, verified: true };
+      case 'plaintext-in-room':
+        return { id: null, ok: true, action: 'show', text: r.text, verified: false, warning: 'NOT ENCRYPTED' };
+      case 'bot-notice':
+        if (this.collector && casefold(r.target) === casefold(this.nick)) {
+          const step = this.collector.push(r.text);
+          if (step.status === 'more') return { id: null, ok: true, action: 'hide' };
+          this.collector = undefined;
+          if (step.status === 'done') {
+            await this.pin(step.armored, true);
+            return { id: null, ok: true, action: 'hide' };
+          }
+          this.fail(`keybot did not send its key (${step.reason})`);
+        }
+        return { id: null, ok: true, action: 'show', text: r.text, verified: false };
+      default:
+        this.results([r]);
+        return { id: null, ok: true, action: 'hide' };
+    }
+  }
+
+  /** Results that are not the line at hand (released, swept, re-checked envelopes) → events. */
+  private results(rs: IncomingResult[]): void {
+    for (const r of rs) {
+      switch (r.kind) {
+        case 'key':
+          this.event({
+            type: 'key',
+            target: r.room,
+            room: r.room,
+            level: 'info',
+            text: `key for ${r.room} (epoch ${r.epoch}) from keybot, verified; members: ${r.members.join(', ')}`,
+          });
+          this.results(r.released);
+          break;
+        case 'message':
+          this.event({ type: 'message', target: r.room, from: r.from, text: r.text, verified: true });
+          break;
+        case 'plaintext-in-room':
+          this.notice(`${r.from} wrote unencrypted text in ${r.room}: ${r.text}`, 'warn', r.room);
+          break;
+        case 'undecryptable':
+          this.notice(`cannot read a message from ${r.from} in ${r.room}: ${r.reason}`, 'warn', r.room);
+          break;
+        case 'envelope-rejected':
+          this.notice(`refused a key envelope from ${r.from}${r.room ? ` for ${r.room}` : ''}: ${r.reason}`, 'warn', r.room ?? '');
+          break;
+        case 'bot-notice': {
+          const action = ACTION_RE.exec(r.text);
+          this.notice(`${KEYBOT_NICK}: ${action ? action[1] : r.text}`, 'info', r.target);
+          break;
+        }
+        case 'passthrough':
+        case 'hidden':
+        case 'held':
+          break;
+      }
+    }
+  }
+}
