@@ -12,13 +12,19 @@ import { MAX_INVITEES, type KeyService, type Refusal } from './service.js';
 
 const log = createLogger('keybot');
 
+/** The part of the key service commands use (tests stub it). */
+export type KeyRequests = Pick<
+  KeyService,
+  'openRoom' | 'addToRoom' | 'online' | 'status' | 'roomsOf' | 'leave' | 'resendKey' | 'fingerprint' | 'publicKeyArmored' | 'selfNick'
+>;
+
 /** What a handler gets to work with. */
 export interface CommandContext {
   /** The sender's nick (replies go there). */
   nick: string;
   /** The sender's account; null for a guest (requireAccount=false networks). */
   account: string | null;
-  service: KeyService;
+  service: KeyRequests;
   reply(text: string): void;
 }
 
@@ -219,6 +225,19 @@ export const COMMANDS: readonly Command[] = [
     },
   },
   {
+    name: 'pubkey',
+    usage: '',
+    summary: 'my armored OpenPGP public key, one line per NOTICE (pin it by its fingerprint)',
+    minArgs: 0,
+    maxArgs: 0,
+    guests: true,
+    handler(ctx) {
+      // Nothing before the BEGIN line: companions read the reply as armor (src/client/keybot-key.ts).
+      // Empty lines are left out; IRC clients drop them anyway.
+      for (const line of ctx.service.publicKeyArmored.split(/\r?\n/)) if (line.trim() !== '') ctx.reply(line);
+    },
+  },
+  {
     name: 'help',
     usage: '[command]',
     summary: 'this list, or the usage of one command',
@@ -310,7 +329,10 @@ export class CommandDispatcher {
     if (verdict === 'warn') return ctx.reply('slow down: too many commands; try again in a few seconds');
     const cmd = this.table.find((c) => c.name === parsed.name);
     if (!cmd) return ctx.reply(`unknown command "${parsed.name.slice(0, 30)}"; send "help" for the list`);
-    if (ctx.account === null && !cmd.guests) return ctx.reply('you need an account to use this; guests can only use help and fingerprint');
+    if (ctx.account === null && !cmd.guests) {
+      const open = this.table.filter((c) => c.guests).map((c) => c.name);
+      return ctx.reply(`you need an account to use ${cmd.name}; guests can use ${open.join(', ')}`);
+    }
     if (parsed.args.length < cmd.minArgs || parsed.args.length > cmd.maxArgs) {
       return ctx.reply(`usage: ${usageOf(cmd)}`);
     }

@@ -146,6 +146,11 @@ export class KeyService {
     return this.opts.signer.fingerprint;
   }
 
+  /** keybot's armored public key (what members pin, by fingerprint). */
+  get publicKeyArmored(): string {
+    return this.opts.signer.publicKey.armored;
+  }
+
   // ---- requests (from commands) --------------------------------------------------------------
 
   /** `invite <user>...`: a new room with the requester and every invitee who can join now. */
