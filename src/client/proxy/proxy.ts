@@ -1,0 +1,71 @@
+/**
+ * The local proxy: a listener for unmodified IRC clients, one ProxySession (and so one server
+ * connection) per client. It holds the user's unlocked key; whoever can connect to it can use that
+ * key through a login of their own, so it listens on loopback unless told otherwise.
+ */
+import net from 'node:net';
+import { ProxySession, type ProxySessionOptions } from './session.js';
+
+export interface LocalProxyOptions extends ProxySessionOptions {
+  /** Where to listen (port 0: any free port; see `address`). */
+  listen: { host: string; port: number };
+}
+
+export class LocalProxy {
+  private readonly sessions = new Set<ProxySession>();
+  private closing = false;
+
+  private constructor(
+    private readonly server: net.Server,
+    private readonly opts: LocalProxyOptions,
+  ) {
+    server.on('connection', (socket) => this.accept(socket));
+  }
+
+  /** Listen; rejects if the address cannot be bound. */
+  static start(opts: LocalProxyOptions): Promise<LocalProxy> {
+    const server = net.createServer();
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: opts.listen.host, port: opts.listen.port }, () => {
+        server.off('error', reject);
+        resolve(new LocalProxy(server, opts));
+      });
+    });
+  }
+
+  /** The bound address (the real port when 0 was asked for). */
+  get address(): { host: string; port: number } {
+    const a = this.server.address() as net.AddressInfo;
+    return { host: a.address, port: a.port };
+  }
+
+  /** Connected clients. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Stop listening, say goodbye to every client and its server connection, and wait for them. */
+  async close(reason = 'proxy stopped'): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const gone = [...this.sessions].map((s) => new Promise<void>((resolve) => s.onClose(resolve)));
+    for (const s of this.sessions) s.shutdown(reason);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await Promise.race([Promise.all(gone), new Promise((r) => setTimeout(r, 3000).unref())]);
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    this.opts.log?.info(`client connected from ${socket.remoteAddress}:${socket.remotePort}`);
+    const session = new ProxySession(socket, this.opts);
+    this.sessions.add(session);
+    session.onClose(() => {
+      this.sessions.delete(session);
+      this.opts.log?.info(`client from ${socket.remoteAddress}:${socket.remotePort} disconnected`);
+    });
+  }
+}
