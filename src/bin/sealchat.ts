@@ -1,0 +1,237 @@
+#!/usr/bin/env node
+/**
+ * sealchat: the user's side of sealchat.
+ *
+ *   sealchat keygen NAME           make your key pair (the administrator registers the public key)
+ *   sealchat chat --server H:P     a terminal client
+ *   sealchat proxy --server H:P    a local proxy for any IRC client (irssi, WeeChat, HexChat...)
+ *   sealchat agent --account NAME  the helper the WeeChat/irssi plugins talk to
+ *
+ * Errors print as `sealchat: <message>` on stderr; exit 2 for a bad command line, 1 when the
+ * command failed. Passwords and passphrases come from a prompt without echo, a file or an
+ * environment variable; never from the command line, never printed.
+ */
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { setLogLevel } from '../util/log.js';
+import { VERSION } from '../util/version.js';
+import { CliError, UsageError } from './cli-util.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+interface Command {
+  name: string;
+  /** Arguments after the name, for the usage line. */
+  usage: string;
+  summary: string;
+  options: Options;
+  /** One line per option: [flag, meaning]. */
+  optionHelp: Array<[string, string]>;
+  /** Positional arguments accepted, and what they are called in errors. */
+  args: { min: number; max: number; name?: string };
+  run(values: Values, args: string[]): Promise<number>;
+}
+
+const PASSPHRASE_OPTIONS: Options = { 'passphrase-file': { type: 'string' }, 'passphrase-env': { type: 'string' } };
+const PASSPHRASE_HELP: Array<[string, string]> = [
+  ['--passphrase-file FILE', "read the private key's passphrase from FILE (else it is asked, without echo)"],
+  ['--passphrase-env VAR', "read the private key's passphrase from the environment variable VAR"],
+];
+const SERVER_OPTIONS: Options = {
+  server: { type: 'string', short: 's' },
+  tls: { type: 'boolean' },
+  insecure: { type: 'boolean' },
+  'keybot-fingerprint': { type: 'string' },
+  'keybot-key': { type: 'string' },
+};
+const SERVER_HELP: Array<[string, string]> = [
+  ['-s, --server HOST:PORT', 'the sealchat server'],
+  ['--tls', 'connect to the server with TLS'],
+  ['--insecure', "do not verify the server's TLS certificate (test servers only)"],
+  ['--keybot-fingerprint FP', "pin keybot's key to this fingerprint (ask your administrator; recommended)"],
+  ['--keybot-key FILE', "keybot's armored public key, instead of asking keybot for it"],
+];
+
+const COMMANDS: Command[] = [
+  {
+    name: 'keygen',
+    usage: 'NAME [--dir DIR] [--rsa] [--force]',
+    summary: 'make your OpenPGP key pair: NAME.key.asc (private) and NAME.pub.asc (for the administrator)',
+    options: {
+      dir: { type: 'string', short: 'd' },
+      rsa: { type: 'boolean' },
+      force: { type: 'boolean', short: 'f' },
+      'no-passphrase': { type: 'boolean' },
+      ...PASSPHRASE_OPTIONS,
+    },
+    optionHelp: [
+      ['-d, --dir DIR', 'where to write the files (default ~/.sealchat, or $SEALCHAT_HOME)'],
+      ['--rsa', 'an RSA-3072 key instead of the default Ed25519/Curve25519 one'],
+      ['-f, --force', 'replace an existing key pair of that name'],
+      ['--passphrase-file FILE', 'protect the key with the passphrase in FILE (else it is asked twice, without echo)'],
+      ['--passphrase-env VAR', 'protect the key with the passphrase in the environment variable VAR'],
+      ['--no-passphrase', 'leave the private key unprotected (tests only)'],
+    ],
+    args: { min: 1, max: 1, name: 'NAME' },
+    run: async (values, args) => (await import('../client/cli/keygen.js')).runKeygen(values, args),
+  },
+  {
+    name: 'chat',
+    usage: '--server HOST:PORT --user NAME [--tls] [--key FILE] [--keybot-fingerprint FP]',
+    summary: 'chat in encrypted rooms from the terminal',
+    options: {
+      ...SERVER_OPTIONS,
+      user: { type: 'string', short: 'u' },
+      key: { type: 'string', short: 'k' },
+      'password-file': { type: 'string' },
+      'password-env': { type: 'string' },
+      ...PASSPHRASE_OPTIONS,
+    },
+    optionHelp: [
+      ...SERVER_HELP,
+      ['-u, --user NAME', 'your account name'],
+      ['-k, --key FILE', 'your private key (default ~/.sealchat/NAME.key.asc)'],
+      ['--password-file FILE', 'read the account password from FILE (else it is asked, without echo)'],
+      ['--password-env VAR', 'read the account password from the environment variable VAR'],
+      ...PASSPHRASE_HELP,
+    ],
+    args: { min: 0, max: 0 },
+    run: async (values, args) => (await import('../client/cli/chat.js')).runChat(values, args),
+  },
+  {
+    name: 'proxy',
+    usage: '--server HOST:PORT --key FILE [--listen [HOST:]PORT] [--tls] [--user NAME] [--keybot-fingerprint FP]',
+    summary: 'a local IRC proxy that encrypts and decrypts for any IRC client',
+    options: {
+      ...SERVER_OPTIONS,
+      listen: { type: 'string', short: 'l' },
+      key: { type: 'string', short: 'k' },
+      user: { type: 'string', short: 'u' },
+      'allow-plaintext': { type: 'boolean' },
+      'allow-remote': { type: 'boolean' },
+      ...PASSPHRASE_OPTIONS,
+    },
+    optionHelp: [
+      ['-l, --listen [HOST:]PORT', 'where your IRC client connects (default 127.0.0.1:6680)'],
+      ...SERVER_HELP,
+      ['-k, --key FILE', 'your private key (default with --user: ~/.sealchat/NAME.key.asc)'],
+      ['-u, --user NAME', 'only this account may log in through the proxy (the key\'s owner)'],
+      ...PASSPHRASE_HELP,
+      ['--allow-plaintext', 'let plaintext through to ordinary channels and private messages (encrypted rooms never)'],
+      ['--allow-remote', 'allow a --listen address other machines can reach'],
+    ],
+    args: { min: 0, max: 0 },
+    run: async (values, args) => (await import('../client/cli/proxy.js')).runProxy(values, args),
+  },
+  {
+    name: 'agent',
+    usage: '--account NAME [--socket PATH] [--key FILE] [--keybot-fingerprint FP]',
+    summary: 'serve the WeeChat/irssi plugins on a local socket',
+    options: {
+      socket: { type: 'string' },
+      key: { type: 'string', short: 'k' },
+      account: { type: 'string', short: 'a' },
+      'keybot-fingerprint': { type: 'string' },
+      ...PASSPHRASE_OPTIONS,
+    },
+    optionHelp: [
+      ['-a, --account NAME', 'your account name'],
+      ['--socket PATH', 'the unix socket the plugins connect to (default ~/.sealchat/agent-NAME.sock)'],
+      ['-k, --key FILE', 'your private key (default ~/.sealchat/NAME.key.asc)'],
+      ...PASSPHRASE_HELP,
+      ['--keybot-fingerprint FP', "pin keybot's key to this fingerprint (ask your administrator; recommended)"],
+    ],
+    args: { min: 0, max: 0 },
+    run: async (values) => {
+      const { runAgent } = await import('../client/agent/main.js');
+      return runAgent(values as Record<string, string | boolean | undefined>);
+    },
+  },
+];
+
+function commandHelp(cmd: Command): string {
+  const width = Math.max(...cmd.optionHelp.map(([f]) => f.length), '-h, --help'.length);
+  const lines = [
+    `usage: sealchat ${cmd.name} ${cmd.usage}`.trimEnd(),
+    '',
+    cmd.summary.charAt(0).toUpperCase() + cmd.summary.slice(1) + '.',
+    '',
+    'options:',
+    ...[...cmd.optionHelp, ['-h, --help', 'show this help'] as [string, string]].map(([f, m]) => `  ${f.padEnd(width)}  ${m}`),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+function generalHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return (
+    [
+      `sealchat ${VERSION}: secure group chat over IRC (your side: keys, terminal client, proxy)`,
+      '',
+      'usage: sealchat COMMAND [options]',
+      '',
+      'commands:',
+      ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+      '',
+      "Run 'sealchat COMMAND --help' for a command's options. Guide: docs/COMPANIONS.md.",
+    ].join('\n') + '\n'
+  );
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0) {
+    process.stderr.write(generalHelp());
+    return 2;
+  }
+  if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    const cmd = argv[1] === undefined ? undefined : COMMANDS.find((c) => c.name === argv[1]);
+    process.stdout.write(cmd ? commandHelp(cmd) : generalHelp());
+    return 0;
+  }
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const cmd = COMMANDS.find((c) => c.name === argv[0]);
+  if (!cmd) throw new UsageError(`unknown command "${argv[0]}" (try 'sealchat --help')`);
+  let values: Values;
+  let args: string[];
+  try {
+    const parsed = parseArgs({ args: argv.slice(1), options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    values = parsed.values as Values;
+    args = parsed.positionals;
+  } catch (err) {
+    // node:util's messages run on with advice about '--'; the first sentence is the point.
+    const first = (err as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');
+    throw new UsageError(`${cmd.name}: ${first}`, { cause: err });
+  }
+  if (values.help) {
+    process.stdout.write(commandHelp(cmd));
+    return 0;
+  }
+  if (args.length < cmd.args.min) throw new UsageError(`${cmd.name}: missing ${cmd.args.name ?? 'argument'}\nusage: sealchat ${cmd.name} ${cmd.usage}`);
+  if (args.length > cmd.args.max) throw new UsageError(`${cmd.name}: unexpected argument "${args[cmd.args.max]}"\nusage: sealchat ${cmd.name} ${cmd.usage}`);
+  // The commands print what the user needs; library info lines would only clutter the terminal.
+  if (process.env.SEALCHAT_LOG === undefined) setLogLevel(cmd.name === 'proxy' || cmd.name === 'agent' ? 'info' : 'warn');
+  return cmd.run(values, args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // A finished command leaves nothing running that should keep the process (sockets are closed).
+    if (process.stdin.isTTY) process.stdin.pause();
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`sealchat: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`sealchat: ${message}\n`);
+    if (!(err instanceof CliError) && process.env.SEALCHAT_LOG === 'debug' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = 1;
+  },
+);

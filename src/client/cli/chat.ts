@@ -1,0 +1,334 @@
+/**
+ * `sealchat chat`: a small terminal client over SealClient. One line per event (time, room,
+ * nick), a current room that plain text goes to (encrypted, or refused with the reason), and
+ * slash commands from chat-commands.ts. Reads stdin line by line, so it also runs from a script.
+ */
+import { stat } from 'node:fs/promises';
+import net from 'node:net';
+import readline from 'node:readline';
+import { CliError, UsageError, readSmallTextFile } from '../../bin/cli-util.js';
+import { KEYBOT_NICK, casefold, isValidAccountName } from '../../ircd/names.js';
+import { SealClient } from '../client.js';
+import { SealClientError } from '../errors.js';
+import { normalizeFingerprint } from '../pinning.js';
+import { chatHelp, parseChatInput, type ChatCommandName } from './chat-commands.js';
+import { clock, formatFingerprint, parseHostPort, type HostPort } from './format.js';
+import { defaultKeyFile, type Values } from './keygen.js';
+import { PASSPHRASE, PASSWORD, obtainSecret, secretSource, unlockKeyFile } from './secrets.js';
+
+export interface ChatIo {
+  input: NodeJS.ReadableStream & { isTTY?: boolean };
+  output: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/** Why a connection could not be made, in words (asked only after SealClient failed). */
+function probe(server: HostPort, ms = 3000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: server.host, port: server.port });
+    const done = (why: string | undefined): void => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(why);
+    };
+    const t = setTimeout(() => done('no answer (a firewall, or the wrong address?)'), ms);
+    s.once('connect', () => done(undefined));
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      const why: Record<string, string> = {
+        ECONNREFUSED: 'connection refused (is the server running, on that port?)',
+        ENOTFOUND: 'no such host',
+        EHOSTUNREACH: 'host unreachable',
+        ENETUNREACH: 'network unreachable',
+      };
+      done(why[err.code ?? ''] ?? err.message);
+    });
+  });
+}
+
+class Chat {
+  private current: string | undefined;
+  private quitting = false;
+  private lost = false;
+  private rl: readline.Interface | undefined;
+  private readonly tty: boolean;
+
+  constructor(
+    private readonly client: SealClient,
+    private readonly me: string,
+    private readonly io: ChatIo,
+  ) {
+    this.tty = io.input.isTTY === true && io.output.isTTY === true;
+  }
+
+  print(line: string): void {
+    const out = this.io.output;
+    if (this.tty && this.rl) {
+      readline.clearLine(out as NodeJS.WriteStream, 0);
+      readline.cursorTo(out as NodeJS.WriteStream, 0);
+      out.write(line + '\n');
+      this.rl.prompt(true);
+    } else {
+      out.write(line + '\n');
+    }
+  }
+
+  info(text: string): void {
+    this.print(`${clock()} -!- ${text}`);
+  }
+
+  private setCurrent(room: string | undefined): void {
+    this.current = room;
+    this.rl?.setPrompt(room ? `${room}> ` : '> ');
+  }
+
+  /** Print what the client reports. */
+  wire(): void {
+    const c = this.client;
+    c.on('keybot-pinned', (e) => {
+      const how =
+        e.source === 'first-use'
+          ? 'trusted on first use: compare it with the fingerprint your administrator gives you'
+          : e.source === 'known'
+            ? 'as pinned before'
+            : e.source === 'configured'
+              ? 'it matches --keybot-fingerprint'
+              : 'from --keybot-key';
+      this.info(`keybot's key ${formatFingerprint(e.fingerprint)} is pinned (${how})`);
+    });
+    c.on('keybot-key-changed', (e) =>
+      this.info(
+        `WARNING: keybot's key changed! ${e.server} offered ${formatFingerprint(e.got)}, but ${e.source === 'configured' ? 'you configured' : 'you pinned'} ` +
+          `${formatFingerprint(e.expected)}. It is refused: no room key will be accepted until you check the new key with the administrator.`,
+      ),
+    );
+    c.on('keybot-unavailable', (e) => this.info(`${e.reason}; rooms get no keys until keybot's key is pinned`));
+    c.on('key', (k) => this.info(`key for ${k.room}: epoch ${k.epoch}, members ${k.members.join(', ')}; verified (signed by keybot)`));
+    c.on('message', (m) => this.print(m.action ? `${clock()} ${m.room} * ${m.from} ${m.text}` : `${clock()} ${m.room} <${m.from}> ${m.text}`));
+    c.on('plaintext-warning', (m) => this.print(`${clock()} ${m.room} <${m.from}> [NOT ENCRYPTED, NOT VERIFIED] ${m.text}`));
+    c.on('undecryptable', (u) => this.info(`${u.room}: could not read a message from ${u.from}: ${u.reason}`));
+    c.on('envelope-rejected', (e) => this.info(`refused a key envelope from ${e.from}: ${e.reason}`));
+    c.on('bot-notice', (n) => this.print(`${clock()} -${KEYBOT_NICK}${n.target.startsWith('#') ? ':' + n.target : ''}- ${n.text}`));
+    c.on('notice', (n) => this.print(`${clock()} -${n.from || 'server'}- ${n.text}`));
+    c.on('privmsg', (m) => this.print(`${clock()} ${m.target.startsWith('#') ? m.target + ' ' : ''}*${m.from}* ${m.text} [not encrypted]`));
+    c.on('join', (j) => {
+      if (!j.self) return this.info(`${j.nick} joined ${j.room}`);
+      this.info(`you are in ${j.room}`);
+      if (this.current === undefined) {
+        this.setCurrent(j.room);
+        this.info(`now talking in ${j.room}`);
+      }
+    });
+    c.on('part', (p) => {
+      const why = p.kickedBy ? `removed by ${p.kickedBy}${p.reason ? `: ${p.reason}` : ''}` : p.reason;
+      if (!p.self) return this.info(`${p.nick} left ${p.room}${why ? ` (${why})` : ''}`);
+      this.info(`you left ${p.room}${why ? ` (${why})` : ''}`);
+      if (this.current !== undefined && casefold(this.current) === casefold(p.room)) {
+        const next = this.client.joinedRooms()[0];
+        this.setCurrent(next);
+        if (next) this.info(`now talking in ${next}`);
+      }
+    });
+    c.on('quit', (q) => this.info(`${q.nick} quit${q.reason ? ` (${q.reason})` : ''}`));
+    c.on('error', (err) => this.info(`error: ${err.message}`));
+    c.on('close', () => {
+      if (!this.quitting) {
+        this.lost = true;
+        this.info('disconnected from the server');
+      }
+      this.rl?.close();
+    });
+  }
+
+  /** Read lines until /quit, end of input or a lost connection. Resolves with the exit code. */
+  async run(): Promise<number> {
+    const rl = readline.createInterface({
+      input: this.io.input,
+      ...(this.tty ? { output: this.io.output, terminal: true } : { terminal: false }),
+    });
+    this.rl = rl;
+    this.setCurrent(this.current);
+    rl.on('SIGINT', () => rl.close());
+    if (this.tty) rl.prompt();
+    for await (const line of rl) {
+      try {
+        await this.handle(line);
+      } catch (err) {
+        this.info(err instanceof SealClientError ? err.message : `error: ${(err as Error).message}`);
+      }
+      if (this.quitting || this.lost) break;
+      if (this.tty) rl.prompt();
+    }
+    rl.close();
+    if (!this.lost && !this.quitting) {
+      this.quitting = true;
+      await this.client.quit('bye');
+    }
+    return this.lost ? 1 : 0;
+  }
+
+  private async handle(line: string): Promise<void> {
+    const input = parseChatInput(line);
+    switch (input.kind) {
+      case 'empty':
+        return;
+      case 'error':
+        return this.info(input.message);
+      case 'text':
+        return this.say(this.current, input.text);
+      case 'command':
+        return this.commands[input.command.name](input.args, input.rest);
+    }
+  }
+
+  private async say(room: string | undefined, text: string, action = false): Promise<void> {
+    if (room === undefined) return this.info(`not sent: you are in no room yet; open one with /invite USER`);
+    try {
+      if (action) await this.client.action(room, text);
+      else await this.client.send(room, text);
+    } catch (err) {
+      if (err instanceof SealClientError) return this.info(`not sent: ${err.message}`);
+      throw err;
+    }
+    this.print(action ? `${clock()} ${room} * ${this.me} ${text}` : `${clock()} ${room} <${this.me}> ${text}`);
+  }
+
+  private roomArg(arg: string | undefined): string | undefined {
+    const room = arg ?? this.current;
+    if (room === undefined) this.info('which room? you are in none yet');
+    return room;
+  }
+
+  /** After keybot reports a room, talk there (its JOIN may already be here). */
+  private adopt(lines: string[]): void {
+    for (const l of lines) {
+      const m = /\b(?:opened|added \S+(?:, \S+)* to) (#\S+)/.exec(l);
+      if (!m) continue;
+      const room = this.client.joinedRooms().find((r) => casefold(r) === casefold(m[1]!)) ?? m[1]!;
+      if (this.current === undefined || casefold(this.current) !== casefold(room)) {
+        this.setCurrent(room);
+        this.info(`now talking in ${room}`);
+      }
+      return;
+    }
+  }
+
+  private async keybotSays(p: Promise<string[]>): Promise<string[]> {
+    const lines = await p;
+    if (lines.length === 0) this.info('keybot did not answer (is it running?)');
+    return lines;
+  }
+
+  private readonly commands: Record<ChatCommandName, (args: string[], rest: string) => Promise<void> | void> = {
+    help: ([name]) => {
+      for (const l of chatHelp(name)) this.print(l);
+    },
+    invite: async (args) => {
+      const lines = await this.keybotSays(args[0]!.startsWith('#') ? this.client.inviteTo(args[0]!, args.slice(1)) : this.client.invite(args));
+      this.adopt(lines);
+    },
+    online: async () => {
+      await this.keybotSays(this.client.online());
+    },
+    whois: async ([nick]) => {
+      const w = await this.client.whois(nick!);
+      if (w.error) return this.info(`${nick} is offline (or there is no such user)`);
+      const where = w.channels ? `, in ${w.channels}` : '';
+      const account = w.account ? `, account ${w.account}` : '';
+      this.info(`${w.nick} is online: ${w.ident ?? '?'}@${w.hostname ?? '?'}${account}${where}`);
+    },
+    status: async ([user]) => {
+      await this.keybotSays(this.client.status(user!));
+    },
+    rooms: async () => {
+      await this.keybotSays(this.client.rooms());
+      const local = this.client.localRooms();
+      if (local.length === 0) return this.info('this client holds no room keys');
+      for (const r of local) {
+        this.info(r.hasKey ? `key held for ${r.room}: epoch ${r.epoch}, members ${r.members.join(', ')}` : `${r.room}: no key held (you left, or were removed)`);
+      }
+    },
+    join: ([room]) => {
+      const found = this.client.joinedRooms().find((r) => casefold(r) === casefold(room!));
+      if (!found) {
+        return this.info(`you are not in ${room}: rooms are invite-only; open one with /invite USER, or ask a member to /invite ${room} ${this.me}`);
+      }
+      this.setCurrent(found);
+      this.info(`now talking in ${found}`);
+    },
+    leave: async ([arg]) => {
+      const room = this.roomArg(arg);
+      if (room !== undefined) await this.keybotSays(this.client.leave(room));
+    },
+    key: async ([arg]) => {
+      const room = this.roomArg(arg);
+      if (room !== undefined) await this.keybotSays(this.client.requestKey(room));
+    },
+    msg: async ([target], rest) => {
+      const text = rest.slice(rest.indexOf(target!) + target!.length).replace(/^\s/, '');
+      if (casefold(target!) === KEYBOT_NICK) {
+        this.adopt(await this.keybotSays(this.client.command(text)));
+        return;
+      }
+      if (target!.startsWith('#')) return this.say(target, text);
+      this.info(`not sent: private messages are not encrypted; open a room with /invite ${target}`);
+    },
+    me: (_args, rest) => this.say(this.current, rest, true),
+    quit: async (_args, rest) => {
+      this.quitting = true;
+      await this.client.quit(rest || 'bye');
+    },
+  };
+}
+
+/** Run `sealchat chat`; resolves with the exit code once the session ends. */
+export async function runChat(values: Values, _args: string[], io: ChatIo = { input: process.stdin, output: process.stdout }): Promise<number> {
+  if (typeof values.server !== 'string') throw new UsageError('--server HOST:PORT is required');
+  if (typeof values.user !== 'string') throw new UsageError('--user NAME is required (your account name)');
+  const server = parseHostPort(values.server, '--server');
+  const user = values.user;
+  if (!isValidAccountName(user)) throw new UsageError(`--user: "${user}" is not a valid account name`);
+  let keybotFingerprint: string | undefined;
+  if (typeof values['keybot-fingerprint'] === 'string') {
+    keybotFingerprint = normalizeFingerprint(values['keybot-fingerprint']);
+    if (!keybotFingerprint) throw new UsageError(`--keybot-fingerprint: "${values['keybot-fingerprint']}" is not a key fingerprint (40 or 64 hex digits)`);
+  }
+  const keybotPublicKey = typeof values['keybot-key'] === 'string' ? await readSmallTextFile(values['keybot-key']) : undefined;
+
+  const keyFile = typeof values.key === 'string' ? values.key : defaultKeyFile(user);
+  if (typeof values.key !== 'string') {
+    const found = await stat(keyFile).then(
+      () => true,
+      () => false,
+    );
+    if (!found) throw new CliError(`no key at ${keyFile}: make one with 'sealchat keygen ${user}', or pass --key FILE`);
+  }
+  const privateKey = await unlockKeyFile(keyFile, secretSource(values, PASSPHRASE));
+  const password = await obtainSecret(secretSource(values, PASSWORD), PASSWORD, `Password for ${user} on ${server.host}:${server.port}: `);
+
+  const client = new SealClient();
+  const chat = new Chat(client, user, io);
+  chat.wire();
+  const where = `${server.host}:${server.port}`;
+  try {
+    await client.connect({
+      host: server.host,
+      port: server.port,
+      tls: values.tls === true,
+      rejectUnauthorized: values.insecure !== true,
+      nick: user,
+      password,
+      privateKey,
+      ...(keybotFingerprint !== undefined ? { keybotFingerprint } : {}),
+      ...(keybotPublicKey !== undefined ? { keybotPublicKey } : {}),
+    });
+  } catch (err) {
+    if (!(err instanceof SealClientError)) throw err;
+    if (err.code === 'auth') throw new CliError(`cannot log in to ${where} as ${user}: wrong account name or password (${err.message})`);
+    if (err.code === 'connection' || err.code === 'timeout') {
+      const why = await probe(server);
+      throw new CliError(why ? `cannot connect to ${where}: ${why}` : `cannot log in to ${where}: ${err.message}`);
+    }
+    throw new CliError(err.message);
+  }
+  chat.info(`connected to ${where}${values.tls === true ? ' (TLS)' : ''} as ${user}; /help lists the commands`);
+  return chat.run();
+}
