@@ -47,6 +47,8 @@ export interface ConnectedRequest extends Base {
   host?: string;
   port?: number;
   fresh?: boolean;
+  /** Channels the client is already in (on a reload): keybot is asked again for their keys. */
+  rooms?: string[];
 }
 
 /** The IRC connection is gone: its keys are wiped. */

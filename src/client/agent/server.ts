@@ -296,6 +296,9 @@ export class Agent {
     session.owner = conn;
     this.sessions.set(label, session);
     await session.start();
+    // A plugin loaded mid-session (or an agent restarted under it) is already in rooms whose
+    // keys this new session lacks: ask keybot to send them again.
+    if (Array.isArray(r.rooms)) session.requestRoomKeys(r.rooms.filter((x): x is string => typeof x === 'string'));
     return { ok: true, attached: false, keybot: session.keybotState.status };
   }
 

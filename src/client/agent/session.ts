@@ -151,6 +151,14 @@ export class AgentSession {
     return { encrypted: true, canSend: false, reason };
   }
 
+  /** Ask keybot to re-send the keys of these rooms (the sealchat ones among them). */
+  requestRoomKeys(rooms: string[]): void {
+    for (const room of rooms.slice(0, 50)) {
+      if (!/^#[^\s,:]+$/.test(room) || !this.engine.isEncryptedRoom(room) || this.engine.roomInfo(room)?.hasKey) continue;
+      this.sends.push({ server: this.label, line: `PRIVMSG ${KEYBOT_NICK} :key ${room}` });
+    }
+  }
+
   /** We left `room`: wipe its keys (after every line received before). */
   left(room: string): Promise<void> {
     return this.serial(() => this.engine.forgetRoom(room));

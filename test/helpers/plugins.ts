@@ -1,0 +1,123 @@
+/**
+ * The world for the plugin journeys: the real daemon, the real keybot (in this process), a
+ * sealchat agent per plugin user (in this process, socket in the client's home), SealClient
+ * companions, and a raw-socket member that records exactly what the server relays into a room.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startKeybot, type Keybot } from '../../src/bot/main.js';
+import { startAgent, type Agent } from '../../src/client/agent/server.js';
+import { SealClient } from '../../src/client/client.js';
+import { unlockPrivateKey } from '../../src/crypto/index.js';
+import { RawClient, startTestDaemon, type TestDaemon, type TestUser } from './daemon.js';
+import type { RealClient } from './realclients.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const WEECHAT_PLUGIN = path.join(root, 'plugins', 'weechat', 'sealchat.py');
+export const IRSSI_PLUGIN = path.join(root, 'plugins', 'irssi', 'sealchat.pl');
+
+export const ROOM_RE = /#sc-[a-z2-7]{10}/;
+
+export interface PluginWorld {
+  t: TestDaemon;
+  bot: Keybot;
+  users: Record<string, TestUser>;
+  stop(): Promise<void>;
+}
+
+export async function startPluginWorld(names: string[]): Promise<PluginWorld> {
+  const t = await startTestDaemon();
+  const users: Record<string, TestUser> = {};
+  try {
+    for (const n of names) users[n] = await t.addUser(n);
+    const bot = await startKeybot({
+      dataDir: t.dataDir,
+      irc: { host: '127.0.0.1', port: t.port },
+      rotateAfterMessages: t.config.keybot.rotateAfterMessages,
+      rotateAfterMs: t.config.keybot.rotateAfterMs,
+      commands: { burst: 100 },
+    });
+    return {
+      t,
+      bot,
+      users,
+      async stop() {
+        await bot.close();
+        await t.stop();
+      },
+    };
+  } catch (err) {
+    await t.stop();
+    throw err;
+  }
+}
+
+/** The agent a real client's plugin finds by default: `$HOME/.sealchat/agent-<nick>.sock`. */
+export async function agentFor(w: PluginWorld, client: RealClient): Promise<Agent> {
+  const user = w.users[client.nick]!;
+  const dir = path.join(client.home, '.sealchat');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const key = await unlockPrivateKey({ armored: user.privateKey });
+  return startAgent({
+    account: user.name,
+    privateKey: key.key!,
+    socketPath: path.join(dir, `agent-${user.name}.sock`),
+    knownKeybotsFile: path.join(dir, 'known_keybots.json'),
+    keybotFingerprint: w.bot.fingerprint,
+  });
+}
+
+/** A SealClient companion with keybot's key pinned by fingerprint. */
+export async function sealClient(w: PluginWorld, name: string): Promise<SealClient> {
+  const u = w.users[name]!;
+  const c = new SealClient();
+  c.on('error', () => undefined);
+  await c.connect({
+    host: '127.0.0.1',
+    port: w.t.port,
+    nick: name,
+    password: u.password,
+    privateKeyArmored: u.privateKey,
+    keybotPublicKey: w.bot.identity.publicArmored,
+    keybotFingerprint: w.bot.fingerprint,
+    knownKeybotsFile: false,
+  });
+  return c;
+}
+
+/** One line the recorder received. */
+export interface Recorded {
+  from: string;
+  command: string;
+  target: string;
+  text: string;
+}
+
+/** A logged-in raw socket: records every PRIVMSG/NOTICE the server relays to it. */
+export async function recorder(w: PluginWorld, name: string): Promise<{ raw: RawClient; seen: () => Recorded[] }> {
+  const raw = await RawClient.connect(w.t.port);
+  await raw.login(name, w.users[name]!.password);
+  const seen = (): Recorded[] =>
+    raw.lines.flatMap((l) => {
+      const m = /^(?:@\S+ )?:([^!\s]+)\S* (PRIVMSG|NOTICE) (\S+) :?(.*)$/.exec(l);
+      return m ? [{ from: m[1]!, command: m[2]!, target: m[3]!, text: m[4]! }] : [];
+    });
+  return { raw, seen };
+}
+
+/** Poll `check` until it returns something truthy. */
+export async function until<T>(check: () => T | undefined | false | null, what: string, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Collapse whitespace: clients split long text at spaces and drop or keep the space. */
+export function squash(s: string): string {
+  return s.replace(/\s+/g, '');
+}
