@@ -1,0 +1,257 @@
+/**
+ * KeyService on its own: a fake directory and a recording transport, real crypto. Events are fed
+ * in by hand, so the timing-sensitive rules (coalescing, never keying a leaver, epoch numbers,
+ * rotation) can be pinned down deterministically.
+ */
+import { expect } from 'chai';
+import type { DirectoryRoom, DirectoryUser, PresenceChange, UserDirectory } from '../../src/bot/directory.js';
+import type { Transport } from '../../src/bot/delivery.js';
+import { KeyService, type KeyServiceOptions } from '../../src/bot/service.js';
+import {
+  EnvelopeStatus,
+  PartStatus,
+  PartsReassembler,
+  classifyLine,
+  generateUserKey,
+  openEnvelope,
+  unlockPrivateKey,
+  type EnvelopePayload,
+  type PrivateKeyHandle,
+} from '../../src/crypto/index.js';
+import { keyFor } from '../helpers/daemon.js';
+import { sleep } from './helpers.js';
+
+class FakeDirectory implements UserDirectory {
+  users = new Map<string, DirectoryUser>();
+  /** While set, lookups wait for it. */
+  gate: Promise<void> | undefined;
+  lookups = 0;
+  kicked: string[] = [];
+
+  async lookupUser(name: string): Promise<DirectoryUser | null> {
+    this.lookups++;
+    if (this.gate) await this.gate;
+    return this.users.get(name.toLowerCase()) ?? null;
+  }
+  async listOnline(): Promise<string[]> {
+    return [...this.users.values()].filter((u) => u.online).map((u) => u.name);
+  }
+  async putInRoom(): Promise<void> {}
+  async removeFromRoom(room: string, nick: string): Promise<void> {
+    this.kicked.push(`${room} ${nick}`);
+  }
+  async listRooms(): Promise<DirectoryRoom[]> {
+    return [];
+  }
+  async publishServiceKey(): Promise<DirectoryUser> {
+    throw new Error('not used');
+  }
+  onPresence(_l: (c: PresenceChange) => void): void {}
+  onClose(_l: (err: Error) => void): void {}
+  close(): void {}
+}
+
+class RecordingTransport implements Transport {
+  readonly nick = 'keybot';
+  lines: Array<{ target: string; text: string }> = [];
+  notice(target: string, text: string): void {
+    this.lines.push({ target, text });
+  }
+  setModes(): void {}
+  requestNames(): void {}
+  parts: string[] = [];
+  part(room: string): void {
+    this.parts.push(room);
+  }
+  /** Key-event announcements sent to a room. */
+  events(room: string): string[] {
+    return this.lines.filter((l) => l.target === room).map((l) => l.text);
+  }
+  envelopeLinesTo(nick: string): string[] {
+    return this.lines.filter((l) => l.target === nick && classifyLine(l.text) === 'envelope-part').map((l) => l.text);
+  }
+}
+
+interface Member {
+  name: string;
+  key: PrivateKeyHandle;
+}
+
+const ROOM = '#sc-testroom00';
+
+describe('src/bot/service.ts (fake directory, recording transport, real crypto)', function () {
+  this.timeout(15_000);
+  let dir: FakeDirectory;
+  let tx: RecordingTransport;
+  let svc: KeyService;
+  let keybotKey: PrivateKeyHandle;
+  const members: Record<string, Member> = {};
+
+  before(async () => {
+    keybotKey = (await unlockPrivateKey({ armored: (await generateUserKey({ name: 'keybot' })).privateArmored })).key!;
+    for (const name of ['alice', 'bob', 'carol', 'dave']) {
+      const k = await keyFor(name);
+      members[name] = { name, key: (await unlockPrivateKey({ armored: k.privateArmored })).key! };
+    }
+  });
+
+  function start(opts: Partial<KeyServiceOptions> = {}): void {
+    dir = new FakeDirectory();
+    tx = new RecordingTransport();
+    for (const name of Object.keys(members)) {
+      dir.users.set(name, { name, fingerprint: members[name]!.key.fingerprint, publicKey: members[name]!.key.publicKey.armored, online: true, service: false });
+    }
+    svc = new KeyService({
+      directory: dir,
+      transport: tx,
+      signer: keybotKey,
+      rotateAfterMessages: 0,
+      rotateAfterMs: 0,
+      settleMs: 20,
+      maxSettleMs: 200,
+      minEpochIntervalMs: 0,
+      ...opts,
+    });
+  }
+  afterEach(() => svc?.shutdown());
+
+  /** Every envelope `name` got, opened with their key. */
+  async function opened(name: string): Promise<EnvelopePayload[]> {
+    const r = new PartsReassembler();
+    const out: EnvelopePayload[] = [];
+    for (const line of tx.envelopeLinesTo(name)) {
+      const res = r.accept({ sender: 'keybot', line, now: Date.now() });
+      if (res.status !== PartStatus.COMPLETE) continue;
+      const env = await openEnvelope({
+        data: res.data!,
+        decryptionKey: members[name]!.key,
+        signerKey: keybotKey.publicKey,
+        expectedAccount: name,
+        now: Date.now(),
+      });
+      expect(env.status).to.equal(EnvelopeStatus.OK);
+      out.push(env.payload!);
+    }
+    return out;
+  }
+
+  async function settle(check: () => boolean, ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out; lines: ${JSON.stringify(tx.lines.map((l) => `${l.target} ${l.text.slice(0, 40)}`))}`);
+      await sleep(10);
+    }
+  }
+
+  function openRoom(nicks: string[]): void {
+    svc.selfJoined(ROOM);
+    svc.namesReceived(ROOM, ['@keybot', ...nicks].map((n) => n.replace('@', '')));
+  }
+
+  it('a burst of joins makes one epoch for everyone', async function () {
+    start();
+    openRoom(['alice']);
+    svc.memberJoined(ROOM, 'bob');
+    svc.memberJoined(ROOM, 'carol');
+    svc.memberJoined(ROOM, 'dave');
+    await settle(() => tx.events(ROOM).length >= 1);
+    await sleep(300);
+    expect(tx.events(ROOM)).to.have.length(1);
+    const all = await Promise.all(['alice', 'bob', 'carol', 'dave'].map(opened));
+    for (const envs of all) expect(envs).to.have.length(1);
+    expect(new Set(all.map((e) => e[0]!.epoch)).size).to.equal(1);
+    expect(all[0]![0]!.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob', 'carol', 'dave']);
+  });
+
+  it('never sends the new key to someone who leaves while it is being prepared', async function () {
+    start();
+    openRoom(['alice', 'bob', 'carol']);
+    await settle(() => tx.events(ROOM).length === 1);
+    const first = (await opened('alice'))[0]!.epoch;
+    // Hold the directory while the next epoch is prepared; carol leaves during it.
+    let release!: () => void;
+    dir.gate = new Promise((r) => (release = r));
+    const looked = dir.lookups;
+    svc.memberJoined(ROOM, 'dave');
+    await settle(() => dir.lookups === looked + 4);
+    svc.memberLeft(ROOM, 'carol', false);
+    dir.gate = undefined;
+    release();
+    await settle(() => tx.events(ROOM).length >= 2);
+    await sleep(200);
+    const carolGot = await opened('carol');
+    expect(carolGot.map((e) => e.epoch)).to.deep.equal([first]);
+    const daveGot = await opened('dave');
+    expect(daveGot).to.have.length(1);
+    expect(daveGot[0]!.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob', 'dave']);
+    expect(tx.events(ROOM).at(-1)).to.match(/\(dave joined, carol left\)$/);
+  });
+
+  it('epochs follow max(last + 1, unix seconds), start no earlier than notBefore, and keep their spacing', async function () {
+    const notBefore = Date.now() + 400;
+    start({ notBefore, minEpochIntervalMs: 300 });
+    openRoom(['alice', 'bob']);
+    await settle(() => tx.events(ROOM).length === 1);
+    const t1 = Date.now();
+    expect(t1).to.be.at.least(notBefore);
+    const e1 = (await opened('alice'))[0]!;
+    expect(e1.epoch).to.be.at.least(Math.floor(notBefore / 1000));
+    expect(e1.issuedAt).to.be.at.least(notBefore);
+    svc.memberLeft(ROOM, 'bob', false);
+    await settle(() => tx.events(ROOM).length === 2);
+    const e2 = (await opened('alice'))[1]!;
+    expect(e2.epoch).to.be.greaterThan(e1.epoch);
+    expect(e2.issuedAt - e1.issuedAt).to.be.at.least(300);
+  });
+
+  it('rotates after rotateAfterMessages room lines and after rotateAfterMs', async function () {
+    start({ rotateAfterMessages: 3, rotateAfterMs: 400 });
+    openRoom(['alice', 'bob']);
+    await settle(() => tx.events(ROOM).length === 1);
+    svc.roomMessage(ROOM, 'alice');
+    svc.roomMessage(ROOM, 'keybot'); // keybot's own lines do not count
+    svc.roomMessage(ROOM, 'bob');
+    expect(tx.events(ROOM)).to.have.length(1);
+    svc.roomMessage(ROOM, 'bob');
+    await settle(() => tx.events(ROOM).length === 2);
+    expect(tx.events(ROOM)[1]).to.match(/\(3 messages\)$/);
+    await settle(() => tx.events(ROOM).length === 3, 2000);
+    expect(tx.events(ROOM)[2]).to.match(/\(scheduled rotation\)$/);
+    expect((await opened('bob')).map((e) => e.epoch)).to.have.length(3);
+  });
+
+  it('removes a member whose key is no longer usable, and keys the others', async function () {
+    start();
+    dir.users.get('carol')!.publicKey = undefined;
+    openRoom(['alice', 'carol']);
+    await settle(() => tx.events(ROOM).length === 1);
+    expect(dir.kicked).to.deep.equal([`${ROOM} carol`]);
+    expect((await opened('alice'))[0]!.members.map((m) => m.account)).to.deep.equal(['alice']);
+    expect(tx.envelopeLinesTo('carol')).to.deep.equal([]);
+  });
+
+  it('leaves a room in which it is the last one', async function () {
+    start();
+    openRoom(['alice']);
+    await settle(() => tx.events(ROOM).length === 1);
+    svc.memberQuit('alice');
+    await settle(() => tx.parts.length === 1);
+    expect(tx.parts).to.deep.equal([ROOM]);
+    expect(svc.rooms.get(ROOM)).to.equal(undefined);
+  });
+
+  it('re-sends the current epoch only to a member listed in it', async function () {
+    start();
+    openRoom(['alice', 'bob']);
+    await settle(() => tx.events(ROOM).length === 1);
+    expect(await svc.resendKey('carol', ROOM)).to.deep.equal({ status: 'not_member' });
+    const before = tx.envelopeLinesTo('bob').length;
+    const r = await svc.resendKey('bob', ROOM);
+    expect(r.status).to.equal('sent');
+    expect(tx.envelopeLinesTo('bob').length).to.be.greaterThan(before);
+    const got = await opened('bob');
+    expect(got).to.have.length(2);
+    expect(got[1]!.epoch).to.equal(got[0]!.epoch);
+    expect(Buffer.from(got[1]!.key).equals(Buffer.from(got[0]!.key))).to.equal(true);
+  });
+});
