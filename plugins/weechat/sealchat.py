@@ -393,6 +393,22 @@ def in_cb(data, modifier, server, line):
     return line
 
 
+def refused_before_echo(server, target):
+    """True (and says why) if text for `target` would not be sent: checked before WeeChat echoes it."""
+    if not server or not target or not protected(server):
+        return False
+    reply = request(server, {"op": "check", "server": label(server), "target": target})
+    if reply is None:
+        if is_encrypted(server, target):
+            agent_down(server, target, "NOT SENT to %s" % target)
+            return True
+        return False
+    if reply.get("ok") and reply.get("encrypted") and not reply.get("canSend"):
+        say(server, target, "NOT SENT: %s" % reply.get("reason", "no key"), "error")
+        return True
+    return False
+
+
 def input_cb(data, modifier, buffer_ptr, text):
     """input_text_for_buffer: refuse text for a room without a key before WeeChat echoes it."""
     if weechat.buffer_get_string(buffer_ptr, "plugin") != "irc":
@@ -403,18 +419,22 @@ def input_cb(data, modifier, buffer_ptr, text):
         return text
     server = weechat.buffer_get_string(buffer_ptr, "localvar_server")
     channel = weechat.buffer_get_string(buffer_ptr, "localvar_channel")
-    if not server or not channel or not protected(server):
-        return text
-    reply = request(server, {"op": "check", "server": label(server), "target": channel})
-    if reply is None:
-        if is_encrypted(server, channel):
-            agent_down(server, channel, "NOT SENT to %s" % channel)
-            return ""
-        return text
-    if reply.get("ok") and reply.get("encrypted") and not reply.get("canSend"):
-        say(server, channel, "NOT SENT: %s" % reply.get("reason", "no key"), "error")
-        return ""
-    return text
+    return "" if refused_before_echo(server, channel) else text
+
+
+def msg_cmd_cb(data, buffer_ptr, command):
+    """/msg [-server NAME] TARGET TEXT: the same check, before WeeChat sends and echoes it."""
+    words = command.split(" ")[1:]
+    server = weechat.buffer_get_string(buffer_ptr, "localvar_server")
+    if words[:1] == ["-server"] and len(words) > 1:
+        server = words[1]
+        words = words[2:]
+    if len(words) < 2:
+        return weechat.WEECHAT_RC_OK
+    target = words[0]
+    if target == "*":
+        target = weechat.buffer_get_string(buffer_ptr, "localvar_channel")
+    return weechat.WEECHAT_RC_OK_EAT if refused_before_echo(server, target) else weechat.WEECHAT_RC_OK
 
 
 def left_cb(data, signal, line):
@@ -507,6 +527,7 @@ if weechat.register(SCRIPT_NAME, "sealchat", SCRIPT_VERSION, "MIT",
     for m in ("irc_in2_privmsg", "irc_in2_notice"):
         weechat.hook_modifier(m, "in_cb", "")
     weechat.hook_modifier("input_text_for_buffer", "input_cb", "")
+    weechat.hook_command_run("/msg", "msg_cmd_cb", "")
     weechat.hook_signal("*,irc_in2_part", "left_cb", "")
     weechat.hook_signal("*,irc_in2_kick", "left_cb", "")
     weechat.hook_signal("irc_server_connected", "connected_cb", "")

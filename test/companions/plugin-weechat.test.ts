@@ -101,7 +101,9 @@ describeIf(`plugin: WeeChat${available ? '' : ' (SKIPPED: weechat-curses, weecha
     await weechat.showServer();
     const secret = `secret ${token()}`;
     await weechat.send(`/msg #sc-nokeyroom ${secret}`);
-    await weechat.waitForText(/NOT SENT: no key for #sc-nokeyroom/);
+    const refusal = await weechat.waitForText(/NOT SENT: no key for #sc-nokeyroom/);
+    // Refused before the client echoed it: the text does not appear as if it had been sent.
+    expect(refusal).not.to.include(secret);
     // Nothing reached the server: the recorder is not in that room, but bob's room stays quiet too.
     await weechat.showChannel(room);
     const ping = `after refusal ${token()}`;
