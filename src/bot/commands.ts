@@ -82,7 +82,7 @@ function refusalText(r: Refusal, room?: string): string {
 }
 
 /** Lines of "label: a, b, c" that stay well inside one IRC line each. */
-function listLines(label: string, items: string[], budget = 400): string[] {
+function listLines(label: string, items: string[], budget = 300): string[] {
   const lines: string[] = [];
   let line = `${label}:`;
   let first = true;

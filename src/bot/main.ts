@@ -124,9 +124,16 @@ export class Keybot {
     }
   }
 
-  /** Register keybot's public key with the directory, so users can fetch it and pin its fingerprint. */
+  /**
+   * Refuse to run beside another keybot (two would issue different keys under the same epoch
+   * numbers), then register keybot's public key with the directory, so users can fetch it and
+   * pin its fingerprint.
+   */
   private async publishKey(directory: UserDirectory): Promise<void> {
     const me = await directory.lookupUser(this.credentials.account);
+    if (me?.online) {
+      throw new Error(`${this.credentials.account} is already logged in: another keybot is running (only one may serve a network)`);
+    }
     if (me && me.fingerprint === this.identity.fingerprint) return;
     await directory.publishServiceKey(this.credentials.account, this.identity.publicArmored);
     log.info(`registered keybot's public key ${this.identity.fingerprint} with the directory`);

@@ -237,7 +237,7 @@ describe('src/bot/commands.ts', function () {
       const service = stubService({ online: async () => names });
       const lines = await run('online', { service });
       expect(lines.length).to.be.greaterThan(1);
-      for (const l of lines) expect(l.length).to.be.lessThan(420);
+      for (const l of lines) expect(l.length).to.be.lessThan(320);
       expect(lines.join(' ').match(/user\d{3}/g)).to.deep.equal(names);
     });
   });

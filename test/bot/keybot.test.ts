@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { startKeybot } from '../../src/bot/main.js';
 import { channelFlags, channelMembers, sleep, startWorld, waitUntil, type BotWorld, type TestMember } from './helpers.js';
 
 const ROOM_RE = /#sc-[a-z2-7]{10}/;
@@ -32,6 +33,12 @@ describe('src/bot keybot (real daemon, real keybot, irc-framework members, real 
   it('registers its own public key with the daemon, so users can fetch and pin it', async () => {
     const rec = await w.t.daemon.accounts.get('keybot');
     expect(rec!.fingerprint).to.equal(w.bot.fingerprint);
+  });
+
+  it('refuses to start a second keybot while one is logged in', async () => {
+    let err: Error | undefined;
+    await startKeybot(w.keybotOptions()).catch((e: Error) => (err = e));
+    expect(err?.message).to.match(/another keybot is running/);
   });
 
   it('invite with an offline and an unknown invitee: opens the room for the online ones and names each refusal', async () => {
@@ -175,10 +182,10 @@ describe('src/bot keybot (real daemon, real keybot, irc-framework members, real 
 
   it('says so and opens nothing when no invitee can join', async () => {
     const alice = await login('alice');
-    const rooms = w.bot.service!.rooms.size;
+    const before = new Set(w.bot.service!.rooms.all().map((r) => r.name));
     expect(await alice.ask('invite carol ghost', /^no room/)).to.equal('no room opened: none of the users you invited can join now');
     expect(alice.notices).to.include('cannot invite carol: offline');
-    expect(w.bot.service!.rooms.size).to.equal(rooms);
+    expect(w.bot.service!.rooms.all().filter((r) => !before.has(r.name))).to.deep.equal([]);
   });
 
   it('rekeys existing rooms after a restart (a new instance re-enters them and gets op)', async () => {
