@@ -105,7 +105,13 @@ class Chat {
     c.on('message', (m) => this.print(m.action ? `${clock()} ${m.room} * ${m.from} ${m.text}` : `${clock()} ${m.room} <${m.from}> ${m.text}`));
     c.on('plaintext-warning', (m) => this.print(`${clock()} ${m.room} <${m.from}> [NOT ENCRYPTED, NOT VERIFIED] ${m.text}`));
     c.on('undecryptable', (u) => this.info(`${u.room}: could not read a message from ${u.from}: ${u.reason}`));
-    c.on('envelope-rejected', (e) => this.info(`refused a key envelope from ${e.from}: ${e.reason}`));
+    c.on('envelope-rejected', (e) => {
+      // `/key` for a key we already hold: keybot re-sent it, nothing is wrong.
+      if (e.code === 'not-newer' && e.room !== undefined && this.client.localRooms().some((r) => r.room === e.room && r.epoch === e.epoch)) {
+        return this.info(`key for ${e.room}: epoch ${e.epoch} is the one already held`);
+      }
+      this.info(`refused a key envelope from ${e.from}: ${e.reason}`);
+    });
     c.on('bot-notice', (n) => this.print(`${clock()} -${KEYBOT_NICK}${n.target.startsWith('#') ? ':' + n.target : ''}- ${n.text}`));
     c.on('notice', (n) => this.print(`${clock()} -${n.from || 'server'}- ${n.text}`));
     c.on('privmsg', (m) => this.print(`${clock()} ${m.target.startsWith('#') ? m.target + ' ' : ''}*${m.from}* ${m.text} [not encrypted]`));
@@ -180,7 +186,7 @@ class Chat {
   }
 
   private async say(room: string | undefined, text: string, action = false): Promise<void> {
-    if (room === undefined) return this.info(`not sent: you are in no room yet; open one with /invite USER`);
+    if (room === undefined) return this.info(`not sent: you are in no room; open one with /invite USER`);
     try {
       if (action) await this.client.action(room, text);
       else await this.client.send(room, text);

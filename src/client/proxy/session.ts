@@ -462,6 +462,11 @@ export class ProxySession {
         return;
       }
       case 'envelope-rejected':
+        // keybot re-sent the key we hold (`key #room`): nothing is wrong.
+        if (r.code === 'not-newer' && r.room !== undefined && this.engine?.roomInfo(r.room)?.epoch === r.epoch) {
+          this.notice(r.room, `key: ${r.room} epoch ${r.epoch} is the one already held`);
+          return;
+        }
         this.notice(r.room ?? me, `refused a key envelope from ${r.from}: ${r.reason}`);
         return;
     }
