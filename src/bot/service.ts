@@ -175,9 +175,9 @@ export class KeyService {
       // Invite-only and secret before anyone else is in (only keybot, the op, could change them).
       this.opts.transport.setModes(name, '+is');
       await room.until(() => room.modes.has('i') && room.modes.has('s'), this.o.echoTimeoutMs, 'MODE +is');
-      const placed = await this.place(room, [me.account, ...available], refused);
-      if (!placed.some((n) => casefold(n) === casefold(me.account))) throw new Error('the requester could not be placed');
-      joined = placed.filter((n) => casefold(n) !== casefold(me.account));
+      // The requester first: if they cannot be placed (gone offline), nobody else is.
+      await this.opts.directory.putInRoom(name, me.account);
+      joined = await this.place(room, available, refused);
       if (joined.length === 0) {
         await this.opts.directory.removeFromRoom(name, me.account, 'nobody else could join').catch(() => undefined);
         this.leaveRoom(room, 'nobody joined');
@@ -185,6 +185,10 @@ export class KeyService {
       }
     } catch (err) {
       log.warn(`${name}: opening failed: ${(err as Error).message}`);
+      // Nobody stays behind in a room keybot does not operate.
+      for (const nick of [...room.members.values()]) {
+        await this.opts.directory.removeFromRoom(name, nick, 'the room could not be opened').catch(() => undefined);
+      }
       this.leaveRoom(room, 'could not open the room');
       throw err;
     } finally {
