@@ -54,7 +54,7 @@ export async function startPluginWorld(names: string[]): Promise<PluginWorld> {
 }
 
 /** The agent a real client's plugin finds by default: `$HOME/.sealchat/agent-<nick>.sock`. */
-export async function agentFor(w: PluginWorld, client: RealClient): Promise<Agent> {
+export async function agentFor(w: PluginWorld, client: RealClient, opts: { trustOnFirstUse?: boolean } = {}): Promise<Agent> {
   const user = w.users[client.nick]!;
   const dir = path.join(client.home, '.sealchat');
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -64,7 +64,7 @@ export async function agentFor(w: PluginWorld, client: RealClient): Promise<Agen
     privateKey: key.key!,
     socketPath: path.join(dir, `agent-${user.name}.sock`),
     knownKeybotsFile: path.join(dir, 'known_keybots.json'),
-    keybotFingerprint: w.bot.fingerprint,
+    ...(opts.trustOnFirstUse ? {} : { keybotFingerprint: w.bot.fingerprint }),
   });
 }
 
