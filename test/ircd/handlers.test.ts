@@ -3,6 +3,8 @@
  * Wire-level (RawClient) so the numerics and their parameters are checked exactly.
  */
 import { expect } from 'chai';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { hashPassword } from '../../src/ircd/accounts.js';
 import { RawClient, startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
 
@@ -178,6 +180,20 @@ describe('ircd handlers (wire level)', function () {
     const alice = await as('alice');
     alice.send('JOIN #sc-squat');
     expect(await alice.waitLine(/ 403 alice #sc-squat /)).to.match(/opened by keybot/);
+  });
+
+  it('lets the key service open #sc- rooms, invite-only and secret from the start, one session at a time', async () => {
+    const creds = JSON.parse(await readFile(path.join(t.dataDir, 'keybot.credentials'), 'utf8')) as { account: string; password: string };
+    const bot = await RawClient.connect(t.port);
+    open.push(bot);
+    await bot.login(creds.account, creds.password);
+    bot.send('JOIN #sc-fresh', 'MODE #sc-fresh');
+    await bot.waitLine(/ 324 keybot #sc-fresh \+inst$/);
+    const second = await RawClient.connect(t.port);
+    open.push(second);
+    second.send(`PASS keybot:${creds.password}`, 'NICK keybot', 'USER k 0 * :k');
+    expect(await second.waitLine(/ 433 /)).to.match(/key service is already connected/);
+    await second.waitClose();
   });
 
   it('TAGMSG reaches only message-tags clients, with client tags intact', async () => {

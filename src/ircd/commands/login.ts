@@ -78,6 +78,12 @@ async function register(server: IrcServer, session: Session): Promise<void> {
     if (server.config.serverPasswordHash) return refuse(session, 'Password required');
     return registerGuest(server, session);
   }
+  if (isService && server.isOnline(account)) {
+    // Two keybots would hand out different keys under the same epoch numbers: one at a time.
+    session.reply(ERR_NICKNAMEINUSE, account, 'The key service is already connected');
+    session.close('Key service already connected', true);
+    return;
+  }
   welcome(server, session, account, isService);
 }
 

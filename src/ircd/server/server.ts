@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Accounts } from '../accounts.js';
 import { makeIpMatcher, type Config } from '../config.js';
-import { casefold, NICKLEN, CHANNELLEN } from '../names.js';
+import { casefold, NICKLEN, CHANNELLEN, SERVICE_ROOM_PREFIX } from '../names.js';
 import { parseLine } from '../protocol/message.js';
 import {
   ERR_INPUTTOOLONG, ERR_UNKNOWNCOMMAND, RPL_MONOFFLINE, RPL_MONONLINE,
@@ -253,6 +253,12 @@ export class IrcServer extends EventEmitter<ServerEvents> {
     let channel = this.channels.get(folded);
     if (channel) return { channel, created: false };
     channel = new Channel(name);
+    // keybot's rooms are invite-only and secret from their first instant, not one round trip
+    // after keybot's MODE (a LIST in between would show the name).
+    if (folded.startsWith(SERVICE_ROOM_PREFIX)) {
+      channel.flags.add('i');
+      channel.flags.add('s');
+    }
     this.channels.set(folded, channel);
     return { channel, created: true };
   }
