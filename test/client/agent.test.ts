@@ -103,6 +103,29 @@ describe('src/client/agent (unix socket, real crypto)', function () {
     expect(key.at(-1)!.events.find((e: Reply) => e.type === 'key')).to.include({ room: ROOM, target: ROOM });
   });
 
+  it('when keybot does not answer "pubkey", says so and asks again later (through poll)', async () => {
+    const { c } = await agentFor(alice, { sweepMs: 20, keyFetchTimeoutMs: 100, keyRetryMs: 150 });
+    const r = await c.call({ op: 'connected', server: SERVER, nick: 'alice', fresh: true });
+    expect(r.send).to.have.length(1);
+    const events: Reply[] = [];
+    const sends: Reply[] = [];
+    const deadline = Date.now() + 5000;
+    while (sends.length === 0 && Date.now() < deadline) {
+      const p = await c.call({ op: 'poll' });
+      events.push(...(p.events ?? []));
+      sends.push(...(p.send ?? []));
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    expect(events.map((e) => e.text)).to.include("keybot did not send its key (is it online?); asking again later");
+    expect(sends).to.deep.equal([{ server: SERVER, line: 'PRIVMSG keybot :pubkey' }]);
+    // Envelopes that come meanwhile wait for the key and open once it is pinned.
+    const env = await keyUp(c, alice, 12, generateRoomKey());
+    expect(env.at(-1)!.action).to.equal('hide');
+    const pinnedNow = await feed(c, 'keybot', 'alice', keybot.publicArmored.split('\n'), 'NOTICE');
+    const types = pinnedNow.flatMap((x) => (x.events ?? []) as Reply[]).map((e) => e.type);
+    expect(types).to.include('key');
+  });
+
   it('refuses a keybot key other than the configured fingerprint, and then every envelope', async () => {
     const { c } = await agentFor(alice, { keybotFingerprint: mallory.fingerprint });
     await c.call({ op: 'connected', server: SERVER, nick: 'alice', fresh: true });

@@ -67,6 +67,7 @@ export class AgentSession {
   private tail: Promise<unknown> = Promise.resolve();
   private readonly clock: () => number;
   private closed = false;
+  private keyFailures = 0;
 
   constructor(private readonly o: AgentSessionOptions) {
     this.label = o.label;
@@ -178,7 +179,7 @@ export class AgentSession {
       const k = this.keybot;
       if (k.status === 'fetching' && now - k.since > (this.o.keyFetchTimeoutMs ?? 10_000)) {
         this.collector = undefined;
-        this.fail(`keybot did not send its key (is it online?); asking again in ${Math.round((this.o.keyRetryMs ?? 30_000) / 1000)} s`);
+        this.fail(`keybot did not send its key (is it online?); asking again later`);
       } else if (k.status === 'unavailable' && now >= k.retryAt) {
         this.requestKey(false);
       }
@@ -227,7 +228,9 @@ export class AgentSession {
   }
 
   private fail(reason: string): void {
-    this.keybot = { status: 'unavailable', reason, retryAt: this.clock() + (this.o.keyRetryMs ?? 30_000) };
+    // Ask again later, less often each time (keybot may be offline for a while): 30 s, 1, 2, 4, 8 min.
+    const delay = (this.o.keyRetryMs ?? 30_000) * 2 ** Math.min(this.keyFailures++, 4);
+    this.keybot = { status: 'unavailable', reason, retryAt: this.clock() + delay };
     this.notice(reason, 'warn');
   }
 
