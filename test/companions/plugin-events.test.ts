@@ -1,0 +1,134 @@
+/**
+ * How both plugins render what the agent pushes in `events` (messages released after their key
+ * came, /me, notices, a key event) and do what it asks in `send`, against a scripted agent on the
+ * socket: the parts of the plugins the journeys reach only by timing.
+ */
+import { expect } from 'chai';
+import { mkdir, rm } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import type { Client as IrcClient } from 'irc-framework';
+import { connectClient, startTestDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
+import { IRSSI_PLUGIN, WEECHAT_PLUGIN } from '../helpers/plugins.js';
+import { haveIrssi, haveWeechat, startIrssi, startWeechat, type RealClient } from '../helpers/realclients.js';
+import { haveCommand } from '../helpers/tmux.js';
+
+const haveTmux = await haveCommand('tmux');
+const clients = [
+  { kind: 'weechat', available: haveTmux && (await haveWeechat()) && (await haveCommand('python3')) },
+  { kind: 'irssi', available: haveTmux && (await haveIrssi()) },
+] as const;
+
+type Req = Record<string, any>;
+
+/** A scripted agent: answers every request through `answer`, records what it was asked. */
+async function fakeAgent(socketPath: string, answer: (r: Req) => Record<string, unknown>): Promise<{ seen: Req[]; close: () => Promise<void> }> {
+  const seen: Req[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    let buf = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      buf += d;
+      let i: number;
+      while ((i = buf.indexOf('\n')) !== -1) {
+        const req = JSON.parse(buf.slice(0, i)) as Req;
+        buf = buf.slice(i + 1);
+        seen.push(req);
+        s.write(JSON.stringify({ id: req.id, ok: true, ...answer(req) }) + '\n');
+      }
+    });
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return {
+    seen,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(socketPath, { force: true });
+    },
+  };
+}
+
+for (const c of clients) {
+  const describeIf = c.available ? describe : describe.skip;
+  describeIf(`plugin: ${c.kind} renders agent events${c.available ? '' : ' (SKIPPED: client or tmux missing)'}`, function () {
+    this.timeout(30_000);
+    let t: TestDaemon;
+    let client: RealClient;
+    let agent: Awaited<ReturnType<typeof fakeAgent>>;
+    let bob: IrcClient;
+
+    before(async () => {
+      t = await startTestDaemon();
+      await t.addUser('alice');
+      const b = await t.addUser('bob');
+      client = c.kind === 'weechat' ? await startWeechat({ port: t.port, nick: 'alice' }) : await startIrssi({ port: t.port, nick: 'alice' });
+      await mkdir(path.join(client.home, '.sealchat'), { recursive: true, mode: 0o700 });
+      let fired = false;
+      let label = '';
+      agent = await fakeAgent(path.join(client.home, '.sealchat', 'agent-alice.sock'), (r) => {
+        if (r.op === 'connected') label = r.server as string;
+        if (r.op === 'outgoing' && r.text === 'trigger' && !fired) {
+          fired = true;
+          return {
+            action: 'refuse',
+            reason: 'scripted refusal',
+            events: [
+              { server: label, type: 'key', target: '#plain', room: '#plain', text: 'key for #plain (epoch 5) from keybot, verified' },
+              { server: label, type: 'message', target: '#plain', from: 'bob', text: 'released — held until its key came', verified: true },
+              { server: label, type: 'message', target: '#plain', from: 'bob', text: '\x01ACTION waves late\x01', verified: true },
+              { server: label, type: 'notice', target: '#plain', text: 'cannot read a message from mallory in #plain: forged', level: 'warn' },
+            ],
+            send: [{ server: label, line: 'PRIVMSG bob :sent for the agent' }],
+          };
+        }
+        if (r.op === 'outgoing' || r.op === 'incoming') return { action: 'pass' };
+        if (r.op === 'check') return { encrypted: false, canSend: true };
+        return {};
+      });
+      await client.send(c.kind === 'weechat' ? `/python load ${WEECHAT_PLUGIN}` : `/script load ${IRSSI_PLUGIN}`);
+      await client.waitForText(c.kind === 'weechat' ? /registered script "sealchat"/ : /Loaded script sealchat/);
+      await client.connect(`pw-alice-secret`);
+      await client.waitForText(/Welcome to the sealchat IRC network, alice/);
+      bob = await connectClient(t.port, { nick: 'bob', password: b.password });
+      const joined = waitFor(bob, 'join', (e: { nick: string }) => e.nick === 'alice');
+      bob.join('#plain');
+      await waitFor(bob, 'join', (e: { nick: string }) => e.nick === 'bob');
+      await client.send('/join #plain');
+      await joined;
+      await client.showChannel('#plain');
+    });
+
+    after(async () => {
+      bob?.quit();
+      await client?.stop();
+      await agent?.close();
+      await t?.stop();
+    });
+
+    it('tells the agent about the connection with its nick, address and a fresh session', () => {
+      const connected = agent.seen.find((r) => r.op === 'connected')!;
+      expect(connected).to.include({ nick: 'alice', fresh: true, host: '127.0.0.1', port: t.port });
+      // The label names the client's own connection: WeeChat's server name, irssi's server tag.
+      expect(connected.server).to.match(c.kind === 'weechat' ? /^weechat\/t$/ : /^irssi\/127$/);
+    });
+
+    it('shows released messages and /me in the room, notices and refusals, and sends what the agent asks', async () => {
+      const got = waitFor(bob, 'privmsg', (e: { nick: string; message: string }) => e.nick === 'alice' && e.message === 'sent for the agent');
+      await client.send('trigger');
+      const screen = await client.waitForText(/NOT SENT: scripted refusal/);
+      await got;
+      expect(screen).to.match(/sealchat: key for #plain \(epoch 5\) from keybot, verified/);
+      expect(screen).to.match(c.kind === 'weechat' ? /bob \| ✓ released — held until its key came/ : /<[@+ ]?bob> ✓ released — held until its key came/);
+      expect(screen).to.match(c.kind === 'weechat' ? /\* \| bob ✓ waves late/ : /\* bob ✓ waves late/);
+      expect(screen).to.match(/sealchat: cannot read a message from mallory in #plain: forged/);
+      // #plain is now known as encrypted: with the agent gone, text there is refused, not sent.
+      await agent.close();
+      await client.send('after the agent left');
+      await client.waitForText(/NOT SENT to #plain: the sealchat agent at .* is not reachable/);
+    });
+  });
+}
