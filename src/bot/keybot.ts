@@ -110,6 +110,11 @@ export class KeybotConnection implements Transport {
     c.on('mode', (e: { target: string; nick: string; modes: Array<{ mode: string }> }) => {
       if (isChannel(e.target)) sink.modesChanged(e.target, e.nick, e.modes);
     });
+    // RPL_CHANNELMODEIS (324), the answer to our own MODE query: the modes as they are. Needed
+    // because a server that creates the room +is already (sealchatd does) echoes no change.
+    c.on('channel info', (e: { channel: string; modes?: Array<{ mode: string }> }) => {
+      if (e.modes && isChannel(e.channel)) sink.modesChanged(e.channel, this.opts.account, e.modes);
+    });
   }
 
   /** Connect and log in; resolves once registered, rejects if that fails. */
@@ -171,7 +176,9 @@ export class KeybotConnection implements Transport {
   }
 
   setModes(room: string, modes: string): void {
-    if (!this.closed) this.client.raw('MODE', room, modes);
+    if (this.closed) return;
+    this.client.raw('MODE', room, modes);
+    this.client.raw('MODE', room);
   }
 
   requestNames(room: string): void {

@@ -76,8 +76,8 @@ describe('e2e: rooms with the real keybot and SealClient companions', function (
       nick: name,
       password: users[name]!.password,
       privateKeyArmored: users[name]!.privateKey,
-      // keybot has no `pubkey` command yet: the key comes from the daemon's account store,
-      // and is pinned by the fingerprint the operator would publish.
+      // The key is handed over directly here (as from a published file); the test below has the
+      // client fetch it from keybot with `pubkey` and pin it by the published fingerprint.
       keybotPublicKey: keybotArmored,
       keybotFingerprint,
       knownKeybotsFile: false,
@@ -135,6 +135,23 @@ describe('e2e: rooms with the real keybot and SealClient companions', function (
     eve?.quit();
     await bot?.close();
     await t?.stop();
+  });
+
+  it('a companion that knows only keybot\'s fingerprint fetches its key with pubkey and pins it', async function () {
+    const c = new SealClient();
+    sessions.push(c);
+    const r = await c.connect({
+      host: '127.0.0.1',
+      port: t.port,
+      nick: 'carol',
+      password: users.carol!.password,
+      privateKeyArmored: users.carol!.privateKey,
+      keybotFingerprint,
+      knownKeybotsFile: false,
+    });
+    expect(r.keybot).to.deep.equal({ status: 'pinned', fingerprint: keybotFingerprint, source: 'configured' });
+    c.quit();
+    await until(() => !t.daemon.server.isOnline('carol') || undefined, 'carol offline again');
   });
 
   it('alice invites bob, eve and the offline carol: carol is reported offline, the room opens for the others', async function () {
