@@ -45,6 +45,7 @@ my $json         = JSON::PP->new->utf8->canonical;
 my %conns;          # socket path => { sock, buf, next_id, down_until, error }
 my %encrypted;      # server tag => { folded room => 1 }
 my @pending_sends;  # [tag, line]
+my %last_down_notice;  # server tag => when we last said the agent is unreachable
 
 sub casefold { my $s = shift; $s =~ tr/A-Z/a-z/; return $s }
 sub to_chars { my $b = shift; return defined $b ? Encode::decode('UTF-8', $b) : '' }
@@ -195,6 +196,7 @@ sub say {
 sub agent_down {
     my ($server, $target, $what) = @_;
     my $c = conn_for($server);
+    $last_down_notice{ $server->{tag} } = Time::HiRes::time();
     say($server, $target, sprintf('%s: the sealchat agent at %s is not reachable (%s). Start it with: sealchat agent --account %s',
         $what, $c->{path}, $c->{error} || 'not running', to_chars($server->{nick})), 'error');
 }
@@ -302,7 +304,10 @@ sub on_incoming {
         if ($text =~ /^SC1/) {
             if ($text =~ /^SC1M / || $text =~ /^SC1[EP] \S+ 1\//) {
                 if ($reply) { say($server, $target, "cannot decrypt a message from $nick: " . ($reply->{error} // ''), 'error') }
-                else        { agent_down($server, $target, "cannot decrypt a message from $nick") }
+                # One note per few seconds: a busy room would otherwise flood the window.
+                elsif (Time::HiRes::time() - ($last_down_notice{ $server->{tag} } // 0) > 5) {
+                    agent_down($server, $target, "cannot decrypt a message from $nick");
+                }
             }
             Irssi::signal_stop();
             return;

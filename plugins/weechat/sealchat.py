@@ -226,9 +226,9 @@ def agent_down(server, target, what):
     c = conn_for(server)
     now = time.time()
     why = c.error or "not running"
+    last_down_notice[server] = now
     say(server, target, "%s: the sealchat agent at %s is not reachable (%s). Start it with: sealchat agent --account %s"
         % (what, c.path, why, weechat.info_get("irc_nick", server)), "error")
-    last_down_notice[server] = now
 
 
 def server_of_label(lbl):
@@ -378,7 +378,9 @@ def in_cb(data, modifier, server, line):
         if text.startswith("SC1"):
             if text.startswith("SC1M ") or " 1/" in text[:30]:
                 if reply is None:
-                    agent_down(server, target, "cannot decrypt a message from %s" % nick)
+                    # One note per few seconds: a busy room would otherwise flood the buffer.
+                    if time.time() - last_down_notice.get(server, 0) > 5:
+                        agent_down(server, target, "cannot decrypt a message from %s" % nick)
                 else:
                     say(server, target, "cannot decrypt a message from %s: %s" % (nick, reply.get("error", "")), "error")
             return ""

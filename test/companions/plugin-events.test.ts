@@ -129,6 +129,11 @@ for (const c of clients) {
       await agent.close();
       await client.send('after the agent left');
       await client.waitForText(/NOT SENT to #plain: the sealchat agent at .* is not reachable/);
+      // Received: sealchat lines are hidden with a note, plaintext in a known-encrypted room is flagged.
+      bob.say('#plain', 'SC1M AQEAAAAHAAAAKqChoqOkpaanqKmqq459EEEq5yLNDQrq8');
+      bob.say('#plain', 'plain words in a sealed room');
+      const down = await client.waitForText(/\[NOT ENCRYPTED\] plain words in a sealed room/);
+      expect(down).not.to.include('AQEAAAAHAAAAKqChoqOkpaanqKmqq459EEEq5yLNDQrq8');
     });
   });
 }
