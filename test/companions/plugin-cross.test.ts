@@ -11,6 +11,7 @@ import { escapeRe, haveIrssi, haveWeechat, startIrssi, startWeechat, type RealCl
 import { haveCommand } from '../helpers/tmux.js';
 import {
   IRSSI_PLUGIN,
+  haveWeechatPython,
   ROOM_RE,
   WEECHAT_PLUGIN,
   agentFor,
@@ -21,7 +22,7 @@ import {
   type Recorded,
 } from '../helpers/plugins.js';
 
-const available = (await haveWeechat()) && (await haveIrssi()) && (await haveCommand('tmux')) && (await haveCommand('python3'));
+const available = (await haveWeechat()) && (await haveIrssi()) && (await haveCommand('tmux')) && (await haveWeechatPython());
 const describeIf = available ? describe : describe.skip;
 const token = (): string => Math.random().toString(36).slice(2, 8);
 

@@ -9,13 +9,13 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Client as IrcClient } from 'irc-framework';
 import { connectClient, startTestDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
-import { IRSSI_PLUGIN, WEECHAT_PLUGIN } from '../helpers/plugins.js';
+import { IRSSI_PLUGIN, WEECHAT_PLUGIN, haveWeechatPython } from '../helpers/plugins.js';
 import { haveIrssi, haveWeechat, startIrssi, startWeechat, type RealClient } from '../helpers/realclients.js';
 import { haveCommand } from '../helpers/tmux.js';
 
 const haveTmux = await haveCommand('tmux');
 const clients = [
-  { kind: 'weechat', available: haveTmux && (await haveWeechat()) && (await haveCommand('python3')) },
+  { kind: 'weechat', available: haveTmux && (await haveWeechat()) && (await haveWeechatPython()) },
   { kind: 'irssi', available: haveTmux && (await haveIrssi()) },
 ] as const;
 

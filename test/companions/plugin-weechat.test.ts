@@ -10,6 +10,7 @@ import { escapeRe, haveWeechat, startWeechat, type RealClient } from '../helpers
 import { haveCommand } from '../helpers/tmux.js';
 import {
   ROOM_RE,
+  haveWeechatPython,
   WEECHAT_PLUGIN,
   agentFor,
   recorder,
@@ -22,7 +23,7 @@ import {
 } from '../helpers/plugins.js';
 import type { RawClient } from '../helpers/daemon.js';
 
-const available = (await haveWeechat()) && (await haveCommand('tmux')) && (await haveCommand('python3'));
+const available = (await haveWeechat()) && (await haveCommand('tmux')) && (await haveWeechatPython());
 const describeIf = available ? describe : describe.skip;
 const token = (): string => Math.random().toString(36).slice(2, 8);
 

@@ -3,7 +3,7 @@
  * sealchat agent per plugin user (in this process, socket in the client's home), SealClient
  * companions, and a raw-socket member that records exactly what the server relays into a room.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startKeybot, type Keybot } from '../../src/bot/main.js';
@@ -18,6 +18,15 @@ export const WEECHAT_PLUGIN = path.join(root, 'plugins', 'weechat', 'sealchat.py
 export const IRSSI_PLUGIN = path.join(root, 'plugins', 'irssi', 'sealchat.pl');
 
 export const ROOM_RE = /#sc-[a-z2-7]{10}/;
+
+/** Is WeeChat's Python plugin installed (Debian: weechat-python)? Without it /python load fails. */
+export async function haveWeechatPython(): Promise<boolean> {
+  for (const dir of ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib', '/usr/local/lib']) {
+    const names = await readdir(path.join(dir, 'weechat', 'plugins')).catch(() => [] as string[]);
+    if (names.some((n) => /^python\.(so|dylib)$/.test(n))) return true;
+  }
+  return false;
+}
 
 export interface PluginWorld {
   t: TestDaemon;
