@@ -15,6 +15,7 @@ import { Relay } from '../server/relay.js';
 import type { IrcServer } from '../server/server.js';
 import type { Session } from '../server/session.js';
 import type { Command, RegisteredContext } from './types.js';
+import { fitLastParam } from '../protocol/text.js';
 
 const TOPIC_MAX = 390;
 const NAMES_LINE_BUDGET = 400;
@@ -116,7 +117,7 @@ function handlePart(ctx: RegisteredContext): void {
       session.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel");
       continue;
     }
-    const p = params[1] ? [channel.name, params[1].slice(0, 300)] : [channel.name];
+    const p = params[1] ? fitLastParam(client.prefix, 'PART', [channel.name, params[1]], 300) : [channel.name];
     server.leave(client, channel, new Relay(client.prefix, 'PART', p, Date.now(), client.account));
   }
 }
@@ -164,7 +165,7 @@ function handleTopic(ctx: RegisteredContext): void {
     session.reply(ERR_CHANOPRIVSNEEDED, channel.name, "You're not a channel operator");
     return;
   }
-  channel.topic = params[1].slice(0, TOPIC_MAX);
+  channel.topic = fitLastParam(client.prefix, 'TOPIC', [channel.name, params[1]], TOPIC_MAX)[1]!;
   channel.topicSetBy = client.nick;
   channel.topicSetAt = Math.floor(Date.now() / 1000);
   server.deliverToChannel(channel, new Relay(client.prefix, 'TOPIC', [channel.name, channel.topic], Date.now(), client.account));
@@ -230,8 +231,8 @@ function handleKick(ctx: RegisteredContext): void {
       session.reply(ERR_USERNOTINCHANNEL, nick, channel.name, "They aren't on that channel");
       continue;
     }
-    const reason = (params[2] ?? client.nick).slice(0, 300);
-    server.leave(target, channel, new Relay(client.prefix, 'KICK', [channel.name, target.nick, reason], Date.now(), client.account));
+    const kickParams = fitLastParam(client.prefix, 'KICK', [channel.name, target.nick, params[2] ?? client.nick], 300);
+    server.leave(target, channel, new Relay(client.prefix, 'KICK', kickParams, Date.now(), client.account));
   }
 }
 

@@ -3,7 +3,8 @@
  * MOTD, LUSERS, VERSION, OPER. Presence rule (DESIGN.md): a user is online while at least one
  * authenticated session exists; WHOIS of an offline user answers 401 then 318.
  */
-import { casefold } from '../names.js';
+import { casefold, isValidNick } from '../names.js';
+import { globMatch, truncateUtf8 } from '../protocol/text.js';
 import {
   ERR_MONLISTFULL, ERR_NOMOTD, ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, ERR_PASSWDMISMATCH,
   ERR_UNKNOWNCOMMAND, ERR_WASNOSUCHNICK, RPL_AWAY, RPL_ENDOFMONLIST, RPL_ENDOFMOTD, RPL_ENDOFWHO, RPL_ENDOFWHOIS,
@@ -100,11 +101,6 @@ function whoFlags(target: Client, channel: Channel | null, multiPrefix: boolean)
   return flags;
 }
 
-function globToRegExp(mask: string): RegExp {
-  const re = casefold(mask).replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${re}$`);
-}
-
 // WHO <mask>   (a channel, a nick, or a nick mask with * and ?)
 function handleWho(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
@@ -121,10 +117,10 @@ function handleWho(ctx: RegisteredContext): void {
     const target = server.findClient(mask);
     if (target) row(target, null);
   } else {
-    const re = globToRegExp(mask);
+    const pattern = casefold(mask);
     const shares = (t: Client): boolean => [...t.channels.values()].some((ch) => ch.members.has(client));
     for (const t of server.clients.values()) {
-      if (!re.test(t.folded)) continue;
+      if (!globMatch(pattern, t.folded)) continue;
       if (t.modes.has('i') && t !== client && !shares(t)) continue; // +i hides from global WHO
       row(t, null);
     }
@@ -155,22 +151,53 @@ function handleUserhost(ctx: RegisteredContext): void {
   session.reply(RPL_USERHOST, out.join(' '));
 }
 
+/** Bytes of list text per reply line: well under 512 with the prefix and the nick. */
+const LIST_BUDGET = 400;
+
+/** Send `items` joined by commas over as many `numeric` lines as keep each under 512 bytes. */
+function replyList(session: Session, numeric: string, items: string[]): void {
+  let line: string[] = [];
+  let len = 0;
+  for (const item of items) {
+    if (len + item.length + 1 > LIST_BUDGET && line.length) {
+      session.reply(numeric, line.join(','));
+      line = [];
+      len = 0;
+    }
+    line.push(item);
+    len += item.length + 1;
+  }
+  if (line.length) session.reply(numeric, line.join(','));
+}
+
 // MONITOR + <targets> | - <targets> | C | L | S   (IRCv3 monitor)
 function handleMonitor(ctx: RegisteredContext): void {
   const { server, session, params } = ctx;
   const sub = params[0].toUpperCase();
   const targets = (params[1] ?? '').split(',').filter(Boolean);
   const limit = server.config.limits.monitorLimit;
+  const report = (folds: Iterable<string>, names?: Map<string, string>): void => {
+    const online: string[] = [];
+    const offline: string[] = [];
+    for (const folded of folds) {
+      const c = server.clients.get(folded);
+      if (c) online.push(c.prefix);
+      else offline.push(names?.get(folded) ?? folded);
+    }
+    replyList(session, RPL_MONONLINE, online);
+    replyList(session, RPL_MONOFFLINE, offline);
+  };
   switch (sub) {
     case '+': {
-      const online: string[] = [];
-      const offline: string[] = [];
+      const added = new Map<string, string>();
       for (let i = 0; i < targets.length; i++) {
         const nick = targets[i];
+        // Only names that could ever be online are watched: bounds the index by real nicks.
+        if (!isValidNick(nick)) continue;
         const folded = casefold(nick);
         if (!session.monitors.has(folded)) {
           if (session.monitors.size >= limit) {
-            session.reply(ERR_MONLISTFULL, String(limit), targets.slice(i).join(','), 'Monitor list is full.');
+            session.reply(ERR_MONLISTFULL, String(limit), truncateUtf8(targets.slice(i).join(','), LIST_BUDGET), 'Monitor list is full.');
             break;
           }
           session.monitors.add(folded);
@@ -178,52 +205,34 @@ function handleMonitor(ctx: RegisteredContext): void {
           if (!set) server.monitoredBy.set(folded, (set = new Set()));
           set.add(session);
         }
-        const c = server.findClient(nick);
-        if (c) online.push(c.prefix);
-        else offline.push(nick);
+        added.set(folded, nick);
       }
-      if (online.length) session.reply(RPL_MONONLINE, online.join(','));
-      if (offline.length) session.reply(RPL_MONOFFLINE, offline.join(','));
+      report(added.keys(), added);
       return;
     }
     case '-':
-      for (const nick of targets) {
-        const folded = casefold(nick);
-        session.monitors.delete(folded);
-        const set = server.monitoredBy.get(folded);
-        set?.delete(session);
-        if (set && set.size === 0) server.monitoredBy.delete(folded);
-      }
+      for (const nick of targets) server.unmonitor(session, casefold(nick));
       return;
     case 'C':
-      for (const folded of session.monitors) server.monitoredBy.get(folded)?.delete(session);
-      session.monitors.clear();
+      server.unmonitorAll(session);
       return;
     case 'L':
-      if (session.monitors.size) session.reply(RPL_MONLIST, [...session.monitors].join(','));
+      replyList(session, RPL_MONLIST, [...session.monitors]);
       session.reply(RPL_ENDOFMONLIST, 'End of MONITOR list');
       return;
-    case 'S': {
-      const online: string[] = [];
-      const offline: string[] = [];
-      for (const folded of session.monitors) {
-        const c = server.clients.get(folded);
-        if (c) online.push(c.prefix);
-        else offline.push(folded);
-      }
-      if (online.length) session.reply(RPL_MONONLINE, online.join(','));
-      if (offline.length) session.reply(RPL_MONOFFLINE, offline.join(','));
+    case 'S':
+      report(session.monitors);
       return;
-    }
     default:
-      session.reply(ERR_UNKNOWNCOMMAND, 'MONITOR', `Unknown MONITOR subcommand ${params[0]}`);
+      session.reply(ERR_UNKNOWNCOMMAND, 'MONITOR', `Unknown MONITOR subcommand ${truncateUtf8(params[0], 32)}`);
   }
 }
 
 // AWAY [:<text>]
 function handleAway(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
-  const text = params[0] ? params[0].slice(0, 390) : null;
+  // AWAYLEN=390, counted in bytes so the relayed AWAY line always fits 512.
+  const text = params[0] ? truncateUtf8(params[0], 390 - Math.max(0, Buffer.byteLength(client.prefix) - 60)) : null;
   client.away = text;
   if (text === null) session.reply(RPL_UNAWAY, 'You are no longer marked as being away');
   else session.reply(RPL_NOWAWAY, 'You have been marked as being away');

@@ -12,6 +12,7 @@ import {
   RPL_SASLSUCCESS,
 } from '../protocol/numerics.js';
 import { Relay } from '../server/relay.js';
+import { truncateUtf8 } from '../protocol/text.js';
 import type { Command, Context, RegisteredContext } from './types.js';
 import { completeRegistration } from './login.js';
 
@@ -227,7 +228,7 @@ function handlePong(ctx: Context): void {
 
 // QUIT [:<reason>]
 function handleQuit(ctx: Context): void {
-  const reason = ctx.params[0] ? `Quit: ${ctx.params[0].slice(0, 300)}` : 'Quit';
+  const reason = ctx.params[0] ? `Quit: ${truncateUtf8(ctx.params[0], 300)}` : 'Quit';
   ctx.session.close(reason, true);
 }
 

@@ -21,6 +21,8 @@ export interface IrcMessage {
 export const MAX_LINE_BYTES = 512;
 /** Bytes allowed for the tag section including '@' and the trailing space (IRCv3 message-tags). */
 export const MAX_TAG_BYTES = 8191;
+/** Client tag data (without '@' and the space) may be at most this long (IRCv3 message-tags). */
+export const MAX_CLIENT_TAG_BYTES = 4094;
 /** RFC 2812 allows at most 15 parameters; we reject more rather than merge them. */
 export const MAX_PARAMS = 15;
 
@@ -64,7 +66,9 @@ export function parseLine(line: string): ParseResult {
     const end = line.indexOf(' ', pos);
     if (end === -1) return { ok: false, reason: 'empty' };
     const tagText = line.slice(pos + 1, end);
-    if (Buffer.byteLength(tagText) + 2 > MAX_TAG_BYTES) return { ok: false, reason: 'tags_too_long' };
+    // Servers add their own tags (time, account, msgid) when relaying, so a client's share is
+    // capped at 4094 bytes and the relayed tag section stays within 8191.
+    if (Buffer.byteLength(tagText) > MAX_CLIENT_TAG_BYTES) return { ok: false, reason: 'tags_too_long' };
     for (const item of tagText.split(';')) {
       if (!item) continue;
       const eq = item.indexOf('=');
@@ -89,11 +93,14 @@ export function parseLine(line: string): ParseResult {
   {
     let end = line.indexOf(' ', pos);
     if (end === -1) end = line.length;
-    command = line.slice(pos, end).toUpperCase();
+    command = line.slice(pos, end);
     pos = end;
   }
   if (!command) return { ok: false, reason: 'empty' };
-  if (!/^(?:[A-Z]+|\d{3})$/.test(command)) return { ok: false, reason: 'bad_command' };
+  // Validate before upper-casing: toUpperCase maps some non-ASCII letters to ASCII
+  // ('ı' → 'I', 'ſ' → 'S'), which would let "ıson" run as ISON.
+  if (!/^(?:[A-Za-z]+|\d{3})$/.test(command)) return { ok: false, reason: 'bad_command' };
+  command = command.toUpperCase();
   while (pos < line.length) {
     while (line.charCodeAt(pos) === 0x20) pos++;
     if (pos >= line.length) break;

@@ -85,8 +85,10 @@ export class IrcServer extends EventEmitter<ServerEvents> {
 
   /** Parse and run one line; returns a promise only when the handler is asynchronous. */
   dispatch(session: Session, line: string): Promise<void> | undefined {
-    if (line.includes('\0')) {
-      session.reply(ERR_UNKNOWNCOMMAND, '*', 'Malformed line: NUL byte');
+    // NUL and a bare CR never belong inside a line (RFC 1459 §2.3.1); relaying a CR would let a
+    // sender forge a second line for every recipient that splits on CR.
+    if (line.includes('\0') || line.includes('\r')) {
+      session.reply(ERR_UNKNOWNCOMMAND, '*', `Malformed line: ${line.includes('\0') ? 'NUL byte' : 'bare CR'}`);
       return undefined;
     }
     const parsed = parseLine(line);
@@ -125,12 +127,26 @@ export class IrcServer extends EventEmitter<ServerEvents> {
     const n = (this.perIp.get(session.ip) ?? 1) - 1;
     if (n <= 0) this.perIp.delete(session.ip);
     else this.perIp.set(session.ip, n);
-    for (const folded of session.monitors) this.monitoredBy.get(folded)?.delete(session);
+    this.unmonitorAll(session);
     const client = session.client;
     if (client) {
       client.sessions.delete(session);
       if (client.sessions.size === 0) this.removeClient(client, reason);
     }
+  }
+
+  /** Forget a session's MONITOR list, dropping index entries nobody watches any more. */
+  unmonitorAll(session: Session): void {
+    for (const folded of session.monitors) this.unmonitor(session, folded);
+    session.monitors.clear();
+  }
+
+  unmonitor(session: Session, folded: string): void {
+    session.monitors.delete(folded);
+    const set = this.monitoredBy.get(folded);
+    if (!set) return;
+    set.delete(session);
+    if (set.size === 0) this.monitoredBy.delete(folded);
   }
 
   /** Registration timeout, idle PING and ping timeout, throttle housekeeping. */

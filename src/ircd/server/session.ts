@@ -10,6 +10,7 @@ import { MAX_LINE_BYTES, MAX_TAG_BYTES, serializeBody, serializeTags } from '../
 import type { Client } from './client.js';
 import { Relay, TAG_ACCOUNT, TAG_MESSAGE_TAGS, TAG_SERVER_TIME } from './relay.js';
 import { ERR_INPUTTOOLONG } from '../protocol/numerics.js';
+import { truncateUtf8 } from '../protocol/text.js';
 import type { IrcServer } from './server.js';
 
 const LF = 0x0a;
@@ -92,7 +93,19 @@ export class Session {
 
   /** Send a numeric reply from the server: `:server NUM <nick> params...`. */
   reply(numeric: string, ...params: string[]): void {
-    this.sendFrom(this.server.name, numeric, [this.target, ...params]);
+    const all = [this.target, ...params];
+    // Replies echo what the client sent (a bad nick, an unknown command): cut the longest
+    // parameter until the line fits 512 bytes, rather than send a line clients would drop.
+    let excess = Buffer.byteLength(serializeBody(this.server.name, numeric, all)) + 2 - MAX_LINE_BYTES;
+    while (excess > 0) {
+      let longest = 1;
+      for (let i = 2; i < all.length; i++) if (Buffer.byteLength(all[i]!) > Buffer.byteLength(all[longest]!)) longest = i;
+      const before = Buffer.byteLength(all[longest]!);
+      all[longest] = truncateUtf8(all[longest]!, Math.max(0, before - excess));
+      excess -= before - Buffer.byteLength(all[longest]!);
+      if (before === 0) break;
+    }
+    this.sendFrom(this.server.name, numeric, all);
   }
 
   /** Send a message with the given source (null = no prefix). */
