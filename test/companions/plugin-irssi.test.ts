@@ -85,6 +85,17 @@ describeIf(`plugin: irssi${available ? '' : ' (SKIPPED: irssi or tmux is missing
     await irssi.send(long);
     await until(() => squash(bobGot.map((m) => m.text).join(' ')).includes(squash(long)), 'bob to read the long message', 15_000);
 
+    // And a long one from bob: several sealed messages, shown in order.
+    const bobLong = `${token()} ${Array.from({ length: 60 }, (_, i) => `mot${i}é`).join(' ')} fin`;
+    await bob.send(room, bobLong);
+    const screen = await irssi.tmux.waitUntil((x) => x.includes('mot59é fin'), 'the end of bob\'s long message', 15_000);
+    let at = 0;
+    for (const word of bobLong.split(' ')) {
+      const i = screen.indexOf(word, at);
+      expect(i, `"${word}" after position ${at}`).to.be.greaterThan(-1);
+      at = i + word.length;
+    }
+
     // The recorder (a member without a companion) saw only sealchat lines in the room.
     const inRoom = carol.seen().filter((l) => l.target.toLowerCase() === room.toLowerCase() && l.command === 'PRIVMSG');
     expect(inRoom.length).to.be.greaterThan(3);
@@ -93,7 +104,7 @@ describeIf(`plugin: irssi${available ? '' : ' (SKIPPED: irssi or tmux is missing
       expect(l.text).not.to.include('grüße');
     }
     const all = carol.seen().map((l) => l.text).join('\n');
-    for (const secret of [hello, reply, 'wört42']) expect(all).not.to.include(secret);
+    for (const secret of [hello, reply, 'wört42', 'mot42é']) expect(all).not.to.include(secret);
   });
 
   it('refuses plaintext into a room without a key, visibly, and sends nothing', async () => {
