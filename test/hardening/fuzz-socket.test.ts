@@ -200,5 +200,7 @@ describe('ircd under fuzzed input through real sockets (fast-check)', function (
     figure('fuzz: process RSS before → after', `${mib(memBefore.rss)} → ${mib(after.rss)}`);
     figure('fuzz: JS heap used before → after', `${mib(memBefore.heapUsed)} → ${mib(after.heapUsed)}`);
     figure('fuzz: daemon sessions / channels left (reg daemon)', `${reg.daemon.server.sessions.size} / ${reg.daemon.server.channels.size}`);
+    // Nobody monitors anything any more: every entry left is the MONITOR leak (handlers.test.ts BUG).
+    figure('fuzz: MONITOR entries left with no watcher (pre / reg daemon)', `${[...pre.daemon.server.monitoredBy.values()].filter((s) => s.size === 0).length} / ${[...reg.daemon.server.monitoredBy.values()].filter((s) => s.size === 0).length}`);
   });
 });
