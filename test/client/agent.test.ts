@@ -251,6 +251,30 @@ describe('src/client/agent (unix socket, real crypto)', function () {
     expect(await c2.call({ op: 'check', server: SERVER, target: ROOM })).to.include({ canSend: false });
   });
 
+  it('a plugin that reconnects its socket gets the events that were waiting for it', async () => {
+    const a = await pinned(alice);
+    a.c.close();
+    // A key arrives for nobody to see yet (fed by another connection that does not own the session).
+    const other = await AgentClient.connect(a.agent.socketPath);
+    clients.push(other);
+    const lines = await envelopeLines({ to: alice, signer: keybot, room: ROOM, epoch: 70, key: generateRoomKey(), members: [memberOf(alice)] });
+    const replies: Reply[] = [];
+    for (const text of lines) replies.push(await other.call({ op: 'incoming', server: SERVER, from: 'keybot', target: 'alice', command: 'NOTICE', text }));
+    // The asker now owns the session, so the key event came with the reply.
+    expect(replies.flatMap((x) => (x.events ?? []) as Reply[]).map((e) => e.type)).to.include('key');
+    other.close();
+    await new Promise((r) => setTimeout(r, 50));
+    // Events queued while no connection owns the session go to whoever polls next.
+    const session = a.agent.session(SERVER)!;
+    const next = await envelopeLines({ to: alice, signer: keybot, room: ROOM, epoch: 71, key: generateRoomKey(), members: [memberOf(alice)] });
+    for (const text of next) await session.incoming({ from: 'keybot', target: 'alice', command: 'NOTICE', text });
+    const again = await AgentClient.connect(a.agent.socketPath);
+    clients.push(again);
+    const polled = await again.call({ op: 'poll' });
+    expect(polled.events.find((e: Reply) => e.type === 'key')).to.include({ room: ROOM });
+    expect(polled.events.find((e: Reply) => e.type === 'key').text).to.match(/epoch 71/);
+  });
+
   it('runAgent: unlocks a passphrase-protected key from a file, serves, and stops cleanly on SIGTERM', async function () {
     this.timeout(30_000);
     const { generateUserKey } = await import('../../src/crypto/index.js');

@@ -173,7 +173,11 @@ export class Agent {
       }
     });
     socket.on('error', () => undefined);
-    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      // A plugin that reconnects (after a timeout, say) picks up what was waiting for it.
+      for (const s of this.sessions.values()) if (s.owner === conn) s.owner = undefined;
+    });
   }
 
   /** Parse and serve one request line; never throws. */
@@ -202,6 +206,7 @@ export class Agent {
     const events: AgentEvent[] = [];
     const send: AgentSend[] = [];
     for (const s of this.sessions.values()) {
+      if (s.owner === undefined) s.owner = conn;
       if (s.owner !== conn) continue;
       const d = s.drain();
       events.push(...d.events);
@@ -226,7 +231,7 @@ export class Agent {
         return { ok: true };
       }
       case 'incoming': {
-        const s = this.find(r);
+        const s = this.find(r, conn);
         const command = r.command === undefined ? 'PRIVMSG' : r.command;
         if (command !== 'PRIVMSG' && command !== 'NOTICE') throw new RequestError('bad-request', 'command must be PRIVMSG or NOTICE');
         const from = typeof r.from === 'string' ? r.from : '';
@@ -238,7 +243,7 @@ export class Agent {
         return reply;
       }
       case 'outgoing': {
-        const s = this.find(r);
+        const s = this.find(r, conn);
         if (r.command !== undefined && r.command !== 'PRIVMSG' && r.command !== 'NOTICE') {
           throw new RequestError('bad-request', 'command must be PRIVMSG or NOTICE');
         }
@@ -246,9 +251,9 @@ export class Agent {
         return reply;
       }
       case 'check':
-        return { ok: true, ...this.find(r).check(str(r, 'target')) };
+        return { ok: true, ...this.find(r, conn).check(str(r, 'target')) };
       case 'left':
-        await this.find(r).left(str(r, 'room'));
+        await this.find(r, conn).left(str(r, 'room'));
         return { ok: true };
       case 'poll':
         return { ok: true };
@@ -302,10 +307,12 @@ export class Agent {
     return { ok: true, attached: false, keybot: session.keybotState.status };
   }
 
-  private find(r: Json): AgentSession {
+  /** The session a request names; the connection asking becomes the one its events go to. */
+  private find(r: Json, conn: number): AgentSession {
     const label = str(r, 'server');
     const s = this.sessions.get(label);
     if (!s) throw new RequestError('unknown-server', `no session for server "${label}": send "connected" first`);
+    s.owner = conn;
     return s;
   }
 }
