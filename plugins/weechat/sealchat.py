@@ -217,9 +217,14 @@ def buffer_for(server, target):
     return buf or weechat.info_get("irc_buffer", server) or ""
 
 
+def irc_colors(text):
+    """IRC formatting codes (bold, colours: all that sanitised text keeps) as WeeChat shows them."""
+    return weechat.hook_modifier_exec("irc_color_decode", "1", text)
+
+
 def say(server, target, text, level="info"):
     prefix = weechat.prefix("error") if level in ("warn", "error") else weechat.prefix("network")
-    weechat.prnt(buffer_for(server, target), "%ssealchat: %s" % (prefix, text))
+    weechat.prnt(buffer_for(server, target), "%ssealchat: %s" % (prefix, irc_colors(text)))
 
 
 def agent_down(server, target, what):
@@ -252,7 +257,7 @@ def with_marker(text, verified, warning):
 def show_message(server, ev):
     target, nick = ev.get("target", ""), ev.get("from", "")
     buf = buffer_for(server, target)
-    text = with_marker(ev.get("text", ""), ev.get("verified"), None)
+    text = irc_colors(with_marker(ev.get("text", ""), ev.get("verified"), None))
     tags = "irc_privmsg,notify_message,nick_%s,log1" % nick
     if text.startswith("\x01ACTION "):
         body = text[len("\x01ACTION "):].rstrip("\x01")
