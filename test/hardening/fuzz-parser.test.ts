@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { MAX_PARAMS, parseLine, serializeMessage } from '../../src/ircd/protocol/message.js';
 import { anyLine, variants } from './generators.js';
 import { figure, size } from './harness.js';
-import { asciiAfterUpperCase, specParse, type SpecParse } from './oracle.js';
+import { specParse, type SpecParse } from './oracle.js';
 
 const RUNS = size(200_000, 1_000_000);
 
@@ -19,7 +19,6 @@ describe('src/ircd/protocol/message.ts under fuzzing (fast-check)', function () 
     let checked = 0;
     let slowest = 0;
     let slowestBytes = 0;
-    let legacy = 0;
     const t0 = performance.now();
     /** Compare one line with the oracle; a description of the difference, or null. */
     const check = (raw: Buffer): string | null => {
@@ -30,22 +29,7 @@ describe('src/ircd/protocol/message.ts under fuzzing (fast-check)', function () 
       const got = parseLine(line);
       const dt = performance.now() - t;
       if (dt > slowest) [slowest, slowestBytes] = [dt, raw.length];
-      // The spec reading first; then the readings of the daemon before two fixes (non-ASCII
-      // command letters upper-cased to ASCII; client tags allowed up to 8191 bytes), which are
-      // tolerated but counted.
-      const readings = [specParse(line)];
-      const strict = readings[0]!;
-      if (!strict.ok && strict.reason === 'bad_command' && asciiAfterUpperCase(strict.token)) readings.push(specParse(line, { upperCaseFirst: true }));
-      if (!strict.ok && strict.reason === 'tags_too_long') readings.push(specParse(line, { clientTagLimit: 8189 }), specParse(line, { clientTagLimit: 8189, upperCaseFirst: true }));
-      let problem: string | null = null;
-      for (const [i, want] of readings.entries()) {
-        problem = compare(got, want);
-        if (problem === null) {
-          if (i > 0) legacy++;
-          break;
-        }
-      }
-      return problem;
+      return compare(got, specParse(line));
     };
     const compare = (got: ReturnType<typeof parseLine>, want: SpecParse): string | null => {
       if (!want.ok) return got.ok || got.reason !== want.reason ? `want ${want.reason}, got ${JSON.stringify(got)}` : null;
@@ -78,7 +62,6 @@ describe('src/ircd/protocol/message.ts under fuzzing (fast-check)', function () 
     figure('parseLine lines checked against the oracle', checked);
     figure('parseLine generate+parse+oracle throughput', `${Math.round(checked / (ms / 1000)).toLocaleString('en')} lines/s`);
     figure('parseLine slowest single parse', `${slowest.toFixed(2)} ms (${slowestBytes} bytes; includes any GC pause)`);
-    figure('lines parsed the pre-fix way (non-ASCII command letters, client tags over 4094 bytes)', legacy);
   });
 
   it('round-trips every message it serialises (tags escaped, last parameter colon-prefixed when needed)', () => {

@@ -26,6 +26,8 @@ export interface FuzzStats {
   /** Reply lines over 512 bytes (tags excluded) or with tags over 8191 bytes. */
   overlongReplies: number;
   longestReplyBody: number;
+  /** Which replies were over 512 bytes: the reply's command (numeric) → count. */
+  overlongByCommand: Record<string, number>;
   /** Wall time spent in run(). */
   ms: number;
 }
@@ -58,7 +60,7 @@ function showOutcomes(outcomes: Outcome[]): string {
 
 export class FuzzRunner {
   readonly stats: FuzzStats = {
-    lines: 0, numericChecks: 0, reconnects: 0, closes: {}, repliesWithCr: 0, overlongReplies: 0, longestReplyBody: 0, ms: 0,
+    lines: 0, numericChecks: 0, reconnects: 0, closes: {}, repliesWithCr: 0, overlongReplies: 0, longestReplyBody: 0, overlongByCommand: {}, ms: 0,
   };
   conn: LineConn | null = null;
   private readonly tag = `mk${randomBytes(4).toString('hex')}`;
@@ -156,7 +158,11 @@ export class FuzzRunner {
       if (l.includes('\r')) this.stats.repliesWithCr++;
       const body = bodyBytes(l);
       if (body > this.stats.longestReplyBody) this.stats.longestReplyBody = body;
-      if (body > 512 || tagBytes(l) > 8191) this.stats.overlongReplies++;
+      if (body > 512 || tagBytes(l) > 8191) {
+        this.stats.overlongReplies++;
+        const cmd = /^(?:@[^ ]+ )?(?::[^ ]+ )?([^ ]+)/.exec(l)?.[1] ?? '?';
+        this.stats.overlongByCommand[cmd] = (this.stats.overlongByCommand[cmd] ?? 0) + 1;
+      }
     }
   }
 

@@ -32,12 +32,23 @@ const FUZZ_LIMITS = {
   loginAttemptsPerAccountPerMinute: 1_000_000,
 };
 
+/**
+ * Every line the daemon sent fits 512 bytes and carries no bare CR. PONG, CAP (NAK) and 410 are
+ * the known exceptions: they echo the client's text whole (BUG test in handlers.test.ts).
+ */
+function expectWellFormedReplies(s: FuzzStats): void {
+  expect(s.repliesWithCr, 'replies with a bare CR').to.equal(0);
+  const others = Object.entries(s.overlongByCommand).filter(([cmd]) => !['PONG', 'CAP', '410'].includes(cmd));
+  expect(Object.fromEntries(others), 'replies over 512 bytes, by command').to.deep.equal({});
+}
+
 function report(what: string, s: FuzzStats): void {
   figure(`${what}: lines`, s.lines);
   figure(`${what}: throughput`, `${Math.round(s.lines / (s.ms / 1000)).toLocaleString('en')} lines/s (each followed by a PING marker)`);
   figure(`${what}: lines answered with their exact numeric`, s.numericChecks);
   figure(`${what}: closes by the daemon`, JSON.stringify(s.closes));
   figure(`${what}: replies with a bare CR / over 512 bytes / longest body`, `${s.repliesWithCr} / ${s.overlongReplies} / ${s.longestReplyBody} bytes`);
+  figure(`${what}: replies over 512 bytes by command`, JSON.stringify(s.overlongByCommand));
 }
 
 /** Property: every batch of generated lines gets oracle-conforming answers. */
@@ -138,6 +149,7 @@ describe('ircd under fuzzed input through real sockets (fast-check)', function (
     runner.close();
     report('fuzz before registration', runner.stats);
     expect(runner.stats.lines).to.be.at.least(SOCKET_LINES / 2);
+    expectWellFormedReplies(runner.stats);
   });
 
   it(`answers ${(SOCKET_LINES / 2).toLocaleString('en')} generated lines after registration as the spec says, relaying only well-formed lines`, async () => {
@@ -155,6 +167,10 @@ describe('ircd under fuzzed input through real sockets (fast-check)', function (
     report('fuzz after registration', runner.stats);
     figure('witness (channel member): lines received / with a bare CR / over 512 bytes', `${witnessStats.lines} / ${witnessStats.withCr} / ${witnessStats.overlong}`);
     expect(runner.stats.lines).to.be.at.least(SOCKET_LINES / 2);
+    expectWellFormedReplies(runner.stats);
+    // What other members received of the fuzzer's traffic: no forged lines, nothing oversized.
+    expect(witnessStats.withCr, 'relayed lines with a bare CR').to.equal(0);
+    expect(witnessStats.overlong, 'relayed lines over 512 bytes').to.equal(0);
   });
 
   it('survives a raw byte stream with arbitrary framing (LF, CR, NUL, invalid UTF-8 anywhere)', async () => {

@@ -55,7 +55,7 @@ describe('ircd against password guessing', function () {
     });
     after(async () => t.stop());
 
-    it('times the first unknown-account attempt after start (it also computes the dummy hash)', async () => {
+    it('times the first unknown-account attempt after start against the next one', async () => {
       const cold = await attempt(t.port, pass('guess', 'nobody:first-guess'));
       const warm = await attempt(t.port, pass('guess', 'nobody:second-guess'));
       figure('first unknown-account attempt after start / the next one', `${cold.ms.toFixed(0)} ms / ${warm.ms.toFixed(0)} ms`);
