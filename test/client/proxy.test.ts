@@ -116,7 +116,7 @@ describe('src/client/proxy (LocalProxy with the real daemon and keybot)', functi
     await carol.waitLine(/^:bob!\S+ PRIVMSG #sc-\S+ :SC1M /);
     const carolSaw = carol.lines.filter((l) => / PRIVMSG #sc-/.test(l));
     for (const l of carolSaw) expect(l).to.match(/ PRIVMSG #sc-\S+ :SC1M [A-Za-z0-9+/=]+$/);
-    for (const secret of ['héllo', 'w42', 'hi alice', 'waves']) expect([...up, ...carol.lines].join('\n')).not.to.include(secret);
+    for (const secret of ['héllo', 'w42 w43', 'hi alice', 'ACTION waves']) expect([...up, ...carol.lines].join('\n')).not.to.include(secret);
   });
 
   it('fails closed: no key, private messages, ordinary channels and topics are refused with a notice', async () => {
@@ -134,12 +134,14 @@ describe('src/client/proxy (LocalProxy with the real daemon and keybot)', functi
     await a.waitLine(/NOTICE #sc-abcdefghij :NOT SENT: no key/, 5000, a.lines.findIndex((l) => l.includes('part of a room')));
     a.send('TOPIC #sc-abcdefghij :secret six');
     await a.waitLine(/NOTICE #sc-abcdefghij :not set: topics are not encrypted/);
+    a.send(`PRIVMSG #sc-abcdefghij :secret seven ${'x'.repeat(600)}`);
+    await a.waitLine(/NOTICE #sc-abcdefghij :NOT SENT: the line is longer than IRC allows; nothing was sent/);
     a.send('PRIVMSG *sealchat :status');
     await a.waitLine(/NOTICE alice :no room keys held/);
     // A CTCP query is not a message: it passes.
     a.send('PRIVMSG keybot :\x01VERSION\x01');
     await until(() => up.some((l) => /^PRIVMSG keybot :?\x01VERSION\x01$/.test(l)), 'the CTCP query upstream');
-    expect(up.join('\n')).not.to.match(/secret (one|two|three|four|five|six)/);
+    expect(up.join('\n')).not.to.match(/secret (one|two|three|four|five|six|seven)/);
   });
 
   it('with --allow-plaintext, lets ordinary channels and private messages through, but never an encrypted room', async () => {

@@ -136,7 +136,7 @@ export async function runJourney(ctx: JourneyContext, rc: RealClient, hooks: Jou
   const carolSaw = carol.lines.filter((l) => / PRIVMSG #sc-/.test(l));
   for (const l of carolSaw) expect(l).to.match(/ PRIVMSG #sc-\S+ :SC1M [A-Za-z0-9+/=]+$/);
   const wire = [...up, ...carol.lines].join('\n');
-  for (const secret of ['grüße', 'a42', 'b42', 'bob here']) expect(wire).not.to.include(secret);
+  for (const secret of ['grüße', 'a42 a43', 'b42 b43', 'bob here']) expect(wire).not.to.include(secret);
 
   // WHOIS: bob online, then offline after he quits.
   await rc.showServer();

@@ -241,9 +241,19 @@ export class ProxySession {
   // ---- client → server ---------------------------------------------------------------------
 
   private fromClient(raw: Buffer): void {
-    const parsed = parseLine(raw.toString('utf8'));
-    // Unparseable or overlong: the server answers it (417, 421...); nothing of ours to protect.
-    if (!parsed.ok) return this.toServer(raw);
+    const text = raw.toString('utf8');
+    const parsed = parseLine(text);
+    if (!parsed.ok) {
+      // An overlong or malformed PRIVMSG/NOTICE could be room text: never forward it unread.
+      const msg = /^(?:@\S+ +)?(?::\S+ +)?(PRIVMSG|NOTICE) +(\S+)/i.exec(text);
+      if (msg) {
+        const target = msg[2]!;
+        this.notice(isChannel(target) ? target : (this.nick ?? '*'), `NOT SENT: the line is ${parsed.reason === 'too_long' ? 'longer than IRC allows' : 'malformed'}; nothing was sent`);
+        return;
+      }
+      // Anything else: the server answers it (417, 421...); nothing of ours to protect.
+      return this.toServer(raw);
+    }
     const m = parsed.message;
     switch (m.command) {
       case 'NICK':
