@@ -4,12 +4,16 @@
  * side. The real irssi/WeeChat journeys are in test/companions.
  */
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { unlockPrivateKey, type PrivateKeyHandle } from '../../src/crypto/index.js';
 import { LocalProxy, type LocalProxyOptions } from '../../src/client/proxy/proxy.js';
 import { LineSplitter } from '../../src/client/proxy/lines.js';
-import { RawClient } from '../helpers/daemon.js';
-import { ROOM_RE, startWorld, until, type World } from '../helpers/companions.js';
+import { RawClient, startTestDaemon } from '../helpers/daemon.js';
+import { ROOM_RE, startWorld, tempDir, until, type World } from '../helpers/companions.js';
+import { haveCommand } from '../helpers/tmux.js';
 
 describe('src/client/proxy/lines.ts', () => {
   it('splits CRLF and LF lines across chunks, keeps bytes, and refuses an endless line', () => {
@@ -219,5 +223,51 @@ describe('src/client/proxy (LocalProxy with the real daemon and keybot)', functi
     await p.close();
     await a2.waitLine(/NOTICE alice :the sealchat proxy is shutting down/);
     await a2.waitClose();
+  });
+});
+
+describe('src/client/proxy to a TLS listener', function () {
+  this.timeout(30_000);
+
+  it('logs in over TLS, and refuses a certificate it cannot verify unless told to skip the check', async function () {
+    if (!(await haveCommand('openssl'))) this.skip();
+    const { dir, remove } = await tempDir('sc-proxy-tls-');
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=localhost', '-keyout', key, '-out', cert]);
+    const t = await startTestDaemon({ listen: [{ host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port: 0, tls: { cert, key } }] });
+    const proxies: LocalProxy[] = [];
+    const raws: RawClient[] = [];
+    try {
+      const alice = await t.addUser('alice');
+      const privateKey = (await unlockPrivateKey({ armored: alice.privateKey })).key!;
+      const tlsPort = t.daemon.listeners.find((l) => l.tls)!.port;
+      const start = async (rejectUnauthorized: boolean): Promise<RawClient> => {
+        const p = await LocalProxy.start({
+          listen: { host: '127.0.0.1', port: 0 },
+          upstream: { host: '127.0.0.1', port: tlsPort, tls: true, rejectUnauthorized },
+          privateKey,
+          knownKeybotsFile: false,
+          keybotTimeoutMs: 1000,
+        });
+        proxies.push(p);
+        const c = await RawClient.connect(p.address.port);
+        raws.push(c);
+        c.send(`PASS ${alice.password}`, 'NICK alice', 'USER alice 0 * :alice');
+        return c;
+      };
+      const strict = await start(true);
+      await strict.waitLine(/^ERROR :Closing link: cannot reach 127\.0\.0\.1:\d+: self.signed certificate/);
+      const insecure = await start(false);
+      await insecure.waitLine(/ 001 alice /);
+      // No keybot on this server: the proxy says so instead of pretending.
+      await insecure.waitLine(/NOTICE alice :cannot get keybot's key: keybot is not online; encrypted rooms get no keys/);
+    } finally {
+      for (const r of raws) r.close();
+      await Promise.all(proxies.map((p) => p.close()));
+      await t.stop();
+      await remove();
+    }
   });
 });

@@ -503,8 +503,9 @@ export class ProxySession {
       f.done(new Error(`keybot's key was interrupted (${step.reason})`));
       return false;
     }
-    // keybot does not know `pubkey`, or refused it: that answer is ours, not the user's.
-    if (/pubkey/i.test(text)) {
+    // keybot does not know `pubkey` (`unknown command "pubkey"`) or throttles us: that answer is
+    // ours, not the user's. Other lines (a reply to the user's own command) pass.
+    if (/"pubkey"|^slow down/i.test(text)) {
       f.done(new Error(`keybot answered: ${text}`));
       return true;
     }
