@@ -20,7 +20,7 @@ const msgPrefix = Date.now().toString(36);
 /** Client-only tags (`+name`) pass through; a server msgid is added (IRCv3 message-ids). */
 function relayTags(tags: Map<string, string>): Map<string, string> {
   const out = new Map<string, string>();
-  for (const [k, v] of tags) if (k.startsWith('+')) out.set(k, v);
+  if (tags.size > 0) for (const [k, v] of tags) if (k.startsWith('+')) out.set(k, v);
   out.set('msgid', `${msgPrefix}-${(++msgCounter).toString(36)}`);
   return out;
 }
@@ -37,7 +37,8 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
     if (!quiet) session.reply(ERR_NOTEXTTOSEND, 'No text to send');
     return;
   }
-  const targets = params[0].split(',').filter(Boolean);
+  // One target is the common case: skip the split (params[0] is not empty here).
+  const targets = params[0].includes(',') ? params[0].split(',').filter(Boolean) : [params[0]];
   if (targets.length > server.config.limits.maxTargets) {
     if (!quiet) session.reply(ERR_TOOMANYTARGETS, params[0], `Too many targets (at most ${server.config.limits.maxTargets})`);
     return;
@@ -48,7 +49,8 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
     const isChannel = targetName.startsWith('#');
     const relayParams = command === 'TAGMSG' ? [targetName] : [targetName, text];
     if (isChannel) {
-      const channel = server.channels.get(casefold(targetName));
+      // Keys are casefolded: a name that is already folded needs no folding (same result).
+      const channel = server.channels.get(targetName) ?? server.channels.get(casefold(targetName));
       const membership = channel?.members.get(client);
       if (!channel || (channel.isSecret() && !membership)) {
         if (!quiet) session.reply(ERR_NOSUCHCHANNEL, targetName, 'No such channel');

@@ -39,6 +39,12 @@ export class Relay {
   bytesFor(mask: number): Buffer {
     const cached = this.variants[mask];
     if (cached) return cached;
+    if (!(mask & TAG_SERVER_TIME) && !(mask & TAG_ACCOUNT && this.account) && !(mask & TAG_MESSAGE_TAGS && this.clientTags?.size)) {
+      // No tag applies to this recipient: the plain line (what serializeTags of nothing gives).
+      const plain = Buffer.from(this.body);
+      this.variants[mask] = plain;
+      return plain;
+    }
     const tags = new Map<string, string>();
     if (mask & TAG_ACCOUNT && this.account) tags.set('account', this.account);
     if (mask & TAG_SERVER_TIME) tags.set('time', new Date(this.time).toISOString());
