@@ -269,7 +269,7 @@ class Chat {
       if (room !== undefined) await this.keybotSays(this.client.requestKey(room));
     },
     msg: async ([target], rest) => {
-      const text = rest.slice(rest.indexOf(target!) + target!.length).replace(/^\s/, '');
+      const text = rest.slice(rest.indexOf(target!) + target!.length).replace(/^\s+/, '');
       if (casefold(target!) === KEYBOT_NICK) {
         this.adopt(await this.keybotSays(this.client.command(text)));
         return;
