@@ -268,6 +268,17 @@ sub on_outgoing {
     my ($server, $dataref) = @_;
     return unless protected($server) && ref $dataref;
     my $line = $$dataref;
+    if ($line =~ /^(?:\@\S+ )?TOPIC (\S+) :?(.+)$/si) {
+        # A topic is plaintext to the server, so none is set on an encrypted room.
+        my $target = $1;
+        my $reply = request($server, { op => 'check', server => to_chars(label($server)), target => to_chars($target) });
+        my $sealed = ($reply && $reply->{ok}) ? $reply->{encrypted} : is_encrypted($server, $target);
+        if ($sealed) {
+            say($server, $target, "NOT SENT: the topic of $target would not be encrypted", 'error');
+            $$dataref = '';
+        }
+        return;
+    }
     return unless $line =~ /^((?:\@\S+ )?(PRIVMSG|NOTICE) (\S+)) :?(.*)$/si;
     my ($head, $command, $target, $text) = ($1, uc $2, $3, $4);
     my $reply = request($server, { op => 'outgoing', server => to_chars(label($server)), target => to_chars($target),
@@ -313,7 +324,7 @@ sub on_incoming {
             return;
         }
         if (is_encrypted($server, $target)) {
-            Irssi::signal_continue($server, "$target :" . to_bytes(with_marker(to_chars($text), 0, 'NOT ENCRYPTED')), $nick, $address);
+            Irssi::signal_continue($server, "$target :" . to_bytes(with_marker(to_chars($text), 0, 'NOT ENCRYPTED, NOT VERIFIED')), $nick, $address);
         }
         return;
     }

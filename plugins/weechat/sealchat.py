@@ -366,6 +366,22 @@ def out_cb(data, modifier, server, line):
     return line
 
 
+def topic_cb(data, modifier, server, line):
+    """irc_out_topic: a topic is plaintext to the server, so none is set on an encrypted room."""
+    if not protected(server):
+        return line
+    parts = split_line(line)
+    if parts is None or parts[0] == line or parts[4] == "":
+        return line  # asking for the topic, or clearing it
+    target = parts[3]
+    reply = request(server, {"op": "check", "server": label(server), "target": target})
+    sealed = reply.get("encrypted") if reply is not None and reply.get("ok") else is_encrypted(server, target)
+    if not sealed:
+        return line
+    say(server, target, "NOT SENT: the topic of %s would not be encrypted" % target, "error")
+    return ""
+
+
 def in_cb(data, modifier, server, line):
     """irc_in2_privmsg / irc_in2_notice: rewrite, hide or pass one received line."""
     if not protected(server):
@@ -390,7 +406,7 @@ def in_cb(data, modifier, server, line):
                     say(server, target, "cannot decrypt a message from %s: %s" % (nick, reply.get("error", "")), "error")
             return ""
         if is_encrypted(server, target):
-            return "%s :%s" % (head, with_marker(text, False, "NOT ENCRYPTED"))
+            return "%s :%s" % (head, with_marker(text, False, "NOT ENCRYPTED, NOT VERIFIED"))
         return line
     action = reply.get("action")
     if action == "hide":
@@ -531,6 +547,7 @@ if weechat.register(SCRIPT_NAME, "sealchat", SCRIPT_VERSION, "MIT",
         weechat.config_set_desc_plugin(name, desc)
     for m in ("irc_out_privmsg", "irc_out_notice"):
         weechat.hook_modifier(m, "out_cb", "")
+    weechat.hook_modifier("irc_out_topic", "topic_cb", "")
     for m in ("irc_in2_privmsg", "irc_in2_notice"):
         weechat.hook_modifier(m, "in_cb", "")
     weechat.hook_modifier("input_text_for_buffer", "input_cb", "")

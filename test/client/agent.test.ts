@@ -196,7 +196,7 @@ describe('src/client/agent (unix socket, real crypto)', function () {
     const a = await pinned(alice);
     await keyUp(a.c, alice, 40, generateRoomKey());
     const [plain] = await feed(a.c, 'bob', ROOM, ['not encrypted at all']);
-    expect(plain).to.include({ action: 'show', verified: false, warning: 'NOT ENCRYPTED', text: 'not encrypted at all' });
+    expect(plain).to.include({ action: 'show', verified: false, warning: 'NOT ENCRYPTED, NOT VERIFIED', text: 'not encrypted at all' });
     const [bot] = await feed(a.c, 'keybot', 'alice', ['opened #sc-x with bob; keys follow'], 'NOTICE');
     expect(bot).to.include({ action: 'show', verified: false, text: 'opened #sc-x with bob; keys follow' });
     const [other] = await feed(a.c, 'carol', 'alice', ['hello privately']);

@@ -115,12 +115,17 @@ describeIf(`plugin: irssi${available ? '' : ' (SKIPPED: irssi or tmux is missing
     const refusal = await irssi.waitForText(/NOT SENT: no key for #sc-nokeyroom/);
     // Refused before the client echoed it: the text does not appear as if it had been sent.
     expect(refusal).not.to.include(secret);
-    // Nothing reached the server: the recorder is not in that room, but bob's room stays quiet too.
+    // A topic would be plaintext to the server: refused in the encrypted room.
     await irssi.showChannel(room);
+    const topic = `topic ${token()}`;
+    await irssi.send(`/topic ${topic}`);
+    await irssi.waitForText(new RegExp(`NOT SENT: the topic of ${escapeRe(room)} would not be encrypted`));
+    // Nothing reached the server: the recorder is not in that room, but bob's room stays quiet too.
     const ping = `after refusal ${token()}`;
     await irssi.send(ping);
     await until(() => bobGot.find((m) => m.text === ping), 'the next message');
     expect(carol.seen().slice(before).map((l) => l.text).join('\n')).not.to.include(secret);
+    expect(carol.raw.lines.join('\n')).not.to.include(topic);
   });
 
   it('fails closed when the agent is gone: nothing is sent to the room, and it says why', async () => {

@@ -89,8 +89,9 @@ async function unlock(values: Record<string, string | boolean | undefined>, keyF
 
 /**
  * Run the agent: options `account` (required), `key`, `socket`, `passphrase-file`,
- * `passphrase-env`, `keybot-fingerprint`. Resolves with the exit code once stopped by a signal
- * (0), or at once when it cannot start (1; 2 for a bad command line).
+ * `passphrase-env`, `keybot-fingerprint`, `keybot-key` (a file with keybot's armored public key).
+ * Resolves with the exit code once stopped by a signal (0), or at once when it cannot start
+ * (1; 2 for a bad command line).
  */
 export async function runAgent(values: Record<string, string | boolean | undefined>): Promise<number> {
   const err = process.stderr;
@@ -104,16 +105,33 @@ export async function runAgent(values: Record<string, string | boolean | undefin
     if (fpOpt !== undefined && keybotFingerprint === undefined) {
       throw new AgentStartError(`--keybot-fingerprint: "${fpOpt}" is not a fingerprint (40 or 64 hex digits)`, 2);
     }
+    const keybotKeyFile = opt(values, 'keybot-key');
+    let keybotPublicKey: string | undefined;
+    if (keybotKeyFile !== undefined) {
+      try {
+        keybotPublicKey = await readFile(keybotKeyFile, 'utf8');
+      } catch (err) {
+        throw new AgentStartError(`cannot read keybot's key ${keybotKeyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    }
     const keyFile = opt(values, 'key') ?? defaultKeyFile(account);
     const socketPath = path.resolve(opt(values, 'socket') ?? defaultSocketPath(account));
     const privateKey = await unlock(values, keyFile);
-    agent = await startAgent({ account, privateKey, socketPath, ...(keybotFingerprint ? { keybotFingerprint } : {}) });
+    agent = await startAgent({
+      account,
+      privateKey,
+      socketPath,
+      ...(keybotFingerprint ? { keybotFingerprint } : {}),
+      ...(keybotPublicKey !== undefined ? { keybotPublicKey } : {}),
+    });
     err.write(`sealchat agent: ${account}'s key ${privateKey.fingerprint} unlocked\n`);
     err.write(`sealchat agent: listening on ${socketPath}\n`);
     err.write(
       keybotFingerprint
         ? `sealchat agent: keybot must have the key ${keybotFingerprint}\n`
-        : `sealchat agent: keybot's key is trusted on first use (give --keybot-fingerprint to pin it)\n`,
+        : keybotPublicKey !== undefined
+          ? `sealchat agent: keybot's key is the one in ${keybotKeyFile}\n`
+          : `sealchat agent: keybot's key is trusted on first use (give --keybot-fingerprint to pin it)\n`,
     );
   } catch (e) {
     if (e instanceof AgentStartError) {

@@ -159,7 +159,7 @@ export interface IncomingReply extends ReplyBase {
   text?: string;
   /** True only for a decrypted room message whose sender's signature verified. */
   verified?: boolean;
-  /** Set for text that is shown but must not be mistaken for a sealed message (e.g. "NOT ENCRYPTED"). */
+  /** Set for text that is shown but must not be mistaken for a sealed message (e.g. "NOT ENCRYPTED, NOT VERIFIED"). */
   warning?: string;
 }
 

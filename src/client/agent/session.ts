@@ -298,7 +298,7 @@ export class AgentSession {
       case 'message':
         return { id: null, ok: true, action: 'show', text: r.text, verified: true };
       case 'plaintext-in-room':
-        return { id: null, ok: true, action: 'show', text: r.text, verified: false, warning: 'NOT ENCRYPTED' };
+        return { id: null, ok: true, action: 'show', text: r.text, verified: false, warning: 'NOT ENCRYPTED, NOT VERIFIED' };
       case 'bot-notice':
         if (this.collector && casefold(r.target) === casefold(this.nick)) {
           const step = this.collector.push(r.text);
