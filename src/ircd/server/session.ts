@@ -93,19 +93,7 @@ export class Session {
 
   /** Send a numeric reply from the server: `:server NUM <nick> params...`. */
   reply(numeric: string, ...params: string[]): void {
-    const all = [this.target, ...params];
-    // Replies echo what the client sent (a bad nick, an unknown command): cut the longest
-    // parameter until the line fits 512 bytes, rather than send a line clients would drop.
-    let excess = Buffer.byteLength(serializeBody(this.server.name, numeric, all)) + 2 - MAX_LINE_BYTES;
-    while (excess > 0) {
-      let longest = 1;
-      for (let i = 2; i < all.length; i++) if (Buffer.byteLength(all[i]!) > Buffer.byteLength(all[longest]!)) longest = i;
-      const before = Buffer.byteLength(all[longest]!);
-      all[longest] = truncateUtf8(all[longest]!, Math.max(0, before - excess));
-      excess -= before - Buffer.byteLength(all[longest]!);
-      if (before === 0) break;
-    }
-    this.sendFrom(this.server.name, numeric, all);
+    this.sendFrom(this.server.name, numeric, [this.target, ...params]);
   }
 
   /** Send a message with the given source (null = no prefix). */
@@ -117,7 +105,9 @@ export class Session {
       if (this.tagMask & TAG_SERVER_TIME) t.time = new Date().toISOString();
       tags = serializeTags(t);
     }
-    this.write(Buffer.from(tags + serializeBody(source, command, params) + '\r\n'));
+    let body = serializeBody(source, command, params);
+    if (Buffer.byteLength(body) + 2 > MAX_LINE_BYTES) body = serializeBody(source, command, fitParams(source, command, params));
+    this.write(Buffer.from(tags + body + '\r\n'));
   }
 
   /** Send a relayed message (serialised once per tag variant across all recipients). */
@@ -256,4 +246,23 @@ export class Session {
     if (!notify) this.socket.destroy();
     else setTimeout(() => this.socket.destroy(), 1000).unref();
   }
+}
+
+/**
+ * Replies echo what the client sent (a bad nick, a PING token, a CAP list): cut the longest
+ * parameter (never the first, the recipient) until the line fits 512 bytes, rather than send
+ * a line that clients would truncate or drop.
+ */
+function fitParams(source: string | null, command: string, params: readonly string[]): string[] {
+  const all = [...params];
+  let excess = Buffer.byteLength(serializeBody(source, command, all)) + 2 - MAX_LINE_BYTES;
+  while (excess > 0 && all.length > 1) {
+    let longest = 1;
+    for (let i = 2; i < all.length; i++) if (Buffer.byteLength(all[i]!) > Buffer.byteLength(all[longest]!)) longest = i;
+    const before = Buffer.byteLength(all[longest]!);
+    if (before === 0) break;
+    all[longest] = truncateUtf8(all[longest]!, Math.max(0, before - excess));
+    excess -= before - Buffer.byteLength(all[longest]!);
+  }
+  return all;
 }
