@@ -1,0 +1,90 @@
+/** Reading another process's CPU time and memory from /proc (Linux), and child-process IPC. */
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+
+let ticksPerSecond = 100;
+try {
+  ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+} catch {
+  // getconf missing: 100 Hz is the Linux default.
+}
+
+/** utime + stime of every thread of `pid`, in milliseconds (/proc/<pid>/stat fields 14 and 15). */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  // The command name (field 2) may contain spaces; the fields after it follow the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return ((utime + stime) * 1000) / ticksPerSecond;
+}
+
+/** Resident set size of `pid` in bytes (/proc/<pid>/status VmRSS). */
+export function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+export function machineInfo(): { cpu: string; cores: number; load: string } {
+  const list = cpus();
+  return {
+    cpu: list[0]?.model ?? 'unknown',
+    cores: list.length,
+    load: loadavg().map((x) => x.toFixed(2)).join(' '),
+  };
+}
+
+/**
+ * A forked TypeScript child (run through tsx) that answers each request with exactly one
+ * message, in order. Unsolicited 'error' messages reject the oldest pending request.
+ */
+export class IpcChild<Req, Res extends { ev: string }> {
+  readonly proc: ChildProcess;
+  private pending: Array<{ resolve: (m: Res) => void; reject: (e: Error) => void }> = [];
+  private exited = false;
+
+  constructor(script: string, args: string[], execArgv: string[] = [], env?: NodeJS.ProcessEnv) {
+    this.proc = fork(script, args, { execArgv: ['--import', 'tsx', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: env ?? process.env });
+    this.proc.on('message', (m: Res) => {
+      const p = this.pending.shift();
+      if (!p) return;
+      if (m.ev === 'error') p.reject(new Error(`${script}: ${(m as unknown as { message: string }).message}`));
+      else p.resolve(m);
+    });
+    this.proc.on('exit', (code) => {
+      this.exited = true;
+      const err = new Error(`${script} exited (code ${code})`);
+      for (const p of this.pending.splice(0)) p.reject(err);
+    });
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  /** Wait for the next message (the child's greeting, say) without sending anything. */
+  next(): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      if (this.exited) return reject(new Error('child has exited'));
+      this.pending.push({ resolve, reject });
+    });
+  }
+
+  request(msg: Req): Promise<Res> {
+    const p = this.next();
+    this.proc.send(msg as object);
+    return p;
+  }
+
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const done = new Promise<void>((r) => this.proc.once('exit', () => r()));
+    this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
+    await done;
+    clearTimeout(t);
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * The servers under test: sealchat's daemon (bench/daemon-proc.ts, its own process) and, when
+ * installed, ngircd with a throw-away config. Both run on 127.0.0.1 in a temporary directory
+ * and are stopped by stop().
+ */
+import argon2 from 'argon2';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateUserKey } from '../../src/crypto/index.js';
+import { ARGON2_OPTIONS } from '../../src/ircd/accounts.js';
+import { STORE_FILE_NAME } from '../../src/ircd/config.js';
+import { openAccountStore, type AccountRecord } from '../../src/ircd/store/index.js';
+import type { FromDaemon, ToDaemon } from '../daemon-proc.js';
+import type { ConnSpec } from './wire.js';
+import { cpuMsOf, IpcChild, rssOf } from './proc.js';
+
+export const NGIRCD = '/usr/sbin/ngircd';
+
+/**
+ * glibc settings for the sealchat daemon's process, for measurement only. Each argon2 hash job
+ * mallocs and frees a 19 MiB buffer on a libuv thread; by default glibc adapts its mmap and trim
+ * thresholds at run time and now and then returns such a buffer to the OS, so the RSS of the
+ * daemon moves by ±19 MiB steps at random while logins run (±19 KB per connection over 1000).
+ * Pinning both thresholds keeps those buffers in their arenas after the warm-up logins, so RSS
+ * deltas show what the connections cost. It does not change what the daemon allocates.
+ */
+export const PINNED_MALLOC = 'glibc.malloc.trim_threshold=1073741824:glibc.malloc.mmap_threshold=33554432';
+const BENCH_PASSWORD = 'bench-password-0123456789';
+const NGIRCD_PASSWORD = 'benchpass';
+
+export interface MemoryReading {
+  rss: number;
+  /** V8 heap in use after a full GC (sealchat only). */
+  heapUsed?: number;
+  heapTotal?: number;
+  external?: number;
+}
+
+export interface Target {
+  readonly name: 'sealchat' | 'ngircd';
+  readonly port: number;
+  readonly pid: number;
+  /** Registration credentials for connection number i. */
+  conn(i: number, kind: 'bench' | 'warm'): ConnSpec;
+  cpuMs(): number;
+  memory(): Promise<MemoryReading>;
+  stop(): Promise<void>;
+}
+
+export function benchNick(i: number, kind: 'bench' | 'warm'): string {
+  return `${kind === 'bench' ? 'b' : 'w'}${String(i).padStart(5, '0')}`;
+}
+
+/**
+ * Throughput-relevant limits raised by the benchmark's own config (a JSON file loaded and
+ * validated by loadConfig, as an operator's would be): fakelag, recvq/sendq, clones and login
+ * throttles would otherwise cap the load generator, not measure the daemon.
+ */
+export const SEALCHAT_BENCH_LIMITS = {
+  maxClients: 20_000,
+  clonesPerIp: 0,
+  commandBurst: 1_000_000,
+  commandsPerSecond: 1_000_000,
+  recvqBytes: 1 << 20,
+  sendqBytes: 16 << 20,
+  loginAttemptsPerIpPerMinute: 1_000_000,
+  loginAttemptsPerAccountPerMinute: 1_000_000,
+};
+
+/**
+ * Start sealchat with `count` bench accounts and `warm` warm-up accounts already in its store.
+ *
+ * Hashing 1000 passwords with argon2id (OWASP cost) takes ~12 s on this machine, so every bench
+ * account gets the same precomputed hash of one password, written straight into the store
+ * (src/ircd/store, openAccountStore) before the daemon starts. Logins still verify that hash in
+ * full, once per login; only the setup is shortened. One real OpenPGP public key is shared too.
+ */
+export async function startSealchat(count: number, warm: number, profileDir?: string): Promise<Target> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-bench-'));
+  const dataDir = path.join(dir, 'data');
+  const storeUrl = `sqlite://${path.join(dataDir, STORE_FILE_NAME)}`;
+  const passwordHash = await argon2.hash(BENCH_PASSWORD, ARGON2_OPTIONS);
+  const key = await generateUserKey({ name: 'bench' });
+  const store = await openAccountStore(storeUrl);
+  try {
+    const now = new Date().toISOString();
+    const names = [
+      ...Array.from({ length: count }, (_, i) => benchNick(i, 'bench')),
+      ...Array.from({ length: warm }, (_, i) => benchNick(i, 'warm')),
+    ];
+    for (const name of names) {
+      const record: AccountRecord = { name, passwordHash, publicKey: key.publicArmored, fingerprint: key.fingerprint, createdAt: now, updatedAt: now };
+      await store.put(record);
+    }
+  } finally {
+    await store.close();
+  }
+  const configFile = path.join(dir, 'sealchat.json');
+  await writeFile(configFile, JSON.stringify({
+    serverName: 'sealchat.bench.local',
+    dataDir,
+    listen: [{ host: '127.0.0.1', port: 0 }],
+    limits: SEALCHAT_BENCH_LIMITS,
+  }, null, 2));
+
+  const script = fileURLToPath(new URL('../daemon-proc.ts', import.meta.url));
+  const execArgv = ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
+  const child = new IpcChild<ToDaemon, FromDaemon>(script, [configFile], execArgv, { ...process.env, GLIBC_TUNABLES: PINNED_MALLOC });
+  const ready = await child.next();
+  if (ready.ev !== 'ready') throw new Error('sealchat daemon did not start');
+  const pid = child.pid;
+  return {
+    name: 'sealchat',
+    port: ready.port,
+    pid,
+    conn: (i, kind) => {
+      const nick = benchNick(i, kind);
+      return { nick, pass: `${nick}:${BENCH_PASSWORD}` };
+    },
+    cpuMs: () => cpuMsOf(pid),
+    async memory() {
+      const m = await child.request({ cmd: 'mem' });
+      if (m.ev !== 'mem') throw new Error('bad mem reply');
+      return { rss: rssOf(pid), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+    },
+    async stop() {
+      child.proc.send({ cmd: 'stop' } satisfies ToDaemon);
+      await Promise.race([new Promise((r) => child.proc.once('exit', r)), new Promise((r) => setTimeout(r, 5000))]);
+      await child.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, proc: ChildProcess, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`ngircd exited with code ${proc.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`ngircd did not listen on port ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export function ngircdInstalled(): boolean {
+  return existsSync(NGIRCD);
+}
+
+/**
+ * ngircd in the foreground (-n) with its own config in a temp dir. Its flood protection is off
+ * (MaxPenaltyTime 0) and per-IP limits are lifted, as for sealchat. ngircd has no accounts: the
+ * login scenario uses its server password (PASS, compared in plain text).
+ */
+export async function startNgircd(): Promise<Target> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ngircd-bench-'));
+  const port = await freePort();
+  const conf = path.join(dir, 'ngircd.conf');
+  await writeFile(conf, [
+    '[Global]',
+    '  Name = irc.bench.local',
+    '  Info = sealchat benchmark reference',
+    '  Listen = 127.0.0.1',
+    `  Ports = ${port}`,
+    '  MotdPhrase = "bench"',
+    `  Password = ${NGIRCD_PASSWORD}`,
+    '  ServerUID = nobody',
+    '  ServerGID = nogroup',
+    '[Limits]',
+    '  MaxNickLength = 30',
+    '  MaxPenaltyTime = 0',
+    '  MaxConnectionsIP = 0',
+    '  MaxConnections = 0',
+    '  MaxJoins = 0',
+    '[Options]',
+    '  PAM = no',
+    '  DNS = no',
+    '  Ident = no',
+    '',
+  ].join('\n'));
+  const logFd = openSync(path.join(dir, 'ngircd.log'), 'w');
+  const proc = spawn(NGIRCD, ['-n', '-f', conf], { stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  await waitForPort(port, proc, 10_000);
+  const pid = proc.pid!;
+  return {
+    name: 'ngircd',
+    port,
+    pid,
+    conn: (i, kind) => ({ nick: benchNick(i, kind), pass: NGIRCD_PASSWORD }),
+    cpuMs: () => cpuMsOf(pid),
+    async memory() {
+      return { rss: rssOf(pid) };
+    },
+    async stop() {
+      if (proc.exitCode === null) {
+        const done = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
+        await done;
+        clearTimeout(t);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
