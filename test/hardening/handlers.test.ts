@@ -10,7 +10,7 @@ import path from 'node:path';
 import { ControlClient } from '../../src/ircd/control-client.js';
 import { keyFor, startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
 import { spawnDaemon } from './child-daemon.js';
-import { bodyBytes, crashGuard, LineConn, sleep, tagBytes } from './harness.js';
+import { bodyBytes, useCrashGuard, LineConn, sleep, tagBytes } from './harness.js';
 
 describe('ircd handlers on hostile input (findings)', function () {
   this.timeout(20_000);
@@ -19,7 +19,7 @@ describe('ircd handlers on hostile input (findings)', function () {
   let bob: TestUser;
   let a: LineConn;
   let b: LineConn;
-  const guard = crashGuard();
+  useCrashGuard();
 
   before(async () => {
     t = await startTestDaemon({ limits: { commandBurst: 1000, commandsPerSecond: 1000 } });
@@ -36,12 +36,10 @@ describe('ircd handlers on hostile input (findings)', function () {
     }
   });
   after(async () => {
-    guard.dispose();
     a?.close();
     b?.close();
     await t.stop();
   });
-  afterEach(() => guard.check());
 
   /** Everything `c` receives from now until a PING round trip completes. */
   async function collect(c: LineConn, action: () => void): Promise<string[]> {

@@ -57,11 +57,13 @@ export async function waitUntil(pred: () => boolean, ms: number, what: string, e
 }
 
 /**
- * Record unhandled rejections and uncaught exceptions for the duration of a suite; `check()`
- * throws if any happened. (mocha fails the running test on an uncaught exception itself, but an
- * unhandled rejection from a daemon promise would otherwise only print a warning.)
+ * For the enclosing mocha suite: record unhandled rejections and uncaught exceptions while it
+ * runs, and fail the test during which any happened. (mocha fails the running test on an uncaught
+ * exception itself, but an unhandled rejection from a daemon promise would only print a warning.)
+ * The listeners exist only between the suite's first and last hook, so other files' tests, run in
+ * the same process, are not charged to these.
  */
-export function crashGuard(): { check(): void; dispose(): void } {
+export function useCrashGuard(): void {
   const seen: string[] = [];
   const onRejection = (reason: unknown): void => {
     seen.push(`unhandledRejection: ${(reason as Error)?.stack ?? String(reason)}`);
@@ -69,17 +71,19 @@ export function crashGuard(): { check(): void; dispose(): void } {
   const onException = (err: Error): void => {
     seen.push(`uncaughtException: ${err.stack ?? String(err)}`);
   };
-  process.on('unhandledRejection', onRejection);
-  process.on('uncaughtExceptionMonitor', onException);
-  return {
-    check() {
-      if (seen.length) throw new Error(`the daemon process had ${seen.length} crash event(s):\n${seen.join('\n')}`);
-    },
-    dispose() {
-      process.off('unhandledRejection', onRejection);
-      process.off('uncaughtExceptionMonitor', onException);
-    },
-  };
+  before(() => {
+    process.on('unhandledRejection', onRejection);
+    process.on('uncaughtExceptionMonitor', onException);
+  });
+  afterEach(() => {
+    if (seen.length === 0) return;
+    const report = seen.splice(0).join('\n');
+    throw new Error(`the daemon process had crash event(s) during this test:\n${report}`);
+  });
+  after(() => {
+    process.off('unhandledRejection', onRejection);
+    process.off('uncaughtExceptionMonitor', onException);
+  });
 }
 
 const CRLF = Buffer.from('\r\n');

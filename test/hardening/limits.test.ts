@@ -4,13 +4,11 @@
  */
 import { expect } from 'chai';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { crashGuard, figure, LineConn, sleep, waitUntil } from './harness.js';
+import { useCrashGuard, figure, LineConn, sleep, waitUntil } from './harness.js';
 
 describe('ircd connection and input limits', function () {
   this.timeout(30_000);
-  const guard = crashGuard();
-  after(() => guard.dispose());
-  afterEach(() => guard.check());
+  useCrashGuard();
 
   describe('clones per IP (exemptIps: [], clonesPerIp: 3)', () => {
     let t: TestDaemon;

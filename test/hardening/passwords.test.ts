@@ -8,7 +8,7 @@ import net from 'node:net';
 import { KeyedRateLimiter } from '../../src/ircd/server/throttle.js';
 import { DEFAULT_LIMITS } from '../../src/ircd/config.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { crashGuard, figure, LineConn, size } from './harness.js';
+import { useCrashGuard, figure, LineConn, size } from './harness.js';
 
 const TIMING_N = size(20, 200);
 
@@ -43,9 +43,7 @@ function stats(xs: number[]): { mean: number; sd: number; median: number } {
 
 describe('ircd against password guessing', function () {
   this.timeout(size(60_000, 600_000));
-  const guard = crashGuard();
-  after(() => guard.dispose());
-  afterEach(() => guard.check());
+  useCrashGuard();
 
   describe('replies and timing (throttle raised out of the way)', () => {
     let t: TestDaemon;

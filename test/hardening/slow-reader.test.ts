@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { crashGuard, figure, LineConn, memory, mib, size, sleep, waitUntil } from './harness.js';
+import { useCrashGuard, figure, LineConn, memory, mib, size, sleep, waitUntil } from './harness.js';
 
 const SENDQ = 64 * 1024;
 const SLOW_READERS = size(1, 20);
@@ -14,7 +14,7 @@ const SLOW_READERS = size(1, 20);
 describe('ircd with slow readers (sendq)', function () {
   this.timeout(size(30_000, 180_000));
   let t: TestDaemon;
-  const guard = crashGuard();
+  useCrashGuard();
 
   before(async () => {
     t = await startTestDaemon({
@@ -22,10 +22,8 @@ describe('ircd with slow readers (sendq)', function () {
     });
   });
   after(async () => {
-    guard.dispose();
     await t.stop();
   });
-  afterEach(() => guard.check());
 
   it(`drops ${SLOW_READERS} member(s) that stop reading during a channel flood, with "SendQ exceeded", and keeps memory bounded`, async () => {
     const names = [...Array.from({ length: SLOW_READERS }, (_, i) => `slow${i}`), 'flooda', 'floodb', 'observer'];

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { crashGuard, figure, LineConn, memory, mib, size, sleep, waitUntil } from './harness.js';
+import { useCrashGuard, figure, LineConn, memory, mib, size, sleep, waitUntil } from './harness.js';
 
 const SOCKETS = size(200, 1000);
 const REGISTRATION_TIMEOUT_MS = 1000;
@@ -16,16 +16,14 @@ const STYLES: Style[] = ['silent', 'dribble', 'cap', 'pinger'];
 describe('ircd against slowloris (connections that never register)', function () {
   this.timeout(size(30_000, 120_000));
   let t: TestDaemon;
-  const guard = crashGuard();
+  useCrashGuard();
 
   before(async () => {
     t = await startTestDaemon({ limits: { registrationTimeoutMs: REGISTRATION_TIMEOUT_MS } });
   });
   after(async () => {
-    guard.dispose();
     await t.stop();
   });
-  afterEach(() => guard.check());
 
   it(`closes ${SOCKETS} never-registering sockets at the registration timeout and serves a new client meanwhile`, async () => {
     const alice = await t.addUser('alice');

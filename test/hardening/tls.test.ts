@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
-import { crashGuard, figure, LineConn, sleep, waitUntil } from './harness.js';
+import { useCrashGuard, figure, LineConn, sleep, waitUntil } from './harness.js';
 
 describe('ircd TLS listener', function () {
   this.timeout(30_000);
@@ -19,7 +19,7 @@ describe('ircd TLS listener', function () {
   let t: TestDaemon;
   let tlsPort: number;
   let alice: TestUser;
-  const guard = crashGuard();
+  useCrashGuard();
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-tls-'));
@@ -39,11 +39,9 @@ describe('ircd TLS listener', function () {
     alice = await t.addUser('alice');
   });
   after(async () => {
-    guard.dispose();
     await t?.stop();
     await rm(dir, { recursive: true, force: true });
   });
-  afterEach(() => guard.check());
 
   it('lets a client that verifies the certificate (ca = the test certificate) connect and log in', async () => {
     const c = await LineConn.connectTls(tlsPort, { ca: cert });
