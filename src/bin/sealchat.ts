@@ -126,13 +126,14 @@ const COMMANDS: Command[] = [
   },
   {
     name: 'agent',
-    usage: '--account NAME [--socket PATH] [--key FILE] [--keybot-fingerprint FP]',
+    usage: '--account NAME [--socket PATH] [--key FILE] [--keybot-fingerprint FP | --keybot-key FILE]',
     summary: 'serve the WeeChat/irssi plugins on a local socket',
     options: {
       socket: { type: 'string' },
       key: { type: 'string', short: 'k' },
       account: { type: 'string', short: 'a' },
       'keybot-fingerprint': { type: 'string' },
+      'keybot-key': { type: 'string' },
       ...PASSPHRASE_OPTIONS,
     },
     optionHelp: [
@@ -141,6 +142,7 @@ const COMMANDS: Command[] = [
       ['-k, --key FILE', 'your private key (default ~/.sealchat/NAME.key.asc)'],
       ...PASSPHRASE_HELP,
       ['--keybot-fingerprint FP', "pin keybot's key to this fingerprint (ask your administrator; recommended)"],
+      ['--keybot-key FILE', "keybot's armored public key, instead of asking keybot for it"],
     ],
     args: { min: 0, max: 0 },
     run: async (values) => {
