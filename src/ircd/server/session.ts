@@ -6,7 +6,7 @@
  * Data flows one way: socket → framing here → server.dispatch (command table) → handler → state.
  */
 import type { Socket } from 'node:net';
-import { MAX_LINE_BYTES, MAX_TAG_BYTES, serializeBody, serializeTags } from '../protocol/message.js';
+import { MAX_CLIENT_TAG_BYTES, MAX_LINE_BYTES, serializeBody, serializeTags } from '../protocol/message.js';
 import type { Client } from './client.js';
 import { Relay, TAG_ACCOUNT, TAG_MESSAGE_TAGS, TAG_SERVER_TIME } from './relay.js';
 import { ERR_INPUTTOOLONG } from '../protocol/numerics.js';
@@ -15,7 +15,9 @@ import type { IrcServer } from './server.js';
 
 const LF = 0x0a;
 /** A line (tags + body + CRLF) can never legitimately be longer than this. */
-const MAX_RAW_LINE = MAX_TAG_BYTES + MAX_LINE_BYTES;
+const MAX_RAW_LINE = MAX_CLIENT_TAG_BYTES + 2 + MAX_LINE_BYTES;
+/** PING and PONG skip fakelag: delaying a PONG could turn into a ping timeout. */
+const KEEPALIVE_RE = /^(?:@\S* +)?(?::\S* +)?P[IO]NG(?: |$)/i;
 
 export interface SaslState {
   mechanism: 'PLAIN';
@@ -23,6 +25,28 @@ export interface SaslState {
 }
 
 let nextSessionId = 1;
+
+// The last multi-part flush: its parts and the buffer joined from them. Members of one room get
+// the same relayed buffers in the same order within a turn, and the server flushes them one after
+// another, so in a busy room most flushes would join exactly the previous list again: write the
+// same joined buffer instead (DESIGN.md "Fan-out": serialise once, write the same buffer).
+// A flushed `out` array is never modified again (flush replaces it), so keeping it is safe.
+let lastParts: Buffer[] | null = null;
+let lastJoined: Buffer | null = null;
+
+function joinOutput(parts: Buffer[], bytes: number): Buffer {
+  if (parts.length === 1) return parts[0]!;
+  const prev = lastParts;
+  if (prev !== null && prev.length === parts.length && lastJoined!.length === bytes) {
+    let i = 0;
+    while (i < parts.length && prev[i] === parts[i]) i++;
+    if (i === parts.length) return lastJoined!;
+  }
+  const joined = Buffer.concat(parts, bytes);
+  lastParts = parts;
+  lastJoined = joined;
+  return joined;
+}
 
 export class Session {
   readonly id = nextSessionId++;
@@ -55,7 +79,8 @@ export class Session {
   // Input flow control.
   private inbuf: Buffer | null = null;
   private discarding = false;
-  private readonly queue: string[] = [];
+  /** Lines waiting under fakelag, with their size on the wire (recvq counts raw bytes). */
+  private readonly queue: Array<{ line: string; bytes: number }> = [];
   private queuedBytes = 0;
   private tokens: number;
   private lastRefill = Date.now();
@@ -133,7 +158,7 @@ export class Session {
   flush(): void {
     this.flushScheduled = false;
     if (this.outBytes === 0 || this.socket.destroyed) return;
-    const data = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
+    const data = joinOutput(this.out, this.outBytes);
     this.out = [];
     this.outBytes = 0;
     this.socket.write(data);
@@ -160,7 +185,12 @@ export class Session {
       } else {
         let end = nl;
         if (end > start && buf[end - 1] === 0x0d) end--;
-        if (end > start) this.enqueue(buf.toString('utf8', start, end), end - start);
+        if (end - start > MAX_RAW_LINE) {
+          // A complete line longer than any legal one: answer, drop it, keep the link.
+          this.reply(ERR_INPUTTOOLONG, 'Input line was too long');
+        } else if (end > start) {
+          this.enqueue(buf.toString('utf8', start, end), end - start);
+        }
       }
       start = nl + 1;
       if (this.closed) return;
@@ -181,7 +211,7 @@ export class Session {
   private enqueue(line: string, bytes: number): void {
     this.lastInputAt = Date.now();
     this.pingSentAt = 0;
-    this.queue.push(line);
+    this.queue.push({ line, bytes });
     this.queuedBytes += bytes;
     if (this.queuedBytes > this.server.config.limits.recvqBytes && !this.exemptFromFakelag) {
       this.close('Excess Flood', true);
@@ -195,7 +225,7 @@ export class Session {
     const limits = this.server.config.limits;
     const step = (): void => {
       while (!this.closed && this.queue.length > 0) {
-        if (!this.exemptFromFakelag) {
+        if (!this.exemptFromFakelag && !KEEPALIVE_RE.test(this.queue[0]!.line)) {
           const now = Date.now();
           this.tokens = Math.min(limits.commandBurst, this.tokens + ((now - this.lastRefill) / 1000) * limits.commandsPerSecond);
           this.lastRefill = now;
@@ -212,8 +242,8 @@ export class Session {
           }
           this.tokens -= 1;
         }
-        const line = this.queue.shift()!;
-        this.queuedBytes -= Buffer.byteLength(line);
+        const { line, bytes } = this.queue.shift()!;
+        this.queuedBytes -= bytes;
         const pending = this.server.dispatch(this, line);
         if (pending) {
           pending.then(step, (err: unknown) => {
