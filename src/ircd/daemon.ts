@@ -73,9 +73,19 @@ export async function startDaemon(config: Config): Promise<Daemon> {
   const listeners: ListenerInfo[] = [];
   try {
     for (const l of config.listen) {
+      // A handshake that never completes is dropped well before Node's default 120 s.
+      const handshakeTimeout = Math.min(config.limits.registrationTimeoutMs, 10_000);
       const srv = l.tls
-        ? tls.createServer({ cert: readFileSync(l.tls.cert), key: readFileSync(l.tls.key) }, (s) => server.accept(s, true))
-        : net.createServer((s) => server.accept(s, false));
+        ? tls.createServer({ cert: readFileSync(l.tls.cert), key: readFileSync(l.tls.key), handshakeTimeout }, (s) => server.accept(s, true))
+        : net.createServer((s) => {
+            if (server.admitConnection(s, false)) server.accept(s, false);
+          });
+      if (l.tls) {
+        srv.on('connection', (raw: net.Socket) => {
+          raw.setNoDelay(true);
+          server.admitConnection(raw, true);
+        });
+      }
       // Plain text on the TLS port, or a failed handshake: drop that socket, keep serving.
       srv.on('tlsClientError', (_err: Error, socket: net.Socket) => socket.destroy());
       srv.on('error', (err) => server.log.error(`listener ${l.host}:${l.port}: ${err.message}`));

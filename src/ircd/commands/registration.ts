@@ -239,7 +239,7 @@ export const registrationCommands: Record<string, Command> = {
   PASS: { handler: handlePass, minParams: 1, preRegistration: true },
   NICK: { handler: handleNick, minParams: 1, preRegistration: true },
   USER: { handler: handleUser, minParams: 4, preRegistration: true },
-  PING: { handler: handlePing, minParams: 1, preRegistration: true, noFakelag: true },
-  PONG: { handler: handlePong, minParams: 0, preRegistration: true, noFakelag: true },
+  PING: { handler: handlePing, minParams: 1, preRegistration: true },
+  PONG: { handler: handlePong, minParams: 0, preRegistration: true },
   QUIT: { handler: handleQuit, minParams: 0, preRegistration: true },
 };

@@ -23,6 +23,4 @@ export interface Command {
   minParams: number;
   /** Usable before registration completes (otherwise 451 ERR_NOTREGISTERED). */
   preRegistration?: boolean;
-  /** Does not count against fakelag (PONG replies must never be delayed into a ping timeout). */
-  noFakelag?: boolean;
 }

@@ -38,6 +38,8 @@ export class IrcServer extends EventEmitter<ServerEvents> {
   readonly loginsPerIp: KeyedRateLimiter;
   readonly loginsPerAccount: KeyedRateLimiter;
   readonly createdAt = new Date();
+  /** Open TCP connections (TLS ones counted from before their handshake), in all and per IP. */
+  private connections = 0;
   private readonly perIp = new Map<string, number>();
   private readonly isExempt: (ip: string) => boolean;
   private flushQueue: Session[] = [];
@@ -65,21 +67,43 @@ export class IrcServer extends EventEmitter<ServerEvents> {
 
   // ---- connections --------------------------------------------------------------------------
 
-  accept(socket: Socket, tls: boolean): void {
+  /**
+   * A TCP connection arrived, before any TLS handshake: count it against maxClients and
+   * clonesPerIp, or refuse it. Counting here, not after the handshake, means connections that
+   * stall in TLS cannot slip past the limits. The count drops when the socket closes.
+   */
+  admitConnection(socket: Socket, tls: boolean): boolean {
     const ip = normaliseIp(socket.remoteAddress ?? 'unknown');
     const l = this.config.limits;
-    const reject = (why: string): void => {
+    const reject = (why: string): false => {
       socket.on('error', () => undefined);
-      socket.end(`ERROR :Closing link: ${ip} (${why})\r\n`);
-      setTimeout(() => socket.destroy(), 1000).unref();
+      // On the TLS port a plaintext ERROR would be noise to a TLS client: just close.
+      if (tls) socket.destroy();
+      else {
+        socket.end(`ERROR :Closing link: ${ip} (${why})\r\n`);
+        setTimeout(() => socket.destroy(), 1000).unref();
+      }
+      return false;
     };
-    if (this.sessions.size >= l.maxClients) return reject('Server is full; try again later');
+    if (this.connections >= l.maxClients) return reject('Server is full; try again later');
     const count = this.perIp.get(ip) ?? 0;
     if (l.clonesPerIp > 0 && count >= l.clonesPerIp && !this.isExempt(ip)) {
       return reject(`Too many connections from your address (limit ${l.clonesPerIp})`);
     }
     this.perIp.set(ip, count + 1);
-    const session = new Session(this, socket, ip, tls);
+    this.connections++;
+    socket.once('close', () => {
+      this.connections--;
+      const n = (this.perIp.get(ip) ?? 1) - 1;
+      if (n <= 0) this.perIp.delete(ip);
+      else this.perIp.set(ip, n);
+    });
+    return true;
+  }
+
+  /** Start a session on an admitted connection (for TLS: once the handshake is done). */
+  accept(socket: Socket, tls: boolean): void {
+    const session = new Session(this, socket, normaliseIp(socket.remoteAddress ?? 'unknown'), tls);
     this.sessions.add(session);
   }
 
@@ -124,9 +148,6 @@ export class IrcServer extends EventEmitter<ServerEvents> {
 
   onSessionClosed(session: Session, reason: string): void {
     if (!this.sessions.delete(session)) return;
-    const n = (this.perIp.get(session.ip) ?? 1) - 1;
-    if (n <= 0) this.perIp.delete(session.ip);
-    else this.perIp.set(session.ip, n);
     this.unmonitorAll(session);
     const client = session.client;
     if (client) {
