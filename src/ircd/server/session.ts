@@ -26,6 +26,28 @@ export interface SaslState {
 
 let nextSessionId = 1;
 
+// The last multi-part flush: its parts and the buffer joined from them. Members of one room get
+// the same relayed buffers in the same order within a turn, and the server flushes them one after
+// another, so in a busy room most flushes would join exactly the previous list again: write the
+// same joined buffer instead (DESIGN.md "Fan-out": serialise once, write the same buffer).
+// A flushed `out` array is never modified again (flush replaces it), so keeping it is safe.
+let lastParts: Buffer[] | null = null;
+let lastJoined: Buffer | null = null;
+
+function joinOutput(parts: Buffer[], bytes: number): Buffer {
+  if (parts.length === 1) return parts[0]!;
+  const prev = lastParts;
+  if (prev !== null && prev.length === parts.length && lastJoined!.length === bytes) {
+    let i = 0;
+    while (i < parts.length && prev[i] === parts[i]) i++;
+    if (i === parts.length) return lastJoined!;
+  }
+  const joined = Buffer.concat(parts, bytes);
+  lastParts = parts;
+  lastJoined = joined;
+  return joined;
+}
+
 export class Session {
   readonly id = nextSessionId++;
   /** IRCv3 capabilities this connection enabled. */
@@ -136,7 +158,7 @@ export class Session {
   flush(): void {
     this.flushScheduled = false;
     if (this.outBytes === 0 || this.socket.destroyed) return;
-    const data = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
+    const data = joinOutput(this.out, this.outBytes);
     this.out = [];
     this.outBytes = 0;
     this.socket.write(data);
