@@ -9,6 +9,13 @@
  * Everything the server sends is handled in arrival order (one queue), so a key envelope is
  * applied before the message after it, and a PART is applied after the messages before it.
  * Room keys live in this process's memory only and are wiped when the connection closes.
+ *
+ * Faults (docs/PROTOCOL.md "Faults"): a lost connection is re-established with exponential
+ * backoff and jitter (option `reconnect`); the keys go with the old connection, keybot's pin
+ * stays (a keybot that offers another key on the new connection is reported and refused), and
+ * the rooms come back when keybot puts us in them again with a new epoch. Room text that cannot
+ * be encrypted right now but soon can (a membership change awaiting its new key, a reconnect)
+ * is held for a short while and sent under the next key, or reported as not sent (outbox.ts).
  */
 import { EventEmitter } from 'node:events';
 import IRC, { type Client as IrcClient, type WhoisResult } from 'irc-framework';
@@ -30,7 +37,29 @@ import {
 import { SealClientError } from './errors.js';
 import { loadPrivateKey } from './identity.js';
 import { ArmorCollector } from './keybot-key.js';
+import { Outbox, type OutboxOptions, type Unsent } from './outbox.js';
 import { KnownKeybots, decideKeybotTrust, normalizeFingerprint, type TrustSource } from './pinning.js';
+
+/** How SealClient re-establishes a lost connection. */
+export interface ReconnectOptions {
+  /** First delay (default 1000 ms); doubles with each failed attempt... */
+  initialMs?: number;
+  /** ...up to this (default 30 000 ms). */
+  maxMs?: number;
+  /** Up to this fraction of each delay is taken off at random, so clients spread out (default 0.5). */
+  jitter?: number;
+  /** Give up (and emit 'close') after this many failed attempts in a row (default: never). */
+  maxAttempts?: number;
+}
+
+/** The delay before reconnect attempt `attempt` (0-based): capped exponential backoff with jitter. */
+export function backoffDelay(attempt: number, o: ReconnectOptions = {}, random: () => number = Math.random): number {
+  const initial = Math.max(0, o.initialMs ?? 1000);
+  const max = Math.max(initial, o.maxMs ?? 30_000);
+  const jitter = Math.min(1, Math.max(0, o.jitter ?? 0.5));
+  const base = Math.min(max, initial * 2 ** Math.min(attempt, 30));
+  return Math.round(base * (1 - jitter * random()));
+}
 
 /** Options of {@link SealClient.connect}. */
 export interface SealConnectOptions {
@@ -60,6 +89,27 @@ export interface SealConnectOptions {
   timeoutMs?: number;
   /** Engine tuning (grace period, hold time, clock). */
   engine?: Omit<RoomCryptoEngineOptions, 'account' | 'privateKey' | 'keybotKey'>;
+  /**
+   * Reconnect when the connection is lost after login (default on: 1 s doubling to 30 s, half
+   * of it jitter). false: a lost connection ends the client ('close'), as before.
+   */
+  reconnect?: boolean | ReconnectOptions;
+  /**
+   * Hold room text that cannot be encrypted now but will be soon (the room's key is being
+   * replaced, or the connection is being re-established), and send it under the next key
+   * (default on, at most 30 s). false: refuse such text at once with 'no-key'.
+   */
+  outbox?: boolean | Omit<OutboxOptions, 'clock'>;
+}
+
+/** What {@link SealClient.send} did. */
+export interface SendResult {
+  /** The epoch whose key encrypted the text. */
+  epoch: number;
+  /** How many PRIVMSG lines went out. */
+  lines: number;
+  /** Present when the text had to wait for a key: how long it was held. */
+  held?: { id: number; ms: number };
 }
 
 /** How keybot's key stands after connecting. */
@@ -112,6 +162,19 @@ export interface SealClientEvents {
   part: [{ room: string; nick: string; self: boolean; reason: string; kickedBy?: string }];
   quit: [{ nick: string; reason: string }];
   error: [Error];
+  /** The connection was lost; `reconnecting` tells whether a new one is being attempted. Keys are wiped. */
+  disconnected: [{ reason: string; reconnecting: boolean }];
+  /** A reconnect attempt is scheduled in `delayMs`. */
+  reconnecting: [{ attempt: number; delayMs: number }];
+  /** Logged in again after a lost connection (rooms come back as keybot re-keys them). */
+  reconnected: [{ nick: string; attempts: number }];
+  /** Room text could not be encrypted now and waits for the room's next key (tell the user). */
+  'message-held': [{ id: number; room: string; reason: string }];
+  /** Held room text was encrypted under the new key and sent. */
+  'message-released': [{ id: number; room: string; epoch: number; lines: number; heldMs: number }];
+  /** Held room text was given up: it was NOT sent (tell the user). */
+  'message-unsent': [{ id: number; room: string; reason: string; heldMs: number }];
+  /** The client is finished: quit, or the connection was lost for good. */
   close: [];
 }
 
@@ -126,6 +189,8 @@ interface PendingCommand {
   deadline: NodeJS.Timeout;
 }
 
+type Phase = 'idle' | 'connecting' | 'online' | 'reconnecting' | 'closed';
+
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** keybot's reply to one command is one burst of NOTICEs: it is over after this much silence. */
 const REPLY_QUIET_MS = 300;
@@ -137,8 +202,21 @@ export class SealClient extends EventEmitter {
   private queue: Promise<void> = Promise.resolve();
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly joined = new Map<string, string>();
+  /** Encrypted rooms we were in when the connection was lost: text for them may wait for a key. */
+  private readonly restoring = new Map<string, string>();
   private registered = false;
-  private closed = false;
+  private phase: Phase = 'idle';
+  private quitting = false;
+  private reconnectOptions: ReconnectOptions | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private attempts = 0;
+  private reconnectedAt = 0;
+  private outbox: Outbox | undefined;
+  private holding = true;
+  private readonly waiting = new Map<number, { resolve: (r: SendResult) => void; reject: (err: Error) => void }>();
+  /** After a reconnect: check that keybot still offers the pinned key. */
+  private keybotCheckDue = false;
+  private keybotChecking = false;
   private trust: KeybotTrust = { status: 'unavailable', reason: 'not connected' };
   private keyFetch: { collector: ArmorCollector; done: (armored: string | Error) => void } | undefined;
   private fetching: Promise<KeybotTrust> | undefined;
@@ -179,15 +257,20 @@ export class SealClient extends EventEmitter {
    * SealClientError if the key cannot be used or the server refuses the login.
    */
   async connect(options: SealConnectOptions): Promise<ConnectResult> {
-    if (this.irc) throw new Error('SealClient.connect: already connected (use a new SealClient)');
+    if (this.phase !== 'idle') throw new Error('SealClient.connect: already connected (use a new SealClient)');
+    this.phase = 'connecting';
     this.options = options;
+    this.reconnectOptions = options.reconnect === false ? undefined : options.reconnect === true || options.reconnect === undefined ? {} : options.reconnect;
     const privateKey = options.privateKey ?? (await loadPrivateKey(options));
     this.engine = new RoomCryptoEngine({ ...options.engine, account: options.nick, privateKey });
+    this.holding = options.outbox !== false;
+    this.outbox = new Outbox(this.engine, typeof options.outbox === 'object' ? options.outbox : {});
     const irc = new IRC.Client();
     this.irc = irc;
     this.wire(irc);
     await this.register(irc, options);
-    this.sweepTimer = setInterval(() => this.enqueue(() => this.emitResults(this.engine!.sweep())), 1000);
+    this.phase = 'online';
+    this.sweepTimer = setInterval(() => this.enqueue(() => this.sweep()), 1000);
     this.sweepTimer.unref();
     // Learn when keybot comes (back) online, to fetch its key if we still lack it.
     irc.raw('MONITOR', '+', KEYBOT_NICK);
@@ -199,18 +282,51 @@ export class SealClient extends EventEmitter {
    * Encrypt and send text to a room. Resolves with the epoch used; rejects (sending nothing) with
    * SealClientError 'no-key' when we hold no key for an encrypted room, 'not-encrypted' when the
    * target is not a sealchat room. Never sends plaintext.
+   *
+   * In a room we are in (or were in when the connection dropped) whose key cannot be used right
+   * now — it is being replaced after a membership change, or went with a lost connection — the
+   * text is held instead ('message-held' says so at once) and the promise settles when it is
+   * sent under the next key (`held` in the result) or given up after the outbox's hold time
+   * ('no-key', and 'message-unsent'). `{ hold: false }`, or the option `outbox: false`, refuses
+   * at once instead.
    */
-  async send(room: string, text: string): Promise<{ epoch: number; lines: number }> {
-    const { irc, engine } = this.connected();
-    const r = engine.encryptOutgoing({ room, text });
-    if (r.status !== 'ok') throw new SealClientError(r.status, r.reason);
-    for (const line of r.lines) irc.raw('PRIVMSG', room, line);
-    return { epoch: r.epoch, lines: r.lines.length };
+  async send(room: string, text: string, opts: { hold?: boolean } = {}): Promise<SendResult> {
+    const engine = this.engine;
+    const outbox = this.outbox;
+    const online = this.phase === 'online' && this.registered && this.irc !== undefined;
+    if (!engine || !outbox || (!online && this.phase !== 'reconnecting')) {
+      throw new SealClientError('not-connected', 'not connected to the sealchat server');
+    }
+    const folded = casefold(room);
+    const mayHold = this.holding && opts.hold !== false && (this.joined.has(folded) || this.restoring.has(folded));
+    if (!online && !mayHold) throw new SealClientError('not-connected', 'not connected to the sealchat server (reconnecting); nothing was sent');
+    const why = !online || !this.joined.has(folded) ? `the connection to the server was lost and ${room}'s key with it` : `no key for ${room} yet`;
+    const r = outbox.submit({ room, text, mayHold, why });
+    if (r.status === 'refused') throw new SealClientError(r.code, r.reason);
+    if (r.status === 'send') {
+      // Only an online connection holds keys, so 'send' implies one.
+      for (const line of r.lines) this.irc!.raw('PRIVMSG', room, line);
+      return { epoch: r.epoch, lines: r.lines.length };
+    }
+    const settled = new Promise<SendResult>((resolve, reject) => this.waiting.set(r.id, { resolve, reject }));
+    this.emit('message-held', { id: r.id, room: r.room, reason: r.reason });
+    this.flushOutbox();
+    return settled;
   }
 
   /** Send a `/me` action to a room, encrypted like any text. */
-  action(room: string, text: string): Promise<{ epoch: number; lines: number }> {
-    return this.send(room, `\x01ACTION ${text}\x01`);
+  action(room: string, text: string, opts: { hold?: boolean } = {}): Promise<SendResult> {
+    return this.send(room, `\x01ACTION ${text}\x01`, opts);
+  }
+
+  /** Room texts waiting for a key (see {@link send}). */
+  heldMessages(room?: string): number {
+    return this.outbox?.size(room) ?? 0;
+  }
+
+  /** True while the connection is lost and a new one is being attempted. */
+  get reconnecting(): boolean {
+    return this.phase === 'reconnecting';
   }
 
   /** `invite <user>...`: ask keybot for a new room with these users. Resolves with keybot's reply. */
@@ -295,10 +411,11 @@ export class SealClient extends EventEmitter {
     return [...this.joined.values()];
   }
 
-  /** Quit and wait for the connection to close. Keys are wiped. */
+  /** Quit (also stops reconnecting) and wait for the connection to close. Keys are wiped. */
   quit(message = 'bye'): Promise<void> {
     const irc = this.irc;
-    if (!irc || this.closed) return Promise.resolve();
+    if (!irc || this.phase === 'closed') return Promise.resolve();
+    this.quitting = true;
     return new Promise((resolve) => {
       const t = setTimeout(resolve, 3000);
       t.unref();
@@ -306,6 +423,13 @@ export class SealClient extends EventEmitter {
         clearTimeout(t);
         resolve();
       });
+      if (this.phase === 'reconnecting') {
+        // Between connections (or in the middle of an attempt): stop here.
+        clearTimeout(this.reconnectTimer);
+        irc.quit(message);
+        this.finish('you quit');
+        return;
+      }
       irc.quit(message);
     });
   }
@@ -313,7 +437,7 @@ export class SealClient extends EventEmitter {
   // ---- internals ---------------------------------------------------------------------------
 
   private connected(): { irc: IrcClient; engine: RoomCryptoEngine } {
-    if (!this.irc || !this.engine || !this.registered || this.closed) {
+    if (!this.irc || !this.engine || !this.registered || this.phase !== 'online') {
       throw new SealClientError('not-connected', 'not connected to the sealchat server');
     }
     return { irc: this.irc, engine: this.engine };
@@ -336,10 +460,13 @@ export class SealClient extends EventEmitter {
 
   private register(irc: IrcClient, o: SealConnectOptions): Promise<void> {
     return new Promise((resolve, reject) => {
+      let gone = false;
       const fail = (err: SealClientError): void => {
         clearTimeout(timer);
         irc.off('registered', ok);
-        if (!this.closed) irc.quit();
+        irc.off('irc error', early);
+        irc.off('close', earlyClose);
+        if (!gone) irc.quit();
         reject(err);
       };
       const timer = setTimeout(() => fail(new SealClientError('timeout', `${o.host}:${o.port} did not complete the login`)), this.timeoutMs());
@@ -354,7 +481,10 @@ export class SealClient extends EventEmitter {
       const early = (e: { error?: string; reason?: string }): void => {
         fail(new SealClientError('auth', `the server refused the login: ${e.reason ?? e.error ?? 'unknown reason'}`));
       };
-      const earlyClose = (): void => fail(new SealClientError('connection', `the connection to ${o.host}:${o.port} closed during login`));
+      const earlyClose = (): void => {
+        gone = true;
+        fail(new SealClientError('connection', `the connection to ${o.host}:${o.port} closed during login`));
+      };
       irc.once('registered', ok);
       irc.on('irc error', early);
       irc.once('close', earlyClose);
@@ -390,9 +520,17 @@ export class SealClient extends EventEmitter {
       // keybot removes members server-side: then the KICK comes from the server (no nick).
       this.enqueue(() => this.membership('part', e.channel, e.kicked, e.message, e.nick || undefined)),
     );
-    irc.on('quit', (e: { nick: string; message: string }) => this.enqueue(() => void this.emit('quit', { nick: e.nick, reason: e.message })));
+    irc.on('quit', (e: { nick: string; message: string }) =>
+      this.enqueue(() => {
+        // A member of a keyed room quit: that key may no longer be sent under.
+        this.outbox?.trust.quit(e.nick);
+        this.emit('quit', { nick: e.nick, reason: e.message });
+      }),
+    );
     irc.on('users online', (e: { nicks: string[] }) => {
-      if (e.nicks.some((n) => casefold(n) === KEYBOT_NICK) && this.trust.status === 'unavailable') void this.settleKeybot();
+      if (irc !== this.irc || !e.nicks.some((n) => casefold(n) === KEYBOT_NICK)) return;
+      if (this.trust.status === 'unavailable') void this.settleKeybot();
+      else if (this.keybotCheckDue) void this.recheckKeybot();
     });
     irc.on('irc error', (e: { error?: string; nick?: string; reason?: string }) => {
       // keybot is offline: a key fetch in progress cannot succeed.
@@ -406,7 +544,7 @@ export class SealClient extends EventEmitter {
         p.reject(new SealClientError('keybot-offline', 'keybot is not online; try again later'));
       }
     });
-    irc.on('close', () => this.onClose());
+    irc.on('close', () => this.onClose(irc));
   }
 
   private async incoming(command: TextCommand, from: string, target: string, text: string): Promise<void> {
@@ -419,10 +557,14 @@ export class SealClient extends EventEmitter {
   }
 
   private emitResults(results: IncomingResult[]): void {
+    let keyed = false;
     for (const r of results) {
       switch (r.kind) {
         case 'key': {
           const { kind: _k, released, ...key } = r;
+          // A new epoch: its member list is the room as it is now, so it may be sent under.
+          this.outbox?.trust.keyInstalled(r.room);
+          keyed = true;
           this.emit('key', key);
           this.emitResults(released);
           break;
@@ -463,6 +605,38 @@ export class SealClient extends EventEmitter {
           break;
       }
     }
+    if (keyed) this.flushOutbox();
+  }
+
+  /** Send what the outbox can encrypt now (after a new key). */
+  private flushOutbox(): void {
+    const irc = this.irc;
+    if (!this.outbox || !irc || this.phase !== 'online' || !this.registered) return;
+    for (const r of this.outbox.release()) {
+      for (const line of r.lines) irc.raw('PRIVMSG', r.room, line);
+      this.emit('message-released', { id: r.id, room: r.room, epoch: r.epoch, lines: r.lines.length, heldMs: r.heldMs });
+      const w = this.waiting.get(r.id);
+      this.waiting.delete(r.id);
+      w?.resolve({ epoch: r.epoch, lines: r.lines.length, held: { id: r.id, ms: r.heldMs } });
+    }
+  }
+
+  /** Held text given up: tell the caller of send() and the listeners. */
+  private unsent(list: Unsent[]): void {
+    for (const u of list) {
+      this.emit('message-unsent', { id: u.id, room: u.room, reason: u.reason, heldMs: u.heldMs });
+      const w = this.waiting.get(u.id);
+      this.waiting.delete(u.id);
+      w?.reject(new SealClientError('no-key', u.reason));
+    }
+  }
+
+  /** Housekeeping, once a second. */
+  private sweep(): void {
+    this.emitResults(this.engine!.sweep());
+    if (this.outbox) this.unsent(this.outbox.expire());
+    // After a reconnect, rooms keybot did not give back within the hold time are not waited for.
+    if (this.phase === 'online' && this.restoring.size > 0 && Date.now() - this.reconnectedAt > (this.outbox?.holdMs ?? 0)) this.restoring.clear();
   }
 
   /** keybot's text: a line of its key while we fetch it, else a reply or announcement. */
@@ -490,12 +664,20 @@ export class SealClient extends EventEmitter {
 
   private membership(kind: 'join' | 'part', room: string, nick: string, reason = '', kickedBy?: string): void {
     const self = casefold(nick) === casefold(this.options!.nick);
-    if (self && kind === 'join') this.joined.set(casefold(room), room);
+    if (self && kind === 'join') {
+      this.joined.set(casefold(room), room);
+      this.restoring.delete(casefold(room));
+    }
     if (self && kind === 'part') {
       this.joined.delete(casefold(room));
+      this.restoring.delete(casefold(room));
       // We are out: wipe our keys now; keybot rekeys the others.
       this.engine!.forgetRoom(room);
+      if (this.outbox) this.unsent(this.outbox.drop(`you left ${room}; nothing was sent`, room));
     }
+    // Someone else came or went: the current key may no longer be sent under (outbox.ts).
+    if (kind === 'join') this.outbox?.trust.joined(room, nick);
+    else this.outbox?.trust.left(room, nick);
     if (kind === 'join') this.emit('join', { room, nick, self });
     else this.emit('part', { room, nick, self, reason, ...(kickedBy !== undefined ? { kickedBy } : {}) });
   }
@@ -591,10 +773,32 @@ export class SealClient extends EventEmitter {
     });
   }
 
-  private onClose(): void {
-    if (this.closed) return;
-    this.closed = true;
-    clearInterval(this.sweepTimer);
+  /** Re-check keybot's key on a new connection: it must be the pinned one. */
+  private async recheckKeybot(): Promise<void> {
+    const expected = this.engine?.keybotFingerprint;
+    if (!this.keybotCheckDue || this.keybotChecking || this.phase !== 'online' || !expected) return;
+    this.keybotChecking = true;
+    try {
+      const read = await readPublicKey({ armored: await this.fetchKeybotKey() });
+      if (!read.key) return; // not a key: asked again when keybot next comes online
+      this.keybotCheckDue = false;
+      if (read.key.fingerprint === expected) return;
+      // The pinned key stays in force (envelopes signed by the other key are refused); say it loudly.
+      const source = this.options!.keybotFingerprint !== undefined ? 'configured' : 'known';
+      this.trust = { status: 'mismatch', expected, got: read.key.fingerprint, source };
+      this.emit('keybot-key-changed', { server: this.server(), expected, got: read.key.fingerprint, source });
+    } catch {
+      // keybot is not online (yet): MONITOR tells us when it is.
+    } finally {
+      this.keybotChecking = false;
+    }
+  }
+
+  /** One connection is gone: wipe its keys, then reconnect or finish. */
+  private onClose(irc: IrcClient): void {
+    if (irc !== this.irc || this.phase === 'closed') return;
+    const wasOnline = this.phase === 'online';
+    this.registered = false;
     this.keyFetch?.done(new Error('the connection closed'));
     if (this.pending) {
       clearTimeout(this.pending.quiet);
@@ -602,8 +806,82 @@ export class SealClient extends EventEmitter {
       this.pending.resolve(this.pending.lines);
       this.pending = undefined;
     }
+    // A reconnect attempt that fails is handled where it was started.
+    if (this.phase === 'reconnecting') return;
+    // The rooms we were in: text for them may wait for the key keybot sends when we are back.
+    for (const [folded, room] of this.joined) if (this.engine?.isEncryptedRoom(room)) this.restoring.set(folded, room);
+    this.joined.clear();
     // Keys live in memory only: wipe them with the connection.
     for (const r of this.engine?.listRooms() ?? []) this.engine!.forgetRoom(r.room);
+    this.outbox?.trust.reset();
+    if (!wasOnline || this.quitting || !this.reconnectOptions) {
+      this.finish(this.quitting ? 'you quit' : 'the connection closed');
+      return;
+    }
+    this.phase = 'reconnecting';
+    this.enqueue(() => void this.emit('disconnected', { reason: 'the connection to the server was lost', reconnecting: true }));
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const o = this.reconnectOptions!;
+    if (this.attempts >= (o.maxAttempts ?? Infinity)) {
+      this.enqueue(() => void this.emit('disconnected', { reason: `gave up reconnecting after ${this.attempts} attempts`, reconnecting: false }));
+      this.finish('the connection was lost');
+      return;
+    }
+    const delayMs = backoffDelay(this.attempts, o);
+    this.attempts++;
+    const attempt = this.attempts;
+    this.enqueue(() => void this.emit('reconnecting', { attempt, delayMs }));
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => void this.reconnectNow(), delayMs);
+  }
+
+  private async reconnectNow(): Promise<void> {
+    if (this.phase !== 'reconnecting') return;
+    const o = this.options!;
+    const irc = new IRC.Client();
+    this.irc = irc;
+    this.wire(irc);
+    try {
+      await this.register(irc, o);
+    } catch (err) {
+      if (this.phase !== 'reconnecting') return;
+      if (err instanceof SealClientError && err.code === 'auth') {
+        // The server refuses this account now: trying again would not help.
+        this.enqueue(() => void this.emit('disconnected', { reason: err.message, reconnecting: false }));
+        this.finish('the login was refused');
+        return;
+      }
+      this.scheduleReconnect();
+      return;
+    }
+    if (this.phase !== 'reconnecting') {
+      irc.quit();
+      return;
+    }
+    this.phase = 'online';
+    const attempts = this.attempts;
+    this.attempts = 0;
+    this.reconnectedAt = Date.now();
+    // The pin stays; check that keybot still offers the same key once it is online (MONITOR).
+    this.keybotCheckDue = this.engine?.keybotFingerprint !== undefined;
+    irc.raw('MONITOR', '+', KEYBOT_NICK);
+    this.enqueue(() => void this.emit('reconnected', { nick: o.nick, attempts }));
+  }
+
+  /** The client is done: no more reconnects, held text reported unsent, keys wiped. */
+  private finish(why: string): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.registered = false;
+    clearInterval(this.sweepTimer);
+    clearTimeout(this.reconnectTimer);
+    this.restoring.clear();
+    this.joined.clear();
+    for (const r of this.engine?.listRooms() ?? []) this.engine!.forgetRoom(r.room);
+    if (this.outbox) this.unsent(this.outbox.drop(`${why}; nothing was sent`));
     this.enqueue(() => void this.emit('close'));
   }
 }
