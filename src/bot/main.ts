@@ -6,6 +6,13 @@
  *
  * A session starts by re-entering every #sc-* room and rekeying it (service.recover), so a lost
  * connection and a process restart heal the same way. Keys never outlive their session.
+ *
+ * A daemon restart loses the channels themselves. So a lost session leaves behind, in memory,
+ * the names and members of its rooms (never keys), and the lost session's control connection
+ * is kept until the next session is up: if the daemon closed it (it went away), the next
+ * session re-creates the remembered rooms that no longer exist for their remembered members;
+ * if it is still open (only keybot's IRC connection broke), rooms that vanished meanwhile were
+ * emptied by their members and stay gone.
  */
 import path from 'node:path';
 import { CONTROL_SOCKET_NAME } from '../ircd/control-protocol.js';
@@ -17,11 +24,14 @@ import { CommandDispatcher, formatFingerprint, type DispatcherOptions } from './
 import { ControlSocketDirectory, type UserDirectory } from './directory.js';
 import { loadOrCreateIdentity, readServiceCredentials, type KeybotIdentity, type ServiceCredentials } from './identity.js';
 import { KeybotConnection, type IrcEndpoint, type IrcEventSink } from './keybot.js';
+import type { RememberedRoom } from './rooms.js';
 import { KeyService, type KeyServiceOptions } from './service.js';
 
 const log = createLogger('keybot');
 
-export type ServiceTuning = Partial<Pick<KeyServiceOptions, 'settleMs' | 'maxSettleMs' | 'minEpochIntervalMs' | 'echoTimeoutMs' | 'retryMs'>>;
+export type ServiceTuning = Partial<
+  Pick<KeyServiceOptions, 'settleMs' | 'maxSettleMs' | 'minEpochIntervalMs' | 'echoTimeoutMs' | 'retryMs' | 'rejoinWindowMs' | 'restoreGatherMs'>
+>;
 
 export interface KeybotOptions {
   /** Holds keybot.credentials (from the daemon) and keybot.key.asc (keybot's key pair). */
@@ -39,12 +49,19 @@ export interface KeybotOptions {
   commands?: Pick<DispatcherOptions, 'burst' | 'refillMs'>;
   /** Reconnect backoff after a lost session (default 1 s doubling to 30 s). */
   reconnect?: { initialMs?: number; maxMs?: number };
+  /**
+   * How long members of rooms lost with a restarted daemon may come back into them (default
+   * 120 s; also settable as tuning.rejoinWindowMs).
+   */
+  rejoinWindowMs?: number;
 }
 
 interface Session {
   directory: UserDirectory;
   conn: KeybotConnection;
   service: KeyService;
+  /** We close the directory ourselves (so its close says nothing about the daemon). */
+  closingDirectory: boolean;
 }
 
 export class Keybot {
@@ -52,6 +69,12 @@ export class Keybot {
   private closing = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempts = 0;
+  /** Rooms of the last lost session (names and members only), until a new session is up. */
+  private memory: RememberedRoom[] = [];
+  /** A lost session, kept until the next one is up: its directory tells whether the daemon went away. */
+  private previous: Session | undefined;
+  /** The daemon closed a session's control connection: its channels are gone. */
+  private daemonWentAway = false;
 
   private constructor(
     private readonly opts: KeybotOptions,
@@ -81,11 +104,14 @@ export class Keybot {
   async close(): Promise<void> {
     this.closing = true;
     clearTimeout(this.reconnectTimer);
+    this.memory = [];
+    this.retirePrevious();
     const s = this.session;
     this.session = undefined;
     if (!s) return;
     s.service.shutdown();
     await s.conn.quit('keybot shutting down');
+    s.closingDirectory = true;
     s.directory.close();
   }
 
@@ -95,6 +121,9 @@ export class Keybot {
       ? await this.opts.openDirectory()
       : await ControlSocketDirectory.connect(this.opts.controlPath ?? path.join(this.opts.dataDir, CONTROL_SOCKET_NAME));
     let conn: KeybotConnection | undefined;
+    let session: Session | undefined;
+    // Read once a daemon answers: a restarted daemon has closed the lost session's connection.
+    const restore = this.daemonWentAway ? this.memory : [];
     try {
       await this.publishKey(directory);
       conn = new KeybotConnection({ endpoint: this.opts.irc, account: this.credentials.account, password: this.credentials.password });
@@ -106,18 +135,33 @@ export class Keybot {
         rotateAfterMs: this.opts.rotateAfterMs,
         // The restart rule (service.ts header): no epoch in the second this session started.
         notBefore: (Math.floor(startedAt / 1000) + 1) * 1000,
+        ...(this.opts.rejoinWindowMs !== undefined ? { rejoinWindowMs: this.opts.rejoinWindowMs } : {}),
         ...this.opts.tuning,
       });
       conn.bind(sinkFor(service, conn, new CommandDispatcher(this.opts.commands)));
-      directory.onPresence((p) => log.debug(`${p.name} is ${p.online ? 'online' : 'offline'}`));
+      directory.onPresence((p) => {
+        log.debug(`${p.name} is ${p.online ? 'online' : 'offline'}`);
+        service.presence(p);
+      });
       await conn.connect();
-      const session: Session = { directory, conn, service };
-      conn.onClose((why) => this.lost(session, `IRC: ${why}`));
-      directory.onClose((err) => this.lost(session, `directory: ${err.message}`));
-      await service.recover();
+      const s: Session = { directory, conn, service, closingDirectory: false };
+      session = s;
+      conn.onClose((why) => this.lost(s, `IRC: ${why}`));
+      directory.onClose((err) => {
+        if (!s.closingDirectory) this.daemonWentAway = true;
+        this.lost(s, `directory: ${err.message}`);
+      });
+      await service.recover(restore);
+      if (this.memory.length > 0 && restore.length === 0) {
+        log.info('the daemon kept running: rooms that vanished meanwhile were emptied by their members and are not restored');
+      }
+      this.memory = [];
+      this.daemonWentAway = false;
+      this.retirePrevious();
       this.attempts = 0;
-      return session;
+      return s;
     } catch (err) {
+      if (session) session.closingDirectory = true;
       if (conn && !conn.isClosed) await conn.quit('keybot could not start').catch(() => undefined);
       directory.close();
       throw err;
@@ -142,12 +186,29 @@ export class Keybot {
   private lost(session: Session, why: string): void {
     if (this.session !== session) return;
     this.session = undefined;
+    // Names and members only, in case the daemon restarted (then its channels are gone).
+    this.memory = session.service.snapshot();
     session.service.shutdown();
     void session.conn.quit('keybot reconnecting').catch(() => undefined);
-    session.directory.close();
-    if (this.closing) return;
+    // The directory stays open until the next session is up (see the file comment).
+    this.retirePrevious();
+    this.previous = session;
+    if (this.closing) {
+      this.memory = [];
+      this.retirePrevious();
+      return;
+    }
     log.warn(`session lost (${why}); every room key is dropped`);
     this.scheduleReconnect();
+  }
+
+  /** Close the control connection of the lost session. */
+  private retirePrevious(): void {
+    const p = this.previous;
+    this.previous = undefined;
+    if (!p) return;
+    p.closingDirectory = true;
+    p.directory.close();
   }
 
   private scheduleReconnect(): void {

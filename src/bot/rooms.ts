@@ -9,6 +9,16 @@
 import type { EnvelopeMember } from '../crypto/index.js';
 import { casefold } from '../ircd/names.js';
 
+/**
+ * What keybot keeps of a room across a lost daemon connection, in memory only: its name and
+ * members. Never a key (a restored room gets a new epoch).
+ */
+export interface RememberedRoom {
+  name: string;
+  /** Members other than keybot, as the server spelled their nicks. */
+  members: string[];
+}
+
 /** One epoch of a room: the key and exactly the members it was sent to. */
 export interface Epoch {
   epoch: number;

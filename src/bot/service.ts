@@ -15,14 +15,23 @@
  *   room are at least `minEpochIntervalMs` (1 s) apart, so they never run ahead of the clock;
  *   after a restart the first epoch waits until the second after the start (`notBefore`), so it
  *   is newer than anything the previous instance issued, with no state on disk.
+ *
+ * Recovery (docs/PROTOCOL.md "Faults"): a new session re-enters every `#sc-*` channel that still
+ * exists and rekeys it for whoever is in it (`recover`). When the daemon itself restarted, its
+ * channels are gone: the owner (main.ts) then hands over the rooms the lost session remembered
+ * (names and members, never keys), and each is re-created under the same name for the
+ * remembered members who are online, or who come online within `rejoinWindowMs`. Its first
+ * epoch waits up to `restoreGatherMs` for the members still missing (their companions reconnect
+ * with backoff), so that what is said first reaches everyone who is coming back. Nobody who
+ * was not a member is ever placed; members who do not come back in time are dropped.
  */
 import { generateRoomKey, type PrivateKeyHandle } from '../crypto/index.js';
 import { casefold, isValidAccountName, SERVICE_ROOM_PREFIX } from '../ircd/names.js';
 import { createLogger } from '../util/log.js';
 import { sealEnvelopes, sendEnvelopes, type EnvelopeRecipient, type Transport } from './delivery.js';
-import { DirectoryError, type UserDirectory } from './directory.js';
+import { DirectoryError, type PresenceChange, type UserDirectory } from './directory.js';
 import { KeyBook, type KeyProblem, type MemberKey } from './keybook.js';
-import { RoomRegistry, type Room } from './rooms.js';
+import { RoomRegistry, type RememberedRoom, type Room } from './rooms.js';
 import { randomBytes } from 'node:crypto';
 
 const log = createLogger('keybot');
@@ -52,6 +61,22 @@ export interface KeyServiceOptions {
   echoTimeoutMs?: number;
   /** Wait after a failed rekey before trying again (default 2000 ms). */
   retryMs?: number;
+  /** How long remembered members may come back into a room re-created after a daemon restart (default 120 s). */
+  rejoinWindowMs?: number;
+  /** How long a re-created room's first epoch waits for members still missing (default 10 s). */
+  restoreGatherMs?: number;
+}
+
+/** A room lost with the daemon, being re-created for its remembered members. */
+interface Restoring {
+  name: string;
+  /** Remembered members not (yet) back in it: casefolded → nick. */
+  expected: Map<string, string>;
+  timer: NodeJS.Timeout | undefined;
+  /** Its steps run one at a time. */
+  chain: Promise<void>;
+  /** While set, the re-created room holds its first epoch for the members still missing. */
+  gather: { room: Room; timer: NodeJS.Timeout } | undefined;
 }
 
 /** Why an invitee was not placed in a room. */
@@ -113,6 +138,8 @@ export class KeyService {
   private readonly o: Required<Omit<KeyServiceOptions, 'directory' | 'transport' | 'signer'>>;
   /** Departures keybot itself caused at a member's request ("leave"), so members read "X left". */
   private readonly leaving = new Set<string>();
+  /** Rooms being re-created after a daemon restart, by casefolded name. */
+  private readonly restoring = new Map<string, Restoring>();
   private stopped = false;
 
   constructor(private readonly opts: KeyServiceOptions) {
@@ -126,6 +153,8 @@ export class KeyService {
       notBefore: opts.notBefore ?? 0,
       echoTimeoutMs: opts.echoTimeoutMs ?? 5000,
       retryMs: opts.retryMs ?? 2000,
+      rejoinWindowMs: opts.rejoinWindowMs ?? 120_000,
+      restoreGatherMs: opts.restoreGatherMs ?? 10_000,
     };
   }
 
@@ -376,9 +405,10 @@ export class KeyService {
 
   /**
    * Re-enter every `#sc-*` room on the network (getting op back) and rekey each for its current
-   * members. Returns how many rooms were recovered.
+   * members; re-create each `remembered` room that no longer exists (the daemon restarted) for
+   * its remembered members. Returns how many rooms were recovered or are being restored.
    */
-  async recover(): Promise<number> {
+  async recover(remembered: RememberedRoom[] = []): Promise<number> {
     const all = await this.opts.directory.listRooms();
     let count = 0;
     for (const info of all) {
@@ -405,13 +435,161 @@ export class KeyService {
       }
     }
     if (count) log.info(`recovering ${count} room${count === 1 ? '' : 's'}`);
+    const present = new Set(all.filter((i) => isServiceRoom(i.name)).map((i) => casefold(i.name)));
+    const lost = remembered.filter((r) => isServiceRoom(r.name) && !present.has(casefold(r.name)));
+    if (lost.length > 0) count += await this.restore(lost);
     return count;
+  }
+
+  /**
+   * The rooms this session operates and their members (and members still expected back in a
+   * restored room), for the next session in case the daemon restarted. Names only, no keys.
+   */
+  snapshot(): RememberedRoom[] {
+    const out = new Map<string, RememberedRoom>();
+    for (const room of this.rooms.all()) {
+      if (room.ready && room.members.size > 0) out.set(room.folded, { name: room.name, members: [...room.members.values()] });
+    }
+    for (const [folded, r] of this.restoring) {
+      const entry = out.get(folded) ?? { name: r.name, members: [] };
+      for (const nick of r.expected.values()) if (!entry.members.some((m) => casefold(m) === casefold(nick))) entry.members.push(nick);
+      if (entry.members.length > 0) out.set(folded, entry);
+    }
+    return [...out.values()];
+  }
+
+  /** Someone came online: if they belong to a room being restored, put them back in it. */
+  presence(change: PresenceChange): void {
+    if (!change.online || this.stopped) return;
+    const f = casefold(change.name);
+    for (const entry of this.restoring.values()) {
+      if (entry.expected.has(f)) void this.rejoin(entry, [change.name]);
+    }
   }
 
   /** Stop everything: timers cleared, keys wiped. */
   shutdown(): void {
     this.stopped = true;
+    for (const r of this.restoring.values()) {
+      clearTimeout(r.timer);
+      clearTimeout(r.gather?.timer);
+    }
+    this.restoring.clear();
     this.rooms.clear();
+  }
+
+  // ---- restoring rooms lost with the daemon ---------------------------------------------------
+
+  /** Start restoring rooms the daemon lost: their members who are online now go back in at once. */
+  private async restore(lost: RememberedRoom[]): Promise<number> {
+    const entries: Restoring[] = [];
+    for (const r of lost) {
+      const expected = new Map<string, string>();
+      for (const m of r.members) if (!this.isSelf(m) && isValidAccountName(m)) expected.set(casefold(m), m);
+      if (expected.size === 0 || this.restoring.has(casefold(r.name))) continue;
+      const entry: Restoring = { name: r.name, expected, timer: undefined, chain: Promise.resolve(), gather: undefined };
+      entry.timer = setTimeout(() => this.endRestoring(entry, 'the rejoin window closed'), this.o.rejoinWindowMs);
+      entry.timer.unref();
+      this.restoring.set(casefold(r.name), entry);
+      entries.push(entry);
+    }
+    if (entries.length === 0) return 0;
+    log.info(`restoring ${entries.length} room${entries.length === 1 ? '' : 's'} lost with the daemon; their members have ${Math.round(this.o.rejoinWindowMs / 1000)} s to come back`);
+    const online = new Set((await this.opts.directory.listOnline()).map((n) => casefold(n)));
+    await Promise.all(entries.map((e) => this.rejoin(e, [...e.expected.values()].filter((n) => online.has(casefold(n))))));
+    return entries.length;
+  }
+
+  /**
+   * Put remembered members who are online again back into their room, re-creating the room
+   * (same name, +is, keybot op) if it does not exist yet; then rekey. Never rejects.
+   */
+  private rejoin(entry: Restoring, nicks: string[]): Promise<void> {
+    const step = entry.chain.then(async () => {
+      if (this.stopped || this.restoring.get(casefold(entry.name)) !== entry) return;
+      // Only remembered members, each once (the list is re-checked here, one step at a time).
+      const back: string[] = [];
+      for (const n of nicks) {
+        const nick = entry.expected.get(casefold(n));
+        if (nick === undefined) continue;
+        entry.expected.delete(casefold(n));
+        back.push(nick);
+      }
+      if (back.length === 0) return;
+      const refused: Refusal[] = [];
+      const existing = this.rooms.get(entry.name);
+      const room = existing ?? this.rooms.ensure(entry.name);
+      room.holds++;
+      try {
+        if (!existing) {
+          room.pendingReasons.push('room restored after a server restart');
+          room.forced = true;
+          await this.opts.directory.putInRoom(entry.name, this.self);
+          await room.until(() => room.ready, this.o.echoTimeoutMs, 'own JOIN and NAMES');
+          this.opts.transport.setModes(entry.name, '+is');
+          await room.until(() => room.modes.has('i') && room.modes.has('s'), this.o.echoTimeoutMs, 'MODE +is');
+        }
+        await this.place(room, back, refused);
+      } catch (err) {
+        log.warn(`${entry.name}: restoring failed: ${(err as Error).message}`);
+        if (!existing) {
+          for (const nick of [...room.members.values()]) {
+            await this.opts.directory.removeFromRoom(entry.name, nick, 'the room could not be restored').catch(() => undefined);
+          }
+          this.leaveRoom(room, 'could not restore the room');
+          this.endRestoring(entry, 'it could not be re-created');
+        }
+        return;
+      } finally {
+        room.holds--;
+      }
+      // Gone offline again in the meantime: they may still come back within the window.
+      for (const r of refused) if (r.reason === 'offline') entry.expected.set(casefold(r.name), r.name);
+      if (this.rooms.get(room.name) !== room) return;
+      if (room.members.size === 0) {
+        // Nobody could be placed after all: the next one to come online re-creates it.
+        this.endGather(entry);
+        this.leaveRoom(room, 'nobody came back');
+        return;
+      }
+      const placed = back.filter((n) => room.hasMember(n));
+      log.info(`${entry.name}: ${placed.length} remembered member${placed.length === 1 ? '' : 's'} back in the room`);
+      if (!existing && entry.expected.size > 0 && !entry.gather) {
+        // Hold the first epoch briefly for the others, so that what is said first reaches them too.
+        room.holds++;
+        const timer = setTimeout(() => this.endGather(entry), this.o.restoreGatherMs);
+        timer.unref();
+        entry.gather = { room, timer };
+      }
+      if (entry.expected.size === 0) this.endRestoring(entry);
+      this.requestRekey(room);
+    });
+    entry.chain = step.catch((err: unknown) => log.warn(`${entry.name}: ${(err as Error).message}`));
+    return entry.chain;
+  }
+
+  /** A re-created room stops holding its first epoch for missing members: rekey it now. */
+  private endGather(entry: Restoring): void {
+    const g = entry.gather;
+    if (!g) return;
+    entry.gather = undefined;
+    clearTimeout(g.timer);
+    g.room.holds--;
+    if (this.stopped || this.rooms.get(g.room.name) !== g.room) return;
+    if (g.room.members.size === 0 && g.room.holds === 0) this.leaveRoom(g.room, 'empty');
+    else this.requestRekey(g.room);
+  }
+
+  /** Stop waiting for a restored room's missing members: they are no longer members. */
+  private endRestoring(entry: Restoring, why?: string): void {
+    this.endGather(entry);
+    if (this.restoring.get(casefold(entry.name)) !== entry) return;
+    clearTimeout(entry.timer);
+    this.restoring.delete(casefold(entry.name));
+    if (why && entry.expected.size > 0) {
+      log.info(`${entry.name}: ${entry.expected.size} remembered member${entry.expected.size === 1 ? '' : 's'} dropped (${why})`);
+    }
+    entry.expected.clear();
   }
 
   // ---- internals ------------------------------------------------------------------------------
