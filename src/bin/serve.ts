@@ -78,6 +78,8 @@ export async function runServe(config: Config, opts: RunOptions): Promise<number
   const plain = daemon.listeners.find((l) => !l.tls);
   if (plain) args.push('--irc', ircAddress(plain.host, plain.port));
   const keybot = new ChildSupervisor({ name: 'keybot', command: process.execPath, args });
+  // Operators (and the fault tests) can tell which process holds the room keys.
+  keybot.on('spawn', (pid) => out.write(`keybot started (pid ${pid})\n`));
   keybot.start();
   out.write('keybot runs as a child process and is restarted if it dies\n');
   await waitForShutdownSignal();
