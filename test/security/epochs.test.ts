@@ -95,7 +95,7 @@ describe('security: leavers cannot read what follows, joiners cannot read what p
     expect(readable(eve.keys, early)).to.deep.equal(['before anyone left', 'agreed']);
   });
 
-  it('eve leaves: no key she ever held opens anything said after, and nothing more reaches her', async function () {
+  it('eve leaves: no key she ever held opens anything said after, nothing more reaches her, and her old key expires', async function () {
     const from = eve.lines.length;
     eve.say('keybot', `leave ${room}`);
     await eve.waitFor((l) => l.command === 'KICK' && casefold(l.params[1] ?? '') === 'eve', 'her removal', from);
@@ -118,6 +118,18 @@ describe('security: leavers cannot read what follows, joiners cannot read what p
     await eve.waitFor((l) => l.nick === 'keybot' && l.params[1] === `you are not in ${room}`, 'the refusal', asked);
     await eve.sync();
     expect(eve.keys.map((k) => k.epoch)).to.deep.equal([e1]);
+
+    // Writing with the key she kept: the daemon does not relay it (she is not in the room). A
+    // daemon that did would have it accepted only while the members keep the old key (120 s).
+    const [late] = eve.seal(room, 'still here', { key: eve.keys[0]! }) as [string];
+    const said = eve.lines.length;
+    eve.say(room, late);
+    await eve.waitFor((l) => l.command === '403', '403', said);
+    expect(await alice.crypto!.handleIncoming({ from: 'eve', target: room, command: 'PRIVMSG', text: late })).to.include({ kind: 'message', epoch: e1 });
+    expect(await alice.crypto!.handleIncoming({ from: 'eve', target: room, command: 'PRIVMSG', text: late, now: Date.now() + 121_000 })).to.include({
+      kind: 'undecryptable',
+      code: 'epoch-discarded',
+    });
   });
 
   it('frank disconnects: the keys he kept open nothing said after', async function () {
