@@ -121,13 +121,14 @@ export class Keybot {
       ? await this.opts.openDirectory()
       : await ControlSocketDirectory.connect(this.opts.controlPath ?? path.join(this.opts.dataDir, CONTROL_SOCKET_NAME));
     let conn: KeybotConnection | undefined;
+    let service: KeyService | undefined;
     let session: Session | undefined;
     // Read once a daemon answers: a restarted daemon has closed the lost session's connection.
     const restore = this.daemonWentAway ? this.memory : [];
     try {
       await this.publishKey(directory);
       conn = new KeybotConnection({ endpoint: this.opts.irc, account: this.credentials.account, password: this.credentials.password });
-      const service = new KeyService({
+      const svc = new KeyService({
         directory,
         transport: conn,
         signer: this.identity.key,
@@ -138,20 +139,21 @@ export class Keybot {
         ...(this.opts.rejoinWindowMs !== undefined ? { rejoinWindowMs: this.opts.rejoinWindowMs } : {}),
         ...this.opts.tuning,
       });
-      conn.bind(sinkFor(service, conn, new CommandDispatcher(this.opts.commands)));
+      service = svc;
+      conn.bind(sinkFor(svc, conn, new CommandDispatcher(this.opts.commands)));
       directory.onPresence((p) => {
         log.debug(`${p.name} is ${p.online ? 'online' : 'offline'}`);
-        service.presence(p);
+        svc.presence(p);
       });
       await conn.connect();
-      const s: Session = { directory, conn, service, closingDirectory: false };
+      const s: Session = { directory, conn, service: svc, closingDirectory: false };
       session = s;
       conn.onClose((why) => this.lost(s, `IRC: ${why}`));
       directory.onClose((err) => {
         if (!s.closingDirectory) this.daemonWentAway = true;
         this.lost(s, `directory: ${err.message}`);
       });
-      await service.recover(restore);
+      await svc.recover(restore);
       if (this.memory.length > 0 && restore.length === 0) {
         log.info('the daemon kept running: rooms that vanished meanwhile were emptied by their members and are not restored');
       }
@@ -161,6 +163,7 @@ export class Keybot {
       this.attempts = 0;
       return s;
     } catch (err) {
+      service?.shutdown();
       if (session) session.closingDirectory = true;
       if (conn && !conn.isClosed) await conn.quit('keybot could not start').catch(() => undefined);
       directory.close();

@@ -41,6 +41,8 @@ describe('faults: daemon restart under connected companions', function () {
   after(async () => {
     await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
     await bot?.close();
+    // t.stop() closes the daemon it started; the one restartDaemon started is t.daemon now.
+    await t?.daemon.close();
     await t?.stop();
   });
 
