@@ -128,8 +128,8 @@ describe('faults: daemon restart under connected companions', function () {
 
   it('keybot back before a member: the room waits for them, and its first epoch includes them', async () => {
     const dave = await connect('dave', FAST);
-    // erin's companion comes back only after 1.5 s, well after keybot and dave.
-    const erin = await connect('erin', { initialMs: 1500, maxMs: 1500, jitter: 0 });
+    // erin's companion comes back only after 1 s, well after keybot and dave (within restoreGatherMs).
+    const erin = await connect('erin', { initialMs: 1000, maxMs: 1000, jitter: 0 });
     const room = roomIn(await dave.invite(['erin']));
     const e1 = await until(() => sameEpoch([dave, erin], room, ['dave', 'erin']), `one epoch of ${room}`);
     const keys = record(dave, 'key');
