@@ -1,0 +1,122 @@
+/**
+ * SealClient's reconnect on its own (no keybot needed): it retries while the server is away,
+ * stops when told to (quit, maxAttempts) or when the server refuses the login, and with
+ * `reconnect: false` ends at the first loss as before.
+ */
+import { expect } from 'chai';
+import { SealClient, type SealConnectOptions } from '../../src/client/client.js';
+import { SealClientError } from '../../src/client/errors.js';
+import { startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
+import { next, record } from '../client/helpers.js';
+import { restartDaemon, sleep, until } from './helpers.js';
+
+describe('faults: SealClient reconnect', function () {
+  this.timeout(30_000);
+  let t: TestDaemon;
+  let users: Record<string, TestUser>;
+  const clients: SealClient[] = [];
+
+  before(async () => {
+    t = await startTestDaemon();
+    users = {};
+    for (const n of ['amy', 'ben']) users[n] = await t.addUser(n);
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.quit().catch(() => undefined)));
+    await until(() => !online('amy') && !online('ben'), 'amy and ben offline', 5000);
+  });
+  after(async () => {
+    await t?.daemon.close();
+    await t?.stop();
+  });
+
+  async function client(name: string, over: Partial<SealConnectOptions> = {}): Promise<SealClient> {
+    const c = new SealClient();
+    clients.push(c);
+    // No keybot runs here: its key is "unavailable", which does not stop the login.
+    await c.connect({
+      host: '127.0.0.1',
+      port: t.port,
+      nick: name,
+      password: users[name]!.password,
+      privateKeyArmored: users[name]!.privateKey,
+      knownKeybotsFile: false,
+      timeoutMs: 2000,
+      reconnect: { initialMs: 50, maxMs: 200 },
+      ...over,
+    });
+    return c;
+  }
+
+  const online = (name: string): boolean => t.daemon.server.findClient(name) !== undefined;
+
+  it('retries while the server is away and logs in again once it is back', async () => {
+    const amy = await client('amy');
+    const tries = record(amy, 'reconnecting');
+    const down = next(amy, 'disconnected');
+    const back = next(amy, 'reconnected', () => true, 15_000);
+    await restartDaemon(t, async () => {
+      await down;
+      // Several attempts fail while nothing listens, with growing delays.
+      await until(() => tries.length >= 3, 'three attempts');
+      expect(amy.reconnecting).to.equal(true);
+      const err = await Promise.resolve()
+        .then(() => amy.whois('ben'))
+        .catch((e: unknown) => e);
+      expect((err as SealClientError).code).to.equal('not-connected');
+    });
+    const r = await back;
+    expect(r.nick).to.equal('amy');
+    expect(r.attempts).to.be.greaterThanOrEqual(3);
+    expect(tries[1]!.delayMs).to.be.at.most(100);
+    await until(() => online('amy'), 'amy online again');
+    expect(amy.reconnecting).to.equal(false);
+    expect((await amy.whois('amy')).nick).to.equal('amy');
+  });
+
+  it('quit() while reconnecting stops it: close, and no login afterwards', async () => {
+    const ben = await client('ben');
+    const down = next(ben, 'disconnected');
+    const closed = next(ben, 'close');
+    await restartDaemon(t, async () => {
+      await down;
+      await ben.quit();
+      await closed;
+    });
+    await sleep(500);
+    expect(online('ben')).to.equal(false);
+    expect(ben.reconnecting).to.equal(false);
+  });
+
+  it('gives up after maxAttempts, and ends at once with reconnect: false', async () => {
+    const amy = await client('amy', { reconnect: { initialMs: 20, maxMs: 20, maxAttempts: 2 } });
+    const ben = await client('ben', { reconnect: false });
+    const gaveUp = next(amy, 'disconnected', (d) => !d.reconnecting);
+    const amyClosed = next(amy, 'close');
+    const benEvents = record(ben, 'disconnected');
+    const benClosed = next(ben, 'close');
+    await restartDaemon(t, async () => {
+      expect((await gaveUp).reason).to.equal('gave up reconnecting after 2 attempts');
+      await amyClosed;
+      await benClosed;
+      expect(benEvents).to.deep.equal([]);
+    });
+    await sleep(300);
+    expect(online('amy')).to.equal(false);
+    expect(online('ben')).to.equal(false);
+  });
+
+  it('stops when the server refuses the login (the account is gone)', async () => {
+    const amy = await client('amy');
+    const refused = next(amy, 'disconnected', (d) => !d.reconnecting, 15_000);
+    const closed = next(amy, 'close', () => true, 15_000);
+    const back = next(amy, 'reconnected', () => true, 15_000);
+    await restartDaemon(t);
+    await back;
+    // The account is removed and its session dropped: the next login is refused.
+    await t.daemon.accounts.remove('amy');
+    t.daemon.server.disconnectAccount('amy', 'account removed');
+    expect((await refused).reason).to.match(/refused the login/);
+    await closed;
+  });
+});
