@@ -329,7 +329,8 @@ function printReport(results: TargetFigures[], started: Date, loadBefore: string
     const line = [row.label, seal ? spread(sv, row.fmt) : '-'];
     if (ng) {
       line.push(nv.length ? spread(nv, row.fmt) : '-');
-      line.push(sv.length && nv.length ? (median(sv) / median(nv)).toFixed(2) : '-');
+      const ratio = sv.length && nv.length ? median(sv) / median(nv) : NaN;
+      line.push(Number.isFinite(ratio) ? ratio.toFixed(2) : '-');
     }
     if (row.target !== undefined && seal) {
       const v = median(sv);
@@ -362,6 +363,7 @@ function printReport(results: TargetFigures[], started: Date, loadBefore: string
       out.push(`logins ${t.name}: FAIL ${t.loginFailures}`);
     }
   }
+  if (QUICK) out.push('(--quick: memory per connection divides one-off pool growth by 250, not 1000; rooms are 50, not 200)');
   out.push(`delivery checks: ${allOk ? 'OK' : 'FAIL'}; targets: ${allMet ? 'all met' : 'not all met'}`);
   process.stdout.write(out.join('\n') + '\n');
   return allOk;
