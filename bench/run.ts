@@ -363,7 +363,7 @@ function printReport(results: TargetFigures[], started: Date, loadBefore: string
       out.push(`logins ${t.name}: FAIL ${t.loginFailures}`);
     }
   }
-  if (QUICK) out.push('(--quick: memory per connection divides one-off pool growth by 250, not 1000; rooms are 50, not 200)');
+  if (LOGINS !== 1000) out.push(`(${LOGINS} connections, not 1000: memory per connection divides one-off pool growth by ${LOGINS}; rooms are ${LOGINS / ROOM_SIZE}, not 200)`);
   out.push(`delivery checks: ${allOk ? 'OK' : 'FAIL'}; targets: ${allMet ? 'all met' : 'not all met'}`);
   process.stdout.write(out.join('\n') + '\n');
   return allOk;
