@@ -553,6 +553,12 @@ export class SealClient extends EventEmitter {
       return;
     }
     const r = await this.engine!.handleIncoming({ from, target, command, text });
+    if (r.kind === 'passthrough') {
+      // Not sealchat's business (a private message, a user's notice, an ordinary channel): the
+      // engine's result carries no line, so report it from here, as received.
+      this.emit(command === 'NOTICE' ? 'notice' : 'privmsg', { from, target, text });
+      return;
+    }
     this.emitResults([r]);
   }
 
@@ -599,7 +605,7 @@ export class SealClient extends EventEmitter {
         case 'bot-notice':
           this.botNotice(r);
           break;
-        case 'passthrough':
+        case 'passthrough': // emitted as 'privmsg'/'notice' by incoming(), which has the line
         case 'hidden':
         case 'held':
           break;

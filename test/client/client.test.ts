@@ -230,6 +230,22 @@ describe('src/client/client.ts', function () {
       expect(bob.localRooms()[0]!.epoch).to.equal(1_800_000_000);
     });
 
+    it('reports private messages and user notices as privmsg and notice events, as received', async function () {
+      const { alice, eve } = await roomWithKeys();
+      const pm = next(alice, 'privmsg');
+      eve.say('alice', 'psst, in the clear');
+      expect(await pm).to.deep.equal({ from: 'eve', target: 'alice', text: 'psst, in the clear' });
+      const notice = next(alice, 'notice', (n) => n.from === 'eve');
+      eve.notice('alice', 'a notice from eve');
+      expect(await notice).to.deep.equal({ from: 'eve', target: 'alice', text: 'a notice from eve' });
+      // Room traffic is still not passed through: plaintext in a room is a warning, not a privmsg.
+      const seen = record(alice, 'privmsg');
+      const warned = next(alice, 'plaintext-warning');
+      eve.say(ROOM, 'clear text in the room');
+      await warned;
+      expect(seen).to.deep.equal([]);
+    });
+
     it('collects keybot replies to a command, and reports them as bot notices', async function () {
       const { alice } = await roomWithKeys();
       const notices = record(alice, 'bot-notice');
