@@ -1,16 +1,22 @@
 /**
  * sealchat companions' library: what the terminal client, the local proxy and the plugin agent
  * build on. SealClient owns an IRC connection; RoomCryptoEngine is the same crypto session for
- * layers that already have one (a proxy sits between a client and the server).
+ * layers that already have one (a proxy sits between a client and the server), and KeyTrust and
+ * Outbox (outbox.ts) decide, for them too, when a room key may be sent under and what to do with
+ * text that has to wait for the next one.
  */
 export {
   SealClient,
+  backoffDelay,
   type SealConnectOptions,
   type SealClientEvents,
   type ConnectResult,
   type KeybotTrust,
   type RoomMessageEvent,
+  type ReconnectOptions,
+  type SendResult,
 } from './client.js';
+export { KeyTrust, Outbox, type OutboxOptions, type SubmitResult, type Released, type Unsent } from './outbox.js';
 export {
   RoomCryptoEngine,
   type RoomCryptoEngineOptions,
