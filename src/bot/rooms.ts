@@ -17,6 +17,12 @@ export interface RememberedRoom {
   name: string;
   /** Members other than keybot, as the server spelled their nicks. */
   members: string[];
+  /**
+   * The fingerprint each account was pinned to in the room (casefolded account → fingerprint):
+   * a member whose registered key no longer matches is removed, not keyed (see Room.pins).
+   * Fingerprints are public; no key material.
+   */
+  fingerprints?: Record<string, string>;
 }
 
 /** One epoch of a room: the key and exactly the members it was sent to. */
@@ -34,6 +40,13 @@ export class Room {
   readonly folded: string;
   /** Members other than keybot: casefolded nick → nick as the server spells it. */
   readonly members = new Map<string, string>();
+  /**
+   * The fingerprint each account had when it was placed in the room (or first keyed in it),
+   * casefolded account → fingerprint, kept for the room's lifetime (also after the account left).
+   * keybot never keys an account whose registered key no longer matches: it removes them with
+   * "key changed" instead. Only an invite by a member (a visible act) pins a new fingerprint.
+   */
+  readonly pins = new Map<string, string>();
   /** Channel modes keybot has seen set (flag letters only). */
   readonly modes = new Set<string>();
   /** Bumped on every membership change; an epoch is only installed if it did not move meanwhile. */

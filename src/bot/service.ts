@@ -24,6 +24,12 @@
  * epoch waits up to `restoreGatherMs` for the members still missing (their companions reconnect
  * with backoff), so that what is said first reaches everyone who is coming back. Nobody who
  * was not a member is ever placed; members who do not come back in time are dropped.
+ *
+ * Member keys are pinned per room (Room.pins, docs/PROTOCOL.md "Member fingerprints"): the
+ * directory (the daemon) is asked for each member's key at every rekey, but a member whose
+ * registered fingerprint differs from the one they had when placed is never keyed under the new
+ * key: keybot removes them with "key changed" and keys the others. Only an invite by a member
+ * pins a new fingerprint. The pins outlive a lost session through the remembered rooms.
  */
 import { generateRoomKey, type PrivateKeyHandle } from '../crypto/index.js';
 import { casefold, isValidAccountName, SERVICE_ROOM_PREFIX } from '../ircd/names.js';
@@ -75,8 +81,16 @@ interface Restoring {
   timer: NodeJS.Timeout | undefined;
   /** Its steps run one at a time. */
   chain: Promise<void>;
+  /** The fingerprints its members were pinned to (casefolded account → fingerprint). */
+  pins: Map<string, string>;
   /** While set, the re-created room holds its first epoch for the members still missing. */
   gather: { room: Room; timer: NodeJS.Timeout } | undefined;
+}
+
+/** An invitee who can be placed, with the fingerprint they are pinned to if placed. */
+interface Invitee {
+  nick: string;
+  fingerprint: string;
 }
 
 /** Why an invitee was not placed in a room. */
@@ -138,6 +152,8 @@ export class KeyService {
   private readonly o: Required<Omit<KeyServiceOptions, 'directory' | 'transport' | 'signer'>>;
   /** Departures keybot itself caused at a member's request ("leave"), so members read "X left". */
   private readonly leaving = new Set<string>();
+  /** Removals keybot caused because a member's registered key changed ("room nick" marks). */
+  private readonly keyChanged = new Set<string>();
   /** Rooms being re-created after a daemon restart, by casefolded name. */
   private readonly restoring = new Map<string, Restoring>();
   private stopped = false;
@@ -189,7 +205,7 @@ export class KeyService {
     const names = uniqueNames(invitees).filter((n) => casefold(n) !== casefold(requester));
     const checked = await Promise.all(names.map((n) => this.checkInvitee(n)));
     const refused = checked.filter((c): c is Refusal => 'reason' in c);
-    const available = checked.filter((c): c is { nick: string } => !('reason' in c)).map((c) => c.nick);
+    const available = checked.filter((c): c is Invitee => !('reason' in c));
     if (available.length === 0) return { status: 'nobody', refused };
 
     let name = newRoomName();
@@ -206,7 +222,9 @@ export class KeyService {
       await room.until(() => room.modes.has('i') && room.modes.has('s'), this.o.echoTimeoutMs, 'MODE +is');
       // The requester first: if they cannot be placed (gone offline), nobody else is.
       await this.opts.directory.putInRoom(name, me.account);
-      joined = await this.place(room, available, refused);
+      this.pin(room, me.account, me.key.fingerprint);
+      joined = await this.place(room, available.map((a) => a.nick), refused);
+      this.pinPlaced(room, available, joined, me.account);
       if (joined.length === 0) {
         await this.opts.directory.removeFromRoom(name, me.account, 'nobody else could join').catch(() => undefined);
         this.leaveRoom(room, 'nobody joined');
@@ -234,12 +252,14 @@ export class KeyService {
     if (!room || !room.ready || !room.hasMember(requester)) return { status: 'not_member' };
     const checked = await Promise.all(uniqueNames(invitees).map((n) => this.checkInvitee(n, room)));
     const refused = checked.filter((c): c is Refusal => 'reason' in c);
-    const available = checked.filter((c): c is { nick: string } => !('reason' in c)).map((c) => c.nick);
+    const available = checked.filter((c): c is Invitee => !('reason' in c));
     let joined: string[] = [];
     if (available.length > 0) {
       room.holds++;
       try {
-        joined = await this.place(room, available, refused);
+        joined = await this.place(room, available.map((a) => a.nick), refused);
+        // An invite by a member is the one visible act that pins (or re-pins) an account's key.
+        this.pinPlaced(room, available, joined, requester);
       } finally {
         room.holds--;
         this.requestRekey(room);
@@ -303,6 +323,12 @@ export class KeyService {
       return { status: 'pending', room: room.name };
     }
     const k = await this.keys.lookup(requester);
+    const pinned = room.pins.get(casefold(listed.account)) ?? listed.fingerprint;
+    if (k.ok && k.key.fingerprint !== pinned) {
+      // The directory now names another key than the one this member was placed with.
+      if (this.rooms.get(room.name) === room && room.hasMember(requester)) this.removeForKeyChange(room, requester, pinned, k.key.fingerprint);
+      return { status: 'pending', room: room.name };
+    }
     if (!k.ok || k.key.fingerprint !== listed.fingerprint) {
       // The member's key changed since this epoch: only a new epoch can list the new one.
       this.requestRekey(room, `${requester} changed keys`, true);
@@ -366,11 +392,14 @@ export class KeyService {
     if (!room) return;
     const mark = `${room.folded} ${casefold(nick)}`;
     const asked = this.leaving.delete(mark);
-    if (room.removeMember(nick)) this.requestRekey(room, `${nick} ${kicked && !asked ? 'was removed' : 'left'}`);
+    const keyChanged = this.keyChanged.delete(mark);
+    const why = keyChanged ? 'was removed (key changed)' : kicked && !asked ? 'was removed' : 'left';
+    if (room.removeMember(nick)) this.requestRekey(room, `${nick} ${why}`);
   }
 
   memberQuit(nick: string): void {
     for (const room of this.rooms.roomsOf(nick)) {
+      this.keyChanged.delete(`${room.folded} ${casefold(nick)}`);
       if (room.removeMember(nick)) this.requestRekey(room, `${nick} quit`);
     }
   }
@@ -407,8 +436,12 @@ export class KeyService {
    * Re-enter every `#sc-*` room on the network (getting op back) and rekey each for its current
    * members; re-create each `remembered` room that no longer exists (the daemon restarted) for
    * its remembered members. Returns how many rooms were recovered or are being restored.
+   * `known` (default `remembered`): what the lost session remembered of every room, whose member
+   * fingerprints are pinned again in the rooms re-entered or re-created here.
    */
-  async recover(remembered: RememberedRoom[] = []): Promise<number> {
+  async recover(remembered: RememberedRoom[] = [], known: RememberedRoom[] = remembered): Promise<number> {
+    const pinsOf = new Map<string, Record<string, string>>();
+    for (const r of known) if (r.fingerprints) pinsOf.set(casefold(r.name), r.fingerprints);
     const all = await this.opts.directory.listRooms();
     let count = 0;
     for (const info of all) {
@@ -420,6 +453,7 @@ export class KeyService {
         continue;
       }
       const room = this.rooms.ensure(info.name);
+      for (const [account, fp] of Object.entries(pinsOf.get(room.folded) ?? {})) room.pins.set(casefold(account), fp);
       room.pendingReasons.push('keybot restarted');
       room.forced = true;
       try {
@@ -437,7 +471,7 @@ export class KeyService {
     if (count) log.info(`recovering ${count} room${count === 1 ? '' : 's'}`);
     const present = new Set(all.filter((i) => isServiceRoom(i.name)).map((i) => casefold(i.name)));
     const lost = remembered.filter((r) => isServiceRoom(r.name) && !present.has(casefold(r.name)));
-    if (lost.length > 0) count += await this.restore(lost);
+    if (lost.length > 0) count += await this.restore(lost.map((r) => ({ ...r, fingerprints: r.fingerprints ?? pinsOf.get(casefold(r.name)) })));
     return count;
   }
 
@@ -448,11 +482,14 @@ export class KeyService {
   snapshot(): RememberedRoom[] {
     const out = new Map<string, RememberedRoom>();
     for (const room of this.rooms.all()) {
-      if (room.ready && room.members.size > 0) out.set(room.folded, { name: room.name, members: [...room.members.values()] });
+      if (room.ready && room.members.size > 0) {
+        out.set(room.folded, { name: room.name, members: [...room.members.values()], fingerprints: Object.fromEntries(room.pins) });
+      }
     }
     for (const [folded, r] of this.restoring) {
-      const entry = out.get(folded) ?? { name: r.name, members: [] };
+      const entry = out.get(folded) ?? { name: r.name, members: [], fingerprints: {} };
       for (const nick of r.expected.values()) if (!entry.members.some((m) => casefold(m) === casefold(nick))) entry.members.push(nick);
+      entry.fingerprints = { ...Object.fromEntries(r.pins), ...entry.fingerprints };
       if (entry.members.length > 0) out.set(folded, entry);
     }
     return [...out.values()];
@@ -487,7 +524,9 @@ export class KeyService {
       const expected = new Map<string, string>();
       for (const m of r.members) if (!this.isSelf(m) && isValidAccountName(m)) expected.set(casefold(m), m);
       if (expected.size === 0 || this.restoring.has(casefold(r.name))) continue;
-      const entry: Restoring = { name: r.name, expected, timer: undefined, chain: Promise.resolve(), gather: undefined };
+      const pins = new Map<string, string>();
+      for (const [account, fp] of Object.entries(r.fingerprints ?? {})) pins.set(casefold(account), fp);
+      const entry: Restoring = { name: r.name, expected, timer: undefined, chain: Promise.resolve(), gather: undefined, pins };
       entry.timer = setTimeout(() => this.endRestoring(entry, 'the rejoin window closed'), this.o.rejoinWindowMs);
       entry.timer.unref();
       this.restoring.set(casefold(r.name), entry);
@@ -519,6 +558,8 @@ export class KeyService {
       const refused: Refusal[] = [];
       const existing = this.rooms.get(entry.name);
       const room = existing ?? this.rooms.ensure(entry.name);
+      // Remembered members come back under the fingerprints they were pinned to.
+      for (const [account, fp] of entry.pins) if (!room.pins.has(account)) room.pins.set(account, fp);
       room.holds++;
       try {
         if (!existing) {
@@ -594,12 +635,51 @@ export class KeyService {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  private async checkInvitee(name: string, room?: Room): Promise<Refusal | { nick: string }> {
+  private async checkInvitee(name: string, room?: Room): Promise<Refusal | Invitee> {
     const k: MemberKey = await this.keys.lookup(name);
     if (!k.ok) return { name, reason: k.problem, detail: k.detail };
     if (room && room.hasMember(k.account)) return { name: k.account, reason: 'already_member' };
     if (!k.online) return { name: k.account, reason: 'offline' };
-    return { nick: k.account };
+    return { nick: k.account, fingerprint: k.key.fingerprint };
+  }
+
+  /** Pin an account's fingerprint in a room (a placement by keybot or an invite by a member). */
+  private pin(room: Room, account: string, fingerprint: string, by?: string): void {
+    const f = casefold(account);
+    const before = room.pins.get(f);
+    room.pins.set(f, fingerprint);
+    if (before !== undefined && before !== fingerprint) {
+      log.warn(`${room.name}: ${account} invited back${by ? ` by ${by}` : ''} with a new key ${fingerprint} (was ${before})`);
+    }
+  }
+
+  /** Pin the invitees who were placed, with the fingerprint they had when checked. */
+  private pinPlaced(room: Room, invitees: Invitee[], placed: string[], by: string): void {
+    const done = new Set(placed.map((n) => casefold(n)));
+    for (const i of invitees) if (done.has(casefold(i.nick))) this.pin(room, i.nick, i.fingerprint, by);
+  }
+
+  /**
+   * The directory names another key for `nick` than the one they were pinned to in `room`:
+   * remove them ("key changed"), tell the room and them, and never key them under the new key.
+   */
+  private removeForKeyChange(room: Room, nick: string, pinned: string, now: string): void {
+    const mark = `${room.folded} ${casefold(nick)}`;
+    const first = !this.keyChanged.has(mark);
+    this.keyChanged.add(mark);
+    this.evict(room, nick, 'key changed');
+    if (!first) return;
+    log.warn(`${room.name}: ${nick}'s registered key changed (pinned ${pinned}, directory now ${now}); removed, not keyed`);
+    this.opts.transport.notice(
+      room.name,
+      `${nick} removed: their registered key changed (was ${pinned}, now ${now}); they get no key. ` +
+        `A member may invite ${nick} again after checking the new fingerprint with them.`,
+    );
+    this.opts.transport.notice(
+      nick,
+      `you were removed from ${room.name}: the key registered for your account changed (was ${pinned}, now ${now}). ` +
+        'If you did not change it, your account\'s key was replaced by someone else; a member must invite you again.',
+    );
   }
 
   /** Server-side join each nick; those who could not be placed go into `refused`. Returns the placed. */
@@ -677,8 +757,16 @@ export class KeyService {
 
     const usable: Array<EnvelopeRecipient & { member: (MemberKey & { ok: true })['member'] }> = [];
     for (const { nick, k } of found) {
-      if (k.ok) usable.push({ nick, account: k.account, key: k.key, member: k.member });
-      else this.evict(room, nick, `no usable key (${k.detail ?? k.problem})`);
+      if (!k.ok) {
+        this.evict(room, nick, `no usable key (${k.detail ?? k.problem})`);
+        continue;
+      }
+      const pinned = room.pins.get(casefold(k.account));
+      if (pinned !== undefined && pinned !== k.key.fingerprint) {
+        this.removeForKeyChange(room, nick, pinned, k.key.fingerprint);
+        continue;
+      }
+      usable.push({ nick, account: k.account, key: k.key, member: k.member });
     }
     if (usable.length === 0) return; // the evictions will bring the next change
 
@@ -703,6 +791,8 @@ export class KeyService {
     // From here to the end: synchronous, so no IRC event can change the room in between.
     const reasons = room.pendingReasons.join(', ') || 'new epoch';
     room.install({ epoch, key, members, startedAt }, version);
+    // First keyed here without a placement by keybot (a restart, a join keybot did not make): pin now.
+    for (const m of members) if (!room.pins.has(casefold(m.account))) room.pins.set(casefold(m.account), m.fingerprint);
     sendEnvelopes(this.opts.transport, sealed);
     this.opts.transport.notice(room.name, keyEventText(epoch, members.map((m) => m.account), reasons));
     this.armRotation(room);

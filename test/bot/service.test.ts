@@ -27,6 +27,10 @@ class FakeDirectory implements UserDirectory {
   gate: Promise<void> | undefined;
   lookups = 0;
   kicked: string[] = [];
+  /** The reason of each removal, in the order of `kicked`. */
+  kickReasons: string[] = [];
+  /** What listRooms answers (a daemon that kept running, for recover()). */
+  rooms: DirectoryRoom[] = [];
 
   async lookupUser(name: string): Promise<DirectoryUser | null> {
     this.lookups++;
@@ -37,11 +41,12 @@ class FakeDirectory implements UserDirectory {
     return [...this.users.values()].filter((u) => u.online).map((u) => u.name);
   }
   async putInRoom(): Promise<void> {}
-  async removeFromRoom(room: string, nick: string): Promise<void> {
+  async removeFromRoom(room: string, nick: string, reason: string): Promise<void> {
     this.kicked.push(`${room} ${nick}`);
+    this.kickReasons.push(reason);
   }
   async listRooms(): Promise<DirectoryRoom[]> {
-    return [];
+    return this.rooms;
   }
   async publishServiceKey(): Promise<DirectoryUser> {
     throw new Error('not used');
@@ -253,5 +258,124 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
     expect(got).to.have.length(2);
     expect(got[1]!.epoch).to.equal(got[0]!.epoch);
     expect(Buffer.from(got[1]!.key).equals(Buffer.from(got[0]!.key))).to.equal(true);
+  });
+  describe('pinned member keys (the daemon swaps a registered key)', function () {
+    /** The directory now answers carol's key for `name` (what `sealchatd user setkey` would do). */
+    function swapKey(name: string, to = 'carol'): void {
+      const u = dir.users.get(name)!;
+      u.publicKey = members[to]!.key.publicKey.armored;
+      u.fingerprint = members[to]!.key.fingerprint;
+    }
+
+    it('removes a member whose registered key changed ("key changed"), tells the room and them, and keys only the others', async function () {
+      start();
+      openRoom(['alice', 'bob']);
+      await settle(() => tx.events(ROOM).length === 1);
+      const bobLines = tx.envelopeLinesTo('bob').length;
+      swapKey('bob');
+      svc.memberJoined(ROOM, 'dave'); // any rekey
+      await settle(() => (tx.events(ROOM).filter((t) => t.startsWith('new key')).length === 2));
+      expect(dir.kicked).to.deep.equal([`${ROOM} bob`]);
+      expect(dir.kickReasons).to.deep.equal(['key changed']);
+      // No envelope for bob's nick (it would be sealed to the swapped-in key).
+      expect(tx.envelopeLinesTo('bob').length).to.equal(bobLines);
+      const latest = (await opened('alice')).at(-1)!;
+      expect(latest.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'dave']);
+      const said = tx.events(ROOM).find((t) => t.startsWith('bob removed'));
+      expect(said).to.include(members.bob!.key.fingerprint).and.include(members.carol!.key.fingerprint).and.include('invite bob again');
+      expect(tx.lines.some((l) => l.target === 'bob' && /removed from .*key registered for your account changed/.test(l.text))).to.equal(true);
+      // The KICK echo: members read why.
+      svc.memberLeft(ROOM, 'bob', true);
+      await settle(() => tx.events(ROOM).filter((t) => t.startsWith('new key')).length === 3);
+      expect(tx.events(ROOM).at(-1)).to.match(/\(bob was removed \(key changed\)\)$/);
+    });
+
+    it('does not re-send the current key to a member whose key changed: removes them', async function () {
+      start();
+      openRoom(['alice', 'bob']);
+      await settle(() => tx.events(ROOM).length === 1);
+      const before = tx.envelopeLinesTo('bob').length;
+      swapKey('bob');
+      expect((await svc.resendKey('bob', ROOM)).status).to.equal('pending');
+      expect(dir.kicked).to.deep.equal([`${ROOM} bob`]);
+      expect(dir.kickReasons).to.deep.equal(['key changed']);
+      await sleep(200);
+      expect(tx.envelopeLinesTo('bob').length).to.equal(before);
+    });
+
+    it('keys a member under a new key only after a member invites them again', async function () {
+      start({ echoTimeoutMs: 2000 });
+      openRoom(['alice', 'bob']);
+      await settle(() => tx.events(ROOM).length === 1);
+      swapKey('bob');
+      svc.roomMessage(ROOM, 'alice');
+      expect((await svc.resendKey('bob', ROOM)).status).to.equal('pending');
+      svc.memberLeft(ROOM, 'bob', true);
+      await settle(() => tx.events(ROOM).filter((t) => t.startsWith('new key')).length === 2);
+      // Joining by other means (the daemon placing bob) does not re-pin: removed again.
+      svc.memberJoined(ROOM, 'bob');
+      await settle(() => dir.kicked.length === 2);
+      expect(dir.kickReasons).to.deep.equal(['key changed', 'key changed']);
+      svc.memberLeft(ROOM, 'bob', true);
+      await settle(() => tx.events(ROOM).filter((t) => t.startsWith('new key')).length >= 3);
+      await sleep(100);
+      const bobBefore = tx.envelopeLinesTo('bob').length;
+      // alice invites bob again (visible): now his new key is pinned and keyed.
+      const invited = svc.addToRoom('alice', ROOM, ['bob']);
+      await sleep(30);
+      svc.memberJoined(ROOM, 'bob');
+      const r = await invited;
+      expect(r).to.deep.include({ status: 'added', joined: ['bob'] });
+      await settle(() => tx.envelopeLinesTo('bob').length > bobBefore);
+      expect(dir.kicked).to.have.length(2);
+      const latest = (await opened('alice')).at(-1)!;
+      expect(latest.members.find((m) => m.account === 'bob')?.fingerprint).to.equal(members.carol!.key.fingerprint);
+    });
+
+    it('keeps the pins across a lost session (remembered rooms) and removes a member whose key changed meanwhile', async function () {
+      start();
+      openRoom(['alice', 'bob']);
+      await settle(() => tx.events(ROOM).length === 1);
+      const memory = svc.snapshot();
+      expect(memory[0]!.fingerprints).to.deep.equal({ alice: members.alice!.key.fingerprint, bob: members.bob!.key.fingerprint });
+      svc.shutdown();
+      // A new session; the daemon kept the room, and bob's key was swapped while keybot was away.
+      const users = dir.users;
+      start();
+      dir.users = users;
+      swapKey('bob');
+      dir.rooms = [{ name: ROOM, modes: '+is', members: ['keybot', 'alice', 'bob'] }];
+      expect(await svc.recover([], memory)).to.equal(1);
+      svc.namesReceived(ROOM, ['keybot', 'alice', 'bob']);
+      await settle(() => tx.events(ROOM).some((t) => t.startsWith('new key')));
+      expect(dir.kicked).to.deep.equal([`${ROOM} bob`]);
+      expect(tx.envelopeLinesTo('bob')).to.deep.equal([]);
+      expect((await opened('alice'))[0]!.members.map((m) => m.account)).to.deep.equal(['alice']);
+    });
+
+    it('re-pins nobody from the directory when a room is re-created after a daemon restart', async function () {
+      start({ restoreGatherMs: 100 });
+      openRoom(['alice', 'bob']);
+      await settle(() => tx.events(ROOM).length === 1);
+      const memory = svc.snapshot();
+      svc.shutdown();
+      const users = dir.users;
+      start({ restoreGatherMs: 100, echoTimeoutMs: 2000 });
+      dir.users = users;
+      swapKey('bob');
+      // The daemon lost the room: recover() re-creates it for alice and bob.
+      const recovering = svc.recover(memory);
+      await sleep(30);
+      svc.selfJoined(ROOM);
+      svc.namesReceived(ROOM, ['keybot']);
+      svc.modesChanged(ROOM, 'keybot', [{ mode: '+is' }]);
+      await sleep(30);
+      svc.memberJoined(ROOM, 'alice');
+      svc.memberJoined(ROOM, 'bob');
+      expect(await recovering).to.equal(1);
+      await settle(() => tx.events(ROOM).some((t) => t.startsWith('new key')));
+      expect(dir.kicked).to.include(`${ROOM} bob`);
+      expect(tx.envelopeLinesTo('bob')).to.deep.equal([]);
+    });
   });
 });
