@@ -152,6 +152,13 @@ export interface SealClientEvents {
   /** Someone wrote plaintext into an encrypted room: it is not confidential and not verified. */
   'plaintext-warning': [Omit<PlaintextInRoomResult, 'kind'>];
   'envelope-rejected': [Omit<EnvelopeRejectedResult, 'kind'>];
+  /**
+   * LOUD: an envelope listed `account` with another key than the one pinned for it (someone may
+   * have replaced their registered key). It was refused and nothing is sent to `room` until the
+   * user checks `offered` with `account` and calls `crypto.acceptMemberKey(account, offered)`
+   * (then asks keybot for the key again), or restarts the companion. Also emitted as 'envelope-rejected'.
+   */
+  'member-key-changed': [{ room: string; account: string; pinned: string; offered: string; epoch?: number; reason: string }];
   /** keybot's human-readable replies and room announcements. */
   'bot-notice': [Omit<BotNoticeResult, 'kind'>];
   /** A NOTICE that is none of sealchat's business (server notices have `from` ''). */
@@ -600,6 +607,10 @@ export class SealClient extends EventEmitter {
         case 'envelope-rejected': {
           const { kind: _k, ...rest } = r;
           this.emit('envelope-rejected', rest);
+          if (r.code === 'member-key-changed' && r.room !== undefined && r.account !== undefined && r.pinned !== undefined && r.offered !== undefined) {
+            const { room, account, pinned, offered, epoch, reason } = r;
+            this.emit('member-key-changed', { room, account, pinned, offered, ...(epoch !== undefined ? { epoch } : {}), reason });
+          }
           break;
         }
         case 'bot-notice':

@@ -11,6 +11,10 @@
  *    account and key, issued recently, and for an epoch newer than any we installed for the room;
  *  - room messages only under a key we hold, from a sender the envelope of that epoch lists, with
  *    that sender's signature, and never twice (ReplayGuard);
+ *  - every member account's fingerprint is pinned on first sight (in memory, for the engine's
+ *    lifetime); an envelope that lists a known account with another fingerprint is rejected
+ *    (`member-key-changed`) and the room refuses outgoing text until the user accepts the new
+ *    fingerprint ({@link RoomCryptoEngine.acceptMemberKey}) or starts a new engine;
  *  - the previous epoch's key is kept only briefly (messages in flight), then wiped;
  *  - outgoing text in a room we have or had a key for, or in any `#sc-` room, is encrypted or
  *    refused: the engine never hands back plaintext for such a room (fail closed).
@@ -72,7 +76,12 @@ export type EnvelopeRejectCode =
   | 'wrong-recipient'
   | 'expired'
   | 'not-yet-valid'
-  | 'not-newer';
+  | 'not-newer'
+  /**
+   * It lists a member account with another fingerprint than the one pinned for that account:
+   * its key may have been swapped by whoever runs the directory. See `account`, `pinned`, `offered`.
+   */
+  | 'member-key-changed';
 
 /** Why a room message cannot be shown. */
 export type UndecryptableCode =
@@ -123,6 +132,12 @@ export interface EnvelopeRejectedResult {
   reason: string;
   room?: string;
   epoch?: number;
+  /** For `member-key-changed`: the account whose fingerprint differs... */
+  account?: string;
+  /** ...the fingerprint pinned for it... */
+  pinned?: string;
+  /** ...and the one the envelope lists. */
+  offered?: string;
 }
 export interface MessageResult {
   kind: 'message';
@@ -199,6 +214,18 @@ export interface RoomInfo {
   hasKey: boolean;
   /** Highest epoch ever installed (survives forgetRoom, so old envelopes stay refused). */
   highestEpoch?: number;
+  /**
+   * Member key changes that block sending into the room (an envelope listed these accounts with
+   * another fingerprint than the pinned one); empty or absent when sending is allowed.
+   */
+  keyChanges?: MemberKeyChange[];
+}
+
+/** An account an envelope listed with another fingerprint than the one pinned for it. */
+export interface MemberKeyChange {
+  account: string;
+  pinned: string;
+  offered: string;
 }
 
 /** Options of {@link RoomCryptoEngine}. */
@@ -260,6 +287,8 @@ interface RoomState {
   /** Last sequence number used or seen from our own account in the current epoch. */
   seq: number;
   held: HeldMessage[];
+  /** Member key changes seen in envelopes for this room: while any, outgoing text is refused. */
+  keyChanges: MemberKeyChange[];
 }
 
 const MAX_U32 = 0xffff_ffff;
@@ -300,6 +329,7 @@ const ENVELOPE_REASONS: Record<EnvelopeRejectCode, string> = {
   expired: 'it was issued too long ago (a replay?)',
   'not-yet-valid': 'it was issued in the future (check the clocks)',
   'not-newer': 'its epoch is not newer than the key you hold',
+  'member-key-changed': 'it lists a member with another key than the one you saw for them before',
 };
 
 /** A transport-free crypto session; see the file comment. */
@@ -319,6 +349,8 @@ export class RoomCryptoEngine {
   private readonly envelopeMaxSkewMs: number | undefined;
   private readonly clock: () => number;
   private readonly roomStates = new Map<string, RoomState>();
+  /** Member fingerprints pinned on first sight: folded account → fingerprint (lowercase hex). */
+  private readonly memberPins = new Map<string, string>();
   private readonly replay = new ReplayGuard();
   private readonly envelopeParts: PartsReassembler;
   private readonly messageParts: PartsReassembler;
@@ -386,6 +418,33 @@ export class RoomCryptoEngine {
     this.pendingEnvelopes = [];
   }
 
+  /** The fingerprint pinned for a member account (first seen in an accepted envelope), if any. */
+  memberFingerprint(account: string): string | undefined {
+    return this.memberPins.get(casefold(account));
+  }
+
+  /**
+   * The user checked `account`'s new fingerprint out of band and accepts it: pin it, and let the
+   * rooms blocked only by that change send again. Returns those rooms. Their key is not the new
+   * epoch's (its envelope was refused): ask keybot to send it again (`/msg keybot key <room>`).
+   */
+  acceptMemberKey(account: string, fingerprint: string): string[] {
+    if (typeof account !== 'string' || account.length === 0) throw new TypeError('acceptMemberKey: account must be a non-empty string');
+    if (typeof fingerprint !== 'string' || !/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i.test(fingerprint)) {
+      throw new TypeError('acceptMemberKey: fingerprint must be 40 or 64 hex digits');
+    }
+    const folded = casefold(account);
+    const fp = fingerprint.toLowerCase();
+    this.memberPins.set(folded, fp);
+    const unblocked: string[] = [];
+    for (const state of this.roomStates.values()) {
+      if (state.keyChanges.length === 0) continue;
+      state.keyChanges = state.keyChanges.filter((c) => !(casefold(c.account) === folded && c.offered === fp));
+      if (state.keyChanges.length === 0) unblocked.push(state.name);
+    }
+    return unblocked;
+  }
+
   /**
    * Decide what one received PRIVMSG/NOTICE means. Calls are processed one at a time in call
    * order (an envelope is applied before the message after it is looked at), so callers may fire
@@ -426,6 +485,16 @@ export class RoomCryptoEngine {
           ? `you no longer hold a key for ${room} (you left it, or were removed); nothing was sent`
           : `no key for ${room} yet: keybot has not sent you one (ask with /msg ${KEYBOT_NICK} key ${room}); nothing was sent`;
       return { status: 'no-key', room, reason };
+    }
+    if (state.keyChanges.length > 0) {
+      const c = state.keyChanges[0]!;
+      return {
+        status: 'no-key',
+        room,
+        reason:
+          `${c.account}'s key changed (pinned ${c.pinned}, now ${c.offered}): nothing is sent to ${room} until you ` +
+          `check the new fingerprint with ${c.account} and accept it`,
+      };
     }
     const pieces = this.split(text);
     if (state.seq + pieces.length > MAX_U32) {
@@ -472,6 +541,7 @@ export class RoomCryptoEngine {
       members: current ? [...current.members.values()].map((m) => m.account) : [],
       hasKey: current !== undefined,
       ...(state.highestEpoch !== undefined ? { highestEpoch: state.highestEpoch } : {}),
+      ...(state.keyChanges.length > 0 ? { keyChanges: state.keyChanges.map((c) => ({ ...c })) } : {}),
     };
   }
 
@@ -609,6 +679,29 @@ export class RoomCryptoEngine {
           ? `epoch ${p.epoch} of ${p.room} was already received`
           : `epoch ${p.epoch} of ${p.room} is older than epoch ${state.highestEpoch}, already received (a replay?)`;
       return { ...this.rejected(from, 'not-newer', reason), room: p.room, epoch: p.epoch };
+    }
+    // Every other member must be listed with the fingerprint pinned for their account.
+    for (const m of p.members) {
+      const folded = casefold(m.account);
+      if (folded === this.folded) continue; // openEnvelope checked our own entry against our key
+      const pinned = this.memberPins.get(folded);
+      const offered = m.fingerprint.toLowerCase();
+      if (pinned === undefined || pinned === offered) continue;
+      if (!state.keyChanges.some((c) => casefold(c.account) === folded && c.offered === offered)) {
+        state.keyChanges.push({ account: m.account, pinned, offered });
+      }
+      state.name = p.room;
+      p.key.fill(0);
+      const reason =
+        `${ENVELOPE_REASONS['member-key-changed']}: epoch ${p.epoch} of ${p.room} lists ${m.account} with key ${offered}, ` +
+        `but ${m.account}'s key was ${pinned}. Someone may have replaced ${m.account}'s registered key to read the room ` +
+        `and write in their name. Nothing is sent to ${p.room} until you check the new fingerprint with ${m.account} ` +
+        'and accept it (acceptMemberKey), or restart the companion';
+      return { ...this.rejected(from, 'member-key-changed', reason), room: p.room, epoch: p.epoch, account: m.account, pinned, offered };
+    }
+    for (const m of p.members) {
+      const folded = casefold(m.account);
+      if (folded !== this.folded && !this.memberPins.has(folded)) this.memberPins.set(folded, m.fingerprint.toLowerCase());
     }
     // Install: the current key becomes the previous one (kept briefly); an older one is wiped.
     wipe(state.previous);
@@ -768,7 +861,7 @@ export class RoomCryptoEngine {
     const folded = casefold(room);
     let s = this.roomStates.get(folded);
     if (!s) {
-      s = { name: room, seq: 0, held: [], installed: [] };
+      s = { name: room, seq: 0, held: [], installed: [], keyChanges: [] };
       this.roomStates.set(folded, s);
     }
     return s;

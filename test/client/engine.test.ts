@@ -379,4 +379,79 @@ describe('src/client/engine.ts', function () {
       expect(await a.handleIncoming(line({ target: 'alice', text: m.payload }))).to.include({ kind: 'undecryptable', code: 'not-a-room' });
     });
   });
+  describe('member fingerprints (pinned on first sight)', function () {
+    /** An envelope of `epoch` for alice listing alice, bob (as `bobAs`'s key) and carol. */
+    async function envelopeWithBobAs(bobAs: Party, epoch: number, key = generateRoomKey()): Promise<string[]> {
+      return envelopeLines({ to: alice, signer: keybot, room: ROOM, epoch, key, members: [memberOf(alice), memberOf(bobAs, 'bob'), memberOf(carol)], issuedAt: t0 });
+    }
+
+    it('pins the members of the first envelope, and accepts later envelopes that list the same keys', async function () {
+      const engine = engineFor(alice);
+      expect(engine.memberFingerprint('bob')).to.equal(undefined);
+      expect(await keyUp(engine, alice, 10, generateRoomKey())).to.include({ kind: 'key', epoch: 10 });
+      expect(engine.memberFingerprint('BOB')).to.equal(bob.pub.fingerprint.toLowerCase());
+      expect(engine.memberFingerprint('carol')).to.equal(carol.pub.fingerprint.toLowerCase());
+      expect(await keyUp(engine, alice, 11, generateRoomKey())).to.include({ kind: 'key', epoch: 11 });
+      expect(engine.roomInfo(ROOM)!.keyChanges).to.equal(undefined);
+    });
+
+    it('rejects an envelope that lists a known account with another key, and refuses to send into that room', async function () {
+      const engine = engineFor(alice);
+      const k1 = generateRoomKey();
+      await keyUp(engine, alice, 10, k1);
+      const r = last(await feed(engine, 'keybot', 'alice', await envelopeWithBobAs(mallory, 11)));
+      expect(r).to.deep.include({
+        kind: 'envelope-rejected',
+        code: 'member-key-changed',
+        room: ROOM,
+        epoch: 11,
+        account: 'bob',
+        pinned: bob.pub.fingerprint.toLowerCase(),
+        offered: mallory.pub.fingerprint.toLowerCase(),
+      });
+      const reason = (r as { reason: string }).reason;
+      expect(reason).to.include(bob.pub.fingerprint.toLowerCase()).and.include(mallory.pub.fingerprint.toLowerCase()).and.include('bob');
+      // The new key was not installed, the pin did not move, and nothing is sent into the room.
+      expect(engine.roomInfo(ROOM)).to.deep.include({ epoch: 10 });
+      expect(engine.roomInfo(ROOM)!.keyChanges).to.deep.equal([
+        { account: 'bob', pinned: bob.pub.fingerprint.toLowerCase(), offered: mallory.pub.fingerprint.toLowerCase() },
+      ]);
+      expect(engine.memberFingerprint('bob')).to.equal(bob.pub.fingerprint.toLowerCase());
+      const out = engine.encryptOutgoing({ room: ROOM, text: 'hello' });
+      expect(out.status).to.equal('no-key');
+      expect((out as { reason: string }).reason).to.match(/bob's key changed/);
+      // A message signed by the swapped-in key under the refused epoch is not shown as bob's.
+      const k2 = generateRoomKey();
+      await feed(engine, 'keybot', 'alice', await envelopeWithBobAs(mallory, 12, k2));
+      const forged = encryptRoomMessage({ roomKey: k2, room: ROOM, epoch: 12, sender: 'bob', seq: 1, plaintext: 'I, bob, approve', signer: mallory.priv });
+      const shown = await feed(engine, 'bob', ROOM, forged.lines!);
+      expect(shown.some((x) => x.kind === 'message')).to.equal(false);
+      // Pinning is per account, across rooms: another room listing the swapped key is refused too.
+      const other = await envelopeLines({ to: alice, signer: keybot, room: '#sc-other', epoch: 5, members: [memberOf(alice), memberOf(mallory, 'bob')], issuedAt: t0 });
+      expect(last(await feed(engine, 'keybot', 'alice', other))).to.include({ kind: 'envelope-rejected', code: 'member-key-changed', room: '#sc-other' });
+    });
+
+    it('sends again once the user accepts the new fingerprint (then the next envelope installs)', async function () {
+      const engine = engineFor(alice);
+      await keyUp(engine, alice, 10, generateRoomKey());
+      await feed(engine, 'keybot', 'alice', await envelopeWithBobAs(mallory, 11));
+      expect(engine.encryptOutgoing({ room: ROOM, text: 'x' }).status).to.equal('no-key');
+      // Accepting another fingerprint than the one offered unblocks nothing.
+      expect(engine.acceptMemberKey('bob', carol.pub.fingerprint)).to.deep.equal([]);
+      expect(engine.encryptOutgoing({ room: ROOM, text: 'x' }).status).to.equal('no-key');
+      expect(engine.acceptMemberKey('Bob', mallory.pub.fingerprint.toUpperCase())).to.deep.equal([ROOM]);
+      expect(engine.memberFingerprint('bob')).to.equal(mallory.pub.fingerprint.toLowerCase());
+      expect(engine.encryptOutgoing({ room: ROOM, text: 'x' }).status).to.equal('ok');
+      expect(last(await feed(engine, 'keybot', 'alice', await envelopeWithBobAs(mallory, 12)))).to.include({ kind: 'key', epoch: 12 });
+      expect(() => engine.acceptMemberKey('bob', 'not a fingerprint')).to.throw(TypeError);
+    });
+
+    it('a new engine (the companion restarted) pins afresh', async function () {
+      const first = engineFor(alice);
+      await keyUp(first, alice, 10, generateRoomKey());
+      const again = engineFor(alice);
+      expect(last(await feed(again, 'keybot', 'alice', await envelopeWithBobAs(mallory, 11)))).to.include({ kind: 'key', epoch: 11 });
+      expect(again.memberFingerprint('bob')).to.equal(mallory.pub.fingerprint.toLowerCase());
+    });
+  });
 });
