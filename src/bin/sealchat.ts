@@ -86,6 +86,7 @@ const COMMANDS: Command[] = [
       key: { type: 'string', short: 'k' },
       'password-file': { type: 'string' },
       'password-env': { type: 'string' },
+      'reconnect-attempts': { type: 'string' },
       ...PASSPHRASE_OPTIONS,
     },
     optionHelp: [
@@ -95,6 +96,7 @@ const COMMANDS: Command[] = [
       ['--password-file FILE', 'read the account password from FILE (else it is asked, without echo)'],
       ['--password-env VAR', 'read the account password from the environment variable VAR'],
       ...PASSPHRASE_HELP,
+      ['--reconnect-attempts N', 'after a lost connection, give up after N failed attempts in a row (default: keep trying; 0: exit at once)'],
     ],
     args: { min: 0, max: 0 },
     run: async (values, args) => (await import('../client/cli/chat.js')).runChat(values, args),

@@ -2,13 +2,19 @@
  * `sealchat chat`: a small terminal client over SealClient. One line per event (time, room,
  * nick), a current room that plain text goes to (encrypted, or refused with the reason), and
  * slash commands from chat-commands.ts. Reads stdin line by line, so it also runs from a script.
+ *
+ * A lost connection is re-established (SealClient's reconnect, on by default): each step is one
+ * line, and text typed meanwhile is held and sent under the room's next key, or reported as not
+ * sent; the input loop never waits for it. When reconnecting stops (given up, or the login is
+ * refused) the command ends with exit 1 and the reason.
  */
 import { stat } from 'node:fs/promises';
 import net from 'node:net';
 import readline from 'node:readline';
 import { CliError, UsageError, readSmallTextFile } from '../../bin/cli-util.js';
 import { KEYBOT_NICK, casefold, isValidAccountName } from '../../ircd/names.js';
-import { SealClient } from '../client.js';
+import { sanitizeText } from '../../crypto/sanitize.js';
+import { SealClient, type ReconnectOptions } from '../client.js';
 import { SealClientError } from '../errors.js';
 import { normalizeFingerprint } from '../pinning.js';
 import { chatHelp, parseChatInput, type ChatCommandName } from './chat-commands.js';
@@ -44,10 +50,25 @@ function probe(server: HostPort, ms = 3000): Promise<string | undefined> {
   });
 }
 
+/** Text shown from outside sealchat's rooms (private messages, notices): no control characters. */
+function shown(text: string): string {
+  const action = /^\x01ACTION ([\s\S]*)\x01$/.exec(text);
+  return sanitizeText(action ? action[1]! : text).replace(/\x01/g, '');
+}
+
+/** Seconds, for the notices: "0.8 s", "12 s". */
+function seconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
+}
+
 class Chat {
   private current: string | undefined;
   private quitting = false;
   private lost = false;
+  /** Why the connection ended for good (reconnecting gave up, the login was refused). */
+  private lostReason: string | undefined;
+  /** Texts held by the client (id → what to echo once it is sent). */
+  private readonly held = new Map<number, { room: string; text: string; action: boolean }>();
   private rl: readline.Interface | undefined;
   private readonly tty: boolean;
 
@@ -55,6 +76,7 @@ class Chat {
     private readonly client: SealClient,
     private readonly me: string,
     private readonly io: ChatIo,
+    private readonly where = 'the server',
   ) {
     this.tty = io.input.isTTY === true && io.output.isTTY === true;
   }
@@ -113,8 +135,12 @@ class Chat {
       this.info(`refused a key envelope from ${e.from}: ${e.reason}`);
     });
     c.on('bot-notice', (n) => this.print(`${clock()} -${KEYBOT_NICK}${n.target.startsWith('#') ? ':' + n.target : ''}- ${n.text}`));
-    c.on('notice', (n) => this.print(`${clock()} -${n.from || 'server'}- ${n.text}`));
-    c.on('privmsg', (m) => this.print(`${clock()} ${m.target.startsWith('#') ? m.target + ' ' : ''}*${m.from}* ${m.text} [not encrypted]`));
+    c.on('notice', (n) => this.print(`${clock()} -${n.from || 'server'}- ${shown(n.text)}${n.from ? ' [not encrypted]' : ''}`));
+    c.on('privmsg', (m) => {
+      const where = m.target.startsWith('#') ? m.target + ' ' : '';
+      const action = /^\x01ACTION /.test(m.text);
+      this.print(`${clock()} ${where}${action ? `* ${m.from}` : `*${m.from}*`} ${shown(m.text)} [not encrypted]`);
+    });
     c.on('join', (j) => {
       if (!j.self) return this.info(`${j.nick} joined ${j.room}`);
       this.info(`you are in ${j.room}`);
@@ -135,10 +161,31 @@ class Chat {
     });
     c.on('quit', (q) => this.info(`${q.nick} quit${q.reason ? ` (${q.reason})` : ''}`));
     c.on('error', (err) => this.info(`error: ${err.message}`));
+    c.on('disconnected', (d) => {
+      if (d.reconnecting) return this.info(`lost the connection to ${this.where}; reconnecting (room keys are gone until keybot sends new ones; text you type is held)`);
+      this.lostReason = d.reason;
+      this.info(`disconnected from ${this.where}: ${d.reason}`);
+    });
+    c.on('reconnecting', (r) => this.info(`reconnecting to ${this.where} (attempt ${r.attempt}, in ${seconds(r.delayMs)})`));
+    c.on('reconnected', (r) =>
+      this.info(`reconnected to ${this.where} as ${r.nick}${r.attempts > 1 ? ` after ${r.attempts} attempts` : ''}; rooms come back as keybot sends their keys`),
+    );
+    c.on('message-held', (h) => this.info(`${h.room}: message held: ${h.reason}`));
+    c.on('message-released', (r) => {
+      const h = this.held.get(r.id);
+      this.held.delete(r.id);
+      this.info(`${r.room}: held message sent under epoch ${r.epoch} (after ${seconds(r.heldMs)})`);
+      if (h) this.print(h.action ? `${clock()} ${h.room} * ${this.me} ${h.text}` : `${clock()} ${h.room} <${this.me}> ${h.text}`);
+    });
+    c.on('message-unsent', (u) => {
+      const h = this.held.get(u.id);
+      this.held.delete(u.id);
+      this.info(`${u.room}: NOT SENT: ${u.reason}${h ? `: ${JSON.stringify(h.text)}` : ''}`);
+    });
     c.on('close', () => {
       if (!this.quitting) {
         this.lost = true;
-        this.info('disconnected from the server');
+        if (this.lostReason === undefined) this.info(`disconnected from ${this.where}`);
       }
       this.rl?.close();
     });
@@ -165,10 +212,25 @@ class Chat {
     }
     rl.close();
     if (!this.lost && !this.quitting) {
-      this.quitting = true;
-      await this.client.quit('bye');
+      // End of input: let held text go out (or be given up) before leaving.
+      if (this.held.size > 0) {
+        this.info(`waiting for ${this.held.size} held message${this.held.size === 1 ? '' : 's'} to be sent or given up`);
+        await new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (this.held.size > 0 && !this.lost) return;
+            clearInterval(timer);
+            resolve();
+          };
+          const timer = setInterval(check, 100);
+        });
+      }
+      if (!this.lost) {
+        this.quitting = true;
+        await this.client.quit('bye');
+      }
     }
-    return this.lost ? 1 : 0;
+    if (this.lost) throw new CliError(`lost the connection to ${this.where}${this.lostReason ? `: ${this.lostReason}` : ''}`);
+    return 0;
   }
 
   private async handle(line: string): Promise<void> {
@@ -187,9 +249,26 @@ class Chat {
 
   private async say(room: string | undefined, text: string, action = false): Promise<void> {
     if (room === undefined) return this.info(`not sent: you are in no room; open one with /invite USER`);
+    // send() reports a hold ('message-held') before it returns its promise: then the input loop
+    // goes on, and 'message-released' / 'message-unsent' tell the rest.
+    let heldId: number | undefined;
+    const onHeld = (h: { id: number }): void => {
+      heldId ??= h.id;
+    };
+    this.client.on('message-held', onHeld);
+    let sent: Promise<unknown>;
     try {
-      if (action) await this.client.action(room, text);
-      else await this.client.send(room, text);
+      sent = action ? this.client.action(room, text) : this.client.send(room, text);
+    } finally {
+      this.client.off('message-held', onHeld);
+    }
+    if (heldId !== undefined) {
+      this.held.set(heldId, { room, text, action });
+      sent.catch(() => undefined);
+      return;
+    }
+    try {
+      await sent;
     } catch (err) {
       if (err instanceof SealClientError) return this.info(`not sent: ${err.message}`);
       throw err;
@@ -310,10 +389,17 @@ export async function runChat(values: Values, _args: string[], io: ChatIo = { in
   const privateKey = await unlockKeyFile(keyFile, secretSource(values, PASSPHRASE));
   const password = await obtainSecret(secretSource(values, PASSWORD), PASSWORD, `Password for ${user} on ${server.host}:${server.port}: `);
 
+  let reconnect: false | ReconnectOptions = {};
+  if (typeof values['reconnect-attempts'] === 'string') {
+    const n = /^\d{1,6}$/.test(values['reconnect-attempts']) ? Number(values['reconnect-attempts']) : NaN;
+    if (!Number.isInteger(n)) throw new UsageError(`--reconnect-attempts: "${values['reconnect-attempts']}" is not a number of attempts`);
+    reconnect = n === 0 ? false : { maxAttempts: n };
+  }
+
   const client = new SealClient();
-  const chat = new Chat(client, user, io);
-  chat.wire();
   const where = `${server.host}:${server.port}`;
+  const chat = new Chat(client, user, io, where);
+  chat.wire();
   try {
     await client.connect({
       host: server.host,
@@ -325,6 +411,7 @@ export async function runChat(values: Values, _args: string[], io: ChatIo = { in
       privateKey,
       ...(keybotFingerprint !== undefined ? { keybotFingerprint } : {}),
       ...(keybotPublicKey !== undefined ? { keybotPublicKey } : {}),
+      reconnect,
     });
   } catch (err) {
     if (!(err instanceof SealClientError)) throw err;
