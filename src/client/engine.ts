@@ -478,15 +478,7 @@ export class RoomCryptoEngine {
       };
     }
     this.expirePrevious(state, now);
-    const current = state?.current;
-    if (!state || !current) {
-      const reason =
-        state?.highestEpoch !== undefined
-          ? `you no longer hold a key for ${room} (you left it, or were removed); nothing was sent`
-          : `no key for ${room} yet: keybot has not sent you one (ask with /msg ${KEYBOT_NICK} key ${room}); nothing was sent`;
-      return { status: 'no-key', room, reason };
-    }
-    if (state.keyChanges.length > 0) {
+    if (state && state.keyChanges.length > 0) {
       const c = state.keyChanges[0]!;
       return {
         status: 'no-key',
@@ -495,6 +487,14 @@ export class RoomCryptoEngine {
           `${c.account}'s key changed (pinned ${c.pinned}, now ${c.offered}): nothing is sent to ${room} until you ` +
           `check the new fingerprint with ${c.account} and accept it`,
       };
+    }
+    const current = state?.current;
+    if (!state || !current) {
+      const reason =
+        state?.highestEpoch !== undefined
+          ? `you no longer hold a key for ${room} (you left it, or were removed); nothing was sent`
+          : `no key for ${room} yet: keybot has not sent you one (ask with /msg ${KEYBOT_NICK} key ${room}); nothing was sent`;
+      return { status: 'no-key', room, reason };
     }
     const pieces = this.split(text);
     if (state.seq + pieces.length > MAX_U32) {

@@ -5,8 +5,8 @@
  * for its own. docs/PROTOCOL.md's trust model says the ircd alone cannot read a room; this test
  * checks that claim against a key swap.
  *
- * It fails today (the attack works), so it is skipped with the BUG note below; it passes once
- * the defence exists.
+ * It failed before the fix (the attack worked); it now checks both layers of the defence:
+ * keybot's per-room pins and the companions' member pins.
  */
 import { expect } from 'chai';
 import { createDecipheriv } from 'node:crypto';
@@ -35,34 +35,38 @@ describe('security: a daemon that swaps a member\'s registered key', function ()
   this.timeout(30_000);
   let w: SecWorld;
   let wire: Insider;
-  let alice: SealClient, bob: SealClient;
+  let alice: SealClient, bob: SealClient, carol: SealClient;
+  /** What the daemon sees of carol's traffic: alice's ciphertext after bob is gone. */
+  let carolWire: Insider;
 
   before(async function () {
     w = await startSecWorld(['alice', 'bob', 'carol', 'mallory']);
     // What the daemon sees of bob's traffic (it delivers it): a second session of bob's account.
     wire = await w.insider('bob');
     [alice, bob] = await Promise.all([w.member('alice'), w.member('bob')]);
-    await w.member('carol');
+    carol = await w.member('carol');
+    carolWire = await w.insider('carol');
   });
   after(async () => w?.stop());
 
-  // BUG: the daemon (or its administrator) can read an encrypted room and post in a member's
-  // name, contrary to docs/PROTOCOL.md "Trust model" ("the ircd alone cannot"). keybot takes each
-  // member's public key from the daemon's directory at every rekey (src/bot/keybook.ts
-  // KeyBook.lookup, no pinning; src/bot/service.ts rekey() and resendKey() even rekey on purpose
-  // when the key changed), and companions accept whatever fingerprint and signing key an envelope
-  // lists for another member (src/client/engine.ts openEnvelopeData installs `p.members` as is).
-  // So `accounts.setKey('bob', attackerKey)` (sealchatd user setkey, or a lie in user.get) plus
-  // any rekey makes keybot seal bob's copy of the room key to the attacker's key and list the
-  // attacker's signing key as bob's: the daemon, which delivers that envelope, opens it, reads
-  // the room, and signs messages that everyone's companion shows as verified from bob. Only bob
-  // notices (his companion reports `not-for-me` and stops reading). Suggested fix: keybot keeps,
-  // per room and for the room's lifetime (memory suffices), the fingerprint each member had when
-  // placed, and on a change removes that member with the reason "key changed" instead of
-  // rekeying to the new key (a member must re-invite them, visibly); and companions pin members'
-  // fingerprints on first sight (like known_keybots.json) and warn loudly, refusing to send,
-  // when an envelope lists another fingerprint for a known account (a safety-number check).
-  it.skip('cannot read the room or speak for bob after replacing bob\'s key in the directory', async function () {
+  // FOUND (fixed): the daemon (or its administrator) could read an encrypted room and post in a
+  // member's name, contrary to docs/PROTOCOL.md "Trust model" ("the ircd alone cannot"). keybot
+  // took each member's public key from the daemon's directory at every rekey (src/bot/keybook.ts
+  // KeyBook.lookup, no pinning; src/bot/service.ts rekey() and resendKey() even rekeyed on
+  // purpose when the key changed), and companions accepted whatever fingerprint and signing key
+  // an envelope listed for another member (src/client/engine.ts openEnvelopeData installed
+  // `p.members` as is). So `accounts.setKey('bob', attackerKey)` (sealchatd user setkey, or a lie
+  // in user.get) plus any rekey made keybot seal bob's copy of the room key to the attacker's key
+  // and list the attacker's signing key as bob's: the daemon, which delivers that envelope,
+  // opened it, read the room, and signed messages that everyone's companion showed as verified
+  // from bob. Only bob noticed (his companion reported `not-for-me`).
+  // The fix, two layers: keybot pins, per room and for the room's lifetime (and across a lost
+  // session), the fingerprint each member had when placed, and removes a member whose registered
+  // key changed ("key changed") instead of keying the new key; only a member's invite re-pins.
+  // Companions pin every member account's fingerprint on first sight and refuse an envelope that
+  // lists a known account with another one (`member-key-changed`), refusing to send into that
+  // room until the user accepts the new fingerprint.
+  it('cannot read the room or speak for bob after replacing bob\'s key in the directory', async function () {
     const room = await openRoom(alice, ['bob']);
     const e1 = await sameEpoch(room, [alice, bob], ['alice', 'bob']);
     await insiderHas(wire, room, e1);
@@ -72,14 +76,18 @@ describe('security: a daemon that swaps a member\'s registered key', function ()
     await w.t.daemon.accounts.setKey('bob', mallory.publicArmored);
     // Any rekey will do; a member inviting someone is the everyday one.
     const bobRejects = record(bob, 'envelope-rejected');
+    const alicePart = record(alice, 'part');
+    const aliceNotices = record(alice, 'bot-notice');
+    const bobNotices = record(bob, 'bot-notice');
     expect(await alice.inviteTo(room, ['carol'])).to.include(`added carol to ${room}`);
-    const e2 = await until(() => {
-      const e = alice.crypto!.roomInfo(room)?.epoch;
-      return e !== undefined && e > e1 ? e : undefined;
-    }, 'the next epoch');
+    // keybot keys alice and carol, and removes bob with "key changed" instead of keying mallory's key.
+    const e2 = await sameEpoch(room, [alice, carol], ['alice', 'carol'], e1);
+    await until(() => alicePart.find((p) => p.nick === 'bob' && /key changed/.test(p.reason)), "bob's removal (key changed)");
+    await until(() => aliceNotices.find((n) => /bob removed: their registered key changed/.test(n.text)), 'the room told why');
+    await until(() => bobNotices.find((n) => /key registered for your account changed/.test(n.text)), 'bob told why');
 
-    // The daemon opens the envelope it delivered to "bob" with the key it registered for him.
-    await until(() => wire.envelopes.some((e) => e.status === EnvelopeStatus.NOT_FOR_ME) || undefined, "bob's envelope of the new epoch");
+    // No envelope of a later epoch was sealed for "bob": nothing for the daemon to open.
+    await wire.sync();
     const stolen: EnvelopePayload[] = [];
     for (const env of wire.envelopes) {
       const parts = new PartsReassembler();
@@ -92,13 +100,14 @@ describe('security: a daemon that swaps a member\'s registered key', function ()
       const o = await openEnvelope({ data, decryptionKey: mallory.priv, signerKey: w.keybotPub, expectedAccount: 'bob', now: Date.now() });
       if (o.payload) stolen.push(o.payload);
     }
+    expect(wire.envelopes.every((e) => e.status === EnvelopeStatus.OK)).to.equal(true);
 
-    // alice speaks under the new epoch...
-    const from = wire.lines.length;
-    await alice.send(room, 'only bob and carol may read this');
-    const line = await wire.waitFor((l) => l.nick === 'alice' && l.command === 'PRIVMSG', "alice's line", from);
+    // alice speaks under the new epoch (the daemon sees the line: here through carol's wire)...
+    const from = carolWire.lines.length;
+    await alice.send(room, 'only carol may read this');
+    const line = await carolWire.waitFor((l) => l.nick === 'alice' && l.command === 'PRIVMSG', "alice's line", from);
     const read = stolen.map((k) => gcmOpen(k.key, room, 'alice', line.params[1]!)).filter((t) => t !== undefined);
-    // ...and "bob" (the daemon, with mallory's key) speaks to her.
+    // ...and "bob" (the daemon, with mallory's key) speaks to her with whatever it has.
     const shown = record(alice, 'message');
     for (const k of stolen) wire.say(room, wire.seal(room, 'I, bob, approve', { key: k, seq: 99, signer: mallory.priv })[0]!);
     await sleep(300);
@@ -107,6 +116,35 @@ describe('security: a daemon that swaps a member\'s registered key', function ()
       `alice shown from bob: ${JSON.stringify(shown.map((m) => m.text))}; bob's companion: ${JSON.stringify(bobRejects.map((r) => r.code))}`);
     expect(stolen, 'room keys the daemon obtained').to.deep.equal([]);
     expect(read).to.deep.equal([]);
+    expect(shown.filter((m) => m.from === 'bob')).to.deep.equal([]);
+  });
+
+  it('companions refuse a new room that lists bob with the swapped key (a member pin), and send nothing into it', async function () {
+    // keybot pins per room: a fresh room pins whatever the directory says now (mallory's key
+    // for bob, after the swap above). alice's companion saw bob's real key in the first room.
+    const mallory = w.users.mallory!.party;
+    const changed = record(alice, 'member-key-changed');
+    const shown = record(alice, 'message');
+    const room2 = await openRoom(alice, ['bob']);
+    const ev = await until(() => changed.find((c) => c.room.toLowerCase() === room2.toLowerCase()), "alice's member-key-changed event");
+    expect(ev).to.include({ account: 'bob', pinned: w.users.bob!.party.pub.fingerprint.toLowerCase(), offered: mallory.pub.fingerprint.toLowerCase() });
+    expect(alice.crypto!.roomInfo(room2)).to.deep.include({ hasKey: false });
+    let refused: Error | undefined;
+    await alice.send(room2, 'secret', { hold: false }).catch((err: Error) => (refused = err));
+    expect(refused?.message).to.match(/bob's key changed/);
+    // The daemon holds room2's key (sealed to mallory's key for "bob") and speaks as bob: alice shows nothing.
+    await until(() => wire.envelopes.some((e) => e.status === EnvelopeStatus.NOT_FOR_ME) || undefined, "bob's envelope of the new room");
+    for (const env of wire.envelopes.filter((e) => e.status === EnvelopeStatus.NOT_FOR_ME)) {
+      const parts = new PartsReassembler();
+      let data: Uint8Array | undefined;
+      for (const l of env.lines) {
+        const r = parts.accept({ sender: 'keybot', line: l, now: Date.now() });
+        if (r.status === PartStatus.COMPLETE) data = r.data;
+      }
+      const o = data && (await openEnvelope({ data, decryptionKey: mallory.priv, signerKey: w.keybotPub, expectedAccount: 'bob', now: Date.now() }));
+      if (o && o.payload) wire.say(room2, wire.seal(room2, 'I, bob, approve', { key: o.payload, seq: 7, signer: mallory.priv })[0]!);
+    }
+    await sleep(300);
     expect(shown.filter((m) => m.from === 'bob')).to.deep.equal([]);
   });
 });
