@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { startKeybot } from '../../src/bot/main.js';
 import { unlockPrivateKey, type PrivateKeyHandle } from '../../src/crypto/index.js';
 import { LocalProxy, type LocalProxyOptions } from '../../src/client/proxy/proxy.js';
 import { LineSplitter } from '../../src/client/proxy/lines.js';
@@ -223,6 +224,44 @@ describe('src/client/proxy (LocalProxy with the real daemon and keybot)', functi
     await p.close();
     await a2.waitLine(/NOTICE alice :the sealchat proxy is shutting down/);
     await a2.waitClose();
+  });
+
+  // Last: it stops the world's keybot (and starts one of its own).
+  it('holds text once a member left while keybot is away: reported unsent after the hold time, or sent under the next epoch', async () => {
+    const bob = await w.member('bob');
+    const bobGot: string[] = [];
+    bob.on('message', (m) => bobGot.push(m.text));
+    const carol = await rawMember('carol');
+    const { p, up } = await proxy({ outbox: { holdMs: 1500 } });
+    const a = await through(p);
+    await a.waitLine(/NOTICE alice :end-to-end encryption is on/);
+    const room = await openRoom(a);
+    await until(() => bob.localRooms().some((r) => r.room === room && r.hasKey), "bob's key");
+    a.send(`PRIVMSG ${room} :before`);
+    await until(() => bobGot.includes('before'), 'bob to read "before"');
+
+    await w.bot.close();
+    carol.send('QUIT :bye');
+    const from = a.lines.length;
+    await a.waitLine(/^:carol!\S+ QUIT /, 5000, from);
+    const sent = up.length;
+    a.send(`PRIVMSG ${room} :too late`);
+    await a.waitLine(new RegExp(`^:\\*sealchat!\\S+ NOTICE ${room} :held: the key of ${room} is being replaced \\(carol quit\\): held until the new key arrives \\(at most 2 s\\)$`), 5000, from);
+    await a.waitLine(new RegExp(`NOTICE ${room} :NOT SENT: no key for ${room} arrived within 2 s; nothing was sent: "too late"$`), 5000, from);
+    a.send(`PRIVMSG ${room} :after the new key`);
+    await a.waitLine(/NOTICE #sc-\S+ :held: the key of /, 5000, a.lines.length - 1);
+    expect(up.slice(sent).filter((l) => l.startsWith(`PRIVMSG ${room} `))).to.deep.equal([]);
+
+    // keybot is back: a new epoch without carol, and the held text goes out under it.
+    const bot = await startKeybot({ dataDir: w.t.dataDir, irc: { host: '127.0.0.1', port: w.t.port }, rotateAfterMessages: 1000, rotateAfterMs: 3_600_000, commands: { burst: 100 } });
+    try {
+      await a.waitLine(new RegExp(`NOTICE ${room} :key: ${room} epoch \\d+, members alice, bob; verified`), 15_000, from);
+      await a.waitLine(new RegExp(`NOTICE ${room} :sent: a held message went out under epoch \\d+ \\(held \\d+\\.\\d s\\)$`), 5000, from);
+      await until(() => bobGot.includes('after the new key'), 'bob to read the held text');
+      expect(bobGot).not.to.include('too late');
+    } finally {
+      await bot.close();
+    }
   });
 });
 

@@ -17,6 +17,11 @@
  *
  * Server lines are handled strictly in arrival order (one queue), so a key envelope is applied
  * before the message after it and a JOIN reaches the client before the key notice for its room.
+ *
+ * Faults (docs/PROTOCOL.md "Faults"): the room's JOIN, PART, KICK, QUIT and NICK feed KeyTrust, so
+ * once someone left (or someone unlisted came) the current key is not sent under. Room text typed
+ * then is held by the Outbox and sent under the room's next key (`*sealchat` says "held", then
+ * "sent"), or reported NOT SENT after 30 s. Only PRIVMSGs to rooms we are in are held.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -26,6 +31,7 @@ import { parseLine, serializeBody, serializeMessage, type IrcMessage } from '../
 import type { Logger } from '../../util/log.js';
 import { RoomCryptoEngine, type IncomingResult, type RoomCryptoEngineOptions } from '../engine.js';
 import { ArmorCollector } from '../keybot-key.js';
+import { Outbox, type OutboxOptions, type Unsent } from '../outbox.js';
 import { settleKeybotKey } from './keybot-trust.js';
 import { LineSplitter } from './lines.js';
 
@@ -59,6 +65,8 @@ export interface ProxySessionOptions {
   /** How long keybot has to answer `pubkey` (default 10 s). */
   keybotTimeoutMs?: number;
   engine?: Omit<RoomCryptoEngineOptions, 'account' | 'privateKey' | 'keybotKey'>;
+  /** How long and how much room text waits for a key it may be sent under (default 30 s). */
+  outbox?: Omit<OutboxOptions, 'clock'>;
   /** Every line the proxy writes: 'up' to the server, 'down' to the client (debugging, tests). */
   tap?: (direction: 'up' | 'down', line: string) => void;
   log?: Logger;
@@ -92,6 +100,11 @@ export class ProxySession {
   private readonly upSplit = new LineSplitter();
   private up: net.Socket;
   private engine: RoomCryptoEngine | undefined;
+  private outbox: Outbox | undefined;
+  /** Held texts (id → text), to name them when they are given up. */
+  private readonly heldTexts = new Map<number, string>();
+  /** Channels the server has us in (folded). */
+  private readonly joined = new Set<string>();
   /** Our nick: what the client asked for, then what 001 says. */
   private nick: string | undefined;
   private queue: Promise<void> = Promise.resolve();
@@ -227,6 +240,11 @@ export class ProxySession {
     this.closed = true;
     clearInterval(this.sweepTimer);
     this.keyFetch?.done(new Error('the connection closed'));
+    if (this.outbox) {
+      this.unsent(this.outbox.drop('the connection to the server closed; nothing was sent'));
+      this.outbox.trust.reset();
+    }
+    this.joined.clear();
     // Keys live in memory only, for this connection only.
     for (const r of this.engine?.listRooms() ?? []) this.engine!.forgetRoom(r.room);
     this.down.end();
@@ -328,20 +346,46 @@ export class ProxySession {
       this.notice(room, 'not sent: still logging in');
       return;
     }
-    const r = this.engine.encryptOutgoing({ room, text });
-    if (r.status === 'ok') {
+    // Only PRIVMSGs are held (the outbox sends what it held as PRIVMSGs), in rooms we are in,
+    // and not once keybot's key was refused (no key will come).
+    const mayHold = command === 'PRIVMSG' && this.joined.has(casefold(room)) && this.keybot.status !== 'mismatch';
+    const r = this.outbox!.submit({ room, text, mayHold });
+    if (r.status === 'send') {
       for (const line of r.lines) this.toServer(serializeBody(null, command, [room, line]));
       return;
     }
-    if (r.status === 'not-encrypted' && this.o.allowPlaintext) {
+    if (r.status === 'held') {
+      this.heldTexts.set(r.id, text);
+      this.notice(room, `held: ${r.reason}`);
+      return;
+    }
+    if (r.code === 'not-encrypted' && this.o.allowPlaintext) {
       this.toServer(serializeBody(null, command, [room, text]));
       return;
     }
     const why =
-      r.status === 'no-key'
+      r.code === 'no-key'
         ? r.reason
         : `${r.reason}, and this proxy sends only encrypted text (start it with --allow-plaintext to use ordinary channels); nothing was sent`;
     this.notice(room, `NOT SENT: ${why}`);
+  }
+
+  /** Send what the outbox can encrypt now (after a new key). */
+  private flushOutbox(): void {
+    for (const r of this.outbox?.release() ?? []) {
+      this.heldTexts.delete(r.id);
+      for (const line of r.lines) this.toServer(serializeBody(null, 'PRIVMSG', [r.room, line]));
+      this.notice(r.room, `sent: a held message went out under epoch ${r.epoch} (held ${(r.heldMs / 1000).toFixed(1)} s)`);
+    }
+  }
+
+  /** Held text given up: tell the user, with the text. */
+  private unsent(list: Unsent[]): void {
+    for (const u of list) {
+      const text = this.heldTexts.get(u.id);
+      this.heldTexts.delete(u.id);
+      this.notice(u.room, `NOT SENT: ${u.reason}${text !== undefined ? `: ${JSON.stringify(text)}` : ''}`);
+    }
   }
 
   /** `/msg *sealchat <command>`: what the proxy knows, without asking the server. */
@@ -388,11 +432,22 @@ export class ProxySession {
       case 'NOTICE':
         if (!this.engine || nick === undefined || m.params.length < 2) return this.toClient(raw);
         return this.incomingText(raw, m, nick);
+      case 'JOIN':
+        for (const room of (m.params[0] ?? '').split(',')) this.membership('join', room, nick);
+        return this.toClient(raw);
       case 'PART':
-        if (this.isMe(nick)) for (const room of (m.params[0] ?? '').split(',')) this.engine?.forgetRoom(room);
+        for (const room of (m.params[0] ?? '').split(',')) this.membership('part', room, nick);
         return this.toClient(raw);
       case 'KICK':
-        if (this.isMe(m.params[1])) this.engine?.forgetRoom(m.params[0] ?? '');
+        this.membership('part', m.params[0] ?? '', m.params[1]);
+        return this.toClient(raw);
+      case 'QUIT':
+        // A member of a keyed room quit: that key may no longer be sent under.
+        if (nick !== undefined) this.outbox?.trust.quit(nick);
+        return this.toClient(raw);
+      case 'NICK':
+        // keybot treats a nick change as a quit (the new nick holds no key): so do we.
+        if (nick !== undefined && !this.isMe(nick)) this.outbox?.trust.quit(nick);
         return this.toClient(raw);
       case '401':
         // Our own `pubkey` request to an offline keybot: answer the fetch, do not show it.
@@ -406,6 +461,22 @@ export class ProxySession {
     }
   }
 
+  /** Someone joined or left a room: our own membership, and whether its key may be sent under. */
+  private membership(kind: 'join' | 'part', room: string, nick: string | undefined): void {
+    if (room === '' || nick === undefined || !this.engine) return;
+    if (this.isMe(nick)) {
+      if (kind === 'join') this.joined.add(casefold(room));
+      else {
+        this.joined.delete(casefold(room));
+        // We are out: wipe our keys now; keybot rekeys the others. Held text for it is not sent.
+        this.engine.forgetRoom(room);
+        if (this.outbox) this.unsent(this.outbox.drop(`you left ${room}; nothing was sent`, room));
+      }
+    }
+    if (kind === 'join') this.outbox?.trust.joined(room, nick);
+    else this.outbox?.trust.left(room, nick);
+  }
+
   private isMe(nick: string | undefined): boolean {
     return nick !== undefined && this.nick !== undefined && casefold(nick) === casefold(this.nick);
   }
@@ -416,8 +487,16 @@ export class ProxySession {
     if (!this.checkAccount(nick)) return;
     this.nick = nick;
     this.engine = new RoomCryptoEngine({ ...this.o.engine, account: nick, privateKey: this.o.privateKey });
+    this.outbox = new Outbox(this.engine, this.o.outbox ?? {});
     this.toClient(raw);
-    this.sweepTimer = setInterval(() => this.enqueue(() => this.deliverAll(this.engine!.sweep())), 1000);
+    this.sweepTimer = setInterval(
+      () =>
+        this.enqueue(() => {
+          this.deliverAll(this.engine!.sweep());
+          this.unsent(this.outbox!.expire());
+        }),
+      1000,
+    );
     this.sweepTimer.unref();
     this.o.log?.info(`${nick} logged in to ${this.o.upstream.host}:${this.o.upstream.port}`);
     void this.pinKeybot();
@@ -468,7 +547,10 @@ export class ProxySession {
       case 'key': {
         const previous = r.previousEpoch !== undefined ? '' : ' (first key)';
         this.notice(r.room, `key: ${r.room} epoch ${r.epoch}${previous}, members ${r.members.join(', ')}; verified (signed by keybot)`);
+        // A new epoch: its member list is the room as it is now, so it may be sent under.
+        this.outbox?.trust.keyInstalled(r.room);
         this.deliverAll(r.released);
+        this.flushOutbox();
         return;
       }
       case 'envelope-rejected':
