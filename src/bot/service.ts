@@ -29,7 +29,7 @@
  * directory (the daemon) is asked for each member's key at every rekey, but a member whose
  * registered fingerprint differs from the one they had when placed is never keyed under the new
  * key: keybot removes them with "key changed" and keys the others. Only an invite by a member
- * pins a new fingerprint. The pins outlive a lost session through the remembered rooms.
+ * pins a new fingerprint. The pins are kept in the remembered rooms (snapshot, recover).
  */
 import { generateRoomKey, type PrivateKeyHandle } from '../crypto/index.js';
 import { casefold, isValidAccountName, SERVICE_ROOM_PREFIX } from '../ircd/names.js';
