@@ -153,7 +153,9 @@ export class Keybot {
         if (!s.closingDirectory) this.daemonWentAway = true;
         this.lost(s, `directory: ${err.message}`);
       });
-      await svc.recover(restore);
+      // Pins come from everything the lost session knew, also when the daemon kept running
+      // (restore is empty then): a dropped connection must not let a swapped key in.
+      await svc.recover(restore, this.memory);
       if (this.memory.length > 0 && restore.length === 0) {
         log.info('the daemon kept running: rooms that vanished meanwhile were emptied by their members and are not restored');
       }
