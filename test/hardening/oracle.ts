@@ -21,8 +21,11 @@ export const MAX_BODY = 512;
 export const MAX_TAGS = 8191;
 /** Tag data a client may send, without the '@' and the space (IRCv3 message-tags). */
 export const MAX_CLIENT_TAG_DATA = 4094;
-/** Longest raw line the daemon buffers before it answers 417 and discards up to the next LF. */
-export const MAX_RAW_LINE = MAX_BODY + MAX_TAGS;
+/**
+ * Longest raw line the daemon takes (client tag data, '@' and space, and the body): a longer one
+ * is answered with 417 and dropped, whether it arrives whole or in pieces.
+ */
+export const MAX_RAW_LINE = MAX_BODY + MAX_CLIENT_TAG_DATA + 2;
 
 export type SpecParse =
   | { ok: true; tags: Map<string, string>; source: string | null; command: string; params: string[] }

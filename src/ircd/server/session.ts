@@ -80,7 +80,7 @@ export class Session {
   private inbuf: Buffer | null = null;
   private discarding = false;
   /** Lines waiting under fakelag, with their size on the wire (recvq counts raw bytes). */
-  private readonly queue: Array<{ line: string; bytes: number }> = [];
+  private readonly queue: Array<{ line: string | null; bytes: number }> = [];
   private queuedBytes = 0;
   private tokens: number;
   private lastRefill = Date.now();
@@ -186,8 +186,9 @@ export class Session {
         let end = nl;
         if (end > start && buf[end - 1] === 0x0d) end--;
         if (end - start > MAX_RAW_LINE) {
-          // A complete line longer than any legal one: answer, drop it, keep the link.
-          this.reply(ERR_INPUTTOOLONG, 'Input line was too long');
+          // A complete line longer than any legal one: drop it, keep the link, and answer 417 in
+          // its turn (after the replies to the lines queued before it).
+          this.enqueue(null, 0);
         } else if (end > start) {
           this.enqueue(buf.toString('utf8', start, end), end - start);
         }
@@ -200,7 +201,7 @@ export class Session {
     else if (rest > MAX_RAW_LINE) {
       // No newline within the longest legal line: answer once and drop until the next LF.
       this.inbuf = null;
-      if (!this.discarding) this.reply(ERR_INPUTTOOLONG, 'Input line was too long');
+      if (!this.discarding) this.enqueue(null, 0);
       this.discarding = true;
     } else {
       this.inbuf = start === 0 ? buf : buf.subarray(start);
@@ -208,7 +209,8 @@ export class Session {
     this.pump();
   }
 
-  private enqueue(line: string, bytes: number): void {
+  /** Queue a line for the pump; `null` stands for a dropped overlong line (answered with 417). */
+  private enqueue(line: string | null, bytes: number): void {
     this.lastInputAt = Date.now();
     this.pingSentAt = 0;
     this.queue.push({ line, bytes });
@@ -225,7 +227,8 @@ export class Session {
     const limits = this.server.config.limits;
     const step = (): void => {
       while (!this.closed && this.queue.length > 0) {
-        if (!this.exemptFromFakelag && !KEEPALIVE_RE.test(this.queue[0]!.line)) {
+        const head = this.queue[0]!.line;
+        if (!this.exemptFromFakelag && head !== null && !KEEPALIVE_RE.test(head)) {
           const now = Date.now();
           this.tokens = Math.min(limits.commandBurst, this.tokens + ((now - this.lastRefill) / 1000) * limits.commandsPerSecond);
           this.lastRefill = now;
@@ -244,6 +247,10 @@ export class Session {
         }
         const { line, bytes } = this.queue.shift()!;
         this.queuedBytes -= bytes;
+        if (line === null) {
+          this.reply(ERR_INPUTTOOLONG, 'Input line was too long');
+          continue;
+        }
         const pending = this.server.dispatch(this, line);
         if (pending) {
           pending.then(step, (err: unknown) => {
