@@ -1,0 +1,16 @@
+/**
+ * `npm run bench [-- options]`: the daemon benchmark (bench/run.ts, options passed through, e.g.
+ * --quick) and then key distribution and client crypto (bench/keys.ts). Each runs in its own
+ * process so that neither's heap or JIT state colours the other's figures.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const run = (file: string, args: string[]): number =>
+  spawnSync(process.execPath, ['--import', 'tsx', path.join(here, file), ...args], { stdio: 'inherit' }).status ?? 1;
+
+const daemon = run('run.ts', process.argv.slice(2));
+const keys = run('keys.ts', []);
+process.exit(daemon || keys);
