@@ -57,6 +57,17 @@ export function canSee(client: Client, channel: Channel): boolean {
   return !channel.isSecret() || channel.members.has(client) || client.isOper;
 }
 
+/**
+ * The channel named `name` if the client may see it; otherwise answer 403 ERR_NOSUCHCHANNEL
+ * (the same for a secret channel as for none, so names cannot be probed) and return undefined.
+ */
+export function visibleChannel(ctx: RegisteredContext, name: string): Channel | undefined {
+  const channel = ctx.server.channels.get(casefold(name));
+  if (channel && canSee(ctx.client, channel)) return channel;
+  ctx.session.reply(ERR_NOSUCHCHANNEL, name, 'No such channel');
+  return undefined;
+}
+
 // JOIN <channel>{,<channel>} [<key>{,<key>}]   |   JOIN 0
 function handleJoin(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
@@ -108,11 +119,8 @@ function handlePart(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
   for (const name of params[0].split(',')) {
     if (!name) continue;
-    const channel = server.channels.get(casefold(name));
-    if (!channel || !canSee(client, channel)) {
-      session.reply(ERR_NOSUCHCHANNEL, name, 'No such channel');
-      continue;
-    }
+    const channel = visibleChannel(ctx, name);
+    if (!channel) continue;
     if (!channel.members.has(client)) {
       session.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel");
       continue;
@@ -140,11 +148,8 @@ function handleNames(ctx: RegisteredContext): void {
 // TOPIC <channel> [:<topic>]
 function handleTopic(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
-  const channel = server.channels.get(casefold(params[0]));
-  if (!channel || !canSee(client, channel)) {
-    session.reply(ERR_NOSUCHCHANNEL, params[0], 'No such channel');
-    return;
-  }
+  const channel = visibleChannel(ctx, params[0]);
+  if (!channel) return;
   const membership = channel.members.get(client);
   if (params.length < 2) {
     if (channel.isSecret() && !membership) {
@@ -211,11 +216,8 @@ function handleInvite(ctx: RegisteredContext): void {
 // KICK <channel> <user>{,<user>} [:<comment>]
 function handleKick(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
-  const channel = server.channels.get(casefold(params[0]));
-  if (!channel || !canSee(client, channel)) {
-    session.reply(ERR_NOSUCHCHANNEL, params[0], 'No such channel');
-    return;
-  }
+  const channel = visibleChannel(ctx, params[0]);
+  if (!channel) return;
   const membership = channel.members.get(client);
   if (!membership) {
     session.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel");

@@ -4,12 +4,12 @@
  */
 import { casefold } from '../names.js';
 import {
-  ERR_CHANOPRIVSNEEDED, ERR_INVALIDMODEPARAM, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK,
+  ERR_CHANOPRIVSNEEDED, ERR_INVALIDMODEPARAM, ERR_NOSUCHNICK,
   ERR_UMODEUNKNOWNFLAG, ERR_UNKNOWNMODE, ERR_USERNOTINCHANNEL, ERR_USERSDONTMATCH, RPL_CHANNELMODEIS,
   RPL_CREATIONTIME, RPL_UMODEIS,
 } from '../protocol/numerics.js';
 import { Relay } from '../server/relay.js';
-import { canSee } from './channels.js';
+import { visibleChannel } from './channels.js';
 import type { Command, RegisteredContext } from './types.js';
 
 const FLAG_MODES = new Set(['i', 'm', 'n', 's', 't']);
@@ -63,11 +63,8 @@ function userMode(ctx: RegisteredContext): void {
 
 function channelMode(ctx: RegisteredContext): void {
   const { session, client, params, server } = ctx;
-  const channel = server.channels.get(casefold(params[0]));
-  if (!channel || !canSee(client, channel)) {
-    session.reply(ERR_NOSUCHCHANNEL, params[0], 'No such channel');
-    return;
-  }
+  const channel = visibleChannel(ctx, params[0]);
+  if (!channel) return;
   const membership = channel.members.get(client);
   if (params.length < 2) {
     const { modes, params: mp } = channel.modeString(Boolean(membership));
