@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- options]`: the daemon benchmark (bench/run.ts, options passed through, e.g.
- * --quick) and then key distribution and client crypto (bench/keys.ts). Each runs in its own
+ * --quick), then key distribution and client crypto (bench/keys.ts), then a flooder in a busy
+ * room under the default limits (bench/flood.ts). Each runs in its own
  * process so that neither's heap or JIT state colours the other's figures.
  */
 import { spawnSync } from 'node:child_process';
@@ -13,4 +14,5 @@ const run = (file: string, args: string[]): number =>
 
 const daemon = run('run.ts', process.argv.slice(2));
 const keys = run('keys.ts', []);
-process.exit(daemon || keys);
+const flood = run('flood.ts', process.argv.includes('--quick') ? ['--quick'] : []);
+process.exit(daemon || keys || flood);

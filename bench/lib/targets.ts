@@ -80,7 +80,7 @@ export const SEALCHAT_BENCH_LIMITS = {
  * (src/ircd/store, openAccountStore) before the daemon starts. Logins still verify that hash in
  * full, once per login; only the setup is shortened. One real OpenPGP public key is shared too.
  */
-export async function startSealchat(count: number, warm: number, profileDir?: string): Promise<Target> {
+export async function startSealchat(count: number, warm: number, profileDir?: string, limits: Record<string, number> = SEALCHAT_BENCH_LIMITS): Promise<Target> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-bench-'));
   const dataDir = path.join(dir, 'data');
   const storeUrl = `sqlite://${path.join(dataDir, STORE_FILE_NAME)}`;
@@ -105,7 +105,7 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
     serverName: 'sealchat.bench.local',
     dataDir,
     listen: [{ host: '127.0.0.1', port: 0 }],
-    limits: SEALCHAT_BENCH_LIMITS,
+    limits,
   }, null, 2));
 
   const script = fileURLToPath(new URL('../daemon-proc.ts', import.meta.url));
