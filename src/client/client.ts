@@ -19,7 +19,7 @@
  */
 import { EventEmitter } from 'node:events';
 import IRC, { type Client as IrcClient, type WhoisResult } from 'irc-framework';
-import { readPublicKey, type PrivateKeyHandle, type PublicKeyHandle } from '../crypto/index.js';
+import { readPublicKey, type PrivateKeyHandle } from '../crypto/index.js';
 import { KEYBOT_NICK, casefold } from '../ircd/names.js';
 import {
   RoomCryptoEngine,
@@ -36,9 +36,10 @@ import {
 } from './engine.js';
 import { SealClientError } from './errors.js';
 import { loadPrivateKey } from './identity.js';
+import { settleKeybotKey } from './keybot-trust.js';
 import { ArmorCollector } from './keybot-key.js';
 import { Outbox, type OutboxOptions, type Unsent } from './outbox.js';
-import { KnownKeybots, decideKeybotTrust, normalizeFingerprint, type TrustSource } from './pinning.js';
+import type { TrustSource } from './pinning.js';
 
 /** How SealClient re-establishes a lost connection. */
 export interface ReconnectOptions {
@@ -715,61 +716,28 @@ export class SealClient extends EventEmitter {
     const o = this.options!;
     const engine = this.engine!;
     const server = this.server();
-    const known = o.knownKeybotsFile === false ? undefined : new KnownKeybots(o.knownKeybotsFile);
-    const remembered = await known?.get(server);
-
-    let armored = o.keybotPublicKey;
-    let fromKeybot = false;
-    // The remembered key saves asking keybot (and works while it is offline), unless it is not
-    // the one the user configured now.
-    if (armored === undefined && remembered?.publicKey) {
-      const configured = o.keybotFingerprint === undefined ? undefined : normalizeFingerprint(o.keybotFingerprint);
-      if (configured === undefined || configured === remembered.fingerprint) armored = remembered.publicKey;
-    }
-    if (armored === undefined) {
-      try {
-        armored = await this.fetchKeybotKey();
-        fromKeybot = true;
-      } catch (err) {
-        const reason = `cannot get keybot's key: ${(err as Error).message}`;
-        this.trust = { status: 'unavailable', reason };
-        this.emit('keybot-unavailable', { reason });
-        return this.trust;
-      }
-    }
-    const read = await readPublicKey({ armored });
-    if (!read.key) {
-      const reason = `keybot's key is unusable: ${read.reason ?? read.status}`;
-      this.trust = { status: 'unavailable', reason };
-      this.emit('keybot-unavailable', { reason });
+    const outcome = await settleKeybotKey({
+      server,
+      ...(o.keybotFingerprint !== undefined ? { keybotFingerprint: o.keybotFingerprint } : {}),
+      ...(o.keybotPublicKey !== undefined ? { keybotPublicKey: o.keybotPublicKey } : {}),
+      ...(o.knownKeybotsFile !== undefined ? { knownKeybotsFile: o.knownKeybotsFile } : {}),
+      fetch: () => this.fetchKeybotKey(),
+    });
+    if (outcome.status === 'unavailable') {
+      this.trust = { status: 'unavailable', reason: outcome.reason };
+      this.emit('keybot-unavailable', { reason: outcome.reason });
       return this.trust;
     }
-    const key: PublicKeyHandle = read.key;
-
-    // A key given in the options is the user's own decision, checked only against a given fingerprint.
-    const decision =
-      o.keybotPublicKey !== undefined && o.keybotFingerprint === undefined
-        ? ({ status: 'trusted', fingerprint: key.fingerprint, source: 'option-key' } as const)
-        : decideKeybotTrust({
-            offered: key.fingerprint,
-            ...(o.keybotFingerprint !== undefined ? { configured: o.keybotFingerprint } : {}),
-            ...(remembered ? { known: remembered } : {}),
-          });
-    if (decision.status === 'mismatch') {
-      const reason =
-        `keybot's key changed! ${server} offered ${decision.got}, but ${decision.source === 'configured' ? 'you configured' : 'you pinned'} ` +
-        `${decision.expected}. It is refused: no room key will be accepted until you verify the new key with the operator.`;
-      engine.distrustKeybot(reason);
-      this.trust = { status: 'mismatch', expected: decision.expected, got: decision.got, source: decision.source };
-      this.emit('keybot-key-changed', { server, expected: decision.expected, got: decision.got, source: decision.source });
+    if (outcome.status === 'mismatch') {
+      engine.distrustKeybot(outcome.reason);
+      this.trust = { status: 'mismatch', expected: outcome.expected, got: outcome.got, source: outcome.source };
+      this.emit('keybot-key-changed', { server, expected: outcome.expected, got: outcome.got, source: outcome.source });
       return this.trust;
     }
-    if (known && decision.source !== 'option-key' && (!remembered || (fromKeybot && !remembered.publicKey))) {
-      await known.set(server, { fingerprint: key.fingerprint, publicKey: key.armored, firstSeen: new Date().toISOString() });
-    }
+    const { key, source } = outcome;
     const results = await engine.setKeybotKey(key);
-    this.trust = { status: 'pinned', fingerprint: key.fingerprint, source: decision.source };
-    this.emit('keybot-pinned', { fingerprint: key.fingerprint, source: decision.source, server });
+    this.trust = { status: 'pinned', fingerprint: key.fingerprint, source };
+    this.emit('keybot-pinned', { fingerprint: key.fingerprint, source, server });
     this.enqueue(() => this.emitResults(results));
     return this.trust;
   }

@@ -32,7 +32,7 @@ import type { Logger } from '../../util/log.js';
 import { RoomCryptoEngine, type IncomingResult, type RoomCryptoEngineOptions } from '../engine.js';
 import { ArmorCollector } from '../keybot-key.js';
 import { Outbox, type OutboxOptions, type Unsent } from '../outbox.js';
-import { settleKeybotKey } from './keybot-trust.js';
+import { settleKeybotKey } from '../keybot-trust.js';
 import { LineSplitter } from './lines.js';
 
 /** The proxy's own nick in NOTICEs it shows the client. */

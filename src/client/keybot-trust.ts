@@ -1,11 +1,11 @@
 /**
- * Settling which keybot key a proxy session trusts, with the same rules as SealClient
- * (pinning.ts): a key or fingerprint the user configured wins, else the key remembered for this
+ * Settling which keybot key a companion trusts (SealClient and the proxy share this; the rules
+ * are pinning.ts's): a key or fingerprint the user configured wins, else the key remembered for this
  * server, else the key keybot offers now (trust on first use, remembered). A key that differs from
  * the configured or remembered one is refused, never adopted.
  */
-import { readPublicKey, type PublicKeyHandle } from '../../crypto/index.js';
-import { KnownKeybots, decideKeybotTrust, normalizeFingerprint, type TrustSource } from '../pinning.js';
+import { readPublicKey, type PublicKeyHandle } from '../crypto/index.js';
+import { KnownKeybots, decideKeybotTrust, normalizeFingerprint, type TrustSource } from './pinning.js';
 
 export interface KeybotTrustOptions {
   /** `host:port` of the server, the key of the known-keybots file. */
