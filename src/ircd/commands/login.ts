@@ -44,17 +44,13 @@ async function register(server: IrcServer, session: Session): Promise<void> {
     const name = colon > 0 ? pass.slice(0, colon) : nick;
     const password = colon > 0 ? pass.slice(colon + 1) : pass;
     session.password = null; // do not keep a plaintext password around longer than needed
-    if (!server.loginsPerIp.take(session.ip) || !server.loginsPerAccount.take(casefold(name))) {
+    const record = await server.attemptLogin(session, name, password);
+    if (session.closed) return;
+    if (record === 'throttled') {
       session.reply(ERR_PASSWDMISMATCH, 'Too many login attempts; try again in a minute');
       session.close('Too many login attempts', true);
       return;
     }
-    const record = await server.accounts.authenticate(name, password);
-    if (record) {
-      server.loginsPerIp.refund(session.ip);
-      server.loginsPerAccount.refund(casefold(name));
-    }
-    if (session.closed) return;
     if (!record) {
       // With requireAccount=false a wrong PASS may still be the server password for a guest.
       if (!server.config.requireAccount && colon <= 0 && (await guestPasswordOk(server, pass))) {

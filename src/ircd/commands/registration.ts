@@ -122,17 +122,13 @@ async function handleAuthenticate(ctx: Context): Promise<void> {
     session.reply(ERR_SASLFAIL, 'SASL authentication failed');
     return;
   }
-  if (!server.loginsPerIp.take(session.ip) || !server.loginsPerAccount.take(casefold(authcid))) {
+  const record = await server.attemptLogin(session, authcid, password);
+  if (session.closed) return;
+  if (record === 'throttled') {
     session.reply(ERR_SASLFAIL, 'SASL authentication failed: too many attempts, try again later');
     return;
   }
   session.saslAttempts++;
-  const record = await server.accounts.authenticate(authcid, password);
-  if (record) {
-    server.loginsPerIp.refund(session.ip);
-    server.loginsPerAccount.refund(casefold(authcid));
-  }
-  if (session.closed) return;
   if (!record) {
     session.reply(ERR_SASLFAIL, 'SASL authentication failed');
     if (session.saslAttempts >= 3) session.close('Too many failed SASL attempts', true);

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Accounts } from '../accounts.js';
+import type { AccountRecord } from '../store/index.js';
 import { makeIpMatcher, type Config } from '../config.js';
 import { casefold, NICKLEN, CHANNELLEN, SERVICE_ROOM_PREFIX } from '../names.js';
 import { parseLine } from '../protocol/message.js';
@@ -190,6 +191,24 @@ export class IrcServer extends EventEmitter<ServerEvents> {
       this.loginsPerIp.sweep(now);
       this.loginsPerAccount.sweep(now);
     }
+  }
+
+  /**
+   * One password check for PASS and SASL alike: a token per IP and per account name is taken up
+   * front (so parallel guesses cannot race past the limit) and given back on success (so only
+   * failures count). 'throttled' when either limit is spent; null for a wrong password or an
+   * unknown account, which are indistinguishable.
+   */
+  async attemptLogin(session: Session, name: string, password: string): Promise<AccountRecord | null | 'throttled'> {
+    const folded = casefold(name);
+    if (!this.loginsPerIp.take(session.ip)) return 'throttled';
+    if (!this.loginsPerAccount.take(folded)) return 'throttled';
+    const record = await this.accounts.authenticate(name, password);
+    if (record) {
+      this.loginsPerIp.refund(session.ip);
+      this.loginsPerAccount.refund(folded);
+    }
+    return record;
   }
 
   // ---- identities and presence --------------------------------------------------------------
