@@ -722,7 +722,20 @@ export class KeyService {
     const spaced = room.current ? room.current.startedAt + this.o.minEpochIntervalMs : 0;
     const at = Math.max(settled, spaced, this.o.notBefore, now + extraDelay);
     clearTimeout(room.settleTimer);
-    room.settleTimer = setTimeout(() => void this.run(room), at - now);
+    this.runAt(room, at);
+  }
+
+  /**
+   * Run the rekey at wall-clock time `at`, not before: Node's timers run on a monotonic clock and
+   * may fire a millisecond before Date.now() reaches the target, which would put an epoch 1 ms
+   * inside `minEpochIntervalMs` or before `notBefore`.
+   */
+  private runAt(room: Room, at: number): void {
+    room.settleTimer = setTimeout(() => {
+      const early = at - Date.now();
+      if (early > 0) this.runAt(room, at);
+      else void this.run(room);
+    }, Math.max(0, at - Date.now()));
   }
 
   private async run(room: Room): Promise<void> {
