@@ -38,6 +38,7 @@ import { SealClientError } from './errors.js';
 import { loadPrivateKey } from './identity.js';
 import { settleKeybotKey } from './keybot-trust.js';
 import { ArmorCollector } from './keybot-key.js';
+import { RoomMembership } from './membership.js';
 import { Outbox, type OutboxOptions, type Unsent } from './outbox.js';
 import type { TrustSource } from './pinning.js';
 
@@ -209,7 +210,8 @@ export class SealClient extends EventEmitter {
   private options: SealConnectOptions | undefined;
   private queue: Promise<void> = Promise.resolve();
   private sweepTimer: NodeJS.Timeout | undefined;
-  private readonly joined = new Map<string, string>();
+  /** The rooms we are in, and what JOIN/PART/KICK/QUIT mean for their keys (membership.ts). */
+  private membershipState: RoomMembership | undefined;
   /** Encrypted rooms we were in when the connection was lost: text for them may wait for a key. */
   private readonly restoring = new Map<string, string>();
   private registered = false;
@@ -273,6 +275,7 @@ export class SealClient extends EventEmitter {
     this.engine = new RoomCryptoEngine({ ...options.engine, account: options.nick, privateKey });
     this.holding = options.outbox !== false;
     this.outbox = new Outbox(this.engine, typeof options.outbox === 'object' ? options.outbox : {});
+    this.membershipState = new RoomMembership(this.engine, this.outbox);
     const irc = new IRC.Client();
     this.irc = irc;
     this.wire(irc);
@@ -306,9 +309,10 @@ export class SealClient extends EventEmitter {
       throw new SealClientError('not-connected', 'not connected to the sealchat server');
     }
     const folded = casefold(room);
-    const mayHold = this.holding && opts.hold !== false && (this.joined.has(folded) || this.restoring.has(folded));
+    const inRoom = this.membershipState?.has(room) ?? false;
+    const mayHold = this.holding && opts.hold !== false && (inRoom || this.restoring.has(folded));
     if (!online && !mayHold) throw new SealClientError('not-connected', 'not connected to the sealchat server (reconnecting); nothing was sent');
-    const why = !online || !this.joined.has(folded) ? `the connection to the server was lost and ${room}'s key with it` : `no key for ${room} yet`;
+    const why = !online || !inRoom ? `the connection to the server was lost and ${room}'s key with it` : `no key for ${room} yet`;
     const r = outbox.submit({ room, text, mayHold, why });
     if (r.status === 'refused') throw new SealClientError(r.code, r.reason);
     if (r.status === 'send') {
@@ -416,7 +420,7 @@ export class SealClient extends EventEmitter {
 
   /** Channels the server has us in. */
   joinedRooms(): string[] {
-    return [...this.joined.values()];
+    return this.membershipState?.rooms() ?? [];
   }
 
   /** Quit (also stops reconnecting) and wait for the connection to close. Keys are wiped. */
@@ -531,7 +535,7 @@ export class SealClient extends EventEmitter {
     irc.on('quit', (e: { nick: string; message: string }) =>
       this.enqueue(() => {
         // A member of a keyed room quit: that key may no longer be sent under.
-        this.outbox?.trust.quit(e.nick);
+        this.membershipState?.apply({ kind: 'quit', nick: e.nick });
         this.emit('quit', { nick: e.nick, reason: e.message });
       }),
     );
@@ -681,21 +685,10 @@ export class SealClient extends EventEmitter {
   }
 
   private membership(kind: 'join' | 'part', room: string, nick: string, reason = '', kickedBy?: string): void {
-    const self = casefold(nick) === casefold(this.options!.nick);
-    if (self && kind === 'join') {
-      this.joined.set(casefold(room), room);
-      this.restoring.delete(casefold(room));
-    }
-    if (self && kind === 'part') {
-      this.joined.delete(casefold(room));
-      this.restoring.delete(casefold(room));
-      // We are out: wipe our keys now; keybot rekeys the others.
-      this.engine!.forgetRoom(room);
-      if (this.outbox) this.unsent(this.outbox.drop(`you left ${room}; nothing was sent`, room));
-    }
-    // Someone else came or went: the current key may no longer be sent under (outbox.ts).
-    if (kind === 'join') this.outbox?.trust.joined(room, nick);
-    else this.outbox?.trust.left(room, nick);
+    const change = kind === 'join' ? ({ kind: 'join', room, nick } as const) : ({ kind: kickedBy !== undefined ? 'kick' : 'part', room, nick } as const);
+    const { self, unsent } = this.membershipState!.apply(change);
+    if (self) this.restoring.delete(casefold(room));
+    this.unsent(unsent);
     if (kind === 'join') this.emit('join', { room, nick, self });
     else this.emit('part', { room, nick, self, reason, ...(kickedBy !== undefined ? { kickedBy } : {}) });
   }
@@ -794,11 +787,10 @@ export class SealClient extends EventEmitter {
     // A reconnect attempt that fails is handled where it was started.
     if (this.phase === 'reconnecting') return;
     // The rooms we were in: text for them may wait for the key keybot sends when we are back.
-    for (const [folded, room] of this.joined) if (this.engine?.isEncryptedRoom(room)) this.restoring.set(folded, room);
-    this.joined.clear();
-    // Keys live in memory only: wipe them with the connection.
+    for (const room of this.membershipState?.rooms() ?? []) if (this.engine?.isEncryptedRoom(room)) this.restoring.set(casefold(room), room);
+    // Keys live in memory only: wipe them with the connection (and with them, any suspension).
+    this.membershipState?.clear();
     for (const r of this.engine?.listRooms() ?? []) this.engine!.forgetRoom(r.room);
-    this.outbox?.trust.reset();
     if (!wasOnline || this.quitting || !this.reconnectOptions) {
       this.finish(this.quitting ? 'you quit' : 'the connection closed');
       return;
@@ -864,7 +856,7 @@ export class SealClient extends EventEmitter {
     clearInterval(this.sweepTimer);
     clearTimeout(this.reconnectTimer);
     this.restoring.clear();
-    this.joined.clear();
+    this.membershipState?.clear();
     for (const r of this.engine?.listRooms() ?? []) this.engine!.forgetRoom(r.room);
     if (this.outbox) this.unsent(this.outbox.drop(`${why}; nothing was sent`));
     this.enqueue(() => void this.emit('close'));
