@@ -30,8 +30,16 @@ export async function haveWeechatPython(): Promise<boolean> {
 
 export interface PluginWorld {
   t: TestDaemon;
+  /** The keybot running now (replaced by startKeybotAgain). */
   bot: Keybot;
   users: Record<string, TestUser>;
+  /**
+   * Stop keybot (its QUIT leaves the rooms and their keys as they are: the epoch goes on), so
+   * that a membership change gets no new key until {@link startKeybotAgain}.
+   */
+  stopKeybot(): Promise<void>;
+  /** A new keybot on the same data dir: it recovers the rooms and rekeys each. */
+  startKeybotAgain(): Promise<Keybot>;
   stop(): Promise<void>;
 }
 
@@ -40,22 +48,36 @@ export async function startPluginWorld(names: string[]): Promise<PluginWorld> {
   const users: Record<string, TestUser> = {};
   try {
     for (const n of names) users[n] = await t.addUser(n);
-    const bot = await startKeybot({
-      dataDir: t.dataDir,
-      irc: { host: '127.0.0.1', port: t.port },
-      rotateAfterMessages: t.config.keybot.rotateAfterMessages,
-      rotateAfterMs: t.config.keybot.rotateAfterMs,
-      commands: { burst: 100 },
-    });
-    return {
+    const launch = (): Promise<Keybot> =>
+      startKeybot({
+        dataDir: t.dataDir,
+        irc: { host: '127.0.0.1', port: t.port },
+        rotateAfterMessages: t.config.keybot.rotateAfterMessages,
+        rotateAfterMs: t.config.keybot.rotateAfterMs,
+        commands: { burst: 100 },
+      });
+    let running = true;
+    const w: PluginWorld = {
       t,
-      bot,
+      bot: await launch(),
       users,
+      async stopKeybot() {
+        if (!running) return;
+        running = false;
+        await w.bot.close();
+      },
+      async startKeybotAgain() {
+        await w.stopKeybot();
+        w.bot = await launch();
+        running = true;
+        return w.bot;
+      },
       async stop() {
-        await bot.close();
+        await w.stopKeybot();
         await t.stop();
       },
     };
+    return w;
   } catch (err) {
     await t.stop();
     throw err;

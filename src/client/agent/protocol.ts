@@ -10,10 +10,15 @@
  * says: pass the line, hide it, show other text, send these lines instead, or refuse. Anything the
  * agent wants shown or sent that is not the answer to one line (a new room key, a message that
  * was waiting for its key, `PRIVMSG keybot :pubkey`) rides along in `events` and `send`.
+ *
+ * Protocol 2 adds `membership` (the JOIN, PART, KICK and QUIT a plugin sees in its rooms) and the
+ * `hold` answer to `outgoing`: text for a room whose key may not be sent under any more (someone
+ * left) waits for the next key and then goes out in `send`. A plugin says it understands `hold`
+ * with `protocol: 2` in `connected`; older plugins are refused instead of told to hold.
  */
 
 /** Bumped when a request or reply changes incompatibly. */
-export const AGENT_PROTOCOL_VERSION = 1;
+export const AGENT_PROTOCOL_VERSION = 2;
 
 /** A request line may not be longer than this (bytes); a longer one is answered with an error. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
@@ -49,6 +54,8 @@ export interface ConnectedRequest extends Base {
   fresh?: boolean;
   /** Channels the client is already in (on a reload): keybot is asked again for their keys. */
   rooms?: string[];
+  /** The protocol the plugin speaks; 2 or more: it understands `hold` (and sends `membership`). */
+  protocol?: number;
 }
 
 /** The IRC connection is gone: its keys are wiped. */
@@ -91,6 +98,30 @@ export interface LeftRequest extends Base {
   room: string;
 }
 
+/**
+ * Someone joined, left (PART), was removed from (KICK: `nick` is the member removed) or quit
+ * (QUIT: `room` is not needed) a channel the plugin's client is in, ourselves included. Sent for
+ * sealchat rooms, in the order the client received them among the `incoming` lines.
+ */
+export interface MembershipRequest extends Base {
+  op: 'membership';
+  server: string;
+  kind: 'join' | 'part' | 'kick' | 'quit';
+  room?: string;
+  nick: string;
+  /** The plugin's own nick now (must be the agent's account, as in `connected`). */
+  me?: string;
+}
+
+/** Which rooms' keys may not be sent under after the change. */
+export interface MembershipReply extends ReplyBase {
+  /**
+   * Every room whose current key is suspended (a member of its epoch left or quit, or someone
+   * unlisted joined) until keybot's next key: text typed there is answered with `hold`.
+   */
+  suspended: Array<{ room: string; reason: string }>;
+}
+
 /** Anything to show or send? (Plugins poll about once a second.) */
 export interface PollRequest extends Base {
   op: 'poll';
@@ -110,6 +141,7 @@ export type AgentRequest =
   | OutgoingRequest
   | CheckRequest
   | LeftRequest
+  | MembershipRequest
   | PollRequest
   | StatusRequest;
 
@@ -134,7 +166,11 @@ export interface AgentEvent {
   level?: 'info' | 'warn' | 'error';
 }
 
-/** A raw IRC line the plugin sends on `server` for the agent (e.g. `PRIVMSG keybot :pubkey`). */
+/**
+ * A raw IRC line the plugin sends on `server` for the agent (e.g. `PRIVMSG keybot :pubkey`, or a
+ * held message's ciphertext). It is sent as it is: the plugin's own outgoing hook must not hand
+ * it to the agent again (it would be encrypted twice, or held again).
+ */
 export interface AgentSend {
   server: string;
   line: string;
@@ -165,8 +201,12 @@ export interface IncomingReply extends ReplyBase {
 
 /** What to send for one outgoing line. */
 export interface OutgoingReply extends ReplyBase {
-  /** send: send `lines` (same command and target) instead; refuse: send nothing, show `reason`; pass: send as is. */
-  action: 'send' | 'refuse' | 'pass';
+  /**
+   * send: send `lines` (same command and target) instead; refuse: send nothing, show `reason`;
+   * pass: send as is; hold (protocol 2): send nothing now and show `reason` (the text waits for
+   * the room's next key; its ciphertext comes later in `send`, or a NOT SENT notice after 30 s).
+   */
+  action: 'send' | 'refuse' | 'pass' | 'hold';
   lines?: string[];
   reason?: string;
 }

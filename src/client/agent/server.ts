@@ -17,6 +17,8 @@ import { casefold } from '../../ircd/names.js';
 import { createLogger } from '../../util/log.js';
 import { VERSION } from '../../util/version.js';
 import type { RoomCryptoEngineOptions } from '../engine.js';
+import type { MembershipKind } from '../membership.js';
+import type { OutboxOptions } from '../outbox.js';
 import { KnownKeybots } from '../pinning.js';
 import {
   AGENT_PROTOCOL_VERSION,
@@ -45,6 +47,8 @@ export interface AgentOptions {
   keyFetchTimeoutMs?: number;
   keyRetryMs?: number;
   engine?: Omit<RoomCryptoEngineOptions, 'account' | 'privateKey' | 'keybotKey'>;
+  /** How long and how much room text waits for a key it may be sent under (default 30 s). */
+  outbox?: Omit<OutboxOptions, 'clock'>;
 }
 
 type Json = Record<string, unknown>;
@@ -247,7 +251,7 @@ export class Agent {
         if (r.command !== undefined && r.command !== 'PRIVMSG' && r.command !== 'NOTICE') {
           throw new RequestError('bad-request', 'command must be PRIVMSG or NOTICE');
         }
-        const { id: _id, ...reply } = s.outgoing(str(r, 'target'), str(r, 'text', true));
+        const { id: _id, ...reply } = s.outgoing(str(r, 'target'), str(r, 'text', true), r.command === 'NOTICE' ? 'NOTICE' : 'PRIVMSG');
         return reply;
       }
       case 'check':
@@ -255,6 +259,8 @@ export class Agent {
       case 'left':
         await this.find(r, conn).left(str(r, 'room'));
         return { ok: true };
+      case 'membership':
+        return this.membership(conn, r);
       case 'poll':
         return { ok: true };
       case 'status': {
@@ -279,8 +285,12 @@ export class Agent {
       );
     }
     const existing = this.sessions.get(label);
+    const holds = typeof r.protocol === 'number' && r.protocol >= 2;
+    const rooms = Array.isArray(r.rooms) ? r.rooms.filter((x): x is string => typeof x === 'string') : [];
     if (existing && r.fresh === false && casefold(existing.nick) === casefold(nick)) {
       existing.owner = conn;
+      existing.holds = holds;
+      existing.inRooms(rooms);
       return { ok: true, attached: true, keybot: existing.keybotState.status };
     }
     existing?.close();
@@ -297,14 +307,33 @@ export class Agent {
       ...(this.o.keyFetchTimeoutMs !== undefined ? { keyFetchTimeoutMs: this.o.keyFetchTimeoutMs } : {}),
       ...(this.o.keyRetryMs !== undefined ? { keyRetryMs: this.o.keyRetryMs } : {}),
       ...(this.o.engine ? { engine: this.o.engine } : {}),
+      ...(this.o.outbox ? { outbox: this.o.outbox } : {}),
     });
     session.owner = conn;
+    session.holds = holds;
+    session.inRooms(rooms);
     this.sessions.set(label, session);
     await session.start();
     // A plugin loaded mid-session (or an agent restarted under it) is already in rooms whose
     // keys this new session lacks: ask keybot to send them again.
-    if (Array.isArray(r.rooms)) session.requestRoomKeys(r.rooms.filter((x): x is string => typeof x === 'string'));
+    session.requestRoomKeys(rooms);
     return { ok: true, attached: false, keybot: session.keybotState.status };
+  }
+
+  /** A JOIN, PART, KICK or QUIT the plugin saw (protocol 2). */
+  private async membership(conn: number, r: Json): Promise<Omit<ReplyBase, 'id'> & Json> {
+    const s = this.find(r, conn);
+    const kind = r.kind;
+    if (kind !== 'join' && kind !== 'part' && kind !== 'kick' && kind !== 'quit') {
+      throw new RequestError('bad-request', '"kind" must be join, part, kick or quit');
+    }
+    const nick = str(r, 'nick');
+    if (typeof r.me === 'string' && r.me !== '' && casefold(r.me) !== casefold(this.o.account)) {
+      throw new RequestError('bad-request', `this agent holds the key of ${this.o.account}, not ${r.me}`);
+    }
+    const room = kind === 'quit' ? undefined : str(r, 'room');
+    const state = await s.membership({ kind: kind satisfies MembershipKind, nick, ...(room !== undefined ? { room } : {}) });
+    return { ok: true, ...state };
   }
 
   /** The session a request names; the connection asking becomes the one its events go to. */

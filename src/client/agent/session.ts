@@ -7,6 +7,13 @@
  * `PRIVMSG keybot :pubkey` for the plugin to send, and reads the NOTICE lines of the answer out of
  * the incoming stream (hiding them). Everything received is decided in arrival order (one queue),
  * so a key is installed before the message after it is looked at.
+ *
+ * Membership (docs/PROTOCOL.md "Faults"): plugins that speak protocol 2 report every JOIN, PART,
+ * KICK and QUIT in their rooms (`membership`), and the session applies them exactly as SealClient
+ * does (RoomMembership, KeyTrust, Outbox): once a member of the epoch left, or someone unlisted
+ * came, the room's key is not sent under any more. Text typed then is held (the `outgoing` reply
+ * says `hold`, with the reason for the user) and goes out under the room's next key as raw lines
+ * in `send`, with a notice; after 30 s it is given up and reported NOT SENT, with its text.
  */
 import { readPublicKey, type PrivateKeyHandle, type PublicKeyHandle } from '../../crypto/index.js';
 import { KEYBOT_NICK, casefold } from '../../ircd/names.js';
@@ -18,6 +25,8 @@ import {
   type TextCommand,
 } from '../engine.js';
 import { ArmorCollector } from '../keybot-key.js';
+import { RoomMembership, type MembershipChange } from '../membership.js';
+import { Outbox, type OutboxOptions, type Unsent } from '../outbox.js';
 import { decideKeybotTrust, normalizeFingerprint, type KnownKeybots, type TrustSource } from '../pinning.js';
 import type { AgentEvent, AgentSend, IncomingReply, OutgoingReply } from './protocol.js';
 
@@ -40,6 +49,8 @@ export interface AgentSessionOptions {
   keyFetchTimeoutMs?: number;
   keyRetryMs?: number;
   engine?: Omit<RoomCryptoEngineOptions, 'account' | 'privateKey' | 'keybotKey'>;
+  /** How long and how much room text waits for a key it may be sent under (default 30 s). */
+  outbox?: Omit<OutboxOptions, 'clock'>;
   clock?: () => number;
 }
 
@@ -60,6 +71,15 @@ export class AgentSession {
   readonly engine: RoomCryptoEngine;
   /** Which plugin connection collects this session's events (the last to say `connected`). */
   owner: number | undefined;
+  /**
+   * The plugin understands `hold` (protocol 2). A protocol-1 plugin sends whatever it does not
+   * recognise as it is, so it is never told to hold: it is refused instead (fail closed).
+   */
+  holds = false;
+  private readonly outbox: Outbox;
+  private readonly rooms: RoomMembership;
+  /** Held texts (id → text), to name them when they are given up. */
+  private readonly heldTexts = new Map<number, string>();
   private keybot: KeybotState;
   private collector: ArmorCollector | undefined;
   private events: AgentEvent[] = [];
@@ -74,6 +94,8 @@ export class AgentSession {
     this.nick = o.nick;
     this.clock = o.clock ?? Date.now;
     this.engine = new RoomCryptoEngine({ ...o.engine, account: o.account, privateKey: o.privateKey, ...(o.clock ? { clock: o.clock } : {}) });
+    this.outbox = new Outbox(this.engine, { ...o.outbox, clock: this.clock });
+    this.rooms = new RoomMembership(this.engine, this.outbox);
     this.keybot = { status: 'unavailable', reason: 'not started', retryAt: Number.POSITIVE_INFINITY };
   }
 
@@ -116,8 +138,11 @@ export class AgentSession {
     });
   }
 
-  /** Encrypt one outgoing line for a room, refuse it, or let it pass. */
-  outgoing(target: string, text: string): OutgoingReply {
+  /**
+   * Encrypt one outgoing line for a room, hold it for the room's next key, refuse it, or let it
+   * pass. Only PRIVMSGs to rooms we are in are held, and only for plugins that understand `hold`.
+   */
+  outgoing(target: string, text: string, command: TextCommand = 'PRIVMSG'): OutgoingReply {
     const targets = target.split(',');
     if (targets.length > 1) {
       const sealed = targets.filter((t) => this.engine.isEncryptedRoom(t));
@@ -126,30 +151,77 @@ export class AgentSession {
       }
       return { id: null, ok: true, action: 'pass' };
     }
-    const r = this.engine.encryptOutgoing({ room: target, text });
+    if (this.closed) return { id: null, ok: true, action: 'refuse', reason: 'the connection is closing; nothing was sent' };
+    const r = this.outbox.submit({ room: target, text, mayHold: this.mayHold(target, command) });
     switch (r.status) {
-      case 'ok':
+      case 'send':
         return { id: null, ok: true, action: 'send', lines: r.lines };
-      case 'no-key':
-        return { id: null, ok: true, action: 'refuse', reason: r.reason };
-      case 'not-encrypted':
-        return { id: null, ok: true, action: 'pass' };
+      case 'held':
+        this.heldTexts.set(r.id, text);
+        return { id: null, ok: true, action: 'hold', reason: r.reason };
+      case 'refused':
+        return r.code === 'not-encrypted' ? { id: null, ok: true, action: 'pass' } : { id: null, ok: true, action: 'refuse', reason: r.reason };
     }
   }
 
-  /** Would text to `target` be sent (encrypted), refused, or passed as it is? No state changes. */
-  check(target: string): { encrypted: boolean; canSend: boolean; reason?: string } {
+  /**
+   * Would text to `target` be sent (encrypted), held, refused, or passed as it is? No state
+   * changes. `held`: it would wait for the room's next key (the plugin lets the client echo it).
+   */
+  check(target: string): { encrypted: boolean; canSend: boolean; held?: boolean; reason?: string } {
     const targets = target.split(',');
     const sealed = targets.filter((t) => this.engine.isEncryptedRoom(t));
     if (sealed.length === 0) return { encrypted: false, canSend: true };
     if (targets.length > 1) return { encrypted: true, canSend: false, reason: `${sealed.join(', ')}: send to one encrypted room at a time; nothing was sent` };
     const info = this.engine.roomInfo(target);
-    if (info?.hasKey) return { encrypted: true, canSend: true };
+    const suspended = this.outbox.trust.suspension(target);
+    const queued = this.outbox.size(target) > 0;
+    if (info?.hasKey && suspended === undefined && !queued) return { encrypted: true, canSend: true };
+    const why =
+      suspended !== undefined
+        ? `the key of ${target} is being replaced (${suspended})`
+        : queued
+          ? `earlier messages to ${target} are waiting`
+          : `no key for ${target} yet`;
+    if (this.mayHold(target, 'PRIVMSG')) {
+      return { encrypted: true, canSend: true, held: true, reason: `${why}: held until the new key arrives (at most ${Math.round(this.outbox.holdMs / 1000)} s)` };
+    }
     const reason =
-      info?.highestEpoch !== undefined
-        ? `you no longer hold a key for ${info.room} (you left it, or were removed); nothing was sent`
-        : `no key for ${target} yet: keybot has not sent you one (ask with /msg ${KEYBOT_NICK} key ${target}); nothing was sent`;
+      suspended !== undefined || queued
+        ? `${why}; nothing was sent`
+        : info?.highestEpoch !== undefined
+          ? `you no longer hold a key for ${info.room} (you left it, or were removed); nothing was sent`
+          : `no key for ${target} yet: keybot has not sent you one (ask with /msg ${KEYBOT_NICK} key ${target}); nothing was sent`;
     return { encrypted: true, canSend: false, reason };
+  }
+
+  /**
+   * A JOIN, PART, KICK or QUIT the plugin saw: applied after every line received before it, as
+   * SealClient applies its own (membership.ts). Resolves with the rooms whose key may not be
+   * sent under now, and why.
+   */
+  membership(change: MembershipChange): Promise<{ suspended: Array<{ room: string; reason: string }> }> {
+    return this.serial(() => {
+      if (this.closed) return { suspended: [] };
+      const { unsent } = this.rooms.apply(change);
+      this.unsent(unsent);
+      return { suspended: this.suspendedRooms() };
+    });
+  }
+
+  /** Rooms whose current key may not be sent under, and why (text for them is held). */
+  suspendedRooms(): Array<{ room: string; reason: string }> {
+    const out: Array<{ room: string; reason: string }> = [];
+    for (const r of this.engine.listRooms()) {
+      const why = this.outbox.trust.suspension(r.room);
+      if (why !== undefined) out.push({ room: r.room, reason: `the key of ${r.room} is being replaced (${why}); text for it waits for the new key` });
+    }
+    return out;
+  }
+
+  /** Rooms the plugin was already in when it (re)attached: text for them may wait for a key. */
+  inRooms(rooms: string[]): void {
+    for (const room of rooms.slice(0, 500)) if (/^[#&][^\s,:]+$/.test(room)) this.rooms.add(room);
   }
 
   /** Ask keybot to re-send the keys of these rooms (the sealchat ones among them). */
@@ -160,9 +232,9 @@ export class AgentSession {
     }
   }
 
-  /** We left `room`: wipe its keys (after every line received before). */
-  left(room: string): Promise<void> {
-    return this.serial(() => this.engine.forgetRoom(room));
+  /** We left `room`: wipe its keys (after every line received before); held text for it is not sent. */
+  async left(room: string): Promise<void> {
+    await this.membership({ kind: 'part', room, nick: this.o.account });
   }
 
   /** What the plugin's `/sealchat` shows. */
@@ -176,6 +248,7 @@ export class AgentSession {
       if (this.closed) return;
       const now = this.clock();
       for (const u of this.engine.sweep(now)) this.results([u]);
+      this.unsent(this.outbox.expire(now));
       const k = this.keybot;
       if (k.status === 'fetching' && now - k.since > (this.o.keyFetchTimeoutMs ?? 10_000)) {
         this.collector = undefined;
@@ -197,6 +270,9 @@ export class AgentSession {
   /** The connection is gone: wipe every key. */
   close(): void {
     this.closed = true;
+    this.outbox.drop('the connection closed; nothing was sent');
+    this.heldTexts.clear();
+    this.rooms.clear();
     for (const r of this.engine.listRooms()) this.engine.forgetRoom(r.room);
     this.events = [];
     this.sends = [];
@@ -217,6 +293,29 @@ export class AgentSession {
 
   private notice(text: string, level: AgentEvent['level'] = 'info', target = ''): void {
     this.event({ type: 'notice', target, text, level });
+  }
+
+  /** Hold text for `target`? Only PRIVMSGs (what a release sends), to rooms we are in, for plugins that can. */
+  private mayHold(target: string, command: TextCommand): boolean {
+    return this.holds && command === 'PRIVMSG' && this.keybot.status !== 'mismatch' && (this.rooms.has(target) || this.engine.roomInfo(target)?.hasKey === true);
+  }
+
+  /** Send what the outbox can encrypt now (after a new key), as raw lines for the plugin. */
+  private flushOutbox(): void {
+    for (const r of this.outbox.release()) {
+      this.heldTexts.delete(r.id);
+      for (const line of r.lines) this.sends.push({ server: this.label, line: `PRIVMSG ${r.room} :${line}` });
+      this.notice(`sent: a held message went out under epoch ${r.epoch} (held ${(r.heldMs / 1000).toFixed(1)} s)`, 'info', r.room);
+    }
+  }
+
+  /** Held text given up: tell the user, with the text. */
+  private unsent(list: Unsent[]): void {
+    for (const u of list) {
+      const text = this.heldTexts.get(u.id);
+      this.heldTexts.delete(u.id);
+      this.notice(`NOT SENT: ${u.reason}${text !== undefined ? `: ${JSON.stringify(text)}` : ''}`, 'error', u.room);
+    }
   }
 
   private requestKey(announce: boolean): void {
@@ -329,7 +428,10 @@ export class AgentSession {
             level: 'info',
             text: `key for ${r.room} (epoch ${r.epoch}) from keybot, verified; members: ${r.members.join(', ')}`,
           });
+          // A new epoch: its member list is the room as it is now, so it may be sent under.
+          this.outbox.trust.keyInstalled(r.room);
           this.results(r.released);
+          this.flushOutbox();
           break;
         case 'message':
           this.event({ type: 'message', target: r.room, from: r.from, text: r.text, verified: true });
