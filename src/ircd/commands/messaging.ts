@@ -17,12 +17,17 @@ import type { Command, RegisteredContext } from './types.js';
 let msgCounter = 0;
 const msgPrefix = Date.now().toString(36);
 
-/** Client-only tags (`+name`) pass through; a server msgid is added (IRCv3 message-ids). */
-function relayTags(tags: Map<string, string>): Map<string, string> {
-  const out = new Map<string, string>();
-  if (tags.size > 0) for (const [k, v] of tags) if (k.startsWith('+')) out.set(k, v);
-  out.set('msgid', `${msgPrefix}-${(++msgCounter).toString(36)}`);
+/** Client-only tags (`+name`) pass through (IRCv3 message-tags); null when there are none. */
+function clientOnlyTags(tags: ReadonlyMap<string, string>): Map<string, string> | null {
+  if (tags.size === 0) return null;
+  let out: Map<string, string> | null = null;
+  for (const [k, v] of tags) if (k.startsWith('+')) (out ??= new Map()).set(k, v);
   return out;
+}
+
+/** A server message id (IRCv3 message-ids): unique per daemon start. */
+function nextMsgid(): string {
+  return `${msgPrefix}-${(++msgCounter).toString(36)}`;
 }
 
 function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'TAGMSG'): void {
@@ -43,7 +48,8 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
     if (!quiet) session.reply(ERR_TOOMANYTARGETS, params[0], `Too many targets (at most ${server.config.limits.maxTargets})`);
     return;
   }
-  const tags = relayTags(msg.tags);
+  const tags = clientOnlyTags(msg.tags);
+  const msgid = nextMsgid();
   const echo = session.caps.has('echo-message');
   for (const targetName of targets) {
     const isChannel = targetName.startsWith('#');
@@ -61,7 +67,7 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
         continue;
       }
       relayParams[0] = channel.name;
-      const relay = new Relay(client.prefix, command, relayParams, Date.now(), client.account, tags);
+      const relay = new Relay(client.prefix, command, relayParams, Date.now(), client.account, tags, msgid);
       if (relay.bodyBytes > MAX_LINE_BYTES) {
         session.reply(ERR_INPUTTOOLONG, `Message too long to relay without truncation; send at most ${MAX_LINE_BYTES - (relay.bodyBytes - Buffer.byteLength(text))} bytes of text`);
         continue;
@@ -81,7 +87,7 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
         continue;
       }
       relayParams[0] = target.nick;
-      const relay = new Relay(client.prefix, command, relayParams, Date.now(), client.account, tags);
+      const relay = new Relay(client.prefix, command, relayParams, Date.now(), client.account, tags, msgid);
       if (relay.bodyBytes > MAX_LINE_BYTES) {
         session.reply(ERR_INPUTTOOLONG, 'Message too long to relay without truncation');
         continue;

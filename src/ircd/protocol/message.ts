@@ -10,7 +10,8 @@
  */
 
 export interface IrcMessage {
-  tags: Map<string, string>;
+  /** Read-only: lines without tags (nearly all) share one empty map. */
+  tags: ReadonlyMap<string, string>;
   source: string | null;
   /** Upper-cased command or three-digit numeric. */
   command: string;
@@ -29,6 +30,9 @@ export const MAX_PARAMS = 15;
 export type ParseResult =
   | { ok: true; message: IrcMessage }
   | { ok: false; reason: 'empty' | 'too_long' | 'tags_too_long' | 'bad_command' | 'too_many_params' };
+
+// Most lines carry no tags; sharing one empty map saves an allocation per line on the relay path.
+const NO_TAGS: ReadonlyMap<string, string> = new Map();
 
 const TAG_UNESCAPE: Record<string, string> = { ':': ';', s: ' ', '\\': '\\', r: '\r', n: '\n' };
 
@@ -59,22 +63,24 @@ export function escapeTagValue(v: string): string {
  */
 export function parseLine(line: string): ParseResult {
   let pos = 0;
-  const tags = new Map<string, string>();
+  let tags = NO_TAGS;
   // Leading spaces are tolerated by most servers; skip them.
   while (line.charCodeAt(pos) === 0x20) pos++;
-  if (line[pos] === '@') {
+  if (line.charCodeAt(pos) === 0x40 /* @ */) {
     const end = line.indexOf(' ', pos);
     if (end === -1) return { ok: false, reason: 'empty' };
     const tagText = line.slice(pos + 1, end);
     // Servers add their own tags (time, account, msgid) when relaying, so a client's share is
     // capped at 4094 bytes and the relayed tag section stays within 8191.
     if (Buffer.byteLength(tagText) > MAX_CLIENT_TAG_BYTES) return { ok: false, reason: 'tags_too_long' };
+    const parsed = new Map<string, string>();
     for (const item of tagText.split(';')) {
       if (!item) continue;
       const eq = item.indexOf('=');
-      if (eq === -1) tags.set(item, '');
-      else tags.set(item.slice(0, eq), unescapeTagValue(item.slice(eq + 1)));
+      if (eq === -1) parsed.set(item, '');
+      else parsed.set(item.slice(0, eq), unescapeTagValue(item.slice(eq + 1)));
     }
+    tags = parsed;
     pos = end + 1;
     while (line.charCodeAt(pos) === 0x20) pos++;
   }

@@ -13,7 +13,9 @@ export const TAG_ACCOUNT = 2;
 export const TAG_MESSAGE_TAGS = 4;
 
 export class Relay {
-  private readonly variants: Array<Buffer | undefined> = new Array(8);
+  /** The untagged line, which most recipients get; the other variants only when asked for. */
+  private plain: Buffer | undefined;
+  private variants: Array<Buffer | undefined> | undefined;
   private readonly body: string;
 
   constructor(
@@ -24,9 +26,10 @@ export class Relay {
     readonly time: number = Date.now(),
     /** Sender's account (account-tag), or null for guests and the server. */
     readonly account: string | null = null,
-    /** Client-only tags (`+name`) and msgid, visible to message-tags recipients. */
+    /** Client-only tags (`+name`), visible to message-tags recipients. */
     readonly clientTags: ReadonlyMap<string, string> | null = null,
-    /** Extra tags every recipient gets regardless of caps (e.g. labeled-response label). */
+    /** The server's message id (IRCv3 message-ids), visible to message-tags recipients. */
+    readonly msgid: string | null = null,
   ) {
     this.body = serializeBody(source, command, params) + '\r\n';
   }
@@ -37,20 +40,24 @@ export class Relay {
   }
 
   bytesFor(mask: number): Buffer {
-    const cached = this.variants[mask];
+    if (mask === 0) return (this.plain ??= Buffer.from(this.body));
+    const cached = this.variants?.[mask];
     if (cached) return cached;
-    if (!(mask & TAG_SERVER_TIME) && !(mask & TAG_ACCOUNT && this.account) && !(mask & TAG_MESSAGE_TAGS && this.clientTags?.size)) {
+    let buf: Buffer;
+    if (!(mask & TAG_SERVER_TIME) && !(mask & TAG_ACCOUNT && this.account) && !(mask & TAG_MESSAGE_TAGS && (this.clientTags?.size || this.msgid))) {
       // No tag applies to this recipient: the plain line (what serializeTags of nothing gives).
-      const plain = Buffer.from(this.body);
-      this.variants[mask] = plain;
-      return plain;
+      buf = this.plain ??= Buffer.from(this.body);
+    } else {
+      const tags = new Map<string, string>();
+      if (mask & TAG_ACCOUNT && this.account) tags.set('account', this.account);
+      if (mask & TAG_SERVER_TIME) tags.set('time', new Date(this.time).toISOString());
+      if (mask & TAG_MESSAGE_TAGS) {
+        if (this.clientTags) for (const [k, v] of this.clientTags) tags.set(k, v);
+        if (this.msgid) tags.set('msgid', this.msgid);
+      }
+      buf = Buffer.from(serializeTags(tags) + this.body);
     }
-    const tags = new Map<string, string>();
-    if (mask & TAG_ACCOUNT && this.account) tags.set('account', this.account);
-    if (mask & TAG_SERVER_TIME) tags.set('time', new Date(this.time).toISOString());
-    if (mask & TAG_MESSAGE_TAGS && this.clientTags) for (const [k, v] of this.clientTags) tags.set(k, v);
-    const buf = Buffer.from(serializeTags(tags) + this.body);
-    this.variants[mask] = buf;
+    (this.variants ??= new Array<Buffer | undefined>(8))[mask] = buf;
     return buf;
   }
 }
