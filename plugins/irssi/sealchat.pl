@@ -5,6 +5,9 @@
 # crypto; this script only does what the agent answers: pass a line, hide it, show decrypted text,
 # send ciphertext instead, or refuse. It FAILS CLOSED: when the agent cannot be reached, nothing is
 # sent to an encrypted room (#sc-*, or any room the agent gave a key for), and it says so.
+# It also tells the agent who joins, leaves, is kicked from or quits those rooms: once a member
+# has left, text typed there is held until keybot's next key and then sent under it (never under
+# the key the departed member holds), with a "held" line in the window saying why.
 #
 # Install: copy to ~/.irssi/scripts/autorun/ (or /script load /path/to/sealchat.pl); run
 # `sealchat agent --account NICK` first; and BEFORE connecting: /set cmd_queue_speed 0 (irssi
@@ -29,7 +32,7 @@ use JSON::PP;
 use Encode ();
 use Time::HiRes ();
 
-our $VERSION = '0.1.0';
+our $VERSION = '0.2.0';
 our %IRSSI = (
     authors     => 'sealchat',
     contact     => 'https://github.com/sealchat',
@@ -40,11 +43,16 @@ our %IRSSI = (
 
 my $ROOM_PREFIX  = '#sc-';
 my $LABEL_PREFIX = 'irssi/';
+# Agent protocol 2: `membership` requests, and the `hold` answer to `outgoing`.
+my $AGENT_PROTOCOL = 2;
 my $json         = JSON::PP->new->utf8->canonical;
 
 my %conns;          # socket path => { sock, buf, next_id, down_until, error }
 my %encrypted;      # server tag => { folded room => 1 }
 my @pending_sends;  # [tag, line]
+# "tag\0COMMAND\0folded target\0text" => count: lines the agent asked us to send, which our own
+# outgoing hook passes as they are (they are ciphertext already, or a keybot command)
+my %agent_lines;
 my %last_down_notice;  # server tag => when we last said the agent is unreachable
 
 sub casefold { my $s = shift; $s =~ tr/A-Z/a-z/; return $s }
@@ -158,7 +166,7 @@ sub connected_request {
     my ($server, $fresh) = @_;
     my %req = (op => 'connected', server => to_chars(label($server)), nick => to_chars($server->{nick}),
                host => to_chars($server->{address}), port => ($server->{port} || 0) + 0,
-               fresh => $fresh ? JSON::PP::true : JSON::PP::false);
+               fresh => $fresh ? JSON::PP::true : JSON::PP::false, protocol => $AGENT_PROTOCOL);
     $req{rooms} = [ map { to_chars($_->{name}) } $server->channels() ] unless $fresh;
     return \%req;
 }
@@ -245,9 +253,12 @@ sub effects {
     my @sends = @{ $reply->{send} || [] };
     if (@sends) {
         Irssi::timeout_add_once(10, \&flush_sends, undef) unless @pending_sends;
+        %agent_lines = () if keys %agent_lines > 1000;    # bounded, should a hook never see its line
         for my $s (@sends) {
             next unless defined $s->{server} && index($s->{server}, $LABEL_PREFIX) == 0 && defined $s->{line};
-            push @pending_sends, [ to_bytes(substr($s->{server}, length $LABEL_PREFIX)), to_bytes($s->{line}) ];
+            my ($tag, $line) = (to_bytes(substr($s->{server}, length $LABEL_PREFIX)), to_bytes($s->{line}));
+            push @pending_sends, [ $tag, $line ];
+            $agent_lines{ agent_line_key($tag, $1, $2, $3) }++ if $line =~ /^(PRIVMSG|NOTICE) (\S+) :?(.*)$/si;
         }
     }
 }
@@ -262,6 +273,19 @@ sub flush_sends {
 }
 
 # ---- IRC lines ----------------------------------------------------------------------------------
+
+sub agent_line_key {
+    my ($tag, $command, $target, $text) = @_;
+    return join "\0", $tag, uc $command, casefold($target), $text;
+}
+
+# True once for each line the agent asked us to send: it goes out as it is.
+sub take_agent_line {
+    my $key = agent_line_key(@_);
+    return 0 unless $agent_lines{$key};
+    delete $agent_lines{$key} unless --$agent_lines{$key};
+    return 1;
+}
 
 # server outgoing modify: every raw line; PRIVMSG/NOTICE are encrypted, refused or passed.
 sub on_outgoing {
@@ -281,6 +305,7 @@ sub on_outgoing {
     }
     return unless $line =~ /^((?:\@\S+ )?(PRIVMSG|NOTICE) (\S+)) :?(.*)$/si;
     my ($head, $command, $target, $text) = ($1, uc $2, $3, $4);
+    return if take_agent_line($server->{tag}, $command, $target, $text);
     my $reply = request($server, { op => 'outgoing', server => to_chars(label($server)), target => to_chars($target),
                                    command => $command, text => to_chars($text) });
     if (!$reply || !$reply->{ok}) {
@@ -298,6 +323,10 @@ sub on_outgoing {
         $$dataref = join "\r\n", map { "$head :" . to_bytes($_) } @{ $reply->{lines} || [] };
     } elsif ($action eq 'refuse') {
         say($server, $target, 'NOT SENT: ' . ($reply->{reason} // 'refused'), 'error');
+        $$dataref = '';
+    } elsif ($action eq 'hold') {
+        # Not sent now: the agent sends it under the room's next key (or says NOT SENT).
+        say($server, $target, 'held: ' . ($reply->{reason} // "waiting for the room's new key"), 'warn');
         $$dataref = '';
     }
 }
@@ -376,21 +405,22 @@ sub on_command_msg {
     Irssi::signal_stop() if refused_before_echo($server, $target);
 }
 
-# event part / event kick: when we leave a room, its keys are wiped.
-sub on_part {
-    my ($server, $data, $nick) = @_;
-    return unless protected($server) && defined $nick && casefold($nick) eq casefold($server->{nick});
-    my ($room) = $data =~ /^(\S+)/;
-    request($server, { op => 'left', server => to_chars(label($server)), room => to_chars($room) }) if defined $room;
+# message join / part / kick / quit: who came or went, for the agent's keys (ours are wiped when
+# we leave). Rooms only; a QUIT concerns every room the quitter was in.
+sub membership {
+    my ($server, $kind, $room, $nick) = @_;
+    return unless protected($server) && defined $nick && $nick ne '';
+    return if defined $room && !is_encrypted($server, $room);
+    my %req = (op => 'membership', server => to_chars(label($server)), kind => $kind, nick => to_chars($nick),
+               me => to_chars($server->{nick}));
+    $req{room} = to_chars($room) if defined $room;
+    request($server, \%req);
 }
 
-sub on_kick {
-    my ($server, $data) = @_;
-    return unless protected($server);
-    my ($room, $victim) = $data =~ /^(\S+) (\S+)/;
-    return unless defined $victim && casefold($victim) eq casefold($server->{nick});
-    request($server, { op => 'left', server => to_chars(label($server)), room => to_chars($room) });
-}
+sub on_join { my ($server, $channel, $nick) = @_; membership($server, 'join', $channel, $nick) }
+sub on_part { my ($server, $channel, $nick) = @_; membership($server, 'part', $channel, $nick) }
+sub on_kick { my ($server, $channel, $nick) = @_; membership($server, 'kick', $channel, $nick) }
+sub on_quit { my ($server, $nick) = @_; membership($server, 'quit', undef, $nick) }
 
 sub on_connected {
     my ($server) = @_;
@@ -451,8 +481,10 @@ Irssi::signal_add_priority('event privmsg', sub { on_incoming('PRIVMSG', @_) }, 
 Irssi::signal_add_priority('event notice', sub { on_incoming('NOTICE', @_) }, Irssi::SIGNAL_PRIORITY_HIGH() - 1);
 Irssi::signal_add_first('send text', \&on_send_text);
 Irssi::signal_add_first('command msg', \&on_command_msg);
-Irssi::signal_add('event part', \&on_part);
-Irssi::signal_add('event kick', \&on_kick);
+Irssi::signal_add('message join', \&on_join);
+Irssi::signal_add('message part', \&on_part);
+Irssi::signal_add('message kick', \&on_kick);
+Irssi::signal_add('message quit', \&on_quit);
 Irssi::signal_add_last('event 001', \&on_connected);
 Irssi::signal_add('server disconnected', \&on_disconnected);
 Irssi::timeout_add(1000, \&poll, undef);

@@ -7,6 +7,9 @@
 # the crypto; this script only does what the agent answers: pass a line, hide it, show decrypted
 # text, send ciphertext instead, or refuse. It FAILS CLOSED: when the agent cannot be reached,
 # nothing is sent to an encrypted room (#sc-*, or any room the agent gave a key for), and it says so.
+# It also tells the agent who joins, leaves, is kicked from or quits those rooms: once a member
+# has left, text typed there is held until keybot's next key and then sent under it (never under
+# the key the departed member holds), with a "held" line in the buffer saying why.
 #
 # Install: copy to ~/.local/share/weechat/python/autoload/ (or <weechat -d DIR>/python/autoload/),
 # or /python load /path/to/sealchat.py; run `sealchat agent --account NICK` first. See
@@ -28,7 +31,9 @@ import time
 import weechat
 
 SCRIPT_NAME = "sealchat"
-SCRIPT_VERSION = "0.1.0"
+SCRIPT_VERSION = "0.2.0"
+# Agent protocol 2: `membership` requests, and the `hold` answer to `outgoing`.
+AGENT_PROTOCOL = 2
 ROOM_PREFIX = "#sc-"
 LABEL_PREFIX = "weechat/"
 
@@ -45,6 +50,9 @@ conns = {}
 encrypted = {}
 # raw lines waiting to be sent for the agent: [(server, line)]
 pending_sends = []
+# (server, command, folded target, text) -> count: lines the agent asked us to send, which our own
+# outgoing hook passes as they are (they are ciphertext already, or a keybot command)
+agent_lines = {}
 # server name -> last time we told the user the agent is unreachable
 last_down_notice = {}
 
@@ -186,7 +194,7 @@ def joined_channels(server):
 def connected_request(server, fresh):
     host, port = server_address(server)
     req = {"op": "connected", "server": label(server), "nick": weechat.info_get("irc_nick", server),
-           "host": host, "port": port, "fresh": fresh}
+           "host": host, "port": port, "fresh": fresh, "protocol": AGENT_PROTOCOL}
     if not fresh:
         req["rooms"] = joined_channels(server)
     return req
@@ -284,10 +292,15 @@ def effects(reply):
     if sends:
         if not pending_sends:
             weechat.hook_timer(1, 0, 1, "flush_sends_cb", "")
+        if len(agent_lines) > 1000:
+            agent_lines.clear()  # bounded, should a hook never see its line
         for s in sends:
             server = server_of_label(s.get("server", ""))
             if server is not None and s.get("line"):
                 pending_sends.append((server, s["line"]))
+                key = agent_line_key(server, s["line"])
+                if key is not None:
+                    agent_lines[key] = agent_lines.get(key, 0) + 1
 
 
 def flush_sends_cb(data, remaining):
@@ -339,6 +352,26 @@ def split_line(line):
     return head, nick, command, target, text
 
 
+def agent_line_key(server, line):
+    parts = split_line(line)
+    if parts is None:
+        return None
+    return (server, parts[2], casefold(parts[3]), parts[4])
+
+
+def take_agent_line(server, command, target, text):
+    """True once for each line the agent asked us to send: it goes out as it is."""
+    key = (server, command, casefold(target), text)
+    n = agent_lines.get(key, 0)
+    if n <= 0:
+        return False
+    if n == 1:
+        del agent_lines[key]
+    else:
+        agent_lines[key] = n - 1
+    return True
+
+
 def out_cb(data, modifier, server, line):
     """irc_out_privmsg / irc_out_notice: one wire line, after WeeChat split the text."""
     if not protected(server):
@@ -347,6 +380,8 @@ def out_cb(data, modifier, server, line):
     if parts is None:
         return line
     head, _nick, command, target, text = parts
+    if take_agent_line(server, command, target, text):
+        return line
     reply = request(server, {"op": "outgoing", "server": label(server), "target": target,
                              "command": command, "text": text})
     if reply is None or not reply.get("ok"):
@@ -362,6 +397,10 @@ def out_cb(data, modifier, server, line):
         return "\n".join("%s :%s" % (head, l) for l in reply.get("lines") or [])
     if action == "refuse":
         say(server, target, "NOT SENT: %s" % reply.get("reason", "refused"), "error")
+        return ""
+    if action == "hold":
+        # Not sent now: the agent sends it under the room's next key (or says NOT SENT).
+        say(server, target, "held: %s" % reply.get("reason", "waiting for the room's new key"), "warn")
         return ""
     return line
 
@@ -460,8 +499,8 @@ def msg_cmd_cb(data, buffer_ptr, command):
     return weechat.WEECHAT_RC_OK_EAT if refused_before_echo(server, target) else weechat.WEECHAT_RC_OK
 
 
-def left_cb(data, signal, line):
-    """*,irc_in2_part / *,irc_in2_kick: when we leave a room, its keys are wiped."""
+def membership_cb(data, signal, line):
+    """*,irc_in2_join/part/kick/quit: who came or went, for the agent's keys (ours are wiped when we leave)."""
     server = signal.split(",", 1)[0]
     if not protected(server):
         return weechat.WEECHAT_RC_OK
@@ -469,10 +508,22 @@ def left_cb(data, signal, line):
     if parts is None:
         return weechat.WEECHAT_RC_OK
     _head, nick, command, target, text = parts
-    me = casefold(weechat.info_get("irc_nick", server) or "")
-    gone = casefold(nick) if command == "PART" else casefold(text.split(" ", 1)[0])
-    if gone == me:
-        request(server, {"op": "left", "server": label(server), "room": target})
+    req = {"op": "membership", "server": label(server), "me": weechat.info_get("irc_nick", server) or ""}
+    if command == "QUIT":
+        req.update(kind="quit", nick=nick)
+    else:
+        room = target.lstrip(":")
+        if not is_encrypted(server, room):
+            return weechat.WEECHAT_RC_OK
+        if command == "KICK":
+            # "KICK #room victim :reason": the victim is the first word of what follows the room.
+            req.update(kind="kick", room=room, nick=text.split(" ", 1)[0].lstrip(":"))
+        elif command in ("JOIN", "PART"):
+            req.update(kind=command.lower(), room=room, nick=nick)
+        else:
+            return weechat.WEECHAT_RC_OK
+    if req.get("nick"):
+        request(server, req)
     return weechat.WEECHAT_RC_OK
 
 
@@ -552,8 +603,8 @@ if weechat.register(SCRIPT_NAME, "sealchat", SCRIPT_VERSION, "MIT",
         weechat.hook_modifier(m, "in_cb", "")
     weechat.hook_modifier("input_text_for_buffer", "input_cb", "")
     weechat.hook_command_run("/msg", "msg_cmd_cb", "")
-    weechat.hook_signal("*,irc_in2_part", "left_cb", "")
-    weechat.hook_signal("*,irc_in2_kick", "left_cb", "")
+    for m in ("join", "part", "kick", "quit"):
+        weechat.hook_signal("*,irc_in2_%s" % m, "membership_cb", "")
     weechat.hook_signal("irc_server_connected", "connected_cb", "")
     weechat.hook_signal("irc_server_disconnected", "disconnected_cb", "")
     weechat.hook_timer(1000, 0, 0, "timer_cb", "")

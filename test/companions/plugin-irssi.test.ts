@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import type { Agent } from '../../src/client/agent/server.js';
 import type { SealClient, RoomMessageEvent } from '../../src/client/client.js';
+import { peekRoomMessage } from '../../src/crypto/index.js';
 import { escapeRe, haveIrssi, startIrssi, type RealClient } from '../helpers/realclients.js';
 import { haveCommand } from '../helpers/tmux.js';
 import {
@@ -126,6 +127,31 @@ describeIf(`plugin: irssi${available ? '' : ' (SKIPPED: irssi or tmux is missing
     await until(() => bobGot.find((m) => m.text === ping), 'the next message');
     expect(carol.seen().slice(before).map((l) => l.text).join('\n')).not.to.include(secret);
     expect(carol.raw.lines.join('\n')).not.to.include(topic);
+  });
+
+  it("bob quits while keybot is away: what alice types is held (she is told why), not sent under the old key, and goes out under keybot's next one", async () => {
+    const before = bob.localRooms().find((r) => r.room === room)!.epoch!;
+    await w.stopKeybot();
+    await irssi.showChannel(room);
+    const from = carol.seen().length;
+    await bob.quit('gone');
+    await irssi.waitForText(/bob \[bob@127\.0\.0\.1\] has quit/);
+    const secret = `while bob is gone ${token()}`;
+    await irssi.send(secret);
+    const held = await irssi.waitForText(new RegExp(`sealchat: held: the key of ${escapeRe(room)} is being replaced \\(bob quit\\): held until the new key arrives`));
+    expect(held).to.include(secret);
+    await w.startKeybotAgain();
+    await irssi.waitForText(new RegExp(`sealchat: key for ${escapeRe(room)} \\(epoch \\d+\\) from keybot, verified; members: alice, carol\\b`));
+    const sent = await irssi.waitForText(/sealchat: sent: a held message went out under epoch \d+/);
+    const epoch = Number(/sent: a held message went out under epoch (\d+)/.exec(sent)![1]);
+    expect(epoch).to.be.greaterThan(before);
+    // carol records the wire: after bob quit, alice sent one sealed line, under the new epoch only.
+    const mine = (): Recorded[] => carol.seen().slice(from).filter((l) => l.from === 'alice' && l.command === 'PRIVMSG' && l.target.toLowerCase() === room.toLowerCase());
+    await until(() => mine().length > 0, "alice's held line on the wire");
+    expect(mine().map((l) => peekRoomMessage({ payload: l.text }).epoch)).to.deep.equal([epoch]);
+    expect(carol.seen().map((l) => l.text).join('\n')).not.to.include(secret);
+    // bob back (not in the room any more) for the tests that follow.
+    bob = await sealClient(w, 'bob');
   });
 
   it('fails closed when the agent is gone: nothing is sent to the room, and it says why', async () => {

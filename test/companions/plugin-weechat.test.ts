@@ -129,6 +129,28 @@ describeIf(`plugin: WeeChat${available ? '' : ' (SKIPPED: weechat-curses, weecha
     expect(carol.raw.lines.join('\n')).not.to.include(topic);
   });
 
+  it("carol leaves while keybot is away: what alice types is held (she is told why), not sent under the old key, and goes out under keybot's next one", async () => {
+    const before = bob.localRooms().find((r) => r.room === room)!.epoch!;
+    await w.stopKeybot();
+    await weechat.showChannel(room);
+    carol.raw.send(`PART ${room} :bye`);
+    await weechat.waitForText(/carol \(carol@127\.0\.0\.1\) has left/);
+    const secret = `while carol is gone ${token()}`;
+    await weechat.send(secret);
+    // The user sees the line typed and, right under it, why it has not gone out.
+    const held = await weechat.waitForText(new RegExp(`sealchat: held: the key of ${escapeRe(room)} is being replaced \\(carol left\\): held until the new key arrives`));
+    expect(held).to.include(secret);
+    await w.startKeybotAgain();
+    await weechat.waitForText(new RegExp(`sealchat: key for ${escapeRe(room)} \\(epoch \\d+\\) from keybot, verified; members: alice, bob\\b`));
+    const sent = await weechat.waitForText(/sealchat: sent: a held message went out under epoch \d+/);
+    const epoch = Number(/sent: a held message went out under epoch (\d+)/.exec(sent)![1]);
+    // bob (still a member) proves what went on the wire: the text came once, under the new epoch only.
+    const got = await until(() => bobGot.find((m) => m.text === secret), 'bob to read the held text');
+    expect(epoch).to.be.greaterThan(before);
+    expect(bobGot.filter((m) => m.text === secret).map((m) => m.epoch)).to.deep.equal([epoch]);
+    expect(got).to.include({ from: 'alice', room });
+  });
+
   it('fails closed when the agent is gone: nothing is sent to the room, and it says why', async () => {
     await agent!.close();
     agent = undefined;
