@@ -18,6 +18,8 @@ export interface Transport {
   /** keybot's own nick. */
   readonly nick: string;
   notice(target: string, text: string): void;
+  /** Many NOTICEs, in order, written at once (an epoch's envelopes are ~25 lines per member). */
+  notices(lines: ReadonlyArray<{ target: string; text: string }>): void;
   /** MODE <room> <modes> (keybot is op in its rooms). */
   setModes(room: string, modes: string): void;
   /** Ask for the room's NAMES again (keybot is already in it). */
@@ -86,5 +88,7 @@ export async function sealEnvelopes(options: {
 
 /** Send sealed envelopes; synchronous, so no IRC event can slip in between two members. */
 export function sendEnvelopes(transport: Transport, sealed: SealedEnvelope[]): void {
-  for (const s of sealed) for (const line of s.parts) transport.notice(s.nick, line);
+  const lines: Array<{ target: string; text: string }> = [];
+  for (const s of sealed) for (const text of s.parts) lines.push({ target: s.nick, text });
+  transport.notices(lines);
 }

@@ -4,7 +4,7 @@
  * rotation) can be pinned down deterministically.
  */
 import { expect } from 'chai';
-import type { DirectoryRoom, DirectoryUser, PresenceChange, UserDirectory } from '../../src/bot/directory.js';
+import type { DirectoryRoom, DirectoryUser, Placement, PresenceChange, UserDirectory } from '../../src/bot/directory.js';
 import type { Transport } from '../../src/bot/delivery.js';
 import { KeyService, type KeyServiceOptions } from '../../src/bot/service.js';
 import {
@@ -41,6 +41,9 @@ class FakeDirectory implements UserDirectory {
     return [...this.users.values()].filter((u) => u.online).map((u) => u.name);
   }
   async putInRoom(): Promise<void> {}
+  async putManyInRoom(_room: string, nicks: string[]): Promise<Placement[]> {
+    return nicks.map((nick) => ({ nick, ok: true as const }));
+  }
   async removeFromRoom(room: string, nick: string, reason: string): Promise<void> {
     this.kicked.push(`${room} ${nick}`);
     this.kickReasons.push(reason);
@@ -61,6 +64,9 @@ class RecordingTransport implements Transport {
   lines: Array<{ target: string; text: string }> = [];
   notice(target: string, text: string): void {
     this.lines.push({ target, text });
+  }
+  notices(lines: ReadonlyArray<{ target: string; text: string }>): void {
+    this.lines.push(...lines);
   }
   setModes(): void {}
   requestNames(): void {}
