@@ -5,7 +5,7 @@
  * own would get its own implementation (e.g. keys from a keyserver, joins via INVITE + SAJOIN).
  */
 import { ControlCallError, ControlClient, ControlConnectError } from '../ircd/control-client.js';
-import type { ControlEvents } from '../ircd/control-protocol.js';
+import { MAX_JOIN_NICKS, type ControlErrorCode, type ControlEvents } from '../ircd/control-protocol.js';
 
 /** A user as the directory knows them. */
 export interface DirectoryUser {
@@ -49,6 +49,9 @@ export class DirectoryError extends Error {
   }
 }
 
+/** What became of one user of a batch placement (putManyInRoom). */
+export type Placement = { nick: string; ok: true } | { nick: string; ok: false; error: DirectoryError };
+
 export interface PresenceChange {
   name: string;
   online: boolean;
@@ -62,6 +65,12 @@ export interface UserDirectory {
   listOnline(): Promise<string[]>;
   /** Put an online user into a room, creating it if needed, bypassing +i (the service decided). */
   putInRoom(room: string, nick: string): Promise<void>;
+  /**
+   * putInRoom for many users in one call, in order: one user's failure (offline, say) does not
+   * stop the others. One outcome per nick, in the order given. Throws only if the call as a
+   * whole fails (directory unavailable, bad room name).
+   */
+  putManyInRoom(room: string, nicks: string[]): Promise<Placement[]>;
   /** Take a user out of a room; members see a KICK with `reason`. */
   removeFromRoom(room: string, nick: string, reason: string): Promise<void>;
   /** Every channel on the network (keybot picks its rooms out by name after a restart). */
@@ -108,6 +117,20 @@ export class ControlSocketDirectory implements UserDirectory {
     await this.call(() => this.control.call('channel.join', { channel: room, nick }));
   }
 
+  async putManyInRoom(room: string, nicks: string[]): Promise<Placement[]> {
+    const out: Placement[] = [];
+    for (let i = 0; i < nicks.length; i += MAX_JOIN_NICKS) {
+      const batch = nicks.slice(i, i + MAX_JOIN_NICKS);
+      const results = await this.call(() => this.control.call('channel.joinmany', { channel: room, nicks: batch }));
+      if (!Array.isArray(results) || results.length !== batch.length) throw new DirectoryError('unavailable', 'channel.joinmany: malformed answer from the daemon');
+      results.forEach((r, j) => {
+        const nick = batch[j]!;
+        out.push(r.ok ? { nick, ok: true } : { nick, ok: false, error: new DirectoryError(directoryCode(r.error.code), r.error.message) });
+      });
+    }
+    return out;
+  }
+
   async removeFromRoom(room: string, nick: string, reason: string): Promise<void> {
     await this.call(() => this.control.call('channel.kick', { channel: room, nick, reason }));
   }
@@ -141,15 +164,17 @@ export class ControlSocketDirectory implements UserDirectory {
     } catch (err) {
       if (err instanceof ControlCallError) {
         if (nullOnBadName && err.code === 'invalid_name') return null as T;
-        const code: DirectoryErrorCode =
-          err.code === 'offline' ? 'offline'
-          : err.code === 'not_found' ? 'not_found'
-          : err.code === 'internal' ? 'unavailable'
-          : 'refused';
-        throw new DirectoryError(code, err.message);
+        throw new DirectoryError(directoryCode(err.code), err.message);
       }
       if (err instanceof ControlConnectError) throw new DirectoryError('unavailable', err.message);
       throw err;
     }
   }
+}
+
+function directoryCode(code: ControlErrorCode): DirectoryErrorCode {
+  return code === 'offline' ? 'offline'
+    : code === 'not_found' ? 'not_found'
+    : code === 'internal' ? 'unavailable'
+    : 'refused';
 }

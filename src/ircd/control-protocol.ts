@@ -36,6 +36,14 @@ export interface ChannelInfo {
   operators: string[];
 }
 
+/** Most nicks one `channel.joinmany` call may place. */
+export const MAX_JOIN_NICKS = 1000;
+
+/** What became of one nick of a `channel.joinmany` call. */
+export type JoinOutcome =
+  | { nick: string; ok: true }
+  | { nick: string; ok: false; error: { code: ControlErrorCode; message: string } };
+
 /** Request parameters and results of every control method. */
 export interface ControlMethods {
   /** Liveness and version. */
@@ -54,6 +62,13 @@ export interface ControlMethods {
    * Creates the channel if it does not exist. Members see an ordinary JOIN.
    */
   'channel.join': { params: { channel: string; nick: string }; result: { ok: true } };
+  /**
+   * Server-side join of many users at once (keybot placing an invite's users in one round
+   * trip): each nick as `channel.join` would place it, in order. One nick's failure (offline,
+   * say) does not stop the others; the result names each nick's outcome, in the order given.
+   * At most MAX_JOIN_NICKS nicks.
+   */
+  'channel.joinmany': { params: { channel: string; nicks: string[] }; result: JoinOutcome[] };
   /** Remove a user from a channel (seen as a KICK by the service). */
   'channel.kick': { params: { channel: string; nick: string; reason?: string }; result: { ok: true } };
   'channel.get': { params: { channel: string }; result: ChannelInfo | null };

@@ -9,13 +9,14 @@
 
 import { lstat, chmod, unlink } from 'node:fs/promises';
 import { Server, type Connection } from 'net-ipc';
-import type {
-  ControlErrorCode,
-  ControlEvent,
-  ControlMethod,
-  ControlMethods,
-  ControlRequest,
-  ControlResponse,
+import {
+  MAX_JOIN_NICKS,
+  type ControlErrorCode,
+  type ControlEvent,
+  type ControlMethod,
+  type ControlMethods,
+  type ControlRequest,
+  type ControlResponse,
 } from './control-protocol.js';
 import { probeControlSocket } from './control-client.js';
 import { createLogger } from '../util/log.js';
@@ -51,7 +52,8 @@ export interface ControlServerOptions {
   serverName?: string;
 }
 
-type ParamSpec = Record<string, 'string' | 'string?'>;
+/** `string[]`: a list of strings, at most MAX_JOIN_NICKS of them. */
+type ParamSpec = Record<string, 'string' | 'string?' | 'string[]'>;
 
 /** The params every method takes; anything else in params is dropped before the handler. */
 const PARAMS: Record<ControlMethod, ParamSpec> = {
@@ -64,6 +66,7 @@ const PARAMS: Record<ControlMethod, ParamSpec> = {
   'user.del': { name: 'string' },
   'presence.online': {},
   'channel.join': { channel: 'string', nick: 'string' },
+  'channel.joinmany': { channel: 'string', nicks: 'string[]' },
   'channel.kick': { channel: 'string', nick: 'string', reason: 'string?' },
   'channel.get': { channel: 'string' },
   'channel.list': { member: 'string?' },
@@ -82,10 +85,16 @@ export function parseControlRequest(raw: unknown): ControlRequest | string {
   if (!Object.hasOwn(PARAMS, method)) return `unknown method ${JSON.stringify(method).slice(0, 60)}`;
   if (typeof params !== 'object' || params === null || Array.isArray(params)) return `${method}: params must be an object`;
   const spec = PARAMS[method as ControlMethod];
-  const clean: Record<string, string> = {};
+  const clean: Record<string, string | string[]> = {};
   for (const [key, type] of Object.entries(spec)) {
     const value = (params as Record<string, unknown>)[key];
     if (value === undefined && type === 'string?') continue;
+    if (type === 'string[]') {
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) return `${method}: params.${key} must be a list of strings`;
+      if (value.length > MAX_JOIN_NICKS) return `${method}: params.${key} lists more than ${MAX_JOIN_NICKS}`;
+      clean[key] = [...value] as string[];
+      continue;
+    }
     if (typeof value !== 'string') return `${method}: params.${key} must be a string`;
     clean[key] = value;
   }

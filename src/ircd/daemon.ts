@@ -11,7 +11,7 @@ import { Accounts, type ServiceAccount } from './accounts.js';
 import type { Config } from './config.js';
 import { ControlServer, errorResponse, makeControlDispatcher, type ControlHandlers } from './control.js';
 import { makeAccountMethods } from './control-accounts.js';
-import { CONTROL_SOCKET_NAME, type ChannelInfo, type ControlRequest, type ControlResponse } from './control-protocol.js';
+import { CONTROL_SOCKET_NAME, type ChannelInfo, type ControlRequest, type ControlResponse, type JoinOutcome } from './control-protocol.js';
 import { ControlFailure } from './control.js';
 import { casefold, isValidChannelName, KEYBOT_NICK } from './names.js';
 import { sendChannelBurst } from './commands/channels.js';
@@ -139,6 +139,19 @@ function channelInfo(channel: Channel): ChannelInfo {
   return { name: channel.name, modes, topic: channel.topic, members, operators };
 }
 
+/**
+ * Put an online user into a channel, creating it if needed. Bypasses +i/+k/+l, since the key
+ * service decided who is in the room. Throws ControlFailure('offline') for a user not online.
+ */
+function serverSideJoin(server: IrcServer, channel: string, nick: string): void {
+  const client = server.findClient(nick);
+  if (!client) throw new ControlFailure('offline', `${nick} is not online`);
+  const { channel: ch, created } = server.getOrCreateChannel(channel);
+  // The key service gets op in its rooms, also when it rejoins one after a restart.
+  if (!ch.members.has(client)) server.join(client, ch, created || client.isService, (s) => sendChannelBurst(server, s, ch));
+  else if (client.isService) ch.members.get(client)!.op = true;
+}
+
 /** Presence and channel methods of the control socket; they act on the live server state. */
 function makeServerMethods(server: IrcServer): ControlHandlers {
   return {
@@ -157,13 +170,21 @@ function makeServerMethods(server: IrcServer): ControlHandlers {
     // Server-side join: bypasses +i/+k/+l, since the key service decided who is in the room.
     'channel.join': async ({ channel, nick }) => {
       if (!isValidChannelName(channel)) throw new ControlFailure('bad_request', `invalid channel name ${channel}`);
-      const client = server.findClient(nick);
-      if (!client) throw new ControlFailure('offline', `${nick} is not online`);
-      const { channel: ch, created } = server.getOrCreateChannel(channel);
-      // The key service gets op in its rooms, also when it rejoins one after a restart.
-      if (!ch.members.has(client)) server.join(client, ch, created || client.isService, (s) => sendChannelBurst(server, s, ch));
-      else if (client.isService) ch.members.get(client)!.op = true;
+      serverSideJoin(server, channel, nick);
       return { ok: true };
+    },
+    // The same for many nicks in one call; each nick gets its own outcome, none stops the others.
+    'channel.joinmany': async ({ channel, nicks }) => {
+      if (!isValidChannelName(channel)) throw new ControlFailure('bad_request', `invalid channel name ${channel}`);
+      return nicks.map((nick): JoinOutcome => {
+        try {
+          serverSideJoin(server, channel, nick);
+          return { nick, ok: true };
+        } catch (err) {
+          if (!(err instanceof ControlFailure)) throw err;
+          return { nick, ok: false, error: { code: err.code, message: err.message } };
+        }
+      });
     },
     'channel.kick': async ({ channel, nick, reason }) => {
       const ch = server.channels.get(casefold(channel));
