@@ -35,6 +35,8 @@ export interface Command {
   summary: string;
   minArgs: number;
   maxArgs: number;
+  /** The reply when more than maxArgs arguments are given (default: the usage). */
+  tooMany?: string;
   /** Guests may use it too. */
   guests?: boolean;
   handler(ctx: CommandContext & { account: string }, args: string[]): Promise<void> | void;
@@ -81,8 +83,11 @@ function refusalText(r: Refusal, room?: string): string {
   }
 }
 
+/** What one reply line may hold, well inside one IRC line with the server's prefix. */
+const REPLY_BUDGET = 300;
+
 /** Lines of "label: a, b, c" that stay well inside one IRC line each. */
-function listLines(label: string, items: string[], budget = 300): string[] {
+function listLines(label: string, items: string[], budget = REPLY_BUDGET): string[] {
   const lines: string[] = [];
   let line = `${label}:`;
   let first = true;
@@ -111,6 +116,8 @@ function checkRoomArg(ctx: CommandContext, room: string): boolean {
   return false;
 }
 
+const TOO_MANY_INVITEES = `too many names: invite takes at most ${MAX_INVITEES} users at a time`;
+
 export const COMMANDS: readonly Command[] = [
   {
     name: 'invite',
@@ -118,7 +125,10 @@ export const COMMANDS: readonly Command[] = [
     summary: 'open a new encrypted room with these users (or add them to #room, if you are in it)',
     minArgs: 1,
     maxArgs: MAX_INVITEES + 1,
+    tooMany: TOO_MANY_INVITEES,
     async handler(ctx, args) {
+      const users = args[0]!.startsWith('#') ? args.length - 1 : args.length;
+      if (users > MAX_INVITEES) return ctx.reply(TOO_MANY_INVITEES);
       if (args[0]!.startsWith('#')) {
         const [room, ...users] = args;
         if (!checkRoomArg(ctx, room!)) return;
@@ -126,8 +136,11 @@ export const COMMANDS: readonly Command[] = [
         const r = await ctx.service.addToRoom(ctx.account, room!, users);
         if (r.status === 'not_member') return notMember(ctx, room!);
         for (const refusal of r.refused) ctx.reply(refusalText(refusal, r.room));
-        if (r.joined.length > 0) ctx.reply(`added ${r.joined.join(', ')} to ${r.room}`);
-        else ctx.reply(`nobody added to ${r.room}`);
+        if (r.joined.length === 0) return ctx.reply(`nobody added to ${r.room}`);
+        const line = `added ${r.joined.join(', ')} to ${r.room}`;
+        if (line.length <= REPLY_BUDGET) return ctx.reply(line);
+        ctx.reply(`added ${r.joined.length} users to ${r.room}`);
+        for (const l of listLines('added', r.joined)) ctx.reply(l);
         return;
       }
       const r = await ctx.service.openRoom(ctx.account, args);
@@ -140,7 +153,11 @@ export const COMMANDS: readonly Command[] = [
       }
       for (const refusal of r.refused) ctx.reply(refusalText(refusal));
       if (r.status === 'nobody') return ctx.reply('no room opened: none of the users you invited can join now');
-      ctx.reply(`opened ${r.room} with ${r.joined.join(', ')}; keys follow`);
+      const line = `opened ${r.room} with ${r.joined.join(', ')}; keys follow`;
+      if (line.length <= REPLY_BUDGET) return ctx.reply(line);
+      // Too many names for one line: the count first (one line that says it all), then the names.
+      ctx.reply(`opened ${r.room} with ${r.joined.length} users; keys follow`);
+      for (const l of listLines('with', r.joined)) ctx.reply(l);
     },
   },
   {
@@ -333,6 +350,7 @@ export class CommandDispatcher {
       const open = this.table.filter((c) => c.guests).map((c) => c.name);
       return ctx.reply(`you need an account to use ${cmd.name}; guests can use ${open.join(', ')}`);
     }
+    if (parsed.args.length > cmd.maxArgs && cmd.tooMany) return ctx.reply(cmd.tooMany);
     if (parsed.args.length < cmd.minArgs || parsed.args.length > cmd.maxArgs) {
       return ctx.reply(`usage: ${usageOf(cmd)}`);
     }

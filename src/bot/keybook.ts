@@ -1,7 +1,9 @@
 /**
  * Member keys: a user's registered OpenPGP key from the directory, parsed and checked by
  * src/crypto, with the fields an envelope lists for a member. Looked up fresh from the directory
- * every time (a user may replace their key at any moment); only the parsing is cached.
+ * every time (a user may replace their key at any moment); only the parsing is cached, by the
+ * armored text, and can be done ahead of need (`warm`: users coming online, everyone online when
+ * keybot starts).
  */
 import {
   KeyStatus,
@@ -41,10 +43,64 @@ const CACHE_LIMIT = 2048;
 /** Re-check a cached key this often: an OpenPGP key can expire while it sits in the cache. */
 const CACHE_TTL_MS = 10 * 60_000;
 
+/** Most users queued for warming at once; beyond that, presence bursts are not worth following. */
+const WARM_QUEUE_LIMIT = CACHE_LIMIT / 2;
+
 export class KeyBook {
   private readonly parsed = new Map<string, { at: number; result: ReadPublicKeyResult }>();
+  /** Users whose keys are waiting to be parsed ahead of need (casefolded → name), in order. */
+  private readonly warmQueue = new Map<string, string>();
+  private warming: Promise<void> | undefined;
 
   constructor(private readonly directory: UserDirectory) {}
+
+  /**
+   * Parse `names`' registered keys ahead of need, one at a time in the background, so that an
+   * invite or a rekey finds them parsed (readPublicKey costs ~2 ms a key, which would otherwise
+   * fall on the invite's critical path). Only the parsing is cached, by armored text: every
+   * lookup still asks the directory, so a key replaced after warming is seen as the new key.
+   * Failures are ignored (the real lookup reports them).
+   */
+  warm(names: Iterable<string>): void {
+    for (const name of names) {
+      if (this.warmQueue.size >= WARM_QUEUE_LIMIT) break;
+      if (isValidAccountName(name) && casefold(name) !== KEYBOT_NICK) this.warmQueue.set(casefold(name), name);
+    }
+    if (this.warming || this.warmQueue.size === 0) return;
+    this.warming = this.drainWarmQueue();
+  }
+
+  /** Resolves once every key queued for warming has been parsed (or found unusable). */
+  warmed(): Promise<void> {
+    return this.warming ?? Promise.resolve();
+  }
+
+  private async drainWarmQueue(): Promise<void> {
+    try {
+      for (;;) {
+        const next = this.warmQueue.entries().next();
+        if (next.done) return;
+        const [folded, name] = next.value;
+        this.warmQueue.delete(folded);
+        const user = await this.directory.lookupUser(name).catch(() => null);
+        if (user?.publicKey && !user.service) await this.read(user.publicKey).catch(() => undefined);
+        // Let IRC events and commands in between two keys.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.warming = undefined;
+    }
+  }
+
+  /** Whether this armored key is parsed and cached now. */
+  isParsed(armored: string): boolean {
+    return this.parsed.has(armored);
+  }
+
+  /** Stop warming (the session ends). */
+  stopWarming(): void {
+    this.warmQueue.clear();
+  }
 
   /** The usable key of `name`, or why there is none. Throws DirectoryError if the directory fails. */
   async lookup(name: string): Promise<MemberKey> {
@@ -75,7 +131,12 @@ export class KeyBook {
   private async read(armored: string): Promise<ReadPublicKeyResult> {
     const now = Date.now();
     const hit = this.parsed.get(armored);
-    if (hit && now - hit.at < CACHE_TTL_MS) return hit.result;
+    if (hit && now - hit.at < CACHE_TTL_MS) {
+      // Most recently used last, so the users in use stay when the cache is full.
+      this.parsed.delete(armored);
+      this.parsed.set(armored, hit);
+      return hit.result;
+    }
     const result = await readPublicKey({ armored, now });
     if (this.parsed.size >= CACHE_LIMIT) this.parsed.delete(this.parsed.keys().next().value!);
     this.parsed.delete(armored);

@@ -156,6 +156,8 @@ export class Keybot {
       // Pins come from everything the lost session knew, also when the daemon kept running
       // (restore is empty then): a dropped connection must not let a swapped key in.
       await svc.recover(restore, this.memory);
+      // Off the critical path: the next invite finds the keys of those online already parsed.
+      svc.warmKeys().catch((err: unknown) => log.debug(`cannot warm the key cache: ${(err as Error).message}`));
       if (this.memory.length > 0 && restore.length === 0) {
         log.info('the daemon kept running: rooms that vanished meanwhile were emptied by their members and are not restored');
       }

@@ -66,6 +66,8 @@ export class Room {
   rekeying = false;
   /** Placements in progress (invite): changes are collected, the rekey waits until they end. */
   holds = 0;
+  /** The pending changes are complete (an invite's placements): the next rekey skips settleMs. */
+  settled = false;
   /** First change not yet keyed, for the coalescing deadline. */
   firstPendingAt: number | undefined;
   settleTimer: NodeJS.Timeout | undefined;

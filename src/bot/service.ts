@@ -35,7 +35,7 @@ import { generateRoomKey, type PrivateKeyHandle } from '../crypto/index.js';
 import { casefold, isValidAccountName, SERVICE_ROOM_PREFIX } from '../ircd/names.js';
 import { createLogger } from '../util/log.js';
 import { sealEnvelopes, sendEnvelopes, type EnvelopeRecipient, type Transport } from './delivery.js';
-import { DirectoryError, type PresenceChange, type UserDirectory } from './directory.js';
+import { DirectoryError, type Placement, type PresenceChange, type UserDirectory } from './directory.js';
 import { KeyBook, type KeyProblem, type MemberKey } from './keybook.js';
 import { RoomRegistry, type RememberedRoom, type Room } from './rooms.js';
 import { randomBytes } from 'node:crypto';
@@ -43,8 +43,13 @@ import { randomBytes } from 'node:crypto';
 const log = createLogger('keybot');
 
 const MAX_U32 = 0xffff_ffff;
-/** Most invitees one command may name. */
-export const MAX_INVITEES = 20;
+/**
+ * Most invitees one command may name: as many as fit in one IRC line (RFC 1459 §2.3: 512 bytes
+ * with CRLF) after `PRIVMSG keybot :invite `, with the shortest names (one character and a
+ * space each). So a person can name everyone they can type in one line, and a 50-member room
+ * opens with one command in one epoch; the bound keeps one command's work finite all the same.
+ */
+export const MAX_INVITEES = Math.floor((510 - 'PRIVMSG keybot :invite '.length + 1) / 2);
 
 export interface KeyServiceOptions {
   directory: UserDirectory;
@@ -240,7 +245,8 @@ export class KeyService {
       throw err;
     } finally {
       room.holds--;
-      this.requestRekey(room);
+      // The invite gathered its JOINs already: nothing more to settle.
+      this.requestRekey(room, undefined, false, true);
     }
     log.info(`${name}: opened by ${me.account} with ${joined.length + 1} members`);
     return { status: 'opened', room: name, joined, refused };
@@ -262,7 +268,7 @@ export class KeyService {
         this.pinPlaced(room, available, joined, requester);
       } finally {
         room.holds--;
-        this.requestRekey(room);
+        this.requestRekey(room, undefined, false, true);
       }
     }
     return { status: 'added', room: room.name, joined, refused };
@@ -495,18 +501,29 @@ export class KeyService {
     return [...out.values()];
   }
 
-  /** Someone came online: if they belong to a room being restored, put them back in it. */
+  /**
+   * Someone came online: parse their key ahead of need (an invite may name them next), and if
+   * they belong to a room being restored, put them back in it.
+   */
   presence(change: PresenceChange): void {
     if (!change.online || this.stopped) return;
+    this.keys.warm([change.name]);
     const f = casefold(change.name);
     for (const entry of this.restoring.values()) {
       if (entry.expected.has(f)) void this.rejoin(entry, [change.name]);
     }
   }
 
+  /** Parse the keys of everyone online now ahead of need, in the background (session start). */
+  async warmKeys(): Promise<void> {
+    const online = await this.opts.directory.listOnline();
+    if (!this.stopped) this.keys.warm(online.filter((n) => !this.isSelf(n)));
+  }
+
   /** Stop everything: timers cleared, keys wiped. */
   shutdown(): void {
     this.stopped = true;
+    this.keys.stopWarming();
     for (const r of this.restoring.values()) {
       clearTimeout(r.timer);
       clearTimeout(r.gather?.timer);
@@ -682,17 +699,23 @@ export class KeyService {
     );
   }
 
-  /** Server-side join each nick; those who could not be placed go into `refused`. Returns the placed. */
+  /**
+   * Server-side join each nick, all in one directory call; those who could not be placed go
+   * into `refused`, each by name. Returns the placed.
+   */
   private async place(room: Room, nicks: string[], refused: Refusal[]): Promise<string[]> {
     const placed: string[] = [];
-    for (const nick of nicks) {
-      try {
-        await this.opts.directory.putInRoom(room.name, nick);
-        placed.push(nick);
-      } catch (err) {
-        if (!(err instanceof DirectoryError)) throw err;
-        refused.push({ name: nick, reason: err.code === 'offline' ? 'offline' : 'failed', detail: err.message });
-      }
+    if (nicks.length === 0) return placed;
+    let outcomes: Placement[];
+    try {
+      outcomes = await this.opts.directory.putManyInRoom(room.name, nicks);
+    } catch (err) {
+      if (!(err instanceof DirectoryError)) throw err;
+      outcomes = nicks.map((nick) => ({ nick, ok: false as const, error: err }));
+    }
+    for (const o of outcomes) {
+      if (o.ok) placed.push(o.nick);
+      else refused.push({ name: o.nick, reason: o.error.code === 'offline' ? 'offline' : 'failed', detail: o.error.message });
     }
     // Hold the rekey until the JOINs are seen, so they make one epoch (someone may also have
     // quit meanwhile: then give up waiting, the quit makes its own epoch).
@@ -702,10 +725,16 @@ export class KeyService {
     return placed;
   }
 
-  /** Ask for a new epoch: now-ish for membership changes, always when `forced`. */
-  private requestRekey(room: Room, reason?: string, forced = false): void {
+  /**
+   * Ask for a new epoch: now-ish for membership changes, always when `forced`. `settled`: the
+   * changes are complete (an invite placed its users and saw their JOINs), so the rekey need not
+   * wait `settleMs` for more; it still takes whatever else is pending along, and still keeps
+   * `minEpochIntervalMs` and `notBefore`.
+   */
+  private requestRekey(room: Room, reason?: string, forced = false, settled = false): void {
     if (reason && !room.pendingReasons.includes(reason)) room.pendingReasons.push(reason);
     if (forced) room.forced = true;
+    if (settled) room.settled = true;
     if (this.stopped || !room.ready || room.holds > 0 || room.rekeying) return;
     if (!this.rekeyDue(room)) return;
     this.schedule(room, 0);
@@ -718,7 +747,7 @@ export class KeyService {
   private schedule(room: Room, extraDelay: number): void {
     const now = Date.now();
     room.firstPendingAt ??= now;
-    const settled = Math.min(now + this.o.settleMs, room.firstPendingAt + this.o.maxSettleMs);
+    const settled = room.settled ? now : Math.min(now + this.o.settleMs, room.firstPendingAt + this.o.maxSettleMs);
     const spaced = room.current ? room.current.startedAt + this.o.minEpochIntervalMs : 0;
     const at = Math.max(settled, spaced, this.o.notBefore, now + extraDelay);
     clearTimeout(room.settleTimer);
@@ -743,6 +772,7 @@ export class KeyService {
     if (this.stopped || this.rooms.get(room.name) !== room || room.rekeying || room.holds > 0) return;
     if (!this.rekeyDue(room)) return;
     room.rekeying = true;
+    room.settled = false;
     let failed = false;
     try {
       await this.rekey(room);

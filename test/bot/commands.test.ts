@@ -9,6 +9,7 @@ import {
   type KeyRequests,
 } from '../../src/bot/commands.js';
 import { DirectoryError } from '../../src/bot/directory.js';
+import { MAX_INVITEES } from '../../src/bot/service.js';
 
 /** A key service stub that records calls and answers what each test sets. */
 function stubService(overrides: Partial<KeyRequests> = {}): KeyRequests & { calls: string[] } {
@@ -109,6 +110,27 @@ describe('src/bot/commands.ts', function () {
       expect(await run('invite', { service })).to.deep.equal(['usage: invite [#room] <user>...']);
       expect(await run('online now', { service })).to.deep.equal(['usage: online']);
       expect(service.calls).to.deep.equal([]);
+    });
+
+    it('takes as many invitees as fit in one IRC line, and says so plainly beyond MAX_INVITEES', async function () {
+      const service = stubService();
+      const most = Array.from({ length: MAX_INVITEES }, (_, i) => `u${i}`);
+      // The shortest names: the most one line can carry.
+      expect(`PRIVMSG keybot :invite ${Array.from({ length: MAX_INVITEES }, () => 'u').join(' ')}`.length).to.be.at.most(510);
+      expect(`PRIVMSG keybot :invite ${Array.from({ length: MAX_INVITEES + 1 }, () => 'u').join(' ')}`.length).to.be.above(510);
+      const ok = await run(`invite ${most.join(' ')}`, { service });
+      expect(ok[0]).to.equal(`opened #sc-aaaaaaaaaa with ${MAX_INVITEES} users; keys follow`);
+      // The names follow in lines that fit IRC, all of them.
+      expect(ok.slice(1).every((l) => l.length <= 310)).to.equal(true);
+      expect(ok.slice(1).join(' ').replace(/^with: /, '').split(/,\s*/)).to.deep.equal(most);
+      expect(service.calls).to.have.length(1);
+      expect(await run(`invite ${most.join(' ')} one-more`, { service })).to.deep.equal([
+        `too many names: invite takes at most ${MAX_INVITEES} users at a time`,
+      ]);
+      expect(await run(`invite #sc-aaaaaaaaaa ${most.join(' ')} one-more`, { service })).to.deep.equal([
+        `too many names: invite takes at most ${MAX_INVITEES} users at a time`,
+      ]);
+      expect(service.calls).to.have.length(1);
     });
 
     it('ignores empty messages', async function () {
