@@ -67,7 +67,7 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
         continue;
       }
       relayParams[0] = channel.name;
-      const relay = new Relay(client.prefix, command, relayParams, Date.now(), client.account, tags, msgid);
+      const relay = new Relay(client.prefix, command, relayParams, session.now, client.account, tags, msgid);
       if (relay.bodyBytes > MAX_LINE_BYTES) {
         session.reply(ERR_INPUTTOOLONG, `Message too long to relay without truncation; send at most ${MAX_LINE_BYTES - (relay.bodyBytes - Buffer.byteLength(text))} bytes of text`);
         continue;
@@ -87,7 +87,7 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
         continue;
       }
       relayParams[0] = target.nick;
-      const relay = new Relay(client.prefix, command, relayParams, Date.now(), client.account, tags, msgid);
+      const relay = new Relay(client.prefix, command, relayParams, session.now, client.account, tags, msgid);
       if (relay.bodyBytes > MAX_LINE_BYTES) {
         session.reply(ERR_INPUTTOOLONG, 'Message too long to relay without truncation');
         continue;

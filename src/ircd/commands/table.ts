@@ -39,7 +39,7 @@ export function dispatch(server: IrcServer, session: Session, msg: IrcMessage): 
     session.reply(ERR_NEEDMOREPARAMS, msg.command, 'Not enough parameters');
     return undefined;
   }
-  if (client && msg.command !== 'PING' && msg.command !== 'PONG') client.lastActiveAt = Date.now();
+  if (client && msg.command !== 'PING' && msg.command !== 'PONG') client.lastActiveAt = session.now;
   const ctx = { server, session, msg, params: msg.params, client } as RegisteredContext;
   const result = cmd.handler(ctx);
   return result instanceof Promise ? result : undefined;

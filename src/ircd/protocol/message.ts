@@ -57,6 +57,31 @@ export function escapeTagValue(v: string): string {
   return v.replace(/[\\; \r\n]/g, (c) => (c === '\\' ? '\\\\' : c === ';' ? '\\:' : c === ' ' ? '\\s' : c === '\r' ? '\\r' : '\\n'));
 }
 
+const BAD = 0;
+const UPPER = 1;
+const LOWER = 2;
+
+/** A command is ASCII letters or exactly three digits. UPPER: letters all upper case, or digits. */
+function commandShape(command: string): number {
+  const first = command.charCodeAt(0);
+  if (first >= 0x30 && first <= 0x39) {
+    if (command.length !== 3) return BAD;
+    for (let i = 1; i < 3; i++) {
+      const c = command.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) return BAD;
+    }
+    return UPPER;
+  }
+  let shape = UPPER;
+  for (let i = 0; i < command.length; i++) {
+    const c = command.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) continue;
+    if (c >= 0x61 && c <= 0x7a) shape = LOWER;
+    else return BAD;
+  }
+  return shape;
+}
+
 /**
  * Parse one line (without CR/LF). `byteLength` checks are done here because the caller
  * hands us a decoded string; we measure the UTF-8 size of each section.
@@ -103,10 +128,11 @@ export function parseLine(line: string): ParseResult {
     pos = end;
   }
   if (!command) return { ok: false, reason: 'empty' };
-  // Validate before upper-casing: toUpperCase maps some non-ASCII letters to ASCII
+  const shape = commandShape(command);
+  if (shape === BAD) return { ok: false, reason: 'bad_command' };
+  // Upper-case only after validating: toUpperCase maps some non-ASCII letters to ASCII
   // ('ı' → 'I', 'ſ' → 'S'), which would let "ıson" run as ISON.
-  if (!/^(?:[A-Za-z]+|\d{3})$/.test(command)) return { ok: false, reason: 'bad_command' };
-  command = command.toUpperCase();
+  if (shape === LOWER) command = command.toUpperCase();
   while (pos < line.length) {
     while (line.charCodeAt(pos) === 0x20) pos++;
     if (pos >= line.length) break;

@@ -36,7 +36,8 @@ export class Relay {
 
   /** Byte length of the non-tag part including CRLF, for the 512-byte rule. */
   get bodyBytes(): number {
-    return Buffer.byteLength(this.body);
+    // The plain line is needed by most recipients anyway; its length is the byte count.
+    return (this.plain ??= Buffer.from(this.body)).length;
   }
 
   bytesFor(mask: number): Buffer {

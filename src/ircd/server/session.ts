@@ -19,6 +19,12 @@ const MAX_RAW_LINE = MAX_CLIENT_TAG_BYTES + 2 + MAX_LINE_BYTES;
 /** PING and PONG skip fakelag: delaying a PONG could turn into a ping timeout. */
 const KEEPALIVE_RE = /^(?:@\S* +)?(?::\S* +)?P[IO]NG(?: |$)/i;
 
+/** PING or PONG (any case, maybe after tags or a source): only lines starting P, @ or : can be. */
+function isKeepalive(line: string): boolean {
+  const c = line.charCodeAt(0) | 0x20; // ASCII lower case; '@' (0x40) and ':' (0x3a) stay apart
+  return (c === 0x70 /* p */ || c === 0x60 /* @ */ || c === 0x3a /* : */) && KEEPALIVE_RE.test(line);
+}
+
 export interface SaslState {
   mechanism: 'PLAIN';
   buffer: string;
@@ -73,6 +79,12 @@ export class Session {
 
   readonly connectedAt = Date.now();
   lastInputAt = Date.now();
+  /**
+   * When the line being handled now was taken from the queue (read once per batch of lines, not
+   * per line: Date.now() costs about as much as parsing a short line). Handlers use it for
+   * server-time and idle times.
+   */
+  now = Date.now();
   pingSentAt = 0;
   closed = false;
 
@@ -93,6 +105,8 @@ export class Session {
   private out: Buffer[] = [];
   private outBytes = 0;
   flushScheduled = false;
+  /** limits.sendqBytes, read once: write() runs for every delivery. */
+  private readonly sendqBytes: number;
 
   constructor(
     readonly server: IrcServer,
@@ -101,6 +115,7 @@ export class Session {
     readonly tls: boolean,
   ) {
     this.tokens = server.config.limits.commandBurst;
+    this.sendqBytes = server.config.limits.sendqBytes;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => this.close('Connection reset'));
@@ -144,7 +159,7 @@ export class Session {
   private write(buf: Buffer): void {
     this.out.push(buf);
     this.outBytes += buf.length;
-    if (this.outBytes + this.socket.writableLength > this.server.config.limits.sendqBytes) {
+    if (this.outBytes + this.socket.writableLength > this.sendqBytes) {
       // Slow reader: drop it rather than let its queue grow without bound.
       this.out = [];
       this.outBytes = 0;
@@ -175,6 +190,7 @@ export class Session {
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;
+    const queued = this.queue.length;
     let buf = this.inbuf ? Buffer.concat([this.inbuf, chunk]) : chunk;
     let start = 0;
     for (;;) {
@@ -196,6 +212,12 @@ export class Session {
       start = nl + 1;
       if (this.closed) return;
     }
+    // A complete line is a sign of life and resets the keepalive (RFC 2812 §3.7.2); bytes
+    // trickling in without a newline are not.
+    if (this.queue.length !== queued) {
+      this.lastInputAt = Date.now();
+      this.pingSentAt = 0;
+    }
     const rest = buf.length - start;
     if (rest === 0) this.inbuf = null;
     else if (rest > MAX_RAW_LINE) {
@@ -211,8 +233,6 @@ export class Session {
 
   /** Queue a line for the pump; `null` stands for a dropped overlong line (answered with 417). */
   private enqueue(line: string | null, bytes: number): void {
-    this.lastInputAt = Date.now();
-    this.pingSentAt = 0;
     this.queue.push({ line, bytes });
     this.queuedBytes += bytes;
     if (this.queuedBytes > this.server.config.limits.recvqBytes && !this.exemptFromFakelag) {
@@ -226,10 +246,10 @@ export class Session {
     this.pumping = true;
     const limits = this.server.config.limits;
     const step = (): void => {
+      const now = (this.now = Date.now());
       while (!this.closed && this.queue.length > 0) {
         const head = this.queue[0]!.line;
-        if (!this.exemptFromFakelag && head !== null && !KEEPALIVE_RE.test(head)) {
-          const now = Date.now();
+        if (!this.exemptFromFakelag && head !== null && !isKeepalive(head)) {
           this.tokens = Math.min(limits.commandBurst, this.tokens + ((now - this.lastRefill) / 1000) * limits.commandsPerSecond);
           this.lastRefill = now;
           if (this.tokens < 1) {
