@@ -1,5 +1,5 @@
 /**
- * Delivery: seal one key envelope per member (src/crypto), frame each into `SC1E` parts that
+ * Delivery: sign an epoch's payload once, seal one key envelope per member (src/crypto), frame each into `SC1E` parts that
  * fit one IRC line, and hand the lines to the transport as NOTICEs to the member's nick
  * (NOTICE, so no client ever auto-replies; docs/PROTOCOL.md "Envelope parts").
  */
@@ -8,6 +8,7 @@ import {
   FrameStatus,
   frameParts,
   sealEnvelope,
+  signEnvelope,
   type EnvelopeMember,
   type PrivateKeyHandle,
   type PublicKeyHandle,
@@ -47,8 +48,10 @@ export interface SealFailure {
 }
 
 /**
- * Seal the epoch's envelope for every recipient. All or nothing is the caller's choice: the
- * result lists what sealed and what failed (a key that expired since it was read, say).
+ * Seal the epoch's envelope for every recipient: the payload (the same for all, docs/PROTOCOL.md
+ * envelope version 2) is signed once and that signed message encrypted to each member. All or
+ * nothing is the caller's choice: the result lists what sealed and what failed (a key that
+ * expired since it was read, say). If signing itself fails, every recipient is in `failed`.
  */
 export async function sealEnvelopes(options: {
   signer: PrivateKeyHandle;
@@ -60,13 +63,15 @@ export async function sealEnvelopes(options: {
   issuedAt: number;
 }): Promise<{ sealed: SealedEnvelope[]; failed: SealFailure[] }> {
   const { signer, room, epoch, key, members, issuedAt } = options;
+  const signing = await signEnvelope({ signer, payload: { room, epoch, key, members, issuedAt } });
+  const signed = signing.signed;
+  if (signing.status !== EnvelopeStatus.OK || !signed) {
+    const reason = `cannot sign the envelope: ${signing.reason ?? signing.status}`;
+    return { sealed: [], failed: options.recipients.map((r) => ({ nick: r.nick, account: r.account, reason })) };
+  }
   const results = await Promise.all(
     options.recipients.map(async (r) => {
-      const res = await sealEnvelope({
-        recipient: r.key,
-        signer,
-        payload: { room, epoch, key, members, issuedAt, recipientAccount: r.account },
-      });
+      const res = await sealEnvelope({ recipient: r.key, recipientAccount: r.account, signed });
       if (res.status !== EnvelopeStatus.OK || !res.data) {
         return { ok: false as const, nick: r.nick, account: r.account, reason: res.reason ?? res.status };
       }

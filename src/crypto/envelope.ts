@@ -1,18 +1,23 @@
 /**
  * Key envelopes: keybot → one member. An OpenPGP message (RFC 9580: public-key encrypted to the
  * member's key, signed by keybot's key, uncompressed) whose literal data is a small JSON document:
- *   {"v":1,"room":"#r","epoch":7,"key":"<base64 32 bytes>","iat":<ms>,"to":"alice",
+ *   {"v":2,"room":"#r","epoch":7,"key":"<base64 32 bytes>","iat":<ms>,
  *    "m":[["alice","<fingerprint>","ed25519","<base64>"], ...]}
- * It travels as `SC1E` parts (parts.ts). docs/PROTOCOL.md §"Key envelopes" is the spec.
+ * Version 2 is the same for every member of an epoch, so keybot signs it once (signEnvelope) and
+ * encrypts that one signed message to each member (sealEnvelope). Version 1 also named the
+ * recipient (`"to"`); it is still opened. It travels as `SC1E` parts (parts.ts).
+ * docs/PROTOCOL.md §"Key envelopes" is the spec.
  */
 import { casefold, fromBase64, toBase64, utf8 } from './bytes.js';
 import { privateState, publicState, type PrivateKeyHandle, type PublicKeyHandle } from './keys.js';
-import { createMessage, decrypt, encrypt, readMessage, type KeyID } from './openpgp.js';
+import { createMessage, decrypt, encrypt, readMessage, readSignature, sign, type KeyID } from './openpgp.js';
 import { ROOM_KEY_BYTES } from './message.js';
 import type { SigningPublicKey } from './signing.js';
 
-/** Version of the envelope payload. */
-export const ENVELOPE_VERSION = 1;
+/** Version of the envelope payload keybot sends. */
+export const ENVELOPE_VERSION = 2;
+/** Payload versions a member opens: 1 (with `to`) and 2. */
+const OPENABLE_VERSIONS: ReadonlySet<number> = new Set([1, 2]);
 /** Most members one envelope may list. */
 export const MAX_MEMBERS = 1000;
 /** Default: envelopes issued longer ago than this are refused (keybot seals them just before sending). */
@@ -29,19 +34,17 @@ export interface EnvelopeMember {
   signingKey: SigningPublicKey;
 }
 
-/** What keybot tells one member about a room epoch. */
+/** What keybot tells the members of a room about an epoch (the same for every member). */
 export interface EnvelopePayload {
   room: string;
   /** Strictly increasing per room, across keybot restarts too (u32). */
   epoch: number;
   /** The 32-byte AES-256-GCM key of this epoch. */
   key: Uint8Array;
-  /** Everyone who holds this key, the recipient included. */
+  /** Everyone who holds this key; each recipient finds itself here under its account and key. */
   members: EnvelopeMember[];
-  /** When keybot sealed this envelope, ms since the Unix epoch. */
+  /** When keybot signed this payload, ms since the Unix epoch. */
   issuedAt: number;
-  /** The account the envelope is for. */
-  recipientAccount: string;
 }
 
 /** Outcome of sealing or opening an envelope. */
@@ -59,7 +62,7 @@ export enum EnvelopeStatus {
   UNSIGNED = 'unsigned',
   /** Not signed by the pinned keybot key, or the signature does not verify. */
   BAD_SIGNATURE = 'bad_signature',
-  /** Names another recipient account, or lists us with another key. */
+  /** Does not list our account, lists it with another key, or (version 1) names another recipient. */
   WRONG_RECIPIENT = 'wrong_recipient',
   /** Issued longer ago than maxAgeMs. */
   EXPIRED = 'expired',
@@ -81,7 +84,8 @@ interface WirePayload {
   epoch: number;
   key: string;
   iat: number;
-  to: string;
+  /** Version 1 only: the recipient's account. */
+  to?: string;
   m: WireMember[];
 }
 
@@ -104,7 +108,6 @@ function payloadProblem(p: EnvelopePayload): string | undefined {
   if (!isU32(p.epoch)) return 'epoch must be an integer from 0 to 2^32-1';
   if (!(p.key instanceof Uint8Array) || p.key.length !== ROOM_KEY_BYTES) return `key must be ${ROOM_KEY_BYTES} bytes`;
   if (!Number.isSafeInteger(p.issuedAt) || p.issuedAt < 0) return 'issuedAt must be a time in ms';
-  if (typeof p.recipientAccount !== 'string' || !ACCOUNT_RE.test(p.recipientAccount)) return 'recipientAccount is not an account name';
   if (!Array.isArray(p.members) || p.members.length === 0 || p.members.length > MAX_MEMBERS) {
     return `members must list 1 to ${MAX_MEMBERS} members`;
   }
@@ -118,7 +121,6 @@ function payloadProblem(p: EnvelopePayload): string | undefined {
     if (typeof m.fingerprint !== 'string' || !FINGERPRINT_RE.test(m.fingerprint)) return `member ${m.account} has a bad fingerprint`;
     if (!m.signingKey || !validSigningKey(m.signingKey.alg, m.signingKey.key)) return `member ${m.account} has a bad signing key`;
   }
-  if (!seen.has(casefold(p.recipientAccount))) return 'the recipient is not among the members';
   return undefined;
 }
 
@@ -129,15 +131,28 @@ function toWire(p: EnvelopePayload): WirePayload {
     epoch: p.epoch,
     key: toBase64(p.key),
     iat: p.issuedAt,
-    to: p.recipientAccount,
     m: p.members.map((m) => [m.account, m.fingerprint, m.signingKey.alg, m.signingKey.key]),
   };
 }
 
-function fromWire(w: unknown): { payload?: EnvelopePayload; status: EnvelopeStatus } {
+/**
+ * The literal data of a version-2 envelope: what keybot signs once per epoch. Throws TypeError
+ * for a payload that does not follow the schema. (docs/PROTOCOL.md has a test vector.)
+ */
+export function encodeEnvelopePayload(payload: EnvelopePayload): Uint8Array {
+  if (!payload || typeof payload !== 'object') throw new TypeError('encodeEnvelopePayload: expected a payload object');
+  const problem = payloadProblem(payload);
+  if (problem) throw new TypeError(`encodeEnvelopePayload: ${problem}`);
+  return utf8.encode(JSON.stringify(toWire(payload)));
+}
+
+function fromWire(w: unknown): { payload?: EnvelopePayload; to?: string; status: EnvelopeStatus } {
   if (!w || typeof w !== 'object' || Array.isArray(w)) return { status: EnvelopeStatus.MALFORMED };
   const o = w as Partial<WirePayload>;
-  if (o.v !== ENVELOPE_VERSION) return { status: typeof o.v === 'number' ? EnvelopeStatus.UNSUPPORTED_VERSION : EnvelopeStatus.MALFORMED };
+  if (typeof o.v !== 'number') return { status: EnvelopeStatus.MALFORMED };
+  if (!OPENABLE_VERSIONS.has(o.v)) return { status: EnvelopeStatus.UNSUPPORTED_VERSION };
+  // Version 1 names its recipient; version 2 does not (the member list does: see openEnvelope).
+  if (o.v === 1 && (typeof o.to !== 'string' || !ACCOUNT_RE.test(o.to))) return { status: EnvelopeStatus.MALFORMED };
   const key = typeof o.key === 'string' ? fromBase64(o.key) : undefined;
   if (!key || !Array.isArray(o.m)) return { status: EnvelopeStatus.MALFORMED };
   const members: EnvelopeMember[] = [];
@@ -152,19 +167,60 @@ function fromWire(w: unknown): { payload?: EnvelopePayload; status: EnvelopeStat
     key,
     members,
     issuedAt: o.iat as number,
-    recipientAccount: o.to as string,
   };
-  return payloadProblem(payload) ? { status: EnvelopeStatus.MALFORMED } : { status: EnvelopeStatus.OK, payload };
+  if (payloadProblem(payload)) return { status: EnvelopeStatus.MALFORMED };
+  return o.v === 1 ? { status: EnvelopeStatus.OK, payload, to: o.to } : { status: EnvelopeStatus.OK, payload };
 }
 
-/** Options of {@link sealEnvelope}. */
-export interface SealEnvelopeOptions {
-  /** The member's registered key (its fingerprint must be the one `members` lists for the recipient). */
-  recipient: PublicKeyHandle;
-  /** keybot's unlocked key. */
-  signer: PrivateKeyHandle;
-  payload: EnvelopePayload;
+/** An epoch's payload signed by keybot, to be encrypted to each member ({@link sealEnvelope}). */
+export interface SignedEnvelope {
+  readonly payload: EnvelopePayload;
 }
+
+/** The literal data and keybot's signature over it (binary, detached) of each SignedEnvelope. */
+const signedMessages = new WeakMap<SignedEnvelope, { literal: Uint8Array; signature: Uint8Array }>();
+
+/** Result of {@link signEnvelope}. */
+export interface SignEnvelopeResult {
+  status: EnvelopeStatus;
+  signed?: SignedEnvelope;
+  reason?: string;
+}
+
+/**
+ * Sign an epoch's payload with keybot's key, once for all its members (the payload is the same
+ * for each). Sign just before sealing and sending: `issuedAt` is the signature's time too.
+ */
+export async function signEnvelope(options: { signer: PrivateKeyHandle; payload: EnvelopePayload }): Promise<SignEnvelopeResult> {
+  const caller = 'signEnvelope';
+  if (!options || typeof options !== 'object') throw new TypeError(`${caller}: expected one options object`);
+  const signer = privateState(options.signer, caller);
+  const payload = options.payload;
+  if (!payload || typeof payload !== 'object') throw new TypeError(`${caller}: options.payload must be an object`);
+  const problem = payloadProblem(payload);
+  if (problem) throw new TypeError(`${caller}: options.payload: ${problem}`);
+  try {
+    const literal = utf8.encode(JSON.stringify(toWire(payload)));
+    const message = await createMessage({ binary: literal });
+    const signature = (await sign({ message, signingKeys: signer.key, date: new Date(payload.issuedAt), detached: true, format: 'binary' })) as Uint8Array;
+    const signed: SignedEnvelope = Object.freeze({ payload });
+    signedMessages.set(signed, { literal, signature });
+    return { status: EnvelopeStatus.OK, signed };
+  } catch (err) {
+    return { status: EnvelopeStatus.SEAL_FAILED, reason: (err as Error).message };
+  }
+}
+
+/** Options of {@link sealEnvelope}: a payload signed already, or one to sign now. */
+export type SealEnvelopeOptions = {
+  /** The member's registered key (the member list must give its fingerprint). */
+  recipient: PublicKeyHandle;
+  /** If given: the member list must give the recipient's fingerprint under this account. */
+  recipientAccount?: string;
+} & (
+  | { /** From {@link signEnvelope}: one signature for every member of the epoch. */ signed: SignedEnvelope }
+  | { /** keybot's unlocked key. */ signer: PrivateKeyHandle; payload: EnvelopePayload }
+);
 
 /** Result of {@link sealEnvelope}. */
 export interface SealEnvelopeResult {
@@ -174,26 +230,42 @@ export interface SealEnvelopeResult {
   reason?: string;
 }
 
-/** Encrypt a room key to one member and sign it with keybot's key. Seal just before sending. */
+/**
+ * Encrypt a signed epoch payload to one member (signing it first if given a signer and a
+ * payload). Seal just before sending.
+ */
 export async function sealEnvelope(options: SealEnvelopeOptions): Promise<SealEnvelopeResult> {
   const caller = 'sealEnvelope';
   if (!options || typeof options !== 'object') throw new TypeError(`${caller}: expected one options object`);
   const recipient = publicState(options.recipient, caller);
-  const signer = privateState(options.signer, caller);
-  const payload = options.payload;
-  if (!payload || typeof payload !== 'object') throw new TypeError(`${caller}: options.payload must be an object`);
-  const problem = payloadProblem(payload);
-  if (problem) throw new TypeError(`${caller}: options.payload: ${problem}`);
-  const me = payload.members.find((m) => casefold(m.account) === casefold(payload.recipientAccount))!;
-  if (me.fingerprint !== options.recipient.fingerprint) {
-    throw new TypeError(`${caller}: the recipient key is not the key the member list gives for ${payload.recipientAccount}`);
+  let signed: SignedEnvelope;
+  if ('signed' in options) {
+    signed = options.signed;
+    if (!signedMessages.has(signed)) throw new TypeError(`${caller}: options.signed must come from signEnvelope`);
+  } else {
+    const s = await signEnvelope({ signer: options.signer, payload: options.payload });
+    if (s.status !== EnvelopeStatus.OK || !s.signed) return { status: s.status, reason: s.reason };
+    signed = s.signed;
+  }
+  const { payload } = signed;
+  const fp = options.recipient.fingerprint;
+  if (options.recipientAccount !== undefined) {
+    const me = payload.members.find((m) => casefold(m.account) === casefold(options.recipientAccount!));
+    if (!me) throw new TypeError(`${caller}: ${options.recipientAccount} is not among the members`);
+    if (me.fingerprint !== fp) {
+      throw new TypeError(`${caller}: the recipient key is not the key the member list gives for ${options.recipientAccount}`);
+    }
+  } else if (!payload.members.some((m) => m.fingerprint === fp)) {
+    throw new TypeError(`${caller}: the member list does not give the recipient key`);
   }
   try {
-    const message = await createMessage({ binary: utf8.encode(JSON.stringify(toWire(payload))) });
+    // The existing signature goes in as it would have been made here: one-pass signature
+    // packet, literal data, signature packet, all inside the encryption.
+    const { literal, signature } = signedMessages.get(signed)!;
     const data = await encrypt({
-      message,
+      message: await createMessage({ binary: literal, date: new Date(payload.issuedAt) }),
+      signature: await readSignature({ binarySignature: signature }),
       encryptionKeys: recipient.key,
-      signingKeys: signer.key,
       date: new Date(payload.issuedAt),
       format: 'binary',
     });
@@ -211,7 +283,7 @@ export interface OpenEnvelopeOptions {
   decryptionKey: PrivateKeyHandle;
   /** keybot's key as pinned by the member (never taken from the envelope or the server). */
   signerKey: PublicKeyHandle;
-  /** The member's own account: the envelope must be addressed to it. */
+  /** The member's own account: the member list must give it with our key. */
   expectedAccount: string;
   /** Current time, ms since the Unix epoch. */
   now: number;
@@ -233,8 +305,8 @@ function keyIdsOf(handle: PrivateKeyHandle): KeyID[] {
 }
 
 /**
- * Decrypt and check an envelope: for our key, signed by the pinned keybot key, addressed to
- * `expectedAccount` (with our fingerprint in the member list), issued recently. Whether its epoch
+ * Decrypt and check an envelope: for our key, signed by the pinned keybot key, listing
+ * `expectedAccount` with our key's fingerprint, issued recently. Whether its epoch
  * is newer than the one we hold is the caller's check: see {@link isNewerEpoch}.
  */
 export async function openEnvelope(options: OpenEnvelopeOptions): Promise<OpenEnvelopeResult> {
@@ -308,11 +380,13 @@ export async function openEnvelope(options: OpenEnvelopeOptions): Promise<OpenEn
   if (!parsed.payload) return { status: parsed.status };
   const payload = parsed.payload;
 
+  // Ours if keybot lists our account with our key (docs/PROTOCOL.md "Who accepts an envelope").
   const me = casefold(options.expectedAccount);
-  if (casefold(payload.recipientAccount) !== me) {
-    return { status: EnvelopeStatus.WRONG_RECIPIENT, reason: `addressed to ${payload.recipientAccount}` };
+  if (parsed.to !== undefined && casefold(parsed.to) !== me) {
+    return { status: EnvelopeStatus.WRONG_RECIPIENT, reason: `addressed to ${parsed.to}` };
   }
-  const listed = payload.members.find((m) => casefold(m.account) === me)!;
+  const listed = payload.members.find((m) => casefold(m.account) === me);
+  if (!listed) return { status: EnvelopeStatus.WRONG_RECIPIENT, reason: 'the member list does not name us' };
   if (listed.fingerprint !== options.decryptionKey.fingerprint) {
     return { status: EnvelopeStatus.WRONG_RECIPIENT, reason: 'the member list gives us another key' };
   }

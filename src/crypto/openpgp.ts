@@ -32,6 +32,8 @@ export const {
   readMessage,
   encrypt,
   decrypt,
+  sign,
+  readSignature,
 } = openpgp;
 
 export type {

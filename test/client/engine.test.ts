@@ -103,18 +103,17 @@ describe('src/client/engine.ts', function () {
       expect(engine.roomInfo(ROOM)!.epoch).to.equal(200);
     });
 
-    it('rejects an envelope encrypted to another member, and one addressed to another account', async function () {
+    it('rejects an envelope encrypted to another member, and one that does not list our account with our key', async function () {
       const engine = engineFor(alice);
       const toBob = await envelopeLines({ to: bob, signer: keybot, room: ROOM, epoch: 5, members: [memberOf(alice), memberOf(bob)] });
       expect(last(await feed(engine, 'keybot', 'alice', toBob))).to.include({ kind: 'envelope-rejected', code: 'not-for-me' });
-      // Encrypted to alice's key, but keybot's signed payload says it is bob's.
+      // Encrypted to alice's key, but keybot's signed member list gives that key to bob only.
       const misaddressed = await envelopeLines({
         to: alice,
         signer: keybot,
         room: ROOM,
         epoch: 6,
-        members: [memberOf(alice), memberOf(alice, 'bob')],
-        recipientAccount: 'bob',
+        members: [memberOf(bob), memberOf(alice, 'bob2')],
       });
       expect(last(await feed(engine, 'keybot', 'alice', misaddressed))).to.include({ kind: 'envelope-rejected', code: 'wrong-recipient' });
       expect(engine.roomInfo(ROOM)).to.equal(undefined);

@@ -62,7 +62,7 @@ export interface EnvelopeSpec {
   epoch: number;
   key?: Uint8Array;
   members: EnvelopeMember[];
-  /** Default: to.name. */
+  /** If given, sealing checks that the member list gives `to`'s key under this account. */
   recipientAccount?: string;
   issuedAt?: number;
 }
@@ -71,6 +71,7 @@ export interface EnvelopeSpec {
 export async function envelopeLines(spec: EnvelopeSpec): Promise<string[]> {
   const sealed = await sealEnvelope({
     recipient: spec.to.pub,
+    ...(spec.recipientAccount !== undefined ? { recipientAccount: spec.recipientAccount } : {}),
     signer: spec.signer.priv,
     payload: {
       room: spec.room,
@@ -78,7 +79,6 @@ export async function envelopeLines(spec: EnvelopeSpec): Promise<string[]> {
       key: spec.key ?? generateRoomKey(),
       members: spec.members,
       issuedAt: spec.issuedAt ?? Date.now(),
-      recipientAccount: spec.recipientAccount ?? spec.to.name,
     },
   });
   if (sealed.status !== EnvelopeStatus.OK) throw new Error(`sealEnvelope: ${sealed.status} ${sealed.reason ?? ''}`);

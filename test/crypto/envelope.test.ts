@@ -9,14 +9,17 @@ import {
   frameParts,
   generateRoomKey,
   isNewerEpoch,
+  encodeEnvelopePayload,
   openEnvelope,
   sealEnvelope,
+  signEnvelope,
   signingPublicKeyOf,
   type EnvelopeMember,
   type EnvelopePayload,
 } from '../../src/crypto/index.js';
 import { createMessage, encrypt, readPrivateKey, readKey } from '../../src/crypto/openpgp.js';
 import { fixtures, type Fixtures, type TestKey } from './fixtures.js';
+import { hex, vector } from './vectors.js';
 
 // Set after the fixtures exist: a key cannot sign before its creation time.
 let NOW = 0;
@@ -40,9 +43,8 @@ describe('src/crypto/envelope.ts', function () {
       key: generateRoomKey(),
       members: [member(f.ecc), member(f.v6ids), member(f.rsa)],
       issuedAt: NOW,
-      recipientAccount: 'alice',
     };
-    const r = await sealEnvelope({ recipient: f.ecc.pub, signer: f.keybot.priv, payload });
+    const r = await sealEnvelope({ recipient: f.ecc.pub, recipientAccount: 'alice', signer: f.keybot.priv, payload });
     expect(r.status).to.equal(EnvelopeStatus.OK);
     sealed = r.data!;
   });
@@ -103,9 +105,81 @@ describe('src/crypto/envelope.ts', function () {
       const data = (await encrypt({ message, encryptionKeys: pub, signingKeys: bot, format: 'binary' })) as Uint8Array;
       expect((await open({ data })).status, text).to.equal(EnvelopeStatus.MALFORMED);
     }
-    const message = await createMessage({ binary: new TextEncoder().encode('{"v":2}') });
+    for (const text of ['{"v":2}', '{"v":"2"}']) {
+      const message = await createMessage({ binary: new TextEncoder().encode(text) });
+      const data = (await encrypt({ message, encryptionKeys: pub, signingKeys: bot, format: 'binary' })) as Uint8Array;
+      expect((await open({ data })).status, text).to.equal(EnvelopeStatus.MALFORMED);
+    }
+    const message = await createMessage({ binary: new TextEncoder().encode('{"v":3}') });
     const data = (await encrypt({ message, encryptionKeys: pub, signingKeys: bot, format: 'binary' })) as Uint8Array;
     expect((await open({ data })).status).to.equal(EnvelopeStatus.UNSUPPORTED_VERSION);
+  });
+
+  /** A payload as keybot would sign it, encrypted to alice (to sign a v1 payload by hand). */
+  const sealRaw = async (wire: object): Promise<Uint8Array> => {
+    const pub = await readKey({ armoredKey: f.ecc.publicArmored });
+    const bot = await readPrivateKey({ armoredKey: f.keybot.privateArmored });
+    const message = await createMessage({ binary: new TextEncoder().encode(JSON.stringify(wire)) });
+    return (await encrypt({ message, encryptionKeys: pub, signingKeys: bot, date: new Date(NOW), format: 'binary' })) as Uint8Array;
+  };
+  const wireOf = (p: EnvelopePayload) => ({
+    room: p.room,
+    epoch: p.epoch,
+    key: Buffer.from(p.key).toString('base64'),
+    iat: p.issuedAt,
+    m: p.members.map((m) => [m.account, m.fingerprint, m.signingKey.alg, m.signingKey.key]),
+  });
+
+  it('sends version 2: no recipient in the payload, the same signed payload for every member', async function () {
+    const { signed } = await signEnvelope({ signer: f.keybot.priv, payload });
+    const toAlice = await sealEnvelope({ recipient: f.ecc.pub, recipientAccount: 'alice', signed: signed! });
+    const toBob = await sealEnvelope({ recipient: f.v6ids.pub, recipientAccount: 'bob', signed: signed! });
+    const a = await open({ data: toAlice.data! });
+    const b = await openEnvelope({ data: toBob.data!, decryptionKey: f.v6ids.priv, signerKey: f.keybot.pub, expectedAccount: 'bob', now: NOW + 1000 });
+    expect(a.status).to.equal(EnvelopeStatus.OK);
+    expect(b.status).to.equal(EnvelopeStatus.OK);
+    expect(b.payload).to.deep.equal(a.payload);
+    // Encrypted separately: each member's message is its own.
+    expect(Buffer.from(toAlice.data!).equals(Buffer.from(toBob.data!))).to.equal(false);
+    const plain = JSON.parse(new TextDecoder().decode(encodeEnvelopePayload(payload)));
+    expect(plain.v).to.equal(2);
+    expect(plain).to.not.have.property('to');
+  });
+
+  it('refuses a version-2 envelope that does not list our account, or lists it with another key', async function () {
+    // Encrypted to alice's key and signed by keybot, but alice is not among the members.
+    const notListed = await sealRaw({ v: 2, ...wireOf({ ...payload, members: [member(f.v6ids), { ...member(f.ecc), account: 'zed' }] }) });
+    expect(await open({ data: notListed })).to.include({ status: EnvelopeStatus.WRONG_RECIPIENT });
+    // alice is listed, but with bob's key.
+    const otherKey = await sealRaw({ v: 2, ...wireOf({ ...payload, members: [{ ...member(f.v6ids), account: 'alice' }, { ...member(f.ecc), account: 'zed' }] }) });
+    expect(await open({ data: otherKey })).to.include({ status: EnvelopeStatus.WRONG_RECIPIENT });
+  });
+
+  it('still opens a version-1 envelope addressed to us, and refuses one addressed to another account', async function () {
+    const v1 = await sealRaw({ v: 1, ...wireOf(payload), to: 'alice' });
+    const r = await open({ data: v1 });
+    expect(r.status).to.equal(EnvelopeStatus.OK);
+    expect(r.payload!.members).to.deep.equal(payload.members);
+    const toBob = await sealRaw({ v: 1, ...wireOf(payload), to: 'bob' });
+    expect(await open({ data: toBob })).to.include({ status: EnvelopeStatus.WRONG_RECIPIENT });
+    const noTo = await sealRaw({ v: 1, ...wireOf(payload) });
+    expect((await open({ data: noTo })).status).to.equal(EnvelopeStatus.MALFORMED);
+  });
+
+  it('payload encoding matches the test vector in docs/PROTOCOL.md', function () {
+    const v = vector('envelope-payload');
+    const signingKey = { alg: 'ed25519' as const, key: v.ed25519_public_base64! };
+    const p: EnvelopePayload = {
+      room: v.room!,
+      epoch: Number(v.epoch),
+      key: hex(v.room_key!),
+      issuedAt: Number(v.iat),
+      members: [
+        { account: v.member_1!, fingerprint: v.fingerprint_1!, signingKey },
+        { account: v.member_2!, fingerprint: v.fingerprint_2!, signingKey },
+      ],
+    };
+    expect(new TextDecoder().decode(encodeEnvelopePayload(p))).to.equal(v.literal_data!.replace(/\n/g, ''));
   });
 
   it('refuses tampered or truncated data', async function () {
@@ -139,8 +213,13 @@ describe('src/crypto/envelope.ts', function () {
       return undefined;
     };
     expect(await bad({ key: new Uint8Array(16) })).to.be.instanceOf(TypeError);
-    expect(await bad({ recipientAccount: 'zed' })).to.be.instanceOf(TypeError);
-    expect(await bad({}, f.v6ids.pub)).to.be.instanceOf(TypeError); // key of bob, list says alice
+    expect(await bad({}, f.mallory.pub)).to.be.instanceOf(TypeError); // a key the list does not give
+    const seal = async (o: Parameters<typeof sealEnvelope>[0]) => sealEnvelope(o).then(() => undefined, (err: unknown) => err);
+    expect(await seal({ recipient: f.ecc.pub, recipientAccount: 'zed', signer: f.keybot.priv, payload })).to.be.instanceOf(TypeError);
+    // key of bob, list says alice
+    expect(await seal({ recipient: f.v6ids.pub, recipientAccount: 'alice', signer: f.keybot.priv, payload })).to.be.instanceOf(TypeError);
+    // Only what signEnvelope made can be sealed as signed.
+    expect(await seal({ recipient: f.ecc.pub, signed: { payload } })).to.be.instanceOf(TypeError);
     expect(await bad({ members: [member(f.ecc), member(f.ecc)] })).to.be.instanceOf(TypeError);
   });
 
@@ -157,7 +236,7 @@ describe('src/crypto/envelope.ts', function () {
       if (!k) this.skip();
       const members = [member(f.ecc), member(k!)];
       // Issued now: the GnuPG keys were made after NOW, and a key cannot sign before it exists.
-      const p: EnvelopePayload = { ...payload, members, recipientAccount: k!.name, issuedAt: Date.now() };
+      const p: EnvelopePayload = { ...payload, members, issuedAt: Date.now() };
       const s = await sealEnvelope({ recipient: k!.pub, signer: f.keybot.priv, payload: p });
       expect(s.status, s.reason).to.equal(EnvelopeStatus.OK);
       const o = await openEnvelope({
