@@ -151,4 +151,35 @@ describe('ircd registration (real sockets, irc-framework clients)', function () 
     await Promise.all([got, got1]);
     quitAll(a1, a2, b);
   });
+
+  it('a session that attaches to an identity already in a channel gets its channel messages, one that leaves stops', async () => {
+    // The channel's fan-out list of sessions is cached: attaching and closing sessions must renew it.
+    const a1 = await connectClient(t.port, { nick: 'alice', password: alice.password });
+    const b = await connectClient(t.port, { nick: 'bob', password: bob.password });
+    a1.join('#multi');
+    await waitFor(a1, 'join', (e) => e.channel === '#multi');
+    b.join('#multi');
+    await waitFor(a1, 'join', (e) => e.nick === 'bob');
+    const zero = waitFor(a1, 'privmsg', (e) => e.target === '#multi' && e.message === 'zero');
+    b.say('#multi', 'zero'); // the channel's list is in use before the second session attaches
+    await zero;
+    const a2 = await connectClient(t.port, { nick: 'alice', password: alice.password });
+    const first = [a1, a2].map((c) => waitFor(c, 'privmsg', (e) => e.target === '#multi' && e.message === 'one'));
+    b.say('#multi', 'one');
+    await Promise.all(first);
+
+    const a1Lines: string[] = [];
+    a1.on('privmsg', (e: { message: string }) => a1Lines.push(e.message));
+    a1.quit('bye');
+    await new Promise<void>((resolve) => a1.once('close', () => resolve()));
+    const second = waitFor(a2, 'privmsg', (e) => e.target === '#multi' && e.message === 'two');
+    b.say('#multi', 'two');
+    await second;
+    expect(a1Lines).to.not.include('two');
+    // bob still hears alice (the identity stayed in the channel through its other session).
+    const heard = waitFor(b, 'privmsg', (e) => e.target === '#multi' && e.message === 'from a2');
+    a2.say('#multi', 'from a2');
+    expect((await heard).nick).to.equal('alice');
+    quitAll(a2, b);
+  });
 });

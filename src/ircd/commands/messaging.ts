@@ -72,12 +72,10 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
         session.reply(ERR_INPUTTOOLONG, `Message too long to relay without truncation; send at most ${MAX_LINE_BYTES - (relay.bodyBytes - Buffer.byteLength(text))} bytes of text`);
         continue;
       }
-      for (const m of channel.members.keys()) {
-        if (m === client) continue;
-        for (const s of m.sessions) {
-          if (command === 'TAGMSG' && !s.caps.has('message-tags')) continue;
-          s.relay(relay);
-        }
+      const tagmsg = command === 'TAGMSG';
+      for (const s of channel.sessions()) {
+        if (s.client === client || (tagmsg && !s.caps.has('message-tags'))) continue;
+        s.relay(relay);
       }
       echoToSender(ctx, relay, echo);
     } else {

@@ -1,6 +1,7 @@
 /** A channel: its modes, topic, members and pending invitations. */
 import { casefold } from '../names.js';
 import type { Client } from './client.js';
+import type { Session } from './session.js';
 
 export interface Membership {
   op: boolean;
@@ -20,9 +21,29 @@ export class Channel {
   readonly members = new Map<Client, Membership>();
   /** Casefolded nicks invited while the channel is +i (RFC 2812 §3.2.7). */
   readonly invited = new Set<string>();
+  /** Every member's sessions as one array, rebuilt after a change (see `sessions()`). */
+  private sessionList: Session[] | null = null;
 
   constructor(readonly name: string) {
     this.folded = casefold(name);
+  }
+
+  /**
+   * The sessions of all members, for fan-out: one array walk per relayed message instead of a
+   * Map and a Set iterator per member. The server calls `membersChanged()` whenever a member
+   * joins or leaves or a member's sessions change; those are the only inputs.
+   */
+  sessions(): readonly Session[] {
+    if (this.sessionList === null) {
+      const list: Session[] = [];
+      for (const m of this.members.keys()) for (const s of m.sessions) list.push(s);
+      this.sessionList = list;
+    }
+    return this.sessionList;
+  }
+
+  membersChanged(): void {
+    this.sessionList = null;
   }
 
   isSecret(): boolean {

@@ -153,6 +153,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
     const client = session.client;
     if (client) {
       client.sessions.delete(session);
+      for (const ch of client.channels.values()) ch.membersChanged();
       if (client.sessions.size === 0) this.removeClient(client, reason);
     }
   }
@@ -239,6 +240,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
       isNew = true;
     }
     client.sessions.add(session);
+    for (const ch of client.channels.values()) ch.membersChanged();
     session.client = client;
     if (identity.isService) session.exemptFromFakelag = true;
     if (isNew) {
@@ -263,6 +265,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
     const told = new Set<Client>();
     for (const ch of client.channels.values()) {
       ch.members.delete(client);
+      ch.membersChanged();
       for (const m of ch.members.keys()) {
         if (told.has(m)) continue;
         told.add(m);
@@ -296,10 +299,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
    * other sessions when `echoTo` says so; see PRIVMSG for echo-message handling.
    */
   deliverToChannel(channel: Channel, relay: Relay, except?: Client): void {
-    for (const m of channel.members.keys()) {
-      if (m === except) continue;
-      for (const s of m.sessions) s.relay(relay);
-    }
+    for (const s of channel.sessions()) if (s.client !== except) s.relay(relay);
   }
 
   // ---- channels -----------------------------------------------------------------------------
@@ -322,6 +322,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
   /** Add a member and tell everyone (JOIN, then topic and NAMES to the joiner's sessions). */
   join(client: Client, channel: Channel, asOp: boolean, sendBurst: (s: Session) => void): void {
     channel.members.set(client, { op: asOp, voice: false });
+    channel.membersChanged();
     client.channels.set(channel.folded, channel);
     channel.invited.delete(client.folded);
     const plain = new Relay(client.prefix, 'JOIN', [channel.name], Date.now(), client.account);
@@ -337,6 +338,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
   leave(client: Client, channel: Channel, relay: Relay): void {
     this.deliverToChannel(channel, relay);
     channel.members.delete(client);
+    channel.membersChanged();
     client.channels.delete(channel.folded);
     if (channel.members.size === 0) this.channels.delete(channel.folded);
   }
