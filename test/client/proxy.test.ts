@@ -262,6 +262,17 @@ describe('src/client/proxy (LocalProxy with the real daemon and keybot)', functi
     } finally {
       await bot.close();
     }
+
+    // keybot is away again and bob leaves (from a session of his own): text is held, and given
+    // up, with its text, when alice leaves the room too (her keys for it are wiped at once).
+    const again = a.lines.length;
+    (await rawMember('bob')).send(`PART ${room}`);
+    await a.waitLine(/^:bob!\S+ PART /, 5000, again);
+    const sentBefore = up.length;
+    a.send(`PRIVMSG ${room} :left behind`, `PART ${room}`);
+    await a.waitLine(new RegExp(`NOTICE ${room} :held: the key of ${room} is being replaced \\(bob left\\)`), 5000, again);
+    await a.waitLine(new RegExp(`NOTICE ${room} :NOT SENT: you left ${room}; nothing was sent: "left behind"$`), 5000, again);
+    expect(up.slice(sentBefore).filter((l) => l.startsWith(`PRIVMSG ${room} `))).to.deep.equal([]);
   });
 });
 

@@ -18,10 +18,11 @@
  * Server lines are handled strictly in arrival order (one queue), so a key envelope is applied
  * before the message after it and a JOIN reaches the client before the key notice for its room.
  *
- * Faults (docs/PROTOCOL.md "Faults"): the room's JOIN, PART, KICK, QUIT and NICK feed KeyTrust, so
- * once someone left (or someone unlisted came) the current key is not sent under. Room text typed
- * then is held by the Outbox and sent under the room's next key (`*sealchat` says "held", then
- * "sent"), or reported NOT SENT after 30 s. Only PRIVMSGs to rooms we are in are held.
+ * Faults (docs/PROTOCOL.md "Faults"): the room's JOIN, PART, KICK, QUIT and NICK go to
+ * RoomMembership (membership.ts), the rules SealClient and the plugin agent apply too: once someone
+ * left (or someone unlisted came) the current key is not sent under. Room text typed then is held
+ * by the Outbox and sent under the room's next key (`*sealchat` says "held", then "sent"), or
+ * reported NOT SENT after 30 s. Only PRIVMSGs to rooms we are in are held.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -33,6 +34,7 @@ import { RoomCryptoEngine, type IncomingResult, type RoomCryptoEngineOptions } f
 import { ArmorCollector } from '../keybot-key.js';
 import { Outbox, type OutboxOptions, type Unsent } from '../outbox.js';
 import { settleKeybotKey } from '../keybot-trust.js';
+import { RoomMembership, type MembershipKind } from '../membership.js';
 import { LineSplitter } from './lines.js';
 
 /** The proxy's own nick in NOTICEs it shows the client. */
@@ -103,8 +105,8 @@ export class ProxySession {
   private outbox: Outbox | undefined;
   /** Held texts (id → text), to name them when they are given up. */
   private readonly heldTexts = new Map<number, string>();
-  /** Channels the server has us in (folded). */
-  private readonly joined = new Set<string>();
+  /** The rooms the server has us in, and what JOIN/PART/KICK/QUIT mean for their keys. */
+  private rooms: RoomMembership | undefined;
   /** Our nick: what the client asked for, then what 001 says. */
   private nick: string | undefined;
   private queue: Promise<void> = Promise.resolve();
@@ -240,11 +242,8 @@ export class ProxySession {
     this.closed = true;
     clearInterval(this.sweepTimer);
     this.keyFetch?.done(new Error('the connection closed'));
-    if (this.outbox) {
-      this.unsent(this.outbox.drop('the connection to the server closed; nothing was sent'));
-      this.outbox.trust.reset();
-    }
-    this.joined.clear();
+    if (this.outbox) this.unsent(this.outbox.drop('the connection to the server closed; nothing was sent'));
+    this.rooms?.clear();
     // Keys live in memory only, for this connection only.
     for (const r of this.engine?.listRooms() ?? []) this.engine!.forgetRoom(r.room);
     this.down.end();
@@ -348,7 +347,7 @@ export class ProxySession {
     }
     // Only PRIVMSGs are held (the outbox sends what it held as PRIVMSGs), in rooms we are in,
     // and not once keybot's key was refused (no key will come).
-    const mayHold = command === 'PRIVMSG' && this.joined.has(casefold(room)) && this.keybot.status !== 'mismatch';
+    const mayHold = command === 'PRIVMSG' && this.rooms!.has(room) && this.keybot.status !== 'mismatch';
     const r = this.outbox!.submit({ room, text, mayHold });
     if (r.status === 'send') {
       for (const line of r.lines) this.toServer(serializeBody(null, command, [room, line]));
@@ -433,21 +432,18 @@ export class ProxySession {
         if (!this.engine || nick === undefined || m.params.length < 2) return this.toClient(raw);
         return this.incomingText(raw, m, nick);
       case 'JOIN':
-        for (const room of (m.params[0] ?? '').split(',')) this.membership('join', room, nick);
-        return this.toClient(raw);
       case 'PART':
-        for (const room of (m.params[0] ?? '').split(',')) this.membership('part', room, nick);
+        for (const room of (m.params[0] ?? '').split(',')) this.membership(m.command === 'JOIN' ? 'join' : 'part', room, nick);
         return this.toClient(raw);
       case 'KICK':
-        this.membership('part', m.params[0] ?? '', m.params[1]);
+        // KICK <room> <nick>: the member removed is the second parameter, not the source.
+        this.membership('kick', m.params[0] ?? '', m.params[1]);
         return this.toClient(raw);
       case 'QUIT':
-        // A member of a keyed room quit: that key may no longer be sent under.
-        if (nick !== undefined) this.outbox?.trust.quit(nick);
-        return this.toClient(raw);
       case 'NICK':
-        // keybot treats a nick change as a quit (the new nick holds no key): so do we.
-        if (nick !== undefined && !this.isMe(nick)) this.outbox?.trust.quit(nick);
+        // A member quit, or changed nick (keybot treats that as a quit: the new nick holds no
+        // key): the keys they hold may no longer be sent under.
+        this.membership('quit', undefined, nick);
         return this.toClient(raw);
       case '401':
         // Our own `pubkey` request to an offline keybot: answer the fetch, do not show it.
@@ -461,24 +457,11 @@ export class ProxySession {
     }
   }
 
-  /** Someone joined or left a room: our own membership, and whether its key may be sent under. */
-  private membership(kind: 'join' | 'part', room: string, nick: string | undefined): void {
-    if (room === '' || nick === undefined || !this.engine) return;
-    if (this.isMe(nick)) {
-      if (kind === 'join') this.joined.add(casefold(room));
-      else {
-        this.joined.delete(casefold(room));
-        // We are out: wipe our keys now; keybot rekeys the others. Held text for it is not sent.
-        this.engine.forgetRoom(room);
-        if (this.outbox) this.unsent(this.outbox.drop(`you left ${room}; nothing was sent`, room));
-      }
-    }
-    if (kind === 'join') this.outbox?.trust.joined(room, nick);
-    else this.outbox?.trust.left(room, nick);
-  }
-
-  private isMe(nick: string | undefined): boolean {
-    return nick !== undefined && this.nick !== undefined && casefold(nick) === casefold(this.nick);
+  /** Someone joined, left or quit (before login there are no keys, so nothing to apply). */
+  private membership(kind: MembershipKind, room: string | undefined, nick: string | undefined): void {
+    if (nick === undefined || !this.rooms) return;
+    // Held text for a room we left is given up: say so, with the text.
+    this.unsent(this.rooms.apply({ kind, room, nick }).unsent);
   }
 
   private welcome(raw: Buffer, m: IrcMessage): void {
@@ -488,6 +471,7 @@ export class ProxySession {
     this.nick = nick;
     this.engine = new RoomCryptoEngine({ ...this.o.engine, account: nick, privateKey: this.o.privateKey });
     this.outbox = new Outbox(this.engine, this.o.outbox ?? {});
+    this.rooms = new RoomMembership(this.engine, this.outbox);
     this.toClient(raw);
     this.sweepTimer = setInterval(
       () =>
@@ -573,7 +557,7 @@ export class ProxySession {
   /** A keybot NOTICE to us while we fetch its key: consume it if it belongs to the key. */
   private keyLine(target: string, text: string): boolean {
     const f = this.keyFetch;
-    if (!f || !this.isMe(target)) return false;
+    if (!f || !this.rooms?.isSelf(target)) return false;
     const step = f.collector.push(text);
     if (text.trim() === ARMOR_BEGIN) f.started = true;
     if (step.status === 'done') {
