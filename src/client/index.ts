@@ -3,7 +3,8 @@
  * build on. SealClient owns an IRC connection; RoomCryptoEngine is the same crypto session for
  * layers that already have one (a proxy sits between a client and the server), and KeyTrust and
  * Outbox (outbox.ts) decide, for them too, when a room key may be sent under and what to do with
- * text that has to wait for the next one.
+ * text that has to wait for the next one. RoomMembership (membership.ts) applies JOIN, PART, KICK
+ * and QUIT to both, with the same rules in every companion.
  */
 export {
   SealClient,
@@ -17,6 +18,7 @@ export {
   type SendResult,
 } from './client.js';
 export { KeyTrust, Outbox, type OutboxOptions, type SubmitResult, type Released, type Unsent } from './outbox.js';
+export { RoomMembership, type MembershipChange, type MembershipKind } from './membership.js';
 export {
   RoomCryptoEngine,
   type RoomCryptoEngineOptions,
