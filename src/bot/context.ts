@@ -1,0 +1,125 @@
+/**
+ * What every part of the key service shares (service.ts is the facade; epochs.ts, invites.ts,
+ * removals.ts and recovery.ts are its parts): the options, the rooms, the key book, the
+ * directory and the transport, and whether the service has stopped. One ServiceContext per
+ * KeyService; each part reads it through ServicePart, so no part keeps a copy of another's state.
+ */
+import type { PrivateKeyHandle } from '../crypto/index.js';
+import { casefold, SERVICE_ROOM_PREFIX } from '../ircd/names.js';
+import { createLogger } from '../util/log.js';
+import type { Transport } from './delivery.js';
+import type { UserDirectory } from './directory.js';
+import { KeyBook } from './keybook.js';
+import { RoomRegistry, type Room } from './rooms.js';
+
+const log = createLogger('keybot');
+
+export interface KeyServiceOptions {
+  directory: UserDirectory;
+  transport: Transport;
+  /** keybot's unlocked OpenPGP key: signs every envelope. */
+  signer: PrivateKeyHandle;
+  /** New epoch after this many room lines (0 = never). */
+  rotateAfterMessages: number;
+  /** New epoch after this long (0 = never). */
+  rotateAfterMs: number;
+  /** Quiet time that ends a burst of changes (default 50 ms). */
+  settleMs?: number;
+  /** A burst never delays its rekey longer than this (default 500 ms). */
+  maxSettleMs?: number;
+  /** Least time between two epochs of one room (default 1000 ms; see epochs.ts). */
+  minEpochIntervalMs?: number;
+  /** No epoch before this time, ms since the Unix epoch (the restart rule; default 0). */
+  notBefore?: number;
+  /** How long to wait for the server's echo of a JOIN, NAMES or MODE (default 5000 ms). */
+  echoTimeoutMs?: number;
+  /** Wait after a failed rekey before trying again (default 2000 ms). */
+  retryMs?: number;
+  /** How long remembered members may come back into a room re-created after a daemon restart (default 120 s). */
+  rejoinWindowMs?: number;
+  /** How long a re-created room's first epoch waits for members still missing (default 10 s). */
+  restoreGatherMs?: number;
+}
+
+/** The timing options with their defaults filled in. */
+export type Timing = Required<Omit<KeyServiceOptions, 'directory' | 'transport' | 'signer'>>;
+
+export function isServiceRoom(name: string): boolean {
+  return casefold(name).startsWith(SERVICE_ROOM_PREFIX) && name.length > SERVICE_ROOM_PREFIX.length;
+}
+
+export class ServiceContext {
+  readonly rooms = new RoomRegistry();
+  readonly keys: KeyBook;
+  readonly o: Timing;
+  stopped = false;
+
+  constructor(readonly opts: KeyServiceOptions) {
+    this.keys = new KeyBook(opts.directory);
+    this.o = {
+      rotateAfterMessages: opts.rotateAfterMessages,
+      rotateAfterMs: opts.rotateAfterMs,
+      settleMs: opts.settleMs ?? 50,
+      maxSettleMs: opts.maxSettleMs ?? 500,
+      minEpochIntervalMs: opts.minEpochIntervalMs ?? 1000,
+      notBefore: opts.notBefore ?? 0,
+      echoTimeoutMs: opts.echoTimeoutMs ?? 5000,
+      retryMs: opts.retryMs ?? 2000,
+      rejoinWindowMs: opts.rejoinWindowMs ?? 120_000,
+      restoreGatherMs: opts.restoreGatherMs ?? 10_000,
+    };
+  }
+
+  /** keybot's own nick on IRC. */
+  get self(): string {
+    return this.opts.transport.nick;
+  }
+
+  isSelf(nick: string): boolean {
+    return casefold(nick) === casefold(this.self);
+  }
+
+  /** keybot is the last one (or opening failed): leave, so the channel disappears. */
+  leaveRoom(room: Room, why: string): void {
+    this.opts.transport.part(room.name, why);
+    this.rooms.delete(room.name);
+    log.info(`${room.name}: left (${why})`);
+  }
+}
+
+/** A part of the key service: reads the shared context under the names the service always used. */
+export abstract class ServicePart {
+  constructor(protected readonly ctx: ServiceContext) {}
+
+  get rooms(): RoomRegistry {
+    return this.ctx.rooms;
+  }
+
+  protected get keys(): KeyBook {
+    return this.ctx.keys;
+  }
+
+  protected get opts(): KeyServiceOptions {
+    return this.ctx.opts;
+  }
+
+  protected get o(): Timing {
+    return this.ctx.o;
+  }
+
+  protected get stopped(): boolean {
+    return this.ctx.stopped;
+  }
+
+  protected get self(): string {
+    return this.ctx.self;
+  }
+
+  protected isSelf(nick: string): boolean {
+    return this.ctx.isSelf(nick);
+  }
+
+  protected leaveRoom(room: Room, why: string): void {
+    this.ctx.leaveRoom(room, why);
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Epochs: when a room gets a new key, and sending it (DESIGN.md "keybot", docs/PROTOCOL.md
+ * "Key envelopes"). The key service asks for a rekey (requestRekey); this part schedules it,
+ * makes the key, has crypto seal it per member and delivery send it.
+ * - Every membership change keybot observes in a room (JOIN, PART, QUIT, KICK; a ping timeout
+ *   arrives as QUIT) starts a new epoch with a fresh key, sent to the current members only;
+ *   so does reaching rotateAfterMessages room lines or rotateAfterMs.
+ * - Bursts coalesce: a change waits `settleMs` for more (at most `maxSettleMs` after the first),
+ *   and an invite holds the rekey until everyone it places has joined. Envelopes are sealed
+ *   asynchronously, then sent in one synchronous block only if the membership did not move in
+ *   the meantime, so nobody keybot has seen leave ever receives a newer key.
+ * - Epoch numbers follow the PROTOCOL rule `max(last + 1, floor(now / 1000))`. Epochs of one
+ *   room are at least `minEpochIntervalMs` (1 s) apart, so they never run ahead of the clock;
+ *   after a restart the first epoch waits until the second after the start (`notBefore`), so it
+ *   is newer than anything the previous instance issued, with no state on disk.
+ */
+import { generateRoomKey } from '../crypto/index.js';
+import { casefold } from '../ircd/names.js';
+import { createLogger } from '../util/log.js';
+import { ServicePart, type ServiceContext } from './context.js';
+import { sealEnvelopes, sendEnvelopes, type EnvelopeRecipient } from './delivery.js';
+import type { MemberKey } from './keybook.js';
+import type { Removals } from './removals.js';
+import type { Room } from './rooms.js';
+
+const log = createLogger('keybot');
+
+const MAX_U32 = 0xffff_ffff;
+
+export type ResendResult =
+  | { status: 'sent'; room: string; epoch: number }
+  | { status: 'not_member' }
+  /** The requester is in the room but not in the current epoch yet: a new key is on its way. */
+  | { status: 'pending'; room: string };
+
+export class Epochs extends ServicePart {
+  constructor(
+    ctx: ServiceContext,
+    private readonly removals: Removals,
+  ) {
+    super(ctx);
+  }
+
+  /**
+   * Ask for a new epoch: now-ish for membership changes, always when `forced`. `settled`: the
+   * changes are complete (an invite placed its users and saw their JOINs), so the rekey need not
+   * wait `settleMs` for more; it still takes whatever else is pending along, and still keeps
+   * `minEpochIntervalMs` and `notBefore`.
+   */
+  requestRekey(room: Room, reason?: string, forced = false, settled = false): void {
+    if (reason && !room.pendingReasons.includes(reason)) room.pendingReasons.push(reason);
+    if (forced) room.forced = true;
+    if (settled) room.settled = true;
+    if (this.stopped || !room.ready || room.holds > 0 || room.rekeying) return;
+    if (!this.rekeyDue(room)) return;
+    this.schedule(room, 0);
+  }
+
+  private rekeyDue(room: Room): boolean {
+    return room.forced || !room.current || room.keyedVersion !== room.version;
+  }
+
+  private schedule(room: Room, extraDelay: number): void {
+    const now = Date.now();
+    room.firstPendingAt ??= now;
+    const settled = room.settled ? now : Math.min(now + this.o.settleMs, room.firstPendingAt + this.o.maxSettleMs);
+    const spaced = room.current ? room.current.startedAt + this.o.minEpochIntervalMs : 0;
+    const at = Math.max(settled, spaced, this.o.notBefore, now + extraDelay);
+    clearTimeout(room.settleTimer);
+    this.runAt(room, at);
+  }
+
+  /**
+   * Run the rekey at wall-clock time `at`, not before: Node's timers run on a monotonic clock and
+   * may fire a millisecond before Date.now() reaches the target, which would put an epoch 1 ms
+   * inside `minEpochIntervalMs` or before `notBefore`.
+   */
+  private runAt(room: Room, at: number): void {
+    room.settleTimer = setTimeout(() => {
+      const early = at - Date.now();
+      if (early > 0) this.runAt(room, at);
+      else void this.run(room);
+    }, Math.max(0, at - Date.now()));
+  }
+
+  private async run(room: Room): Promise<void> {
+    room.settleTimer = undefined;
+    if (this.stopped || this.rooms.get(room.name) !== room || room.rekeying || room.holds > 0) return;
+    if (!this.rekeyDue(room)) return;
+    room.rekeying = true;
+    room.settled = false;
+    let failed = false;
+    try {
+      await this.rekey(room);
+    } catch (err) {
+      failed = true;
+      log.warn(`${room.name}: rekey failed: ${(err as Error).message}`);
+    } finally {
+      room.rekeying = false;
+    }
+    if (!this.stopped && this.rooms.get(room.name) === room && room.ready && room.holds === 0 && this.rekeyDue(room)) {
+      this.schedule(room, failed ? this.o.retryMs : 0);
+    }
+  }
+
+  /** Make one new epoch and send it, unless the membership moves while the envelopes are sealed. */
+  private async rekey(room: Room): Promise<void> {
+    const version = room.version;
+    const nicks = [...room.members.values()];
+    if (nicks.length === 0) {
+      this.leaveRoom(room, 'empty');
+      return;
+    }
+    const found = await Promise.all(nicks.map(async (nick) => ({ nick, k: await this.keys.lookup(nick) })));
+    if (this.rooms.get(room.name) !== room || room.version !== version) return;
+
+    const usable: Array<EnvelopeRecipient & { member: (MemberKey & { ok: true })['member'] }> = [];
+    for (const { nick, k } of found) {
+      if (!k.ok) {
+        this.removals.evict(room, nick, `no usable key (${k.detail ?? k.problem})`);
+        continue;
+      }
+      const pinned = room.pins.get(casefold(k.account));
+      if (pinned !== undefined && pinned !== k.key.fingerprint) {
+        this.removals.removeForKeyChange(room, nick, pinned, k.key.fingerprint);
+        continue;
+      }
+      usable.push({ nick, account: k.account, key: k.key, member: k.member });
+    }
+    if (usable.length === 0) return; // the evictions will bring the next change
+
+    const startedAt = Date.now();
+    const epoch = Math.min(MAX_U32, Math.max((room.current?.epoch ?? 0) + 1, Math.floor(startedAt / 1000)));
+    const key = generateRoomKey();
+    const members = usable.map((u) => u.member);
+    const { sealed, failed } = await sealEnvelopes({
+      signer: this.opts.signer,
+      room: room.name,
+      epoch,
+      key,
+      members,
+      recipients: usable,
+      issuedAt: startedAt,
+    });
+    if (failed.length > 0 || this.rooms.get(room.name) !== room || room.version !== version) {
+      for (const f of failed) this.removals.evict(room, f.nick, `no usable key (${f.reason})`);
+      key.fill(0);
+      return;
+    }
+    // From here to the end: synchronous, so no IRC event can change the room in between.
+    const reasons = room.pendingReasons.join(', ') || 'new epoch';
+    room.install({ epoch, key, members, startedAt }, version);
+    // First keyed here without a placement by keybot (a restart, a join keybot did not make): pin now.
+    for (const m of members) if (!room.pins.has(casefold(m.account))) room.pins.set(casefold(m.account), m.fingerprint);
+    sendEnvelopes(this.opts.transport, sealed);
+    this.opts.transport.notice(room.name, keyEventText(epoch, members.map((m) => m.account), reasons));
+    this.armRotation(room);
+    log.info(`${room.name}: epoch ${epoch} for ${members.length} member${members.length === 1 ? '' : 's'} (${reasons})`);
+  }
+
+  private armRotation(room: Room): void {
+    clearTimeout(room.rotateTimer);
+    room.rotateTimer = undefined;
+    if (this.o.rotateAfterMs <= 0) return;
+    room.rotateTimer = setTimeout(() => this.requestRekey(room, 'scheduled rotation', true), this.o.rotateAfterMs);
+    room.rotateTimer.unref();
+  }
+
+  /** `key <#room>`: re-send the current epoch's envelope to a member who missed it. */
+  async resendKey(requester: string, roomName: string): Promise<ResendResult> {
+    const room = this.rooms.get(roomName);
+    if (!room || !room.hasMember(requester)) return { status: 'not_member' };
+    const cur = room.current;
+    const listed = cur?.members.find((m) => casefold(m.account) === casefold(requester));
+    if (!cur || !listed) {
+      this.requestRekey(room);
+      return { status: 'pending', room: room.name };
+    }
+    const k = await this.keys.lookup(requester);
+    const pinned = room.pins.get(casefold(listed.account)) ?? listed.fingerprint;
+    if (k.ok && k.key.fingerprint !== pinned) {
+      // The directory now names another key than the one this member was placed with.
+      if (this.rooms.get(room.name) === room && room.hasMember(requester)) this.removals.removeForKeyChange(room, requester, pinned, k.key.fingerprint);
+      return { status: 'pending', room: room.name };
+    }
+    if (!k.ok || k.key.fingerprint !== listed.fingerprint) {
+      // The member's key changed since this epoch: only a new epoch can list the new one.
+      this.requestRekey(room, `${requester} changed keys`, true);
+      return { status: 'pending', room: room.name };
+    }
+    const key = cur.key.slice();
+    try {
+      const { sealed } = await sealEnvelopes({
+        signer: this.opts.signer,
+        room: room.name,
+        epoch: cur.epoch,
+        key,
+        members: cur.members,
+        recipients: [{ nick: requester, account: k.account, key: k.key }],
+        issuedAt: Date.now(),
+      });
+      // Only if that epoch is still current and the requester still in the room.
+      if (room.current !== cur || !room.hasMember(requester) || sealed.length === 0) return { status: 'pending', room: room.name };
+      sendEnvelopes(this.opts.transport, sealed);
+    } finally {
+      key.fill(0);
+    }
+    log.info(`${room.name}: re-sent epoch ${cur.epoch} to 1 member`);
+    return { status: 'sent', room: room.name, epoch: cur.epoch };
+  }
+}
+
+/** The channel NOTICE that announces an epoch (members see why their key changed). */
+export function keyEventText(epoch: number, accounts: string[], reasons: string): string {
+  const who = accounts.length <= 10 ? accounts.join(', ') : `${accounts.length} members`;
+  return `new key: epoch ${epoch} for ${who} (${reasons})`;
+}

@@ -1,0 +1,204 @@
+/**
+ * Invites: opening a room and placing people in it. Each invitee is checked (a usable key, online,
+ * not already in), placed by a server-side join, and pinned to the fingerprint they had when
+ * checked (see the pins rule in service.ts); the room's rekey is held until everyone placed has
+ * joined, so an invite makes one epoch.
+ */
+import { casefold, SERVICE_ROOM_PREFIX } from '../ircd/names.js';
+import { createLogger } from '../util/log.js';
+import { ServicePart, type ServiceContext } from './context.js';
+import { DirectoryError, type Placement } from './directory.js';
+import type { Epochs } from './epochs.js';
+import type { KeyProblem, MemberKey } from './keybook.js';
+import type { Room } from './rooms.js';
+import { randomBytes } from 'node:crypto';
+
+const log = createLogger('keybot');
+
+/**
+ * Most invitees one command may name: as many as fit in one IRC line (RFC 1459 §2.3: 512 bytes
+ * with CRLF) after `PRIVMSG keybot :invite `, with the shortest names (one character and a
+ * space each). So a person can name everyone they can type in one line, and a 50-member room
+ * opens with one command in one epoch; the bound keeps one command's work finite all the same.
+ */
+export const MAX_INVITEES = Math.floor((510 - 'PRIVMSG keybot :invite '.length + 1) / 2);
+
+/** An invitee who can be placed, with the fingerprint they are pinned to if placed. */
+interface Invitee {
+  nick: string;
+  fingerprint: string;
+}
+
+/** Why an invitee was not placed in a room. */
+export type RefusalReason = KeyProblem | 'offline' | 'already_member' | 'failed';
+
+export interface Refusal {
+  name: string;
+  reason: RefusalReason;
+  /** More about the reason (why a key is unusable), for people. */
+  detail?: string;
+}
+
+export type OpenRoomResult =
+  | { status: 'opened'; room: string; joined: string[]; refused: Refusal[] }
+  /** Nobody else could be placed: no room was opened. */
+  | { status: 'nobody'; refused: Refusal[] }
+  /** The requester cannot hold a key themselves. */
+  | { status: 'requester_unusable'; problem: KeyProblem; detail?: string };
+
+export type AddToRoomResult =
+  | { status: 'added'; room: string; joined: string[]; refused: Refusal[] }
+  | { status: 'not_member' };
+
+/** A fresh room name: `#sc-` and 10 base32 characters (50 random bits). */
+export function newRoomName(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  const bytes = randomBytes(10);
+  let s = '';
+  for (const b of bytes) s += alphabet[b & 31];
+  return SERVICE_ROOM_PREFIX + s;
+}
+
+export class Invites extends ServicePart {
+  constructor(
+    ctx: ServiceContext,
+    private readonly epochs: Epochs,
+  ) {
+    super(ctx);
+  }
+
+  /** `invite <user>...`: a new room with the requester and every invitee who can join now. */
+  async openRoom(requester: string, invitees: string[]): Promise<OpenRoomResult> {
+    const me = await this.keys.lookup(requester);
+    if (!me.ok) return { status: 'requester_unusable', problem: me.problem, detail: me.detail };
+    const names = uniqueNames(invitees).filter((n) => casefold(n) !== casefold(requester));
+    const checked = await Promise.all(names.map((n) => this.checkInvitee(n)));
+    const refused = checked.filter((c): c is Refusal => 'reason' in c);
+    const available = checked.filter((c): c is Invitee => !('reason' in c));
+    if (available.length === 0) return { status: 'nobody', refused };
+
+    let name = newRoomName();
+    while (this.rooms.get(name)) name = newRoomName();
+    const room = this.rooms.ensure(name);
+    room.holds++;
+    room.pendingReasons.push('room opened');
+    let joined: string[] = [];
+    try {
+      await this.opts.directory.putInRoom(name, this.self);
+      await room.until(() => room.ready, this.o.echoTimeoutMs, 'own JOIN and NAMES');
+      // Invite-only and secret before anyone else is in (only keybot, the op, could change them).
+      this.opts.transport.setModes(name, '+is');
+      await room.until(() => room.modes.has('i') && room.modes.has('s'), this.o.echoTimeoutMs, 'MODE +is');
+      // The requester first: if they cannot be placed (gone offline), nobody else is.
+      await this.opts.directory.putInRoom(name, me.account);
+      this.pin(room, me.account, me.key.fingerprint);
+      joined = await this.place(room, available.map((a) => a.nick), refused);
+      this.pinPlaced(room, available, joined, me.account);
+      if (joined.length === 0) {
+        await this.opts.directory.removeFromRoom(name, me.account, 'nobody else could join').catch(() => undefined);
+        this.leaveRoom(room, 'nobody joined');
+        return { status: 'nobody', refused };
+      }
+    } catch (err) {
+      log.warn(`${name}: opening failed: ${(err as Error).message}`);
+      // Nobody stays behind in a room keybot does not operate.
+      for (const nick of [...room.members.values()]) {
+        await this.opts.directory.removeFromRoom(name, nick, 'the room could not be opened').catch(() => undefined);
+      }
+      this.leaveRoom(room, 'could not open the room');
+      throw err;
+    } finally {
+      room.holds--;
+      // The invite gathered its JOINs already: nothing more to settle.
+      this.epochs.requestRekey(room, undefined, false, true);
+    }
+    log.info(`${name}: opened by ${me.account} with ${joined.length + 1} members`);
+    return { status: 'opened', room: name, joined, refused };
+  }
+
+  /** `invite <#room> <user>...`: add users to a room the requester is in. */
+  async addToRoom(requester: string, roomName: string, invitees: string[]): Promise<AddToRoomResult> {
+    const room = this.rooms.get(roomName);
+    if (!room || !room.ready || !room.hasMember(requester)) return { status: 'not_member' };
+    const checked = await Promise.all(uniqueNames(invitees).map((n) => this.checkInvitee(n, room)));
+    const refused = checked.filter((c): c is Refusal => 'reason' in c);
+    const available = checked.filter((c): c is Invitee => !('reason' in c));
+    let joined: string[] = [];
+    if (available.length > 0) {
+      room.holds++;
+      try {
+        joined = await this.place(room, available.map((a) => a.nick), refused);
+        // An invite by a member is the one visible act that pins (or re-pins) an account's key.
+        this.pinPlaced(room, available, joined, requester);
+      } finally {
+        room.holds--;
+        this.epochs.requestRekey(room, undefined, false, true);
+      }
+    }
+    return { status: 'added', room: room.name, joined, refused };
+  }
+
+  private async checkInvitee(name: string, room?: Room): Promise<Refusal | Invitee> {
+    const k: MemberKey = await this.keys.lookup(name);
+    if (!k.ok) return { name, reason: k.problem, detail: k.detail };
+    if (room && room.hasMember(k.account)) return { name: k.account, reason: 'already_member' };
+    if (!k.online) return { name: k.account, reason: 'offline' };
+    return { nick: k.account, fingerprint: k.key.fingerprint };
+  }
+
+  /** Pin an account's fingerprint in a room (a placement by keybot or an invite by a member). */
+  private pin(room: Room, account: string, fingerprint: string, by?: string): void {
+    const f = casefold(account);
+    const before = room.pins.get(f);
+    room.pins.set(f, fingerprint);
+    if (before !== undefined && before !== fingerprint) {
+      log.warn(`${room.name}: ${account} invited back${by ? ` by ${by}` : ''} with a new key ${fingerprint} (was ${before})`);
+    }
+  }
+
+  /** Pin the invitees who were placed, with the fingerprint they had when checked. */
+  private pinPlaced(room: Room, invitees: Invitee[], placed: string[], by: string): void {
+    const done = new Set(placed.map((n) => casefold(n)));
+    for (const i of invitees) if (done.has(casefold(i.nick))) this.pin(room, i.nick, i.fingerprint, by);
+  }
+
+  /**
+   * Server-side join each nick, all in one directory call; those who could not be placed go
+   * into `refused`, each by name. Returns the placed.
+   */
+  async place(room: Room, nicks: string[], refused: Refusal[]): Promise<string[]> {
+    const placed: string[] = [];
+    if (nicks.length === 0) return placed;
+    let outcomes: Placement[];
+    try {
+      outcomes = await this.opts.directory.putManyInRoom(room.name, nicks);
+    } catch (err) {
+      if (!(err instanceof DirectoryError)) throw err;
+      outcomes = nicks.map((nick) => ({ nick, ok: false as const, error: err }));
+    }
+    for (const o of outcomes) {
+      if (o.ok) placed.push(o.nick);
+      else refused.push({ name: o.nick, reason: o.error.code === 'offline' ? 'offline' : 'failed', detail: o.error.message });
+    }
+    // Hold the rekey until the JOINs are seen, so they make one epoch (someone may also have
+    // quit meanwhile: then give up waiting, the quit makes its own epoch).
+    await room
+      .until(() => placed.every((n) => room.hasMember(n)), this.o.echoTimeoutMs, 'JOIN echoes')
+      .catch(() => undefined);
+    return placed;
+  }
+}
+
+/** Case-insensitively unique names, first spelling kept, at most MAX_INVITEES. */
+function uniqueNames(names: string[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const n of names) {
+    const f = casefold(n);
+    if (seen.has(f)) continue;
+    seen.add(f);
+    out.push(n);
+  }
+  return out.slice(0, MAX_INVITEES);
+}
+

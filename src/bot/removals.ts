@@ -1,0 +1,79 @@
+/**
+ * Removals keybot causes, and how the room reads them: a member's own `leave`, a member without a
+ * usable key, and a member whose registered key no longer matches their pin (see the pins rule in
+ * service.ts). keybot marks the removals it asks for, so the PART or KICK that echoes one reads
+ * "X left" or "X was removed (key changed)" rather than "X was removed".
+ */
+import { casefold } from '../ircd/names.js';
+import { createLogger } from '../util/log.js';
+import { ServicePart } from './context.js';
+import { DirectoryError } from './directory.js';
+import type { Room } from './rooms.js';
+
+const log = createLogger('keybot');
+
+export type LeaveResult = { status: 'left'; room: string } | { status: 'not_member' };
+
+export class Removals extends ServicePart {
+  /** Departures keybot itself caused at a member's request ("leave"), so members read "X left". */
+  private readonly leaving = new Set<string>();
+  /** Removals keybot caused because a member's registered key changed ("room nick" marks). */
+  private readonly keyChanged = new Set<string>();
+
+  /** `leave <#room>`: take the requester out; the remaining members get a new key. */
+  async leave(requester: string, roomName: string): Promise<LeaveResult> {
+    const room = this.rooms.get(roomName);
+    if (!room || !room.hasMember(requester)) return { status: 'not_member' };
+    const mark = `${room.folded} ${casefold(requester)}`;
+    this.leaving.add(mark);
+    try {
+      await this.opts.directory.removeFromRoom(room.name, requester, 'left (via keybot)');
+    } catch (err) {
+      this.leaving.delete(mark);
+      if (err instanceof DirectoryError && err.code === 'not_found') return { status: 'not_member' };
+      throw err;
+    }
+    return { status: 'left', room: room.name };
+  }
+
+  /** Why `nick` left `room` by a PART (`kicked` false) or KICK (`kicked` true), as members read it. */
+  departure(room: Room, nick: string, kicked: boolean): string {
+    const mark = `${room.folded} ${casefold(nick)}`;
+    const asked = this.leaving.delete(mark);
+    const keyChanged = this.keyChanged.delete(mark);
+    return keyChanged ? 'was removed (key changed)' : kicked && !asked ? 'was removed' : 'left';
+  }
+
+  /** `nick` quit: a key-change removal of them in `room` is over. */
+  quit(room: Room, nick: string): void {
+    this.keyChanged.delete(`${room.folded} ${casefold(nick)}`);
+  }
+
+  /**
+   * The directory names another key for `nick` than the one they were pinned to in `room`:
+   * remove them ("key changed"), tell the room and them, and never key them under the new key.
+   */
+  removeForKeyChange(room: Room, nick: string, pinned: string, now: string): void {
+    const mark = `${room.folded} ${casefold(nick)}`;
+    const first = !this.keyChanged.has(mark);
+    this.keyChanged.add(mark);
+    this.evict(room, nick, 'key changed');
+    if (!first) return;
+    log.warn(`${room.name}: ${nick}'s registered key changed (pinned ${pinned}, directory now ${now}); removed, not keyed`);
+    this.opts.transport.notice(
+      room.name,
+      `${nick} removed: their registered key changed (was ${pinned}, now ${now}); they get no key. ` +
+        `A member may invite ${nick} again after checking the new fingerprint with them.`,
+    );
+    this.opts.transport.notice(
+      nick,
+      `you were removed from ${room.name}: the key registered for your account changed (was ${pinned}, now ${now}). ` +
+        'If you did not change it, your account\'s key was replaced by someone else; a member must invite you again.',
+    );
+  }
+
+  evict(room: Room, nick: string, reason: string): void {
+    log.warn(`${room.name}: removing ${nick}: ${reason}`);
+    this.opts.directory.removeFromRoom(room.name, nick, reason).catch((err) => log.warn(`${room.name}: cannot remove ${nick}: ${(err as Error).message}`));
+  }
+}
