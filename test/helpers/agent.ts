@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { parseLine } from '../../src/ircd/protocol/message.js';
 import { RawClient } from './daemon.js';
 
 export type Reply = Record<string, any>;
@@ -91,23 +92,10 @@ interface Parsed {
 }
 
 function parseIrc(line: string): Parsed | undefined {
-  const m = /^(?:@\S+ +)?(?::(\S+) +)?(\S+)(.*)$/.exec(line);
-  if (!m) return undefined;
-  const params: string[] = [];
-  let rest = m[3]!;
-  for (;;) {
-    rest = rest.replace(/^ +/, '');
-    if (rest === '') break;
-    if (rest.startsWith(':')) {
-      params.push(rest.slice(1));
-      break;
-    }
-    const sp = rest.indexOf(' ');
-    params.push(sp < 0 ? rest : rest.slice(0, sp));
-    if (sp < 0) break;
-    rest = rest.slice(sp);
-  }
-  return { nick: (m[1] ?? '').split('!')[0]!, command: m[2]!.toUpperCase(), params };
+  // The daemon's own parser: the grammar is the same on both sides of the socket.
+  const r = parseLine(line);
+  if (!r.ok) return undefined;
+  return { nick: (r.message.source ?? '').split('!')[0]!, command: r.message.command, params: r.message.params };
 }
 
 /** What a plugin does with one received line (and what the agent answered), for `pumpUntil`. */
