@@ -1,0 +1,140 @@
+/**
+ * A worker process of bench/keys.ts hosting some of the member companions (SealClient, each with
+ * its own private key, logging in with PASS). Forked by bench/lib/members.ts
+ * (`node --import tsx bench/lib/members-proc.ts`); the protocol is described there. Reports every
+ * key install ('key') and every envelope whose last SC1E part was read off the wire ('envelope'),
+ * stamped with wallNow(); exits when told to quit or when the bench goes away.
+ */
+import type { Client as IrcClient } from 'irc-framework';
+import { SealClient } from '../../src/client/index.js';
+import { setLogLevel } from '../../src/util/log.js';
+import { wallNow, type Commands, type FromMembers, type Replies, type ToMembers } from './members.js';
+
+setLogLevel('warn');
+
+const send = (m: FromMembers): void => void process.send?.(m);
+const clients = new Map<string, SealClient>();
+const inviteReplies = new Map<string, Promise<string[]>>();
+let cpuMark = process.cpuUsage();
+
+function client(name: string): SealClient {
+  const c = clients.get(name.toLowerCase());
+  if (!c) throw new Error(`${name} is not hosted here`);
+  return c;
+}
+
+/**
+ * Watch a member's raw IRC for keybot's SC1E parts and report each envelope once its last part
+ * was read. Reads SealClient's irc-framework client (private) only to see lines as they come off
+ * the socket; this listener runs before SealClient's queued handling of the same line.
+ */
+function watchEnvelopes(name: string, c: SealClient): void {
+  const irc = (c as unknown as { irc: IrcClient }).irc;
+  const got = new Map<string, { count: number; seen: Set<number> }>();
+  irc.on('notice', (e: { nick?: string; message: string }) => {
+    if (e.nick?.toLowerCase() !== 'keybot') return;
+    const m = /^SC1E (\S+) (\d+)\/(\d+) /.exec(e.message);
+    if (!m) return;
+    const entry = got.get(m[1]!) ?? { count: Number(m[3]), seen: new Set<number>() };
+    got.set(m[1]!, entry);
+    entry.seen.add(Number(m[2]));
+    if (entry.seen.size === entry.count) {
+      got.delete(m[1]!);
+      send({ ev: 'envelope', name, envelope: m[1]!, t: wallNow() });
+    }
+  });
+}
+
+async function connect(o: Commands['connect']): Promise<Replies['connect']> {
+  for (const m of o.members) {
+    const c = new SealClient();
+    c.on('error', () => undefined);
+    c.on('key', (e) => send({ ev: 'key', name: m.name, room: e.room, epoch: e.epoch, count: e.members.length, t: wallNow() }));
+    await c.connect({
+      host: '127.0.0.1', port: o.port, nick: m.name, password: m.password, privateKeyArmored: m.privateKeyArmored,
+      keybotPublicKey: o.keybotPublicKey, keybotFingerprint: o.keybotFingerprint, knownKeybotsFile: false, reconnect: false,
+    });
+    clients.set(m.name.toLowerCase(), c);
+    watchEnvelopes(m.name, c);
+  }
+  return { names: o.members.map((m) => m.name) };
+}
+
+/**
+ * The room's name comes from the inviter's own JOIN; invite()'s reply resolves only after 300 ms
+ * of keybot silence (SealClient's reply heuristic), so it is collected separately.
+ */
+async function invite(o: Commands['invite']): Promise<Replies['invite']> {
+  const c = client(o.name);
+  const joined = new Promise<string>((resolve) => {
+    const f = (e: { room: string; self: boolean }): void => {
+      if (!e.self) return;
+      c.off('join', f);
+      resolve(e.room);
+    };
+    c.on('join', f);
+  });
+  const sentAt = wallNow();
+  const adds: Array<Promise<string[]>> = [c.invite(o.commands[0]!)];
+  const room = await joined;
+  for (const more of o.commands.slice(1)) adds.push(c.inviteTo(room, more));
+  const all = Promise.all(adds).then((r) => r.flat());
+  all.catch(() => undefined);
+  inviteReplies.set(o.name.toLowerCase(), all);
+  return { room, sentAt };
+}
+
+async function leave(o: Commands['leave']): Promise<Replies['leave']> {
+  const who = o.names ? o.names.map(client) : [...clients.values()];
+  const sentAt = wallNow();
+  const replies = await Promise.all(who.map((c) => c.leave(o.room).catch((err: Error) => [`error: ${err.message}`])));
+  return { sentAt, doneAt: wallNow(), lines: replies.flat() };
+}
+
+async function handle(msg: ToMembers): Promise<unknown> {
+  switch (msg.cmd) {
+    case 'connect':
+      return connect(msg);
+    case 'invite':
+      return invite(msg);
+    case 'invite-replies': {
+      const p = inviteReplies.get(msg.name.toLowerCase());
+      if (!p) throw new Error(`${msg.name} sent no invite`);
+      return { lines: await p } satisfies Replies['invite-replies'];
+    }
+    case 'leave':
+      return leave(msg);
+    case 'cpu': {
+      const now = process.cpuUsage();
+      const r = { userMs: (now.user - cpuMark.user) / 1000, systemMs: (now.system - cpuMark.system) / 1000 };
+      cpuMark = now;
+      return r satisfies Replies['cpu'];
+    }
+    case 'sync':
+      return {};
+    case 'quit':
+      await Promise.all([...clients.values()].map((c) => c.quit()));
+      return {};
+  }
+}
+
+process.on('message', (msg: ToMembers) => {
+  handle(msg).then(
+    (data) => {
+      if (msg.cmd === 'quit') process.send!({ ev: 'reply', id: msg.id, data } satisfies FromMembers, () => process.exit(0));
+      else send({ ev: 'reply', id: msg.id, data });
+    },
+    (err: unknown) => send({ ev: 'error', id: msg.id, message: (err as Error)?.message ?? String(err) }),
+  );
+});
+// The bench went away (crashed or was killed): do not linger.
+process.on('disconnect', () => process.exit(0));
+const die = (err: unknown): void => {
+  const message = (err as Error)?.stack ?? String(err);
+  console.error(`members-proc ${process.pid}: ${message}`);
+  if (process.connected) process.send!({ ev: 'fatal', message } satisfies FromMembers, () => process.exit(1));
+  else process.exit(1);
+};
+process.on('uncaughtException', die);
+process.on('unhandledRejection', die);
+send({ ev: 'ready' });
