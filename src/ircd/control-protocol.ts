@@ -26,6 +26,16 @@ export interface UserInfo {
   updatedAt: string;
 }
 
+/** What `server.info` reports. */
+export interface ServerInfo {
+  /** Random per daemon start (128 bits, hex). */
+  instance: string;
+  /** When this daemon started, ISO 8601. */
+  startedAt: string;
+  version: string;
+  server: string;
+}
+
 export interface ChannelInfo {
   name: string;
   modes: string;
@@ -48,6 +58,12 @@ export type JoinOutcome =
 export interface ControlMethods {
   /** Liveness and version. */
   'ping': { params: Record<string, never>; result: { version: string; server: string } };
+  /**
+   * This run of the daemon: `instance` is random, made when the daemon started, so a different
+   * instance means the daemon restarted (its channels are gone). keybot keeps it with the rooms
+   * it remembers on disk (docs/PROTOCOL.md "Faults").
+   */
+  'server.info': { params: Record<string, never>; result: ServerInfo };
   'user.get': { params: { name: string }; result: UserInfo | null };
   'user.list': { params: Record<string, never>; result: UserInfo[] };
   'user.add': { params: { name: string; password: string; publicKey: string }; result: UserInfo };

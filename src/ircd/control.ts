@@ -7,6 +7,7 @@
  * Requests are validated before they reach a handler; a malformed one gets `bad_request`.
  */
 
+import { randomBytes } from 'node:crypto';
 import { lstat, chmod, unlink } from 'node:fs/promises';
 import { Server, type Connection } from 'net-ipc';
 import {
@@ -17,6 +18,7 @@ import {
   type ControlMethods,
   type ControlRequest,
   type ControlResponse,
+  type ServerInfo,
 } from './control-protocol.js';
 import { probeControlSocket } from './control-client.js';
 import { createLogger } from '../util/log.js';
@@ -46,9 +48,9 @@ export type ControlHandlers = { [M in ControlMethod]?: ControlHandler<M> };
 export interface ControlServerOptions {
   /** Socket path, normally `<dataDir>/control.sock`. */
   path: string;
-  /** Answers a validated request. `ping` is answered by the server itself. */
+  /** Answers a validated request. `ping` and `server.info` are answered by the server itself. */
   handle: (req: ControlRequest) => Promise<ControlResponse>;
-  /** Reported by `ping` (default "sealchat"). */
+  /** Reported by `ping` and `server.info` (default "sealchat"). */
   serverName?: string;
 }
 
@@ -58,6 +60,7 @@ type ParamSpec = Record<string, 'string' | 'string?' | 'string[]'>;
 /** The params every method takes; anything else in params is dropped before the handler. */
 const PARAMS: Record<ControlMethod, ParamSpec> = {
   'ping': {},
+  'server.info': {},
   'user.get': { name: 'string' },
   'user.list': {},
   'user.add': { name: 'string', password: 'string', publicKey: 'string' },
@@ -130,6 +133,8 @@ export class ControlServer {
     private readonly server: Server,
     readonly path: string,
     private readonly inode: number,
+    /** What `server.info` answers: this daemon run's random instance id and start time. */
+    readonly info: ServerInfo,
   ) {}
 
   /**
@@ -150,9 +155,11 @@ export class ControlServer {
 
     const server = new Server({ path: socketPath });
     const pingResult = { version: VERSION, server: opts.serverName ?? 'sealchat' };
+    // One per start of the daemon: a client that sees another id knows the daemon restarted.
+    const info: ServerInfo = { instance: randomBytes(16).toString('hex'), startedAt: new Date().toISOString(), ...pingResult };
     server.on('error', (err: unknown) => log.debug(`control connection error: ${(err as Error)?.message ?? String(err)}`));
     server.on('request', (raw: unknown, respond: (data: unknown) => Promise<void>) => {
-      void answer(raw, opts.handle, pingResult).then(
+      void answer(raw, opts.handle, pingResult, info).then(
         (res) => respond(res),
         (err) => {
           log.error('control handler threw', err);
@@ -174,7 +181,7 @@ export class ControlServer {
     }
     const { ino } = await lstat(socketPath);
     log.debug(`control socket listening on ${socketPath}`);
-    return new ControlServer(server, socketPath, ino);
+    return new ControlServer(server, socketPath, ino, info);
   }
 
   /** Number of connected control clients. */
@@ -209,10 +216,12 @@ async function answer(
   raw: unknown,
   handle: ControlServerOptions['handle'],
   pingResult: ControlMethods['ping']['result'],
+  info: ServerInfo,
 ): Promise<ControlResponse> {
   const req = parseControlRequest(raw);
   if (typeof req === 'string') return errorResponse('bad_request', req);
   if (req.method === 'ping') return { ok: true, result: pingResult };
+  if (req.method === 'server.info') return { ok: true, result: info };
   const res = await handle(req);
   if (typeof res !== 'object' || res === null || typeof (res as { ok?: unknown }).ok !== 'boolean') {
     log.error(`handler for ${req.method} returned no ControlResponse`);
