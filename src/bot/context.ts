@@ -39,17 +39,22 @@ export interface KeyServiceOptions {
   rejoinWindowMs?: number;
   /** How long a re-created room's first epoch waits for members still missing (default 10 s). */
   restoreGatherMs?: number;
+  /**
+   * What snapshot() reports may have changed (a new epoch, new pins, a room dropped, a restore
+   * begun or ended): the owner saves it (main.ts, room-memory.ts). Called often; debounce it.
+   */
+  onRoomsChanged?: () => void;
 }
 
 /** The timing options with their defaults filled in. */
-export type Timing = Required<Omit<KeyServiceOptions, 'directory' | 'transport' | 'signer'>>;
+export type Timing = Required<Omit<KeyServiceOptions, 'directory' | 'transport' | 'signer' | 'onRoomsChanged'>>;
 
 export function isServiceRoom(name: string): boolean {
   return casefold(name).startsWith(SERVICE_ROOM_PREFIX) && name.length > SERVICE_ROOM_PREFIX.length;
 }
 
 export class ServiceContext {
-  readonly rooms = new RoomRegistry();
+  readonly rooms = new RoomRegistry(() => this.changed());
   readonly keys: KeyBook;
   readonly o: Timing;
   stopped = false;
@@ -77,6 +82,11 @@ export class ServiceContext {
 
   isSelf(nick: string): boolean {
     return casefold(nick) === casefold(this.self);
+  }
+
+  /** The remembered rooms (snapshot) may have changed: tell the owner, unless stopped. */
+  changed(): void {
+    if (!this.stopped) this.opts.onRoomsChanged?.();
   }
 
   /** keybot is the last one (or opening failed): leave, so the channel disappears. */

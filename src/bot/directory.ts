@@ -77,6 +77,12 @@ export interface UserDirectory {
   listRooms(): Promise<DirectoryRoom[]>;
   /** Register the service's own public key, so users can fetch it (they pin it by fingerprint). */
   publishServiceKey(account: string, armored: string): Promise<DirectoryUser>;
+  /**
+   * Which run of the network's server this is: an id that changes when the server restarts (its
+   * channels are then gone), undefined if the directory cannot tell. keybot stores it with the
+   * rooms it remembers on disk (room-memory.ts).
+   */
+  serverInstance?(): Promise<string | undefined>;
   /** Someone came online (first session) or went offline (last session gone). */
   onPresence(listener: (change: PresenceChange) => void): void;
   /** The directory went away; no further calls will succeed on this instance. */
@@ -143,6 +149,16 @@ export class ControlSocketDirectory implements UserDirectory {
   async publishServiceKey(account: string, armored: string): Promise<DirectoryUser> {
     const info = await this.call(() => this.control.call('user.setkey', { name: account, publicKey: armored }));
     return { name: info.name, fingerprint: info.fingerprint, publicKey: armored, online: info.online, service: info.service === true };
+  }
+
+  async serverInstance(): Promise<string | undefined> {
+    try {
+      return (await this.control.call('server.info', {})).instance;
+    } catch (err) {
+      // A daemon older than server.info: keybot cannot tell whether it restarted.
+      if (err instanceof ControlCallError && err.code === 'bad_request') return undefined;
+      return this.call(() => Promise.reject(err));
+    }
   }
 
   onPresence(listener: (change: PresenceChange) => void): void {

@@ -152,6 +152,7 @@ export class Epochs extends ServicePart {
     room.install({ epoch, key, members, startedAt }, version);
     // First keyed here without a placement by keybot (a restart, a join keybot did not make): pin now.
     for (const m of members) if (!room.pins.has(casefold(m.account))) room.pins.set(casefold(m.account), m.fingerprint);
+    this.ctx.changed();
     sendEnvelopes(this.opts.transport, sealed);
     this.opts.transport.notice(room.name, keyEventText(epoch, members.map((m) => m.account), reasons));
     this.armRotation(room);

@@ -13,6 +13,11 @@
  * session re-creates the remembered rooms that no longer exist for their remembered members;
  * if it is still open (only keybot's IRC connection broke), rooms that vanished meanwhile were
  * emptied by their members and stay gone.
+ *
+ * The same memory survives a restart of keybot's own process (under `sealchatd serve` a daemon
+ * restart takes keybot down too): it is saved in `<dataDir>/keybot.rooms.json` with the daemon's
+ * instance id (room-memory.ts), and a new process treats it as what a lost session remembered.
+ * There the instance id tells the two cases apart: another id, the daemon restarted.
  */
 import path from 'node:path';
 import { CONTROL_SOCKET_NAME } from '../ircd/control-protocol.js';
@@ -24,6 +29,7 @@ import { CommandDispatcher, formatFingerprint, type DispatcherOptions } from './
 import { ControlSocketDirectory, type UserDirectory } from './directory.js';
 import { loadOrCreateIdentity, readServiceCredentials, type KeybotIdentity, type ServiceCredentials } from './identity.js';
 import { KeybotConnection, type IrcEndpoint, type IrcEventSink } from './keybot.js';
+import { loadRoomMemory, RoomMemoryWriter, type StoredRoomMemory } from './room-memory.js';
 import type { RememberedRoom } from './rooms.js';
 import { KeyService, type KeyServiceOptions } from './service.js';
 
@@ -54,6 +60,8 @@ export interface KeybotOptions {
    * 120 s; also settable as tuning.rejoinWindowMs).
    */
   rejoinWindowMs?: number;
+  /** Debounce of saving the room memory to keybot.rooms.json after a change (default 1000 ms). */
+  saveRoomsAfterMs?: number;
 }
 
 interface Session {
@@ -62,6 +70,8 @@ interface Session {
   service: KeyService;
   /** We close the directory ourselves (so its close says nothing about the daemon). */
   closingDirectory: boolean;
+  /** The daemon's `server.info` instance when this session began (undefined: it cannot tell). */
+  instance: string | undefined;
 }
 
 export class Keybot {
@@ -75,19 +85,31 @@ export class Keybot {
   private previous: Session | undefined;
   /** The daemon closed a session's control connection: its channels are gone. */
   private daemonWentAway = false;
+  /** What an earlier process saved (keybot.rooms.json), until the first session is up. */
+  private stored: StoredRoomMemory | undefined;
+  /** Saves the current session's rooms to keybot.rooms.json. */
+  private readonly saver: RoomMemoryWriter;
 
   private constructor(
     private readonly opts: KeybotOptions,
     readonly identity: KeybotIdentity,
     private readonly credentials: ServiceCredentials,
-  ) {}
+  ) {
+    this.saver = new RoomMemoryWriter(
+      opts.dataDir,
+      () => (this.session ? { daemonInstance: this.session.instance, rooms: this.session.service.snapshot() } : undefined),
+      opts.saveRoomsAfterMs,
+    );
+  }
 
   /** Load or create the identity, log in, and recover the rooms. Throws if the first session fails. */
   static async start(opts: KeybotOptions): Promise<Keybot> {
     const identity = await loadOrCreateIdentity(opts.dataDir);
     const credentials = await readServiceCredentials(opts.dataDir);
     const bot = new Keybot(opts, identity, credentials);
+    bot.stored = await loadRoomMemory(opts.dataDir);
     bot.session = await bot.openSession();
+    bot.saver.changed();
     return bot;
   }
 
@@ -100,7 +122,7 @@ export class Keybot {
     return this.session?.service;
   }
 
-  /** QUIT, drop every key, and stop reconnecting. */
+  /** Save the rooms, QUIT, drop every key, and stop reconnecting. */
   async close(): Promise<void> {
     this.closing = true;
     clearTimeout(this.reconnectTimer);
@@ -108,6 +130,10 @@ export class Keybot {
     this.retirePrevious();
     const s = this.session;
     this.session = undefined;
+    // Without a session the file keeps what the lost one saved (lost()).
+    if (s) await this.saver.write({ daemonInstance: s.instance, rooms: s.service.snapshot() });
+    else await this.saver.settled();
+    this.saver.cancel();
     if (!s) return;
     s.service.shutdown();
     await s.conn.quit('keybot shutting down');
@@ -123,9 +149,22 @@ export class Keybot {
     let conn: KeybotConnection | undefined;
     let service: KeyService | undefined;
     let session: Session | undefined;
-    // Read once a daemon answers: a restarted daemon has closed the lost session's connection.
-    const restore = this.daemonWentAway ? this.memory : [];
     try {
+      const instance = directory.serverInstance ? await directory.serverInstance() : undefined;
+      // Read once a daemon answers: a restarted daemon has closed the lost session's connection.
+      let restore = this.daemonWentAway ? this.memory : [];
+      let known = this.memory;
+      const stored = this.stored;
+      if (stored) {
+        // A new process: what the last one saved is what a lost session remembered, and the
+        // daemon restarted since if its instance differs (unknown on either side: assume not).
+        known = stored.rooms;
+        const restarted = stored.daemonInstance !== undefined && instance !== undefined && stored.daemonInstance !== instance;
+        restore = restarted ? stored.rooms : [];
+        if (stored.rooms.length > 0) {
+          log.info(`${stored.rooms.length} remembered room${stored.rooms.length === 1 ? '' : 's'} from the last run; the daemon ${restarted ? 'restarted since' : 'kept running'}`);
+        }
+      }
       await this.publishKey(directory);
       conn = new KeybotConnection({ endpoint: this.opts.irc, account: this.credentials.account, password: this.credentials.password });
       const svc = new KeyService({
@@ -138,6 +177,7 @@ export class Keybot {
         notBefore: (Math.floor(startedAt / 1000) + 1) * 1000,
         ...(this.opts.rejoinWindowMs !== undefined ? { rejoinWindowMs: this.opts.rejoinWindowMs } : {}),
         ...this.opts.tuning,
+        onRoomsChanged: () => this.saver.changed(),
       });
       service = svc;
       conn.bind(sinkFor(svc, conn, new CommandDispatcher(this.opts.commands)));
@@ -146,7 +186,7 @@ export class Keybot {
         svc.presence(p);
       });
       await conn.connect();
-      const s: Session = { directory, conn, service: svc, closingDirectory: false };
+      const s: Session = { directory, conn, service: svc, closingDirectory: false, instance };
       session = s;
       conn.onClose((why) => this.lost(s, `IRC: ${why}`));
       directory.onClose((err) => {
@@ -155,13 +195,14 @@ export class Keybot {
       });
       // Pins come from everything the lost session knew, also when the daemon kept running
       // (restore is empty then): a dropped connection must not let a swapped key in.
-      await svc.recover(restore, this.memory);
+      await svc.recover(restore, known);
       // Off the critical path: the next invite finds the keys of those online already parsed.
       svc.warmKeys().catch((err: unknown) => log.debug(`cannot warm the key cache: ${(err as Error).message}`));
-      if (this.memory.length > 0 && restore.length === 0) {
+      if (known.length > 0 && restore.length === 0) {
         log.info('the daemon kept running: rooms that vanished meanwhile were emptied by their members and are not restored');
       }
       this.memory = [];
+      this.stored = undefined;
       this.daemonWentAway = false;
       this.retirePrevious();
       this.attempts = 0;
@@ -195,6 +236,8 @@ export class Keybot {
     this.session = undefined;
     // Names and members only, in case the daemon restarted (then its channels are gone).
     this.memory = session.service.snapshot();
+    // Also on disk, in case this process dies before the next session is up.
+    if (!this.closing) void this.saver.write({ daemonInstance: session.instance, rooms: this.memory });
     session.service.shutdown();
     void session.conn.quit('keybot reconnecting').catch(() => undefined);
     // The directory stays open until the next session is up (see the file comment).
@@ -234,6 +277,7 @@ export class Keybot {
             return;
           }
           this.session = s;
+          this.saver.changed();
           log.info('session restored');
         },
         (err: unknown) => {

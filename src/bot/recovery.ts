@@ -142,6 +142,7 @@ export class Recovery extends ServicePart {
       entries.push(entry);
     }
     if (entries.length === 0) return 0;
+    this.ctx.changed();
     log.info(`restoring ${entries.length} room${entries.length === 1 ? '' : 's'} lost with the daemon; their members have ${Math.round(this.o.rejoinWindowMs / 1000)} s to come back`);
     const online = new Set((await this.opts.directory.listOnline()).map((n) => casefold(n)));
     await Promise.all(entries.map((e) => this.rejoin(e, [...e.expected.values()].filter((n) => online.has(casefold(n))))));
@@ -240,5 +241,6 @@ export class Recovery extends ServicePart {
       log.info(`${entry.name}: ${entry.expected.size} remembered member${entry.expected.size === 1 ? '' : 's'} dropped (${why})`);
     }
     entry.expected.clear();
+    this.ctx.changed();
   }
 }

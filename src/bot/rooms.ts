@@ -10,8 +10,9 @@ import type { EnvelopeMember } from '../crypto/index.js';
 import { casefold } from '../ircd/names.js';
 
 /**
- * What keybot keeps of a room across a lost daemon connection, in memory only: its name and
- * members. Never a key (a restored room gets a new epoch).
+ * What keybot keeps of a room across a lost session or a restart of its process: its name,
+ * members and their pins, in memory and in `<dataDir>/keybot.rooms.json` (room-memory.ts).
+ * Never a key (a restored room gets a new epoch).
  */
 export interface RememberedRoom {
   name: string;
@@ -175,6 +176,9 @@ export class Room {
 export class RoomRegistry {
   private readonly rooms = new Map<string, Room>();
 
+  /** `onDelete`: a room was forgotten (what keybot remembers changed). */
+  constructor(private readonly onDelete: () => void = () => undefined) {}
+
   get(name: string): Room | undefined {
     return this.rooms.get(casefold(name));
   }
@@ -196,6 +200,7 @@ export class RoomRegistry {
     if (!room) return undefined;
     this.rooms.delete(room.folded);
     room.dispose();
+    this.onDelete();
     return room;
   }
 
