@@ -16,6 +16,7 @@ import {
   type PublicKeyHandle,
 } from '../../src/crypto/index.js';
 import { startKeybot, type Keybot, type KeybotOptions } from '../../src/bot/main.js';
+import { setLogLevel, type LogLevel } from '../../src/util/log.js';
 import { connectClient, startTestDaemon, type ConfigOverrides, type TestDaemon, type TestUser } from '../helpers/daemon.js';
 
 export interface OpenedEnvelope {
@@ -195,4 +196,22 @@ export function channelMembers(t: TestDaemon, room: string): string[] {
 export function channelFlags(t: TestDaemon, room: string): string {
   const ch = t.daemon.server.channels.get(room.toLowerCase());
   return ch ? [...ch.flags].sort().join('') : '';
+}
+
+/** Run `fn` with warnings on, and return the log lines at warn level or above it wrote. */
+export async function captureWarnings(fn: () => Promise<void>): Promise<string[]> {
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  setLogLevel('warn');
+  process.stderr.write = ((chunk: string | Uint8Array): boolean => {
+    lines.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    await fn();
+  } finally {
+    process.stderr.write = write;
+    setLogLevel((process.env.SEALCHAT_LOG as LogLevel | undefined) || 'warn');
+  }
+  return lines;
 }

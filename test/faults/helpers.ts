@@ -57,11 +57,13 @@ export interface ServeProcess {
 }
 
 /**
- * `sealchatd serve --data DIR --listen 127.0.0.1:PORT` as a child process: resolves once the
- * daemon listens and the first keybot child has printed its fingerprint.
+ * `sealchatd serve --data DIR --listen 127.0.0.1:PORT` as a child process (PORT free, unless
+ * given): resolves once the daemon listens and the first keybot child has printed its
+ * fingerprint (keybot prints it once it has recovered its rooms).
  */
-export async function spawnServe(dataDir: string, opts: { timeoutMs?: number } = {}): Promise<ServeProcess> {
-  const port = await freePort();
+export async function spawnServe(dataDir: string, opts: { timeoutMs?: number; port?: number } = {}): Promise<ServeProcess> {
+  // A given port: a restarted serve where the companions reconnect to.
+  const port = opts.port ?? (await freePort());
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data', dataDir, '--listen', `127.0.0.1:${port}`], {
     cwd: ROOT,
     // serve's status lines (listening, keybot pid, keybot's fingerprint) are plain stdout,
