@@ -152,17 +152,20 @@ export class Keybot {
     try {
       const instance = directory.serverInstance ? await directory.serverInstance() : undefined;
       // Read once a daemon answers: a restarted daemon has closed the lost session's connection.
-      let restore = this.daemonWentAway ? this.memory : [];
+      // Rooms a lost session was still re-creating after an earlier daemon restart are restored
+      // in any case (RememberedRoom.restorePending).
+      let daemonRestarted = this.daemonWentAway;
+      let restore = daemonRestarted ? this.memory : this.memory.filter((r) => r.restorePending);
       let known = this.memory;
       const stored = this.stored;
       if (stored) {
         // A new process: what the last one saved is what a lost session remembered, and the
         // daemon restarted since if its instance differs (unknown on either side: assume not).
         known = stored.rooms;
-        const restarted = stored.daemonInstance !== undefined && instance !== undefined && stored.daemonInstance !== instance;
-        restore = restarted ? stored.rooms : [];
+        daemonRestarted = stored.daemonInstance !== undefined && instance !== undefined && stored.daemonInstance !== instance;
+        restore = daemonRestarted ? stored.rooms : stored.rooms.filter((r) => r.restorePending);
         if (stored.rooms.length > 0) {
-          log.info(`${stored.rooms.length} remembered room${stored.rooms.length === 1 ? '' : 's'} from the last run; the daemon ${restarted ? 'restarted since' : 'kept running'}`);
+          log.info(`${stored.rooms.length} remembered room${stored.rooms.length === 1 ? '' : 's'} from the last run; the daemon ${daemonRestarted ? 'restarted since' : 'kept running'}`);
         }
       }
       await this.publishKey(directory);
@@ -198,8 +201,11 @@ export class Keybot {
       await svc.recover(restore, known);
       // Off the critical path: the next invite finds the keys of those online already parsed.
       svc.warmKeys().catch((err: unknown) => log.debug(`cannot warm the key cache: ${(err as Error).message}`));
-      if (known.length > 0 && restore.length === 0) {
-        log.info('the daemon kept running: rooms that vanished meanwhile were emptied by their members and are not restored');
+      if (known.length > restore.length && !daemonRestarted) {
+        log.info(
+          'the daemon kept running: rooms that vanished meanwhile were emptied by their members and are not restored' +
+            (restore.length > 0 ? ` (the ${restore.length} still being restored after an earlier daemon restart are)` : ''),
+        );
       }
       this.memory = [];
       this.stored = undefined;

@@ -99,7 +99,8 @@ export class Recovery extends ServicePart {
       }
     }
     for (const [folded, r] of this.restoring) {
-      const entry = out.get(folded) ?? { name: r.name, members: [], fingerprints: {} };
+      // Not yet re-created: the next keybot must go on restoring it (RememberedRoom.restorePending).
+      const entry = out.get(folded) ?? { name: r.name, members: [], fingerprints: {}, restorePending: true };
       for (const nick of r.expected.values()) if (!entry.members.some((m) => casefold(m) === casefold(nick))) entry.members.push(nick);
       entry.fingerprints = { ...Object.fromEntries(r.pins), ...entry.fingerprints };
       if (entry.members.length > 0) out.set(folded, entry);

@@ -58,6 +58,7 @@ export function serializeRoomMemory(memory: StoredRoomMemory, now = new Date()):
           .filter(([a, fp]) => isValidAccountName(a) && FINGERPRINT_RE.test(fp))
           .map(([a, fp]) => [String(a), String(fp)]),
       ),
+      ...(r.restorePending === true ? { restorePending: true } : {}),
     }));
   const doc = { version: ROOM_MEMORY_VERSION, daemonInstance: memory.daemonInstance ?? null, savedAt: now.toISOString(), rooms };
   return JSON.stringify(doc, null, 2) + '\n';
@@ -77,7 +78,7 @@ export function parseRoomMemory(raw: unknown): StoredRoomMemory | string {
   const rooms: RememberedRoom[] = [];
   for (const [i, r] of doc.rooms.entries()) {
     if (typeof r !== 'object' || r === null) return `rooms[${i}] is not an object`;
-    const { name, members, fingerprints } = r as Record<string, unknown>;
+    const { name, members, fingerprints, restorePending } = r as Record<string, unknown>;
     if (typeof name !== 'string' || !isServiceRoom(name)) return `rooms[${i}].name is not a keybot room`;
     if (!Array.isArray(members) || !members.every((m) => typeof m === 'string' && isValidAccountName(m))) {
       return `rooms[${i}].members is not a list of account names`;
@@ -92,7 +93,8 @@ export function parseRoomMemory(raw: unknown): StoredRoomMemory | string {
         pins[account] = fp;
       }
     }
-    rooms.push({ name, members: [...(members as string[])], fingerprints: pins });
+    if (restorePending !== undefined && typeof restorePending !== 'boolean') return `rooms[${i}].restorePending is not true or false`;
+    rooms.push({ name, members: [...(members as string[])], fingerprints: pins, ...(restorePending === true ? { restorePending: true } : {}) });
   }
   return { daemonInstance: typeof instance === 'string' ? instance : undefined, rooms };
 }

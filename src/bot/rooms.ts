@@ -24,6 +24,12 @@ export interface RememberedRoom {
    * Fingerprints are public; no key material.
    */
   fingerprints?: Record<string, string>;
+  /**
+   * The room was lost with a daemon restart and is still being re-created for its members (see
+   * recovery.ts): whoever reads this memory next restores it even if the daemon did not restart
+   * again since, so a keybot that dies mid-restore does not drop the room.
+   */
+  restorePending?: boolean;
 }
 
 /** One epoch of a room: the key and exactly the members it was sent to. */

@@ -34,6 +34,15 @@ describe('src/bot/room-memory.ts', () => {
     expect(parseRoomMemory(doc)).to.deep.equal({ daemonInstance: 'abc', rooms: [ROOM] });
   });
 
+  it('keeps the mark of a room still being restored, and only a true one', () => {
+    const pending = { ...ROOM, restorePending: true };
+    const text = serializeRoomMemory({ daemonInstance: 'abc', rooms: [pending, { ...ROOM, name: '#sc-bcdefghijk', restorePending: false }] });
+    const doc = JSON.parse(text) as { rooms: Array<Record<string, unknown>> };
+    expect(doc.rooms.map((r) => r.restorePending)).to.deep.equal([true, undefined]);
+    expect(parseRoomMemory(doc)).to.deep.equal({ daemonInstance: 'abc', rooms: [pending, { ...ROOM, name: '#sc-bcdefghijk' }] });
+    expect(parseRoomMemory({ version: 1, rooms: [{ ...ROOM, restorePending: 'yes' }] })).to.match(/restorePending/);
+  });
+
   it('refuses a file from a newer keybot, and one whose rooms are not keybot rooms or accounts', () => {
     expect(parseRoomMemory({ version: ROOM_MEMORY_VERSION + 1, rooms: [] })).to.match(/newer keybot/);
     expect(parseRoomMemory({ version: 1, rooms: [{ ...ROOM, name: '#general' }] })).to.match(/not a keybot room/);

@@ -86,6 +86,62 @@ describe('faults: keybot restarts with its room memory (keybot.rooms.json)', fun
     });
   });
 
+  describe('under sealchatd serve, keybot killed while it is still re-creating a room', () => {
+    let dataDir: string;
+    let serve: ServeProcess | undefined;
+    const clients: SealClient[] = [];
+    before(async () => {
+      dataDir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-fault-pending-'));
+    });
+    after(async () => {
+      await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
+      await serve?.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    });
+
+    it('the next keybot goes on restoring it (the daemon did not restart again): alice and bob get it back', async () => {
+      serve = await spawnServe(dataDir);
+      const { port } = serve;
+      const fingerprint = serve.fingerprint()!;
+      const control = await ControlClient.connect(serve.controlPath);
+      const users: Record<string, { password: string; privateKey: string }> = {};
+      for (const name of ['alice', 'bob']) {
+        const k = await keyFor(name);
+        const password = `pw-${name}-pending`;
+        await control.call('user.add', { name, password, publicKey: k.publicArmored });
+        users[name] = { password, privateKey: k.privateArmored };
+      }
+      control.close();
+      const connect = async (name: string): Promise<SealClient> => {
+        const c = await companion({ port, nick: name, password: users[name]!.password, privateKeyArmored: users[name]!.privateKey, keybotFingerprint: fingerprint, reconnect: false });
+        clients.push(c);
+        return c;
+      };
+      const [alice, bob] = await Promise.all([connect('alice'), connect('bob')]);
+      const room = roomIn(await alice.invite(['bob']));
+      await until(() => sameEpoch([alice, bob], room, ['alice', 'bob']), `one epoch of ${room}`);
+
+      // A service restart; alice and bob (no reconnecting) stay away for now. The new keybot
+      // starts re-creating the room and waits for its members: its file marks the room pending.
+      await serve.stop();
+      serve = await spawnServe(dataDir, { port });
+      const file = path.join(dataDir, ROOM_MEMORY_FILE);
+      await pendingIn(file, room);
+      const first = serve.keybotPids()[0]!;
+      process.kill(first, 'SIGKILL');
+      // serve restarts keybot; the new one prints its fingerprint once it has recovered its rooms.
+      const s = serve;
+      await until(() => (s.stdout().match(/key fingerprint /g) ?? []).length >= 2, 'a second keybot to recover its rooms', 30_000);
+
+      const [alice2, bob2] = await Promise.all([connect('alice'), connect('bob')]);
+      const e = await until(() => sameEpoch([alice2, bob2], room, ['alice', 'bob']), `${room} re-created for alice and bob`, 30_000);
+      expect(alice2.joinedRooms()).to.deep.equal([room]);
+      const got = next(bob2, 'message', (m) => m.room === room);
+      await alice2.send(room, 'back after two restarts');
+      expect(await got).to.include({ from: 'alice', epoch: e });
+    });
+  });
+
   describe('keybot alone restarted while the daemon keeps running', () => {
     let w: BotWorld;
     before(async () => {
@@ -188,6 +244,22 @@ describe('faults: keybot restarts with its room memory (keybot.rooms.json)', fun
 });
 
 /** The file's text once it lists `room` (it is written a moment after the change). */
+/** Wait until the room memory file marks `room` as still being restored. */
+async function pendingIn(file: string, room: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    try {
+      const doc = JSON.parse(text) as { rooms: Array<{ name: string; restorePending?: boolean }> };
+      if (doc.rooms.some((r) => r.name === room && r.restorePending === true)) return;
+    } catch {
+      // not written yet, or being replaced
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${file} to mark ${room} as being restored:\n${text}`);
+    await sleep(20);
+  }
+}
+
 async function fileListing(file: string, room: string, ms = 10_000): Promise<string> {
   const deadline = Date.now() + ms;
   for (;;) {
