@@ -1,0 +1,106 @@
+/**
+ * The daemon's configuration as the code sees it: its shape, its defaults, and the error a bad
+ * configuration raises. config.ts loads it; config-parse.ts checks a file against it.
+ */
+
+export interface ListenerConfig {
+  host: string;
+  port: number;
+  /** Paths to a PEM certificate chain and its private key; absent = plain TCP. */
+  tls?: { cert: string; key: string };
+}
+
+export interface Limits {
+  /** Connections the daemon accepts in total. */
+  maxClients: number;
+  /** Connections per IP address; 0 = unlimited. Addresses in exemptIps are not counted. */
+  clonesPerIp: number;
+  /** IPs or CIDR ranges exempt from clone limits (loopback by default, as in ergo). */
+  exemptIps: string[];
+  /** A connection must finish registration within this time. */
+  registrationTimeoutMs: number;
+  /** Idle this long → the server sends PING. */
+  pingIntervalMs: number;
+  /** No reply this long after PING → disconnect "Ping timeout". */
+  pingTimeoutMs: number;
+  /** Lines accepted at once before fakelag starts. */
+  commandBurst: number;
+  /** Fakelag refill rate. */
+  commandsPerSecond: number;
+  /** Unprocessed input beyond this → "Excess Flood" disconnect. */
+  recvqBytes: number;
+  /** Unsent output beyond this → "SendQ exceeded" disconnect. */
+  sendqBytes: number;
+  channelsPerUser: number;
+  monitorLimit: number;
+  loginAttemptsPerIpPerMinute: number;
+  loginAttemptsPerAccountPerMinute: number;
+  /** Password-hash jobs running at once (argon2 is CPU and memory heavy). */
+  hashConcurrency: number;
+  /** Targets per PRIVMSG/NOTICE (ISUPPORT TARGMAX). */
+  maxTargets: number;
+}
+
+export interface Config {
+  serverName: string;
+  networkName: string;
+  /** Absolute path. */
+  dataDir: string;
+  listen: ListenerConfig[];
+  /** keyv URL of the account store. */
+  store: string;
+  requireAccount: boolean;
+  /** argon2 encoded hash of an optional server-wide password (PASS), or null. */
+  serverPasswordHash: string | null;
+  /** OPER credentials. */
+  operators: Array<{ name: string; passwordHash: string }>;
+  motd: string[];
+  keybot: { rotateAfterMessages: number; rotateAfterMs: number };
+  limits: Limits;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxClients: 4096,
+  clonesPerIp: 16,
+  exemptIps: ['127.0.0.1', '::1'],
+  registrationTimeoutMs: 60_000,
+  pingIntervalMs: 90_000,
+  pingTimeoutMs: 60_000,
+  commandBurst: 16,
+  commandsPerSecond: 4,
+  recvqBytes: 16_384,
+  sendqBytes: 262_144,
+  channelsPerUser: 100,
+  monitorLimit: 100,
+  loginAttemptsPerIpPerMinute: 20,
+  loginAttemptsPerAccountPerMinute: 10,
+  hashConcurrency: 4,
+  maxTargets: 4,
+});
+
+/**
+ * Defaults before path resolution. `dataDir` is relative to the working directory and `store`
+ * is empty, meaning `sqlite://<dataDir>/sealchat.sqlite`.
+ */
+export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
+  serverName: 'sealchat.local',
+  networkName: 'sealchat',
+  dataDir: './data',
+  listen: [{ host: '127.0.0.1', port: 6667 }],
+  store: '',
+  requireAccount: true,
+  serverPasswordHash: null,
+  operators: [],
+  motd: [
+    'Welcome to sealchat: end-to-end encrypted rooms over IRC.',
+    'Message keybot with "help" to open a room.',
+  ],
+  keybot: { rotateAfterMessages: 100, rotateAfterMs: 3_600_000 },
+  limits: DEFAULT_LIMITS,
+});
+
+export const STORE_FILE_NAME = 'sealchat.sqlite';
