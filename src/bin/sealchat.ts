@@ -12,26 +12,7 @@
  * environment variable; never from the command line, never printed.
  */
 
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { setLogLevel } from '../util/log.js';
-import { VERSION } from '../util/version.js';
-import { CliError, UsageError } from './cli-util.js';
-
-type Options = NonNullable<ParseArgsConfig['options']>;
-type Values = Record<string, string | boolean | string[] | undefined>;
-
-interface Command {
-  name: string;
-  /** Arguments after the name, for the usage line. */
-  usage: string;
-  summary: string;
-  options: Options;
-  /** One line per option: [flag, meaning]. */
-  optionHelp: Array<[string, string]>;
-  /** Positional arguments accepted, and what they are called in errors. */
-  args: { min: number; max: number; name?: string };
-  run(values: Values, args: string[]): Promise<number>;
-}
+import { runCommandLine, type Command, type Options } from './cli-table.js';
 
 const PASSPHRASE_OPTIONS: Options = { 'passphrase-file': { type: 'string' }, 'passphrase-env': { type: 'string' } };
 const PASSPHRASE_HELP: Array<[string, string]> = [
@@ -154,88 +135,14 @@ const COMMANDS: Command[] = [
   },
 ];
 
-function commandHelp(cmd: Command): string {
-  const width = Math.max(...cmd.optionHelp.map(([f]) => f.length), '-h, --help'.length);
-  const lines = [
-    `usage: sealchat ${cmd.name} ${cmd.usage}`.trimEnd(),
-    '',
-    cmd.summary.charAt(0).toUpperCase() + cmd.summary.slice(1) + '.',
-    '',
-    'options:',
-    ...[...cmd.optionHelp, ['-h, --help', 'show this help'] as [string, string]].map(([f, m]) => `  ${f.padEnd(width)}  ${m}`),
-  ];
-  return lines.join('\n') + '\n';
-}
-
-function generalHelp(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  return (
-    [
-      `sealchat ${VERSION}: secure group chat over IRC (your side: keys, terminal client, proxy)`,
-      '',
-      'usage: sealchat COMMAND [options]',
-      '',
-      'commands:',
-      ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
-      '',
-      "Run 'sealchat COMMAND --help' for a command's options. Guide: docs/COMPANIONS.md.",
-    ].join('\n') + '\n'
-  );
-}
-
-async function main(argv: string[]): Promise<number> {
-  if (argv.length === 0) {
-    process.stderr.write(generalHelp());
-    return 2;
-  }
-  if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    const cmd = argv[1] === undefined ? undefined : COMMANDS.find((c) => c.name === argv[1]);
-    process.stdout.write(cmd ? commandHelp(cmd) : generalHelp());
-    return 0;
-  }
-  if (argv[0] === '--version' || argv[0] === '-V') {
-    process.stdout.write(`${VERSION}\n`);
-    return 0;
-  }
-  const cmd = COMMANDS.find((c) => c.name === argv[0]);
-  if (!cmd) throw new UsageError(`unknown command "${argv[0]}" (try 'sealchat --help')`);
-  let values: Values;
-  let args: string[];
-  try {
-    const parsed = parseArgs({ args: argv.slice(1), options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-    values = parsed.values as Values;
-    args = parsed.positionals;
-  } catch (err) {
-    // node:util's messages run on with advice about '--'; the first sentence is the point.
-    const first = (err as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');
-    throw new UsageError(`${cmd.name}: ${first}`, { cause: err });
-  }
-  if (values.help) {
-    process.stdout.write(commandHelp(cmd));
-    return 0;
-  }
-  if (args.length < cmd.args.min) throw new UsageError(`${cmd.name}: missing ${cmd.args.name ?? 'argument'}\nusage: sealchat ${cmd.name} ${cmd.usage}`);
-  if (args.length > cmd.args.max) throw new UsageError(`${cmd.name}: unexpected argument "${args[cmd.args.max]}"\nusage: sealchat ${cmd.name} ${cmd.usage}`);
-  // The commands print what the user needs; library info lines would only clutter the terminal.
-  if (process.env.SEALCHAT_LOG === undefined) setLogLevel(cmd.name === 'proxy' || cmd.name === 'agent' ? 'info' : 'warn');
-  return cmd.run(values, args);
-}
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // A finished command leaves nothing running that should keep the process (sockets are closed).
-    if (process.stdin.isTTY) process.stdin.pause();
+runCommandLine(
+  {
+    program: 'sealchat',
+    tagline: 'secure group chat over IRC (your side: keys, terminal client, proxy)',
+    footer: "Run 'sealchat COMMAND --help' for a command's options. Guide: docs/COMPANIONS.md.",
+    commands: COMMANDS,
+    // The commands print what the user needs; library info lines would only clutter the terminal.
+    logLevel: (cmd) => (cmd.name === 'proxy' || cmd.name === 'agent' ? 'info' : 'warn'),
   },
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`sealchat: ${err.message}\n`);
-      process.exitCode = 2;
-      return;
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`sealchat: ${message}\n`);
-    if (!(err instanceof CliError) && process.env.SEALCHAT_LOG === 'debug' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    process.exitCode = 1;
-  },
+  process.argv.slice(2),
 );

@@ -10,34 +10,16 @@
  * command failed. Passwords are never printed or logged.
  */
 
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ControlCallError, ControlConnectError } from '../ircd/control-client.js';
 import type { UserInfo } from '../ircd/control-protocol.js';
 import { ConfigError, loadConfig, type Config } from '../ircd/config.js';
 import { AdminError, formatUserTable, openAdmin, type AdminBackend } from '../ircd/admin.js';
 import { hashPassword, passwordProblem } from '../ircd/accounts.js';
 import { StoreError } from '../ircd/store/index.js';
-import { setLogLevel } from '../util/log.js';
-import { VERSION } from '../util/version.js';
+import { runCommandLine, type Command, type Options, type Values } from './cli-table.js';
 import { CliError, UsageError, readNewPassword, readSmallTextFile, readStdin } from './cli-util.js';
 import { runIrcd, runServe } from './serve.js';
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-type Values = Record<string, string | boolean | string[] | undefined>;
-
-interface Command {
-  /** Words after `sealchatd`, e.g. "user add". */
-  name: string;
-  /** Arguments after the name, for the usage line. */
-  usage: string;
-  summary: string;
-  options: Options;
-  /** One line per option: [flag, meaning]. */
-  optionHelp: Array<[string, string]>;
-  /** Positional arguments accepted. */
-  args: { min: number; max: number };
-  run(values: Values, args: string[]): Promise<number>;
-}
 
 const CONFIG_OPTIONS: Options = {
   config: { type: 'string', short: 'c' },
@@ -138,7 +120,7 @@ const COMMANDS: Command[] = [
       ['--password-stdin', 'read the password from standard input instead of prompting'],
       ...CONFIG_HELP,
     ],
-    args: { min: 1, max: 1 },
+    args: { min: 1, max: 1, name: 'NAME' },
     run: async (values, [name]) => {
       const fromStdin = values['password-stdin'] === true;
       const publicKey = await readKey(values, fromStdin);
@@ -167,7 +149,7 @@ const COMMANDS: Command[] = [
     summary: "change an account's password",
     options: { ...CONFIG_OPTIONS, 'password-stdin': { type: 'boolean' } },
     optionHelp: [['--password-stdin', 'read the password from standard input instead of prompting'], ...CONFIG_HELP],
-    args: { min: 1, max: 1 },
+    args: { min: 1, max: 1, name: 'NAME' },
     run: async (values, [name]) => {
       const changed = await withAdmin(values, async (a) => {
         // Look the account up first, so a typo fails before the password prompt.
@@ -187,7 +169,7 @@ const COMMANDS: Command[] = [
     summary: "replace an account's OpenPGP public key",
     options: { ...CONFIG_OPTIONS, key: { type: 'string', short: 'k' } },
     optionHelp: [['-k, --key FILE', 'armored OpenPGP public key (- for standard input)'], ...CONFIG_HELP],
-    args: { min: 1, max: 1 },
+    args: { min: 1, max: 1, name: 'NAME' },
     run: async (values, [name]) => {
       const publicKey = await readKey(values, false);
       const user = await withAdmin(values, (a) => a.call('user.setkey', { name: name!, publicKey }));
@@ -201,7 +183,7 @@ const COMMANDS: Command[] = [
     summary: 'delete an account (and disconnect it, if the daemon runs)',
     options: CONFIG_OPTIONS,
     optionHelp: CONFIG_HELP,
-    args: { min: 1, max: 1 },
+    args: { min: 1, max: 1, name: 'NAME' },
     run: async (values, [name]) => {
       await withAdmin(values, (a) => a.call('user.del', { name: name! }));
       process.stdout.write(`deleted ${name}\n`);
@@ -225,87 +207,6 @@ const COMMANDS: Command[] = [
   },
 ];
 
-function commandHelp(cmd: Command): string {
-  const width = Math.max(...cmd.optionHelp.map(([f]) => f.length), '-h, --help'.length);
-  const lines = [
-    `usage: sealchatd ${cmd.name} ${cmd.usage}`.trimEnd(),
-    '',
-    cmd.summary.charAt(0).toUpperCase() + cmd.summary.slice(1) + '.',
-    '',
-    'options:',
-    ...[...cmd.optionHelp, ['-h, --help', 'show this help'] as [string, string]].map(([f, m]) => `  ${f.padEnd(width)}  ${m}`),
-  ];
-  return lines.join('\n') + '\n';
-}
-
-function generalHelp(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  return [
-    `sealchatd ${VERSION}: secure group chat over IRC (daemon and admin tool)`,
-    '',
-    'usage: sealchatd COMMAND [options]',
-    '',
-    'commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
-    '',
-    "Run 'sealchatd COMMAND --help' for a command's options.",
-  ].join('\n') + '\n';
-}
-
-function findCommand(argv: string[]): { cmd: Command; rest: string[] } | null {
-  for (const words of [2, 1]) {
-    const name = argv.slice(0, words).join(' ');
-    const cmd = COMMANDS.find((c) => c.name === name);
-    if (cmd) return { cmd, rest: argv.slice(words) };
-  }
-  return null;
-}
-
-async function main(argv: string[]): Promise<number> {
-  if (argv.length === 0) {
-    process.stderr.write(generalHelp());
-    return 2;
-  }
-  if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    const found = argv.length > 1 ? findCommand(argv.slice(1)) : null;
-    process.stdout.write(found ? commandHelp(found.cmd) : generalHelp());
-    return 0;
-  }
-  if (argv[0] === '--version' || argv[0] === '-V') {
-    process.stdout.write(`${VERSION}\n`);
-    return 0;
-  }
-  const found = findCommand(argv);
-  if (!found) {
-    if (argv[0] === 'user') {
-      const subs = COMMANDS.filter((c) => c.name.startsWith('user ')).map((c) => c.name.slice(5));
-      throw new UsageError(argv[1] === undefined || argv[1].startsWith('-') ? `user needs a subcommand: ${subs.join(', ')}` : `unknown user subcommand "${argv[1]}" (try: ${subs.join(', ')})`);
-    }
-    throw new UsageError(`unknown command "${argv[0]}" (try 'sealchatd --help')`);
-  }
-  const { cmd, rest } = found;
-  let values: Values;
-  let args: string[];
-  try {
-    const parsed = parseArgs({ args: rest, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-    values = parsed.values as Values;
-    args = parsed.positionals;
-  } catch (err) {
-    // node:util's messages run on with advice about '--'; the first sentence is the point.
-    const first = (err as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');
-    throw new UsageError(`${cmd.name}: ${first}`, { cause: err });
-  }
-  if (values.help) {
-    process.stdout.write(commandHelp(cmd));
-    return 0;
-  }
-  if (args.length < cmd.args.min) throw new UsageError(`${cmd.name}: missing NAME\nusage: sealchatd ${cmd.name} ${cmd.usage}`);
-  if (args.length > cmd.args.max) throw new UsageError(`${cmd.name}: unexpected argument "${args[cmd.args.max]}"\nusage: sealchatd ${cmd.name} ${cmd.usage}`);
-  // The admin commands print their own outcome; the service's info lines would only repeat it.
-  if (!['ircd', 'serve', 'keybot'].includes(cmd.name) && process.env.SEALCHAT_LOG === undefined) setLogLevel('warn');
-  return cmd.run(values, args);
-}
-
 /** Errors people cause (bad input, no daemon, refused by the service) print one line, no stack. */
 function isExpected(err: unknown): err is Error {
   return (
@@ -318,19 +219,20 @@ function isExpected(err: unknown): err is Error {
   );
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
+runCommandLine(
+  {
+    program: 'sealchatd',
+    tagline: 'secure group chat over IRC (daemon and admin tool)',
+    footer: "Run 'sealchatd COMMAND --help' for a command's options.",
+    commands: COMMANDS,
+    unknown: (argv) => {
+      if (argv[0] !== 'user') return undefined;
+      const subs = COMMANDS.filter((c) => c.name.startsWith('user ')).map((c) => c.name.slice(5));
+      return new UsageError(argv[1] === undefined || argv[1].startsWith('-') ? `user needs a subcommand: ${subs.join(', ')}` : `unknown user subcommand "${argv[1]}" (try: ${subs.join(', ')})`);
+    },
+    // The admin commands print their own outcome; the service's info lines would only repeat it.
+    logLevel: (cmd) => (['ircd', 'serve', 'keybot'].includes(cmd.name) ? undefined : 'warn'),
+    isExpected,
   },
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`sealchatd: ${err.message}\n`);
-      process.exitCode = 2;
-      return;
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`sealchatd: ${message}\n`);
-    if (!isExpected(err) && process.env.SEALCHAT_LOG === 'debug' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    process.exitCode = 1;
-  },
+  process.argv.slice(2),
 );
