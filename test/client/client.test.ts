@@ -7,6 +7,7 @@ import { SealClient, type SealConnectOptions } from '../../src/client/client.js'
 import { SealClientError } from '../../src/client/errors.js';
 import { generateRoomKey } from '../../src/crypto/index.js';
 import { connectClient, startTestDaemon, waitFor, type TestDaemon, type TestUser } from '../helpers/daemon.js';
+import { loginAs } from '../helpers/keybot.js';
 import { envelopeLines, fromArmored, memberOf, party, type Party } from './fixtures.js';
 import { FakeKeybot, next, record, sleep } from './helpers.js';
 
@@ -51,11 +52,7 @@ describe('src/client/client.ts', function () {
   function opts(name: string, over: Partial<SealConnectOptions> = {}): SealConnectOptions {
     const u = users[name]!;
     return {
-      host: '127.0.0.1',
-      port: t.port,
-      nick: name,
-      password: u.password,
-      privateKeyArmored: u.privateKey,
+      ...loginAs(t, u),
       knownKeybotsFile: path.join(dir, 'known_keybots.json'),
       timeoutMs: 4000,
       ...over,

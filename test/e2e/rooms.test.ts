@@ -18,10 +18,11 @@ import {
   type EnvelopePayload,
 } from '../../src/crypto/index.js';
 import { connectClient, startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
+import { loginAs, testKeybotOptions } from '../helpers/keybot.js';
+import { ROOM_RE, until } from '../helpers/poll.js';
 import { envelopeLines, fromArmored, memberOf, party, type Party } from '../client/fixtures.js';
 import { next, record, sleep } from '../client/helpers.js';
 
-const ROOM_RE = /#sc-[a-z2-7]{10}/;
 
 /** A line a plain client saw: who sent what to whom. */
 interface Seen {
@@ -29,16 +30,6 @@ interface Seen {
   from: string;
   target: string;
   text: string;
-}
-
-async function until<T>(check: () => T | undefined | false, what: string, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 describe('e2e: rooms with the real keybot and SealClient companions', function () {
@@ -56,13 +47,7 @@ describe('e2e: rooms with the real keybot and SealClient companions', function (
   let alice: SealClient, bob: SealClient, dave: SealClient;
   let room: string;
 
-  const botOptions = (): KeybotOptions => ({
-    dataDir: t.dataDir,
-    irc: { host: '127.0.0.1', port: t.port },
-    rotateAfterMessages: 1000,
-    rotateAfterMs: 3_600_000,
-    commands: { burst: 100 },
-  });
+  const botOptions = (): KeybotOptions => testKeybotOptions(t);
 
   async function companion(name: string): Promise<SealClient> {
     const c = new SealClient();
@@ -71,11 +56,7 @@ describe('e2e: rooms with the real keybot and SealClient companions', function (
     });
     sessions.push(c);
     const r = await c.connect({
-      host: '127.0.0.1',
-      port: t.port,
-      nick: name,
-      password: users[name]!.password,
-      privateKeyArmored: users[name]!.privateKey,
+      ...loginAs(t, users[name]!),
       // The key is handed over directly here (as from a published file); the test below has the
       // client fetch it from keybot with `pubkey` and pin it by the published fingerprint.
       keybotPublicKey: keybotArmored,
@@ -141,11 +122,7 @@ describe('e2e: rooms with the real keybot and SealClient companions', function (
     const c = new SealClient();
     sessions.push(c);
     const r = await c.connect({
-      host: '127.0.0.1',
-      port: t.port,
-      nick: 'carol',
-      password: users.carol!.password,
-      privateKeyArmored: users.carol!.privateKey,
+      ...loginAs(t, users.carol!),
       keybotFingerprint,
       knownKeybotsFile: false,
     });

@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { SealClient, type SealConnectOptions } from '../../src/client/client.js';
 import { SealClientError } from '../../src/client/errors.js';
 import { startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
+import { loginAs } from '../helpers/keybot.js';
 import { next, record } from '../client/helpers.js';
 import { restartDaemon, sleep, until } from './helpers.js';
 
@@ -35,11 +36,7 @@ describe('faults: SealClient reconnect', function () {
     clients.push(c);
     // No keybot runs here: its key is "unavailable", which does not stop the login.
     await c.connect({
-      host: '127.0.0.1',
-      port: t.port,
-      nick: name,
-      password: users[name]!.password,
-      privateKeyArmored: users[name]!.privateKey,
+      ...loginAs(t, users[name]!),
       knownKeybotsFile: false,
       timeoutMs: 2000,
       reconnect: { initialMs: 50, maxMs: 200 },

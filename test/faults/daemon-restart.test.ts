@@ -11,6 +11,7 @@ import path from 'node:path';
 import { startKeybot, type Keybot, type KeybotOptions } from '../../src/bot/main.js';
 import type { SealClient } from '../../src/client/client.js';
 import { startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
+import { loginAs, testKeybotOptions } from '../helpers/keybot.js';
 import { channelMembers, startWorld, waitUntil, type BotWorld } from '../bot/helpers.js';
 import { next, record } from '../client/helpers.js';
 import { companion, restartDaemon, roomIn, sameEpoch, sleep, until } from './helpers.js';
@@ -22,15 +23,11 @@ describe('faults: daemon restart under connected companions', function () {
   let users: Record<string, TestUser>;
   const clients: SealClient[] = [];
   const REJOIN_WINDOW_MS = 4000;
-  const botOptions = (): KeybotOptions => ({
-    dataDir: t.dataDir,
-    irc: { host: '127.0.0.1', port: t.port },
-    rotateAfterMessages: 1000,
-    rotateAfterMs: 3_600_000,
-    commands: { burst: 100 },
-    reconnect: { initialMs: 100, maxMs: 400 },
-    tuning: { rejoinWindowMs: REJOIN_WINDOW_MS, restoreGatherMs: 3000 },
-  });
+  const botOptions = (): KeybotOptions =>
+    testKeybotOptions(t, {
+      reconnect: { initialMs: 100, maxMs: 400 },
+      tuning: { rejoinWindowMs: REJOIN_WINDOW_MS, restoreGatherMs: 3000 },
+    });
 
   before(async () => {
     t = await startTestDaemon();
@@ -49,10 +46,7 @@ describe('faults: daemon restart under connected companions', function () {
   const FAST = { initialMs: 100, maxMs: 400, jitter: 0.5 };
   const connect = async (name: string, reconnect: false | typeof FAST): Promise<SealClient> => {
     const c = await companion({
-      port: t.port,
-      nick: name,
-      password: users[name]!.password,
-      privateKeyArmored: users[name]!.privateKey,
+      ...loginAs(t, users[name]!),
       keybotFingerprint: bot.fingerprint,
       reconnect,
     });

@@ -4,30 +4,19 @@
  * same port and data dir, SealClient companions with small reconnect backoff, and polling with
  * deadlines.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SealClient, type SealConnectOptions } from '../../src/client/client.js';
 import { startDaemon, type Daemon } from '../../src/ircd/daemon.js';
+import { spawnSealchatd } from '../helpers/child.js';
 import type { TestDaemon } from '../helpers/daemon.js';
+import { ROOM_RE, until as pollUntil } from '../helpers/poll.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = path.join(ROOT, 'src/bin/sealchatd.ts');
+export { ROOM_RE, sleep } from '../helpers/poll.js';
 
-export const ROOM_RE = /#sc-[a-z2-7]{10}/;
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Poll `check` every 20 ms until it returns something truthy; throw after `ms`. */
-export async function until<T>(check: () => T | undefined | false | null, what: string | (() => string), ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
-    await sleep(20);
-  }
+/** Poll `check` every 20 ms until it returns something truthy; throw after `ms` (15 s by default). */
+export function until<T>(check: () => T | undefined | false | null, what: string | (() => string), ms = 15_000): Promise<T> {
+  return pollUntil(check, what, ms);
 }
 
 /** A TCP port that was free a moment ago (the kernel's pick for port 0). */
@@ -64,21 +53,10 @@ export interface ServeProcess {
 export async function spawnServe(dataDir: string, opts: { timeoutMs?: number; port?: number } = {}): Promise<ServeProcess> {
   // A given port: a restarted serve where the companions reconnect to.
   const port = opts.port ?? (await freePort());
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data', dataDir, '--listen', `127.0.0.1:${port}`], {
-    cwd: ROOT,
-    // serve's status lines (listening, keybot pid, keybot's fingerprint) are plain stdout,
-    // whatever the log level; the logs themselves go to stderr.
-    env: { ...process.env, SEALCHAT_LOG: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const pids = (): number[] => [...out.matchAll(/keybot started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+  const { child, stdout, stderr, exited } = spawnSealchatd(['serve', '--data', dataDir, '--listen', `127.0.0.1:${port}`]);
+  const pids = (): number[] => [...stdout().matchAll(/keybot started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
   const fingerprint = (): string | undefined => {
-    const m = /key fingerprint ([0-9A-Fa-f ]+)\n/.exec(out);
+    const m = /key fingerprint ([0-9A-Fa-f ]+)\n/.exec(stdout());
     return m ? m[1]!.replace(/ /g, '').toLowerCase() : undefined;
   };
   const stop = async (): Promise<void> => {
@@ -100,11 +78,11 @@ export async function spawnServe(dataDir: string, opts: { timeoutMs?: number; po
   };
   try {
     await until(
-      () => child.exitCode !== null || (/listening on 127\.0\.0\.1:\d+\n/.test(out) && /control socket .+\n/.test(out) && fingerprint() !== undefined),
-      () => `sealchatd serve to start\nstdout:\n${out}\nstderr:\n${err}`,
+      () => child.exitCode !== null || (/listening on 127\.0\.0\.1:\d+\n/.test(stdout()) && /control socket .+\n/.test(stdout()) && fingerprint() !== undefined),
+      () => `sealchatd serve to start\nstdout:\n${stdout()}\nstderr:\n${stderr()}`,
       opts.timeoutMs ?? 30_000,
     );
-    if (child.exitCode !== null) throw new Error(`sealchatd serve exited (${child.exitCode})\nstdout:\n${out}\nstderr:\n${err}`);
+    if (child.exitCode !== null) throw new Error(`sealchatd serve exited (${child.exitCode})\nstdout:\n${stdout()}\nstderr:\n${stderr()}`);
   } catch (e) {
     await stop();
     throw e;
@@ -112,9 +90,9 @@ export async function spawnServe(dataDir: string, opts: { timeoutMs?: number; po
   return {
     child,
     port,
-    controlPath: /control socket (.+)\n/.exec(out)![1]!,
-    stdout: () => out,
-    stderr: () => err,
+    controlPath: /control socket (.+)\n/.exec(stdout())![1]!,
+    stdout,
+    stderr,
     keybotPids: pids,
     fingerprint,
     stop,

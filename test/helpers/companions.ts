@@ -11,23 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { startKeybot, type Keybot } from '../../src/bot/main.js';
 import { SealClient } from '../../src/client/client.js';
 import { startTestDaemon, type ConfigOverrides, type TestDaemon, type TestUser } from './daemon.js';
+import { loginAs, testKeybotOptions } from './keybot.js';
+import { until } from './poll.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const SEALCHAT_CLI = path.join(ROOT, 'src/bin/sealchat.ts');
-export const ROOM_RE = /#sc-[a-z2-7]{10}/;
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Poll `check` until it returns something truthy; throws `what` after `ms`. */
-export async function until<T>(check: () => T | undefined | false | null, what: string | (() => string), ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
-    await sleep(20);
-  }
-}
+export { ROOM_RE, sleep, until } from './poll.js';
 
 export interface World {
   t: TestDaemon;
@@ -46,13 +36,7 @@ export async function startWorld(names: string[], overrides: ConfigOverrides = {
   const members: SealClient[] = [];
   try {
     for (const n of names) users[n] = await t.addUser(n);
-    bot = await startKeybot({
-      dataDir: t.dataDir,
-      irc: { host: '127.0.0.1', port: t.port },
-      rotateAfterMessages: 1000,
-      rotateAfterMs: 3_600_000,
-      commands: { burst: 100 },
-    });
+    bot = await startKeybot(testKeybotOptions(t));
   } catch (err) {
     await t.stop();
     throw err;
@@ -66,11 +50,7 @@ export async function startWorld(names: string[], overrides: ConfigOverrides = {
       const c = new SealClient();
       members.push(c);
       const r = await c.connect({
-        host: '127.0.0.1',
-        port: t.port,
-        nick: name,
-        password: users[name]!.password,
-        privateKeyArmored: users[name]!.privateKey,
+        ...loginAs(t, users[name]!),
         keybotFingerprint: b.fingerprint,
         knownKeybotsFile: false,
       });

@@ -11,13 +11,14 @@ import { startAgent, type Agent } from '../../src/client/agent/server.js';
 import { SealClient } from '../../src/client/client.js';
 import { unlockPrivateKey } from '../../src/crypto/index.js';
 import { RawClient, startTestDaemon, type TestDaemon, type TestUser } from './daemon.js';
+import { loginAs } from './keybot.js';
 import type { RealClient } from './realclients.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const WEECHAT_PLUGIN = path.join(root, 'plugins', 'weechat', 'sealchat.py');
 export const IRSSI_PLUGIN = path.join(root, 'plugins', 'irssi', 'sealchat.pl');
 
-export const ROOM_RE = /#sc-[a-z2-7]{10}/;
+export { ROOM_RE, until } from './poll.js';
 
 /** Is WeeChat's Python plugin installed (Debian: weechat-python)? Without it /python load fails. */
 export async function haveWeechatPython(): Promise<boolean> {
@@ -105,11 +106,7 @@ export async function sealClient(w: PluginWorld, name: string): Promise<SealClie
   const c = new SealClient();
   c.on('error', () => undefined);
   await c.connect({
-    host: '127.0.0.1',
-    port: w.t.port,
-    nick: name,
-    password: u.password,
-    privateKeyArmored: u.privateKey,
+    ...loginAs(w.t, u),
     keybotPublicKey: w.bot.identity.publicArmored,
     keybotFingerprint: w.bot.fingerprint,
     knownKeybotsFile: false,
@@ -135,17 +132,6 @@ export async function recorder(w: PluginWorld, name: string): Promise<{ raw: Raw
       return m ? [{ from: m[1]!, command: m[2]!, target: m[3]!, text: m[4]! }] : [];
     });
   return { raw, seen };
-}
-
-/** Poll `check` until it returns something truthy. */
-export async function until<T>(check: () => T | undefined | false | null, what: string, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** Collapse whitespace: clients split long text at spaces and drop or keep the space. */

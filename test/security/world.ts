@@ -31,6 +31,7 @@ import { casefold } from '../../src/ircd/names.js';
 import { parseLine } from '../../src/ircd/protocol/message.js';
 import { RawClient, startTestDaemon, type ConfigOverrides, type TestDaemon, type TestUser } from '../helpers/daemon.js';
 import { until } from '../helpers/companions.js';
+import { testKeybotOptions } from '../helpers/keybot.js';
 import { fromArmored, type Party } from '../client/fixtures.js';
 
 export { until, sleep, ROOM_RE } from '../helpers/companions.js';
@@ -86,14 +87,7 @@ export async function startSecWorld(
         users[n] = { ...u, party: await fromArmored(n, u.publicKey, u.privateKey) };
       }),
     );
-    bot = await startKeybot({
-      dataDir: t.dataDir,
-      irc: { host: '127.0.0.1', port: t.port },
-      rotateAfterMessages: 1000,
-      rotateAfterMs: 3_600_000,
-      commands: { burst: 100 },
-      ...opts.bot,
-    });
+    bot = await startKeybot(testKeybotOptions(t, opts.bot));
   } catch (err) {
     await t.stop();
     throw err;
