@@ -174,6 +174,23 @@ export async function startWorld(names: string[], opts: { daemon?: ConfigOverrid
   return world;
 }
 
+/**
+ * `login` for the tests of one describe: a member of `world()` that quits after the test it logged
+ * in for (an afterEach hook, then a short pause for the daemon to see the QUITs).
+ */
+export function loginPerTest(world: () => BotWorld): (name: string) => Promise<TestMember> {
+  const online: TestMember[] = [];
+  afterEach(async () => {
+    for (const m of online.splice(0)) m.quit();
+    await sleep(100);
+  });
+  return async (name) => {
+    const m = await world().login(name);
+    online.push(m);
+    return m;
+  };
+}
+
 /** Poll `check` every 20 ms until it holds. */
 export async function waitUntil(check: () => boolean, what: string, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;

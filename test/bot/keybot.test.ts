@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import { startKeybot } from '../../src/bot/main.js';
-import { channelFlags, channelMembers, sleep, startWorld, waitUntil, type BotWorld, type TestMember } from './helpers.js';
-
-const ROOM_RE = /#sc-[a-z2-7]{10}/;
+import { channelFlags, channelMembers, loginPerTest, sleep, startWorld, waitUntil, type BotWorld } from './helpers.js';
+import { ROOM_RE } from '../helpers/poll.js';
 
 function roomOf(line: string): string {
   const m = ROOM_RE.exec(line);
@@ -13,20 +12,11 @@ function roomOf(line: string): string {
 describe('src/bot keybot (real daemon, real keybot, irc-framework members, real crypto)', function () {
   this.timeout(30_000);
   let w: BotWorld;
-  const online: TestMember[] = [];
-  const login = async (name: string): Promise<TestMember> => {
-    const m = await w.login(name);
-    online.push(m);
-    return m;
-  };
+  const login = loginPerTest(() => w);
 
   before(async () => {
     // A generous command budget: these tests fire commands faster than people type.
     w = await startWorld(['alice', 'bob', 'carol', 'dave', 'erin', 'frank'], { bot: { commands: { burst: 100 } } });
-  });
-  afterEach(async () => {
-    for (const m of online.splice(0)) m.quit();
-    await sleep(100);
   });
   after(async () => w.stop());
 

@@ -6,29 +6,19 @@ import { expect } from 'chai';
 import { readPublicKey } from '../../src/crypto/index.js';
 import { ControlClient } from '../../src/ircd/control-client.js';
 import { RawClient } from '../helpers/daemon.js';
-import { channelMembers, sleep, startWorld, waitUntil, type BotWorld, type TestMember } from './helpers.js';
-
-const ROOM_RE = /#sc-[a-z2-7]{10}/;
+import { channelMembers, loginPerTest, sleep, startWorld, waitUntil, type BotWorld, type TestMember } from './helpers.js';
+import { ROOM_RE } from '../helpers/poll.js';
 
 describe('src/bot keybot epochs through the daemon', function () {
   this.timeout(30_000);
   let w: BotWorld;
-  const online: TestMember[] = [];
-  const login = async (name: string): Promise<TestMember> => {
-    const m = await w.login(name);
-    online.push(m);
-    return m;
-  };
+  const login = loginPerTest(() => w);
 
   before(async () => {
     w = await startWorld(['alice', 'bob', 'carol'], {
       daemon: { limits: { pingIntervalMs: 400, pingTimeoutMs: 600 } },
       bot: { rotateAfterMessages: 4, commands: { burst: 100 } },
     });
-  });
-  afterEach(async () => {
-    for (const m of online.splice(0)) m.quit();
-    await sleep(100);
   });
   after(async () => w.stop());
 
