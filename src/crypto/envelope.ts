@@ -7,10 +7,11 @@
  * encrypts that one signed message to each member (sealEnvelope). Version 1 also named the
  * recipient (`"to"`); it is still opened. It travels as `SC1E` parts (parts.ts).
  * docs/PROTOCOL.md §"Key envelopes" is the spec.
+ *
+ * This file is the payload: its schema and its JSON wire form. keybot's side (sign once, seal to
+ * each member) is envelope-seal.ts; a member's side (open, the epoch rule) envelope-open.ts.
  */
 import { casefold, fromBase64, toBase64, utf8 } from './bytes.js';
-import { privateState, publicState, type PrivateKeyHandle, type PublicKeyHandle } from './keys.js';
-import { createMessage, decrypt, encrypt, readMessage, readSignature, sign, type KeyID } from './openpgp.js';
 import { ROOM_KEY_BYTES } from './message.js';
 import type { SigningPublicKey } from './signing.js';
 
@@ -20,10 +21,6 @@ export const ENVELOPE_VERSION = 2;
 const OPENABLE_VERSIONS: ReadonlySet<number> = new Set([1, 2]);
 /** Most members one envelope may list. */
 export const MAX_MEMBERS = 1000;
-/** Default: envelopes issued longer ago than this are refused (keybot seals them just before sending). */
-export const DEFAULT_ENVELOPE_MAX_AGE_MS = 15 * 60_000;
-/** Default: tolerated clock difference between keybot and a member, for issue times in the future. */
-export const DEFAULT_ENVELOPE_MAX_SKEW_MS = 5 * 60_000;
 
 /** A room member as an envelope lists it. */
 export interface EnvelopeMember {
@@ -98,12 +95,13 @@ function validSigningKey(alg: unknown, key: unknown): boolean {
   return false;
 }
 
-function isU32(v: unknown): v is number {
+/** @internal */
+export function isU32(v: unknown): v is number {
   return Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffff_ffff;
 }
 
-/** Check a payload's fields; returns the first problem as a sentence, or undefined. */
-function payloadProblem(p: EnvelopePayload): string | undefined {
+/** @internal Check a payload's fields; returns the first problem as a sentence, or undefined. */
+export function payloadProblem(p: EnvelopePayload): string | undefined {
   if (typeof p.room !== 'string' || !ROOM_RE.test(p.room)) return 'room must be a channel name';
   if (!isU32(p.epoch)) return 'epoch must be an integer from 0 to 2^32-1';
   if (!(p.key instanceof Uint8Array) || p.key.length !== ROOM_KEY_BYTES) return `key must be ${ROOM_KEY_BYTES} bytes`;
@@ -124,7 +122,8 @@ function payloadProblem(p: EnvelopePayload): string | undefined {
   return undefined;
 }
 
-function toWire(p: EnvelopePayload): WirePayload {
+/** @internal The JSON form of a payload (always the current version). */
+export function toWire(p: EnvelopePayload): WirePayload {
   return {
     v: ENVELOPE_VERSION,
     room: p.room,
@@ -146,7 +145,8 @@ export function encodeEnvelopePayload(payload: EnvelopePayload): Uint8Array {
   return utf8.encode(JSON.stringify(toWire(payload)));
 }
 
-function fromWire(w: unknown): { payload?: EnvelopePayload; to?: string; status: EnvelopeStatus } {
+/** @internal A payload from parsed JSON of any openable version; `to` is version 1's recipient. */
+export function fromWire(w: unknown): { payload?: EnvelopePayload; to?: string; status: EnvelopeStatus } {
   if (!w || typeof w !== 'object' || Array.isArray(w)) return { status: EnvelopeStatus.MALFORMED };
   const o = w as Partial<WirePayload>;
   if (typeof o.v !== 'number') return { status: EnvelopeStatus.MALFORMED };
@@ -170,240 +170,4 @@ function fromWire(w: unknown): { payload?: EnvelopePayload; to?: string; status:
   };
   if (payloadProblem(payload)) return { status: EnvelopeStatus.MALFORMED };
   return o.v === 1 ? { status: EnvelopeStatus.OK, payload, to: o.to } : { status: EnvelopeStatus.OK, payload };
-}
-
-/** An epoch's payload signed by keybot, to be encrypted to each member ({@link sealEnvelope}). */
-export interface SignedEnvelope {
-  readonly payload: EnvelopePayload;
-}
-
-/** The literal data and keybot's signature over it (binary, detached) of each SignedEnvelope. */
-const signedMessages = new WeakMap<SignedEnvelope, { literal: Uint8Array; signature: Uint8Array }>();
-
-/** Result of {@link signEnvelope}. */
-export interface SignEnvelopeResult {
-  status: EnvelopeStatus;
-  signed?: SignedEnvelope;
-  reason?: string;
-}
-
-/**
- * Sign an epoch's payload with keybot's key, once for all its members (the payload is the same
- * for each). Sign just before sealing and sending: `issuedAt` is the signature's time too.
- */
-export async function signEnvelope(options: { signer: PrivateKeyHandle; payload: EnvelopePayload }): Promise<SignEnvelopeResult> {
-  const caller = 'signEnvelope';
-  if (!options || typeof options !== 'object') throw new TypeError(`${caller}: expected one options object`);
-  const signer = privateState(options.signer, caller);
-  const payload = options.payload;
-  if (!payload || typeof payload !== 'object') throw new TypeError(`${caller}: options.payload must be an object`);
-  const problem = payloadProblem(payload);
-  if (problem) throw new TypeError(`${caller}: options.payload: ${problem}`);
-  try {
-    const literal = utf8.encode(JSON.stringify(toWire(payload)));
-    const message = await createMessage({ binary: literal });
-    const signature = (await sign({ message, signingKeys: signer.key, date: new Date(payload.issuedAt), detached: true, format: 'binary' })) as Uint8Array;
-    const signed: SignedEnvelope = Object.freeze({ payload });
-    signedMessages.set(signed, { literal, signature });
-    return { status: EnvelopeStatus.OK, signed };
-  } catch (err) {
-    return { status: EnvelopeStatus.SEAL_FAILED, reason: (err as Error).message };
-  }
-}
-
-/** Options of {@link sealEnvelope}: a payload signed already, or one to sign now. */
-export type SealEnvelopeOptions = {
-  /** The member's registered key (the member list must give its fingerprint). */
-  recipient: PublicKeyHandle;
-  /** If given: the member list must give the recipient's fingerprint under this account. */
-  recipientAccount?: string;
-} & (
-  | { /** From {@link signEnvelope}: one signature for every member of the epoch. */ signed: SignedEnvelope }
-  | { /** keybot's unlocked key. */ signer: PrivateKeyHandle; payload: EnvelopePayload }
-);
-
-/** Result of {@link sealEnvelope}. */
-export interface SealEnvelopeResult {
-  status: EnvelopeStatus;
-  /** The binary OpenPGP message (OK only): send it with frameParts({ data, kind: 'envelope' }). */
-  data?: Uint8Array;
-  reason?: string;
-}
-
-/**
- * Encrypt a signed epoch payload to one member (signing it first if given a signer and a
- * payload). Seal just before sending.
- */
-export async function sealEnvelope(options: SealEnvelopeOptions): Promise<SealEnvelopeResult> {
-  const caller = 'sealEnvelope';
-  if (!options || typeof options !== 'object') throw new TypeError(`${caller}: expected one options object`);
-  const recipient = publicState(options.recipient, caller);
-  let signed: SignedEnvelope;
-  if ('signed' in options) {
-    signed = options.signed;
-    if (!signedMessages.has(signed)) throw new TypeError(`${caller}: options.signed must come from signEnvelope`);
-  } else {
-    const s = await signEnvelope({ signer: options.signer, payload: options.payload });
-    if (s.status !== EnvelopeStatus.OK || !s.signed) return { status: s.status, reason: s.reason };
-    signed = s.signed;
-  }
-  const { payload } = signed;
-  const fp = options.recipient.fingerprint;
-  if (options.recipientAccount !== undefined) {
-    const me = payload.members.find((m) => casefold(m.account) === casefold(options.recipientAccount!));
-    if (!me) throw new TypeError(`${caller}: ${options.recipientAccount} is not among the members`);
-    if (me.fingerprint !== fp) {
-      throw new TypeError(`${caller}: the recipient key is not the key the member list gives for ${options.recipientAccount}`);
-    }
-  } else if (!payload.members.some((m) => m.fingerprint === fp)) {
-    throw new TypeError(`${caller}: the member list does not give the recipient key`);
-  }
-  try {
-    // The existing signature goes in as it would have been made here: one-pass signature
-    // packet, literal data, signature packet, all inside the encryption.
-    const { literal, signature } = signedMessages.get(signed)!;
-    const data = await encrypt({
-      message: await createMessage({ binary: literal, date: new Date(payload.issuedAt) }),
-      signature: await readSignature({ binarySignature: signature }),
-      encryptionKeys: recipient.key,
-      date: new Date(payload.issuedAt),
-      format: 'binary',
-    });
-    return { status: EnvelopeStatus.OK, data: data as Uint8Array };
-  } catch (err) {
-    return { status: EnvelopeStatus.SEAL_FAILED, reason: (err as Error).message };
-  }
-}
-
-/** Options of {@link openEnvelope}. */
-export interface OpenEnvelopeOptions {
-  /** The reassembled `SC1E` parts (PartsReassembler COMPLETE with kind 'envelope'). */
-  data: Uint8Array;
-  /** The member's own unlocked key. */
-  decryptionKey: PrivateKeyHandle;
-  /** keybot's key as pinned by the member (never taken from the envelope or the server). */
-  signerKey: PublicKeyHandle;
-  /** The member's own account: the member list must give it with our key. */
-  expectedAccount: string;
-  /** Current time, ms since the Unix epoch. */
-  now: number;
-  /** Refuse envelopes issued earlier than now - maxAgeMs (default 15 min). */
-  maxAgeMs?: number;
-  /** Refuse envelopes issued later than now + maxSkewMs (default 5 min). */
-  maxSkewMs?: number;
-}
-
-/** Result of {@link openEnvelope}. */
-export interface OpenEnvelopeResult {
-  status: EnvelopeStatus;
-  payload?: EnvelopePayload;
-  reason?: string;
-}
-
-function keyIdsOf(handle: PrivateKeyHandle): KeyID[] {
-  return privateState(handle, 'openEnvelope').key.getKeyIDs();
-}
-
-/**
- * Decrypt and check an envelope: for our key, signed by the pinned keybot key, listing
- * `expectedAccount` with our key's fingerprint, issued recently. Whether its epoch
- * is newer than the one we hold is the caller's check: see {@link isNewerEpoch}.
- */
-export async function openEnvelope(options: OpenEnvelopeOptions): Promise<OpenEnvelopeResult> {
-  const caller = 'openEnvelope';
-  if (!options || typeof options !== 'object') throw new TypeError(`${caller}: expected one options object`);
-  if (!(options.data instanceof Uint8Array)) throw new TypeError(`${caller}: options.data must be a Uint8Array`);
-  const mine = privateState(options.decryptionKey, caller);
-  const pinned = publicState(options.signerKey, caller);
-  if (typeof options.expectedAccount !== 'string' || options.expectedAccount.length === 0) {
-    throw new TypeError(`${caller}: options.expectedAccount must be a non-empty string`);
-  }
-  const { now } = options;
-  if (typeof now !== 'number' || !Number.isFinite(now)) throw new TypeError(`${caller}: options.now must be a number (ms)`);
-  const maxAgeMs = options.maxAgeMs ?? DEFAULT_ENVELOPE_MAX_AGE_MS;
-  const maxSkewMs = options.maxSkewMs ?? DEFAULT_ENVELOPE_MAX_SKEW_MS;
-
-  let message;
-  try {
-    message = await readMessage({ binaryMessage: options.data });
-  } catch (err) {
-    return { status: EnvelopeStatus.MALFORMED, reason: (err as Error).message };
-  }
-  const ours = keyIdsOf(options.decryptionKey);
-  const addressed = message.getEncryptionKeyIDs();
-  if (addressed.length === 0) return { status: EnvelopeStatus.MALFORMED, reason: 'not a public-key encrypted message' };
-  if (!addressed.some((id) => ours.some((o) => o.equals(id, true)))) {
-    return { status: EnvelopeStatus.NOT_FOR_ME };
-  }
-
-  let result;
-  try {
-    // openpgp.js refuses signatures made "in the future" relative to `date`: allow the skew.
-    result = await decrypt({
-      message,
-      decryptionKeys: mine.key,
-      verificationKeys: pinned.key,
-      date: new Date(now + maxSkewMs),
-      format: 'binary',
-    });
-  } catch (err) {
-    return { status: EnvelopeStatus.DECRYPT_FAILED, reason: (err as Error).message };
-  }
-  // Settle every verification promise, so none is left to reject unhandled.
-  const checks = await Promise.allSettled(result.signatures.map((s) => s.verified));
-  for (const s of result.signatures) s.signature.catch(() => undefined);
-  if (result.signatures.length === 0) return { status: EnvelopeStatus.UNSIGNED };
-  const pinnedIds = pinned.key.getKeyIDs();
-  const good = result.signatures.some(
-    (s, i) => checks[i]!.status === 'fulfilled' && pinnedIds.some((id) => id.equals(s.keyID)),
-  );
-  if (!good) {
-    // A keybot clock far ahead of ours makes openpgp.js reject the signature as made in the
-    // future: tell that apart from a forgery by the (signed, but here unverified) creation time.
-    for (const s of result.signatures) {
-      const created = await s.signature.then((sig) => sig.packets[0]?.created ?? null, () => null);
-      if (created && created.getTime() > now + maxSkewMs && pinnedIds.some((id) => id.equals(s.keyID))) {
-        return { status: EnvelopeStatus.NOT_YET_VALID };
-      }
-    }
-    const failure = checks.find((c) => c.status === 'rejected') as PromiseRejectedResult | undefined;
-    return { status: EnvelopeStatus.BAD_SIGNATURE, reason: failure ? String((failure.reason as Error)?.message) : undefined };
-  }
-
-  let wire: unknown;
-  try {
-    wire = JSON.parse(utf8.decode(result.data as Uint8Array));
-  } catch {
-    return { status: EnvelopeStatus.MALFORMED, reason: 'the payload is not JSON' };
-  }
-  const parsed = fromWire(wire);
-  if (!parsed.payload) return { status: parsed.status };
-  const payload = parsed.payload;
-
-  // Ours if keybot lists our account with our key (docs/PROTOCOL.md "Who accepts an envelope").
-  const me = casefold(options.expectedAccount);
-  if (parsed.to !== undefined && casefold(parsed.to) !== me) {
-    return { status: EnvelopeStatus.WRONG_RECIPIENT, reason: `addressed to ${parsed.to}` };
-  }
-  const listed = payload.members.find((m) => casefold(m.account) === me);
-  if (!listed) return { status: EnvelopeStatus.WRONG_RECIPIENT, reason: 'the member list does not name us' };
-  if (listed.fingerprint !== options.decryptionKey.fingerprint) {
-    return { status: EnvelopeStatus.WRONG_RECIPIENT, reason: 'the member list gives us another key' };
-  }
-  if (payload.issuedAt > now + maxSkewMs) return { status: EnvelopeStatus.NOT_YET_VALID };
-  if (payload.issuedAt < now - maxAgeMs) return { status: EnvelopeStatus.EXPIRED };
-  return { status: EnvelopeStatus.OK, payload };
-}
-
-/**
- * The epoch rule: a member installs an envelope's key only if its epoch is newer than the one it
- * holds for the room (`current` undefined = none held yet). Equal epochs are refused too: a
- * re-sent envelope for the current epoch (keybot `key <#room>`) carries nothing new.
- */
-export function isNewerEpoch(options: { current?: number; offered: number }): boolean {
-  if (!options || typeof options !== 'object') throw new TypeError('isNewerEpoch: expected one options object');
-  if (!isU32(options.offered) || (options.current !== undefined && !isU32(options.current))) {
-    throw new TypeError('isNewerEpoch: epochs must be integers from 0 to 2^32-1');
-  }
-  return options.current === undefined || options.offered > options.current;
 }

@@ -5,21 +5,14 @@
  */
 export {
   KeyStatus,
-  UnlockStatus,
-  MAX_ARMORED_KEY_CHARS,
-  inspectPublicKey,
-  readPublicKey,
-  unlockPrivateKey,
-  generateUserKey,
   signingPublicKeyOf,
   type InspectResult,
-  type ReadPublicKeyResult,
-  type UnlockResult,
   type PublicKeyHandle,
   type PrivateKeyHandle,
-  type GenerateUserKeyOptions,
-  type GeneratedUserKey,
 } from './keys.js';
+export { MAX_ARMORED_KEY_CHARS, inspectPublicKey, readPublicKey, type ReadPublicKeyResult } from './key-read.js';
+export { UnlockStatus, unlockPrivateKey, type UnlockResult } from './key-unlock.js';
+export { generateUserKey, type GenerateUserKeyOptions, type GeneratedUserKey } from './key-generate.js';
 export { sameSigningKey, type SigAlg, type SigningPublicKey } from './signing.js';
 export {
   MAX_LINE_PAYLOAD,
@@ -44,37 +37,40 @@ export {
   ROOM_KEY_BYTES,
   MessageStatus,
   maxPlaintextBytes,
-  splitPlaintext,
-  encryptRoomMessage,
+  generateRoomKey,
+} from './message.js';
+export { splitPlaintext, type SplitOptions } from './message-split.js';
+export { encryptRoomMessage, type EncryptRoomMessageOptions, type EncryptRoomMessageResult } from './message-encrypt.js';
+export {
   decryptRoomMessage,
   peekRoomMessage,
-  generateRoomKey,
-  type SplitOptions,
-  type EncryptRoomMessageOptions,
-  type EncryptRoomMessageResult,
   type DecryptRoomMessageOptions,
   type DecryptRoomMessageResult,
   type PeekResult,
-} from './message.js';
+} from './message-decrypt.js';
 export { ReplayStatus, ReplayGuard, type ReplayGuardOptions } from './replay.js';
 export { sanitizeText } from './sanitize.js';
 export {
   ENVELOPE_VERSION,
   MAX_MEMBERS,
-  DEFAULT_ENVELOPE_MAX_AGE_MS,
-  DEFAULT_ENVELOPE_MAX_SKEW_MS,
   EnvelopeStatus,
-  signEnvelope,
-  sealEnvelope,
-  openEnvelope,
-  isNewerEpoch,
   encodeEnvelopePayload,
   type EnvelopeMember,
+  type EnvelopePayload,
+} from './envelope.js';
+export {
+  signEnvelope,
+  sealEnvelope,
   type SignedEnvelope,
   type SignEnvelopeResult,
-  type EnvelopePayload,
   type SealEnvelopeOptions,
   type SealEnvelopeResult,
+} from './envelope-seal.js';
+export {
+  DEFAULT_ENVELOPE_MAX_AGE_MS,
+  DEFAULT_ENVELOPE_MAX_SKEW_MS,
+  openEnvelope,
+  isNewerEpoch,
   type OpenEnvelopeOptions,
   type OpenEnvelopeResult,
-} from './envelope.js';
+} from './envelope-open.js';
