@@ -28,6 +28,11 @@ export async function loadPrivateKey(source: PrivateKeySource): Promise<PrivateK
   }
   const r = await unlockPrivateKey({ armored, ...(source.passphrase !== undefined ? { passphrase: source.passphrase } : {}) });
   if (r.status === UnlockStatus.OK && r.key) return r.key;
+  throw new SealClientError('key', `cannot use the private key: ${unlockFailure(r.status)}${r.reason ? ` (${r.reason})` : ''}`);
+}
+
+/** Why unlocking a private key failed, in words a user can act on (the agent says it too). */
+export function unlockFailure(status: UnlockStatus): string {
   const why: Record<string, string> = {
     [UnlockStatus.INVALID]: 'it is not a readable OpenPGP private key',
     [UnlockStatus.NOT_PRIVATE]: 'it is a public key; the private key is needed',
@@ -35,5 +40,5 @@ export async function loadPrivateKey(source: PrivateKeySource): Promise<PrivateK
     [UnlockStatus.BAD_PASSPHRASE]: 'the passphrase is wrong',
     [UnlockStatus.UNUSABLE]: 'the key cannot be used',
   };
-  throw new SealClientError('key', `cannot use the private key: ${why[r.status] ?? r.status}${r.reason ? ` (${r.reason})` : ''}`);
+  return why[status] ?? status;
 }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { UnlockStatus, unlockPrivateKey, type PrivateKeyHandle } from '../../crypto/index.js';
 import { isValidAccountName } from '../../ircd/names.js';
 import { promptHidden } from '../../bin/cli-util.js';
+import { unlockFailure } from '../identity.js';
 import { normalizeFingerprint, sealchatHome } from '../pinning.js';
 import { startAgent, type Agent } from './server.js';
 
@@ -77,14 +78,7 @@ async function unlock(values: Record<string, string | boolean | undefined>, keyF
     r = await unlockPrivateKey({ armored, passphrase: (await passphraseFor(values, keyFile)) ?? '' });
   }
   if (r.status === UnlockStatus.OK && r.key) return r.key;
-  const why: Record<string, string> = {
-    [UnlockStatus.INVALID]: 'it is not a readable OpenPGP private key',
-    [UnlockStatus.NOT_PRIVATE]: 'it is a public key; the agent needs the private key',
-    [UnlockStatus.PASSPHRASE_REQUIRED]: 'it is protected by a passphrase and none was given',
-    [UnlockStatus.BAD_PASSPHRASE]: 'the passphrase is wrong',
-    [UnlockStatus.UNUSABLE]: 'the key cannot be used',
-  };
-  throw new AgentStartError(`cannot use the private key ${keyFile}: ${why[r.status] ?? r.status}`);
+  throw new AgentStartError(`cannot use the private key ${keyFile}: ${unlockFailure(r.status)}`);
 }
 
 /**

@@ -3,10 +3,9 @@
  * keybot's key (pinned from the known-keybots file, or asked of keybot through the plugin), and
  * the things to show or send that are not the answer to one line.
  *
- * The plugin's IRC connection is the only transport: to ask keybot for its key the session queues
- * `PRIVMSG keybot :pubkey` for the plugin to send, and reads the NOTICE lines of the answer out of
- * the incoming stream (hiding them). Everything received is decided in arrival order (one queue),
- * so a key is installed before the message after it is looked at.
+ * The plugin's IRC connection is the only transport: keybot's key is asked for and read through it
+ * (keybot.ts). Everything received is decided in arrival order (one queue), so a key is installed
+ * before the message after it is looked at.
  *
  * Membership (docs/PROTOCOL.md "Faults"): plugins that speak protocol 2 report every JOIN, PART,
  * KICK and QUIT in their rooms (`membership`), and the session applies them exactly as SealClient
@@ -15,8 +14,8 @@
  * says `hold`, with the reason for the user) and goes out under the room's next key as raw lines
  * in `send`, with a notice; after 30 s it is given up and reported NOT SENT, with its text.
  */
-import { readPublicKey, type PrivateKeyHandle, type PublicKeyHandle } from '../../crypto/index.js';
-import { KEYBOT_NICK, casefold } from '../../ircd/names.js';
+import type { PrivateKeyHandle } from '../../crypto/index.js';
+import { KEYBOT_NICK } from '../../ircd/names.js';
 import {
   RoomCryptoEngine,
   type IncomingResult,
@@ -24,14 +23,13 @@ import {
   type RoomInfo,
   type TextCommand,
 } from '../engine.js';
-import { ArmorCollector } from '../keybot-key.js';
 import { RoomMembership, type MembershipChange } from '../membership.js';
 import { Outbox, type OutboxOptions, type Unsent } from '../outbox.js';
-import { decideKeybotTrust, normalizeFingerprint, type KnownKeybots, type TrustSource } from '../pinning.js';
+import { AgentKeybot, type KeybotOptions, type KeybotState } from './keybot.js';
 import type { AgentEvent, AgentSend, IncomingReply, OutgoingReply } from './protocol.js';
 
 /** Options of {@link AgentSession}. */
-export interface AgentSessionOptions {
+export interface AgentSessionOptions extends KeybotOptions {
   /** The plugin's label for the connection. */
   label: string;
   account: string;
@@ -39,27 +37,11 @@ export interface AgentSessionOptions {
   host?: string;
   port?: number;
   privateKey: PrivateKeyHandle;
-  /** Pin keybot to this fingerprint (else trust on first use, remembered in knownKeybots). */
-  keybotFingerprint?: string;
-  /** keybot's armored public key, if the user has it (then nothing is asked of keybot). */
-  keybotPublicKey?: string;
-  /** The trust-on-first-use file; undefined: remember nothing. */
-  knownKeybots?: KnownKeybots;
-  /** How long keybot has to answer `pubkey` (default 10 s), and when to ask again (default 30 s). */
-  keyFetchTimeoutMs?: number;
-  keyRetryMs?: number;
   engine?: Omit<RoomCryptoEngineOptions, 'account' | 'privateKey' | 'keybotKey'>;
   /** How long and how much room text waits for a key it may be sent under (default 30 s). */
   outbox?: Omit<OutboxOptions, 'clock'>;
   clock?: () => number;
 }
-
-/** How keybot's key stands on this connection. */
-export type KeybotState =
-  | { status: 'pinned'; fingerprint: string; source: TrustSource | 'option-key' }
-  | { status: 'fetching'; since: number }
-  | { status: 'unavailable'; reason: string; retryAt: number }
-  | { status: 'mismatch'; expected: string; got: string };
 
 /** Events and sends kept per session until a plugin collects them. */
 const MAX_QUEUED = 500;
@@ -80,14 +62,12 @@ export class AgentSession {
   private readonly rooms: RoomMembership;
   /** Held texts (id → text), to name them when they are given up. */
   private readonly heldTexts = new Map<number, string>();
-  private keybot: KeybotState;
-  private collector: ArmorCollector | undefined;
+  private readonly keybot: AgentKeybot;
   private events: AgentEvent[] = [];
   private sends: AgentSend[] = [];
   private tail: Promise<unknown> = Promise.resolve();
   private readonly clock: () => number;
   private closed = false;
-  private keyFailures = 0;
 
   constructor(private readonly o: AgentSessionOptions) {
     this.label = o.label;
@@ -96,7 +76,18 @@ export class AgentSession {
     this.engine = new RoomCryptoEngine({ ...o.engine, account: o.account, privateKey: o.privateKey, ...(o.clock ? { clock: o.clock } : {}) });
     this.outbox = new Outbox(this.engine, { ...o.outbox, clock: this.clock });
     this.rooms = new RoomMembership(this.engine, this.outbox);
-    this.keybot = { status: 'unavailable', reason: 'not started', retryAt: Number.POSITIVE_INFINITY };
+    this.keybot = new AgentKeybot(o, {
+      serverKey: this.serverKey,
+      nick: o.nick,
+      engine: this.engine,
+      clock: this.clock,
+      notice: (text, level) => this.notice(text, level),
+      send: (line) => {
+        this.sends.push({ server: this.label, line });
+        if (this.sends.length > MAX_QUEUED) this.sends.shift();
+      },
+      results: (rs) => this.results(rs),
+    });
   }
 
   /** `host:port`, the known-keybots entry; the label when the plugin did not say. */
@@ -105,28 +96,12 @@ export class AgentSession {
   }
 
   get keybotState(): KeybotState {
-    return this.keybot;
+    return this.keybot.state;
   }
 
   /** Settle keybot's key from what we have, or ask keybot for it (through the plugin). */
   start(): Promise<void> {
-    return this.serial(async () => {
-      const o = this.o;
-      if (o.keybotPublicKey !== undefined) return this.pin(o.keybotPublicKey, false);
-      let remembered;
-      try {
-        remembered = await o.knownKeybots?.get(this.serverKey);
-      } catch (err) {
-        // A corrupt file: never guess. Envelopes wait; the user fixes the file.
-        this.fail(`cannot read the known-keybots file: ${(err as Error).message}`);
-        return;
-      }
-      const configured = o.keybotFingerprint;
-      if (remembered?.publicKey && (configured === undefined || normalizeFingerprint(configured) === remembered.fingerprint)) {
-        return this.pin(remembered.publicKey, false);
-      }
-      this.requestKey(true);
-    });
+    return this.serial(() => this.keybot.start());
   }
 
   /** Decide one received line. */
@@ -239,7 +214,7 @@ export class AgentSession {
 
   /** What the plugin's `/sealchat` shows. */
   status(): { server: string; nick: string; keybot: KeybotState; rooms: RoomInfo[] } {
-    return { server: this.label, nick: this.nick, keybot: this.keybot, rooms: this.engine.listRooms() };
+    return { server: this.label, nick: this.nick, keybot: this.keybot.state, rooms: this.engine.listRooms() };
   }
 
   /** Housekeeping, about once a second: held messages given up, a key request timed out or due again. */
@@ -249,13 +224,7 @@ export class AgentSession {
       const now = this.clock();
       for (const u of this.engine.sweep(now)) this.results([u]);
       this.unsent(this.outbox.expire(now));
-      const k = this.keybot;
-      if (k.status === 'fetching' && now - k.since > (this.o.keyFetchTimeoutMs ?? 10_000)) {
-        this.collector = undefined;
-        this.fail(`keybot did not send its key (is it online?); asking again later`);
-      } else if (k.status === 'unavailable' && now >= k.retryAt) {
-        this.requestKey(false);
-      }
+      this.keybot.sweep(now);
     });
   }
 
@@ -297,7 +266,7 @@ export class AgentSession {
 
   /** Hold text for `target`? Only PRIVMSGs (what a release sends), to rooms we are in, for plugins that can. */
   private mayHold(target: string, command: TextCommand): boolean {
-    return this.holds && command === 'PRIVMSG' && this.keybot.status !== 'mismatch' && (this.rooms.has(target) || this.engine.roomInfo(target)?.hasKey === true);
+    return this.holds && command === 'PRIVMSG' && this.keybot.state.status !== 'mismatch' && (this.rooms.has(target) || this.engine.roomInfo(target)?.hasKey === true);
   }
 
   /** Send what the outbox can encrypt now (after a new key), as raw lines for the plugin. */
@@ -318,74 +287,6 @@ export class AgentSession {
     }
   }
 
-  private requestKey(announce: boolean): void {
-    this.collector = new ArmorCollector();
-    this.keybot = { status: 'fetching', since: this.clock() };
-    this.sends.push({ server: this.label, line: `PRIVMSG ${KEYBOT_NICK} :pubkey` });
-    if (this.sends.length > MAX_QUEUED) this.sends.shift();
-    if (announce) this.notice(`asking ${KEYBOT_NICK} for its key (room keys are accepted only under keybot's pinned key)`);
-  }
-
-  private fail(reason: string): void {
-    // Ask again later, less often each time (keybot may be offline for a while): 30 s, 1, 2, 4, 8 min.
-    const delay = (this.o.keyRetryMs ?? 30_000) * 2 ** Math.min(this.keyFailures++, 4);
-    this.keybot = { status: 'unavailable', reason, retryAt: this.clock() + delay };
-    this.notice(reason, 'warn');
-  }
-
-  /** Decide whether keybot's key may be pinned, and pin it. */
-  private async pin(armored: string, fromKeybot: boolean): Promise<void> {
-    const o = this.o;
-    const read = await readPublicKey({ armored });
-    if (!read.key) {
-      this.fail(`keybot's key is unusable: ${read.reason ?? read.status}`);
-      return;
-    }
-    const key: PublicKeyHandle = read.key;
-    let remembered;
-    try {
-      remembered = await o.knownKeybots?.get(this.serverKey);
-    } catch (err) {
-      this.fail(`cannot read the known-keybots file: ${(err as Error).message}`);
-      return;
-    }
-    const decision =
-      o.keybotPublicKey !== undefined && o.keybotFingerprint === undefined
-        ? ({ status: 'trusted', fingerprint: key.fingerprint, source: 'option-key' } as const)
-        : decideKeybotTrust({
-            offered: key.fingerprint,
-            ...(o.keybotFingerprint !== undefined ? { configured: o.keybotFingerprint } : {}),
-            ...(remembered ? { known: remembered } : {}),
-          });
-    if (decision.status === 'mismatch') {
-      const reason =
-        `keybot's key changed! ${this.serverKey} offered ${decision.got}, but ${decision.source === 'configured' ? 'you configured' : 'you pinned'} ` +
-        `${decision.expected}. It is refused: no room key will be accepted until you verify the new key with the operator.`;
-      this.engine.distrustKeybot(reason);
-      this.keybot = { status: 'mismatch', expected: decision.expected, got: decision.got };
-      this.notice(reason, 'error');
-      return;
-    }
-    if (o.knownKeybots && decision.source !== 'option-key' && (!remembered || (fromKeybot && !remembered.publicKey))) {
-      try {
-        await o.knownKeybots.set(this.serverKey, { fingerprint: key.fingerprint, publicKey: key.armored, firstSeen: new Date().toISOString() });
-      } catch (err) {
-        this.notice(`could not remember keybot's key in ${o.knownKeybots.file}: ${(err as Error).message}`, 'warn');
-      }
-    }
-    this.keybot = { status: 'pinned', fingerprint: key.fingerprint, source: decision.source };
-    const how =
-      decision.source === 'first-use'
-        ? 'trusted on first use: compare it with the fingerprint your operator gives you'
-        : decision.source === 'configured'
-          ? 'matches the fingerprint you configured'
-          : decision.source === 'known'
-            ? 'the key you pinned before'
-            : 'the key you gave';
-    this.notice(`keybot's key ${key.fingerprint} is pinned (${how})`, decision.source === 'first-use' ? 'warn' : 'info');
-    this.results(await this.engine.setKeybotKey(key));
-  }
-
   /** Turn the engine's answer for the line at hand into a reply (side results become events). */
   private async reply(r: IncomingResult): Promise<IncomingReply> {
     switch (r.kind) {
@@ -399,16 +300,8 @@ export class AgentSession {
       case 'plaintext-in-room':
         return { id: null, ok: true, action: 'show', text: r.text, verified: false, warning: 'NOT ENCRYPTED, NOT VERIFIED' };
       case 'bot-notice':
-        if (this.collector && casefold(r.target) === casefold(this.nick)) {
-          const step = this.collector.push(r.text);
-          if (step.status === 'more') return { id: null, ok: true, action: 'hide' };
-          this.collector = undefined;
-          if (step.status === 'done') {
-            await this.pin(step.armored, true);
-            return { id: null, ok: true, action: 'hide' };
-          }
-          this.fail(`keybot did not send its key (${step.reason})`);
-        }
+        // While keybot's key is asked for, its NOTICEs to us are the answer.
+        if (await this.keybot.take(r.target, r.text)) return { id: null, ok: true, action: 'hide' };
         return { id: null, ok: true, action: 'show', text: r.text, verified: false };
       default:
         this.results([r]);
