@@ -7,58 +7,22 @@ import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client as IrcClient } from 'irc-framework';
-import { connectClient, quitAll, startTestDaemon, waitFor, type TestDaemon, type TestUser } from '../helpers/daemon.js';
+import { waitFor } from '../helpers/daemon.js';
 import { escapeRe, haveIrssi, startIrssi, type RealClient } from '../helpers/realclients.js';
+import { aliceTellsBob, realClientScenario, refusesWrongPassword } from '../helpers/realclient-scenario.js';
 import { haveCommand } from '../helpers/tmux.js';
 
 const available = (await haveIrssi()) && (await haveCommand('tmux'));
 const describeIf = available ? describe : describe.skip;
-const token = (): string => Math.random().toString(36).slice(2, 8);
-
-/** irc-framework's WHOIS, bounded (its callback waits for a 318 that may never come). */
-function whois(c: IrcClient, nick: string, ms = 5000): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`WHOIS ${nick}: no reply within ${ms} ms`)), ms);
-    c.whois(nick, (e: Record<string, unknown>) => {
-      clearTimeout(timer);
-      resolve(e);
-    });
-  });
-}
 
 describeIf(`real client: irssi${available ? '' : ' (SKIPPED: irssi or tmux is not installed)'}`, function () {
   this.timeout(60_000);
-  let t: TestDaemon;
-  let alice: TestUser;
-  let bob: TestUser;
-  const clients: RealClient[] = [];
-  const ircs: IrcClient[] = [];
-
-  before(async () => {
-    t = await startTestDaemon();
-    alice = await t.addUser('alice');
-    bob = await t.addUser('bob');
-  });
-  afterEach(async () => {
-    quitAll(...ircs.splice(0));
-    await Promise.all(clients.splice(0).map((c) => c.stop()));
-  });
-  after(async () => t?.stop());
-
-  async function bobIn(channel: string): Promise<IrcClient> {
-    const c = await connectClient(t.port, { nick: 'bob', password: bob.password });
-    ircs.push(c);
-    const joined = waitFor(c, 'join', (e: { nick: string; channel: string }) => e.nick === 'bob' && e.channel === channel);
-    c.join(channel);
-    await joined;
-    return c;
-  }
+  const s = realClientScenario(startIrssi);
 
   /** irssi logged in as alice with a bare PASS (nick = account), in `channel` with bob. */
   async function aliceIn(channel: string, b: IrcClient): Promise<RealClient> {
-    const irssi = await startIrssi({ port: t.port, nick: 'alice' });
-    clients.push(irssi);
-    await irssi.connect(alice.password);
+    const irssi = await s.startAlice();
+    await irssi.connect(s.alice.password);
     await irssi.waitForText(/Welcome to the sealchat IRC network, alice!alice@127\.0\.0\.1/);
     const seen = waitFor(b, 'join', (e: { nick: string; channel: string }) => e.nick === 'alice' && e.channel === channel);
     await irssi.send(`/join ${channel}`);
@@ -68,22 +32,15 @@ describeIf(`real client: irssi${available ? '' : ' (SKIPPED: irssi or tmux is no
   }
 
   it('logs in with PASS, joins #test and exchanges messages both ways with an irc-framework user', async () => {
-    const b = await bobIn('#test');
+    const b = await s.bobIn('#test');
     const irssi = await aliceIn('#test', b);
-
-    const fromAlice = `hello from irssi ${token()}`;
-    const got = waitFor(b, 'message', (e: { nick: string; target: string; message: string }) => e.nick === 'alice' && e.target === '#test');
-    await irssi.send(fromAlice);
-    expect((await got).message).to.equal(fromAlice);
-
-    const fromBob = `hi from bob ${token()}`;
-    b.say('#test', fromBob);
+    const fromBob = await aliceTellsBob(irssi, b, '#test', 'hello from irssi');
     await irssi.showChannel('#test');
     await irssi.waitForText(new RegExp(`<[@+ ]?bob> ${escapeRe(fromBob)}`));
   });
 
   it('/whois shows bob online, and offline (401 "bob is offline" + 318) once he quits', async () => {
-    const b = await bobIn('#test');
+    const b = await s.bobIn('#test');
     const irssi = await aliceIn('#test', b);
 
     // WHOIS output lands in the status window.
@@ -119,18 +76,8 @@ describeIf(`real client: irssi${available ? '' : ' (SKIPPED: irssi or tmux is no
     expect(after.slice(0, i318).some((l) => / 311 alice bob /.test(l)), 'an offline WHOIS must not answer 311').to.equal(false);
   });
 
-  it('refuses a wrong password: irssi shows 464 "Password incorrect" and the link is closed', async () => {
-    const b = await connectClient(t.port, { nick: 'bob', password: bob.password });
-    ircs.push(b);
-    const irssi = await startIrssi({ port: t.port, nick: 'alice' });
-    clients.push(irssi);
-    await irssi.connect(`${alice.password}-wrong`);
-    const screen = await irssi.waitForText(/Password incorrect[\s\S]*Connection lost to 127\.0\.0\.1/);
-    expect(screen).to.match(/Closing link: .*\(Bad password\)/);
-    expect(screen).not.to.match(/Welcome to the sealchat IRC network/);
-    // And alice never came online.
-    expect((await whois(b, 'alice')).error).to.equal('not_found');
-  });
+  it('refuses a wrong password: irssi shows 464 "Password incorrect" and the link is closed', () =>
+    refusesWrongPassword(s, /Password incorrect[\s\S]*Connection lost to 127\.0\.0\.1/));
 });
 
 /** Read `file` once it exists and matches `re` (irssi writes it asynchronously); bounded wait. */

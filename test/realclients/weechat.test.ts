@@ -5,58 +5,22 @@
  */
 import { expect } from 'chai';
 import type { Client as IrcClient } from 'irc-framework';
-import { connectClient, quitAll, startTestDaemon, waitFor, type TestDaemon, type TestUser } from '../helpers/daemon.js';
+import { waitFor } from '../helpers/daemon.js';
 import { escapeRe, haveWeechat, startWeechat, type RealClient } from '../helpers/realclients.js';
+import { aliceTellsBob, realClientScenario, refusesWrongPassword } from '../helpers/realclient-scenario.js';
 import { haveCommand } from '../helpers/tmux.js';
 
 const available = (await haveWeechat()) && (await haveCommand('tmux'));
 const describeIf = available ? describe : describe.skip;
-const token = (): string => Math.random().toString(36).slice(2, 8);
-
-/** irc-framework's WHOIS, bounded (its callback waits for a 318 that may never come). */
-function whois(c: IrcClient, nick: string, ms = 5000): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`WHOIS ${nick}: no reply within ${ms} ms`)), ms);
-    c.whois(nick, (e: Record<string, unknown>) => {
-      clearTimeout(timer);
-      resolve(e);
-    });
-  });
-}
 
 describeIf(`real client: WeeChat${available ? '' : ' (SKIPPED: weechat-curses or tmux is not installed)'}`, function () {
   this.timeout(60_000);
-  let t: TestDaemon;
-  let alice: TestUser;
-  let bob: TestUser;
-  const clients: RealClient[] = [];
-  const ircs: IrcClient[] = [];
-
-  before(async () => {
-    t = await startTestDaemon();
-    alice = await t.addUser('alice');
-    bob = await t.addUser('bob');
-  });
-  afterEach(async () => {
-    quitAll(...ircs.splice(0));
-    await Promise.all(clients.splice(0).map((c) => c.stop()));
-  });
-  after(async () => t?.stop());
-
-  async function bobIn(channel: string): Promise<IrcClient> {
-    const c = await connectClient(t.port, { nick: 'bob', password: bob.password });
-    ircs.push(c);
-    const joined = waitFor(c, 'join', (e: { nick: string; channel: string }) => e.nick === 'bob' && e.channel === channel);
-    c.join(channel);
-    await joined;
-    return c;
-  }
+  const s = realClientScenario(startWeechat);
 
   /** WeeChat logged in as alice with a bare PASS (nick = account), in `channel` with bob. */
   async function aliceIn(channel: string, b: IrcClient): Promise<RealClient> {
-    const weechat = await startWeechat({ port: t.port, nick: 'alice' });
-    clients.push(weechat);
-    await weechat.connect(alice.password);
+    const weechat = await s.startAlice();
+    await weechat.connect(s.alice.password);
     // The server's 001, not WeeChat's own first-start "Welcome to WeeChat!".
     await weechat.waitForText(/Welcome to the sealchat IRC network, alice!alice@127\.0\.0\.1/);
     const seen = waitFor(b, 'join', (e: { nick: string; channel: string }) => e.nick === 'alice' && e.channel === channel);
@@ -68,21 +32,14 @@ describeIf(`real client: WeeChat${available ? '' : ' (SKIPPED: weechat-curses or
   }
 
   it('logs in with PASS, joins #test and exchanges messages both ways with an irc-framework user', async () => {
-    const b = await bobIn('#test');
+    const b = await s.bobIn('#test');
     const weechat = await aliceIn('#test', b);
-
-    const fromAlice = `hello from weechat ${token()}`;
-    const got = waitFor(b, 'message', (e: { nick: string; target: string; message: string }) => e.nick === 'alice' && e.target === '#test');
-    await weechat.send(fromAlice);
-    expect((await got).message).to.equal(fromAlice);
-
-    const fromBob = `hi from bob ${token()}`;
-    b.say('#test', fromBob);
+    const fromBob = await aliceTellsBob(weechat, b, '#test', 'hello from weechat');
     await weechat.waitForText(new RegExp(`[@+ ]bob \\| ${escapeRe(fromBob)}`));
   });
 
   it('/whois shows bob online, and offline (401 "bob is offline" + 318) once he quits', async () => {
-    const b = await bobIn('#test');
+    const b = await s.bobIn('#test');
     const weechat = await aliceIn('#test', b);
 
     // WHOIS output lands in the server buffer.
@@ -111,16 +68,6 @@ describeIf(`real client: WeeChat${available ? '' : ' (SKIPPED: weechat-curses or
     expect(between, 'an offline WHOIS must not answer 311').not.to.match(/\[bob\] \(bob@/);
   });
 
-  it('refuses a wrong password: WeeChat shows 464 "Password incorrect" and is disconnected', async () => {
-    const b = await connectClient(t.port, { nick: 'bob', password: bob.password });
-    ircs.push(b);
-    const weechat = await startWeechat({ port: t.port, nick: 'alice' });
-    clients.push(weechat);
-    await weechat.connect(`${alice.password}-wrong`);
-    const screen = await weechat.waitForText(/Password incorrect[\s\S]*irc: disconnected from server/);
-    expect(screen).to.match(/Closing link: .*\(Bad password\)/);
-    expect(screen).not.to.match(/Welcome to the sealchat IRC network/);
-    // And alice never came online.
-    expect((await whois(b, 'alice')).error).to.equal('not_found');
-  });
+  it('refuses a wrong password: WeeChat shows 464 "Password incorrect" and is disconnected', () =>
+    refusesWrongPassword(s, /Password incorrect[\s\S]*irc: disconnected from server/));
 });
