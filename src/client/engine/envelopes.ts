@@ -1,0 +1,204 @@
+/**
+ * Envelope intake of RoomCryptoEngine (engine.ts): keybot's key, key envelopes from it, and the
+ * member fingerprints they list (pinned on first sight).
+ */
+import {
+  EnvelopeStatus,
+  PartStatus,
+  isNewerEpoch,
+  openEnvelope,
+  parsePart,
+  type EnvelopeMember,
+  type PublicKeyHandle,
+} from '../../crypto/index.js';
+import { casefold } from '../../ircd/names.js';
+import { wipe } from './key-store.js';
+import { RoomMessages } from './room-messages.js';
+import type { EnvelopeRejectCode, EnvelopeRejectedResult, IncomingResult } from './types.js';
+
+const ENVELOPE_CODES: Record<string, EnvelopeRejectCode> = {
+  [EnvelopeStatus.MALFORMED]: 'malformed',
+  [EnvelopeStatus.UNSUPPORTED_VERSION]: 'unsupported-version',
+  [EnvelopeStatus.NOT_FOR_ME]: 'not-for-me',
+  [EnvelopeStatus.DECRYPT_FAILED]: 'decrypt-failed',
+  [EnvelopeStatus.UNSIGNED]: 'unsigned',
+  [EnvelopeStatus.BAD_SIGNATURE]: 'bad-signature',
+  [EnvelopeStatus.WRONG_RECIPIENT]: 'wrong-recipient',
+  [EnvelopeStatus.EXPIRED]: 'expired',
+  [EnvelopeStatus.NOT_YET_VALID]: 'not-yet-valid',
+};
+
+const ENVELOPE_REASONS: Record<EnvelopeRejectCode, string> = {
+  'not-keybot': 'key envelopes are accepted only from keybot',
+  'keybot-untrusted': 'keybot\'s key is not trusted',
+  parts: 'its parts did not reassemble',
+  malformed: 'it is not a well-formed key envelope',
+  'unsupported-version': 'it uses an envelope version this client does not know',
+  'not-for-me': 'it is encrypted to another key than yours',
+  'decrypt-failed': 'it is addressed to your key but does not decrypt (corrupt or tampered)',
+  unsigned: 'it carries no signature',
+  'bad-signature': 'it is not signed by the pinned keybot key',
+  'wrong-recipient': 'it is addressed to another account or lists you with another key',
+  expired: 'it was issued too long ago (a replay?)',
+  'not-yet-valid': 'it was issued in the future (check the clocks)',
+  'not-newer': 'its epoch is not newer than the key you hold',
+  'member-key-changed': 'it lists a member with another key than the one you saw for them before',
+};
+
+/** Install room keys from keybot's envelopes. */
+export abstract class EnvelopeIntake extends RoomMessages {
+
+  /**
+   * Pin keybot's key (once; the trust decision is the caller's, see pinning.ts). Envelopes that
+   * arrived before it are checked now; their results come back in arrival order.
+   */
+  setKeybotKey(key: PublicKeyHandle, now?: number): Promise<IncomingResult[]> {
+    if (!key || key.kind !== 'public') throw new TypeError('setKeybotKey: expected a PublicKeyHandle');
+    if (this.keybotKey && this.keybotKey.fingerprint !== key.fingerprint) {
+      throw new Error(`setKeybotKey: keybot is already pinned to ${this.keybotKey.fingerprint}`);
+    }
+    this.keybotKey = key;
+    this.distrust = undefined;
+    return this.serial(async () => {
+      const pending = this.pendingEnvelopes;
+      this.pendingEnvelopes = [];
+      const results: IncomingResult[] = [];
+      for (const p of pending) results.push(await this.openEnvelopeData(p.from, p.data, now ?? this.clock()));
+      return results;
+    });
+  }
+
+  /**
+   * No keybot key can be trusted on this connection (it differs from the pinned one, say): drop
+   * envelopes held for it and reject every further one with `keybot-untrusted` and this reason.
+   */
+  distrustKeybot(reason: string): void {
+    if (this.keybotKey) throw new Error('distrustKeybot: a keybot key is already pinned');
+    this.distrust = reason;
+    this.pendingEnvelopes = [];
+  }
+
+  /**
+   * The user checked `account`'s new fingerprint out of band and accepts it: pin it, and let the
+   * rooms blocked only by that change send again. Returns those rooms. Their key is not the new
+   * epoch's (its envelope was refused): ask keybot to send it again (`/msg keybot key <room>`).
+   */
+  acceptMemberKey(account: string, fingerprint: string): string[] {
+    if (typeof account !== 'string' || account.length === 0) throw new TypeError('acceptMemberKey: account must be a non-empty string');
+    if (typeof fingerprint !== 'string' || !/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i.test(fingerprint)) {
+      throw new TypeError('acceptMemberKey: fingerprint must be 40 or 64 hex digits');
+    }
+    const folded = casefold(account);
+    const fp = fingerprint.toLowerCase();
+    this.memberPins.set(folded, fp);
+    const unblocked: string[] = [];
+    for (const state of this.roomStates.values()) {
+      if (state.keyChanges.length === 0) continue;
+      state.keyChanges = state.keyChanges.filter((c) => !(casefold(c.account) === folded && c.offered === fp));
+      if (state.keyChanges.length === 0) unblocked.push(state.name);
+    }
+    return unblocked;
+  }
+
+  protected async envelopePart(from: string, text: string, fromKeybot: boolean, now: number): Promise<IncomingResult> {
+    if (!fromKeybot) {
+      // Report a forged envelope once (on its first part); swallow the rest, they are not text.
+      const part = parsePart(text);
+      if (part && part.index !== 1) return { kind: 'hidden' };
+      return this.rejected(from, 'not-keybot', `${ENVELOPE_REASONS['not-keybot']}, and this came from ${from}`);
+    }
+    const r = this.envelopeParts.accept({ sender: from, line: text, now });
+    switch (r.status) {
+      case PartStatus.INCOMPLETE:
+      case PartStatus.DUPLICATE:
+        return { kind: 'hidden' };
+      case PartStatus.COMPLETE:
+        break;
+      default:
+        return this.rejected(from, 'parts', `${ENVELOPE_REASONS.parts} (${r.status})`);
+    }
+    if (!this.keybotKey && this.distrust !== undefined) {
+      return this.rejected(from, 'keybot-untrusted', `${ENVELOPE_REASONS['keybot-untrusted']}: ${this.distrust}`);
+    }
+    if (!this.keybotKey) {
+      this.pendingEnvelopes.push({ from, data: r.data!, at: now });
+      if (this.pendingEnvelopes.length > this.maxPendingEnvelopes) this.pendingEnvelopes.shift();
+      return { kind: 'held', what: 'envelope', from, reason: 'keybot\'s key is not pinned yet; the envelope will be checked once it is' };
+    }
+    return this.openEnvelopeData(from, r.data!, now);
+  }
+
+  protected async openEnvelopeData(from: string, data: Uint8Array, now: number): Promise<IncomingResult> {
+    const res = await openEnvelope({
+      data,
+      decryptionKey: this.privateKey,
+      signerKey: this.keybotKey!,
+      expectedAccount: this.account,
+      now,
+      ...(this.envelopeMaxAgeMs !== undefined ? { maxAgeMs: this.envelopeMaxAgeMs } : {}),
+      ...(this.envelopeMaxSkewMs !== undefined ? { maxSkewMs: this.envelopeMaxSkewMs } : {}),
+    });
+    if (res.status !== EnvelopeStatus.OK || !res.payload) {
+      const code = ENVELOPE_CODES[res.status] ?? 'malformed';
+      return this.rejected(from, code, ENVELOPE_REASONS[code] + (res.reason ? ` (${res.reason})` : ''));
+    }
+    const p = res.payload;
+    const state = this.state(p.room);
+    if (!isNewerEpoch({ current: state.highestEpoch, offered: p.epoch })) {
+      const reason =
+        p.epoch === state.highestEpoch
+          ? `epoch ${p.epoch} of ${p.room} was already received`
+          : `epoch ${p.epoch} of ${p.room} is older than epoch ${state.highestEpoch}, already received (a replay?)`;
+      return { ...this.rejected(from, 'not-newer', reason), room: p.room, epoch: p.epoch };
+    }
+    // Every other member must be listed with the fingerprint pinned for their account.
+    for (const m of p.members) {
+      const folded = casefold(m.account);
+      if (folded === this.folded) continue; // openEnvelope checked our own entry against our key
+      const pinned = this.memberPins.get(folded);
+      const offered = m.fingerprint.toLowerCase();
+      if (pinned === undefined || pinned === offered) continue;
+      if (!state.keyChanges.some((c) => casefold(c.account) === folded && c.offered === offered)) {
+        state.keyChanges.push({ account: m.account, pinned, offered });
+      }
+      state.name = p.room;
+      p.key.fill(0);
+      const reason =
+        `${ENVELOPE_REASONS['member-key-changed']}: epoch ${p.epoch} of ${p.room} lists ${m.account} with key ${offered}, ` +
+        `but ${m.account}'s key was ${pinned}. Someone may have replaced ${m.account}'s registered key to read the room ` +
+        `and write in their name. Nothing is sent to ${p.room} until you check the new fingerprint with ${m.account} ` +
+        'and accept it (acceptMemberKey), or restart the companion';
+      return { ...this.rejected(from, 'member-key-changed', reason), room: p.room, epoch: p.epoch, account: m.account, pinned, offered };
+    }
+    for (const m of p.members) {
+      const folded = casefold(m.account);
+      if (folded !== this.folded && !this.memberPins.has(folded)) this.memberPins.set(folded, m.fingerprint.toLowerCase());
+    }
+    // Install: the current key becomes the previous one (kept briefly); an older one is wiped.
+    wipe(state.previous);
+    state.previous = state.current ? { ...state.current, retiredAt: now } : undefined;
+    const members = new Map<string, EnvelopeMember>();
+    for (const m of p.members) members.set(casefold(m.account), m);
+    state.current = { epoch: p.epoch, key: p.key, members, issuedAt: p.issuedAt };
+    state.highestEpoch = p.epoch;
+    state.installed.push(p.epoch);
+    if (state.installed.length > 16) state.installed.shift();
+    state.name = p.room;
+    state.seq = 0;
+    const released = this.release(state, now);
+    return {
+      kind: 'key',
+      room: p.room,
+      epoch: p.epoch,
+      ...(state.previous ? { previousEpoch: state.previous.epoch } : {}),
+      members: p.members.map((m) => m.account),
+      issuedAt: p.issuedAt,
+      verified: true,
+      released,
+    };
+  }
+
+  protected rejected(from: string, code: EnvelopeRejectCode, reason: string): EnvelopeRejectedResult {
+    return { kind: 'envelope-rejected', from, code, reason };
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * Room messages of RoomCryptoEngine (engine.ts): encrypting outgoing text, and decrypting and
+ * verifying incoming messages (holding those whose epoch's key has not arrived yet).
+ */
+import {
+  MessageStatus,
+  PartStatus,
+  ReplayStatus,
+  decryptRoomMessage,
+  encryptRoomMessage,
+  maxPlaintextBytes,
+  peekRoomMessage,
+  splitPlaintext,
+} from '../../crypto/index.js';
+import { KEYBOT_NICK, casefold } from '../../ircd/names.js';
+import { RoomKeyStore, isChannel, type HeldMessage, type RoomState } from './key-store.js';
+import type { IncomingResult, OutgoingResult, TextCommand, UndecryptableCode, UndecryptableResult } from './types.js';
+
+const MAX_U32 = 0xffff_ffff;
+const ACTION_RE = /^\x01ACTION ([\s\S]*?)\x01?$/;
+const utf8 = new TextEncoder();
+
+/** Encrypt and decrypt room messages with the keys of the store. */
+export abstract class RoomMessages extends RoomKeyStore {
+  /**
+   * Encrypt text for a room: split on newlines and to the per-message limit, one sequence
+   * number per piece. Never returns plaintext for a room that is, was or will be encrypted.
+   */
+  encryptOutgoing(options: { room: string; text: string; now?: number }): OutgoingResult {
+    if (!options || typeof options !== 'object') throw new TypeError('encryptOutgoing: expected one options object');
+    const { room, text } = options;
+    if (typeof room !== 'string' || room.length === 0) throw new TypeError('encryptOutgoing: options.room must be a non-empty string');
+    if (typeof text !== 'string') throw new TypeError('encryptOutgoing: options.text must be a string');
+    const now = options.now ?? this.clock();
+    const state = this.roomStates.get(casefold(room));
+    if (!this.isEncryptedRoom(room)) {
+      return {
+        status: 'not-encrypted',
+        room,
+        reason: isChannel(room) ? `${room} is not a sealchat room (no key was ever received for it)` : `${room} is not a room`,
+      };
+    }
+    this.expirePrevious(state, now);
+    if (state && state.keyChanges.length > 0) {
+      const c = state.keyChanges[0]!;
+      return {
+        status: 'no-key',
+        room,
+        reason:
+          `${c.account}'s key changed (pinned ${c.pinned}, now ${c.offered}): nothing is sent to ${room} until you ` +
+          `check the new fingerprint with ${c.account} and accept it`,
+      };
+    }
+    const current = state?.current;
+    if (!state || !current) {
+      const reason =
+        state?.highestEpoch !== undefined
+          ? `you no longer hold a key for ${room} (you left it, or were removed); nothing was sent`
+          : `no key for ${room} yet: keybot has not sent you one (ask with /msg ${KEYBOT_NICK} key ${room}); nothing was sent`;
+      return { status: 'no-key', room, reason };
+    }
+    const pieces = this.split(text);
+    if (state.seq + pieces.length > MAX_U32) {
+      return { status: 'no-key', room, reason: `the key of ${room} is used up; ask keybot for a new one (/msg ${KEYBOT_NICK} key ${room})` };
+    }
+    const lines: string[] = [];
+    for (const piece of pieces) {
+      const r = encryptRoomMessage({
+        roomKey: current.key,
+        room: state.name,
+        epoch: current.epoch,
+        sender: this.account,
+        seq: state.seq + 1,
+        plaintext: piece,
+        signer: this.privateKey,
+      });
+      // split() keeps every piece within maxPlaintextBytes, so anything else is a bug.
+      if (r.status !== MessageStatus.OK) throw new Error(`encryptOutgoing: encryption failed (${r.status})`);
+      state.seq++;
+      lines.push(...r.lines);
+    }
+    return { status: 'ok', room, epoch: current.epoch, lines };
+  }
+
+  protected roomLine(
+    from: string,
+    target: string,
+    command: TextCommand,
+    text: string,
+    kind: 'message' | 'message-part',
+    now: number,
+  ): IncomingResult {
+    if (!isChannel(target)) {
+      return { kind: 'undecryptable', room: target, from, code: 'not-a-room', reason: 'a room message was sent privately, not to a room' };
+    }
+    const room = this.displayName(target);
+    const folded = casefold(target);
+    const state = this.roomStates.get(folded);
+    if (!this.isEncryptedRoom(target) && !state) {
+      return { kind: 'undecryptable', room, from, code: 'no-key', reason: `no key for ${room}: it is not a room keybot gave you a key for` };
+    }
+    let record: HeldMessage['record'];
+    if (kind === 'message-part') {
+      // Key parts by sender and room, so one member's parts in two rooms never mix.
+      const r = this.messageParts.accept({ sender: `${from} ${folded}`, line: text, now });
+      if (r.status === PartStatus.INCOMPLETE || r.status === PartStatus.DUPLICATE) return { kind: 'hidden' };
+      if (r.status !== PartStatus.COMPLETE) {
+        return { kind: 'undecryptable', room, from, code: 'malformed', reason: `the parts of a message did not reassemble (${r.status})` };
+      }
+      record = { data: r.data! };
+    } else {
+      record = { payload: text };
+    }
+    return this.openRecord(this.state(target), from, command, record, now, true);
+  }
+
+  protected openRecord(
+    state: RoomState,
+    from: string,
+    command: TextCommand,
+    record: HeldMessage['record'],
+    now: number,
+    mayHold: boolean,
+  ): IncomingResult {
+    const room = state.name;
+    const fail = (code: UndecryptableCode, reason: string, epoch?: number): UndecryptableResult => ({
+      kind: 'undecryptable',
+      room,
+      from,
+      code,
+      reason,
+      ...(epoch !== undefined ? { epoch } : {}),
+    });
+    const peek = peekRoomMessage(record);
+    if (peek.status !== MessageStatus.OK || peek.epoch === undefined) {
+      return peek.status === MessageStatus.UNSUPPORTED_VERSION
+        ? fail('unsupported-version', `a room message of version ${peek.version ?? '?'}, which this client does not know`)
+        : fail('malformed', 'not a well-formed room message');
+    }
+    const epoch = peek.epoch;
+    this.expirePrevious(state, now);
+    const key = state.current?.epoch === epoch ? state.current : state.previous?.epoch === epoch ? state.previous : undefined;
+    if (!key) {
+      const newer = state.highestEpoch === undefined || epoch > state.highestEpoch;
+      // Its envelope may still be on the way (keybot seals one member at a time): wait a little.
+      if (newer && mayHold && (state.current || state.highestEpoch === undefined)) {
+        if (state.held.length < this.maxHeldPerRoom && this.heldTotal < this.maxHeldTotal) {
+          state.held.push({ from, room, command, record, epoch, heldAt: now });
+          this.heldTotal++;
+          return { kind: 'held', what: 'message', from, room, epoch, reason: `waiting for the key of epoch ${epoch}` };
+        }
+      }
+      if (state.highestEpoch === undefined) {
+        return fail('no-key', `no key for ${room}: keybot has not sent you one (ask with /msg ${KEYBOT_NICK} key ${room})`, epoch);
+      }
+      if (!state.current) return fail('no-key', `you no longer hold a key for ${room}`, epoch);
+      if (epoch > state.highestEpoch) return fail('unknown-epoch', `no key for epoch ${epoch} of ${room} (yet)`, epoch);
+      if (state.installed.includes(epoch)) {
+        return fail('epoch-discarded', `the key of epoch ${epoch} of ${room} was replaced and has been discarded`, epoch);
+      }
+      return fail('unknown-epoch', `no key for epoch ${epoch} of ${room}: it predates your key or was discarded (you hold epoch ${state.current.epoch})`, epoch);
+    }
+    const member = key.members.get(casefold(from));
+    if (!member) return fail('not-a-member', `${from} is not a member of epoch ${epoch} of ${room}`, epoch);
+    const res = decryptRoomMessage({ ...record, roomKey: key.key, room, epoch, sender: from, senderKey: member.signingKey });
+    switch (res.status) {
+      case MessageStatus.OK:
+        break;
+      case MessageStatus.DECRYPT_FAILED:
+        return fail('decrypt-failed', `it does not decrypt as a message from ${from} in ${room} (tampered, or sent in someone else's name)`, epoch);
+      case MessageStatus.BAD_SIGNATURE:
+      case MessageStatus.BAD_SENDER_KEY:
+        return fail('bad-signature', `its signature is not ${from}'s (forged?)`, epoch);
+      case MessageStatus.UNSUPPORTED_VERSION:
+        return fail('unsupported-version', 'a room message version this client does not know', epoch);
+      default:
+        return fail('malformed', `not a well-formed room message (${res.status})`, epoch);
+    }
+    const seq = res.seq!;
+    const guard = this.replay.accept({ room, epoch, sender: from, seq });
+    if (guard.status !== ReplayStatus.OK) {
+      return fail('replay', guard.status === ReplayStatus.REPLAY ? `a replay of ${from}'s message ${seq}` : `an old message of ${from} (seq ${seq}) seen again`, epoch);
+    }
+    // Another session of our own account shares our sequence space (docs/PROTOCOL.md): go above it.
+    if (casefold(from) === this.folded && state.current === key && seq > state.seq) state.seq = seq;
+    return { kind: 'message', room, from, text: res.plaintext!, epoch, seq, command, verified: true };
+  }
+
+  /** Decide the held messages of a room whose key may now be here. */
+  protected release(state: RoomState, now: number): IncomingResult[] {
+    if (state.held.length === 0) return [];
+    const out: IncomingResult[] = [];
+    const keep: HeldMessage[] = [];
+    for (const h of state.held) {
+      if (h.epoch > (state.highestEpoch ?? -1)) keep.push(h);
+      else out.push(this.openRecord(state, h.from, h.command, h.record, now, false));
+    }
+    this.heldTotal -= state.held.length - keep.length;
+    state.held = keep;
+    return out;
+  }
+
+  /** Newline split, then per-message split; a `/me` stays a `/me` in every piece. */
+  protected split(text: string): string[] {
+    const out: string[] = [];
+    for (const line of text.split(/\r\n|\r|\n/)) {
+      if (line.length === 0) continue;
+      const action = ACTION_RE.exec(line);
+      if (!action) {
+        out.push(...splitPlaintext({ text: line, sigAlg: this.sigAlg }));
+        continue;
+      }
+      const max = maxPlaintextBytes(this.sigAlg) - utf8.encode('\x01ACTION \x01').length;
+      for (let chunk of splitPlaintext({ text: action[1]!, sigAlg: this.sigAlg })) {
+        while (utf8.encode(chunk).length > max) {
+          const [head, tail] = cutAtBytes(chunk, max);
+          out.push(`\x01ACTION ${head}\x01`);
+          chunk = tail;
+        }
+        out.push(`\x01ACTION ${chunk}\x01`);
+      }
+    }
+    return out;
+  }
+}
+
+/** Split text at a code point boundary so the head has at most `max` UTF-8 bytes. */
+function cutAtBytes(text: string, max: number): [string, string] {
+  let bytes = 0;
+  let i = 0;
+  for (const cp of text) {
+    const size = utf8.encode(cp).length;
+    if (bytes + size > max) break;
+    bytes += size;
+    i += cp.length;
+  }
+  return [text.slice(0, i), text.slice(i)];
+}
