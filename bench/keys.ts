@@ -144,7 +144,7 @@ async function main(): Promise<void> {
 
     // BENCH_PROFILE_DIR=dir writes a V8 CPU profile of keybot there.
     const prof = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
-    const botProc = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(root, 'src/bin/sealchatd.ts'), 'keybot', '--data', dataDir, '--irc', `127.0.0.1:${port}`], {
+    const botProc = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(root, 'src/cli/sealchatd.ts'), 'keybot', '--data', dataDir, '--irc', `127.0.0.1:${port}`], {
       cwd: root,
       env: { ...process.env, SEALCHAT_LOG: 'warn' },
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -41,8 +41,8 @@ cleanup() {
 trap cleanup EXIT
 
 export SEALCHAT_LOG=warn
-SC=(node --import tsx "$ROOT/src/bin/sealchat.ts")
-SCD=(node --import tsx "$ROOT/src/bin/sealchatd.ts")
+SC=(node --import tsx "$ROOT/src/cli/sealchat.ts")
+SCD=(node --import tsx "$ROOT/src/cli/sealchatd.ts")
 FAILED=0
 pass() { echo "PASS  $*"; }
 fail() { echo "FAIL  $*"; FAILED=1; }

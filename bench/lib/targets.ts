@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateUserKey } from '../../src/crypto/index.js';
 import { ARGON2_OPTIONS } from '../../src/ircd/accounts.js';
-import { STORE_FILE_NAME } from '../../src/ircd/config.js';
+import { STORE_FILE_NAME } from '../../src/protocol/files.js';
 import { openAccountStore, type AccountRecord } from '../../src/ircd/store/index.js';
 import type { FromDaemon, ToDaemon } from '../daemon-proc.js';
 import type { ConnSpec } from './wire.js';

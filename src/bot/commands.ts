@@ -5,7 +5,8 @@
  *
  * Handlers turn the key service's results into text; they never touch IRC or crypto.
  */
-import { casefold, isValidChannelName } from '../ircd/names.js';
+import { casefold, isValidChannelName } from '../protocol/names.js';
+import { formatFingerprint } from '../protocol/fingerprint.js';
 import { createLogger } from '../util/log.js';
 import { DirectoryError } from './directory.js';
 import { MAX_INVITEES, type KeyService, type Refusal } from './service.js';
@@ -57,11 +58,6 @@ export function parseCommand(text: string): ParsedCommand {
   if (clean === '') return { kind: 'empty' };
   const [name, ...args] = clean.split(/\s+/);
   return { kind: 'command', name: name!.toLowerCase(), args };
-}
-
-/** A fingerprint as people compare it: upper case, groups of four. */
-export function formatFingerprint(fp: string): string {
-  return fp.toUpperCase().replace(/(.{4})(?=.)/g, '$1 ');
 }
 
 function refusalText(r: Refusal, room?: string): string {

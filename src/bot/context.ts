@@ -5,7 +5,7 @@
  * KeyService; each part reads it through ServicePart, so no part keeps a copy of another's state.
  */
 import type { PrivateKeyHandle } from '../crypto/index.js';
-import { casefold, SERVICE_ROOM_PREFIX } from '../ircd/names.js';
+import { casefold, SERVICE_ROOM_PREFIX } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import type { Transport } from './delivery.js';
 import type { UserDirectory } from './directory.js';

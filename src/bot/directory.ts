@@ -4,8 +4,8 @@
  * implements it over sealchatd's control socket. Another IRC network with a key directory of its
  * own would get its own implementation (e.g. keys from a keyserver, joins via INVITE + SAJOIN).
  */
-import { ControlCallError, ControlClient, ControlConnectError } from '../ircd/control-client.js';
-import { MAX_JOIN_NICKS, type ControlErrorCode, type ControlEvents } from '../ircd/control-protocol.js';
+import { ControlCallError, ControlClient, ControlConnectError } from '../protocol/control-client.js';
+import { MAX_JOIN_NICKS, type ControlErrorCode, type ControlEvents } from '../protocol/control.js';
 
 /** A user as the directory knows them. */
 export interface DirectoryUser {

@@ -15,7 +15,7 @@
  *   is newer than anything the previous instance issued, with no state on disk.
  */
 import { generateRoomKey } from '../crypto/index.js';
-import { casefold } from '../ircd/names.js';
+import { casefold } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import { ServicePart, type ServiceContext } from './context.js';
 import { sealEnvelopes, sendEnvelopes, type EnvelopeRecipient } from './delivery.js';

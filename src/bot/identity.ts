@@ -10,13 +10,12 @@
 import { chmod, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { generateUserKey, unlockPrivateKey, UnlockStatus, type PrivateKeyHandle } from '../crypto/index.js';
-import { KEYBOT_CREDENTIALS_FILE } from '../ircd/accounts.js';
-import { KEYBOT_NICK } from '../ircd/names.js';
+import { KEYBOT_CREDENTIALS_FILE, KEYBOT_KEY_FILE } from '../protocol/files.js';
+import { KEYBOT_NICK } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 
 const log = createLogger('keybot');
 
-export const KEYBOT_KEY_FILE = 'keybot.key.asc';
 
 export class IdentityError extends Error {
   override name = 'IdentityError';

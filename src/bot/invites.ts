@@ -4,7 +4,7 @@
  * checked (see the pins rule in service.ts); the room's rekey is held until everyone placed has
  * joined, so an invite makes one epoch.
  */
-import { casefold, SERVICE_ROOM_PREFIX } from '../ircd/names.js';
+import { casefold, SERVICE_ROOM_PREFIX } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import { ServicePart, type ServiceContext } from './context.js';
 import { DirectoryError, type Placement } from './directory.js';

@@ -13,7 +13,7 @@ import {
   type PublicKeyHandle,
   type ReadPublicKeyResult,
 } from '../crypto/index.js';
-import { casefold, isValidAccountName, KEYBOT_NICK } from '../ircd/names.js';
+import { casefold, isValidAccountName, KEYBOT_NICK } from '../protocol/names.js';
 import type { DirectoryUser, UserDirectory } from './directory.js';
 
 /** Why a user cannot hold a room key. */

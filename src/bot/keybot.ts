@@ -10,7 +10,7 @@
  */
 import type { Socket } from 'node:net';
 import IRC, { type Client as IrcClient } from 'irc-framework';
-import { casefold, KEYBOT_NICK } from '../ircd/names.js';
+import { casefold, KEYBOT_NICK } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import type { Transport } from './delivery.js';
 

@@ -9,7 +9,7 @@
  * who was not a member is ever placed; members who do not come back in time are dropped.
  * The pins are kept in the remembered rooms (snapshot, recover).
  */
-import { casefold, isValidAccountName } from '../ircd/names.js';
+import { casefold, isValidAccountName } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import { isServiceRoom, ServicePart, type ServiceContext } from './context.js';
 import type { Epochs } from './epochs.js';

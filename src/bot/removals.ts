@@ -4,7 +4,7 @@
  * service.ts). keybot marks the removals it asks for, so the PART or KICK that echoes one reads
  * "X left" or "X was removed (key changed)" rather than "X was removed".
  */
-import { casefold } from '../ircd/names.js';
+import { casefold } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import { ServicePart } from './context.js';
 import { DirectoryError } from './directory.js';

@@ -17,14 +17,14 @@
  */
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { isValidAccountName } from '../ircd/names.js';
+import { isValidAccountName } from '../protocol/names.js';
+import { ROOM_MEMORY_FILE } from '../protocol/files.js';
 import { createLogger } from '../util/log.js';
 import { isServiceRoom } from './context.js';
 import type { RememberedRoom } from './rooms.js';
 
 const log = createLogger('keybot');
 
-export const ROOM_MEMORY_FILE = 'keybot.rooms.json';
 /** The layout this keybot writes; it refuses files with a higher version. */
 export const ROOM_MEMORY_VERSION = 1;
 

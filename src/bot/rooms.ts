@@ -7,7 +7,7 @@
  * the JS heap may still hold copies, but no long-lived reference does).
  */
 import type { EnvelopeMember } from '../crypto/index.js';
-import { casefold } from '../ircd/names.js';
+import { casefold } from '../protocol/names.js';
 
 /**
  * What keybot keeps of a room across a lost session or a restart of its process: its name,

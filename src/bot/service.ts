@@ -19,7 +19,7 @@
  * key: keybot removes them with "key changed" and keys the others. Only an invite by a member
  * pins a new fingerprint. The pins are kept in the remembered rooms (snapshot, recover).
  */
-import { casefold, isValidAccountName, SERVICE_ROOM_PREFIX } from '../ircd/names.js';
+import { casefold, isValidAccountName, SERVICE_ROOM_PREFIX } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import { isServiceRoom, ServiceContext, ServicePart, type KeyServiceOptions } from './context.js';
 import type { PresenceChange } from './directory.js';

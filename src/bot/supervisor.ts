@@ -8,6 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { backoffDelay } from '../protocol/backoff.js';
 import { createLogger } from '../util/log.js';
 
 const log = createLogger('supervisor');
@@ -111,7 +112,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
       return;
     }
     if (Date.now() - this.startedAt >= this.o.stableAfterMs) this.quickDeaths = 0;
-    const delay = Math.min(this.o.maxBackoffMs, this.o.initialBackoffMs * 2 ** Math.min(this.quickDeaths, 20));
+    const delay = backoffDelay(this.quickDeaths, { initialMs: this.o.initialBackoffMs, maxMs: this.o.maxBackoffMs });
     this.quickDeaths++;
     log.warn(`${this.o.name} exited (${how}); restarting in ${delay} ms`);
     this.emit('exit', { code, signal, restartInMs: delay });

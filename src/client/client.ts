@@ -18,7 +18,7 @@
  * is held for a short while and sent under the next key, or reported as not sent (outbox.ts).
  */
 import IRC, { type Client as IrcClient } from 'irc-framework';
-import { KEYBOT_NICK, casefold } from '../ircd/names.js';
+import { KEYBOT_NICK, casefold } from '../protocol/names.js';
 import { RoomCryptoEngine, type TextCommand } from './engine.js';
 import { SealClientError } from './errors.js';
 import { loadPrivateKey } from './identity.js';
@@ -27,7 +27,6 @@ import { RoomMembership } from './membership.js';
 import { SealClientRooms } from './seal-client/rooms.js';
 import type { ConnectResult, SealConnectOptions } from './seal-client/types.js';
 
-export { backoffDelay } from './seal-client/connection.js';
 export type {
   ConnectResult,
   KeybotTrust,

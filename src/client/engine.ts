@@ -20,7 +20,7 @@
  *    refused: the engine never hands back plaintext for such a room (fail closed).
  */
 import { classifyLine, sanitizeText } from '../crypto/index.js';
-import { casefold } from '../ircd/names.js';
+import { casefold } from '../protocol/names.js';
 import type { HeldMessage } from './engine/key-store.js';
 import { EnvelopeIntake } from './engine/envelopes.js';
 import type { IncomingLine, IncomingResult, UndecryptableResult } from './engine/types.js';

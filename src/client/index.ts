@@ -8,7 +8,6 @@
  */
 export {
   SealClient,
-  backoffDelay,
   type SealConnectOptions,
   type SealClientEvents,
   type ConnectResult,
@@ -43,7 +42,6 @@ export { ArmorCollector, type ArmorStep } from './keybot-key.js';
 export {
   KnownKeybots,
   decideKeybotTrust,
-  normalizeFingerprint,
   sealchatHome,
   type KnownKeybot,
   type TrustDecision,

@@ -5,7 +5,8 @@
  * the configured or remembered one is refused, never adopted.
  */
 import { readPublicKey, type PublicKeyHandle } from '../crypto/index.js';
-import { KnownKeybots, decideKeybotTrust, normalizeFingerprint, type KnownKeybot, type TrustSource } from './pinning.js';
+import { normalizeFingerprint } from '../protocol/fingerprint.js';
+import { KnownKeybots, decideKeybotTrust, type KnownKeybot, type TrustSource } from './pinning.js';
 
 export interface KeybotTrustOptions {
   /** `host:port` of the server, the key of the known-keybots file. */

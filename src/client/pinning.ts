@@ -10,16 +10,11 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { normalizeFingerprint } from '../protocol/fingerprint.js';
 
 /** Where sealchat keeps per-user files: $SEALCHAT_HOME, else ~/.sealchat. */
 export function sealchatHome(): string {
   return process.env.SEALCHAT_HOME || path.join(os.homedir(), '.sealchat');
-}
-
-/** Lowercase hex without spaces, colons or a 0x prefix; undefined if that is not a fingerprint. */
-export function normalizeFingerprint(text: string): string | undefined {
-  const hex = text.trim().replace(/^0x/i, '').replace(/[\s:]/g, '').toLowerCase();
-  return /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(hex) ? hex : undefined;
 }
 
 /** One remembered keybot. */

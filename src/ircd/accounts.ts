@@ -13,8 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { inspectPublicKey, KeyStatus } from '../crypto/index.js';
-import type { ControlErrorCode } from './control-protocol.js';
-import { casefold, isValidAccountName, KEYBOT_NICK } from './names.js';
+import type { ControlErrorCode } from '../protocol/control.js';
+import { casefold, isValidAccountName, KEYBOT_NICK } from '../protocol/names.js';
+import { KEYBOT_CREDENTIALS_FILE } from '../protocol/files.js';
 import type { AccountRecord, AccountStore } from './store/types.js';
 import { createLogger } from '../util/log.js';
 import { KeyedMutex, Semaphore } from '../util/semaphore.js';
@@ -31,7 +32,6 @@ export const ARGON2_OPTIONS = Object.freeze({
 /** Longest password accepted, in UTF-8 bytes. */
 export const MAX_PASSWORD_BYTES = 512;
 
-export const KEYBOT_CREDENTIALS_FILE = 'keybot.credentials';
 
 /** A refused account operation; `code` is what the control socket reports. */
 export class AccountError extends Error {

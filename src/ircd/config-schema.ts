@@ -103,4 +103,3 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   limits: DEFAULT_LIMITS,
 });
 
-export const STORE_FILE_NAME = 'sealchat.sqlite';

@@ -12,7 +12,9 @@ import { access, readFile } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import { isObject, parseConfig, parseIpEntry } from './config-parse.js';
-import { ConfigError, DEFAULT_CONFIG, STORE_FILE_NAME, type Config, type ListenerConfig } from './config-schema.js';
+import { ConfigError, DEFAULT_CONFIG, type Config, type ListenerConfig } from './config-schema.js';
+import { STORE_FILE_NAME } from '../protocol/files.js';
+import { parseHostPort } from '../protocol/address.js';
 
 export * from './config-schema.js';
 
@@ -56,7 +58,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> 
   if (opts.listen !== undefined && opts.listen.length > 0) {
     const plain = opts.listen.map((spec) => {
       try {
-        return parseListen(spec);
+        return parseHostPort(spec, { allowZero: true });
       } catch (err) {
         throw new ConfigError(`config: --listen: ${(err as Error).message}`);
       }
@@ -66,20 +68,6 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> 
   if (config.store === '') config.store = `sqlite://${path.join(config.dataDir, STORE_FILE_NAME)}`;
   await checkTlsFiles(config.listen);
   return config;
-}
-
-/**
- * Parse `HOST:PORT`, with IPv6 hosts in brackets (`[::1]:6667`). Port 0 asks the OS for a
- * free port (tests use it).
- */
-export function parseListen(spec: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(spec);
-  if (!m) throw new Error(`"${spec}" is not HOST:PORT (use [ADDR]:PORT for IPv6, e.g. [::1]:6667)`);
-  const host = m[1] ?? m[2]!;
-  if (m[1] !== undefined && isIP(host) !== 6) throw new Error(`"${host}" in "${spec}" is not an IPv6 address`);
-  const port = Number(m[3]);
-  if (port > 65535) throw new Error(`port ${port} in "${spec}" is out of range (0-65535)`);
-  return { host, port };
 }
 
 /**

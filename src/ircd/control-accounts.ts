@@ -5,7 +5,7 @@
 
 import { AccountError, type Accounts } from './accounts.js';
 import { ControlFailure, type ControlHandler } from './control.js';
-import type { UserInfo } from './control-protocol.js';
+import type { UserInfo } from '../protocol/control.js';
 import type { AccountRecord } from './store/types.js';
 
 export interface PresenceView {

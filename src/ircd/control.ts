@@ -19,8 +19,8 @@ import {
   type ControlRequest,
   type ControlResponse,
   type ServerInfo,
-} from './control-protocol.js';
-import { probeControlSocket } from './control-client.js';
+} from '../protocol/control.js';
+import { probeControlSocket } from '../protocol/control-client.js';
 import { createLogger } from '../util/log.js';
 import { VERSION } from '../util/version.js';
 

@@ -2,13 +2,13 @@ import { expect } from 'chai';
 import {
   COMMANDS,
   CommandDispatcher,
-  formatFingerprint,
   helpLines,
   parseCommand,
   type CommandContext,
   type KeyRequests,
 } from '../../src/bot/commands.js';
 import { DirectoryError } from '../../src/bot/directory.js';
+import { formatFingerprint } from '../../src/protocol/fingerprint.js';
 import { MAX_INVITEES } from '../../src/bot/service.js';
 
 /** A key service stub that records calls and answers what each test sets. */

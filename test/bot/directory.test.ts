@@ -6,8 +6,8 @@ import { expect } from 'chai';
 import path from 'node:path';
 import type { Client as IrcClient } from 'irc-framework';
 import { ControlSocketDirectory, DirectoryError } from '../../src/bot/directory.js';
-import { CONTROL_SOCKET_NAME } from '../../src/ircd/control-protocol.js';
-import { ControlCallError, ControlClient } from '../../src/ircd/control-client.js';
+import { CONTROL_SOCKET_NAME } from '../../src/protocol/files.js';
+import { ControlCallError, ControlClient } from '../../src/protocol/control-client.js';
 import { connectClient, quitAll, startTestDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
 
 describe('src/bot/directory.ts ControlSocketDirectory (real daemon)', function () {

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { IdentityError, KEYBOT_KEY_FILE, loadOrCreateIdentity, readServiceCredentials } from '../../src/bot/identity.js';
+import { IdentityError, loadOrCreateIdentity, readServiceCredentials } from '../../src/bot/identity.js';
+import { KEYBOT_KEY_FILE } from '../../src/protocol/files.js';
 import { readPublicKey } from '../../src/crypto/index.js';
 
 describe('src/bot/identity.ts', function () {

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { readPublicKey } from '../../src/crypto/index.js';
-import { ControlClient } from '../../src/ircd/control-client.js';
+import { ControlClient } from '../../src/protocol/control-client.js';
 import { RawClient } from '../helpers/daemon.js';
 import { channelMembers, loginPerTest, sleep, startWorld, waitUntil, type BotWorld, type TestMember } from './helpers.js';
 import { ROOM_RE } from '../helpers/poll.js';

@@ -6,11 +6,11 @@ import { ControlSocketDirectory } from '../../src/bot/directory.js';
 import {
   loadRoomMemory,
   parseRoomMemory,
-  ROOM_MEMORY_FILE,
   ROOM_MEMORY_VERSION,
   RoomMemoryWriter,
   serializeRoomMemory,
 } from '../../src/bot/room-memory.js';
+import { ROOM_MEMORY_FILE } from '../../src/protocol/files.js';
 import { startTestDaemon } from '../helpers/daemon.js';
 import { restartDaemon } from '../faults/helpers.js';
 import { captureWarnings } from './helpers.js';

@@ -285,7 +285,7 @@ describe('src/client/agent (unix socket, real crypto)', function () {
     await writeFile(passFile, 'correct horse\n', { mode: 0o600 });
     const socketPath = path.join(dir, 'dora.sock');
     const script =
-      `import('${path.resolve('src/client/agent/main.ts')}').then((m) => m.runAgent(` +
+      `import('${path.resolve('src/cli/agent.ts')}').then((m) => m.runAgent(` +
       `{ account: 'dora', key: ${JSON.stringify(keyFile)}, socket: ${JSON.stringify(socketPath)}, 'passphrase-file': ${JSON.stringify(passFile)} }))` +
       `.then((code) => process.exit(code))`;
     const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], {
@@ -318,7 +318,7 @@ describe('src/client/agent (unix socket, real crypto)', function () {
 
   it('runAgent: a wrong passphrase or a missing account is an error exit, not a running agent', async function () {
     this.timeout(10_000);
-    const { runAgent } = await import('../../src/client/agent/main.js');
+    const { runAgent } = await import('../../src/cli/agent.js');
     const saved = process.stderr.write.bind(process.stderr);
     let out = '';
     process.stderr.write = ((s: string) => ((out += s), true)) as typeof process.stderr.write;

@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client as IrcClient } from 'irc-framework';
 import type { SealClient, SealClientEvents } from '../../src/client/client.js';
-import { KEYBOT_CREDENTIALS_FILE } from '../../src/ircd/accounts.js';
-import { ControlClient } from '../../src/ircd/control-client.js';
+import { KEYBOT_CREDENTIALS_FILE } from '../../src/protocol/files.js';
+import { ControlClient } from '../../src/protocol/control-client.js';
 import { connectClient, type TestDaemon } from '../helpers/daemon.js';
 import { envelopeLines, type EnvelopeSpec, type Party } from './fixtures.js';
 

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { SealClient } from '../../src/client/client.js';
-import { ControlClient } from '../../src/ircd/control-client.js';
+import { ControlClient } from '../../src/protocol/control-client.js';
 import { keyFor } from '../helpers/daemon.js';
 import { next, record } from '../client/helpers.js';
 import { companion, roomIn, sameEpoch, spawnServe, until, type ServeProcess } from './helpers.js';

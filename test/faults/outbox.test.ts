@@ -4,7 +4,6 @@
  * under which epoch, and what is reported as not sent. Plus the reconnect backoff.
  */
 import { expect } from 'chai';
-import { backoffDelay } from '../../src/client/client.js';
 import { RoomCryptoEngine, type IncomingResult } from '../../src/client/engine.js';
 import { KeyTrust, Outbox } from '../../src/client/outbox.js';
 import { generateRoomKey, peekRoomMessage } from '../../src/crypto/index.js';
@@ -140,14 +139,4 @@ describe('faults: src/client/outbox.ts (hold, resend, report)', function () {
     expect((third as { reason: string }).reason).to.match(/too many messages are already waiting/);
   });
 
-  it('reconnect backoff: exponential, capped, with jitter taken off the delay', function () {
-    const none = (): number => 0;
-    const full = (): number => 1;
-    const o = { initialMs: 100, maxMs: 1000, jitter: 0.5 };
-    expect([0, 1, 2, 3, 4, 5].map((a) => backoffDelay(a, o, none))).to.deep.equal([100, 200, 400, 800, 1000, 1000]);
-    expect([0, 1, 4].map((a) => backoffDelay(a, o, full))).to.deep.equal([50, 100, 500]);
-    expect(backoffDelay(0, {}, none)).to.equal(1000);
-    expect(backoffDelay(40, {}, none)).to.equal(30_000);
-    expect(backoffDelay(3, { initialMs: 100, jitter: 0 }, full)).to.equal(800);
-  });
 });

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { KeyvSqlite } from '@keyv/sqlite';
-import { ControlClient } from '../../src/ircd/control-client.js';
+import { ControlClient } from '../../src/protocol/control-client.js';
 import { keyFor } from '../helpers/daemon.js';
 import { spawnDaemon, type ChildDaemon } from './child-daemon.js';
 import { figure, LineConn, size } from './harness.js';

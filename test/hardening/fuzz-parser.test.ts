@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { MAX_PARAMS, parseLine, serializeMessage } from '../../src/ircd/protocol/message.js';
+import { MAX_PARAMS, parseLine, serializeMessage } from '../../src/protocol/message.js';
 import { anyLine, variants } from './generators.js';
 import { figure, size } from './harness.js';
 import { specParse, type SpecParse } from './oracle.js';

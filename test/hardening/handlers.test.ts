@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ControlClient } from '../../src/ircd/control-client.js';
+import { ControlClient } from '../../src/protocol/control-client.js';
 import { keyFor, startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
 import { spawnDaemon } from './child-daemon.js';
 import { bodyBytes, useCrashGuard, LineConn, sleep, tagBytes } from './harness.js';

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { parseLine } from '../../src/ircd/protocol/message.js';
+import { parseLine } from '../../src/protocol/message.js';
 import { RawClient } from './daemon.js';
 
 export type Reply = Record<string, any>;

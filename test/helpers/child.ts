@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const SEALCHATD_CLI = path.join(ROOT, 'src/bin/sealchatd.ts');
+export const SEALCHATD_CLI = path.join(ROOT, 'src/cli/sealchatd.ts');
 
 export type Exit = { code: number | null; signal: NodeJS.Signals | null };
 

@@ -15,7 +15,7 @@ import { loginAs, testKeybotOptions } from './keybot.js';
 import { until } from './poll.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const SEALCHAT_CLI = path.join(ROOT, 'src/bin/sealchat.ts');
+export const SEALCHAT_CLI = path.join(ROOT, 'src/cli/sealchat.ts');
 
 export { ROOM_RE, sleep, until } from './poll.js';
 

@@ -9,11 +9,11 @@ import { generateUserKey } from '../../src/crypto/index.js';
 import { Accounts } from '../../src/ircd/accounts.js';
 import { formatUserTable } from '../../src/ircd/admin.js';
 import { loadConfig } from '../../src/ircd/config.js';
-import type { UserInfo } from '../../src/ircd/control-protocol.js';
+import type { UserInfo } from '../../src/protocol/control.js';
 import { openAccountStore } from '../../src/ircd/store/index.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = path.join(ROOT, 'src/bin/sealchatd.ts');
+const CLI = path.join(ROOT, 'src/cli/sealchatd.ts');
 
 interface Run {
   code: number | null;
@@ -37,7 +37,7 @@ function sealchatd(args: string[], input = ''): Promise<Run> {
   });
 }
 
-describe('src/bin/sealchatd.ts user … (src/ircd/admin)', function () {
+describe('src/cli/sealchatd.ts user … (src/ircd/admin)', function () {
   this.timeout(30_000);
   let dir: string;
   let data: string;

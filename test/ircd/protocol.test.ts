@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { parseLine, serializeBody, serializeMessage, MAX_LINE_BYTES } from '../../src/ircd/protocol/message.js';
-import { casefold, isValidAccountName, isValidChannelName, isValidNick } from '../../src/ircd/names.js';
+import { parseLine, serializeBody, serializeMessage, MAX_LINE_BYTES } from '../../src/protocol/message.js';
+import { casefold, isValidAccountName, isValidChannelName, isValidNick } from '../../src/protocol/names.js';
 import { Relay, TAG_ACCOUNT, TAG_SERVER_TIME, TAG_MESSAGE_TAGS } from '../../src/ircd/server/relay.js';
 
 function parsed(line: string) {

@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { createDecipheriv } from 'node:crypto';
 import type { SealClient } from '../../src/client/client.js';
 import { EnvelopeStatus, PartStatus, PartsReassembler, openEnvelope, type EnvelopePayload } from '../../src/crypto/index.js';
-import { casefold } from '../../src/ircd/names.js';
+import { casefold } from '../../src/protocol/names.js';
 import { insiderHas, openRoom, record, sameEpoch, sleep, startSecWorld, until, type Insider, type SecWorld } from './world.js';
 
 /** AES-GCM on a one-line Ed25519 room message, signature ignored (the attacker only wants to read). */

@@ -20,7 +20,7 @@ import { expect } from 'chai';
 import { createDecipheriv } from 'node:crypto';
 import type { SealClient } from '../../src/client/client.js';
 import type { EnvelopePayload } from '../../src/crypto/index.js';
-import { casefold } from '../../src/ircd/names.js';
+import { casefold } from '../../src/protocol/names.js';
 import { insiderHas, next, openRoom, sameEpoch, startSecWorld, until, type Insider, type Line, type SecWorld } from './world.js';
 
 /** AES-GCM with `key` on a one-line Ed25519 room message, as an attacker would: no signature check. */

@@ -15,7 +15,7 @@
 import { expect } from 'chai';
 import type { SealClient } from '../../src/client/client.js';
 import { LocalProxy } from '../../src/client/proxy/proxy.js';
-import { parseLine } from '../../src/ircd/protocol/message.js';
+import { parseLine } from '../../src/protocol/message.js';
 import { RawClient } from '../helpers/daemon.js';
 import { insiderHas, openRoom, record, sameEpoch, startSecWorld, until, type Insider, type SecWorld } from './world.js';
 

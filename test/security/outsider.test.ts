@@ -11,7 +11,7 @@
  */
 import { expect } from 'chai';
 import type { SealClient } from '../../src/client/client.js';
-import { casefold } from '../../src/ircd/names.js';
+import { casefold } from '../../src/protocol/names.js';
 import { next, openRoom, sameEpoch, sleep, startSecWorld, type Insider, type Line, type SecWorld } from './world.js';
 
 describe('security: an outsider who knows the room name', function () {

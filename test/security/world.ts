@@ -27,8 +27,8 @@ import {
   type PrivateKeyHandle,
   type PublicKeyHandle,
 } from '../../src/crypto/index.js';
-import { casefold } from '../../src/ircd/names.js';
-import { parseLine } from '../../src/ircd/protocol/message.js';
+import { casefold } from '../../src/protocol/names.js';
+import { parseLine } from '../../src/protocol/message.js';
 import { RawClient, startTestDaemon, type ConfigOverrides, type TestDaemon, type TestUser } from '../helpers/daemon.js';
 import { until } from '../helpers/companions.js';
 import { testKeybotOptions } from '../helpers/keybot.js';

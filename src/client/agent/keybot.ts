@@ -8,7 +8,8 @@
  * the incoming stream (hiding them).
  */
 import { readPublicKey, type PublicKeyHandle } from '../../crypto/index.js';
-import { KEYBOT_NICK, casefold } from '../../ircd/names.js';
+import { backoffDelay } from '../../protocol/backoff.js';
+import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import type { IncomingResult, RoomCryptoEngine } from '../engine.js';
 import { ArmorCollector } from '../keybot-key.js';
 import { judgeKeybotKey, rememberKeybot, rememberedKeyToUse, type KeybotPinSource } from '../keybot-trust.js';
@@ -120,7 +121,8 @@ export class AgentKeybot {
 
   private fail(reason: string): void {
     // Ask again later, less often each time (keybot may be offline for a while): 30 s, 1, 2, 4, 8 min.
-    const delay = (this.o.keyRetryMs ?? 30_000) * 2 ** Math.min(this.failures++, 4);
+    const retry = this.o.keyRetryMs ?? 30_000;
+    const delay = backoffDelay(this.failures++, { initialMs: retry, maxMs: retry * 16 });
     this.current = { status: 'unavailable', reason, retryAt: this.host.clock() + delay };
     this.host.notice(reason, 'warn');
   }

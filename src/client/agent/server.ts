@@ -13,7 +13,7 @@ import { mkdir, chmod, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { PrivateKeyHandle } from '../../crypto/index.js';
-import { casefold } from '../../ircd/names.js';
+import { casefold } from '../../protocol/names.js';
 import { createLogger } from '../../util/log.js';
 import { VERSION } from '../../util/version.js';
 import type { RoomCryptoEngineOptions } from '../engine.js';

@@ -15,7 +15,7 @@
  * in `send`, with a notice; after 30 s it is given up and reported NOT SENT, with its text.
  */
 import type { PrivateKeyHandle } from '../../crypto/index.js';
-import { KEYBOT_NICK } from '../../ircd/names.js';
+import { KEYBOT_NICK } from '../../protocol/names.js';
 import {
   RoomCryptoEngine,
   type IncomingResult,

@@ -11,7 +11,7 @@ import {
   type EnvelopeMember,
   type PublicKeyHandle,
 } from '../../crypto/index.js';
-import { casefold } from '../../ircd/names.js';
+import { casefold } from '../../protocol/names.js';
 import { wipe } from './key-store.js';
 import { RoomMessages } from './room-messages.js';
 import type { EnvelopeRejectCode, EnvelopeRejectedResult, IncomingResult } from './types.js';

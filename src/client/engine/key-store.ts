@@ -12,7 +12,7 @@ import {
   type PublicKeyHandle,
   type SigAlg,
 } from '../../crypto/index.js';
-import { KEYBOT_NICK, SERVICE_ROOM_PREFIX, casefold } from '../../ircd/names.js';
+import { KEYBOT_NICK, SERVICE_ROOM_PREFIX, casefold } from '../../protocol/names.js';
 import type { MemberKeyChange, RoomCryptoEngineOptions, RoomInfo, TextCommand } from './types.js';
 
 export interface EpochKey {

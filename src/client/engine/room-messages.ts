@@ -12,7 +12,7 @@ import {
   peekRoomMessage,
   splitPlaintext,
 } from '../../crypto/index.js';
-import { KEYBOT_NICK, casefold } from '../../ircd/names.js';
+import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import { RoomKeyStore, isChannel, type HeldMessage, type RoomState } from './key-store.js';
 import type { IncomingResult, OutgoingResult, TextCommand, UndecryptableCode, UndecryptableResult } from './types.js';
 

@@ -3,8 +3,8 @@
  * encrypted or held, never forwarded in the clear; private messages go only to keybot (and CTCP)
  * unless plaintext was allowed; `/msg *sealchat` is answered locally.
  */
-import { KEYBOT_NICK, casefold } from '../../ircd/names.js';
-import { parseLine, serializeBody, type IrcMessage } from '../../ircd/protocol/message.js';
+import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
+import { parseLine, serializeBody, type IrcMessage } from '../../protocol/message.js';
 import type { Unsent } from '../outbox.js';
 import { PROXY_NICK } from './session-io.js';
 import { ProxySessionKeybot } from './session-keybot.js';

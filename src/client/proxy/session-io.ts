@@ -6,7 +6,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { PrivateKeyHandle } from '../../crypto/index.js';
-import { serializeBody } from '../../ircd/protocol/message.js';
+import { serializeBody } from '../../protocol/message.js';
 import type { Logger } from '../../util/log.js';
 import type { RoomCryptoEngine, RoomCryptoEngineOptions } from '../engine.js';
 import type { ArmorCollector } from '../keybot-key.js';

@@ -3,7 +3,7 @@
  * own connection (its lines hidden from the client), then pinned (pinning.ts, keybot-trust.ts).
  */
 import type { PublicKeyHandle } from '../../crypto/index.js';
-import { KEYBOT_NICK } from '../../ircd/names.js';
+import { KEYBOT_NICK } from '../../protocol/names.js';
 import type { IncomingResult } from '../engine.js';
 import { ArmorCollector } from '../keybot-key.js';
 import { settleKeybotKey } from '../keybot-trust.js';

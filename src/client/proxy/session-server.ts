@@ -3,8 +3,8 @@
  * envelope parts hidden, key events and refusals shown as `*sealchat` NOTICEs, plaintext in an
  * encrypted room flagged; login (001) starts the engine. Everything else passes byte for byte.
  */
-import { KEYBOT_NICK, casefold } from '../../ircd/names.js';
-import { parseLine, serializeBody, serializeMessage, type IrcMessage } from '../../ircd/protocol/message.js';
+import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
+import { parseLine, serializeBody, serializeMessage, type IrcMessage } from '../../protocol/message.js';
 import { RoomCryptoEngine, type IncomingResult } from '../engine.js';
 import { RoomMembership, type MembershipKind } from '../membership.js';
 import { Outbox } from '../outbox.js';

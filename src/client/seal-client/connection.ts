@@ -5,22 +5,14 @@
  */
 import { EventEmitter } from 'node:events';
 import IRC, { type Client as IrcClient, type WhoisResult } from 'irc-framework';
-import { KEYBOT_NICK, casefold } from '../../ircd/names.js';
+import { backoffDelay } from '../../protocol/backoff.js';
+import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import type { RoomCryptoEngine } from '../engine.js';
 import { SealClientError } from '../errors.js';
 import type { ArmorCollector } from '../keybot-key.js';
 import type { RoomMembership } from '../membership.js';
 import type { Outbox, Unsent } from '../outbox.js';
 import type { KeybotTrust, ReconnectOptions, SealClientEvents, SealConnectOptions, SendResult } from './types.js';
-
-/** The delay before reconnect attempt `attempt` (0-based): capped exponential backoff with jitter. */
-export function backoffDelay(attempt: number, o: ReconnectOptions = {}, random: () => number = Math.random): number {
-  const initial = Math.max(0, o.initialMs ?? 1000);
-  const max = Math.max(initial, o.maxMs ?? 30_000);
-  const jitter = Math.min(1, Math.max(0, o.jitter ?? 0.5));
-  const base = Math.min(max, initial * 2 ** Math.min(attempt, 30));
-  return Math.round(base * (1 - jitter * random()));
-}
 
 type Listener<K extends keyof SealClientEvents> = (...args: SealClientEvents[K]) => void;
 
@@ -239,7 +231,8 @@ export abstract class SealClientConnection extends EventEmitter {
       this.finish('the connection was lost');
       return;
     }
-    const delayMs = backoffDelay(this.attempts, o);
+    // Companions spread their returns (jitter 0.5 unless configured): a daemon restart drops everyone at once.
+    const delayMs = backoffDelay(this.attempts, { jitter: 0.5, ...o });
     this.attempts++;
     const attempt = this.attempts;
     this.enqueue(() => void this.emit('reconnecting', { attempt, delayMs }));

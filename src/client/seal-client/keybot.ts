@@ -3,7 +3,7 @@
  * again after a reconnect, and its commands with their NOTICE replies.
  */
 import { readPublicKey } from '../../crypto/index.js';
-import { KEYBOT_NICK, casefold } from '../../ircd/names.js';
+import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import type { BotNoticeResult, IncomingResult } from '../engine.js';
 import { ArmorCollector } from '../keybot-key.js';
 import { settleKeybotKey } from '../keybot-trust.js';

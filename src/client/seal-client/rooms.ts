@@ -2,7 +2,7 @@
  * Rooms, for SealClient (client.ts): encrypted text out (held by the Outbox while a key is on its
  * way), decrypted and verified text in, and what JOIN/PART/KICK/QUIT mean for the keys.
  */
-import { casefold } from '../../ircd/names.js';
+import { casefold } from '../../protocol/names.js';
 import type { IncomingResult, RoomInfo, TextCommand } from '../engine.js';
 import { SealClientError } from '../errors.js';
 import type { Unsent } from '../outbox.js';

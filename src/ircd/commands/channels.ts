@@ -2,7 +2,7 @@
  * Channel commands: JOIN, PART, NAMES, TOPIC, INVITE, KICK, LIST (RFC 2812 §3.2,
  * modern.ircdocs.horse "Channel Operations").
  */
-import { casefold, isValidChannelName, SERVICE_ROOM_PREFIX } from '../names.js';
+import { casefold, isValidChannelName, SERVICE_ROOM_PREFIX } from '../../protocol/names.js';
 import {
   ERR_BADCHANNELKEY, ERR_CHANNELISFULL, ERR_CHANOPRIVSNEEDED, ERR_INVITEONLYCHAN, ERR_NOSUCHCHANNEL,
   ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_TOOMANYCHANNELS, ERR_USERNOTINCHANNEL, ERR_USERONCHANNEL,

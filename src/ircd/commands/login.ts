@@ -7,7 +7,7 @@
  * (Accounts.authenticate verifies a dummy hash for unknown names), so replies do not reveal
  * which accounts exist. Attempts are rate-limited per IP and per account name.
  */
-import { casefold, KEYBOT_NICK } from '../names.js';
+import { casefold, KEYBOT_NICK } from '../../protocol/names.js';
 import {
   ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_PASSWDMISMATCH, RPL_CREATED, RPL_ISUPPORT,
   RPL_MYINFO, RPL_WELCOME, RPL_YOURHOST,

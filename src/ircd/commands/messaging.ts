@@ -5,8 +5,8 @@
  * that would exceed 512 bytes after our prefix is refused with 417 rather than truncated,
  * since a cut ciphertext is worthless (DESIGN.md).
  */
-import { casefold } from '../names.js';
-import { MAX_LINE_BYTES } from '../protocol/message.js';
+import { casefold } from '../../protocol/names.js';
+import { MAX_LINE_BYTES } from '../../protocol/message.js';
 import {
   ERR_CANNOTSENDTOCHAN, ERR_INPUTTOOLONG, ERR_NORECIPIENT, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK,
   ERR_NOTEXTTOSEND, ERR_TOOMANYTARGETS, RPL_AWAY,

@@ -2,7 +2,7 @@
  * MODE for users (+i, -o) and channels (i s n t m k l o v) — RFC 2812 §3.1.5 and §3.2.3,
  * modern.ircdocs.horse "Channel modes". ISUPPORT says CHANMODES=,k,l,imnst and PREFIX=(ov)@+.
  */
-import { casefold } from '../names.js';
+import { casefold } from '../../protocol/names.js';
 import {
   ERR_CHANOPRIVSNEEDED, ERR_INVALIDMODEPARAM, ERR_NOSUCHNICK,
   ERR_UMODEUNKNOWNFLAG, ERR_UNKNOWNMODE, ERR_USERNOTINCHANNEL, ERR_USERSDONTMATCH, RPL_CHANNELMODEIS,

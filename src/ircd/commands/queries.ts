@@ -3,7 +3,7 @@
  * MOTD, LUSERS, VERSION, OPER. Presence rule (DESIGN.md): a user is online while at least one
  * authenticated session exists; WHOIS of an offline user answers 401 then 318.
  */
-import { casefold, isValidNick } from '../names.js';
+import { casefold, isValidNick } from '../../protocol/names.js';
 import { globMatch, truncateUtf8 } from '../protocol/text.js';
 import {
   ERR_MONLISTFULL, ERR_NOMOTD, ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, ERR_PASSWDMISMATCH,

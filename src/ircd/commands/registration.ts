@@ -5,7 +5,7 @@
  * WeeChat sends PASS, CAP LS, NICK, USER (see shared/REAL_CLIENTS.md). Registration completes
  * once NICK and USER are in and no capability negotiation is open (IRCv3 capability-negotiation).
  */
-import { casefold, isValidNick, KEYBOT_NICK } from '../names.js';
+import { casefold, isValidNick, KEYBOT_NICK } from '../../protocol/names.js';
 import {
   ERR_ALREADYREGISTERED, ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_NONICKNAMEGIVEN,
   ERR_SASLABORTED, ERR_SASLALREADY, ERR_SASLFAIL, ERR_SASLTOOLONG, RPL_LOGGEDIN, RPL_SASLMECHS,

@@ -2,7 +2,7 @@
  * The command table and its dispatcher. The checks every command shares (registered or not,
  * enough parameters, unknown command) are made here once; handlers never repeat them.
  */
-import type { IrcMessage } from '../protocol/message.js';
+import type { IrcMessage } from '../../protocol/message.js';
 import { ERR_NEEDMOREPARAMS, ERR_NOTREGISTERED, ERR_UNKNOWNCOMMAND } from '../protocol/numerics.js';
 import type { IrcServer } from '../server/server.js';
 import type { Session } from '../server/session.js';

@@ -1,5 +1,5 @@
 /** The shape of a command table entry (after ergo's irc/commands.go). */
-import type { IrcMessage } from '../protocol/message.js';
+import type { IrcMessage } from '../../protocol/message.js';
 import type { IrcServer } from '../server/server.js';
 import type { Session } from '../server/session.js';
 import type { Client } from '../server/client.js';

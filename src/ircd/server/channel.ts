@@ -1,5 +1,5 @@
 /** A channel: its modes, topic, members and pending invitations. */
-import { casefold } from '../names.js';
+import { casefold } from '../../protocol/names.js';
 import type { Client } from './client.js';
 import type { Session } from './session.js';
 

@@ -6,7 +6,7 @@
  * built on first use and the same Buffer is written to every recipient of that variant
  * (DESIGN.md "Fan-out").
  */
-import { serializeBody, serializeTags } from '../protocol/message.js';
+import { serializeBody, serializeTags } from '../../protocol/message.js';
 
 export const TAG_SERVER_TIME = 1;
 export const TAG_ACCOUNT = 2;

@@ -8,8 +8,8 @@ import type { Socket } from 'node:net';
 import type { Accounts } from '../accounts.js';
 import type { AccountRecord } from '../store/index.js';
 import { makeIpMatcher, type Config } from '../config.js';
-import { casefold, NICKLEN, CHANNELLEN, SERVICE_ROOM_PREFIX } from '../names.js';
-import { parseLine } from '../protocol/message.js';
+import { casefold, NICKLEN, CHANNELLEN, SERVICE_ROOM_PREFIX } from '../../protocol/names.js';
+import { parseLine } from '../../protocol/message.js';
 import {
   ERR_INPUTTOOLONG, ERR_UNKNOWNCOMMAND, RPL_MONOFFLINE, RPL_MONONLINE,
 } from '../protocol/numerics.js';

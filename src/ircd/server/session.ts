@@ -6,7 +6,7 @@
  * Data flows one way: socket → framing here → server.dispatch (command table) → handler → state.
  */
 import type { Socket } from 'node:net';
-import { MAX_CLIENT_TAG_BYTES, MAX_LINE_BYTES, serializeBody, serializeTags } from '../protocol/message.js';
+import { MAX_CLIENT_TAG_BYTES, MAX_LINE_BYTES, serializeBody, serializeTags } from '../../protocol/message.js';
 import type { Client } from './client.js';
 import { Relay, TAG_ACCOUNT, TAG_MESSAGE_TAGS, TAG_SERVER_TIME } from './relay.js';
 import { ERR_INPUTTOOLONG } from '../protocol/numerics.js';

@@ -14,7 +14,7 @@ import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import { KeyvSqlite } from '@keyv/sqlite';
-import { casefold } from '../names.js';
+import { casefold } from '../../protocol/names.js';
 import { createLogger } from '../../util/log.js';
 import { StoreError, type AccountRecord, type AccountStore } from './types.js';
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { UnlockStatus, inspectPublicKey, unlockPrivateKey } from '../../src/crypto/index.js';
 import { CliProcess, tempDir } from '../helpers/companions.js';
 
-describe('src/bin/sealchat.ts keygen (src/client/cli/keygen.ts)', function () {
+describe('src/cli/sealchat.ts keygen (src/cli/keygen.ts)', function () {
   this.timeout(30_000);
   let dir: string;
   let remove: () => Promise<void>;

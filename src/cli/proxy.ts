@@ -1,11 +1,12 @@
 /**
  * `sealchat proxy`: run the local encrypting proxy in the foreground until SIGINT/SIGTERM.
  */
-import { CliError, UsageError, readSmallTextFile } from '../../bin/cli-util.js';
-import { createLogger } from '../../util/log.js';
-import { normalizeFingerprint } from '../pinning.js';
-import { LocalProxy } from '../proxy/proxy.js';
-import { formatFingerprint, isLoopback, parseHostPort } from './format.js';
+import { CliError, UsageError, readSmallTextFile } from './util.js';
+import { createLogger } from '../util/log.js';
+import { LocalProxy } from '../client/proxy/proxy.js';
+import { isLoopback } from '../protocol/address.js';
+import { formatFingerprint, normalizeFingerprint } from '../protocol/fingerprint.js';
+import { parseHostPort } from './format.js';
 import { defaultKeyFile, type Values } from './keygen.js';
 import { PASSPHRASE, secretSource, unlockKeyFile } from './secrets.js';
 

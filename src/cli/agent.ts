@@ -7,12 +7,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { UnlockStatus, unlockPrivateKey, type PrivateKeyHandle } from '../../crypto/index.js';
-import { isValidAccountName } from '../../ircd/names.js';
-import { promptHidden } from '../../bin/cli-util.js';
-import { unlockFailure } from '../identity.js';
-import { normalizeFingerprint, sealchatHome } from '../pinning.js';
-import { startAgent, type Agent } from './server.js';
+import { UnlockStatus, unlockPrivateKey, type PrivateKeyHandle } from '../crypto/index.js';
+import { isValidAccountName } from '../protocol/names.js';
+import { promptHidden } from './util.js';
+import { unlockFailure } from '../client/identity.js';
+import { sealchatHome } from '../client/pinning.js';
+import { normalizeFingerprint } from '../protocol/fingerprint.js';
+import { startAgent, type Agent } from '../client/agent/server.js';
 
 /** Default socket: `~/.sealchat/agent-<account>.sock` ($SEALCHAT_HOME instead of ~/.sealchat). */
 export function defaultSocketPath(account: string): string {

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { CHAT_COMMANDS, chatHelp, parseChatInput } from '../../src/client/cli/chat-commands.js';
-import { parseHostPort } from '../../src/client/cli/format.js';
+import { CHAT_COMMANDS, chatHelp, parseChatInput } from '../../src/cli/chat-commands.js';
+import { parseHostPort } from '../../src/cli/format.js';
 
-describe('src/client/cli/chat-commands.ts', () => {
+describe('src/cli/chat-commands.ts', () => {
   it('reads plain text as text for the current room, and //text as text starting with /', () => {
     expect(parseChatInput('hello there')).to.deep.equal({ kind: 'text', text: 'hello there' });
     expect(parseChatInput('//shrug')).to.deep.equal({ kind: 'text', text: '/shrug' });
@@ -39,14 +39,14 @@ describe('src/client/cli/chat-commands.ts', () => {
   });
 });
 
-describe('src/client/cli/format.ts parseHostPort', () => {
+describe('src/cli/format.ts parseHostPort (src/protocol/address.ts with the option named)', () => {
   it('reads HOST:PORT, [v6]:PORT and a bare port with a default host', () => {
     expect(parseHostPort('irc.example.org:6697', '--server')).to.deep.equal({ host: 'irc.example.org', port: 6697 });
     expect(parseHostPort('[::1]:6667', '--server')).to.deep.equal({ host: '::1', port: 6667 });
     expect(parseHostPort('6680', '--listen', { defaultHost: '127.0.0.1' })).to.deep.equal({ host: '127.0.0.1', port: 6680 });
-    expect(() => parseHostPort('6680', '--server')).to.throw(/--server: expected HOST:PORT/);
-    expect(() => parseHostPort('host:99999', '--server')).to.throw(/not a port number/);
-    expect(() => parseHostPort('host:0', '--server')).to.throw(/not a port number/);
+    expect(() => parseHostPort('6680', '--server')).to.throw(/--server: "6680" is not HOST:PORT/);
+    expect(() => parseHostPort('host:99999', '--server')).to.throw(/--server: port 99999 .* out of range/);
+    expect(() => parseHostPort('host:0', '--server')).to.throw(/--server: port 0 .* out of range \(1-65535\)/);
     expect(parseHostPort('127.0.0.1:0', '--listen', { allowZero: true }).port).to.equal(0);
   });
 });

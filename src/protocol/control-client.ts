@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { lstat } from 'node:fs/promises';
 import { Client } from 'net-ipc';
-import type { ControlErrorCode, ControlEvents, ControlMethod, ControlMethods } from './control-protocol.js';
+import type { ControlErrorCode, ControlEvents, ControlMethod, ControlMethods } from './control.js';
 import { Semaphore } from '../util/semaphore.js';
 
 /** The daemon answered a call with an error. */

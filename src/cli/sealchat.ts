@@ -12,7 +12,7 @@
  * environment variable; never from the command line, never printed.
  */
 
-import { runCommandLine, type Command, type Options } from './cli-table.js';
+import { runCommandLine, type Command, type Options } from './command-table.js';
 
 const PASSPHRASE_OPTIONS: Options = { 'passphrase-file': { type: 'string' }, 'passphrase-env': { type: 'string' } };
 const PASSPHRASE_HELP: Array<[string, string]> = [
@@ -55,7 +55,7 @@ const COMMANDS: Command[] = [
       ['--no-passphrase', 'leave the private key unprotected (tests only)'],
     ],
     args: { min: 1, max: 1, name: 'NAME' },
-    run: async (values, args) => (await import('../client/cli/keygen.js')).runKeygen(values, args),
+    run: async (values, args) => (await import('./keygen.js')).runKeygen(values, args),
   },
   {
     name: 'chat',
@@ -80,7 +80,7 @@ const COMMANDS: Command[] = [
       ['--reconnect-attempts N', 'after a lost connection, give up after N failed attempts in a row (default: keep trying; 0: exit at once)'],
     ],
     args: { min: 0, max: 0 },
-    run: async (values, args) => (await import('../client/cli/chat.js')).runChat(values, args),
+    run: async (values, args) => (await import('./chat.js')).runChat(values, args),
   },
   {
     name: 'proxy',
@@ -105,7 +105,7 @@ const COMMANDS: Command[] = [
       ['--allow-remote', 'allow a --listen address other machines can reach'],
     ],
     args: { min: 0, max: 0 },
-    run: async (values, args) => (await import('../client/cli/proxy.js')).runProxy(values, args),
+    run: async (values, args) => (await import('./proxy.js')).runProxy(values, args),
   },
   {
     name: 'agent',
@@ -129,7 +129,7 @@ const COMMANDS: Command[] = [
     ],
     args: { min: 0, max: 0 },
     run: async (values) => {
-      const { runAgent } = await import('../client/agent/main.js');
+      const { runAgent } = await import('./agent.js');
       return runAgent(values as Record<string, string | boolean | undefined>);
     },
   },

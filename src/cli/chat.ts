@@ -11,14 +11,15 @@
 import { stat } from 'node:fs/promises';
 import net from 'node:net';
 import readline from 'node:readline';
-import { CliError, UsageError, readSmallTextFile } from '../../bin/cli-util.js';
-import { KEYBOT_NICK, casefold, isValidAccountName } from '../../ircd/names.js';
-import { sanitizeText } from '../../crypto/sanitize.js';
-import { SealClient, type ReconnectOptions } from '../client.js';
-import { SealClientError } from '../errors.js';
-import { normalizeFingerprint } from '../pinning.js';
+import { CliError, UsageError, readSmallTextFile } from './util.js';
+import { KEYBOT_NICK, casefold, isValidAccountName } from '../protocol/names.js';
+import { sanitizeText } from '../crypto/sanitize.js';
+import { SealClient, type ReconnectOptions } from '../client/client.js';
+import { SealClientError } from '../client/errors.js';
 import { chatHelp, parseChatInput, type ChatCommandName } from './chat-commands.js';
-import { clock, formatFingerprint, parseHostPort, type HostPort } from './format.js';
+import type { HostPort } from '../protocol/address.js';
+import { formatFingerprint, normalizeFingerprint } from '../protocol/fingerprint.js';
+import { clock, parseHostPort } from './format.js';
 import { defaultKeyFile, type Values } from './keygen.js';
 import { PASSPHRASE, PASSWORD, obtainSecret, secretSource, unlockKeyFile } from './secrets.js';
 

@@ -8,7 +8,6 @@
  * changes go through here rather than opening the store a second time.
  */
 
-export const CONTROL_SOCKET_NAME = 'control.sock';
 
 /** What the daemon knows of one account, as the control socket reports it. */
 export interface UserInfo {

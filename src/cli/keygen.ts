@@ -9,12 +9,12 @@
 import { constants } from 'node:fs';
 import { mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generateUserKey } from '../../crypto/index.js';
-import { isValidAccountName } from '../../ircd/names.js';
-import { CliError, UsageError } from '../../bin/cli-util.js';
-import { sealchatHome } from '../pinning.js';
+import { generateUserKey } from '../crypto/index.js';
+import { isValidAccountName } from '../protocol/names.js';
+import { CliError, UsageError } from './util.js';
+import { sealchatHome } from '../client/pinning.js';
 import { PASSPHRASE, promptSecret, readSecret, secretSource } from './secrets.js';
-import { formatFingerprint } from './format.js';
+import { formatFingerprint } from '../protocol/fingerprint.js';
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
 

@@ -9,7 +9,7 @@ import { generateUserKey } from '../../src/crypto/index.js';
 import { RawClient } from '../helpers/daemon.js';
 import { CliProcess, startWorld, tempDir, type World } from '../helpers/companions.js';
 
-describe('src/bin/sealchat.ts proxy (src/client/cli/proxy.ts)', function () {
+describe('src/cli/sealchat.ts proxy (src/cli/proxy.ts)', function () {
   this.timeout(30_000);
   let w: World;
   let dir: string;

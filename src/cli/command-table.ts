@@ -7,7 +7,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { setLogLevel, type LogLevel } from '../util/log.js';
 import { VERSION } from '../util/version.js';
-import { CliError, UsageError } from './cli-util.js';
+import { CliError, UsageError } from './util.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 export type Values = Record<string, string | boolean | string[] | undefined>;

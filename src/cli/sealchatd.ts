@@ -10,14 +10,14 @@
  * command failed. Passwords are never printed or logged.
  */
 
-import { ControlCallError, ControlConnectError } from '../ircd/control-client.js';
-import type { UserInfo } from '../ircd/control-protocol.js';
+import { ControlCallError, ControlConnectError } from '../protocol/control-client.js';
+import type { UserInfo } from '../protocol/control.js';
 import { ConfigError, loadConfig, type Config } from '../ircd/config.js';
 import { AdminError, formatUserTable, openAdmin, type AdminBackend } from '../ircd/admin.js';
 import { hashPassword, passwordProblem } from '../ircd/accounts.js';
 import { StoreError } from '../ircd/store/index.js';
-import { runCommandLine, type Command, type Options, type Values } from './cli-table.js';
-import { CliError, UsageError, readNewPassword, readSmallTextFile, readStdin } from './cli-util.js';
+import { runCommandLine, type Command, type Options, type Values } from './command-table.js';
+import { CliError, UsageError, readNewPassword, readSmallTextFile, readStdin } from './util.js';
 import { runIrcd, runServe } from './serve.js';
 
 
@@ -106,7 +106,7 @@ const COMMANDS: Command[] = [
     optionHelp: [...CONFIG_HELP, ['--irc HOST:PORT', "the ircd to log in to (default: the config's first plain listener)"]],
     args: { min: 0, max: 0 },
     run: async (values) => {
-      const { runKeybot } = await import('../bot/main.js');
+      const { runKeybot } = await import('./keybot.js');
       return runKeybot({ config: await configFrom(values), irc: values.irc as string | undefined });
     },
   },

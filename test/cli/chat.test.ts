@@ -12,7 +12,7 @@ import type { SealClient } from '../../src/client/client.js';
 import { CliProcess, ROOM_RE, startWorld, tempDir, until, type World } from '../helpers/companions.js';
 import { connectClient, startTestDaemon } from '../helpers/daemon.js';
 
-describe('src/bin/sealchat.ts chat (src/client/cli/chat.ts)', function () {
+describe('src/cli/sealchat.ts chat (src/cli/chat.ts)', function () {
   this.timeout(40_000);
   let w: World;
   let dir: string;

@@ -5,8 +5,8 @@
  * A secret is never taken from the command line itself (it would show in `ps` and the shell
  * history). Files and variables are for scripts and tests; people get a prompt.
  */
-import { UnlockStatus, unlockPrivateKey, type PrivateKeyHandle } from '../../crypto/index.js';
-import { CliError, UsageError, promptHidden, readSmallTextFile } from '../../bin/cli-util.js';
+import { UnlockStatus, unlockPrivateKey, type PrivateKeyHandle } from '../crypto/index.js';
+import { CliError, UsageError, promptHidden, readSmallTextFile } from './util.js';
 
 /** Where one secret comes from: the `--X-file` / `--X-env` options of a command. */
 export interface SecretSource {
