@@ -133,6 +133,15 @@ const COMMANDS: Command[] = [
       return runAgent(values as Record<string, string | boolean | undefined>);
     },
   },
+  {
+    name: 'plugin-path',
+    usage: 'weechat|irssi',
+    summary: "print where this installation keeps the WeeChat or irssi plugin script, for your client's install step",
+    options: {},
+    optionHelp: [],
+    args: { min: 1, max: 1, name: 'CLIENT' },
+    run: async (_values, args) => (await import('./plugin-path.js')).runPluginPath(args),
+  },
 ];
 
 runCommandLine(
