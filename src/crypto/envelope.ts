@@ -109,8 +109,13 @@ export function payloadProblem(p: EnvelopePayload): string | undefined {
   if (!Array.isArray(p.members) || p.members.length === 0 || p.members.length > MAX_MEMBERS) {
     return `members must list 1 to ${MAX_MEMBERS} members`;
   }
+  return memberListProblem(p.members);
+}
+
+/** @internal Check a list of members (accounts unique when casefolded); the first problem, or undefined. */
+export function memberListProblem(members: readonly EnvelopeMember[]): string | undefined {
   const seen = new Set<string>();
-  for (const m of p.members) {
+  for (const m of members) {
     if (!m || typeof m !== 'object') return 'a member is not an object';
     if (typeof m.account !== 'string' || !ACCOUNT_RE.test(m.account)) return 'a member account is not an account name';
     const folded = casefold(m.account);
@@ -120,6 +125,21 @@ export function payloadProblem(p: EnvelopePayload): string | undefined {
     if (!m.signingKey || !validSigningKey(m.signingKey.alg, m.signingKey.key)) return `member ${m.account} has a bad signing key`;
   }
   return undefined;
+}
+
+/** @internal Is this an account name as envelopes and operations carry them? */
+export function isAccountName(v: unknown): v is string {
+  return typeof v === 'string' && ACCOUNT_RE.test(v);
+}
+
+/** @internal Is this a room name as envelopes and operations carry them? */
+export function isRoomName(v: unknown): v is string {
+  return typeof v === 'string' && ROOM_RE.test(v);
+}
+
+/** @internal Is this a fingerprint (lowercase hex, v4 or v6)? */
+export function isFingerprint(v: unknown): v is string {
+  return typeof v === 'string' && FINGERPRINT_RE.test(v);
 }
 
 /** @internal The JSON form of a payload (always the current version). */

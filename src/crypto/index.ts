@@ -74,3 +74,23 @@ export {
   type OpenEnvelopeOptions,
   type OpenEnvelopeResult,
 } from './envelope-open.js';
+export {
+  DEFAULT_OP_MAX_AGE_MS,
+  DEFAULT_OP_MAX_SKEW_MS,
+  EMPTY_ROSTER_HASH,
+  MAX_OP_TARGETS,
+  ROOM_OP_NONCE_BYTES,
+  ROOM_OP_VERSION,
+  RoomOpStatus,
+  applyRoomOp,
+  encodeRoomOp,
+  readRoomOp,
+  rosterHash,
+  signRoomOp,
+  verifyRoomOp,
+  type ApplyResult,
+  type RoomOp,
+  type RoomOpAction,
+  type RoomOpResult,
+} from './room-ops.js';
+export { certificateFingerprint, makeSelfSignedCertificate, type SelfSignedCertificate, type SelfSignedOptions } from './self-signed.js';
