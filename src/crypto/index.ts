@@ -79,6 +79,7 @@ export {
   DEFAULT_OP_MAX_SKEW_MS,
   EMPTY_ROSTER_HASH,
   MAX_OP_TARGETS,
+  MAX_ROSTER,
   ROOM_OP_NONCE_BYTES,
   ROOM_OP_VERSION,
   RoomOpStatus,
@@ -92,5 +93,6 @@ export {
   type RoomOp,
   type RoomOpAction,
   type RoomOpResult,
+  type OpTarget,
 } from './room-ops.js';
 export { certificateFingerprint, makeSelfSignedCertificate, type SelfSignedCertificate, type SelfSignedOptions } from './self-signed.js';

@@ -15,9 +15,12 @@
  */
 import { createHash } from 'node:crypto';
 import { casefold, concatBytes, fromBase64, toBase64, utf8 } from './bytes.js';
-import { isAccountName, isFingerprint, isRoomName, memberListProblem, MAX_MEMBERS, type EnvelopeMember } from './envelope.js';
+import { isAccountName, isFingerprint, isRoomName, memberListProblem, type EnvelopeMember } from './envelope.js';
 import { privateState, type PrivateKeyHandle } from './keys.js';
 import { importSigningPublicKey, signRaw, verifyRaw, type SigningPublicKey } from './signing.js';
+
+/** Most members a room's roster may hold (envelope version 3; version 2 listed at most MAX_MEMBERS). */
+export const MAX_ROSTER = 5000;
 
 /** Version of the operation format. */
 export const ROOM_OP_VERSION = 1;
@@ -48,12 +51,22 @@ export interface RoomOp {
   roster: Uint8Array;
   /** Who signs it: account and the fingerprint of the key they sign with. */
   actor: { account: string; fingerprint: string };
-  /** Members added (create, add) or removed (remove); empty for leave. */
-  targets: EnvelopeMember[];
+  /**
+   * Accounts added (create, add) or removed (remove), each with the fingerprint the actor's
+   * companion saw for it; empty for leave. The fingerprint fixes the key: its signing key is
+   * whatever that key's owner made it, which the directory (keybot) reports beside it.
+   */
+  targets: OpTarget[];
   /** When the actor signed it, ms since the Unix epoch. */
   issuedAt: number;
   /** 16 random bytes: no two operations are the same statement. */
   nonce: Uint8Array;
+}
+
+/** An account an operation names, with the key fingerprint the actor named for it. */
+export interface OpTarget {
+  account: string;
+  fingerprint: string;
 }
 
 export enum RoomOpStatus {
@@ -104,7 +117,7 @@ export const EMPTY_ROSTER_HASH: Uint8Array = rosterHash([]);
 
 // ---- wire ---------------------------------------------------------------------------------
 
-type WireTarget = [string, string, string, string];
+type WireTarget = [string, string];
 interface WireOp {
   v: number;
   a: string;
@@ -122,8 +135,12 @@ function opProblem(op: RoomOp): string | undefined {
   if (!(op.roster instanceof Uint8Array) || op.roster.length !== 32) return 'roster must be a 32-byte hash';
   if (!op.actor || !isAccountName(op.actor.account) || !isFingerprint(op.actor.fingerprint)) return 'actor must be an account and a fingerprint';
   if (!Array.isArray(op.targets) || op.targets.length > MAX_OP_TARGETS) return `targets must list at most ${MAX_OP_TARGETS} members`;
-  const targetProblem = memberListProblem(op.targets);
-  if (targetProblem) return `targets: ${targetProblem}`;
+  const seen = new Set<string>();
+  for (const t of op.targets) {
+    if (!t || !isAccountName(t.account) || !isFingerprint(t.fingerprint)) return 'a target must be an account and a fingerprint';
+    if (seen.has(casefold(t.account))) return `target ${t.account} is named twice`;
+    seen.add(casefold(t.account));
+  }
   if (op.action === 'leave' && op.targets.length > 0) return 'leave names no targets';
   if (op.action !== 'leave' && op.targets.length === 0) return `${op.action} needs at least one target`;
   if (op.targets.some((t) => casefold(t.account) === casefold(op.actor.account))) return 'the actor cannot be a target';
@@ -143,7 +160,7 @@ export function encodeRoomOp(op: RoomOp): Uint8Array {
     room: op.room,
     r: toBase64(op.roster),
     by: [op.actor.account, op.actor.fingerprint],
-    t: op.targets.map((t) => [t.account, t.fingerprint, t.signingKey.alg, t.signingKey.key]),
+    t: op.targets.map((t) => [t.account, t.fingerprint]),
     iat: op.issuedAt,
     n: toBase64(op.nonce),
   };
@@ -165,11 +182,11 @@ function decodeRoomOp(json: Uint8Array): { status: RoomOpStatus; op?: RoomOp } {
   const roster = fromBase64(w.r);
   const nonce = fromBase64(w.n);
   if (!roster || !nonce) return { status: RoomOpStatus.MALFORMED };
-  const targets: EnvelopeMember[] = [];
+  const targets: OpTarget[] = [];
   for (const t of w.t) {
-    if (!Array.isArray(t) || t.length !== 4 || !t.every((x) => typeof x === 'string')) return { status: RoomOpStatus.MALFORMED };
-    const [account, fingerprint, alg, key] = t as WireTarget;
-    targets.push({ account, fingerprint, signingKey: { alg: alg as SigningPublicKey['alg'], key } });
+    if (!Array.isArray(t) || t.length !== 2 || !t.every((x) => typeof x === 'string')) return { status: RoomOpStatus.MALFORMED };
+    const [account, fingerprint] = t as WireTarget;
+    targets.push({ account, fingerprint });
   }
   const op: RoomOp = {
     action: w.a as RoomOpAction,
@@ -274,33 +291,57 @@ export interface ApplyResult {
  * anyone) and every companion (before it believes an epoch) run this same function:
  *  - the room must match (casefolded) and the roster hash must be the current roster's;
  *  - the actor must be in the roster under the fingerprint that signed (not for create, whose
- *    roster is empty: the actor joins with it);
- *  - create/add targets must not be members; remove targets must be, with the listed fingerprint.
- * `actorMember` is the actor's own entry for a create (their signing key is needed in the roster).
+ *    roster is empty: `actorEntry` is the actor's own entry, which must carry that fingerprint);
+ *  - create/add targets must not be members, and `added` must give exactly one entry per target
+ *    with the fingerprint the operation names (the signing keys come from the directory through
+ *    keybot); remove targets must be members under the fingerprint named.
  */
-export function applyRoomOp(options: { op: RoomOp; room: string; roster: readonly EnvelopeMember[]; actorMember?: EnvelopeMember }): ApplyResult {
+export function applyRoomOp(options: {
+  op: RoomOp;
+  room: string;
+  roster: readonly EnvelopeMember[];
+  added?: readonly EnvelopeMember[];
+  actorEntry?: EnvelopeMember;
+}): ApplyResult {
   const { op, room, roster } = options;
   if (casefold(op.room) !== casefold(room)) return { status: RoomOpStatus.WRONG_ROOM, reason: `the operation is for ${op.room}` };
   const current = rosterHash(roster);
   if (!bytesSame(current, op.roster)) return { status: RoomOpStatus.STALE_ROSTER, reason: 'the operation was made for another roster' };
   const byAccount = new Map(roster.map((m) => [casefold(m.account), m]));
   const actorKey = casefold(op.actor.account);
-  let next: EnvelopeMember[];
-  if (op.action === 'create') {
-    const me = options.actorMember;
-    if (roster.length > 0) return { status: RoomOpStatus.STALE_ROSTER, reason: 'the room exists already' };
-    if (!me || casefold(me.account) !== actorKey || me.fingerprint !== op.actor.fingerprint) {
-      return { status: RoomOpStatus.NOT_A_MEMBER, reason: "create needs the actor's own roster entry" };
+  const entriesFor = (): EnvelopeMember[] | string => {
+    const added = options.added ?? [];
+    if (added.length !== op.targets.length) return 'the added entries do not match the targets';
+    const byTarget = new Map(added.map((m) => [casefold(m.account), m]));
+    const out: EnvelopeMember[] = [];
+    for (const t of op.targets) {
+      const e = byTarget.get(casefold(t.account));
+      if (!e || e.fingerprint !== t.fingerprint) return `${t.account} is not added with the key the operation names`;
+      if (byAccount.has(casefold(t.account))) return `${t.account} is a member already`;
+      out.push(e);
     }
-    next = [me, ...op.targets];
+    return out;
+  };
+  let next: EnvelopeMember[];
+  if (op.action === 'create' || op.action === 'add') {
+    if (op.action === 'create') {
+      const me = options.actorEntry;
+      if (roster.length > 0) return { status: RoomOpStatus.STALE_ROSTER, reason: 'the room exists already' };
+      if (!me || casefold(me.account) !== actorKey || me.fingerprint !== op.actor.fingerprint) {
+        return { status: RoomOpStatus.NOT_A_MEMBER, reason: "create needs the actor's own roster entry" };
+      }
+      byAccount.set(actorKey, me);
+    } else {
+      const actor = byAccount.get(actorKey);
+      if (!actor || actor.fingerprint !== op.actor.fingerprint) return { status: RoomOpStatus.NOT_A_MEMBER, reason: `${op.actor.account} is not a member with that key` };
+    }
+    const entries = entriesFor();
+    if (typeof entries === 'string') return { status: RoomOpStatus.BAD_TARGET, reason: entries };
+    next = [...byAccount.values(), ...entries];
   } else {
     const actor = byAccount.get(actorKey);
     if (!actor || actor.fingerprint !== op.actor.fingerprint) return { status: RoomOpStatus.NOT_A_MEMBER, reason: `${op.actor.account} is not a member with that key` };
-    if (op.action === 'add') {
-      const dup = op.targets.find((t) => byAccount.has(casefold(t.account)));
-      if (dup) return { status: RoomOpStatus.BAD_TARGET, reason: `${dup.account} is a member already` };
-      next = [...roster, ...op.targets];
-    } else if (op.action === 'remove') {
+    if (op.action === 'remove') {
       for (const t of op.targets) {
         const m = byAccount.get(casefold(t.account));
         if (!m || m.fingerprint !== t.fingerprint) return { status: RoomOpStatus.BAD_TARGET, reason: `${t.account} is not a member with that key` };
@@ -311,7 +352,7 @@ export function applyRoomOp(options: { op: RoomOp; room: string; roster: readonl
       next = roster.filter((m) => casefold(m.account) !== actorKey);
     }
   }
-  if (next.length > MAX_MEMBERS) return { status: RoomOpStatus.BAD_TARGET, reason: `a room holds at most ${MAX_MEMBERS} members` };
+  if (next.length > MAX_ROSTER) return { status: RoomOpStatus.BAD_TARGET, reason: `a room holds at most ${MAX_ROSTER} members` };
   const problem = memberListProblem(next);
   if (problem) return { status: RoomOpStatus.BAD_TARGET, reason: problem };
   return { status: RoomOpStatus.OK, roster: sortedMembers(next) };

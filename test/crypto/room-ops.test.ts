@@ -13,10 +13,17 @@ import {
   type EnvelopeMember,
   type RoomOp,
 } from '../../src/crypto/index.js';
+import { createPrivateKey, sign } from 'node:crypto';
 import { fixtures, type Fixtures, type TestKey } from './fixtures.js';
+import { hex, vector } from './vectors.js';
 
 function member(k: TestKey, account = k.name): EnvelopeMember {
   return { account, fingerprint: k.pub.fingerprint, signingKey: signingPublicKeyOf({ key: k.pub }) };
+}
+
+/** An operation's target: the account and the fingerprint the actor saw. */
+function t(m: EnvelopeMember): { account: string; fingerprint: string } {
+  return { account: m.account, fingerprint: m.fingerprint };
 }
 
 describe('src/crypto/room-ops.ts', function () {
@@ -42,7 +49,7 @@ describe('src/crypto/room-ops.ts', function () {
       room: '#sc-test',
       roster: rosterHash([alice, bob]),
       actor: { account: 'alice', fingerprint: alice.fingerprint },
-      targets: [carol],
+      targets: [t(carol)],
       issuedAt: now,
       nonce: new Uint8Array(16).fill(7),
       ...over,
@@ -75,7 +82,7 @@ describe('src/crypto/room-ops.ts', function () {
         [f.rsa, carol],
         [f.v6ids, bob],
       ] as const) {
-        const o = op({ actor: { account: m.account, fingerprint: m.fingerprint }, targets: [mallory] });
+        const o = op({ actor: { account: m.account, fingerprint: m.fingerprint }, targets: [t(mallory)] });
         const data = signRoomOp({ op: o, signer: k.priv });
         expect(verifyRoomOp({ data, signingKey: m.signingKey, fingerprint: m.fingerprint, now }).status, k.name).to.equal(RoomOpStatus.OK);
       }
@@ -124,7 +131,8 @@ describe('src/crypto/room-ops.ts', function () {
       expect(readRoomOp({ data: new TextEncoder().encode('{"v":2}\0xx') }).status).to.equal(RoomOpStatus.UNSUPPORTED_VERSION);
       expect(() => encodeRoomOp(op({ action: 'leave' }))).to.throw(/leave names no targets/);
       expect(() => encodeRoomOp(op({ targets: [] }))).to.throw(/at least one target/);
-      expect(() => encodeRoomOp(op({ targets: [alice] }))).to.throw(/actor cannot be a target/);
+      expect(() => encodeRoomOp(op({ targets: [t(alice)] }))).to.throw(/actor cannot be a target/);
+      expect(() => encodeRoomOp(op({ targets: [t(bob), { ...t(bob), account: 'BOB' }] }))).to.throw(/named twice/);
       expect(() => encodeRoomOp(op({ nonce: randomBytes(8) }))).to.throw(/nonce/);
       expect(() => encodeRoomOp(op({ room: 'sc-test' }))).to.throw(/channel/);
     });
@@ -133,21 +141,21 @@ describe('src/crypto/room-ops.ts', function () {
   describe('applyRoomOp', () => {
     it('adds, removes and lets the actor leave, and hands back the sorted new roster', () => {
       const roster = [bob, alice];
-      const added = applyRoomOp({ op: op(), room: '#SC-Test', roster });
+      const added = applyRoomOp({ op: op(), room: '#SC-Test', roster, added: [carol] });
       expect(added.status).to.equal(RoomOpStatus.OK);
       expect(added.roster!.map((m) => m.account)).to.deep.equal(['alice', 'bob', 'carol']);
-      const removed = applyRoomOp({ op: op({ action: 'remove', targets: [bob] }), room: '#sc-test', roster });
+      const removed = applyRoomOp({ op: op({ action: 'remove', targets: [t(bob)] }), room: '#sc-test', roster });
       expect(removed.roster!.map((m) => m.account)).to.deep.equal(['alice']);
       const left = applyRoomOp({ op: op({ action: 'leave', targets: [] }), room: '#sc-test', roster });
       expect(left.roster!.map((m) => m.account)).to.deep.equal(['bob']);
     });
 
     it('creates a room from the empty roster with the actor and the targets', () => {
-      const create = op({ action: 'create', roster: EMPTY_ROSTER_HASH, targets: [bob, carol] });
-      const r = applyRoomOp({ op: create, room: '#sc-test', roster: [], actorMember: alice });
+      const create = op({ action: 'create', roster: EMPTY_ROSTER_HASH, targets: [t(bob), t(carol)] });
+      const r = applyRoomOp({ op: create, room: '#sc-test', roster: [], actorEntry: alice, added: [carol, bob] });
       expect(r.roster!.map((m) => m.account)).to.deep.equal(['alice', 'bob', 'carol']);
-      expect(applyRoomOp({ op: create, room: '#sc-test', roster: [] }).status).to.equal(RoomOpStatus.NOT_A_MEMBER);
-      expect(applyRoomOp({ op: create, room: '#sc-test', roster: [alice] }).status).to.equal(RoomOpStatus.STALE_ROSTER);
+      expect(applyRoomOp({ op: create, room: '#sc-test', roster: [], added: [bob, carol] }).status).to.equal(RoomOpStatus.NOT_A_MEMBER);
+      expect(applyRoomOp({ op: create, room: '#sc-test', roster: [alice], actorEntry: alice, added: [bob, carol] }).status).to.equal(RoomOpStatus.STALE_ROSTER);
     });
 
     it('refuses an operation replayed into another room, onto another roster, or by a non-member', () => {
@@ -163,9 +171,46 @@ describe('src/crypto/room-ops.ts', function () {
     });
 
     it('refuses adding a member twice and removing someone who is not a member under that key', () => {
-      expect(applyRoomOp({ op: op({ targets: [bob] }), room: '#sc-test', roster: [alice, bob] }).status).to.equal(RoomOpStatus.BAD_TARGET);
-      const wrongKey = { ...bob, fingerprint: mallory.fingerprint };
+      expect(applyRoomOp({ op: op({ targets: [t(bob)] }), room: '#sc-test', roster: [alice, bob], added: [bob] }).status).to.equal(RoomOpStatus.BAD_TARGET);
+      const wrongKey = { account: 'bob', fingerprint: mallory.fingerprint };
       expect(applyRoomOp({ op: op({ action: 'remove', targets: [wrongKey] }), room: '#sc-test', roster: [alice, bob] }).status).to.equal(RoomOpStatus.BAD_TARGET);
     });
+
+    it('keys only the key the operation names: an added entry with another fingerprint, or a missing or extra one, is refused', () => {
+      const other = { ...carol, fingerprint: mallory.fingerprint, signingKey: mallory.signingKey };
+      for (const added of [[other], [], [carol, mallory]]) {
+        const r = applyRoomOp({ op: op(), room: '#sc-test', roster: [alice, bob], added });
+        expect(r.status, JSON.stringify(added.map((a) => a.account))).to.equal(RoomOpStatus.BAD_TARGET);
+      }
+    });
+  });
+  it('matches the room-op test vector of docs/PROTOCOL.md', () => {
+    const v = vector('room-op');
+    const signingKey = { alg: 'ed25519' as const, key: v.ed25519_public_base64! };
+    const roster = [
+      { account: v.member_1!, fingerprint: v.fingerprint_1!, signingKey },
+      { account: v.member_2!, fingerprint: v.fingerprint_2!, signingKey },
+    ];
+    expect(Buffer.from(rosterHash(roster)).toString('hex')).to.equal(v.roster_hash);
+    const o: RoomOp = {
+      action: 'add',
+      room: v.room!,
+      roster: hex(v.roster_hash!),
+      actor: { account: v.member_1!, fingerprint: v.fingerprint_1! },
+      targets: [{ account: v.target!, fingerprint: v.target_fingerprint! }],
+      issuedAt: Number(v.iat),
+      nonce: hex(v.nonce!),
+    };
+    const json = encodeRoomOp(o);
+    expect(new TextDecoder().decode(json)).to.equal(v.op_json!.replace(/\n/g, ''));
+    // Ed25519 is deterministic: the signature over the transcript is the vector's, byte for byte.
+    const seed = Buffer.from(v.ed25519_seed!, 'hex');
+    const key = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' });
+    const signature = sign(null, Buffer.concat([Buffer.from('sealchat-op-v1\0'), json]), key);
+    expect(signature.toString('hex')).to.equal(v.signature);
+    const data = new Uint8Array([...json, 0, ...signature]);
+    const r = verifyRoomOp({ data, signingKey, fingerprint: v.fingerprint_1!, now: Number(v.iat) });
+    expect(r.status).to.equal(RoomOpStatus.OK);
+    expect(applyRoomOp({ op: r.op!, room: v.room!, roster, added: [{ account: 'carol', fingerprint: v.target_fingerprint!, signingKey }] }).status).to.equal(RoomOpStatus.OK);
   });
 });
