@@ -96,3 +96,22 @@ export {
   type OpTarget,
 } from './room-ops.js';
 export { certificateFingerprint, makeSelfSignedCertificate, type SelfSignedCertificate, type SelfSignedOptions } from './self-signed.js';
+export {
+  ENVELOPE_V3,
+  KEY_LINE_PREFIX,
+  MAX_NOTICE_OPS,
+  MEMBER_KEY_BYTES,
+  advanceRoster,
+  generateMemberKey,
+  isEpochNotice,
+  openJoinEnvelope,
+  peekKeyLine,
+  sealJoinEnvelope,
+  signEpochNotice,
+  unwrapEpochKey,
+  verifyEpochNotice,
+  wrapEpochKey,
+  type EpochNotice,
+  type JoinPayload,
+  type RosterChange,
+} from './envelope-v3.js';
