@@ -16,8 +16,8 @@ export {
   type ReconnectOptions,
   type SendResult,
 } from './client.js';
-export { KeyTrust, Outbox, type OutboxOptions, type SubmitResult, type Released, type Unsent } from './outbox.js';
-export { RoomMembership, type MembershipChange, type MembershipKind } from './membership.js';
+export { KeyTrust, Outbox, type OutboxOptions, type SubmitResult, type Released, type Unsent } from './core/index.js';
+export { RoomMembership, type MembershipChange, type MembershipKind } from './core/index.js';
 export {
   RoomCryptoEngine,
   type RoomCryptoEngineOptions,
@@ -35,10 +35,10 @@ export {
   type PlaintextInRoomResult,
   type BotNoticeResult,
   type HeldResult,
-} from './engine.js';
+} from './core/index.js';
 export { SealClientError, type SealClientErrorCode } from './errors.js';
 export { loadPrivateKey, type PrivateKeySource } from './identity.js';
-export { ArmorCollector, type ArmorStep } from './keybot-key.js';
+export { ArmorCollector, type ArmorStep } from './core/index.js';
 export {
   KnownKeybots,
   decideKeybotTrust,
@@ -46,4 +46,4 @@ export {
   type KnownKeybot,
   type TrustDecision,
   type TrustSource,
-} from './pinning.js';
+} from './core/index.js';
