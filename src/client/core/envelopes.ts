@@ -54,8 +54,9 @@ const ENVELOPE_REASONS: Record<EnvelopeRejectCode, string> = {
 export class EnvelopeIntake {
   private keybotKey: PublicKeyHandle | undefined;
   private distrust: string | undefined;
-  private pendingEnvelopes: Array<{ from: string; data: Uint8Array; at: number }> = [];
-  private readonly envelopeParts: PartsReassembler;
+  /** Complete envelopes waiting for keybot's key (bounded by maxPendingEnvelopes). */
+  pendingEnvelopes: Array<{ from: string; data: Uint8Array; at: number }> = [];
+  readonly envelopeParts: PartsReassembler;
 
   constructor(
     private readonly c: EngineConfig,

@@ -27,7 +27,7 @@ const utf8 = new TextEncoder();
 /** Encrypt and decrypt room messages with the keys of the store. */
 export class RoomMessages {
   private readonly replay = new ReplayGuard();
-  private readonly messageParts: PartsReassembler;
+  readonly messageParts: PartsReassembler;
 
   constructor(
     private readonly c: EngineConfig,
