@@ -11,7 +11,7 @@ import { UnlockStatus, unlockPrivateKey, type PrivateKeyHandle } from '../crypto
 import { isValidAccountName } from '../protocol/names.js';
 import { promptHidden } from './util.js';
 import { unlockFailure } from '../client/identity.js';
-import { sealchatHome } from '../client/pinning.js';
+import { sealchatHome } from '../client/index.js';
 import { normalizeFingerprint } from '../protocol/fingerprint.js';
 import { startAgent, type Agent } from '../client/agent/server.js';
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { generateUserKey } from '../crypto/index.js';
 import { isValidAccountName } from '../protocol/names.js';
 import { CliError, UsageError } from './util.js';
-import { sealchatHome } from '../client/pinning.js';
+import { sealchatHome } from '../client/index.js';
 import { PASSPHRASE, promptSecret, readSecret, secretSource } from './secrets.js';
 import { formatFingerprint } from '../protocol/fingerprint.js';
 

@@ -19,11 +19,11 @@
  */
 import IRC, { type Client as IrcClient } from 'irc-framework';
 import { KEYBOT_NICK, casefold } from '../protocol/names.js';
-import { RoomCryptoEngine, type TextCommand } from './engine.js';
+import { MemoryBook, RoomCryptoEngine, memoryFileFor, type TextCommand } from './core/index.js';
 import { SealClientError } from './errors.js';
 import { loadPrivateKey } from './identity.js';
-import { Outbox } from './outbox.js';
-import { RoomMembership } from './membership.js';
+import { Outbox } from './core/index.js';
+import { RoomMembership } from './core/index.js';
 import { SealClientRooms } from './seal-client/rooms.js';
 import type { ConnectResult, SealConnectOptions } from './seal-client/types.js';
 
@@ -50,7 +50,15 @@ export class SealClient extends SealClientRooms {
     this.options = options;
     this.reconnectOptions = options.reconnect === false ? undefined : options.reconnect === true || options.reconnect === undefined ? {} : options.reconnect;
     const privateKey = options.privateKey ?? (await loadPrivateKey(options));
-    this.engine = new RoomCryptoEngine({ ...options.engine, account: options.nick, privateKey });
+    // Pins and epochs from earlier runs (core/memory.ts); the engine lives across reconnects.
+    this.book = new MemoryBook(memoryFileFor(options.knownKeybotsFile));
+    try {
+      this.memory = await this.book.memory(options.nick, this.server());
+    } catch (err) {
+      this.phase = 'closed';
+      throw new SealClientError('key', `cannot read the sealchat memory file: ${(err as Error).message}`);
+    }
+    this.engine = new RoomCryptoEngine({ ...options.engine, account: options.nick, privateKey, memory: this.memory });
     this.holding = options.outbox !== false;
     this.outbox = new Outbox(this.engine, typeof options.outbox === 'object' ? options.outbox : {});
     this.membershipState = new RoomMembership(this.engine, this.outbox);

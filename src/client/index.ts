@@ -16,34 +16,7 @@ export {
   type ReconnectOptions,
   type SendResult,
 } from './client.js';
-export { KeyTrust, Outbox, type OutboxOptions, type SubmitResult, type Released, type Unsent } from './outbox.js';
-export { RoomMembership, type MembershipChange, type MembershipKind } from './membership.js';
-export {
-  RoomCryptoEngine,
-  type RoomCryptoEngineOptions,
-  type IncomingLine,
-  type IncomingResult,
-  type OutgoingResult,
-  type RoomInfo,
-  type TextCommand,
-  type KeyResult,
-  type MessageResult,
-  type UndecryptableResult,
-  type UndecryptableCode,
-  type EnvelopeRejectedResult,
-  type EnvelopeRejectCode,
-  type PlaintextInRoomResult,
-  type BotNoticeResult,
-  type HeldResult,
-} from './engine.js';
+// The companion core (core/index.ts): engine, outbox, membership, keybot's key, memory.
+export * from './core/index.js';
 export { SealClientError, type SealClientErrorCode } from './errors.js';
 export { loadPrivateKey, type PrivateKeySource } from './identity.js';
-export { ArmorCollector, type ArmorStep } from './keybot-key.js';
-export {
-  KnownKeybots,
-  decideKeybotTrust,
-  sealchatHome,
-  type KnownKeybot,
-  type TrustDecision,
-  type TrustSource,
-} from './pinning.js';

@@ -4,8 +4,8 @@
  * under which epoch, and what is reported as not sent. Plus the reconnect backoff.
  */
 import { expect } from 'chai';
-import { RoomCryptoEngine, type IncomingResult } from '../../src/client/engine.js';
-import { KeyTrust, Outbox } from '../../src/client/outbox.js';
+import { RoomCryptoEngine, type IncomingResult } from '../../src/client/index.js';
+import { KeyTrust, Outbox } from '../../src/client/index.js';
 import { generateRoomKey, peekRoomMessage } from '../../src/crypto/index.js';
 import { envelopeLines, memberOf, party, type Party } from '../client/fixtures.js';
 

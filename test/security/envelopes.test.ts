@@ -19,7 +19,7 @@
  */
 import { expect } from 'chai';
 import type { SealClient } from '../../src/client/client.js';
-import { RoomCryptoEngine, type IncomingResult } from '../../src/client/engine.js';
+import { RoomCryptoEngine, type IncomingResult } from '../../src/client/index.js';
 import { parsePart } from '../../src/crypto/index.js';
 import { insiderHas, next, openRoom, sameEpoch, startSecWorld, until, type CapturedEnvelope, type Insider, type SecWorld } from './world.js';
 

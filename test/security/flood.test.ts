@@ -15,7 +15,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { RoomCryptoEngine, type IncomingResult } from '../../src/client/engine.js';
+import { RoomCryptoEngine, type IncomingResult } from '../../src/client/index.js';
 import { FrameStatus, frameParts, generateRoomKey, type PartsReassembler } from '../../src/crypto/index.js';
 import { envelopeLines, memberOf, party, type Party } from '../client/fixtures.js';
 

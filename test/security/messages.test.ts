@@ -17,7 +17,7 @@
  */
 import { expect } from 'chai';
 import type { SealClient } from '../../src/client/client.js';
-import { RoomCryptoEngine, type IncomingResult } from '../../src/client/engine.js';
+import { RoomCryptoEngine, type IncomingResult } from '../../src/client/index.js';
 import { insiderHas, next, openRoom, record, sameEpoch, sleep, startSecWorld, until, type Insider, type SecWorld } from './world.js';
 
 describe('security: replayed, reordered and re-attributed room messages', function () {

@@ -10,10 +10,10 @@
 import { readPublicKey, type PublicKeyHandle } from '../../crypto/index.js';
 import { backoffDelay } from '../../protocol/backoff.js';
 import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
-import type { IncomingResult, RoomCryptoEngine } from '../engine.js';
-import { ArmorCollector } from '../keybot-key.js';
-import { judgeKeybotKey, rememberKeybot, rememberedKeyToUse, type KeybotPinSource } from '../keybot-trust.js';
-import type { KnownKeybot, KnownKeybots } from '../pinning.js';
+import type { IncomingResult, RoomCryptoEngine } from '../core/index.js';
+import { ArmorCollector } from '../core/index.js';
+import { judgeKeybotKey, rememberKeybot, rememberedInMemory, rememberedKeyToUse, type CompanionMemory, type KeybotPinSource } from '../core/index.js';
+import type { KnownKeybot, KnownKeybots } from '../core/index.js';
 import type { AgentEvent } from './protocol.js';
 
 /** What the user said about keybot's key, and how patiently to ask keybot for it. */
@@ -33,6 +33,8 @@ export interface KeybotOptions {
 export interface KeybotHost {
   /** `host:port`, the known-keybots entry. */
   serverKey: string;
+  /** keybot's pin for (account, server) when the known-keybots file keeps none (core/memory.ts). */
+  memory?: CompanionMemory;
   nick: string;
   engine: RoomCryptoEngine;
   clock: () => number;
@@ -133,7 +135,7 @@ export class AgentKeybot {
    */
   private async remembered(): Promise<KnownKeybot | undefined | null> {
     try {
-      return await this.o.knownKeybots?.get(this.host.serverKey);
+      return (await this.o.knownKeybots?.get(this.host.serverKey)) ?? rememberedInMemory(this.host.memory);
     } catch (err) {
       this.fail(`cannot read the known-keybots file: ${(err as Error).message}`);
       return null;
@@ -165,6 +167,7 @@ export class AgentKeybot {
         host.notice(`could not remember keybot's key in ${o.knownKeybots.file}: ${(err as Error).message}`, 'warn');
       }
     }
+    host.memory?.pinKeybot(key.fingerprint);
     this.current = { status: 'pinned', fingerprint: key.fingerprint, source: judged.source };
     host.notice(`keybot's key ${key.fingerprint} is pinned (${PINNED_HOW[judged.source]})`, judged.source === 'first-use' ? 'warn' : 'info');
     host.results(await host.engine.setKeybotKey(key));

@@ -16,10 +16,10 @@ import type { PrivateKeyHandle } from '../../crypto/index.js';
 import { casefold } from '../../protocol/names.js';
 import { createLogger } from '../../util/log.js';
 import { VERSION } from '../../util/version.js';
-import type { RoomCryptoEngineOptions } from '../engine.js';
-import type { MembershipKind } from '../membership.js';
-import type { OutboxOptions } from '../outbox.js';
-import { KnownKeybots } from '../pinning.js';
+import type { RoomCryptoEngineOptions } from '../core/index.js';
+import type { MembershipKind } from '../core/index.js';
+import type { OutboxOptions } from '../core/index.js';
+import { KnownKeybots, MemoryBook, memoryFileFor } from '../core/index.js';
 import {
   AGENT_PROTOCOL_VERSION,
   MAX_REQUEST_BYTES,
@@ -28,7 +28,7 @@ import {
   type ReplyBase,
   type RequestId,
 } from './protocol.js';
-import { AgentSession } from './session.js';
+import { AgentSession, serverKeyOf } from './session.js';
 
 const log = createLogger('agent');
 
@@ -68,6 +68,8 @@ export class Agent {
   private readonly sockets = new Set<net.Socket>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly known: KnownKeybots | undefined;
+  /** Pins and epochs per (account, server), for the agent's life and on disk (core/memory.ts). */
+  private readonly memory: MemoryBook;
   private nextConn = 1;
   private closing = false;
 
@@ -76,6 +78,7 @@ export class Agent {
     private readonly server: net.Server,
   ) {
     this.known = o.knownKeybotsFile === false ? undefined : new KnownKeybots(o.knownKeybotsFile);
+    this.memory = new MemoryBook(memoryFileFor(o.knownKeybotsFile));
     server.on('connection', (s) => this.accept(s));
     this.sweepTimer = setInterval(() => {
       for (const s of this.sessions.values()) void s.sweep().catch((err: Error) => log.error('sweep failed', err));
@@ -133,6 +136,7 @@ export class Agent {
     this.sessions.clear();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await unlink(this.o.socketPath).catch(() => undefined);
+    await this.memory.flush();
   }
 
   // ---- connections -------------------------------------------------------------------------
@@ -293,9 +297,17 @@ export class Agent {
       existing.inRooms(rooms);
       return { ok: true, attached: true, keybot: existing.keybotState.status };
     }
+    let memory;
+    try {
+      memory = await this.memory.memory(this.o.account, serverKeyOf({ label, ...(host !== undefined ? { host } : {}), ...(port !== undefined ? { port } : {}) }));
+    } catch (err) {
+      // Never guess: without the memory, a swapped member key or a replayed envelope could pass.
+      throw new RequestError('bad-request', `cannot read the sealchat memory file: ${(err as Error).message}`);
+    }
     existing?.close();
     const session = new AgentSession({
       label,
+      memory,
       account: this.o.account,
       nick,
       ...(host !== undefined ? { host } : {}),

@@ -22,9 +22,9 @@ import {
   type RoomCryptoEngineOptions,
   type RoomInfo,
   type TextCommand,
-} from '../engine.js';
-import { RoomMembership, type MembershipChange } from '../membership.js';
-import { Outbox, type OutboxOptions, type Unsent } from '../outbox.js';
+} from '../core/index.js';
+import { RoomMembership, type CompanionMemory, type MembershipChange } from '../core/index.js';
+import { Outbox, type OutboxOptions, type Unsent } from '../core/index.js';
 import { AgentKeybot, type KeybotOptions, type KeybotState } from './keybot.js';
 import type { AgentEvent, AgentSend, IncomingReply, OutgoingReply } from './protocol.js';
 
@@ -37,10 +37,17 @@ export interface AgentSessionOptions extends KeybotOptions {
   host?: string;
   port?: number;
   privateKey: PrivateKeyHandle;
+  /** What outlives this connection for (account, server): pins and epochs (core/memory.ts). */
+  memory?: CompanionMemory;
   engine?: Omit<RoomCryptoEngineOptions, 'account' | 'privateKey' | 'keybotKey'>;
   /** How long and how much room text waits for a key it may be sent under (default 30 s). */
   outbox?: Omit<OutboxOptions, 'clock'>;
   clock?: () => number;
+}
+
+/** `host:port`, the known-keybots and memory entry of a connection; its label when the plugin did not say. */
+export function serverKeyOf(o: { label: string; host?: string; port?: number }): string {
+  return o.host !== undefined && o.port !== undefined ? `${o.host}:${o.port}` : o.label;
 }
 
 /** Events and sends kept per session until a plugin collects them. */
@@ -73,11 +80,18 @@ export class AgentSession {
     this.label = o.label;
     this.nick = o.nick;
     this.clock = o.clock ?? Date.now;
-    this.engine = new RoomCryptoEngine({ ...o.engine, account: o.account, privateKey: o.privateKey, ...(o.clock ? { clock: o.clock } : {}) });
+    this.engine = new RoomCryptoEngine({
+      ...o.engine,
+      account: o.account,
+      privateKey: o.privateKey,
+      ...(o.clock ? { clock: o.clock } : {}),
+      ...(o.memory ? { memory: o.memory } : {}),
+    });
     this.outbox = new Outbox(this.engine, { ...o.outbox, clock: this.clock });
     this.rooms = new RoomMembership(this.engine, this.outbox);
     this.keybot = new AgentKeybot(o, {
       serverKey: this.serverKey,
+      ...(o.memory ? { memory: o.memory } : {}),
       nick: o.nick,
       engine: this.engine,
       clock: this.clock,
@@ -92,7 +106,7 @@ export class AgentSession {
 
   /** `host:port`, the known-keybots entry; the label when the plugin did not say. */
   get serverKey(): string {
-    return this.o.host !== undefined && this.o.port !== undefined ? `${this.o.host}:${this.o.port}` : this.label;
+    return serverKeyOf(this.o);
   }
 
   get keybotState(): KeybotState {

@@ -2,8 +2,13 @@
  * The local proxy: a listener for unmodified IRC clients, one ProxySession (and so one server
  * connection) per client. It holds the user's unlocked key; whoever can connect to it can use that
  * key through a login of their own, so it listens on loopback unless told otherwise.
+ *
+ * The proxy lives as long as its process, its client connections do not: its MemoryBook
+ * (core/memory.ts) keeps keybot's pin, member pins and each room's highest epoch per (account,
+ * server) across them, and in the memory file next to the known-keybots file across restarts.
  */
 import net from 'node:net';
+import { MemoryBook, memoryFileFor } from '../core/index.js';
 import { ProxySession, type ProxySessionOptions } from './session.js';
 
 export interface LocalProxyOptions extends ProxySessionOptions {
@@ -13,12 +18,14 @@ export interface LocalProxyOptions extends ProxySessionOptions {
 
 export class LocalProxy {
   private readonly sessions = new Set<ProxySession>();
+  private readonly memory: MemoryBook;
   private closing = false;
 
   private constructor(
     private readonly server: net.Server,
     private readonly opts: LocalProxyOptions,
   ) {
+    this.memory = new MemoryBook(memoryFileFor(opts.knownKeybotsFile));
     server.on('connection', (socket) => this.accept(socket));
   }
 
@@ -53,6 +60,7 @@ export class LocalProxy {
     for (const s of this.sessions) s.shutdown(reason);
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     await Promise.race([Promise.all(gone), new Promise((r) => setTimeout(r, 3000).unref())]);
+    await this.memory.flush();
   }
 
   private accept(socket: net.Socket): void {
@@ -61,7 +69,7 @@ export class LocalProxy {
       return;
     }
     this.opts.log?.info(`client connected from ${socket.remoteAddress}:${socket.remotePort}`);
-    const session = new ProxySession(socket, this.opts);
+    const session = new ProxySession(socket, this.opts, this.memory);
     this.sessions.add(session);
     session.onClose(() => {
       this.sessions.delete(session);

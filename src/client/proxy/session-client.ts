@@ -5,7 +5,7 @@
  */
 import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import { parseLine, serializeBody, type IrcMessage } from '../../protocol/message.js';
-import type { Unsent } from '../outbox.js';
+import type { Unsent } from '../core/index.js';
 import { PROXY_NICK } from './session-io.js';
 import { ProxySessionKeybot } from './session-keybot.js';
 

@@ -8,10 +8,10 @@ import tls from 'node:tls';
 import type { PrivateKeyHandle } from '../../crypto/index.js';
 import { serializeBody } from '../../protocol/message.js';
 import type { Logger } from '../../util/log.js';
-import type { RoomCryptoEngine, RoomCryptoEngineOptions } from '../engine.js';
-import type { ArmorCollector } from '../keybot-key.js';
-import type { Outbox, OutboxOptions, Unsent } from '../outbox.js';
-import type { RoomMembership } from '../membership.js';
+import type { CompanionMemory, MemoryBook, Outbox, OutboxOptions, RoomCryptoEngine, RoomCryptoEngineOptions, Unsent } from '../core/index.js';
+import type { ArmorCollector } from '../core/index.js';
+
+import type { RoomMembership } from '../core/index.js';
 import { LineSplitter } from './lines.js';
 
 /** The proxy's own nick in NOTICEs it shows the client. */
@@ -68,6 +68,8 @@ export abstract class ProxySessionIO {
   protected readonly upSplit = new LineSplitter();
   protected up: net.Socket;
   protected engine: RoomCryptoEngine | undefined;
+  /** What outlives this connection for (account, server), once logged in (core/memory.ts). */
+  protected memory: CompanionMemory | undefined;
   protected outbox: Outbox | undefined;
   /** Held texts (id → text), to name them when they are given up. */
   protected readonly heldTexts = new Map<number, string>();
@@ -89,6 +91,7 @@ export abstract class ProxySessionIO {
   constructor(
     protected readonly down: net.Socket,
     protected readonly o: ProxySessionOptions,
+    protected readonly book: MemoryBook,
   ) {
     down.setNoDelay(true);
     const u = o.upstream;

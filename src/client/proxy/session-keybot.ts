@@ -4,9 +4,9 @@
  */
 import type { PublicKeyHandle } from '../../crypto/index.js';
 import { KEYBOT_NICK } from '../../protocol/names.js';
-import type { IncomingResult } from '../engine.js';
-import { ArmorCollector } from '../keybot-key.js';
-import { settleKeybotKey } from '../keybot-trust.js';
+import type { IncomingResult } from '../core/index.js';
+import { ArmorCollector } from '../core/index.js';
+import { settleKeybotKey } from '../core/index.js';
 import { ProxySessionIO } from './session-io.js';
 
 const ARMOR_BEGIN = '-----BEGIN PGP PUBLIC KEY BLOCK-----';
@@ -61,6 +61,7 @@ export abstract class ProxySessionKeybot extends ProxySessionIO {
       const outcome = await settleKeybotKey({
         server: `${u.host}:${u.port}`,
         fetch: () => this.fetchKeybotKey(),
+        ...(this.memory ? { memory: this.memory } : {}),
         ...(this.o.keybotFingerprint !== undefined ? { keybotFingerprint: this.o.keybotFingerprint } : {}),
         ...(this.o.keybotPublicKey !== undefined ? { keybotPublicKey: this.o.keybotPublicKey } : {}),
         ...(this.o.knownKeybotsFile !== undefined ? { knownKeybotsFile: this.o.knownKeybotsFile } : {}),

@@ -5,10 +5,11 @@
  */
 import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import { parseLine, serializeBody, serializeMessage, type IrcMessage } from '../../protocol/message.js';
-import { RoomCryptoEngine, type IncomingResult } from '../engine.js';
-import { RoomMembership, type MembershipKind } from '../membership.js';
-import { Outbox } from '../outbox.js';
+import { RoomCryptoEngine, type IncomingResult } from '../core/index.js';
+import { RoomMembership, type MembershipKind } from '../core/index.js';
+import { Outbox } from '../core/index.js';
 import { ProxySessionClientSide } from './session-client.js';
+import { oneLine } from './session-io.js';
 
 /** The nick of a `nick!user@host` source; undefined for a server. */
 function nickOf(source: string | null): string | undefined {
@@ -71,12 +72,25 @@ export abstract class ProxySessionServerSide extends ProxySessionClientSide {
     this.unsent(this.rooms.apply({ kind, room, nick }).unsent);
   }
 
-  protected welcome(raw: Buffer, m: IrcMessage): void {
+  protected async welcome(raw: Buffer, m: IrcMessage): Promise<void> {
     const nick = m.params[0];
     if (nick === undefined || this.engine) return this.toClient(raw);
     if (!this.checkAccount(nick)) return;
     this.nick = nick;
-    this.engine = new RoomCryptoEngine({ ...this.o.engine, account: nick, privateKey: this.o.privateKey });
+    const server = `${this.o.upstream.host}:${this.o.upstream.port}`;
+    try {
+      // Pins and epochs from this account's earlier connections (core/memory.ts).
+      this.memory = await this.book.memory(nick, server);
+    } catch (err) {
+      // A memory file that cannot be read is never guessed at: without it no envelope could be judged.
+      const why = `cannot read the sealchat memory file: ${(err as Error).message}`;
+      this.notice(nick, why);
+      this.toClient(`ERROR :Closing link: ${oneLine(why)}`);
+      this.close();
+      return;
+    }
+    if (this.closed) return;
+    this.engine = new RoomCryptoEngine({ ...this.o.engine, account: nick, privateKey: this.o.privateKey, memory: this.memory });
     this.outbox = new Outbox(this.engine, this.o.outbox ?? {});
     this.rooms = new RoomMembership(this.engine, this.outbox);
     this.toClient(raw);

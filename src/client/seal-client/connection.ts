@@ -7,11 +7,11 @@ import { EventEmitter } from 'node:events';
 import IRC, { type Client as IrcClient, type WhoisResult } from 'irc-framework';
 import { backoffDelay } from '../../protocol/backoff.js';
 import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
-import type { RoomCryptoEngine } from '../engine.js';
+import type { CompanionMemory, MemoryBook, RoomCryptoEngine } from '../core/index.js';
 import { SealClientError } from '../errors.js';
-import type { ArmorCollector } from '../keybot-key.js';
-import type { RoomMembership } from '../membership.js';
-import type { Outbox, Unsent } from '../outbox.js';
+import type { ArmorCollector } from '../core/index.js';
+import type { RoomMembership } from '../core/index.js';
+import type { Outbox, Unsent } from '../core/index.js';
 import type { KeybotTrust, ReconnectOptions, SealClientEvents, SealConnectOptions, SendResult } from './types.js';
 
 type Listener<K extends keyof SealClientEvents> = (...args: SealClientEvents[K]) => void;
@@ -33,6 +33,8 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 export abstract class SealClientConnection extends EventEmitter {
   protected irc: IrcClient | undefined;
   protected engine: RoomCryptoEngine | undefined;
+  protected book: MemoryBook | undefined;
+  protected memory: CompanionMemory | undefined;
   protected options: SealConnectOptions | undefined;
   protected queue: Promise<void> = Promise.resolve();
   protected sweepTimer: NodeJS.Timeout | undefined;
@@ -284,7 +286,12 @@ export abstract class SealClientConnection extends EventEmitter {
     this.membershipState?.clear();
     for (const r of this.engine?.listRooms() ?? []) this.engine!.forgetRoom(r.room);
     if (this.outbox) this.unsent(this.outbox.drop(`${why}; nothing was sent`));
-    this.enqueue(() => void this.emit('close'));
+    const book = this.book;
+    this.enqueue(async () => {
+      // What outlives the connection is on disk before the client says it is done.
+      await book?.flush();
+      this.emit('close');
+    });
   }
 
   /** Listen to one IRC connection (client.ts). */

@@ -4,9 +4,9 @@
  */
 import { readPublicKey } from '../../crypto/index.js';
 import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
-import type { BotNoticeResult, IncomingResult } from '../engine.js';
-import { ArmorCollector } from '../keybot-key.js';
-import { settleKeybotKey } from '../keybot-trust.js';
+import type { BotNoticeResult, IncomingResult } from '../core/index.js';
+import { ArmorCollector } from '../core/index.js';
+import { settleKeybotKey } from '../core/index.js';
 import { SealClientConnection } from './connection.js';
 import type { KeybotTrust } from './types.js';
 
@@ -120,6 +120,7 @@ export abstract class SealClientKeybot extends SealClientConnection {
       ...(o.keybotPublicKey !== undefined ? { keybotPublicKey: o.keybotPublicKey } : {}),
       ...(o.knownKeybotsFile !== undefined ? { knownKeybotsFile: o.knownKeybotsFile } : {}),
       fetch: () => this.fetchKeybotKey(),
+      ...(this.memory ? { memory: this.memory } : {}),
     });
     if (outcome.status === 'unavailable') {
       this.trust = { status: 'unavailable', reason: outcome.reason };

@@ -3,9 +3,9 @@
  * way), decrypted and verified text in, and what JOIN/PART/KICK/QUIT mean for the keys.
  */
 import { casefold } from '../../protocol/names.js';
-import type { IncomingResult, RoomInfo, TextCommand } from '../engine.js';
+import type { IncomingResult, RoomInfo, TextCommand } from '../core/index.js';
 import { SealClientError } from '../errors.js';
-import type { Unsent } from '../outbox.js';
+import type { Unsent } from '../core/index.js';
 import { SealClientKeybot } from './keybot.js';
 import type { SendResult } from './types.js';
 

@@ -11,9 +11,9 @@ import type {
   RoomCryptoEngineOptions,
   TextCommand,
   UndecryptableResult,
-} from '../engine.js';
-import type { OutboxOptions } from '../outbox.js';
-import type { TrustSource } from '../pinning.js';
+} from '../core/index.js';
+import type { OutboxOptions } from '../core/index.js';
+import type { TrustSource } from '../core/index.js';
 
 /** How SealClient re-establishes a lost connection. */
 export interface ReconnectOptions {

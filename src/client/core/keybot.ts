@@ -1,12 +1,21 @@
 /**
- * Settling which keybot key a companion trusts (SealClient and the proxy share this; the rules
- * are pinning.ts's): a key or fingerprint the user configured wins, else the key remembered for this
- * server, else the key keybot offers now (trust on first use, remembered). A key that differs from
- * the configured or remembered one is refused, never adopted.
+ * keybot's key, for every companion: reading it out of keybot's NOTICE replies to `pubkey`
+ * (ArmorCollector), and settling which key is trusted (the rules are known-keybots.ts's): a key
+ * or fingerprint the user configured wins, else the key remembered for this server (the
+ * known-keybots file, or this process's CompanionMemory when nothing is written to disk), else
+ * the key keybot offers now (trust on first use, remembered). A key that differs from the
+ * configured or remembered one is refused, never adopted.
+ *
+ * IRC lines cannot hold newlines, so keybot sends the armored key one armor line per NOTICE.
+ * Clients drop empty lines (irc-framework's say() does), so the blank line that ends the armor
+ * headers may be missing: the armor is rebuilt from the BEGIN line, any `Key: value` headers, the
+ * base64 body, the optional `=XXXX` checksum and the END line. Whatever keybot sends is only a
+ * candidate: it is pinned by fingerprint, never because keybot said so.
  */
-import { readPublicKey, type PublicKeyHandle } from '../crypto/index.js';
-import { normalizeFingerprint } from '../protocol/fingerprint.js';
-import { KnownKeybots, decideKeybotTrust, type KnownKeybot, type TrustSource } from './pinning.js';
+import { readPublicKey, type PublicKeyHandle } from '../../crypto/index.js';
+import { normalizeFingerprint } from '../../protocol/fingerprint.js';
+import { KnownKeybots, decideKeybotTrust, type KnownKeybot, type TrustSource } from './known-keybots.js';
+import type { CompanionMemory } from './memory.js';
 
 export interface KeybotTrustOptions {
   /** `host:port` of the server, the key of the known-keybots file. */
@@ -19,6 +28,8 @@ export interface KeybotTrustOptions {
   knownKeybotsFile?: string | false;
   /** Ask keybot for its key (`pubkey`); resolves with the armored key. */
   fetch: () => Promise<string>;
+  /** What this process remembers for (account, server): keybot's pin when the file keeps none. */
+  memory?: CompanionMemory;
 }
 
 /** Why a pinned key is trusted: pinning.ts's sources, or `option-key` (the key the user gave). */
@@ -37,7 +48,7 @@ export async function settleKeybotKey(o: KeybotTrustOptions): Promise<KeybotTrus
   const known = o.knownKeybotsFile === false ? undefined : new KnownKeybots(o.knownKeybotsFile);
   let remembered;
   try {
-    remembered = await known?.get(o.server);
+    remembered = (await known?.get(o.server)) ?? rememberedInMemory(o.memory);
   } catch (err) {
     return { status: 'unavailable', reason: `cannot read the known keybots file: ${(err as Error).message}` };
   }
@@ -65,7 +76,17 @@ export async function settleKeybotKey(o: KeybotTrustOptions): Promise<KeybotTrus
       // Remembering is a convenience: the key is pinned for this session either way.
     }
   }
+  o.memory?.pinKeybot(key.fingerprint);
   return { status: 'pinned', key, source: judged.source };
+}
+
+/**
+ * keybot's pin as this process remembers it (memory.ts), standing in for a known-keybots entry
+ * when none is written (`knownKeybotsFile: false`): a later connection must meet the same key.
+ */
+export function rememberedInMemory(memory: CompanionMemory | undefined): KnownKeybot | undefined {
+  const fingerprint = memory?.keybotFingerprint;
+  return fingerprint === undefined ? undefined : { fingerprint, firstSeen: '' };
 }
 
 /** The remembered key, if it may stand in for asking keybot: it is the one configured, or none is. */
@@ -109,4 +130,45 @@ export function judgeKeybotKey(
 /** Remember `key` as keybot's for `server` (first seen now). Throws what the file does. */
 export function rememberKeybot(known: KnownKeybots, server: string, key: PublicKeyHandle): Promise<void> {
   return known.set(server, { fingerprint: key.fingerprint, publicKey: key.armored, firstSeen: new Date().toISOString() });
+}
+
+const BEGIN = '-----BEGIN PGP PUBLIC KEY BLOCK-----';
+const END = '-----END PGP PUBLIC KEY BLOCK-----';
+const HEADER_RE = /^[A-Za-z][A-Za-z0-9-]*: /;
+const BODY_RE = /^[A-Za-z0-9+/=]+$/;
+/** Public keys are a few KiB (RSA-4096 with a few signatures ~ 4 K characters); refuse floods. */
+const MAX_LINES = 400;
+
+export type ArmorStep =
+  | { status: 'more' }
+  | { status: 'done'; armored: string }
+  /** The line is not part of an armored key (keybot said something else). */
+  | { status: 'not-armor'; reason: string };
+
+/** Collects the lines of one armored public key. */
+export class ArmorCollector {
+  private lines: string[] = [];
+  private started = false;
+
+  push(rawLine: string): ArmorStep {
+    const line = rawLine.trim();
+    if (!this.started) {
+      if (line === '') return { status: 'more' };
+      if (line !== BEGIN) return { status: 'not-armor', reason: `expected "${BEGIN}", got "${line.slice(0, 80)}"` };
+      this.started = true;
+      return { status: 'more' };
+    }
+    if (line === END) return { status: 'done', armored: this.rebuild() };
+    if (line === '') return { status: 'more' };
+    if (this.lines.length >= MAX_LINES) return { status: 'not-armor', reason: 'the key is longer than any public key should be' };
+    if (!HEADER_RE.test(line) && !BODY_RE.test(line)) return { status: 'not-armor', reason: 'a line of the key is not armor' };
+    this.lines.push(line);
+    return { status: 'more' };
+  }
+
+  private rebuild(): string {
+    const headers = this.lines.filter((l) => HEADER_RE.test(l));
+    const body = this.lines.filter((l) => !HEADER_RE.test(l));
+    return [BEGIN, ...headers, '', ...body, END, ''].join('\n');
+  }
 }

@@ -10,7 +10,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { normalizeFingerprint } from '../protocol/fingerprint.js';
+import { normalizeFingerprint } from '../../protocol/fingerprint.js';
 
 /** Where sealchat keeps per-user files: $SEALCHAT_HOME, else ~/.sealchat. */
 export function sealchatHome(): string {

@@ -2,16 +2,16 @@ import { expect } from 'chai';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { KnownKeybots, decideKeybotTrust } from '../../src/client/pinning.js';
-import { normalizeFingerprint } from '../../src/protocol/fingerprint.js';
-import { ArmorCollector } from '../../src/client/keybot-key.js';
-import { readPublicKey } from '../../src/crypto/index.js';
-import { party } from './fixtures.js';
+import { KnownKeybots, decideKeybotTrust } from '../../../src/client/core/known-keybots.js';
+import { normalizeFingerprint } from '../../../src/protocol/fingerprint.js';
+import { ArmorCollector } from '../../../src/client/core/keybot.js';
+import { readPublicKey } from '../../../src/crypto/index.js';
+import { party } from '../fixtures.js';
 
 const FP_A = 'a'.repeat(40);
 const FP_B = 'b'.repeat(40);
 
-describe('src/client/pinning.ts', function () {
+describe('src/client/core/known-keybots.ts', function () {
   let dir: string;
   beforeEach(async function () {
     dir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-pin-'));
@@ -59,7 +59,7 @@ describe('src/client/pinning.ts', function () {
   });
 });
 
-describe('src/client/keybot-key.ts', function () {
+describe('src/client/core/keybot.ts (ArmorCollector)', function () {
   it('rebuilds an armored key sent one line per NOTICE without its blank line', async function () {
     const keybot = await party('keybot');
     const c = new ArmorCollector();

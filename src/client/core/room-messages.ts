@@ -1,27 +1,52 @@
 /**
  * Room messages of RoomCryptoEngine (engine.ts): encrypting outgoing text, and decrypting and
- * verifying incoming messages (holding those whose epoch's key has not arrived yet).
+ * verifying incoming messages (holding those whose epoch's key has not arrived yet), with the keys
+ * of the engine's RoomKeys (room-keys.ts).
  */
 import {
   MessageStatus,
   PartStatus,
+  PartsReassembler,
+  ReplayGuard,
   ReplayStatus,
   decryptRoomMessage,
   encryptRoomMessage,
   maxPlaintextBytes,
   peekRoomMessage,
   splitPlaintext,
+  type ReassemblerOptions,
 } from '../../crypto/index.js';
 import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
-import { RoomKeyStore, isChannel, type HeldMessage, type RoomState } from './key-store.js';
+import { isChannel, type EngineConfig, type HeldMessage, type RoomKeys, type RoomState } from './room-keys.js';
+import { formatAction, parseAction } from '../../protocol/ctcp.js';
 import type { IncomingResult, OutgoingResult, TextCommand, UndecryptableCode, UndecryptableResult } from './types.js';
 
 const MAX_U32 = 0xffff_ffff;
-const ACTION_RE = /^\x01ACTION ([\s\S]*?)\x01?$/;
 const utf8 = new TextEncoder();
 
 /** Encrypt and decrypt room messages with the keys of the store. */
-export abstract class RoomMessages extends RoomKeyStore {
+export class RoomMessages {
+  private readonly replay = new ReplayGuard();
+  readonly messageParts: PartsReassembler;
+
+  constructor(
+    private readonly c: EngineConfig,
+    private readonly keys: RoomKeys,
+    reassembler?: ReassemblerOptions,
+  ) {
+    this.messageParts = new PartsReassembler(reassembler);
+  }
+
+  /** Drop the replay memory of a room whose keys were wiped. */
+  forgetRoom(room: string): void {
+    this.replay.forgetRoom({ room });
+  }
+
+  /** Drop stale message parts. */
+  sweep(now: number): void {
+    this.messageParts.sweep({ now });
+  }
+
   /**
    * Encrypt text for a room: split on newlines and to the per-message limit, one sequence
    * number per piece. Never returns plaintext for a room that is, was or will be encrypted.
@@ -31,16 +56,16 @@ export abstract class RoomMessages extends RoomKeyStore {
     const { room, text } = options;
     if (typeof room !== 'string' || room.length === 0) throw new TypeError('encryptOutgoing: options.room must be a non-empty string');
     if (typeof text !== 'string') throw new TypeError('encryptOutgoing: options.text must be a string');
-    const now = options.now ?? this.clock();
-    const state = this.roomStates.get(casefold(room));
-    if (!this.isEncryptedRoom(room)) {
+    const now = options.now ?? this.c.clock();
+    const state = this.keys.get(casefold(room));
+    if (!this.keys.isEncryptedRoom(room)) {
       return {
         status: 'not-encrypted',
         room,
         reason: isChannel(room) ? `${room} is not a sealchat room (no key was ever received for it)` : `${room} is not a room`,
       };
     }
-    this.expirePrevious(state, now);
+    this.keys.expirePrevious(state, now);
     if (state && state.keyChanges.length > 0) {
       const c = state.keyChanges[0]!;
       return {
@@ -69,10 +94,10 @@ export abstract class RoomMessages extends RoomKeyStore {
         roomKey: current.key,
         room: state.name,
         epoch: current.epoch,
-        sender: this.account,
+        sender: this.c.account,
         seq: state.seq + 1,
         plaintext: piece,
-        signer: this.privateKey,
+        signer: this.c.privateKey,
       });
       // split() keeps every piece within maxPlaintextBytes, so anything else is a bug.
       if (r.status !== MessageStatus.OK) throw new Error(`encryptOutgoing: encryption failed (${r.status})`);
@@ -82,7 +107,7 @@ export abstract class RoomMessages extends RoomKeyStore {
     return { status: 'ok', room, epoch: current.epoch, lines };
   }
 
-  protected roomLine(
+  roomLine(
     from: string,
     target: string,
     command: TextCommand,
@@ -93,10 +118,10 @@ export abstract class RoomMessages extends RoomKeyStore {
     if (!isChannel(target)) {
       return { kind: 'undecryptable', room: target, from, code: 'not-a-room', reason: 'a room message was sent privately, not to a room' };
     }
-    const room = this.displayName(target);
+    const room = this.keys.displayName(target);
     const folded = casefold(target);
-    const state = this.roomStates.get(folded);
-    if (!this.isEncryptedRoom(target) && !state) {
+    const state = this.keys.get(folded);
+    if (!this.keys.isEncryptedRoom(target) && !state) {
       return { kind: 'undecryptable', room, from, code: 'no-key', reason: `no key for ${room}: it is not a room keybot gave you a key for` };
     }
     let record: HeldMessage['record'];
@@ -111,10 +136,10 @@ export abstract class RoomMessages extends RoomKeyStore {
     } else {
       record = { payload: text };
     }
-    return this.openRecord(this.state(target), from, command, record, now, true);
+    return this.openRecord(this.keys.state(target), from, command, record, now, true);
   }
 
-  protected openRecord(
+  openRecord(
     state: RoomState,
     from: string,
     command: TextCommand,
@@ -138,15 +163,15 @@ export abstract class RoomMessages extends RoomKeyStore {
         : fail('malformed', 'not a well-formed room message');
     }
     const epoch = peek.epoch;
-    this.expirePrevious(state, now);
+    this.keys.expirePrevious(state, now);
     const key = state.current?.epoch === epoch ? state.current : state.previous?.epoch === epoch ? state.previous : undefined;
     if (!key) {
       const newer = state.highestEpoch === undefined || epoch > state.highestEpoch;
       // Its envelope may still be on the way (keybot seals one member at a time): wait a little.
       if (newer && mayHold && (state.current || state.highestEpoch === undefined)) {
-        if (state.held.length < this.maxHeldPerRoom && this.heldTotal < this.maxHeldTotal) {
+        if (state.held.length < this.c.maxHeldPerRoom && this.keys.heldTotal < this.c.maxHeldTotal) {
           state.held.push({ from, room, command, record, epoch, heldAt: now });
-          this.heldTotal++;
+          this.keys.heldTotal++;
           return { kind: 'held', what: 'message', from, room, epoch, reason: `waiting for the key of epoch ${epoch}` };
         }
       }
@@ -182,12 +207,12 @@ export abstract class RoomMessages extends RoomKeyStore {
       return fail('replay', guard.status === ReplayStatus.REPLAY ? `a replay of ${from}'s message ${seq}` : `an old message of ${from} (seq ${seq}) seen again`, epoch);
     }
     // Another session of our own account shares our sequence space (docs/PROTOCOL.md): go above it.
-    if (casefold(from) === this.folded && state.current === key && seq > state.seq) state.seq = seq;
+    if (casefold(from) === this.c.folded && state.current === key && seq > state.seq) state.seq = seq;
     return { kind: 'message', room, from, text: res.plaintext!, epoch, seq, command, verified: true };
   }
 
   /** Decide the held messages of a room whose key may now be here. */
-  protected release(state: RoomState, now: number): IncomingResult[] {
+  release(state: RoomState, now: number): IncomingResult[] {
     if (state.held.length === 0) return [];
     const out: IncomingResult[] = [];
     const keep: HeldMessage[] = [];
@@ -195,29 +220,29 @@ export abstract class RoomMessages extends RoomKeyStore {
       if (h.epoch > (state.highestEpoch ?? -1)) keep.push(h);
       else out.push(this.openRecord(state, h.from, h.command, h.record, now, false));
     }
-    this.heldTotal -= state.held.length - keep.length;
+    this.keys.heldTotal -= state.held.length - keep.length;
     state.held = keep;
     return out;
   }
 
   /** Newline split, then per-message split; a `/me` stays a `/me` in every piece. */
-  protected split(text: string): string[] {
+  private split(text: string): string[] {
     const out: string[] = [];
     for (const line of text.split(/\r\n|\r|\n/)) {
       if (line.length === 0) continue;
-      const action = ACTION_RE.exec(line);
-      if (!action) {
-        out.push(...splitPlaintext({ text: line, sigAlg: this.sigAlg }));
+      const action = parseAction(line);
+      if (action === undefined) {
+        out.push(...splitPlaintext({ text: line, sigAlg: this.c.sigAlg }));
         continue;
       }
-      const max = maxPlaintextBytes(this.sigAlg) - utf8.encode('\x01ACTION \x01').length;
-      for (let chunk of splitPlaintext({ text: action[1]!, sigAlg: this.sigAlg })) {
+      const max = maxPlaintextBytes(this.c.sigAlg) - utf8.encode(formatAction('')).length;
+      for (let chunk of splitPlaintext({ text: action, sigAlg: this.c.sigAlg })) {
         while (utf8.encode(chunk).length > max) {
           const [head, tail] = cutAtBytes(chunk, max);
-          out.push(`\x01ACTION ${head}\x01`);
+          out.push(formatAction(head));
           chunk = tail;
         }
-        out.push(`\x01ACTION ${chunk}\x01`);
+        out.push(formatAction(chunk));
       }
     }
     return out;

@@ -21,7 +21,7 @@
  * No I/O and no timers: the owner feeds it membership events and calls `release` when a key
  * arrived and `expire` about once a second.
  */
-import { KEYBOT_NICK, casefold } from '../protocol/names.js';
+import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import type { RoomCryptoEngine } from './engine.js';
 
 /** Whether each room's current key may be used to send (see the file comment). */

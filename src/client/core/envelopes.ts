@@ -1,19 +1,24 @@
 /**
  * Envelope intake of RoomCryptoEngine (engine.ts): keybot's key, key envelopes from it, and the
- * member fingerprints they list (pinned on first sight).
+ * member fingerprints they list (pinned on first sight in the CompanionMemory of memory.ts, so a
+ * pin outlives the connection). Installs keys into the engine's RoomKeys (room-keys.ts) and
+ * releases the messages RoomMessages (room-messages.ts) held for them.
  */
 import {
   EnvelopeStatus,
   PartStatus,
+  PartsReassembler,
   isNewerEpoch,
   openEnvelope,
   parsePart,
   type EnvelopeMember,
   type PublicKeyHandle,
+  type ReassemblerOptions,
 } from '../../crypto/index.js';
 import { casefold } from '../../protocol/names.js';
-import { wipe } from './key-store.js';
-import { RoomMessages } from './room-messages.js';
+import type { CompanionMemory } from './memory.js';
+import { wipe, type EngineConfig, type RoomKeys } from './room-keys.js';
+import type { RoomMessages } from './room-messages.js';
 import type { EnvelopeRejectCode, EnvelopeRejectedResult, IncomingResult } from './types.js';
 
 const ENVELOPE_CODES: Record<string, EnvelopeRejectCode> = {
@@ -46,26 +51,56 @@ const ENVELOPE_REASONS: Record<EnvelopeRejectCode, string> = {
 };
 
 /** Install room keys from keybot's envelopes. */
-export abstract class EnvelopeIntake extends RoomMessages {
+export class EnvelopeIntake {
+  private keybotKey: PublicKeyHandle | undefined;
+  private distrust: string | undefined;
+  /** Complete envelopes waiting for keybot's key (bounded by maxPendingEnvelopes). */
+  pendingEnvelopes: Array<{ from: string; data: Uint8Array; at: number }> = [];
+  readonly envelopeParts: PartsReassembler;
+
+  constructor(
+    private readonly c: EngineConfig,
+    private readonly keys: RoomKeys,
+    private readonly messages: RoomMessages,
+    private readonly memory: CompanionMemory,
+    opts: { keybotKey?: PublicKeyHandle; reassembler?: ReassemblerOptions },
+  ) {
+    this.keybotKey = opts.keybotKey;
+    this.envelopeParts = new PartsReassembler(opts.reassembler);
+  }
+
+  /** Fingerprint of the pinned keybot key, if one is set. */
+  get keybotFingerprint(): string | undefined {
+    return this.keybotKey?.fingerprint;
+  }
+
+  /** Drop stale parts and envelopes that waited too long for keybot's key. */
+  sweep(now: number): void {
+    this.envelopeParts.sweep({ now });
+    const maxAge = this.c.envelopeMaxAgeMs ?? 15 * 60_000;
+    this.pendingEnvelopes = this.pendingEnvelopes.filter((p) => now - p.at < maxAge);
+  }
 
   /**
    * Pin keybot's key (once; the trust decision is the caller's, see pinning.ts). Envelopes that
    * arrived before it are checked now; their results come back in arrival order.
    */
-  setKeybotKey(key: PublicKeyHandle, now?: number): Promise<IncomingResult[]> {
+  setKeybotKey(key: PublicKeyHandle): void {
     if (!key || key.kind !== 'public') throw new TypeError('setKeybotKey: expected a PublicKeyHandle');
     if (this.keybotKey && this.keybotKey.fingerprint !== key.fingerprint) {
       throw new Error(`setKeybotKey: keybot is already pinned to ${this.keybotKey.fingerprint}`);
     }
     this.keybotKey = key;
     this.distrust = undefined;
-    return this.serial(async () => {
-      const pending = this.pendingEnvelopes;
-      this.pendingEnvelopes = [];
-      const results: IncomingResult[] = [];
-      for (const p of pending) results.push(await this.openEnvelopeData(p.from, p.data, now ?? this.clock()));
-      return results;
-    });
+  }
+
+  /** Check the envelopes that arrived before keybot's key was pinned, in arrival order. */
+  async openPending(now: number): Promise<IncomingResult[]> {
+    const pending = this.pendingEnvelopes;
+    this.pendingEnvelopes = [];
+    const results: IncomingResult[] = [];
+    for (const p of pending) results.push(await this.openEnvelopeData(p.from, p.data, now));
+    return results;
   }
 
   /**
@@ -90,9 +125,9 @@ export abstract class EnvelopeIntake extends RoomMessages {
     }
     const folded = casefold(account);
     const fp = fingerprint.toLowerCase();
-    this.memberPins.set(folded, fp);
+    this.memory.pinMember(account, fp, true);
     const unblocked: string[] = [];
-    for (const state of this.roomStates.values()) {
+    for (const state of this.keys.roomStates().values()) {
       if (state.keyChanges.length === 0) continue;
       state.keyChanges = state.keyChanges.filter((c) => !(casefold(c.account) === folded && c.offered === fp));
       if (state.keyChanges.length === 0) unblocked.push(state.name);
@@ -100,7 +135,7 @@ export abstract class EnvelopeIntake extends RoomMessages {
     return unblocked;
   }
 
-  protected async envelopePart(from: string, text: string, fromKeybot: boolean, now: number): Promise<IncomingResult> {
+  async envelopePart(from: string, text: string, fromKeybot: boolean, now: number): Promise<IncomingResult> {
     if (!fromKeybot) {
       // Report a forged envelope once (on its first part); swallow the rest, they are not text.
       const part = parsePart(text);
@@ -122,40 +157,44 @@ export abstract class EnvelopeIntake extends RoomMessages {
     }
     if (!this.keybotKey) {
       this.pendingEnvelopes.push({ from, data: r.data!, at: now });
-      if (this.pendingEnvelopes.length > this.maxPendingEnvelopes) this.pendingEnvelopes.shift();
+      if (this.pendingEnvelopes.length > this.c.maxPendingEnvelopes) this.pendingEnvelopes.shift();
       return { kind: 'held', what: 'envelope', from, reason: 'keybot\'s key is not pinned yet; the envelope will be checked once it is' };
     }
     return this.openEnvelopeData(from, r.data!, now);
   }
 
-  protected async openEnvelopeData(from: string, data: Uint8Array, now: number): Promise<IncomingResult> {
+  private async openEnvelopeData(from: string, data: Uint8Array, now: number): Promise<IncomingResult> {
     const res = await openEnvelope({
       data,
-      decryptionKey: this.privateKey,
+      decryptionKey: this.c.privateKey,
       signerKey: this.keybotKey!,
-      expectedAccount: this.account,
+      expectedAccount: this.c.account,
       now,
-      ...(this.envelopeMaxAgeMs !== undefined ? { maxAgeMs: this.envelopeMaxAgeMs } : {}),
-      ...(this.envelopeMaxSkewMs !== undefined ? { maxSkewMs: this.envelopeMaxSkewMs } : {}),
+      ...(this.c.envelopeMaxAgeMs !== undefined ? { maxAgeMs: this.c.envelopeMaxAgeMs } : {}),
+      ...(this.c.envelopeMaxSkewMs !== undefined ? { maxSkewMs: this.c.envelopeMaxSkewMs } : {}),
     });
     if (res.status !== EnvelopeStatus.OK || !res.payload) {
       const code = ENVELOPE_CODES[res.status] ?? 'malformed';
       return this.rejected(from, code, ENVELOPE_REASONS[code] + (res.reason ? ` (${res.reason})` : ''));
     }
     const p = res.payload;
-    const state = this.state(p.room);
-    if (!isNewerEpoch({ current: state.highestEpoch, offered: p.epoch })) {
+    const state = this.keys.state(p.room);
+    // The floor is what an earlier connection installed (memory.ts): a replay after a reconnect or
+    // a restart is as old as one on this connection.
+    const highest = Math.max(state.highestEpoch ?? -1, state.floor ?? -1);
+    if (!isNewerEpoch({ current: highest < 0 ? undefined : highest, offered: p.epoch })) {
+      const earlier = state.highestEpoch === undefined || (state.floor ?? -1) > state.highestEpoch ? ' on an earlier connection' : '';
       const reason =
-        p.epoch === state.highestEpoch
-          ? `epoch ${p.epoch} of ${p.room} was already received`
-          : `epoch ${p.epoch} of ${p.room} is older than epoch ${state.highestEpoch}, already received (a replay?)`;
+        p.epoch === highest
+          ? `epoch ${p.epoch} of ${p.room} was already received${earlier}`
+          : `epoch ${p.epoch} of ${p.room} is older than epoch ${highest}, already received${earlier} (a replay?)`;
       return { ...this.rejected(from, 'not-newer', reason), room: p.room, epoch: p.epoch };
     }
     // Every other member must be listed with the fingerprint pinned for their account.
     for (const m of p.members) {
       const folded = casefold(m.account);
-      if (folded === this.folded) continue; // openEnvelope checked our own entry against our key
-      const pinned = this.memberPins.get(folded);
+      if (folded === this.c.folded) continue; // openEnvelope checked our own entry against our key
+      const pinned = this.memory.memberPin(m.account);
       const offered = m.fingerprint.toLowerCase();
       if (pinned === undefined || pinned === offered) continue;
       if (!state.keyChanges.some((c) => casefold(c.account) === folded && c.offered === offered)) {
@@ -167,12 +206,12 @@ export abstract class EnvelopeIntake extends RoomMessages {
         `${ENVELOPE_REASONS['member-key-changed']}: epoch ${p.epoch} of ${p.room} lists ${m.account} with key ${offered}, ` +
         `but ${m.account}'s key was ${pinned}. Someone may have replaced ${m.account}'s registered key to read the room ` +
         `and write in their name. Nothing is sent to ${p.room} until you check the new fingerprint with ${m.account} ` +
-        'and accept it (acceptMemberKey), or restart the companion';
+        'and accept it (acceptMemberKey)';
       return { ...this.rejected(from, 'member-key-changed', reason), room: p.room, epoch: p.epoch, account: m.account, pinned, offered };
     }
     for (const m of p.members) {
       const folded = casefold(m.account);
-      if (folded !== this.folded && !this.memberPins.has(folded)) this.memberPins.set(folded, m.fingerprint.toLowerCase());
+      if (folded !== this.c.folded) this.memory.pinMember(m.account, m.fingerprint);
     }
     // Install: the current key becomes the previous one (kept briefly); an older one is wiped.
     wipe(state.previous);
@@ -181,11 +220,12 @@ export abstract class EnvelopeIntake extends RoomMessages {
     for (const m of p.members) members.set(casefold(m.account), m);
     state.current = { epoch: p.epoch, key: p.key, members, issuedAt: p.issuedAt };
     state.highestEpoch = p.epoch;
+    this.memory.recordEpoch(p.room, p.epoch);
     state.installed.push(p.epoch);
     if (state.installed.length > 16) state.installed.shift();
     state.name = p.room;
     state.seq = 0;
-    const released = this.release(state, now);
+    const released = this.messages.release(state, now);
     return {
       kind: 'key',
       room: p.room,
@@ -198,7 +238,7 @@ export abstract class EnvelopeIntake extends RoomMessages {
     };
   }
 
-  protected rejected(from: string, code: EnvelopeRejectCode, reason: string): EnvelopeRejectedResult {
+  private rejected(from: string, code: EnvelopeRejectCode, reason: string): EnvelopeRejectedResult {
     return { kind: 'envelope-rejected', from, code, reason };
   }
 }

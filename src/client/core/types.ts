@@ -1,8 +1,9 @@
 /**
- * The public vocabulary of RoomCryptoEngine (engine.ts): the lines it is given, what it answers, and
- * its options. Split out of engine.ts; import it from there.
+ * The vocabulary of RoomCryptoEngine (engine.ts): the lines it is given, what it answers, and its
+ * options. Public through src/client/index.ts.
  */
 import type { PrivateKeyHandle, PublicKeyHandle, ReassemblerOptions } from '../../crypto/index.js';
+import type { CompanionMemory } from './memory.js';
 
 /** The two IRC commands that carry text. */
 export type TextCommand = 'PRIVMSG' | 'NOTICE';
@@ -213,4 +214,9 @@ export interface RoomCryptoEngineOptions {
   reassembler?: ReassemblerOptions;
   /** Clock, ms since the Unix epoch (default Date.now). */
   clock?: () => number;
+  /**
+   * What outlives the connection for this (account, server): member pins and the highest epoch
+   * per room (memory.ts). Default: a memory of the engine's own, forgotten with it.
+   */
+  memory?: CompanionMemory;
 }

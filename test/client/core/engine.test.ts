@@ -4,18 +4,18 @@ import {
   encryptRoomMessage,
   generateRoomKey,
   peekRoomMessage,
-} from '../../src/crypto/index.js';
+} from '../../../src/crypto/index.js';
 import {
   RoomCryptoEngine,
   type IncomingLine,
   type IncomingResult,
   type RoomCryptoEngineOptions,
-} from '../../src/client/engine.js';
-import { envelopeLines, memberOf, party, type Party } from './fixtures.js';
+} from '../../../src/client/core/index.js';
+import { envelopeLines, memberOf, party, type Party } from '../fixtures.js';
 
 const ROOM = '#sc-test';
 
-describe('src/client/engine.ts', function () {
+describe('src/client/core/engine.ts', function () {
   let alice: Party, bob: Party, carol: Party, keybot: Party, mallory: Party;
   let t0: number;
 

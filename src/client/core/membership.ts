@@ -12,7 +12,7 @@
  *
  * No I/O: the owner reports what the returned Unsent texts mean to the user.
  */
-import { casefold } from '../protocol/names.js';
+import { casefold } from '../../protocol/names.js';
 import type { RoomCryptoEngine } from './engine.js';
 import type { Outbox, Unsent } from './outbox.js';
 

@@ -1,0 +1,191 @@
+/**
+ * The room key store of RoomCryptoEngine (engine.ts): per-room epoch keys, the messages held for a
+ * key still on its way, and the engine's settings. RoomMessages and EnvelopeIntake hold a reference
+ * to the one store their engine owns; see engine.ts for the rules they enforce together.
+ */
+import { signingPublicKeyOf, type EnvelopeMember, type PrivateKeyHandle, type SigAlg } from '../../crypto/index.js';
+import { KEYBOT_NICK, SERVICE_ROOM_PREFIX, casefold } from '../../protocol/names.js';
+import type { MemberKeyChange, RoomCryptoEngineOptions, RoomInfo, TextCommand } from './types.js';
+
+export interface EpochKey {
+  epoch: number;
+  key: Uint8Array;
+  /** Folded account → member. */
+  members: Map<string, EnvelopeMember>;
+  issuedAt: number;
+  /** Set when a newer epoch replaced this one. */
+  retiredAt?: number;
+}
+
+/** A room message whose epoch we do not hold yet (its envelope may still be on the way). */
+export interface HeldMessage {
+  from: string;
+  room: string;
+  command: TextCommand;
+  record: { payload: string } | { data: Uint8Array };
+  epoch: number;
+  heldAt: number;
+}
+
+export interface RoomState {
+  /** Display name (keybot's spelling once an envelope arrived, else the first one seen). */
+  name: string;
+  current?: EpochKey;
+  previous?: EpochKey;
+  highestEpoch?: number;
+  /**
+   * The highest epoch installed on an earlier connection (CompanionMemory, memory.ts), as it was
+   * when this engine started: envelopes not newer than it are refused as replays.
+   */
+  floor?: number;
+  /** The last few epochs we installed (to tell "discarded" from "never had"). */
+  installed: number[];
+  /** Last sequence number used or seen from our own account in the current epoch. */
+  seq: number;
+  held: HeldMessage[];
+  /** Member key changes seen in envelopes for this room: while any, outgoing text is refused. */
+  keyChanges: MemberKeyChange[];
+}
+
+export function isChannel(name: string): boolean {
+  return name.startsWith('#') || name.startsWith('&');
+}
+
+export function wipe(k: EpochKey | undefined): void {
+  k?.key.fill(0);
+}
+
+/** The settings of one engine, checked once (RoomCryptoEngineOptions with defaults applied). */
+export interface EngineConfig {
+  readonly account: string;
+  readonly folded: string;
+  readonly privateKey: PrivateKeyHandle;
+  readonly sigAlg: SigAlg;
+  readonly keybotNick: string;
+  readonly graceMs: number;
+  readonly holdMs: number;
+  readonly maxHeldPerRoom: number;
+  readonly maxHeldTotal: number;
+  readonly maxPendingEnvelopes: number;
+  readonly envelopeMaxAgeMs: number | undefined;
+  readonly envelopeMaxSkewMs: number | undefined;
+  readonly clock: () => number;
+}
+
+export function engineConfig(options: RoomCryptoEngineOptions): EngineConfig {
+  if (!options || typeof options !== 'object') throw new TypeError('RoomCryptoEngine: expected one options object');
+  if (typeof options.account !== 'string' || options.account.length === 0) {
+    throw new TypeError('RoomCryptoEngine: options.account must be a non-empty string');
+  }
+  return {
+    account: options.account,
+    folded: casefold(options.account),
+    privateKey: options.privateKey,
+    // Also checks that privateKey is a real handle (throws otherwise).
+    sigAlg: signingPublicKeyOf({ key: options.privateKey }).alg,
+    keybotNick: casefold(options.keybotNick ?? KEYBOT_NICK),
+    graceMs: options.previousEpochGraceMs ?? 120_000,
+    holdMs: options.holdMs ?? 15_000,
+    maxHeldPerRoom: options.maxHeldPerRoom ?? 64,
+    maxHeldTotal: options.maxHeldTotal ?? 1024,
+    maxPendingEnvelopes: options.maxPendingEnvelopes ?? 32,
+    envelopeMaxAgeMs: options.envelopeMaxAgeMs,
+    envelopeMaxSkewMs: options.envelopeMaxSkewMs,
+    clock: options.clock ?? Date.now,
+  };
+}
+
+/** The rooms of one engine: their keys, and the messages held for keys on their way. */
+export class RoomKeys {
+  private readonly rooms = new Map<string, RoomState>();
+  /** Messages held in all rooms (bounded by maxHeldTotal). */
+  heldTotal = 0;
+
+  /** `floors`: folded room → the highest epoch remembered from earlier connections. */
+  constructor(
+    private readonly c: EngineConfig,
+    private readonly floors: ReadonlyMap<string, number> = new Map(),
+  ) {}
+
+  /** The state of a room, if this engine has seen it. */
+  get(room: string): RoomState | undefined {
+    return this.roomStates().get(casefold(room));
+  }
+
+  /** The state of a room, made on first use. */
+  state(room: string): RoomState {
+    const folded = casefold(room);
+    let s = this.rooms.get(folded);
+    if (!s) {
+      const floor = this.floors.get(folded);
+      s = { name: room, seq: 0, held: [], installed: [], keyChanges: [], ...(floor !== undefined ? { floor } : {}) };
+      this.rooms.set(folded, s);
+    }
+    return s;
+  }
+
+  roomStates(): Map<string, RoomState> {
+    return this.rooms;
+  }
+
+  displayName(room: string): string {
+    return this.rooms.get(casefold(room))?.name ?? room;
+  }
+
+  /**
+   * True for a channel whose outgoing text must be encrypted: a `#sc-` room, or one we have or
+   * had a key for (on this connection or, per memory.ts, an earlier one).
+   */
+  isEncryptedRoom(room: string): boolean {
+    if (!isChannel(room)) return false;
+    const folded = casefold(room);
+    return folded.startsWith(SERVICE_ROOM_PREFIX) || this.rooms.get(folded)?.highestEpoch !== undefined || this.floors.has(folded);
+  }
+
+  expirePrevious(state: RoomState | undefined, now: number): void {
+    const prev = state?.previous;
+    if (prev && now - (prev.retiredAt ?? now) > this.c.graceMs) {
+      wipe(prev);
+      state.previous = undefined;
+    }
+  }
+
+  /** What we know about a room, or undefined if nothing. */
+  info(room: string, now?: number): RoomInfo | undefined {
+    const state = this.rooms.get(casefold(room));
+    if (!state) return undefined;
+    this.expirePrevious(state, now ?? this.c.clock());
+    const current = state.current;
+    return {
+      room: state.name,
+      ...(current ? { epoch: current.epoch } : {}),
+      members: current ? [...current.members.values()].map((m) => m.account) : [],
+      hasKey: current !== undefined,
+      ...(state.highestEpoch !== undefined ? { highestEpoch: state.highestEpoch } : {}),
+      ...(state.keyChanges.length > 0 ? { keyChanges: state.keyChanges.map((c) => ({ ...c })) } : {}),
+    };
+  }
+
+  /** Every room we hold or held a key for on this connection. */
+  list(now?: number): RoomInfo[] {
+    const out: RoomInfo[] = [];
+    for (const state of this.rooms.values()) {
+      if (state.highestEpoch === undefined) continue;
+      out.push(this.info(state.name, now)!);
+    }
+    return out;
+  }
+
+  /** Wipe a room's keys and held messages; its highest epoch stays (old envelopes stay refused). */
+  forget(room: string): void {
+    const state = this.rooms.get(casefold(room));
+    if (!state) return;
+    wipe(state.current);
+    wipe(state.previous);
+    state.current = undefined;
+    state.previous = undefined;
+    state.seq = 0;
+    this.heldTotal -= state.held.length;
+    state.held = [];
+  }
+}
