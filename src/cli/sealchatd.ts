@@ -19,6 +19,7 @@ import { StoreError } from '../ircd/store/index.js';
 import { runCommandLine, type Command, type Options, type Values } from './command-table.js';
 import { CliError, UsageError, readNewPassword, readSmallTextFile, readStdin } from './util.js';
 import { runIrcd, runServe } from './serve.js';
+import { addDefaultTlsListener } from './tls-default.js';
 
 
 const CONFIG_OPTIONS: Options = {
@@ -96,7 +97,11 @@ const COMMANDS: Command[] = [
     options: DAEMON_OPTIONS,
     optionHelp: DAEMON_HELP,
     args: { min: 0, max: 0 },
-    run: async (values) => runServe(await configFrom(values), { adminArgs: dataArgs(values) }),
+    run: async (values) => {
+      const config = await configFrom(values);
+      const tls = await addDefaultTlsListener(config, { listenGiven: values.listen !== undefined });
+      return runServe(config, { adminArgs: dataArgs(values), defaultTls: tls });
+    },
   },
   {
     name: 'keybot',

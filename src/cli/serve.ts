@@ -9,7 +9,9 @@
 
 import type { Config } from '../ircd/config.js';
 import type { Daemon } from '../ircd/daemon.js';
+import { isLoopback } from '../protocol/address.js';
 import { createLogger } from '../util/log.js';
+import { colonHex, type DefaultTls } from './tls-default.js';
 import { VERSION } from '../util/version.js';
 
 const log = createLogger('sealchatd');
@@ -22,6 +24,8 @@ export interface RunOptions {
   adminArgs: string[];
   /** Where human-readable status goes (default stdout). */
   out?: NodeJS.WritableStream;
+  /** The self-signed TLS listener `serve` added (tls-default.ts), to announce its fingerprint. */
+  defaultTls?: DefaultTls;
 }
 
 /** Start the IRC daemon and run until SIGINT/SIGTERM; resolves with the exit code. */
@@ -42,6 +46,18 @@ async function startAndAnnounce(config: Config, opts: RunOptions): Promise<Daemo
   for (const l of daemon.listeners) {
     const host = l.host.includes(':') ? `[${l.host}]` : l.host;
     out.write(`listening on ${host}:${l.port}${l.tls ? ' (TLS)' : ''}\n`);
+    if (!l.tls && !isLoopback(l.host)) {
+      // Account passwords (PASS, SASL PLAIN) cross this listener in clear.
+      out.write(`warning: ${host}:${l.port} is a plain listener other machines can reach: passwords cross it in clear; give people a TLS listener (docs/OPERATIONS.md "TLS")\n`);
+    }
+  }
+  const t = opts.defaultTls;
+  if (t) {
+    out.write(
+      `TLS certificate (self-signed, ${t.created ? 'made now' : 'made at the first start'}): ${t.certFile}\n` +
+        `  SHA-256 fingerprint ${colonHex(t.fingerprint)}\n` +
+        `  irssi: /connect -tls -tls_cafile ${t.certFile} 127.0.0.1 ${daemon.listeners.find((l) => l.tls)?.port ?? ''} PASSWORD NAME\n`,
+    );
   }
   out.write(`control socket ${daemon.controlPath}\n`);
   const users = (await daemon.accounts.list()).filter((a) => !a.service);
