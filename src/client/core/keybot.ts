@@ -285,7 +285,7 @@ type KeybotJudgement =
 
 /**
  * May `key` be pinned for `o.server`? A key the user gave (with no fingerprint to check it
- * against) is taken as it is; otherwise pinning.ts decides. `remember`: write it to the
+ * against) is taken as it is; otherwise known-keybots.ts decides. `remember`: write it to the
  * known-keybots file (nothing was remembered for the server, or only the fingerprint, and keybot
  * has now sent the key itself).
  */
