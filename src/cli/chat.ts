@@ -14,6 +14,7 @@ import readline from 'node:readline';
 import { CliError, UsageError, readSmallTextFile } from './util.js';
 import { KEYBOT_NICK, casefold, isValidAccountName } from '../protocol/names.js';
 import { sanitizeText } from '../crypto/sanitize.js';
+import { parseAction } from '../protocol/ctcp.js';
 import { SealClient, type ReconnectOptions } from '../client/client.js';
 import { SealClientError } from '../client/errors.js';
 import { chatHelp, parseChatInput, type ChatCommandName } from './chat-commands.js';
@@ -53,8 +54,7 @@ function probe(server: HostPort, ms = 3000): Promise<string | undefined> {
 
 /** Text shown from outside sealchat's rooms (private messages, notices): no control characters. */
 function shown(text: string): string {
-  const action = /^\x01ACTION ([\s\S]*)\x01$/.exec(text);
-  return sanitizeText(action ? action[1]! : text).replace(/\x01/g, '');
+  return sanitizeText(parseAction(text) ?? text).replace(/\x01/g, '');
 }
 
 /** Seconds, for the notices: "0.8 s", "12 s". */
@@ -139,7 +139,7 @@ class Chat {
     c.on('notice', (n) => this.print(`${clock()} -${n.from || 'server'}- ${shown(n.text)}${n.from ? ' [not encrypted]' : ''}`));
     c.on('privmsg', (m) => {
       const where = m.target.startsWith('#') ? m.target + ' ' : '';
-      const action = /^\x01ACTION /.test(m.text);
+      const action = parseAction(m.text) !== undefined;
       this.print(`${clock()} ${where}${action ? `* ${m.from}` : `*${m.from}*`} ${shown(m.text)} [not encrypted]`);
     });
     c.on('join', (j) => {

@@ -1,44 +1,225 @@
 /**
  * SealClient: one user's connection to a sealchat server, with rooms decrypted and verified.
  *
- * irc-framework carries the IRC; RoomCryptoEngine decides what every PRIVMSG/NOTICE means; this
- * class wires the two, pins keybot's key (pinning.ts), talks to keybot, and reports everything as
- * events. The terminal client, the local proxy and the plugin agent build on it (or on the engine
- * directly, when they already have an IRC connection of their own).
+ * irc-framework carries the IRC; a CompanionSession (core/session.ts) holds the rules: what every
+ * PRIVMSG/NOTICE means, keybot's key, membership, held text. This class is the adapter: it hands
+ * the session what irc-framework reports, carries out what the session answers, and reports it
+ * as events. It also talks to keybot (seal-client/commands.ts) and logs in (seal-client/login.ts).
  *
- * Everything the server sends is handled in arrival order (one queue), so a key envelope is
- * applied before the message after it, and a PART is applied after the messages before it.
- * Room keys live in this process's memory only and are wiped when the connection closes.
+ * Everything the server sends goes through the session's one queue, so a key envelope is applied
+ * before the message after it, and a PART after the messages before it. Room keys live in this
+ * process's memory only and are wiped when the connection closes.
  *
  * Faults (docs/PROTOCOL.md "Faults"): a lost connection is re-established with exponential
  * backoff and jitter (option `reconnect`); the keys go with the old connection, keybot's pin
  * stays (a keybot that offers another key on the new connection is reported and refused), and
  * the rooms come back when keybot puts us in them again with a new epoch. Room text that cannot
- * be encrypted right now but soon can (a membership change awaiting its new key, a reconnect)
- * is held for a short while and sent under the next key, or reported as not sent (outbox.ts).
+ * be encrypted right now but soon can is held for a short while and sent under the next key, or
+ * reported as not sent (core/outbox.ts).
  */
-import IRC, { type Client as IrcClient } from 'irc-framework';
+import { EventEmitter } from 'node:events';
+import IRC, { type Client as IrcClient, type WhoisResult } from 'irc-framework';
+import type { PrivateKeyHandle } from '../crypto/index.js';
+import { backoffDelay } from '../protocol/backoff.js';
+import { formatAction, parseAction } from '../protocol/ctcp.js';
 import { KEYBOT_NICK, casefold } from '../protocol/names.js';
-import { MemoryBook, RoomCryptoEngine, memoryFileFor, type TextCommand } from './core/index.js';
+import {
+  CompanionSession,
+  MemoryBook,
+  carryOut,
+  memoryFileFor,
+  type BotNoticeResult,
+  type CompanionAction,
+  type CompanionSessionOptions,
+  type EnvelopeRejectedResult,
+  type IncomingResult,
+  type KeyResult,
+  type KeybotOptions,
+  type KeybotState,
+  type MembershipChange,
+  type PlaintextInRoomResult,
+  type RoomCryptoEngine,
+  type RoomInfo,
+  type TextCommand,
+  type TrustSource,
+  type UndecryptableResult,
+} from './core/index.js';
 import { SealClientError } from './errors.js';
 import { loadPrivateKey } from './identity.js';
-import { Outbox } from './core/index.js';
-import { RoomMembership } from './core/index.js';
-import { SealClientRooms } from './seal-client/rooms.js';
-import type { ConnectResult, SealConnectOptions } from './seal-client/types.js';
+import { KeybotCommands, names } from './seal-client/commands.js';
+import { login, type LoginOptions } from './seal-client/login.js';
 
-export type {
-  ConnectResult,
-  KeybotTrust,
-  ReconnectOptions,
-  RoomMessageEvent,
-  SealClientEvents,
-  SealConnectOptions,
-  SendResult,
-} from './seal-client/types.js';
+/** How SealClient re-establishes a lost connection. */
+export interface ReconnectOptions {
+  /** First delay (default 1000 ms); doubles with each failed attempt... */
+  initialMs?: number;
+  /** ...up to this (default 30 000 ms). */
+  maxMs?: number;
+  /** Up to this fraction of each delay is taken off at random, so clients spread out (default 0.5). */
+  jitter?: number;
+  /** Give up (and emit 'close') after this many failed attempts in a row (default: never). */
+  maxAttempts?: number;
+}
+
+/** Options of {@link SealClient.connect}: where and as whom, keybot's key (core/keybot.ts), tuning. */
+export interface SealConnectOptions extends LoginOptions, Omit<KeybotOptions, 'keyFetchTimeoutMs'> {
+  /** The user's key: an unlocked handle, or armored text / a file plus passphrase. */
+  privateKey?: PrivateKeyHandle;
+  privateKeyArmored?: string;
+  privateKeyFile?: string;
+  passphrase?: string;
+  /** How long to wait for registration and for keybot's key (default 10 s each). */
+  timeoutMs?: number;
+  /** Engine tuning (grace period, hold time, clock). */
+  engine?: CompanionSessionOptions['engine'];
+  /**
+   * Reconnect when the connection is lost after login (default on: 1 s doubling to 30 s, half
+   * of it jitter). false: a lost connection ends the client ('close'), as before.
+   */
+  reconnect?: boolean | ReconnectOptions;
+  /**
+   * Hold room text that cannot be encrypted now but will be soon (the room's key is being
+   * replaced, or the connection is being re-established), and send it under the next key
+   * (default on, at most 30 s). false: refuse such text at once with 'no-key'.
+   */
+  outbox?: boolean | CompanionSessionOptions['outbox'];
+}
+
+/** What {@link SealClient.send} did. */
+export interface SendResult {
+  /** The epoch whose key encrypted the text. */
+  epoch: number;
+  /** How many PRIVMSG lines went out. */
+  lines: number;
+  /** Present when the text had to wait for a key: how long it was held. */
+  held?: { id: number; ms: number };
+}
+
+/** How keybot's key stands (core/keybot.ts's one union). */
+export type KeybotTrust = KeybotState;
+
+export interface ConnectResult {
+  nick: string;
+  keybot: KeybotTrust;
+}
+
+/** A decrypted, verified room message. */
+export interface RoomMessageEvent {
+  room: string;
+  from: string;
+  text: string;
+  epoch: number;
+  command: TextCommand;
+  /** True for `/me` (text then holds the action without the CTCP framing). */
+  action: boolean;
+}
+
+/** Events of {@link SealClient}, with their arguments. */
+export interface SealClientEvents {
+  registered: [{ nick: string }];
+  /** keybot's key was pinned (source 'first-use' means: trusted on first use, check it). */
+  'keybot-pinned': [{ fingerprint: string; source: TrustSource | 'option-key'; server: string }];
+  /** LOUD: keybot's key differs from the pinned one. It was refused; no envelope will be accepted. */
+  'keybot-key-changed': [{ server: string; expected: string; got: string; source: 'configured' | 'known' }];
+  /** keybot's key could not be obtained (yet). */
+  'keybot-unavailable': [{ reason: string }];
+  /** A new room key was accepted. */
+  key: [Omit<KeyResult, 'released' | 'kind'>];
+  message: [RoomMessageEvent];
+  undecryptable: [Omit<UndecryptableResult, 'kind'>];
+  /** Someone wrote plaintext into an encrypted room: it is not confidential and not verified. */
+  'plaintext-warning': [Omit<PlaintextInRoomResult, 'kind'>];
+  'envelope-rejected': [Omit<EnvelopeRejectedResult, 'kind'>];
+  /**
+   * LOUD: an envelope listed `account` with another key than the one pinned for it (someone may
+   * have replaced their registered key). It was refused and nothing is sent to `room` until the
+   * user checks `offered` with `account` and calls `crypto.acceptMemberKey(account, offered)`
+   * (then asks keybot for the key again), or restarts the companion. Also emitted as 'envelope-rejected'.
+   */
+  'member-key-changed': [{ room: string; account: string; pinned: string; offered: string; epoch?: number; reason: string }];
+  /** keybot's human-readable replies and room announcements. */
+  'bot-notice': [Omit<BotNoticeResult, 'kind'>];
+  /** A NOTICE that is none of sealchat's business (server notices have `from` ''). */
+  notice: [{ from: string; target: string; text: string }];
+  /** A PRIVMSG that is none of sealchat's business (a private message, an ordinary channel). */
+  privmsg: [{ from: string; target: string; text: string }];
+  join: [{ room: string; nick: string; self: boolean }];
+  part: [{ room: string; nick: string; self: boolean; reason: string; kickedBy?: string }];
+  quit: [{ nick: string; reason: string }];
+  error: [Error];
+  /** The connection was lost; `reconnecting` tells whether a new one is being attempted. Keys are wiped. */
+  disconnected: [{ reason: string; reconnecting: boolean }];
+  /** A reconnect attempt is scheduled in `delayMs`. */
+  reconnecting: [{ attempt: number; delayMs: number }];
+  /** Logged in again after a lost connection (rooms come back as keybot re-keys them). */
+  reconnected: [{ nick: string; attempts: number }];
+  /** Room text could not be encrypted now and waits for the room's next key (tell the user). */
+  'message-held': [{ id: number; room: string; reason: string }];
+  /** Held room text was encrypted under the new key and sent. */
+  'message-released': [{ id: number; room: string; epoch: number; lines: number; heldMs: number }];
+  /** Held room text was given up: it was NOT sent (tell the user). */
+  'message-unsent': [{ id: number; room: string; reason: string; heldMs: number }];
+  /** The client is finished: quit, or the connection was lost for good. */
+  close: [];
+}
+
+type Listener<K extends keyof SealClientEvents> = (...args: SealClientEvents[K]) => void;
+type Phase = 'idle' | 'connecting' | 'online' | 'reconnecting' | 'closed';
+
+const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** One user's connection to a sealchat server; see the file comment. */
-export class SealClient extends SealClientRooms {
+export class SealClient extends EventEmitter {
+  // `irc` keeps its name: bench/lib/members-proc.ts reads it to watch raw lines.
+  private irc: IrcClient | undefined;
+  private core: CompanionSession | undefined;
+  private book: MemoryBook | undefined;
+  private options: SealConnectOptions | undefined;
+  private phase: Phase = 'idle';
+  private registered = false;
+  private quitting = false;
+  private holding = true;
+  private reconnectOptions: ReconnectOptions | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private attempts = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  /** Callers of send() whose text is held, by outbox id. */
+  private readonly waiting = new Map<number, { resolve: (r: SendResult) => void; reject: (err: Error) => void }>();
+  private readonly commands = new KeybotCommands((text) => this.connected().say(KEYBOT_NICK, text));
+
+  override on<K extends keyof SealClientEvents>(event: K, listener: Listener<K>): this {
+    return super.on(event, listener as (...args: unknown[]) => void);
+  }
+  override once<K extends keyof SealClientEvents>(event: K, listener: Listener<K>): this {
+    return super.once(event, listener as (...args: unknown[]) => void);
+  }
+  override off<K extends keyof SealClientEvents>(event: K, listener: Listener<K>): this {
+    return super.off(event, listener as (...args: unknown[]) => void);
+  }
+  override emit<K extends keyof SealClientEvents>(event: K, ...args: SealClientEvents[K]): boolean {
+    return super.emit(event, ...args);
+  }
+
+  /** Our nick (= account), once connected. */
+  get nick(): string | undefined {
+    return this.options?.nick;
+  }
+
+  /** How keybot's key stands. */
+  get keybot(): KeybotTrust {
+    return this.core?.keybot ?? { status: 'unavailable', reason: 'not connected' };
+  }
+
+  /** The crypto session (for layers that want to look at room state). */
+  get crypto(): RoomCryptoEngine | undefined {
+    return this.core?.engine;
+  }
+
+  /** True while the connection is lost and a new one is being attempted. */
+  get reconnecting(): boolean {
+    return this.phase === 'reconnecting';
+  }
+
   /**
    * Unlock the key, connect, register, and pin keybot's key. Resolves once registered and the
    * keybot key is settled one way or the other (see `keybot` in the result); rejects with a
@@ -50,32 +231,214 @@ export class SealClient extends SealClientRooms {
     this.options = options;
     this.reconnectOptions = options.reconnect === false ? undefined : options.reconnect === true || options.reconnect === undefined ? {} : options.reconnect;
     const privateKey = options.privateKey ?? (await loadPrivateKey(options));
-    // Pins and epochs from earlier runs (core/memory.ts); the engine lives across reconnects.
+    const server = `${options.host}:${options.port}`;
+    // Pins and epochs from earlier runs (core/memory.ts); the session lives across reconnects.
     this.book = new MemoryBook(memoryFileFor(options.knownKeybotsFile));
+    let memory;
     try {
-      this.memory = await this.book.memory(options.nick, this.server());
+      memory = await this.book.memory(options.nick, server);
     } catch (err) {
       this.phase = 'closed';
       throw new SealClientError('key', `cannot read the sealchat memory file: ${(err as Error).message}`);
     }
-    this.engine = new RoomCryptoEngine({ ...options.engine, account: options.nick, privateKey, memory: this.memory });
-    this.holding = options.outbox !== false;
-    this.outbox = new Outbox(this.engine, typeof options.outbox === 'object' ? options.outbox : {});
-    this.membershipState = new RoomMembership(this.engine, this.outbox);
+    const { engine, outbox, keybotFingerprint, keybotPublicKey, knownKeybotsFile, keyRetryMs } = options;
+    const core = new CompanionSession({
+      account: options.nick,
+      server,
+      privateKey,
+      memory,
+      keyFetchTimeoutMs: this.timeoutMs(),
+      ...(keybotFingerprint !== undefined ? { keybotFingerprint } : {}),
+      ...(keybotPublicKey !== undefined ? { keybotPublicKey } : {}),
+      ...(knownKeybotsFile !== undefined ? { knownKeybotsFile } : {}),
+      ...(keyRetryMs !== undefined ? { keyRetryMs } : {}),
+      ...(engine ? { engine } : {}),
+      ...(typeof outbox === 'object' ? { outbox } : {}),
+    });
+    this.core = core;
+    this.holding = outbox !== false;
     const irc = new IRC.Client();
     this.irc = irc;
     this.wire(irc);
-    await this.register(irc, options);
+    await this.login(irc);
     this.phase = 'online';
-    this.sweepTimer = setInterval(() => this.enqueue(() => this.sweep()), 1000);
+    this.sweepTimer = setInterval(() => this.enqueue(() => this.act(core.sweep())), 1000);
     this.sweepTimer.unref();
     // Learn when keybot comes (back) online, to fetch its key if we still lack it.
     irc.raw('MONITOR', '+', KEYBOT_NICK);
-    const keybot = await this.settleKeybot();
-    return { nick: options.nick, keybot };
+    await core.serial(async () => this.act(await core.start()));
+    return { nick: options.nick, keybot: await core.keybotSettled() };
   }
 
-  protected wire(irc: IrcClient): void {
+  /** WHOIS: `{ nick, error: 'not_found' }` when the user is offline or unknown. */
+  whois(nick: string): Promise<WhoisResult> {
+    const irc = this.connected();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new SealClientError('timeout', `no WHOIS reply for ${nick}`)), this.timeoutMs());
+      irc.whois(nick, (r) => {
+        clearTimeout(t);
+        resolve(r);
+      });
+    });
+  }
+
+  /** Quit (also stops reconnecting) and wait for the connection to close. Keys are wiped. */
+  quit(message = 'bye'): Promise<void> {
+    const irc = this.irc;
+    if (!irc || this.phase === 'closed') return Promise.resolve();
+    this.quitting = true;
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, 3000);
+      t.unref();
+      this.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      if (this.phase === 'reconnecting') {
+        // Between connections (or in the middle of an attempt): stop here.
+        clearTimeout(this.reconnectTimer);
+        irc.quit(message);
+        this.finish('you quit');
+        return;
+      }
+      irc.quit(message);
+    });
+  }
+
+  // ---- keybot's commands -------------------------------------------------------------------
+
+  /** `invite <user>...`: ask keybot for a new room with these users. Resolves with keybot's reply. */
+  invite(users: string[]): Promise<string[]> {
+    return this.command(`invite ${names(users)}`);
+  }
+
+  /** `invite <#room> <user>...`: add users to a room we are in. */
+  inviteTo(room: string, users: string[]): Promise<string[]> {
+    return this.command(`invite ${room} ${names(users)}`);
+  }
+
+  /** Who is online (keybot's answer). */
+  online(): Promise<string[]> {
+    return this.command('online');
+  }
+
+  /** Whether `user` exists, is online and has a usable key (keybot's answer). */
+  status(user: string): Promise<string[]> {
+    return this.command(`status ${names([user])}`);
+  }
+
+  /** The rooms keybot has us in (keybot's answer). See {@link localRooms} for the keys we hold. */
+  rooms(): Promise<string[]> {
+    return this.command('rooms');
+  }
+
+  /** Leave a room (keybot removes us and rekeys the others); our keys for it are wiped. */
+  leave(room: string): Promise<string[]> {
+    return this.command(`leave ${room}`);
+  }
+
+  /** Ask keybot to re-send the current key of a room we are in. */
+  requestKey(room: string): Promise<string[]> {
+    return this.command(`key ${room}`);
+  }
+
+  /**
+   * Send any keybot command; resolves with the NOTICE lines keybot sends back to us (they are
+   * also emitted as 'bot-notice'), or [] if it says nothing within the timeout.
+   */
+  command(text: string, timeoutMs = 5000): Promise<string[]> {
+    this.connected();
+    return this.commands.run(text, timeoutMs);
+  }
+
+  // ---- room text ---------------------------------------------------------------------------
+
+  /**
+   * Encrypt and send text to a room. Resolves with the epoch used; rejects (sending nothing) with
+   * SealClientError 'no-key' when we hold no key for an encrypted room, 'not-encrypted' when the
+   * target is not a sealchat room. Never sends plaintext.
+   *
+   * In a room we are in (or were in when the connection dropped) whose key cannot be used right
+   * now — it is being replaced after a membership change, or went with a lost connection — the
+   * text is held instead ('message-held' says so at once) and the promise settles when it is
+   * sent under the next key (`held` in the result) or given up after the outbox's hold time
+   * ('no-key', and 'message-unsent'). `{ hold: false }`, or the option `outbox: false`, refuses
+   * at once instead.
+   */
+  async send(room: string, text: string, opts: { hold?: boolean } = {}): Promise<SendResult> {
+    const core = this.core;
+    const online = this.phase === 'online' && this.registered && this.irc !== undefined;
+    if (!core || (!online && this.phase !== 'reconnecting')) throw new SealClientError('not-connected', 'not connected to the sealchat server');
+    const r = core.send({ target: room, text, hold: this.holding && opts.hold !== false });
+    if (r.status === 'refused') {
+      if (!online) throw new SealClientError('not-connected', 'not connected to the sealchat server (reconnecting); nothing was sent');
+      throw new SealClientError(r.code, r.reason);
+    }
+    if (r.status === 'send') {
+      // Only an online connection holds keys, so 'send' implies one.
+      for (const line of r.lines) this.irc!.raw('PRIVMSG', room, line);
+      return { epoch: r.epoch, lines: r.lines.length };
+    }
+    const settled = new Promise<SendResult>((resolve, reject) => this.waiting.set(r.id, { resolve, reject }));
+    this.emit('message-held', { id: r.id, room: r.room, reason: r.reason });
+    return settled;
+  }
+
+  /** Send a `/me` action to a room, encrypted like any text. */
+  action(room: string, text: string, opts: { hold?: boolean } = {}): Promise<SendResult> {
+    return this.send(room, formatAction(text), opts);
+  }
+
+  /** Room texts waiting for a key (see {@link send}). */
+  heldMessages(room?: string): number {
+    return this.core?.outbox.size(room) ?? 0;
+  }
+
+  /** Rooms we hold or held a key for, with epoch and members (local state, no network). */
+  localRooms(): RoomInfo[] {
+    return this.core?.listRooms() ?? [];
+  }
+
+  /** Channels the server has us in. */
+  joinedRooms(): string[] {
+    return this.core?.joinedRooms() ?? [];
+  }
+
+  // ---- the connection ----------------------------------------------------------------------
+
+  private connected(): IrcClient {
+    if (!this.irc || !this.core || !this.registered || this.phase !== 'online') {
+      throw new SealClientError('not-connected', 'not connected to the sealchat server');
+    }
+    return this.irc;
+  }
+
+  private timeoutMs(): number {
+    return this.options?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  private server(): string {
+    return `${this.options!.host}:${this.options!.port}`;
+  }
+
+  private login(irc: IrcClient): Promise<void> {
+    const o = this.options!;
+    return login(irc, o, this.timeoutMs(), () => {
+      this.registered = true;
+      this.emit('registered', { nick: o.nick });
+    });
+  }
+
+  /** Run `fn` in the session's queue, after everything received before it (errors are reported, the queue goes on). */
+  private enqueue(fn: () => Promise<void> | void): void {
+    this.core!.serial(fn).catch((err: Error) => {
+      this.emit('error', err);
+    });
+  }
+
+  /** Listen to one IRC connection. */
+  private wire(irc: IrcClient): void {
+    const core = this.core!;
     const text = (command: TextCommand, e: { nick?: string; target: string; message: string }, wrap = (m: string) => m): void => {
       const from = e.nick ?? '';
       const line = wrap(e.message);
@@ -83,39 +446,215 @@ export class SealClient extends SealClientRooms {
     };
     irc.on('privmsg', (e: { nick: string; target: string; message: string }) => text('PRIVMSG', e));
     irc.on('notice', (e: { nick?: string; target: string; message: string }) => text('NOTICE', e));
-    irc.on('action', (e: { nick: string; target: string; message: string }) => text('PRIVMSG', e, (m) => `\x01ACTION ${m}\x01`));
-    irc.on('join', (e: { nick: string; channel: string }) => this.enqueue(() => this.membership('join', e.channel, e.nick)));
+    irc.on('action', (e: { nick: string; target: string; message: string }) => text('PRIVMSG', e, formatAction));
+    irc.on('join', (e: { nick: string; channel: string }) => this.enqueue(() => this.membership({ kind: 'join', room: e.channel, nick: e.nick })));
     irc.on('part', (e: { nick: string; channel: string; message: string }) =>
-      this.enqueue(() => this.membership('part', e.channel, e.nick, e.message)),
+      this.enqueue(() => this.membership({ kind: 'part', room: e.channel, nick: e.nick }, e.message)),
     );
     irc.on('kick', (e: { nick: string; kicked: string; channel: string; message: string }) =>
       // keybot removes members server-side: then the KICK comes from the server (no nick).
-      this.enqueue(() => this.membership('part', e.channel, e.kicked, e.message, e.nick || undefined)),
+      this.enqueue(() => this.membership({ kind: e.nick ? 'kick' : 'part', room: e.channel, nick: e.kicked }, e.message, e.nick || undefined)),
     );
     irc.on('quit', (e: { nick: string; message: string }) =>
       this.enqueue(() => {
         // A member of a keyed room quit: that key may no longer be sent under.
-        this.membershipState?.apply({ kind: 'quit', nick: e.nick });
+        this.act(core.membership({ kind: 'quit', nick: e.nick }).actions);
         this.emit('quit', { nick: e.nick, reason: e.message });
       }),
     );
     irc.on('users online', (e: { nicks: string[] }) => {
       if (irc !== this.irc || !e.nicks.some((n) => casefold(n) === KEYBOT_NICK)) return;
-      if (this.trust.status === 'unavailable') void this.settleKeybot();
-      else if (this.keybotCheckDue) void this.recheckKeybot();
+      this.enqueue(() => this.act(core.keybotHeard(true)));
     });
     irc.on('irc error', (e: { error?: string; nick?: string; reason?: string }) => {
-      // keybot is offline: a key fetch in progress cannot succeed.
+      // keybot is offline: a key fetch or a command in progress cannot succeed.
       if (e.error !== 'no_such_nick' || casefold(e.nick ?? '') !== KEYBOT_NICK) return;
-      this.keyFetch?.done(new Error('keybot is not online'));
-      const p = this.pending;
-      if (p) {
-        clearTimeout(p.quiet);
-        clearTimeout(p.deadline);
-        this.pending = undefined;
-        p.reject(new SealClientError('keybot-offline', 'keybot is not online; try again later'));
-      }
+      this.enqueue(() => this.act(core.keybotOffline().actions));
+      this.commands.offline();
     });
     irc.on('close', () => this.onClose(irc));
+  }
+
+  private async incoming(command: TextCommand, from: string, target: string, text: string): Promise<void> {
+    if (!from) {
+      this.emit('notice', { from: '', target, text });
+      return;
+    }
+    const { result, actions } = await this.core!.received({ from, target, command, text });
+    if (result.kind === 'passthrough') {
+      // Not sealchat's business (a private message, a user's notice, an ordinary channel): the
+      // result carries no line, so report it from here, as received.
+      this.emit(command === 'NOTICE' ? 'notice' : 'privmsg', { from, target, text });
+    } else {
+      this.report(result);
+    }
+    this.act(actions);
+  }
+
+  private membership(change: MembershipChange, reason = '', kickedBy?: string): void {
+    const { self, actions } = this.core!.membership(change);
+    this.act(actions);
+    const room = change.room!;
+    if (change.kind === 'join') this.emit('join', { room, nick: change.nick, self });
+    else this.emit('part', { room, nick: change.nick, self, reason, ...(kickedBy !== undefined ? { kickedBy } : {}) });
+  }
+
+  /** Carry out what the session asked, as events. */
+  private act(actions: CompanionAction[]): void {
+    carryOut(actions, {
+      send: (a) => {
+        if (this.phase === 'online' && this.registered) this.irc?.raw(a.command, a.target, a.text);
+      },
+      result: (r) => this.report(r),
+      keybot: (k) => {
+        if (k.status === 'pinned') this.emit('keybot-pinned', { fingerprint: k.fingerprint, source: k.source, server: this.server() });
+        else if (k.status === 'mismatch') this.emit('keybot-key-changed', { server: this.server(), expected: k.expected, got: k.got, source: k.source });
+        else if (k.status === 'unavailable') this.emit('keybot-unavailable', { reason: k.reason });
+      },
+      // Only the known-keybots file could not be written: the key is pinned all the same.
+      warning: () => undefined,
+      released: (a) => {
+        this.emit('message-released', { id: a.id, room: a.room, epoch: a.epoch, lines: a.lines, heldMs: a.heldMs });
+        this.settle(a.id)?.resolve({ epoch: a.epoch, lines: a.lines, held: { id: a.id, ms: a.heldMs } });
+      },
+      unsent: (a) => {
+        this.emit('message-unsent', { id: a.id, room: a.room, reason: a.reason, heldMs: a.heldMs });
+        this.settle(a.id)?.reject(new SealClientError('no-key', a.reason));
+      },
+    });
+  }
+
+  /** The send() waiting for held text `id`, if any (taken). */
+  private settle(id: number): { resolve: (r: SendResult) => void; reject: (err: Error) => void } | undefined {
+    const w = this.waiting.get(id);
+    this.waiting.delete(id);
+    return w;
+  }
+
+  /** One engine result as an event. */
+  private report(r: IncomingResult): void {
+    switch (r.kind) {
+      case 'key': {
+        const { kind: _k, released: _r, ...key } = r;
+        this.emit('key', key);
+        break;
+      }
+      case 'message': {
+        const action = parseAction(r.text);
+        this.emit('message', { room: r.room, from: r.from, text: action ?? r.text, epoch: r.epoch, command: r.command, action: action !== undefined });
+        break;
+      }
+      case 'undecryptable': {
+        const { kind: _k, ...rest } = r;
+        this.emit('undecryptable', rest);
+        break;
+      }
+      case 'plaintext-in-room': {
+        const { kind: _k, ...rest } = r;
+        this.emit('plaintext-warning', rest);
+        break;
+      }
+      case 'envelope-rejected': {
+        const { kind: _k, ...rest } = r;
+        this.emit('envelope-rejected', rest);
+        if (r.code === 'member-key-changed' && r.room !== undefined && r.account !== undefined && r.pinned !== undefined && r.offered !== undefined) {
+          const { room, account, pinned, offered, epoch, reason } = r;
+          this.emit('member-key-changed', { room, account, pinned, offered, ...(epoch !== undefined ? { epoch } : {}), reason });
+        }
+        break;
+      }
+      case 'bot-notice': {
+        const { kind: _k, ...rest } = r;
+        this.emit('bot-notice', rest);
+        if (casefold(r.target) === casefold(this.options!.nick)) this.commands.reply(r.text);
+        break;
+      }
+      case 'passthrough':
+      case 'hidden':
+      case 'held':
+        break;
+    }
+  }
+
+  /** One connection is gone: wipe its keys, then reconnect or finish. */
+  private onClose(irc: IrcClient): void {
+    if (irc !== this.irc || this.phase === 'closed') return;
+    const wasOnline = this.phase === 'online';
+    this.registered = false;
+    this.commands.closed();
+    // A reconnect attempt that fails is handled where it was started.
+    if (this.phase === 'reconnecting') return;
+    // Keys live in memory only: they go with the connection (the rooms may get text held for them).
+    this.act(this.core!.connectionLost());
+    if (!wasOnline || this.quitting || !this.reconnectOptions) {
+      this.finish(this.quitting ? 'you quit' : 'the connection closed');
+      return;
+    }
+    this.phase = 'reconnecting';
+    this.enqueue(() => void this.emit('disconnected', { reason: 'the connection to the server was lost', reconnecting: true }));
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const o = this.reconnectOptions!;
+    if (this.attempts >= (o.maxAttempts ?? Infinity)) {
+      this.enqueue(() => void this.emit('disconnected', { reason: `gave up reconnecting after ${this.attempts} attempts`, reconnecting: false }));
+      this.finish('the connection was lost');
+      return;
+    }
+    // Companions spread their returns (jitter 0.5 unless configured): a daemon restart drops everyone at once.
+    const delayMs = backoffDelay(this.attempts, { jitter: 0.5, ...o });
+    this.attempts++;
+    const attempt = this.attempts;
+    this.enqueue(() => void this.emit('reconnecting', { attempt, delayMs }));
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => void this.reconnectNow(), delayMs);
+  }
+
+  private async reconnectNow(): Promise<void> {
+    if (this.phase !== 'reconnecting') return;
+    const irc = new IRC.Client();
+    this.irc = irc;
+    this.wire(irc);
+    try {
+      await this.login(irc);
+    } catch (err) {
+      if (this.phase !== 'reconnecting') return;
+      if (err instanceof SealClientError && err.code === 'auth') {
+        // The server refuses this account now: trying again would not help.
+        this.enqueue(() => void this.emit('disconnected', { reason: err.message, reconnecting: false }));
+        this.finish('the login was refused');
+        return;
+      }
+      this.scheduleReconnect();
+      return;
+    }
+    if (this.phase !== 'reconnecting') {
+      irc.quit();
+      return;
+    }
+    this.phase = 'online';
+    const attempts = this.attempts;
+    this.attempts = 0;
+    // The pin stays; the session checks that keybot still offers it once it is online (MONITOR).
+    this.core!.reconnected();
+    irc.raw('MONITOR', '+', KEYBOT_NICK);
+    this.enqueue(() => void this.emit('reconnected', { nick: this.options!.nick, attempts }));
+  }
+
+  /** The client is done: no more reconnects, held text reported unsent, keys wiped. */
+  private finish(why: string): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.registered = false;
+    clearInterval(this.sweepTimer);
+    clearTimeout(this.reconnectTimer);
+    this.act(this.core!.close(why));
+    const book = this.book;
+    this.enqueue(async () => {
+      // What outlives the connection is on disk before the client says it is done.
+      await book?.flush();
+      this.emit('close');
+    });
   }
 }

@@ -1,10 +1,9 @@
 /**
  * sealchat companions' library: what the terminal client, the local proxy and the plugin agent
- * build on. SealClient owns an IRC connection; RoomCryptoEngine is the same crypto session for
- * layers that already have one (a proxy sits between a client and the server), and KeyTrust and
- * Outbox (outbox.ts) decide, for them too, when a room key may be sent under and what to do with
- * text that has to wait for the next one. RoomMembership (membership.ts) applies JOIN, PART, KICK
- * and QUIT to both, with the same rules in every companion.
+ * build on. Their rules live once, in the transport-free core (core/index.ts): CompanionSession
+ * composes the RoomCryptoEngine, the Outbox and KeyTrust, RoomMembership, keybot's key and the
+ * CompanionMemory. SealClient (client.ts, over irc-framework), the proxy (proxy/) and the agent
+ * (agent/) are adapters that each hold one CompanionSession per connection.
  */
 export {
   SealClient,

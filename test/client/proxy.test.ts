@@ -299,7 +299,7 @@ describe('src/client/proxy to a TLS listener', function () {
           upstream: { host: '127.0.0.1', port: tlsPort, tls: true, rejectUnauthorized },
           privateKey,
           knownKeybotsFile: false,
-          keybotTimeoutMs: 1000,
+          keyFetchTimeoutMs: 1000,
         });
         proxies.push(p);
         const c = await RawClient.connect(p.address.port);

@@ -16,10 +16,7 @@ import type { PrivateKeyHandle } from '../../crypto/index.js';
 import { casefold } from '../../protocol/names.js';
 import { createLogger } from '../../util/log.js';
 import { VERSION } from '../../util/version.js';
-import type { RoomCryptoEngineOptions } from '../core/index.js';
-import type { MembershipKind } from '../core/index.js';
-import type { OutboxOptions } from '../core/index.js';
-import { KnownKeybots, MemoryBook, memoryFileFor } from '../core/index.js';
+import { MemoryBook, memoryFileFor, type CompanionSessionOptions, type KeybotOptions, type MembershipKind } from '../core/index.js';
 import {
   AGENT_PROTOCOL_VERSION,
   MAX_REQUEST_BYTES,
@@ -32,23 +29,14 @@ import { AgentSession, serverKeyOf } from './session.js';
 
 const log = createLogger('agent');
 
-/** Options of {@link startAgent}. */
-export interface AgentOptions {
+/** Options of {@link startAgent}: keybot's key and tuning as every companion takes them (core/keybot.ts, core/session.ts). */
+export interface AgentOptions extends KeybotOptions, Pick<CompanionSessionOptions, 'engine' | 'outbox'> {
   /** The account (= nick) whose key this is. */
   account: string;
   privateKey: PrivateKeyHandle;
   socketPath: string;
-  keybotFingerprint?: string;
-  keybotPublicKey?: string;
-  /** Trust-on-first-use file (default ~/.sealchat/known_keybots.json); false: remember nothing. */
-  knownKeybotsFile?: string | false;
   /** Housekeeping interval (default 1000 ms). */
   sweepMs?: number;
-  keyFetchTimeoutMs?: number;
-  keyRetryMs?: number;
-  engine?: Omit<RoomCryptoEngineOptions, 'account' | 'privateKey' | 'keybotKey'>;
-  /** How long and how much room text waits for a key it may be sent under (default 30 s). */
-  outbox?: Omit<OutboxOptions, 'clock'>;
 }
 
 type Json = Record<string, unknown>;
@@ -67,7 +55,6 @@ export class Agent {
   private readonly sessions = new Map<string, AgentSession>();
   private readonly sockets = new Set<net.Socket>();
   private readonly sweepTimer: NodeJS.Timeout;
-  private readonly known: KnownKeybots | undefined;
   /** Pins and epochs per (account, server), for the agent's life and on disk (core/memory.ts). */
   private readonly memory: MemoryBook;
   private nextConn = 1;
@@ -77,7 +64,6 @@ export class Agent {
     private readonly o: AgentOptions,
     private readonly server: net.Server,
   ) {
-    this.known = o.knownKeybotsFile === false ? undefined : new KnownKeybots(o.knownKeybotsFile);
     this.memory = new MemoryBook(memoryFileFor(o.knownKeybotsFile));
     server.on('connection', (s) => this.accept(s));
     this.sweepTimer = setInterval(() => {
@@ -305,21 +291,14 @@ export class Agent {
       throw new RequestError('bad-request', `cannot read the sealchat memory file: ${(err as Error).message}`);
     }
     existing?.close();
+    const { socketPath: _s, sweepMs: _w, ...companion } = this.o;
     const session = new AgentSession({
+      ...companion,
       label,
       memory,
-      account: this.o.account,
       nick,
       ...(host !== undefined ? { host } : {}),
       ...(port !== undefined ? { port } : {}),
-      privateKey: this.o.privateKey,
-      ...(this.o.keybotFingerprint !== undefined ? { keybotFingerprint: this.o.keybotFingerprint } : {}),
-      ...(this.o.keybotPublicKey !== undefined ? { keybotPublicKey: this.o.keybotPublicKey } : {}),
-      ...(this.known ? { knownKeybots: this.known } : {}),
-      ...(this.o.keyFetchTimeoutMs !== undefined ? { keyFetchTimeoutMs: this.o.keyFetchTimeoutMs } : {}),
-      ...(this.o.keyRetryMs !== undefined ? { keyRetryMs: this.o.keyRetryMs } : {}),
-      ...(this.o.engine ? { engine: this.o.engine } : {}),
-      ...(this.o.outbox ? { outbox: this.o.outbox } : {}),
     });
     session.owner = conn;
     session.holds = holds;

@@ -82,7 +82,7 @@ export class EnvelopeIntake {
   }
 
   /**
-   * Pin keybot's key (once; the trust decision is the caller's, see pinning.ts). Envelopes that
+   * Pin keybot's key (once; the trust decision is KeybotKey's, keybot.ts). Envelopes that
    * arrived before it are checked now; their results come back in arrival order.
    */
   setKeybotKey(key: PublicKeyHandle): void {

@@ -1,10 +1,22 @@
 /**
  * The companion core: everything SealClient, the proxy and the agent share, with no socket and no
- * timer (docs/COMPANIONS.md "Inside a companion"). RoomCryptoEngine decides what every line
- * means; Outbox and KeyTrust decide when a key may be sent under; RoomMembership applies JOIN,
- * PART, KICK and QUIT; keybot.ts settles keybot's key; memory.ts keeps what must outlive a
- * connection.
+ * timer (docs/COMPANIONS.md "Inside a companion"). CompanionSession is what the adapters hold: it
+ * composes RoomCryptoEngine (what every line means), Outbox and KeyTrust (when a key may be sent
+ * under), RoomMembership (JOIN, PART, KICK and QUIT), KeybotKey (keybot's key) and the
+ * CompanionMemory that outlives a connection.
  */
+export {
+  CompanionSession,
+  carryOut,
+  type ActionHandlers,
+  heldTextNotice,
+  sendLine,
+  type CompanionAction,
+  type CompanionSessionOptions,
+  type Received,
+  type SendPreview,
+} from './session.js';
+export { SerialQueue } from './queue.js';
 export { RoomCryptoEngine } from './engine.js';
 export type * from './types.js';
 export { KeyTrust, Outbox, type OutboxOptions, type SubmitResult, type Released, type Unsent } from './outbox.js';
@@ -12,14 +24,12 @@ export { RoomMembership, type MembershipChange, type MembershipKind } from './me
 export { CompanionMemory, MemoryBook, memoryFileFor } from './memory.js';
 export {
   ArmorCollector,
-  judgeKeybotKey,
-  rememberKeybot,
-  rememberedInMemory,
-  rememberedKeyToUse,
-  settleKeybotKey,
+  KeybotKey,
   type ArmorStep,
+  type KeybotOptions,
   type KeybotPinSource,
-  type KeybotTrustOutcome,
+  type KeybotState,
+  type KeybotStep,
 } from './keybot.js';
 export {
   KnownKeybots,

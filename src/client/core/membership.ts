@@ -2,8 +2,9 @@
  * A companion's view of room membership, as IRC shows it: which rooms we are in, and what a
  * JOIN, PART, KICK or QUIT means for the room keys (docs/PROTOCOL.md "Faults").
  *
- * Shared by SealClient (which sees the lines on its own connection) and the plugin agent (whose
- * plugins report them with `membership` requests), so both apply the same rules:
+ * Owned by CompanionSession (session.ts), so SealClient and the proxy (which see the lines on their
+ * own connection) and the plugin agent (whose plugins report them with `membership` requests) all
+ * apply the same rules:
  *  - we join a room: it is one of ours, text for it may wait for its key;
  *  - we leave it (PART, or KICK of us): our keys for it are wiped at once, and text held for it
  *    is given up (keybot rekeys the others);

@@ -1,0 +1,401 @@
+/**
+ * CompanionSession: one user's companion on one IRC connection (or, for SealClient, on the
+ * connections that replace one another), with no socket and no timer. SealClient, the local proxy
+ * and the plugin agent are adapters around it: they hand it IRC facts (a received PRIVMSG or
+ * NOTICE, a JOIN/PART/KICK/QUIT, the text the user typed for a target, keybot being (not) online,
+ * a sweep tick with `now`) and carry out the actions it answers (lines to send, engine results to
+ * show, keybot's key state, held text released or given up) in their own words.
+ *
+ * It owns the RoomCryptoEngine (engine.ts), the Outbox and its KeyTrust (outbox.ts), the
+ * RoomMembership rules (membership.ts), the keybot-key fetcher (keybot.ts), the CompanionMemory of
+ * (account, server) it was given (memory.ts) and ONE serial queue: received lines, membership
+ * changes and sweeps are decided in arrival order, so a key envelope is applied before the message
+ * after it and a PART after the messages before it. Adapters run every transport event through
+ * {@link CompanionSession.serial}, including lines they only pass along, so those keep their place.
+ */
+import type { PrivateKeyHandle } from '../../crypto/index.js';
+import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
+import { RoomCryptoEngine } from './engine.js';
+import { KeybotKey, type KeybotOptions, type KeybotState, type KeybotStep } from './keybot.js';
+import type { CompanionMemory } from './memory.js';
+import { RoomMembership, type MembershipChange } from './membership.js';
+import { Outbox, type OutboxOptions, type SubmitResult } from './outbox.js';
+import { SerialQueue } from './queue.js';
+import type { IncomingLine, IncomingResult, RoomCryptoEngineOptions, RoomInfo, TextCommand } from './types.js';
+
+/** The one options type of a companion: who, where, keybot's key, and tuning. */
+export interface CompanionSessionOptions extends KeybotOptions {
+  /** Our account (= nick on sealchat). */
+  account: string;
+  /** `host:port` (the known-keybots entry), or the plugin's label when it did not say. */
+  server: string;
+  /** Our unlocked key. */
+  privateKey: PrivateKeyHandle;
+  /** What outlives the connection for (account, server): pins and epochs (memory.ts). */
+  memory?: CompanionMemory;
+  /** Engine tuning (grace period, hold time, clock). */
+  engine?: Omit<RoomCryptoEngineOptions, 'account' | 'privateKey' | 'keybotKey' | 'memory'>;
+  /** How long and how much room text waits for a key it may be sent under (default 30 s). */
+  outbox?: Omit<OutboxOptions, 'clock'>;
+  /** Clock, ms since the Unix epoch (default Date.now). */
+  clock?: () => number;
+  /** The connection's queue, when the adapter needed it before the session existed (queue.ts). */
+  queue?: SerialQueue;
+}
+
+/** What the adapter does, in order. */
+export type CompanionAction =
+  /** Send `text` to `target` as `command` (ciphertext of held text, or `pubkey` to keybot). */
+  | { type: 'send'; command: TextCommand; target: string; text: string }
+  /** What the engine decided about something other than the line at hand (a key, a released message...). */
+  | { type: 'result'; result: IncomingResult }
+  /** keybot's key state changed (`retry`: asked again, not for the first time). */
+  | { type: 'keybot'; state: KeybotState; retry: boolean }
+  /** Something the user should know that changes nothing. */
+  | { type: 'warning'; text: string }
+  /** Held text was encrypted under the room's new key; its lines are the `send` actions before this. */
+  | { type: 'released'; id: number; room: string; epoch: number; lines: number; heldMs: number }
+  /** Held text was given up: it was NOT sent. `text` is what the user typed. */
+  | { type: 'unsent'; id: number; room: string; reason: string; heldMs: number; text?: string };
+
+/** What an adapter does with each kind of action, in its own words. */
+export interface ActionHandlers {
+  send(a: Extract<CompanionAction, { type: 'send' }>): void;
+  result(r: IncomingResult): void;
+  keybot(state: KeybotState, retry: boolean): void;
+  warning(text: string): void;
+  released(a: Extract<CompanionAction, { type: 'released' }>): void;
+  unsent(a: Extract<CompanionAction, { type: 'unsent' }>): void;
+}
+
+/** Carry out `actions` in order with the adapter's handlers. */
+export function carryOut(actions: CompanionAction[], h: ActionHandlers): void {
+  for (const a of actions) {
+    if (a.type === 'send') h.send(a);
+    else if (a.type === 'result') h.result(a.result);
+    else if (a.type === 'keybot') h.keybot(a.state, a.retry);
+    else if (a.type === 'warning') h.warning(a.text);
+    else if (a.type === 'released') h.released(a);
+    else h.unsent(a);
+  }
+}
+
+/** A `send` action as one IRC line, the trailing parameter always marked (`PRIVMSG keybot :pubkey`), as clients write it. */
+export function sendLine(a: Extract<CompanionAction, { type: 'send' }>): string {
+  return `${a.command} ${a.target} :${a.text}`;
+}
+
+/** The user's words for held text that went out or was given up (the proxy and the agent say it alike). */
+export function heldTextNotice(a: Extract<CompanionAction, { type: 'released' | 'unsent' }>): string {
+  if (a.type === 'released') return `sent: a held message went out under epoch ${a.epoch} (held ${(a.heldMs / 1000).toFixed(1)} s)`;
+  return `NOT SENT: ${a.reason}${a.text !== undefined ? `: ${JSON.stringify(a.text)}` : ''}`;
+}
+
+/** What a received PRIVMSG/NOTICE means: the line's own result, then what else to do. */
+export interface Received {
+  /** `hidden` also for keybot's lines that answered our own `pubkey`. A `key` comes without its `released` (they are in `actions`). */
+  result: IncomingResult;
+  actions: CompanionAction[];
+}
+
+/** Would text to a target go out now? (No state changes.) */
+export interface SendPreview {
+  encrypted: boolean;
+  canSend: boolean;
+  /** It would wait for the room's next key. */
+  held?: boolean;
+  reason?: string;
+}
+
+/** One companion's rules, transport-free; see the file comment. */
+export class CompanionSession {
+  readonly account: string;
+  readonly server: string;
+  readonly engine: RoomCryptoEngine;
+  readonly outbox: Outbox;
+  private readonly rooms: RoomMembership;
+  private readonly keybotKey: KeybotKey;
+  private readonly clock: () => number;
+  /** Held texts (id → text), to name them when they are given up. */
+  private readonly heldTexts = new Map<number, string>();
+  /** Encrypted rooms we were in when the connection was lost (folded → name): text for them may wait for a key. */
+  private readonly restoring = new Map<string, string>();
+  private reconnectedAt = 0;
+  private online = true;
+  private readonly queue: SerialQueue;
+
+  constructor(o: CompanionSessionOptions) {
+    this.account = o.account;
+    this.server = o.server;
+    this.clock = o.clock ?? Date.now;
+    this.queue = o.queue ?? new SerialQueue();
+    this.engine = new RoomCryptoEngine({
+      ...o.engine,
+      account: o.account,
+      privateKey: o.privateKey,
+      ...(o.clock ? { clock: o.clock } : {}),
+      ...(o.memory ? { memory: o.memory } : {}),
+    });
+    this.outbox = new Outbox(this.engine, { ...o.outbox, clock: this.clock });
+    this.rooms = new RoomMembership(this.engine, this.outbox);
+    this.keybotKey = new KeybotKey(o, this.engine);
+  }
+
+  /**
+   * Run `fn` after everything queued before it: the companion's one queue. The fact methods
+   * below do not queue themselves; adapters call them inside `serial` (never `serial` in `serial`).
+   */
+  serial<T>(fn: () => Promise<T> | T): Promise<T> {
+    return this.queue.run(fn);
+  }
+
+  /** How keybot's key stands. */
+  get keybot(): KeybotState {
+    return this.keybotKey.state;
+  }
+
+  /** Resolves once keybot's key is no longer being asked for. */
+  keybotSettled(): Promise<KeybotState> {
+    return this.keybotKey.whenSettled();
+  }
+
+  /** Is `nick` us? */
+  isSelf(nick: string): boolean {
+    return this.rooms.isSelf(nick);
+  }
+
+  /** Are we in `room` (as far as the JOINs and PARTs we were told about go)? */
+  inRoom(room: string): boolean {
+    return this.rooms.has(room);
+  }
+
+  /** The rooms we are in. */
+  joinedRooms(): string[] {
+    return this.rooms.rooms();
+  }
+
+  /** Rooms we hold or held a key for. */
+  listRooms(): RoomInfo[] {
+    return this.engine.listRooms();
+  }
+
+  // ---- facts in (call inside serial) -------------------------------------------------------
+
+  /** Settle keybot's key from what we have, or ask keybot for it. */
+  async start(now = this.clock()): Promise<CompanionAction[]> {
+    return this.keybotSteps(await this.keybotKey.start(now));
+  }
+
+  /** One received PRIVMSG or NOTICE from a nick (server notices are none of the core's business). */
+  async received(line: IncomingLine): Promise<Received> {
+    const now = line.now ?? this.clock();
+    const actions: CompanionAction[] = [];
+    if (casefold(line.from) === KEYBOT_NICK) actions.push(...this.keybotSteps(this.keybotKey.heard(now, false)));
+    const r = await this.engine.handleIncoming({ ...line, now });
+    if (r.kind === 'bot-notice') {
+      const { taken, steps } = await this.keybotKey.take(r.target, r.text, now);
+      actions.push(...this.keybotSteps(steps));
+      return { result: taken ? { kind: 'hidden' } : r, actions };
+    }
+    if (r.kind === 'key') {
+      // A new epoch: its member list is the room as it is now, so it may be sent under.
+      this.outbox.trust.keyInstalled(r.room);
+      actions.push(...this.expand(r.released), ...this.release(now));
+      return { result: { ...r, released: [] }, actions };
+    }
+    return { result: r, actions };
+  }
+
+  /**
+   * A JOIN, PART, KICK or QUIT (a KICK names the member removed). Held text for a room we left
+   * is given up. `self`: the change was about us.
+   */
+  membership(change: MembershipChange): { self: boolean; actions: CompanionAction[] } {
+    const { self, unsent } = this.rooms.apply(change);
+    if (self && change.room !== undefined) this.restoring.delete(casefold(change.room));
+    return { self, actions: this.unsent(unsent) };
+  }
+
+  /** Count `room` as joined without a JOIN (a plugin loaded while already in it). */
+  assumeJoined(room: string): void {
+    this.rooms.add(room);
+  }
+
+  /**
+   * keybot is there: MONITOR says it came online (`certain`), or the adapter saw a line from it.
+   * A key we could not get is asked for again; after a reconnect, the pinned key is checked.
+   */
+  keybotHeard(certain: boolean, now = this.clock()): CompanionAction[] {
+    return this.keybotSteps(this.keybotKey.heard(now, certain));
+  }
+
+  /** The server says keybot is not online. `taken`: it was the answer to our own `pubkey` (hide it). */
+  keybotOffline(now = this.clock()): { taken: boolean; actions: CompanionAction[] } {
+    const { taken, steps } = this.keybotKey.offline(now);
+    return { taken, actions: this.keybotSteps(steps) };
+  }
+
+  /**
+   * Housekeeping, about once a second: replaced keys wiped, held messages and held text given up,
+   * a `pubkey` request timed out or due again, rooms not given back after a reconnect forgotten.
+   */
+  sweep(now = this.clock()): CompanionAction[] {
+    const actions = this.expand(this.engine.sweep(now));
+    actions.push(...this.unsent(this.outbox.expire(now)));
+    actions.push(...this.keybotSteps(this.keybotKey.sweep(now)));
+    // After a reconnect, rooms keybot did not give back within the hold time are not waited for.
+    if (this.online && this.restoring.size > 0 && now - this.reconnectedAt > this.outbox.holdMs) this.restoring.clear();
+    return actions;
+  }
+
+  /**
+   * The connection is gone but another may follow (SealClient): keys are wiped (they live in
+   * memory only, per connection), the encrypted rooms we were in may get text held for them.
+   */
+  connectionLost(now = this.clock()): CompanionAction[] {
+    this.online = false;
+    for (const room of this.rooms.rooms()) if (this.engine.isEncryptedRoom(room)) this.restoring.set(casefold(room), room);
+    this.wipe();
+    return this.keybotSteps(this.keybotKey.connectionLost(now));
+  }
+
+  /** Logged in again: the pin stays, and is checked once keybot is online (keybotHeard). */
+  reconnected(now = this.clock()): void {
+    this.online = true;
+    this.reconnectedAt = now;
+    this.keybotKey.reconnected();
+  }
+
+  /** The companion is done with this session: held text given up (with `why`), every key wiped. */
+  close(why: string, now = this.clock()): CompanionAction[] {
+    this.online = false;
+    this.restoring.clear();
+    this.keybotKey.connectionLost(now);
+    const unsent = this.unsent(this.outbox.drop(`${why}; nothing was sent`, undefined, now));
+    this.wipe();
+    return unsent;
+  }
+
+  // ---- text out (not queued: it only reads and encrypts) ------------------------------------
+
+  /**
+   * Text the user typed for a channel: encrypt it now, hold it for the room's next key, or refuse
+   * it; `not-encrypted` refusals are the adapter's to decide (an ordinary channel). `hold`: the
+   * adapter can hold (its user will see the text go out later); only PRIVMSGs to rooms we are (or
+   * were, before a lost connection) in are held, and never once keybot's key was refused.
+   */
+  send(o: { target: string; text: string; command?: TextCommand; hold: boolean; now?: number }): SubmitResult {
+    const room = o.target;
+    const folded = casefold(room);
+    const mayHold = this.mayHold(room, o.command ?? 'PRIVMSG', o.hold);
+    const lost = this.restoring.has(folded) && (!this.online || !this.rooms.has(room));
+    const r = this.outbox.submit({
+      room,
+      text: o.text,
+      mayHold,
+      ...(lost ? { why: `the connection to the server was lost and ${room}'s key with it` } : {}),
+      ...(o.now !== undefined ? { now: o.now } : {}),
+    });
+    if (r.status === 'held') this.heldTexts.set(r.id, o.text);
+    return r;
+  }
+
+  /** Would text to `target` (one or several, comma-separated) be sent, held, refused or passed? */
+  preview(target: string, hold: boolean): SendPreview {
+    const targets = target.split(',');
+    const sealed = targets.filter((t) => this.engine.isEncryptedRoom(t));
+    if (sealed.length === 0) return { encrypted: false, canSend: true };
+    if (targets.length > 1) return { encrypted: true, canSend: false, reason: `${sealed.join(', ')}: send to one encrypted room at a time; nothing was sent` };
+    const info = this.engine.roomInfo(target);
+    const suspended = this.outbox.trust.suspension(target);
+    const queued = this.outbox.size(target) > 0;
+    if (info?.hasKey && suspended === undefined && !queued) return { encrypted: true, canSend: true };
+    const why =
+      suspended !== undefined
+        ? `the key of ${target} is being replaced (${suspended})`
+        : queued
+          ? `earlier messages to ${target} are waiting`
+          : `no key for ${target} yet`;
+    if (this.mayHold(target, 'PRIVMSG', hold)) {
+      return { encrypted: true, canSend: true, held: true, reason: `${why}: held until the new key arrives (at most ${Math.round(this.outbox.holdMs / 1000)} s)` };
+    }
+    const reason =
+      suspended !== undefined || queued
+        ? `${why}; nothing was sent`
+        : info?.highestEpoch !== undefined
+          ? `you no longer hold a key for ${info.room} (you left it, or were removed); nothing was sent`
+          : `no key for ${target} yet: keybot has not sent you one (ask with /msg ${KEYBOT_NICK} key ${target}); nothing was sent`;
+    return { encrypted: true, canSend: false, reason };
+  }
+
+  /** Rooms whose current key may not be sent under, and why (text for them is held). */
+  suspendedRooms(): Array<{ room: string; reason: string }> {
+    const out: Array<{ room: string; reason: string }> = [];
+    for (const r of this.engine.listRooms()) {
+      const why = this.outbox.trust.suspension(r.room);
+      if (why !== undefined) out.push({ room: r.room, reason: `the key of ${r.room} is being replaced (${why}); text for it waits for the new key` });
+    }
+    return out;
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private mayHold(room: string, command: TextCommand, hold: boolean): boolean {
+    if (!hold || command !== 'PRIVMSG' || this.keybotKey.state.status === 'mismatch') return false;
+    return this.rooms.has(room) || this.restoring.has(casefold(room)) || this.engine.roomInfo(room)?.hasKey === true;
+  }
+
+  private wipe(): void {
+    this.rooms.clear();
+    for (const r of this.engine.listRooms()) this.engine.forgetRoom(r.room);
+  }
+
+  /** Engine results as actions: a key's released messages follow it, then what the new keys let out of the outbox. */
+  private expand(results: IncomingResult[], now = this.clock()): CompanionAction[] {
+    const out: CompanionAction[] = [];
+    let keyed = false;
+    const add = (r: IncomingResult): void => {
+      if (r.kind !== 'key') {
+        out.push({ type: 'result', result: r });
+        return;
+      }
+      this.outbox.trust.keyInstalled(r.room);
+      keyed = true;
+      out.push({ type: 'result', result: { ...r, released: [] } });
+      for (const x of r.released) add(x);
+    };
+    for (const r of results) add(r);
+    if (keyed) out.push(...this.release(now));
+    return out;
+  }
+
+  /** Send what the outbox can encrypt now (after a new key). */
+  private release(now: number): CompanionAction[] {
+    const out: CompanionAction[] = [];
+    for (const r of this.outbox.release(now)) {
+      this.heldTexts.delete(r.id);
+      for (const text of r.lines) out.push({ type: 'send', command: 'PRIVMSG', target: r.room, text });
+      out.push({ type: 'released', id: r.id, room: r.room, epoch: r.epoch, lines: r.lines.length, heldMs: r.heldMs });
+    }
+    return out;
+  }
+
+  private unsent(list: Array<{ id: number; room: string; reason: string; heldMs: number }>): CompanionAction[] {
+    return list.map((u) => {
+      const text = this.heldTexts.get(u.id);
+      this.heldTexts.delete(u.id);
+      return { type: 'unsent', id: u.id, room: u.room, reason: u.reason, heldMs: u.heldMs, ...(text !== undefined ? { text } : {}) };
+    });
+  }
+
+  private keybotSteps(steps: KeybotStep[]): CompanionAction[] {
+    const out: CompanionAction[] = [];
+    for (const s of steps) {
+      if (s.ask !== undefined) out.push({ type: 'send', command: 'PRIVMSG', target: KEYBOT_NICK, text: s.ask });
+      if (s.state) out.push({ type: 'keybot', state: s.state, retry: s.retry === true });
+      if (s.warning !== undefined) out.push({ type: 'warning', text: s.warning });
+      if (s.results) out.push(...this.expand(s.results));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * One irc-framework connection's login, for SealClient (client.ts): connect, register, and fail
+ * with a SealClientError that says why (refused, closed, too slow). No reconnect here: SealClient
+ * decides whether to try again.
+ */
+import type { Client as IrcClient } from 'irc-framework';
+import { SealClientError } from '../errors.js';
+
+/** Where and as whom (SealConnectOptions' part of it). */
+export interface LoginOptions {
+  host: string;
+  port: number;
+  tls?: boolean;
+  rejectUnauthorized?: boolean;
+  nick: string;
+  password?: string;
+  sasl?: { account?: string; password: string };
+}
+
+/** Connect `irc` and log in; resolves once registered (`registered` is called as it happens, before any later line). */
+export function login(irc: IrcClient, o: LoginOptions, timeoutMs: number, registered: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let gone = false;
+    const fail = (err: SealClientError): void => {
+      clearTimeout(timer);
+      irc.off('registered', ok);
+      irc.off('irc error', early);
+      irc.off('close', earlyClose);
+      if (!gone) irc.quit();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new SealClientError('timeout', `${o.host}:${o.port} did not complete the login`)), timeoutMs);
+    const ok = (): void => {
+      clearTimeout(timer);
+      irc.off('irc error', early);
+      irc.off('close', earlyClose);
+      registered();
+      resolve();
+    };
+    const early = (e: { error?: string; reason?: string }): void => {
+      fail(new SealClientError('auth', `the server refused the login: ${e.reason ?? e.error ?? 'unknown reason'}`));
+    };
+    const earlyClose = (): void => {
+      gone = true;
+      fail(new SealClientError('connection', `the connection to ${o.host}:${o.port} closed during login`));
+    };
+    irc.once('registered', ok);
+    irc.on('irc error', early);
+    irc.once('close', earlyClose);
+    irc.connect({
+      host: o.host,
+      port: o.port,
+      nick: o.nick,
+      username: o.nick,
+      gecos: o.nick,
+      tls: o.tls ?? false,
+      rejectUnauthorized: o.rejectUnauthorized ?? true,
+      auto_reconnect: false,
+      ...(o.password !== undefined ? { password: o.password } : {}),
+      ...(o.sasl ? { account: { account: o.sasl.account ?? o.nick, password: o.sasl.password } } : {}),
+    });
+  });
+}
