@@ -20,7 +20,8 @@ import { SealClientError } from '../client/errors.js';
 import { chatHelp, parseChatInput, type ChatCommandName } from './chat-commands.js';
 import type { HostPort } from '../protocol/address.js';
 import { formatFingerprint, normalizeFingerprint } from '../protocol/fingerprint.js';
-import { clock, parseHostPort } from './format.js';
+import { knownServersFileFor } from '../client/index.js';
+import { clock, parseHostPort, serverCertificateNote, tlsOptions } from './format.js';
 import { defaultKeyFile, type Values } from './keygen.js';
 import { PASSPHRASE, PASSWORD, obtainSecret, secretSource, unlockKeyFile } from './secrets.js';
 
@@ -370,6 +371,7 @@ export async function runChat(values: Values, _args: string[], io: ChatIo = { in
   if (typeof values.server !== 'string') throw new UsageError('--server HOST:PORT is required');
   if (typeof values.user !== 'string') throw new UsageError('--user NAME is required (your account name)');
   const server = parseHostPort(values.server, '--server');
+  const tls = tlsOptions(values);
   const user = values.user;
   if (!isValidAccountName(user)) throw new UsageError(`--user: "${user}" is not a valid account name`);
   let keybotFingerprint: string | undefined;
@@ -405,8 +407,12 @@ export async function runChat(values: Values, _args: string[], io: ChatIo = { in
     await client.connect({
       host: server.host,
       port: server.port,
-      tls: values.tls === true,
+      ...tls,
       rejectUnauthorized: values.insecure !== true,
+      onServerCertificate: (decision, at) => {
+        const note = serverCertificateNote(decision as { status: string; fingerprint?: string }, at, knownServersFileFor(undefined) || undefined);
+        if (note) chat.info(note);
+      },
       nick: user,
       password,
       privateKey,
@@ -416,6 +422,7 @@ export async function runChat(values: Values, _args: string[], io: ChatIo = { in
     });
   } catch (err) {
     if (!(err instanceof SealClientError)) throw err;
+    if (err.code === 'tls') throw new CliError(`${err.message} (check the fingerprint with your administrator; if the server really has a new certificate, remove its line from known_servers.json or pass --tls-fingerprint)`);
     if (err.code === 'auth') throw new CliError(`cannot log in to ${where} as ${user}: wrong account name or password (${err.message})`);
     if (err.code === 'connection' || err.code === 'timeout') {
       const why = await probe(server);
@@ -423,6 +430,6 @@ export async function runChat(values: Values, _args: string[], io: ChatIo = { in
     }
     throw new CliError(err.message);
   }
-  chat.info(`connected to ${where}${values.tls === true ? ' (TLS)' : ''} as ${user}; /help lists the commands`);
+  chat.info(`connected to ${where}${tls.tls ? ' (TLS)' : ''} as ${user}; /help lists the commands`);
   return chat.run();
 }

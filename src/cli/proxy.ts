@@ -6,7 +6,8 @@ import { createLogger } from '../util/log.js';
 import { LocalProxy } from '../client/proxy/proxy.js';
 import { isLoopback } from '../protocol/address.js';
 import { formatFingerprint, normalizeFingerprint } from '../protocol/fingerprint.js';
-import { parseHostPort } from './format.js';
+import { KnownServers, knownServersFileFor } from '../client/index.js';
+import { parseHostPort, serverCertificateNote, tlsOptions } from './format.js';
 import { defaultKeyFile, type Values } from './keygen.js';
 import { PASSPHRASE, secretSource, unlockKeyFile } from './secrets.js';
 
@@ -15,6 +16,7 @@ const DEFAULT_LISTEN = '127.0.0.1:6680';
 export async function runProxy(values: Values, _args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   if (typeof values.server !== 'string') throw new UsageError('--server HOST:PORT is required (the sealchat server)');
   const server = parseHostPort(values.server, '--server');
+  const tls = tlsOptions(values);
   const listen = parseHostPort(typeof values.listen === 'string' ? values.listen : DEFAULT_LISTEN, '--listen', {
     defaultHost: '127.0.0.1',
     allowZero: true,
@@ -35,13 +37,24 @@ export async function runProxy(values: Values, _args: string[], out: NodeJS.Writ
   }
   const keybotPublicKey = typeof values['keybot-key'] === 'string' ? await readSmallTextFile(values['keybot-key']) : undefined;
 
+  const serversFile = knownServersFileFor(undefined);
   const privateKey = await unlockKeyFile(keyFile, secretSource(values, PASSPHRASE));
   const log = createLogger('proxy');
   let proxy: LocalProxy;
   try {
     proxy = await LocalProxy.start({
       listen,
-      upstream: { host: server.host, port: server.port, tls: values.tls === true, rejectUnauthorized: values.insecure !== true },
+      upstream: {
+        host: server.host,
+        port: server.port,
+        ...tls,
+        rejectUnauthorized: values.insecure !== true,
+        ...(tls.tls && serversFile ? { knownServers: new KnownServers(serversFile) } : {}),
+        onServerCertificate: (decision, at) => {
+          const note = serverCertificateNote(decision as { status: string; fingerprint?: string }, at, serversFile || undefined);
+          if (note) out.write(`sealchat proxy: ${note}\n`);
+        },
+      },
       privateKey,
       ...(user !== undefined ? { account: user } : {}),
       ...(keybotFingerprint !== undefined ? { keybotFingerprint } : {}),
@@ -55,7 +68,7 @@ export async function runProxy(values: Values, _args: string[], out: NodeJS.Writ
   const a = proxy.address;
   const shown = a.host.includes(':') ? `[${a.host}]` : a.host;
   out.write(
-    `sealchat proxy: listening on ${shown}:${a.port}, relaying to ${server.host}:${server.port}${values.tls === true ? ' (TLS)' : ' (no TLS)'}\n` +
+    `sealchat proxy: listening on ${shown}:${a.port}, relaying to ${server.host}:${server.port}${tls.tls ? ' (TLS)' : ' (no TLS)'}\n` +
       `your key: ${formatFingerprint(privateKey.fingerprint)}\n` +
       `connect your IRC client to ${shown} port ${a.port} (no TLS) with your usual account name and password\n`,
   );

@@ -22,13 +22,15 @@ const PASSPHRASE_HELP: Array<[string, string]> = [
 const SERVER_OPTIONS: Options = {
   server: { type: 'string', short: 's' },
   tls: { type: 'boolean' },
+  'tls-fingerprint': { type: 'string' },
   insecure: { type: 'boolean' },
   'keybot-fingerprint': { type: 'string' },
   'keybot-key': { type: 'string' },
 };
 const SERVER_HELP: Array<[string, string]> = [
   ['-s, --server HOST:PORT', 'the sealchat server'],
-  ['--tls', 'connect to the server with TLS'],
+  ['--tls', "connect with TLS; a self-signed server certificate is pinned on first use (~/.sealchat/known_servers.json)"],
+  ['--tls-fingerprint FP', "the SHA-256 fingerprint the server's TLS certificate must have (sealchatd prints it; implies --tls)"],
   ['--insecure', "do not verify the server's TLS certificate (test servers only)"],
   ['--keybot-fingerprint FP', "pin keybot's key to this fingerprint (ask your administrator; recommended)"],
   ['--keybot-key FILE', "keybot's armored public key, instead of asking keybot for it"],

@@ -45,6 +45,7 @@ import {
   type UndecryptableResult,
 } from './core/index.js';
 import { SealClientError } from './errors.js';
+import { KnownServers, knownServersFileFor, type ServerTrustDecision } from './server-trust.js';
 import { loadPrivateKey } from './identity.js';
 import { KeybotCommands, names } from './seal-client/commands.js';
 import { login, type LoginOptions } from './seal-client/login.js';
@@ -117,6 +118,8 @@ export interface RoomMessageEvent {
 /** Events of {@link SealClient}, with their arguments. */
 export interface SealClientEvents {
   registered: [{ nick: string }];
+  /** How the server's TLS certificate was judged; 'first-use' means pinned now: tell the user to check it. */
+  'server-certificate': [{ server: string; decision: ServerTrustDecision }];
   /** keybot's key was pinned (source 'first-use' means: trusted on first use, check it). */
   'keybot-pinned': [{ fingerprint: string; source: TrustSource | 'option-key'; server: string }];
   /** LOUD: keybot's key differs from the pinned one. It was refused; no envelope will be accepted. */
@@ -228,7 +231,17 @@ export class SealClient extends EventEmitter {
   async connect(options: SealConnectOptions): Promise<ConnectResult> {
     if (this.phase !== 'idle') throw new Error('SealClient.connect: already connected (use a new SealClient)');
     this.phase = 'connecting';
-    this.options = options;
+    // A self-signed server's certificate is pinned on first use next to the known keybots
+    // (server-trust.ts); the user hears of every first use and every refusal.
+    const serversFile = knownServersFileFor(options.knownKeybotsFile);
+    this.options = {
+      ...options,
+      ...(options.tls && serversFile ? { knownServers: options.knownServers ?? new KnownServers(serversFile) } : {}),
+      onServerCertificate: (decision, server) => {
+        options.onServerCertificate?.(decision, server);
+        this.emit('server-certificate', { server, decision });
+      },
+    };
     this.reconnectOptions = options.reconnect === false ? undefined : options.reconnect === true || options.reconnect === undefined ? {} : options.reconnect;
     const privateKey = options.privateKey ?? (await loadPrivateKey(options));
     const server = `${options.host}:${options.port}`;

@@ -6,6 +6,8 @@ export type SealClientErrorCode =
   | 'auth'
   /** The connection failed or closed. */
   | 'connection'
+  /** The server's TLS certificate is not the pinned one (nothing was sent to it). */
+  | 'tls'
   /** The private key could not be read or unlocked. */
   | 'key'
   /** keybot's key could not be pinned (unavailable, or different from the pinned one). */

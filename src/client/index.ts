@@ -19,3 +19,12 @@ export {
 export * from './core/index.js';
 export { SealClientError, type SealClientErrorCode } from './errors.js';
 export { loadPrivateKey, type PrivateKeySource } from './identity.js';
+export {
+  KnownServers,
+  decideServerTrust,
+  knownServersFileFor,
+  type KnownServer,
+  type PresentedCertificate,
+  type ServerTrustDecision,
+} from './server-trust.js';
+export { SealTransport, ServerCertificateError, judgeServerCertificate, type SealTlsOptions } from './transport.js';

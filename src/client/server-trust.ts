@@ -17,6 +17,16 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { normalizeFingerprint } from '../protocol/fingerprint.js';
+import { sealchatHome } from './core/known-keybots.js';
+
+/**
+ * `known_servers.json` beside the known-keybots file (its folder; ~/.sealchat by default), or
+ * false when the caller keeps no files (`knownKeybotsFile: false`).
+ */
+export function knownServersFileFor(knownKeybotsFile: string | false | undefined): string | false {
+  if (knownKeybotsFile === false) return false;
+  return path.join(path.dirname(knownKeybotsFile ?? path.join(sealchatHome(), 'known_keybots.json')), 'known_servers.json');
+}
 
 /** One remembered server certificate. */
 export interface KnownServer {

@@ -17,7 +17,7 @@ import { decideServerTrust, KnownServers, type ServerTrustDecision } from './ser
 export interface SealTlsOptions {
   /** `--tls-fingerprint`: the SHA-256 the certificate must have. */
   fingerprint?: string;
-  /** Where first-use pins are kept; undefined: none remembered (every first use asks again). */
+  /** Where first-use pins are kept; undefined: no trust on first use (a certificate no CA vouches for needs `fingerprint`). */
   knownServers?: KnownServers;
   /** Skip every check (tests only). */
   insecure?: boolean;
@@ -44,6 +44,42 @@ export class ServerCertificateError extends Error {
   }
 }
 
+/**
+ * Judge the certificate of a TLS connection that has just completed its handshake (call it from
+ * 'secureConnect', before writing anything): resolves if it may be used, throws a
+ * ServerCertificateError if not. A first-use pin is written to `knownServers` before resolving.
+ */
+export async function judgeServerCertificate(s: tls.TLSSocket, server: string, t: SealTlsOptions): Promise<ServerTrustDecision> {
+  const cert = s.getPeerX509Certificate();
+  if (!cert) throw new ServerCertificateError(`${server} presented no certificate`, { status: 'mismatch', expected: '', got: '', source: 'known' });
+  const fingerprint = cert.fingerprint256.replace(/:/g, '').toLowerCase();
+  const known = t.knownServers ? await t.knownServers.get(server) : undefined;
+  const decision = decideServerTrust({
+    presented: { fingerprint, authorized: s.authorized, authorizationError: s.authorizationError ? String(s.authorizationError) : undefined },
+    configured: t.fingerprint,
+    known,
+    insecure: t.insecure,
+  });
+  t.onDecision?.(decision, server);
+  if (decision.status === 'mismatch') {
+    throw new ServerCertificateError(
+      `the TLS certificate of ${server} (SHA-256 ${decision.got}) is not the ${decision.source === 'configured' ? 'one --tls-fingerprint names' : 'one pinned in ' + (t.knownServers?.file ?? 'known servers')} (${decision.expected}); not connecting`,
+      decision,
+    );
+  }
+  if (decision.status === 'first-use') {
+    // Trust on first use only where the pin is kept: without a store there is no "next time" to
+    // hold the server to, and the library's callers get the strict default.
+    if (!t.knownServers) {
+      const code = s.authorizationError ? String(s.authorizationError) : 'unverified';
+      const why = /SELF_SIGNED/.test(code) ? 'self-signed certificate' : code;
+      throw new ServerCertificateError(`${why}: the TLS certificate of ${server} cannot be verified and no fingerprint is pinned for it`, decision);
+    }
+    await t.knownServers.set(server, { fingerprint: decision.fingerprint, firstSeen: new Date().toISOString() });
+  }
+  return decision;
+}
+
 export class SealTransport extends EventEmitter {
   private socket: net.Socket | undefined;
   private connected = false;
@@ -66,7 +102,7 @@ export class SealTransport extends EventEmitter {
     const s = tls.connect({ host: o.host, port: o.port, servername: net.isIP(o.host) ? undefined : o.host, rejectUnauthorized: false });
     this.attach(s);
     s.once('secureConnect', () => {
-      void this.judge(s).then(
+      void judgeServerCertificate(s, `${o.host}:${o.port}`, o.sealTls ?? {}).then(
         () => this.opened(),
         (err: Error) => {
           this.error = err;
@@ -74,31 +110,6 @@ export class SealTransport extends EventEmitter {
         },
       );
     });
-  }
-
-  private async judge(s: tls.TLSSocket): Promise<void> {
-    const t = this.options.sealTls ?? {};
-    const server = `${this.options.host}:${this.options.port}`;
-    const cert = s.getPeerX509Certificate();
-    if (!cert) throw new ServerCertificateError(`${server} presented no certificate`, { status: 'mismatch', expected: '', got: '', source: 'known' });
-    const fingerprint = cert.fingerprint256.replace(/:/g, '').toLowerCase();
-    const known = t.knownServers ? await t.knownServers.get(server) : undefined;
-    const decision = decideServerTrust({
-      presented: { fingerprint, authorized: s.authorized, authorizationError: s.authorizationError ? String(s.authorizationError) : undefined },
-      configured: t.fingerprint,
-      known,
-      insecure: t.insecure,
-    });
-    t.onDecision?.(decision, server);
-    if (decision.status === 'mismatch') {
-      throw new ServerCertificateError(
-        `the TLS certificate of ${server} (SHA-256 ${decision.got}) is not the ${decision.source === 'configured' ? 'one --tls-fingerprint names' : 'one pinned in ' + (t.knownServers?.file ?? 'known servers')} (${decision.expected}); not connecting`,
-        decision,
-      );
-    }
-    if (decision.status === 'first-use' && t.knownServers) {
-      await t.knownServers.set(server, { fingerprint: decision.fingerprint, firstSeen: new Date().toISOString() });
-    }
   }
 
   private attach(s: net.Socket): void {

@@ -6,6 +6,8 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import type { KnownServers, ServerTrustDecision } from '../server-trust.js';
+import { judgeServerCertificate } from '../transport.js';
 import { LineSplitter } from './lines.js';
 
 /** Pause reading one side while the other has this much unsent. */
@@ -15,8 +17,14 @@ export interface UpstreamOptions {
   host: string;
   port: number;
   tls?: boolean;
-  /** Verify the server's TLS certificate (default true). */
+  /** false: accept any TLS certificate (tests only; `--insecure`). */
   rejectUnauthorized?: boolean;
+  /** The SHA-256 the server's TLS certificate must have (`--tls-fingerprint`). */
+  tlsFingerprint?: string;
+  /** Where a self-signed server's certificate is pinned on first use (server-trust.ts). */
+  knownServers?: KnownServers;
+  /** Told how the server's certificate was judged. */
+  onServerCertificate?(decision: ServerTrustDecision, server: string): void;
 }
 
 /** What the session does with what the sockets report. */
@@ -40,6 +48,11 @@ export class ProxyWire {
   private readonly upSplit = new LineSplitter();
   private readonly up: net.Socket;
   private upConnected = false;
+  /**
+   * Lines for the server wait here until a TLS server's certificate has been judged
+   * (transport.ts): the client's PASS must not reach a server that fails the pin.
+   */
+  private pendingUp: Array<string | Buffer> | undefined;
 
   constructor(
     private readonly down: net.Socket,
@@ -48,18 +61,38 @@ export class ProxyWire {
     private readonly tap?: Tap,
   ) {
     down.setNoDelay(true);
-    this.up = upstream.tls
-      ? tls.connect({
-          host: upstream.host,
-          port: upstream.port,
-          rejectUnauthorized: upstream.rejectUnauthorized ?? true,
-          ...(net.isIP(upstream.host) ? {} : { servername: upstream.host }),
-        })
-      : net.connect({ host: upstream.host, port: upstream.port });
+    if (upstream.tls) {
+      // The chain is judged below (pin, first use, CA), not by OpenSSL alone.
+      const s = tls.connect({ host: upstream.host, port: upstream.port, rejectUnauthorized: false, ...(net.isIP(upstream.host) ? {} : { servername: upstream.host }) });
+      this.up = s;
+      this.pendingUp = [];
+      s.once('secureConnect', () => {
+        judgeServerCertificate(s, `${upstream.host}:${upstream.port}`, {
+          ...(upstream.tlsFingerprint !== undefined ? { fingerprint: upstream.tlsFingerprint } : {}),
+          ...(upstream.knownServers ? { knownServers: upstream.knownServers } : {}),
+          insecure: upstream.rejectUnauthorized === false,
+          onDecision: upstream.onServerCertificate,
+        }).then(
+          () => {
+            this.upConnected = true;
+            const held = this.pendingUp ?? [];
+            this.pendingUp = undefined;
+            for (const line of held) this.toServer(line);
+          },
+          (err: Error) => {
+            this.pendingUp = undefined;
+            s.destroy();
+            on.upstreamFailed(err, false);
+          },
+        );
+      });
+    } else {
+      this.up = net.connect({ host: upstream.host, port: upstream.port });
+      this.up.once('connect', () => {
+        this.upConnected = true;
+      });
+    }
     this.up.setNoDelay(true);
-    this.up.once(upstream.tls ? 'secureConnect' : 'connect', () => {
-      this.upConnected = true;
-    });
     this.up.on('data', (chunk: Buffer) => this.lines(this.upSplit, chunk, 'server'));
     this.up.on('error', (err: Error) => on.upstreamFailed(err, this.upConnected));
     this.up.on('close', () => on.serverClosed());
@@ -77,6 +110,10 @@ export class ProxyWire {
 
   toServer(line: string | Buffer): void {
     if (this.up.destroyed) return;
+    if (this.pendingUp) {
+      this.pendingUp.push(line);
+      return;
+    }
     this.write(this.up, this.down, 'up', line);
   }
 

@@ -5,13 +5,22 @@
  */
 import type { Client as IrcClient } from 'irc-framework';
 import { SealClientError } from '../errors.js';
+import type { KnownServers, ServerTrustDecision } from '../server-trust.js';
+import { SealTransport, ServerCertificateError } from '../transport.js';
 
 /** Where and as whom (SealConnectOptions' part of it). */
 export interface LoginOptions {
   host: string;
   port: number;
   tls?: boolean;
+  /** false: accept any TLS certificate (tests only; `--insecure`). */
   rejectUnauthorized?: boolean;
+  /** The SHA-256 the server's TLS certificate must have (`--tls-fingerprint`; any usual spelling). */
+  tlsFingerprint?: string;
+  /** Where a self-signed server's certificate is pinned on first use (server-trust.ts). */
+  knownServers?: KnownServers;
+  /** Told how the server's certificate was judged (first use: tell the user). */
+  onServerCertificate?(decision: ServerTrustDecision, server: string): void;
   nick: string;
   password?: string;
   sasl?: { account?: string; password: string };
@@ -40,10 +49,19 @@ export function login(irc: IrcClient, o: LoginOptions, timeoutMs: number, regist
     const early = (e: { error?: string; reason?: string }): void => {
       fail(new SealClientError('auth', `the server refused the login: ${e.reason ?? e.error ?? 'unknown reason'}`));
     };
+    let closeReason: Error | undefined;
+    const socketClose = (err?: Error): void => {
+      closeReason = err || undefined;
+    };
     const earlyClose = (): void => {
       gone = true;
-      fail(new SealClientError('connection', `the connection to ${o.host}:${o.port} closed during login`));
+      irc.off('socket close', socketClose);
+      if (closeReason instanceof ServerCertificateError) return fail(new SealClientError('tls', closeReason.message));
+      const why = closeReason ? `: ${closeReason.message}` : '';
+      fail(new SealClientError('connection', `the connection to ${o.host}:${o.port} closed during login${why}`));
     };
+    irc.on('socket close', socketClose);
+    irc.once('registered', () => irc.off('socket close', socketClose));
     irc.once('registered', ok);
     irc.on('irc error', early);
     irc.once('close', earlyClose);
@@ -56,6 +74,19 @@ export function login(irc: IrcClient, o: LoginOptions, timeoutMs: number, regist
       tls: o.tls ?? false,
       rejectUnauthorized: o.rejectUnauthorized ?? true,
       auto_reconnect: false,
+      // TLS goes through our transport: the certificate is judged (pin, first use, CA) before
+      // irc-framework writes the password (transport.ts).
+      ...(o.tls
+        ? {
+            transport: SealTransport,
+            sealTls: {
+              ...(o.tlsFingerprint !== undefined ? { fingerprint: o.tlsFingerprint } : {}),
+              ...(o.knownServers ? { knownServers: o.knownServers } : {}),
+              insecure: o.rejectUnauthorized === false,
+              onDecision: o.onServerCertificate,
+            },
+          }
+        : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
       ...(o.sasl ? { account: { account: o.sasl.account ?? o.nick, password: o.sasl.password } } : {}),
     });
