@@ -9,8 +9,8 @@ import {
   RPL_CREATIONTIME, RPL_UMODEIS,
 } from '../protocol/numerics.js';
 import { Relay } from '../server/relay.js';
-import { visibleChannel } from './channels.js';
-import type { Command, RegisteredContext } from './types.js';
+import { visibleChannel } from '../server/views.js';
+import type { RegisteredContext } from './types.js';
 
 const FLAG_MODES = new Set(['i', 'm', 'n', 's', 't']);
 /** How many parameterised modes one MODE command may change (ISUPPORT MODES=4). */
@@ -20,7 +20,7 @@ const RPL_ENDOFEXCEPTLIST = '349';
 const RPL_ENDOFINVITELIST = '347';
 
 // MODE <target> [<modestring> [<mode arguments>...]]
-function handleMode(ctx: RegisteredContext): void {
+export function handleMode(ctx: RegisteredContext): void {
   if (ctx.params[0].startsWith('#')) channelMode(ctx);
   else userMode(ctx);
 }
@@ -63,7 +63,7 @@ function userMode(ctx: RegisteredContext): void {
 
 function channelMode(ctx: RegisteredContext): void {
   const { session, client, params, server } = ctx;
-  const channel = visibleChannel(ctx, params[0]);
+  const channel = visibleChannel(server, session, client, params[0]);
   if (!channel) return;
   const membership = channel.members.get(client);
   if (params.length < 2) {
@@ -159,8 +159,3 @@ function channelMode(ctx: RegisteredContext): void {
     server.deliverToChannel(channel, new Relay(client.prefix, 'MODE', [channel.name, appliedModes, ...appliedArgs], Date.now(), client.account));
   }
 }
-
-export const modeCommands: Record<string, Command> = {
-  MODE: { handler: handleMode, minParams: 1 },
-};
-

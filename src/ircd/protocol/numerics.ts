@@ -56,6 +56,7 @@ export const ERR_TOOMANYCHANNELS = '405';
 export const ERR_WASNOSUCHNICK = '406';
 export const ERR_TOOMANYTARGETS = '407';
 export const ERR_NOORIGIN = '409';
+export const ERR_INVALIDCAPCMD = '410';
 export const ERR_NORECIPIENT = '411';
 export const ERR_NOTEXTTOSEND = '412';
 export const ERR_INPUTTOOLONG = '417';

@@ -2,6 +2,10 @@
  * The daemon's state: sessions, clients (identities), channels, presence, and delivery.
  * Handlers (src/ircd/commands) change state only through these methods, so the rules that
  * every path must keep (who sees a JOIN, when someone goes offline, who is told) live here once.
+ *
+ * The server does not know the commands: the line dispatcher (commands/dispatch.ts, built over
+ * the command table) is passed in, so state sits below the handlers that change it
+ * (docs/DESIGN-daemon.md).
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
@@ -9,26 +13,25 @@ import type { Accounts } from '../accounts.js';
 import type { AccountRecord } from '../store/index.js';
 import { makeIpMatcher, type Config } from '../config.js';
 import { casefold, NICKLEN, CHANNELLEN, SERVICE_ROOM_PREFIX } from '../../protocol/names.js';
-import { parseLine } from '../../protocol/message.js';
-import {
-  ERR_INPUTTOOLONG, ERR_UNKNOWNCOMMAND, RPL_MONOFFLINE, RPL_MONONLINE,
-} from '../protocol/numerics.js';
+import { RPL_MONOFFLINE, RPL_MONONLINE } from '../protocol/numerics.js';
 import { createLogger, type Logger } from '../../util/log.js';
-import { Channel } from './channel.js';
-import { Client } from './client.js';
+import { VERSION } from '../../util/version.js';
+import { Channel, Client, type Peer } from './model.js';
 import { Relay } from './relay.js';
-import { Session } from './session.js';
+import { Session, type SessionHost } from './session.js';
 import { KeyedRateLimiter } from './throttle.js';
-import { dispatch } from '../commands/table.js';
 
-export const VERSION = 'sealchat-0.1.0';
+/** Parses one line and runs its command (commands/dispatch.ts); passed in by the daemon. */
+export type LineDispatcher = (server: IrcServer, session: Session, line: string) => Promise<void> | undefined;
 
 export interface ServerEvents {
   presence: [{ name: string; online: boolean }];
 }
 
-export class IrcServer extends EventEmitter<ServerEvents> {
+export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost {
   readonly name: string;
+  /** The software version in 002, 004 and VERSION (one source: package.json). */
+  readonly version = `sealchat-${VERSION}`;
   readonly log: Logger = createLogger('ircd');
   readonly sessions = new Set<Session>();
   /** Registered identities by casefolded nick. */
@@ -48,7 +51,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
   private sweepTimer: NodeJS.Timeout;
   readonly isupport: string[];
 
-  constructor(readonly config: Config, readonly accounts: Accounts) {
+  constructor(readonly config: Config, readonly accounts: Accounts, private readonly dispatchLine: LineDispatcher) {
     super();
     this.name = config.serverName;
     const l = config.limits;
@@ -110,25 +113,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
 
   /** Parse and run one line; returns a promise only when the handler is asynchronous. */
   dispatch(session: Session, line: string): Promise<void> | undefined {
-    // NUL and a bare CR never belong inside a line (RFC 1459 §2.3.1); relaying a CR would let a
-    // sender forge a second line for every recipient that splits on CR.
-    if (line.includes('\0') || line.includes('\r')) {
-      session.reply(ERR_UNKNOWNCOMMAND, '*', `Malformed line: ${line.includes('\0') ? 'NUL byte' : 'bare CR'}`);
-      return undefined;
-    }
-    const parsed = parseLine(line);
-    if (!parsed.ok) {
-      if (parsed.reason === 'empty') return undefined; // RFC 2812 §2.3.1: empty messages are ignored
-      if (parsed.reason === 'too_long' || parsed.reason === 'tags_too_long') {
-        session.reply(ERR_INPUTTOOLONG, 'Input line was too long');
-      } else if (parsed.reason === 'too_many_params') {
-        session.reply(ERR_UNKNOWNCOMMAND, '*', 'Malformed line: too many parameters');
-      } else {
-        session.reply(ERR_UNKNOWNCOMMAND, '*', 'Malformed line');
-      }
-      return undefined;
-    }
-    return dispatch(this, session, parsed.message);
+    return this.dispatchLine(this, session, line);
   }
 
   scheduleFlush(session: Session): void {
@@ -290,7 +275,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
   // ---- delivery -----------------------------------------------------------------------------
 
   /** Send to every session of a client, except `except` (the sender's own connection). */
-  deliverToClient(client: Client, relay: Relay, except?: Session): void {
+  deliverToClient(client: Client, relay: Relay, except?: Peer): void {
     for (const s of client.sessions) if (s !== except) s.relay(relay);
   }
 
@@ -320,7 +305,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
   }
 
   /** Add a member and tell everyone (JOIN, then topic and NAMES to the joiner's sessions). */
-  join(client: Client, channel: Channel, asOp: boolean, sendBurst: (s: Session) => void): void {
+  join(client: Client, channel: Channel, asOp: boolean, sendBurst: (s: Peer) => void): void {
     channel.members.set(client, { op: asOp, voice: false });
     channel.membersChanged();
     client.channels.set(channel.folded, channel);

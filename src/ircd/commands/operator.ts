@@ -1,0 +1,33 @@
+/** IRC operators: OPER (RFC 2812 §3.1.4). Operators are configured (config `operators`). */
+import { casefold } from '../../protocol/names.js';
+import { ERR_PASSWDMISMATCH, RPL_YOUREOPER } from '../protocol/numerics.js';
+import { Relay } from '../server/relay.js';
+import type { RegisteredContext } from './types.js';
+
+// OPER <name> <password>
+export async function handleOper(ctx: RegisteredContext): Promise<void> {
+  const { server, session, client, params } = ctx;
+  const op = server.config.operators.find((o) => casefold(o.name) === casefold(params[0]));
+  if (!server.loginsPerIp.take(session.ip)) {
+    session.reply(ERR_PASSWDMISMATCH, 'Too many attempts; try again in a minute');
+    return;
+  }
+  if (!op) {
+    // Same work as a real check, so the reply time says nothing about which names exist.
+    const anyHash = server.config.operators[0]?.passwordHash;
+    if (anyHash) await server.accounts.verifyPasswordHash(anyHash, params[1]);
+    session.reply(ERR_PASSWDMISMATCH, 'Password incorrect');
+    return;
+  }
+  const ok = await server.accounts.verifyPasswordHash(op.passwordHash, params[1]);
+  if (session.closed) return;
+  if (!ok) {
+    session.reply(ERR_PASSWDMISMATCH, 'Password incorrect');
+    return;
+  }
+  server.loginsPerIp.refund(session.ip);
+  client.modes.add('o');
+  session.reply(RPL_YOUREOPER, 'You are now an IRC operator');
+  server.deliverToClient(client, new Relay(client.prefix, 'MODE', [client.nick, '+o']));
+  server.log.info(`oper ${op.name} by ${client.nick} ip=${session.ip}`);
+}
