@@ -4,7 +4,7 @@
  */
 import { casefold, isValidChannelName, SERVICE_ROOM_PREFIX } from '../../protocol/names.js';
 import {
-  ERR_BADCHANNELKEY, ERR_CHANNELISFULL, ERR_CHANOPRIVSNEEDED, ERR_INVITEONLYCHAN, ERR_NOSUCHCHANNEL,
+  ERR_BADCHANNELKEY, ERR_BANNEDFROMCHAN, ERR_CHANNELISFULL, ERR_CHANOPRIVSNEEDED, ERR_INVITEONLYCHAN, ERR_NOSUCHCHANNEL,
   ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_TOOMANYCHANNELS, ERR_USERNOTINCHANNEL, ERR_USERONCHANNEL,
   RPL_ENDOFNAMES, RPL_INVITING, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_NOTOPIC,
   RPL_TOPIC, RPL_TOPICWHOTIME,
@@ -39,12 +39,19 @@ export function handleJoin(ctx: RegisteredContext): void {
       session.reply(ERR_TOOMANYCHANNELS, name, 'You have joined too many channels');
       return;
     }
-    if (existing) {
-      if (existing.flags.has('i') && !existing.invited.has(client.folded)) {
+    // An invitation lets its holder past +i, +k, +l and +b (modern.ircdocs.horse "INVITE").
+    // keybot is never banned from a room it operates; its server-side joins (control/channels.ts)
+    // do not come through here at all.
+    if (existing && !existing.invited.has(client.folded)) {
+      if (existing.flags.has('i')) {
         session.reply(ERR_INVITEONLYCHAN, existing.name, 'Cannot join channel (+i): it is invite-only');
         return;
       }
-      if (existing.key !== null && keys[i] !== existing.key && !existing.invited.has(client.folded)) {
+      if (!client.isService && existing.isBanned(client)) {
+        session.reply(ERR_BANNEDFROMCHAN, existing.name, 'Cannot join channel (+b): you are banned');
+        return;
+      }
+      if (existing.key !== null && keys[i] !== existing.key) {
         session.reply(ERR_BADCHANNELKEY, existing.name, 'Cannot join channel (+k): wrong key');
         return;
       }

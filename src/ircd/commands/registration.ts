@@ -6,10 +6,9 @@
  */
 import { casefold, isValidNick, KEYBOT_NICK } from '../../protocol/names.js';
 import {
-  ERR_ALREADYREGISTERED, ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_NONICKNAMEGIVEN,
+  ERR_ALREADYREGISTERED, ERR_ERRONEUSNICKNAME, ERR_NEEDMOREPARAMS, ERR_NICKNAMEINUSE, ERR_NONICKNAMEGIVEN,
 } from '../protocol/numerics.js';
 import { completeRegistration } from '../server/login.js';
-import { Relay } from '../server/relay.js';
 import type { Context, RegisteredContext } from './types.js';
 
 // PASS <password>   or   PASS <account>:<password>  (bouncer convention)
@@ -49,27 +48,16 @@ async function changeNick(ctx: RegisteredContext, nick: string): Promise<void> {
     if (folded !== client.folded) session.reply(ERR_ERRONEUSNICKNAME, nick, 'Your nick is your account name; it cannot be changed');
     return;
   }
-  if (folded === client.folded) return;
-  if (folded === KEYBOT_NICK || server.clients.has(folded) || (await server.accounts.get(nick))) {
-    session.reply(ERR_NICKNAMEINUSE, nick, 'Nickname is already in use');
-    return;
-  }
-  if (session.closed || server.clients.has(folded)) return;
-  const relay = new Relay(client.prefix, 'NICK', [nick], Date.now(), null);
-  const told = new Set([client]);
-  server.deliverToClient(client, relay);
-  for (const ch of client.channels.values()) {
-    for (const m of ch.members.keys()) {
-      if (told.has(m)) continue;
-      told.add(m);
-      server.deliverToClient(m, relay);
+  if (nick === client.nick) return;
+  if (folded !== client.folded) {
+    if (folded === KEYBOT_NICK || server.clients.has(folded) || (await server.accounts.get(nick))) {
+      session.reply(ERR_NICKNAMEINUSE, nick, 'Nickname is already in use');
+      return;
     }
+    if (session.closed || server.clients.has(folded)) return;
   }
-  server.clients.delete(client.folded);
-  for (const ch of client.channels.values()) ch.invited.delete(client.folded);
-  client.nick = nick;
-  client.folded = folded;
-  server.clients.set(folded, client);
+  // A change of case only is a change too: the client and its channels see the new spelling.
+  server.rename(client, nick);
 }
 
 // USER <username> <mode> <unused> :<realname>   (RFC 2812 §3.1.3)
@@ -77,6 +65,11 @@ export function handleUser(ctx: Context): void | Promise<void> {
   const { session, params } = ctx;
   if (session.client) {
     session.reply(ERR_ALREADYREGISTERED, 'You may not reregister');
+    return;
+  }
+  // The realname may not be empty (RFC 2812 §3.1.3 grammar; modern.ircdocs.horse "USER").
+  if (params[0] === '' || params[3] === '') {
+    session.reply(ERR_NEEDMOREPARAMS, 'USER', 'Not enough parameters');
     return;
   }
   session.username = params[0].replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 30) || 'user';

@@ -4,7 +4,7 @@
  */
 import { casefold } from '../../protocol/names.js';
 import {
-  ERR_SASLABORTED, ERR_SASLALREADY, ERR_SASLFAIL, ERR_SASLTOOLONG, RPL_LOGGEDIN, RPL_SASLMECHS,
+  ERR_ALREADYREGISTERED, ERR_SASLABORTED, ERR_SASLALREADY, ERR_SASLFAIL, ERR_SASLTOOLONG, RPL_LOGGEDIN, RPL_SASLMECHS,
   RPL_SASLSUCCESS,
 } from '../protocol/numerics.js';
 import type { Context } from './types.js';
@@ -12,11 +12,19 @@ import type { Context } from './types.js';
 const SASL_CHUNK = 400;
 const SASL_MAX = 1200;
 
-// AUTHENTICATE <mechanism> | <base64 chunk> | + | *   (IRCv3 sasl-3.1)
+// AUTHENTICATE <mechanism> | <base64 chunk> | + | *   (IRCv3 sasl-3.1, sasl-3.2)
 export async function handleAuthenticate(ctx: Context): Promise<void> {
   const { session, server, params } = ctx;
   const arg = params[0];
-  if (session.client || session.saslAccount) {
+  if (session.client) {
+    // sasl-3.2 lets servers allow a new AUTHENTICATE after registration; we do not. A nick here
+    // is its account name (docs/DESIGN.md), so logging a connection into another account would
+    // change who it is under the channels it sits in. 462 is the reply the spec's readers expect
+    // from a server without it (irctest: SASL_AFTER_REGISTRATION not supported).
+    session.reply(ERR_ALREADYREGISTERED, 'You may not reregister: SASL is only available before registration');
+    return;
+  }
+  if (session.saslAccount) {
     session.reply(ERR_SASLALREADY, 'You have already authenticated using SASL');
     return;
   }
@@ -39,10 +47,17 @@ export async function handleAuthenticate(ctx: Context): Promise<void> {
     session.sendFrom(null, 'AUTHENTICATE', ['+']);
     return;
   }
-  if (arg !== '+') session.sasl.buffer += arg;
-  if (session.sasl.buffer.length > SASL_MAX) {
+  if (arg.length > SASL_CHUNK) {
+    // One line longer than a chunk breaks the framing (sasl-3.1: 905 ERR_SASLTOOLONG).
     session.sasl = null;
     session.reply(ERR_SASLTOOLONG, 'SASL message too long');
+    return;
+  }
+  if (arg !== '+') session.sasl.buffer += arg;
+  if (session.sasl.buffer.length > SASL_MAX) {
+    // Well-formed chunks that never end: no PLAIN response is this long; fail the attempt.
+    session.sasl = null;
+    session.reply(ERR_SASLFAIL, 'SASL authentication failed: response too long');
     return;
   }
   if (arg.length === SASL_CHUNK) return; // more chunks follow

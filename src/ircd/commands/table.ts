@@ -8,10 +8,10 @@ import type { Command, CommandTable } from './types.js';
 import { handleCap } from './cap.js';
 import { handleJoin, handleKick, handleInvite, handleList, handleNames, handlePart, handleTopic } from './channels.js';
 import { handlePing, handlePong, handleQuit } from './connection.js';
-import { handleLusers, handleMotd, handleVersion } from './info.js';
+import { handleInfo, handleLusers, handleMotd, handleTime, handleVersion } from './info.js';
 import { handleNotice, handlePrivmsg, handleTagmsg } from './messaging.js';
 import { handleMode } from './modes.js';
-import { handleOper } from './operator.js';
+import { handleKill, handleOper } from './operator.js';
 import { handleAway, handleMonitor } from './presence.js';
 import { handleNick, handlePass, handleUser } from './registration.js';
 import { handleAuthenticate } from './sasl.js';
@@ -52,7 +52,10 @@ const table: Record<string, Command> = {
   MOTD: { handler: handleMotd, minParams: 0 },
   LUSERS: { handler: handleLusers, minParams: 0 },
   VERSION: { handler: handleVersion, minParams: 0 },
+  TIME: { handler: handleTime, minParams: 0 },
+  INFO: { handler: handleInfo, minParams: 0 },
   OPER: { handler: handleOper, minParams: 2 },
+  KILL: { handler: handleKill, minParams: 1, operOnly: true },
 };
 
 export const Commands: CommandTable = new Map(Object.entries(table));

@@ -8,7 +8,7 @@ import { globMatch } from '../protocol/text.js';
 import {
   ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, ERR_WASNOSUCHNICK, RPL_AWAY, RPL_ENDOFWHO, RPL_ENDOFWHOIS,
   RPL_ENDOFWHOWAS, RPL_ISON, RPL_USERHOST, RPL_WHOISACCOUNT, RPL_WHOISCHANNELS, RPL_WHOISIDLE,
-  RPL_WHOISOPERATOR, RPL_WHOISSERVER, RPL_WHOISUSER, RPL_WHOREPLY,
+  RPL_WHOISOPERATOR, RPL_WHOISSERVER, RPL_WHOISUSER, RPL_WHOREPLY, RPL_WHOWASUSER,
 } from '../protocol/numerics.js';
 import type { Channel, Client } from '../server/model.js';
 import type { RegisteredContext } from './types.js';
@@ -50,10 +50,21 @@ export async function handleWhois(ctx: RegisteredContext): Promise<void> {
   session.reply(RPL_ENDOFWHOIS, target.nick, 'End of /WHOIS list');
 }
 
-// WHOWAS <nick>: we keep no nick history.
+// WHOWAS <nick>{,<nick>} [<count>]   (RFC 2812 §3.6.3, modern.ircdocs.horse "WHOWAS")
+// Newest entry first; at most <count> entries per nick, all of them when <count> is not positive.
 export function handleWhowas(ctx: RegisteredContext): void {
-  ctx.session.reply(ERR_WASNOSUCHNICK, ctx.params[0], 'There was no such nickname');
-  ctx.session.reply(RPL_ENDOFWHOWAS, ctx.params[0], 'End of WHOWAS');
+  const { server, session, params } = ctx;
+  const count = params[1] === undefined ? 0 : Number.parseInt(params[1], 10) || 0;
+  for (const nick of params[0].split(',')) {
+    if (!nick) continue;
+    const entries = server.whowas(casefold(nick), count);
+    if (entries.length === 0) session.reply(ERR_WASNOSUCHNICK, nick, 'There was no such nickname');
+    for (const e of entries) {
+      session.reply(RPL_WHOWASUSER, e.nick, e.username, e.hostname, '*', e.realname);
+      session.reply(RPL_WHOISSERVER, e.nick, server.name, new Date(e.at * 1000).toUTCString());
+    }
+    session.reply(RPL_ENDOFWHOWAS, nick, 'End of WHOWAS');
+  }
 }
 
 function whoFlags(target: Client, channel: Channel | null, multiPrefix: boolean): string {

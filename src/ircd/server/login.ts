@@ -10,7 +10,7 @@
  */
 import { casefold, KEYBOT_NICK } from '../../protocol/names.js';
 import {
-  ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_PASSWDMISMATCH, RPL_CREATED,
+  ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_PASSWDMISMATCH, ERR_SASLABORTED, RPL_CREATED,
   RPL_MYINFO, RPL_WELCOME, RPL_YOURHOST,
 } from '../protocol/numerics.js';
 import type { IrcServer } from './server.js';
@@ -24,6 +24,12 @@ function refuse(session: Session, text: string): void {
 
 export async function completeRegistration(server: IrcServer, session: Session): Promise<void> {
   if (session.client || session.registering || session.capNegotiating || !session.nick || !session.username) return;
+  if (session.sasl) {
+    // Registration completed while SASL was still in progress: abort it and register without
+    // it (IRCv3 sasl-3.1, "If the client completes registration … the server SHOULD abort it").
+    session.sasl = null;
+    session.reply(ERR_SASLABORTED, 'SASL authentication aborted');
+  }
   session.registering = true;
   try {
     await register(server, session);
@@ -109,12 +115,20 @@ async function registerGuest(server: IrcServer, session: Session): Promise<void>
 function welcome(server: IrcServer, session: Session, account: string | null, isService: boolean, guestNick?: string): void {
   if (session.closed) return;
   const nick = account ?? guestNick!;
-  const { client, isNew } = server.attach(session, { nick, account, isService });
+  const attached = server.attach(session, { nick, account, isService });
+  if (!attached) {
+    // Another connection took this nick while ours was being checked: it keeps it, this one
+    // stays unregistered and may choose another (RFC 2812 §3.1.2).
+    session.reply(ERR_NICKNAMEINUSE, nick, 'Nickname is already in use');
+    session.nick = null;
+    return;
+  }
+  const { client, isNew } = attached;
   const name = server.name;
   session.reply(RPL_WELCOME, `Welcome to the ${server.config.networkName} IRC network, ${client.prefix}`);
   session.reply(RPL_YOURHOST, `Your host is ${name}, running version ${server.version}`);
   session.reply(RPL_CREATED, `This server was created ${server.createdAt.toUTCString()}`);
-  session.reply(RPL_MYINFO, name, server.version, 'io', 'iklmnost', 'kl');
+  session.reply(RPL_MYINFO, name, server.version, 'io', 'biklmnost', 'bkl');
   sendIsupport(server, session);
   sendLusers(server, session);
   sendMotd(server, session);

@@ -9,6 +9,7 @@
  * the nick and channels, like ergo's multiclient. The account is online while it has a session.
  */
 import { casefold } from '../../protocol/names.js';
+import { globMatch } from '../protocol/text.js';
 import type { Relay } from './relay.js';
 
 /** What the state needs of one connection: delivery, its capabilities, and closing it. */
@@ -56,6 +57,29 @@ export class Client {
   }
 }
 
+/** Bans a channel may hold (ISUPPORT MAXLIST=b:100; beyond it 478 ERR_BANLISTFULL). */
+export const MAX_BANS = 100;
+
+/** A channel ban (+b): the mask as set, who set it and when (RPL_BANLIST 367). */
+export interface Ban {
+  mask: string;
+  setBy: string;
+  setAt: number;
+}
+
+/**
+ * A ban mask in full `nick!user@host` form: `bar` → `bar!*@*`, `*@h` → `*!*@h`, `n!u` → `n!u@*`
+ * (modern.ircdocs.horse "Ban channel mode"; what servers commonly do).
+ */
+export function normaliseMask(mask: string): string {
+  const bang = mask.indexOf('!');
+  const at = mask.indexOf('@');
+  if (bang === -1 && at === -1) return `${mask}!*@*`;
+  if (bang === -1) return `*!${mask}`;
+  if (at === -1) return `${mask}@*`;
+  return mask;
+}
+
 export interface Membership {
   op: boolean;
   voice: boolean;
@@ -74,6 +98,8 @@ export class Channel {
   readonly members = new Map<Client, Membership>();
   /** Casefolded nicks invited while the channel is +i (RFC 2812 §3.2.7). */
   readonly invited = new Set<string>();
+  /** Bans by casefolded normalised mask (RFC 2812 §3.2.3 +b). */
+  readonly bans = new Map<string, Ban>();
   /** Every member's sessions as one array, rebuilt after a change (see `sessions()`). */
   private sessionList: Peer[] | null = null;
 
@@ -106,6 +132,14 @@ export class Channel {
   /** Whether `client` may see that this channel exists (secret channels hide from non-members). */
   visibleTo(client: Client): boolean {
     return !this.isSecret() || this.members.has(client) || client.isOper;
+  }
+
+  /** Whether a ban matches the client's `nick!user@host` (casefolded, CASEMAPPING=ascii). */
+  isBanned(client: Client): boolean {
+    if (this.bans.size === 0) return false;
+    const full = casefold(client.prefix);
+    for (const folded of this.bans.keys()) if (globMatch(folded, full)) return true;
+    return false;
   }
 
   /** Mode string for RPL_CHANNELMODEIS; the key is shown only to members. */

@@ -16,13 +16,27 @@ import { casefold, NICKLEN, CHANNELLEN, SERVICE_ROOM_PREFIX } from '../../protoc
 import { RPL_MONOFFLINE, RPL_MONONLINE } from '../protocol/numerics.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import { VERSION } from '../../util/version.js';
-import { Channel, Client, type Peer } from './model.js';
+import { Channel, Client, MAX_BANS, type Peer } from './model.js';
 import { Relay } from './relay.js';
 import { Session, type SessionHost } from './session.js';
 import { KeyedRateLimiter } from './throttle.js';
 
 /** Parses one line and runs its command (commands/dispatch.ts); passed in by the daemon. */
 export type LineDispatcher = (server: IrcServer, session: Session, line: string) => Promise<void> | undefined;
+
+/** How many WHOWAS entries are kept: a bounded memory of recent nicks, not a log. */
+const NICK_HISTORY_MAX = 200;
+
+/** One nick no longer in use, as WHOWAS shows it. */
+export interface WhowasEntry {
+  nick: string;
+  folded: string;
+  username: string;
+  hostname: string;
+  realname: string;
+  /** Seconds since the epoch when the nick stopped being used. */
+  at: number;
+}
 
 export interface ServerEvents {
   presence: [{ name: string; online: boolean }];
@@ -42,6 +56,10 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
   readonly loginsPerIp: KeyedRateLimiter;
   readonly loginsPerAccount: KeyedRateLimiter;
   readonly createdAt = new Date();
+  /** The most users online at once since start (LUSERS 265/266, modern.ircdocs.horse). */
+  maxUsersSeen = 0;
+  /** Nicks that were in use, newest last, for WHOWAS (RFC 2812 §3.6.3); bounded. */
+  readonly nickHistory: WhowasEntry[] = [];
   /** Open TCP connections (TLS ones counted from before their handshake), in all and per IP. */
   private connections = 0;
   private readonly perIp = new Map<string, number>();
@@ -60,10 +78,10 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     this.isExempt = makeIpMatcher(l.exemptIps);
     // ISUPPORT (modern.ircdocs.horse "RPL_ISUPPORT"): only what the server really enforces.
     this.isupport = [
-      'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=,k,l,imnst',
+      'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=b,k,l,imnst',
       `CHANNELLEN=${CHANNELLEN}`, 'CHANTYPES=#', 'ELIST=', 'KICKLEN=390', `MONITOR=${l.monitorLimit}`,
       `NETWORK=${config.networkName}`, `NICKLEN=${NICKLEN}`, 'PREFIX=(ov)@+', 'TOPICLEN=390', `USERLEN=${NICKLEN}`,
-      'MODES=4', `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:1,MONITOR:`,
+      'MODES=4', `MAXLIST=b:${MAX_BANS}`, `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:1,MONITOR:`,
     ];
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
     this.sweepTimer.unref();
@@ -213,16 +231,24 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     return out;
   }
 
-  /** Add a registered session's identity, or attach the session to the identity it shares. */
-  attach(session: Session, identity: { nick: string; account: string | null; isService: boolean }): { client: Client; isNew: boolean } {
+  /**
+   * Add a registered session's identity, or attach the session to the identity it shares (the
+   * same account). Null when the nick belongs to another identity: two connections that
+   * registered the same guest nick at once, say; the later one gets 433 (RFC 2812 §3.1.2).
+   */
+  attach(session: Session, identity: { nick: string; account: string | null; isService: boolean }): { client: Client; isNew: boolean } | null {
     const folded = casefold(identity.nick);
     let client = this.clients.get(folded);
     let isNew = false;
+    if (client && (client.account === null || identity.account === null || casefold(client.account) !== casefold(identity.account))) {
+      return null;
+    }
     if (!client) {
       const username = identity.account ? identity.account : `~${(session.username ?? 'user').slice(0, NICKLEN - 1)}`;
       client = new Client(identity.nick, folded, identity.account, username, session.ip, session.realname || identity.nick, identity.isService);
       this.clients.set(folded, client);
       isNew = true;
+      if (this.clients.size > this.maxUsersSeen) this.maxUsersSeen = this.clients.size;
     }
     client.sessions.add(session);
     for (const ch of client.channels.values()) ch.membersChanged();
@@ -238,13 +264,67 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
   /** Disconnect every session of an account (account deleted, KILL). */
   disconnectAccount(name: string, reason: string): void {
     const client = this.findClient(name);
-    if (!client) return;
+    if (client) this.disconnect(client, reason);
+  }
+
+  /** Close every session of a client; co-members see QUIT with `reason`. */
+  disconnect(client: Client, reason: string): void {
     for (const s of [...client.sessions]) s.close(reason, true);
+  }
+
+  /**
+   * Change a client's nick (also only its case): tell the client and everyone sharing a channel
+   * once, move the registry entry and pending invitations, remember the old nick for WHOWAS, and
+   * tell MONITOR watchers the old nick went offline and the new one came online (IRCv3 monitor).
+   */
+  rename(client: Client, nick: string): void {
+    const folded = casefold(nick);
+    const relay = new Relay(client.prefix, 'NICK', [nick], Date.now(), client.account);
+    const told = new Set([client]);
+    this.deliverToClient(client, relay);
+    for (const ch of client.channels.values()) {
+      for (const m of ch.members.keys()) {
+        if (told.has(m)) continue;
+        told.add(m);
+        this.deliverToClient(m, relay);
+      }
+    }
+    if (folded === client.folded) {
+      client.nick = nick;
+      return;
+    }
+    this.remember(client);
+    this.notifyMonitors(client, false);
+    this.clients.delete(client.folded);
+    for (const ch of client.channels.values()) ch.invited.delete(client.folded);
+    client.nick = nick;
+    client.folded = folded;
+    this.clients.set(folded, client);
+    this.notifyMonitors(client, true);
+  }
+
+  /** WHOWAS entries for a casefolded nick, newest first; `count` ≤ 0 means all. */
+  whowas(folded: string, count: number): WhowasEntry[] {
+    const out: WhowasEntry[] = [];
+    for (let i = this.nickHistory.length - 1; i >= 0; i--) {
+      const e = this.nickHistory[i]!;
+      if (e.folded !== folded) continue;
+      out.push(e);
+      if (count > 0 && out.length >= count) break;
+    }
+    return out;
+  }
+
+  private remember(client: Client): void {
+    const { nick, folded, username, hostname, realname } = client;
+    this.nickHistory.push({ nick, folded, username, hostname, realname, at: Math.floor(Date.now() / 1000) });
+    if (this.nickHistory.length > NICK_HISTORY_MAX) this.nickHistory.shift();
   }
 
   private removeClient(client: Client, reason: string): void {
     if (this.clients.get(client.folded) !== client) return;
     this.clients.delete(client.folded);
+    this.remember(client);
     // Every co-member hears the QUIT exactly once, however many channels they share.
     const relay = new Relay(client.prefix, 'QUIT', [reason], Date.now(), client.account);
     const told = new Set<Client>();

@@ -71,7 +71,7 @@ export function sendLusers(server: IrcServer, session: Peer): void {
   const users = server.clients.size;
   let unknown = 0;
   for (const s of server.sessions) if (!s.client) unknown++;
-  const max = server.config.limits.maxClients;
+  const max = server.maxUsersSeen;
   session.reply(RPL_LUSERCLIENT, `There are ${users - invisible} users and ${invisible} invisible on 1 servers`);
   session.reply(RPL_LUSEROP, String(opers), 'operator(s) online');
   session.reply(RPL_LUSERUNKNOWN, String(unknown), 'unknown connection(s)');
