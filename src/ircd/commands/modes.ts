@@ -188,5 +188,5 @@ function channelMode(ctx: RegisteredContext): void {
 /** RPL_BANLIST per ban (<channel> <mask> <who> <when>, modern.ircdocs.horse), then RPL_ENDOFBANLIST. */
 function sendBanList(session: Peer, channel: Channel): void {
   for (const ban of channel.bans.values()) session.reply(RPL_BANLIST, channel.name, ban.mask, ban.setBy, String(ban.setAt));
-  session.reply(RPL_ENDOFBANLIST, channel.name, 'End of channel ban list');
+  session.reply(RPL_ENDOFBANLIST, channel.name, 'End of list');
 }
