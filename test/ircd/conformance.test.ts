@@ -136,6 +136,20 @@ describe('ircd conformance (issue #15)', function () {
       await asker.waitLine(/ 369 asker neverwas /, 5000, from);
     });
 
+    it('keeps no WHOWAS history of an account holder: 406, so no one learns where a member last connected from', async () => {
+      const member = await t.addUser('wasmember');
+      const asker = await guest('asker3');
+      const c = await raw();
+      await c.login('wasmember', member.password);
+      c.send('QUIT :bye');
+      await c.waitClose();
+      await until(asker, asker.lines.length);
+      asker.send('WHOWAS wasmember');
+      await asker.waitLine(/ 406 asker3 wasmember /);
+      await asker.waitLine(/ 369 asker3 wasmember /);
+      expect(asker.lines.some((l) => / 314 asker3 wasmember /.test(l))).to.equal(false);
+    });
+
     it('remembers a nick given up by a NICK change', async () => {
       const asker = await guest('asker2');
       const changer = await guest('oldnick');

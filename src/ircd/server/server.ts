@@ -58,7 +58,7 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
   readonly createdAt = new Date();
   /** The most users online at once since start (LUSERS 265/266, modern.ircdocs.horse). */
   maxUsersSeen = 0;
-  /** Nicks that were in use, newest last, for WHOWAS (RFC 2812 §3.6.3); bounded. */
+  /** Guest nicks that were in use, newest last, for WHOWAS (RFC 2812 §3.6.3); bounded. */
   readonly nickHistory: WhowasEntry[] = [];
   /** Open TCP connections (TLS ones counted from before their handshake), in all and per IP. */
   private connections = 0;
@@ -315,7 +315,14 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     return out;
   }
 
+  /**
+   * Keep a guest's nick for WHOWAS. Account holders are not kept: their name is in the directory
+   * and WHOIS already says "<name> is offline" (401), and the daemon should not tell anyone where
+   * a member last connected from once they are gone. (irssi follows a 401 with WHOWAS and shows
+   * its 406 as "There is no such nick".)
+   */
   private remember(client: Client): void {
+    if (client.account !== null) return;
     const { nick, folded, username, hostname, realname } = client;
     this.nickHistory.push({ nick, folded, username, hostname, realname, at: Math.floor(Date.now() / 1000) });
     if (this.nickHistory.length > NICK_HISTORY_MAX) this.nickHistory.shift();
