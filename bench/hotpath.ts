@@ -12,6 +12,8 @@ import type { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { Accounts } from '../src/ircd/accounts.js';
 import { DEFAULT_CONFIG, type Config } from '../src/ircd/config.js';
+import { makeDispatcher } from '../src/ircd/commands/dispatch.js';
+import { Commands } from '../src/ircd/commands/table.js';
 import { IrcServer } from '../src/ircd/server/server.js';
 import { Session } from '../src/ircd/server/session.js';
 import { setLogLevel } from '../src/util/log.js';
@@ -55,7 +57,7 @@ const config: Config = {
 };
 
 function setup(rooms: number, size: number): { server: IrcServer; sockets: FakeSocket[]; names: string[] } {
-  const server = new IrcServer(config, {} as Accounts);
+  const server = new IrcServer(config, {} as Accounts, makeDispatcher(Commands));
   const sockets: FakeSocket[] = [];
   const names: string[] = [];
   for (let r = 0; r < rooms; r++) {

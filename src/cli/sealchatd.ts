@@ -13,7 +13,7 @@
 import { ControlCallError, ControlConnectError } from '../protocol/control-client.js';
 import type { UserInfo } from '../protocol/control.js';
 import { ConfigError, loadConfig, type Config } from '../ircd/config.js';
-import { AdminError, formatUserTable, openAdmin, type AdminBackend } from '../ircd/admin.js';
+import { AdminError, formatUserTable, openAdmin, type AdminBackend } from '../ircd/control/index.js';
 import { hashPassword, passwordProblem } from '../ircd/accounts.js';
 import { StoreError } from '../ircd/store/index.js';
 import { runCommandLine, type Command, type Options, type Values } from './command-table.js';

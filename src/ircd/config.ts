@@ -11,12 +11,12 @@ import { constants as fsConstants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
-import { isObject, parseConfig, parseIpEntry } from './config-parse.js';
-import { ConfigError, DEFAULT_CONFIG, type Config, type ListenerConfig } from './config-schema.js';
+import { isObject, parseConfig, parseIpEntry } from './config/parse.js';
+import { ConfigError, DEFAULT_CONFIG, type Config, type ListenerConfig } from './config/schema.js';
 import { STORE_FILE_NAME } from '../protocol/files.js';
 import { parseHostPort } from '../protocol/address.js';
 
-export * from './config-schema.js';
+export * from './config/schema.js';
 
 export interface LoadConfigOptions {
   /** JSON config file. */

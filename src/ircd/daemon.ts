@@ -1,6 +1,8 @@
 /**
  * Starting and stopping the daemon: the store, the account service, the IRC listeners (plain
- * TCP and TLS) and the local control socket that keybot and the admin tool use.
+ * TCP and TLS) and the local control socket that keybot and the admin tool use. Here the pipeline
+ * is put together (docs/DESIGN-daemon.md): the command table goes into the dispatcher, the
+ * dispatcher into the server state.
  */
 import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
@@ -9,15 +11,13 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Accounts, type ServiceAccount } from './accounts.js';
 import type { Config } from './config.js';
-import { ControlServer, errorResponse, makeControlDispatcher, type ControlHandlers } from './control.js';
-import { makeAccountMethods } from './control-accounts.js';
+import {
+  ControlServer, errorResponse, makeAccountMethods, makeChannelMethods, makeControlDispatcher, type ControlHandlers,
+} from './control/index.js';
 import { CONTROL_SOCKET_NAME } from '../protocol/files.js';
-import { type ChannelInfo, type ControlRequest, type ControlResponse, type JoinOutcome } from '../protocol/control.js';
-import { ControlFailure } from './control.js';
-import { casefold, isValidChannelName, KEYBOT_NICK } from '../protocol/names.js';
-import { sendChannelBurst } from './commands/channels.js';
-import type { Channel } from './server/channel.js';
-import { Relay } from './server/relay.js';
+import { type ControlRequest, type ControlResponse } from '../protocol/control.js';
+import { makeDispatcher } from './commands/dispatch.js';
+import { Commands } from './commands/table.js';
 import { IrcServer } from './server/server.js';
 import { openAccountStore, type AccountStore } from './store/index.js';
 
@@ -59,13 +59,14 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     await control.close();
     throw err;
   }
-  const server = new IrcServer(config, accounts);
+  // The pipeline: socket → session (framing) → dispatcher (parse, the command table) → handler → state.
+  const server = new IrcServer(config, accounts, makeDispatcher(Commands));
   const handlers: ControlHandlers = {
     ...makeAccountMethods(accounts, {
       isOnline: (name: string) => server.isOnline(name),
       disconnectAccount: (name: string, reason: string) => server.disconnectAccount(name, reason),
     }),
-    ...makeServerMethods(server),
+    ...makeChannelMethods(server),
   };
   dispatch = makeControlDispatcher(handlers);
   server.on('presence', (data) => void control.broadcast({ event: 'presence', data }).catch(() => undefined));
@@ -125,74 +126,6 @@ export async function startDaemon(config: Config): Promise<Daemon> {
         await store.close();
       })();
       return closing;
-    },
-  };
-}
-
-function channelInfo(channel: Channel): ChannelInfo {
-  const { modes } = channel.modeString(false);
-  const members: string[] = [];
-  const operators: string[] = [];
-  for (const [c, m] of channel.members) {
-    members.push(c.nick);
-    if (m.op) operators.push(c.nick);
-  }
-  return { name: channel.name, modes, topic: channel.topic, members, operators };
-}
-
-/**
- * Put an online user into a channel, creating it if needed. Bypasses +i/+k/+l, since the key
- * service decided who is in the room. Throws ControlFailure('offline') for a user not online.
- */
-function serverSideJoin(server: IrcServer, channel: string, nick: string): void {
-  const client = server.findClient(nick);
-  if (!client) throw new ControlFailure('offline', `${nick} is not online`);
-  const { channel: ch, created } = server.getOrCreateChannel(channel);
-  // The key service gets op in its rooms, also when it rejoins one after a restart.
-  if (!ch.members.has(client)) server.join(client, ch, created || client.isService, (s) => sendChannelBurst(server, s, ch));
-  else if (client.isService) ch.members.get(client)!.op = true;
-}
-
-/** Presence and channel methods of the control socket; they act on the live server state. */
-function makeServerMethods(server: IrcServer): ControlHandlers {
-  return {
-    'presence.online': async () => server.onlineAccounts(),
-    'channel.get': async ({ channel }) => {
-      const ch = server.channels.get(casefold(channel));
-      return ch ? channelInfo(ch) : null;
-    },
-    // member '*' lists every channel (keybot uses it to find its rooms after a restart).
-    'channel.list': async ({ member }) => {
-      if (member === '*') return [...server.channels.values()].map(channelInfo);
-      const who = server.findClient(member ?? KEYBOT_NICK);
-      if (!who) return [];
-      return [...who.channels.values()].map(channelInfo);
-    },
-    // Server-side join: bypasses +i/+k/+l, since the key service decided who is in the room.
-    'channel.join': async ({ channel, nick }) => {
-      if (!isValidChannelName(channel)) throw new ControlFailure('bad_request', `invalid channel name ${channel}`);
-      serverSideJoin(server, channel, nick);
-      return { ok: true };
-    },
-    // The same for many nicks in one call; each nick gets its own outcome, none stops the others.
-    'channel.joinmany': async ({ channel, nicks }) => {
-      if (!isValidChannelName(channel)) throw new ControlFailure('bad_request', `invalid channel name ${channel}`);
-      return nicks.map((nick): JoinOutcome => {
-        try {
-          serverSideJoin(server, channel, nick);
-          return { nick, ok: true };
-        } catch (err) {
-          if (!(err instanceof ControlFailure)) throw err;
-          return { nick, ok: false, error: { code: err.code, message: err.message } };
-        }
-      });
-    },
-    'channel.kick': async ({ channel, nick, reason }) => {
-      const ch = server.channels.get(casefold(channel));
-      const client = server.findClient(nick);
-      if (!ch || !client || !ch.members.has(client)) throw new ControlFailure('not_found', `${nick} is not in ${channel}`);
-      server.leave(client, ch, new Relay(server.name, 'KICK', [ch.name, client.nick, reason ?? 'Removed'], Date.now()));
-      return { ok: true };
     },
   };
 }

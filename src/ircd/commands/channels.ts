@@ -4,72 +4,20 @@
  */
 import { casefold, isValidChannelName, SERVICE_ROOM_PREFIX } from '../../protocol/names.js';
 import {
-  ERR_BADCHANNELKEY, ERR_CHANNELISFULL, ERR_CHANOPRIVSNEEDED, ERR_INVITEONLYCHAN, ERR_NOSUCHCHANNEL,
+  ERR_BADCHANNELKEY, ERR_BANNEDFROMCHAN, ERR_CHANNELISFULL, ERR_CHANOPRIVSNEEDED, ERR_INVITEONLYCHAN, ERR_NOSUCHCHANNEL,
   ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_TOOMANYCHANNELS, ERR_USERNOTINCHANNEL, ERR_USERONCHANNEL,
-  RPL_ENDOFNAMES, RPL_INVITING, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_NAMREPLY, RPL_NOTOPIC,
+  RPL_ENDOFNAMES, RPL_INVITING, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_NOTOPIC,
   RPL_TOPIC, RPL_TOPICWHOTIME,
 } from '../protocol/numerics.js';
-import type { Channel } from '../server/channel.js';
-import type { Client } from '../server/client.js';
 import { Relay } from '../server/relay.js';
-import type { IrcServer } from '../server/server.js';
-import type { Session } from '../server/session.js';
-import type { Command, RegisteredContext } from './types.js';
+import { sendChannelBurst, sendNames, visibleChannel } from '../server/views.js';
+import type { RegisteredContext } from './types.js';
 import { fitLastParam } from '../protocol/text.js';
 
 const TOPIC_MAX = 390;
-const NAMES_LINE_BUDGET = 400;
-
-/** Topic and NAMES for one session, sent after it joins (RFC 2812 §3.2.1). */
-export function sendChannelBurst(server: IrcServer, session: Session, channel: Channel): void {
-  if (channel.topic) {
-    session.reply(RPL_TOPIC, channel.name, channel.topic);
-    session.reply(RPL_TOPICWHOTIME, channel.name, channel.topicSetBy, String(channel.topicSetAt));
-  }
-  sendNames(server, session, channel);
-}
-
-export function sendNames(_server: IrcServer, session: Session, channel: Channel): void {
-  const me = session.client!;
-  if (!channel.isSecret() || channel.members.has(me) || me.isOper) {
-    const symbol = channel.isSecret() ? '@' : '=';
-    const multi = session.caps.has('multi-prefix');
-    const uhnames = session.caps.has('userhost-in-names');
-    let line: string[] = [];
-    let len = 0;
-    for (const m of channel.members.keys()) {
-      const entry = channel.prefixOf(m, multi) + (uhnames ? m.prefix : m.nick);
-      if (len + entry.length + 1 > NAMES_LINE_BUDGET && line.length) {
-        session.reply(RPL_NAMREPLY, symbol, channel.name, line.join(' '));
-        line = [];
-        len = 0;
-      }
-      line.push(entry);
-      len += entry.length + 1;
-    }
-    if (line.length) session.reply(RPL_NAMREPLY, symbol, channel.name, line.join(' '));
-  }
-  session.reply(RPL_ENDOFNAMES, channel.name, 'End of /NAMES list');
-}
-
-/** Whether `client` may see that `channel` exists (secret channels hide from non-members). */
-export function canSee(client: Client, channel: Channel): boolean {
-  return !channel.isSecret() || channel.members.has(client) || client.isOper;
-}
-
-/**
- * The channel named `name` if the client may see it; otherwise answer 403 ERR_NOSUCHCHANNEL
- * (the same for a secret channel as for none, so names cannot be probed) and return undefined.
- */
-export function visibleChannel(ctx: RegisteredContext, name: string): Channel | undefined {
-  const channel = ctx.server.channels.get(casefold(name));
-  if (channel && canSee(ctx.client, channel)) return channel;
-  ctx.session.reply(ERR_NOSUCHCHANNEL, name, 'No such channel');
-  return undefined;
-}
 
 // JOIN <channel>{,<channel>} [<key>{,<key>}]   |   JOIN 0
-function handleJoin(ctx: RegisteredContext): void {
+export function handleJoin(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
   if (params[0] === '0') {
     for (const channel of [...client.channels.values()]) {
@@ -91,12 +39,19 @@ function handleJoin(ctx: RegisteredContext): void {
       session.reply(ERR_TOOMANYCHANNELS, name, 'You have joined too many channels');
       return;
     }
-    if (existing) {
-      if (existing.flags.has('i') && !existing.invited.has(client.folded)) {
+    // An invitation lets its holder past +i, +k, +l and +b (modern.ircdocs.horse "INVITE").
+    // keybot is never banned from a room it operates; its server-side joins (control/channels.ts)
+    // do not come through here at all.
+    if (existing && !existing.invited.has(client.folded)) {
+      if (existing.flags.has('i')) {
         session.reply(ERR_INVITEONLYCHAN, existing.name, 'Cannot join channel (+i): it is invite-only');
         return;
       }
-      if (existing.key !== null && keys[i] !== existing.key && !existing.invited.has(client.folded)) {
+      if (!client.isService && existing.isBanned(client)) {
+        session.reply(ERR_BANNEDFROMCHAN, existing.name, 'Cannot join channel (+b): you are banned');
+        return;
+      }
+      if (existing.key !== null && keys[i] !== existing.key) {
         session.reply(ERR_BADCHANNELKEY, existing.name, 'Cannot join channel (+k): wrong key');
         return;
       }
@@ -110,16 +65,16 @@ function handleJoin(ctx: RegisteredContext): void {
       return;
     }
     const { channel, created } = server.getOrCreateChannel(name);
-    server.join(client, channel, created, (s) => sendChannelBurst(server, s, channel));
+    server.join(client, channel, created, (s) => sendChannelBurst(s, channel));
   });
 }
 
 // PART <channel>{,<channel>} [:<reason>]
-function handlePart(ctx: RegisteredContext): void {
+export function handlePart(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
   for (const name of params[0].split(',')) {
     if (!name) continue;
-    const channel = visibleChannel(ctx, name);
+    const channel = visibleChannel(server, session, client, name);
     if (!channel) continue;
     if (!channel.members.has(client)) {
       session.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel");
@@ -131,7 +86,7 @@ function handlePart(ctx: RegisteredContext): void {
 }
 
 // NAMES [<channel>{,<channel>}]
-function handleNames(ctx: RegisteredContext): void {
+export function handleNames(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
   if (!params[0]) {
     // Listing every channel is costly and rarely useful; ELIST-style servers answer 366 *.
@@ -140,15 +95,15 @@ function handleNames(ctx: RegisteredContext): void {
   }
   for (const name of params[0].split(',')) {
     const channel = server.channels.get(casefold(name));
-    if (channel && canSee(client, channel)) sendNames(server, session, channel);
+    if (channel && channel.visibleTo(client)) sendNames(session, channel);
     else session.reply(RPL_ENDOFNAMES, name, 'End of /NAMES list');
   }
 }
 
 // TOPIC <channel> [:<topic>]
-function handleTopic(ctx: RegisteredContext): void {
+export function handleTopic(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
-  const channel = visibleChannel(ctx, params[0]);
+  const channel = visibleChannel(server, session, client, params[0]);
   if (!channel) return;
   const membership = channel.members.get(client);
   if (params.length < 2) {
@@ -177,7 +132,7 @@ function handleTopic(ctx: RegisteredContext): void {
 }
 
 // INVITE <nickname> <channel>
-function handleInvite(ctx: RegisteredContext): void {
+export function handleInvite(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
   const target = server.findClient(params[0]);
   if (!target) {
@@ -214,9 +169,9 @@ function handleInvite(ctx: RegisteredContext): void {
 }
 
 // KICK <channel> <user>{,<user>} [:<comment>]
-function handleKick(ctx: RegisteredContext): void {
+export function handleKick(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
-  const channel = visibleChannel(ctx, params[0]);
+  const channel = visibleChannel(server, session, client, params[0]);
   if (!channel) return;
   const membership = channel.members.get(client);
   if (!membership) {
@@ -239,24 +194,14 @@ function handleKick(ctx: RegisteredContext): void {
 }
 
 // LIST [<channel>{,<channel>}]
-function handleList(ctx: RegisteredContext): void {
+export function handleList(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
   session.reply(RPL_LISTSTART, 'Channel', 'Users  Name');
   const wanted = params[0] ? params[0].split(',').map(casefold) : null;
   for (const channel of server.channels.values()) {
     if (wanted && !wanted.includes(channel.folded)) continue;
-    if (!canSee(client, channel)) continue;
+    if (!channel.visibleTo(client)) continue;
     session.reply(RPL_LIST, channel.name, String(channel.members.size), channel.topic);
   }
   session.reply(RPL_LISTEND, 'End of /LIST');
 }
-
-export const channelCommands: Record<string, Command> = {
-  JOIN: { handler: handleJoin, minParams: 1 },
-  PART: { handler: handlePart, minParams: 1 },
-  NAMES: { handler: handleNames, minParams: 0 },
-  TOPIC: { handler: handleTopic, minParams: 1 },
-  INVITE: { handler: handleInvite, minParams: 2 },
-  KICK: { handler: handleKick, minParams: 2 },
-  LIST: { handler: handleList, minParams: 0 },
-};

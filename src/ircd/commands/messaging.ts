@@ -12,7 +12,7 @@ import {
   ERR_NOTEXTTOSEND, ERR_TOOMANYTARGETS, RPL_AWAY,
 } from '../protocol/numerics.js';
 import { Relay } from '../server/relay.js';
-import type { Command, RegisteredContext } from './types.js';
+import type { RegisteredContext } from './types.js';
 
 let msgCounter = 0;
 const msgPrefix = Date.now().toString(36);
@@ -110,10 +110,16 @@ function echoToSender(ctx: RegisteredContext, relay: Relay, echo: boolean): void
 }
 
 // PRIVMSG <target>{,<target>} <text to be sent>
+export function handlePrivmsg(ctx: RegisteredContext): void {
+  relayMessage(ctx, 'PRIVMSG');
+}
+
 // NOTICE <target>{,<target>} <text to be sent>
+export function handleNotice(ctx: RegisteredContext): void {
+  relayMessage(ctx, 'NOTICE');
+}
+
 // TAGMSG <target>{,<target>}   (IRCv3 message-tags)
-export const messagingCommands: Record<string, Command> = {
-  PRIVMSG: { handler: (ctx) => relayMessage(ctx, 'PRIVMSG'), minParams: 0 },
-  NOTICE: { handler: (ctx) => relayMessage(ctx, 'NOTICE'), minParams: 0 },
-  TAGMSG: { handler: (ctx) => relayMessage(ctx, 'TAGMSG'), minParams: 1 },
-};
+export function handleTagmsg(ctx: RegisteredContext): void {
+  relayMessage(ctx, 'TAGMSG');
+}

@@ -1,26 +1,25 @@
 /**
- * MODE for users (+i, -o) and channels (i s n t m k l o v) — RFC 2812 §3.1.5 and §3.2.3,
- * modern.ircdocs.horse "Channel modes". ISUPPORT says CHANMODES=,k,l,imnst and PREFIX=(ov)@+.
+ * MODE for users (+i, -o) and channels (i s n t m k l o v b) — RFC 2812 §3.1.5 and §3.2.3,
+ * modern.ircdocs.horse "Channel modes". ISUPPORT says CHANMODES=b,k,l,imnst and PREFIX=(ov)@+.
  */
 import { casefold } from '../../protocol/names.js';
 import {
-  ERR_CHANOPRIVSNEEDED, ERR_INVALIDMODEPARAM, ERR_NOSUCHNICK,
+  ERR_BANLISTFULL, ERR_CHANOPRIVSNEEDED, ERR_INVALIDMODEPARAM, ERR_NOSUCHNICK, RPL_BANLIST, RPL_ENDOFBANLIST,
+  RPL_ENDOFEXCEPTLIST, RPL_ENDOFINVITELIST,
   ERR_UMODEUNKNOWNFLAG, ERR_UNKNOWNMODE, ERR_USERNOTINCHANNEL, ERR_USERSDONTMATCH, RPL_CHANNELMODEIS,
   RPL_CREATIONTIME, RPL_UMODEIS,
 } from '../protocol/numerics.js';
 import { Relay } from '../server/relay.js';
-import { visibleChannel } from './channels.js';
-import type { Command, RegisteredContext } from './types.js';
+import { MAX_BANS, normaliseMask, type Channel, type Peer } from '../server/model.js';
+import { visibleChannel } from '../server/views.js';
+import type { RegisteredContext } from './types.js';
 
 const FLAG_MODES = new Set(['i', 'm', 'n', 's', 't']);
 /** How many parameterised modes one MODE command may change (ISUPPORT MODES=4). */
 const MAX_PARAM_MODES = 4;
-const RPL_ENDOFBANLIST = '368';
-const RPL_ENDOFEXCEPTLIST = '349';
-const RPL_ENDOFINVITELIST = '347';
 
 // MODE <target> [<modestring> [<mode arguments>...]]
-function handleMode(ctx: RegisteredContext): void {
+export function handleMode(ctx: RegisteredContext): void {
   if (ctx.params[0].startsWith('#')) channelMode(ctx);
   else userMode(ctx);
 }
@@ -63,7 +62,7 @@ function userMode(ctx: RegisteredContext): void {
 
 function channelMode(ctx: RegisteredContext): void {
   const { session, client, params, server } = ctx;
-  const channel = visibleChannel(ctx, params[0]);
+  const channel = visibleChannel(server, session, client, params[0]);
   if (!channel) return;
   const membership = channel.members.get(client);
   if (params.length < 2) {
@@ -73,11 +72,12 @@ function channelMode(ctx: RegisteredContext): void {
     return;
   }
   const modestring = params[1];
-  // List queries (MODE #c b / e / I) that clients send on join: we keep no such lists.
+  // List queries that clients send on join (MODE #c b / e / I); anyone who can see the channel
+  // may read its ban list (RFC 2812 §3.2.3). We keep no exception or invite lists.
   if (/^[+]?[beI]$/.test(modestring) && params.length === 2) {
     const m = modestring.replace('+', '');
-    const numeric = m === 'b' ? RPL_ENDOFBANLIST : m === 'e' ? RPL_ENDOFEXCEPTLIST : RPL_ENDOFINVITELIST;
-    session.reply(numeric, channel.name, 'End of list');
+    if (m === 'b') sendBanList(session, channel);
+    else session.reply(m === 'e' ? RPL_ENDOFEXCEPTLIST : RPL_ENDOFINVITELIST, channel.name, 'End of list');
     return;
   }
   if (!membership?.op) {
@@ -106,18 +106,39 @@ function channelMode(ctx: RegisteredContext): void {
       if (adding) channel.flags.add(c);
       else channel.flags.delete(c);
       record(sign, c);
-    } else if (c === 'k' || c === 'l' || c === 'o' || c === 'v') {
-      const takesArg = c === 'o' || c === 'v' || adding || c === 'k';
+    } else if (c === 'b' && args.length === 0) {
+      sendBanList(session, channel); // +b without a mask lists the bans
+    } else if (c === 'k' || c === 'l' || c === 'o' || c === 'v' || c === 'b') {
+      const takesArg = c === 'o' || c === 'v' || c === 'b' || adding || c === 'k';
       const arg = takesArg ? args.shift() : undefined;
       if (takesArg && arg === undefined && !(c === 'k' && !adding)) {
         session.reply(ERR_INVALIDMODEPARAM, channel.name, c, '*', `Mode ${c} needs a parameter`);
         continue;
       }
       if (++paramModes > MAX_PARAM_MODES) break;
-      if (c === 'k') {
+      if (c === 'b') {
+        const mask = normaliseMask(arg!);
+        const folded = casefold(mask);
         if (adding) {
+          if (channel.bans.has(folded) || /\s/.test(mask)) continue;
+          if (channel.bans.size >= MAX_BANS) {
+            session.reply(ERR_BANLISTFULL, channel.name, mask, 'Channel ban list is full');
+            continue;
+          }
+          channel.bans.set(folded, { mask, setBy: client.prefix, setAt: Math.floor(Date.now() / 1000) });
+          record(sign, c, mask);
+        } else {
+          const ban = channel.bans.get(folded);
+          if (!ban) continue;
+          channel.bans.delete(folded);
+          record(sign, c, ban.mask);
+        }
+      } else if (c === 'k') {
+        if (adding) {
+          // ERR_INVALIDMODEPARAM <client> <target> <mode char> <parameter> :<description>; the
+          // parameter is '*' so a key with spaces (or none) cannot break the reply's shape.
           if (!arg || /[\s,:]/.test(arg) || arg.length > 32) {
-            session.reply(ERR_INVALIDMODEPARAM, channel.name, 'k', arg ?? '*', 'Invalid key');
+            session.reply(ERR_INVALIDMODEPARAM, channel.name, 'k', '*', 'Invalid key: 1 to 32 characters, no spaces, commas or colons');
             continue;
           }
           channel.key = arg;
@@ -130,7 +151,7 @@ function channelMode(ctx: RegisteredContext): void {
         if (adding) {
           const n = Number(arg);
           if (!Number.isInteger(n) || n <= 0) {
-            session.reply(ERR_INVALIDMODEPARAM, channel.name, 'l', arg ?? '*', 'Limit must be a positive integer');
+            session.reply(ERR_INVALIDMODEPARAM, channel.name, 'l', arg && !/\s/.test(arg) ? arg : '*', 'Limit must be a positive integer');
             continue;
           }
           channel.limit = n;
@@ -141,8 +162,12 @@ function channelMode(ctx: RegisteredContext): void {
         }
       } else {
         const target = server.findClient(arg!);
-        const tm = target ? channel.members.get(target) : undefined;
-        if (!target || !tm) {
+        if (!target) {
+          session.reply(ERR_NOSUCHNICK, arg!, 'No such nick/channel');
+          continue;
+        }
+        const tm = channel.members.get(target);
+        if (!tm) {
           session.reply(ERR_USERNOTINCHANNEL, arg!, channel.name, "They aren't on that channel");
           continue;
         }
@@ -160,7 +185,8 @@ function channelMode(ctx: RegisteredContext): void {
   }
 }
 
-export const modeCommands: Record<string, Command> = {
-  MODE: { handler: handleMode, minParams: 1 },
-};
-
+/** RPL_BANLIST per ban (<channel> <mask> <who> <when>, modern.ircdocs.horse), then RPL_ENDOFBANLIST. */
+function sendBanList(session: Peer, channel: Channel): void {
+  for (const ban of channel.bans.values()) session.reply(RPL_BANLIST, channel.name, ban.mask, ban.setBy, String(ban.setAt));
+  session.reply(RPL_ENDOFBANLIST, channel.name, 'End of list');
+}

@@ -1,46 +1,61 @@
 /**
- * The command table and its dispatcher. The checks every command shares (registered or not,
- * enough parameters, unknown command) are made here once; handlers never repeat them.
+ * The command table: one entry per command, as ergo's irc/commands.go. The dispatcher
+ * (commands/dispatch.ts) makes the checks every command shares from these fields — 451 before
+ * registration unless `preRegistration`, 461 below `minParams`, 481 for `operOnly`, 421 for a
+ * command not here — so no handler repeats them. Find a command's handler by its name below.
  */
-import type { IrcMessage } from '../../protocol/message.js';
-import { ERR_NEEDMOREPARAMS, ERR_NOTREGISTERED, ERR_UNKNOWNCOMMAND } from '../protocol/numerics.js';
-import type { IrcServer } from '../server/server.js';
-import type { Session } from '../server/session.js';
-import type { Command, RegisteredContext } from './types.js';
-import { registrationCommands } from './registration.js';
-import { messagingCommands } from './messaging.js';
-import { channelCommands } from './channels.js';
-import { modeCommands } from './modes.js';
-import { queryCommands } from './queries.js';
+import type { Command, CommandTable } from './types.js';
+import { handleCap } from './cap.js';
+import { handleJoin, handleKick, handleInvite, handleList, handleNames, handlePart, handleTopic } from './channels.js';
+import { handlePing, handlePong, handleQuit } from './connection.js';
+import { handleInfo, handleLusers, handleMotd, handleTime, handleVersion } from './info.js';
+import { handleNotice, handlePrivmsg, handleTagmsg } from './messaging.js';
+import { handleMode } from './modes.js';
+import { handleKill, handleOper } from './operator.js';
+import { handleAway, handleMonitor } from './presence.js';
+import { handleNick, handlePass, handleUser } from './registration.js';
+import { handleAuthenticate } from './sasl.js';
+import { handleIson, handleUserhost, handleWho, handleWhois, handleWhowas } from './users.js';
 
-export const Commands: ReadonlyMap<string, Command> = new Map<string, Command>([
-  ...Object.entries(registrationCommands),
-  ...Object.entries(messagingCommands),
-  ...Object.entries(channelCommands),
-  ...Object.entries(modeCommands),
-  ...Object.entries(queryCommands),
-]);
+const table: Record<string, Command> = {
+  // connection registration (cap.ts, sasl.ts, registration.ts, connection.ts)
+  CAP: { handler: handleCap, minParams: 1, preRegistration: true },
+  AUTHENTICATE: { handler: handleAuthenticate, minParams: 1, preRegistration: true },
+  PASS: { handler: handlePass, minParams: 1, preRegistration: true },
+  NICK: { handler: handleNick, minParams: 1, preRegistration: true },
+  USER: { handler: handleUser, minParams: 4, preRegistration: true },
+  PING: { handler: handlePing, minParams: 1, preRegistration: true },
+  PONG: { handler: handlePong, minParams: 0, preRegistration: true },
+  QUIT: { handler: handleQuit, minParams: 0, preRegistration: true },
+  // messages (messaging.ts)
+  PRIVMSG: { handler: handlePrivmsg, minParams: 0 },
+  NOTICE: { handler: handleNotice, minParams: 0 },
+  TAGMSG: { handler: handleTagmsg, minParams: 1 },
+  // channels (channels.ts, modes.ts)
+  JOIN: { handler: handleJoin, minParams: 1 },
+  PART: { handler: handlePart, minParams: 1 },
+  NAMES: { handler: handleNames, minParams: 0 },
+  TOPIC: { handler: handleTopic, minParams: 1 },
+  INVITE: { handler: handleInvite, minParams: 2 },
+  KICK: { handler: handleKick, minParams: 2 },
+  LIST: { handler: handleList, minParams: 0 },
+  MODE: { handler: handleMode, minParams: 1 },
+  // users and presence (users.ts, presence.ts)
+  WHOIS: { handler: handleWhois, minParams: 1 },
+  WHOWAS: { handler: handleWhowas, minParams: 1 },
+  WHO: { handler: handleWho, minParams: 0 },
+  ISON: { handler: handleIson, minParams: 1 },
+  USERHOST: { handler: handleUserhost, minParams: 1 },
+  MONITOR: { handler: handleMonitor, minParams: 1 },
+  AWAY: { handler: handleAway, minParams: 0 },
+  // the server (info.ts, operator.ts)
+  MOTD: { handler: handleMotd, minParams: 0 },
+  LUSERS: { handler: handleLusers, minParams: 0 },
+  VERSION: { handler: handleVersion, minParams: 0 },
+  TIME: { handler: handleTime, minParams: 0 },
+  INFO: { handler: handleInfo, minParams: 0 },
+  OPER: { handler: handleOper, minParams: 2 },
+  KILL: { handler: handleKill, minParams: 1, operOnly: true },
+};
 
-export function dispatch(server: IrcServer, session: Session, msg: IrcMessage): Promise<void> | undefined {
-  const cmd = Commands.get(msg.command);
-  const client = session.client;
-  if (!cmd) {
-    // Before registration, unknown commands get 451 like other registered-only ones
-    // (modern.ircdocs.horse, "Connection Registration").
-    if (!client) session.reply(ERR_NOTREGISTERED, 'You have not registered');
-    else session.reply(ERR_UNKNOWNCOMMAND, msg.command, 'Unknown command');
-    return undefined;
-  }
-  if (!client && !cmd.preRegistration) {
-    session.reply(ERR_NOTREGISTERED, 'You have not registered');
-    return undefined;
-  }
-  if (msg.params.length < cmd.minParams) {
-    session.reply(ERR_NEEDMOREPARAMS, msg.command, 'Not enough parameters');
-    return undefined;
-  }
-  if (client && msg.command !== 'PING' && msg.command !== 'PONG') client.lastActiveAt = session.now;
-  const ctx = { server, session, msg, params: msg.params, client } as RegisteredContext;
-  const result = cmd.handler(ctx);
-  return result instanceof Promise ? result : undefined;
-}
+export const Commands: CommandTable = new Map(Object.entries(table));

@@ -1,8 +1,8 @@
-/** The shape of a command table entry (after ergo's irc/commands.go). */
+/** The shape of a command table entry (after ergo's irc/commands.go) and of a handler's context. */
 import type { IrcMessage } from '../../protocol/message.js';
+import type { Client } from '../server/model.js';
 import type { IrcServer } from '../server/server.js';
 import type { Session } from '../server/session.js';
-import type { Client } from '../server/client.js';
 
 export interface Context {
   server: IrcServer;
@@ -23,4 +23,8 @@ export interface Command {
   minParams: number;
   /** Usable before registration completes (otherwise 451 ERR_NOTREGISTERED). */
   preRegistration?: boolean;
+  /** Only for IRC operators (otherwise 481 ERR_NOPRIVILEGES), checked once in the dispatcher. */
+  operOnly?: boolean;
 }
+
+export type CommandTable = ReadonlyMap<string, Command>;

@@ -2,6 +2,10 @@
  * The daemon's state: sessions, clients (identities), channels, presence, and delivery.
  * Handlers (src/ircd/commands) change state only through these methods, so the rules that
  * every path must keep (who sees a JOIN, when someone goes offline, who is told) live here once.
+ *
+ * The server does not know the commands: the line dispatcher (commands/dispatch.ts, built over
+ * the command table) is passed in, so state sits below the handlers that change it
+ * (docs/DESIGN-daemon.md).
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
@@ -9,26 +13,39 @@ import type { Accounts } from '../accounts.js';
 import type { AccountRecord } from '../store/index.js';
 import { makeIpMatcher, type Config } from '../config.js';
 import { casefold, NICKLEN, CHANNELLEN, SERVICE_ROOM_PREFIX } from '../../protocol/names.js';
-import { parseLine } from '../../protocol/message.js';
-import {
-  ERR_INPUTTOOLONG, ERR_UNKNOWNCOMMAND, RPL_MONOFFLINE, RPL_MONONLINE,
-} from '../protocol/numerics.js';
+import { RPL_MONOFFLINE, RPL_MONONLINE } from '../protocol/numerics.js';
 import { createLogger, type Logger } from '../../util/log.js';
-import { Channel } from './channel.js';
-import { Client } from './client.js';
+import { VERSION } from '../../util/version.js';
+import { Channel, Client, MAX_BANS, type Peer } from './model.js';
 import { Relay } from './relay.js';
-import { Session } from './session.js';
+import { Session, type SessionHost } from './session.js';
 import { KeyedRateLimiter } from './throttle.js';
-import { dispatch } from '../commands/table.js';
 
-export const VERSION = 'sealchat-0.1.0';
+/** Parses one line and runs its command (commands/dispatch.ts); passed in by the daemon. */
+export type LineDispatcher = (server: IrcServer, session: Session, line: string) => Promise<void> | undefined;
+
+/** How many WHOWAS entries are kept: a bounded memory of recent nicks, not a log. */
+const NICK_HISTORY_MAX = 200;
+
+/** One nick no longer in use, as WHOWAS shows it. */
+export interface WhowasEntry {
+  nick: string;
+  folded: string;
+  username: string;
+  hostname: string;
+  realname: string;
+  /** Seconds since the epoch when the nick stopped being used. */
+  at: number;
+}
 
 export interface ServerEvents {
   presence: [{ name: string; online: boolean }];
 }
 
-export class IrcServer extends EventEmitter<ServerEvents> {
+export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost {
   readonly name: string;
+  /** The software version in 002, 004 and VERSION (one source: package.json). */
+  readonly version = `sealchat-${VERSION}`;
   readonly log: Logger = createLogger('ircd');
   readonly sessions = new Set<Session>();
   /** Registered identities by casefolded nick. */
@@ -39,6 +56,10 @@ export class IrcServer extends EventEmitter<ServerEvents> {
   readonly loginsPerIp: KeyedRateLimiter;
   readonly loginsPerAccount: KeyedRateLimiter;
   readonly createdAt = new Date();
+  /** The most users online at once since start (LUSERS 265/266, modern.ircdocs.horse). */
+  maxUsersSeen = 0;
+  /** Guest nicks that were in use, newest last, for WHOWAS (RFC 2812 §3.6.3); bounded. */
+  readonly nickHistory: WhowasEntry[] = [];
   /** Open TCP connections (TLS ones counted from before their handshake), in all and per IP. */
   private connections = 0;
   private readonly perIp = new Map<string, number>();
@@ -48,7 +69,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
   private sweepTimer: NodeJS.Timeout;
   readonly isupport: string[];
 
-  constructor(readonly config: Config, readonly accounts: Accounts) {
+  constructor(readonly config: Config, readonly accounts: Accounts, private readonly dispatchLine: LineDispatcher) {
     super();
     this.name = config.serverName;
     const l = config.limits;
@@ -57,10 +78,10 @@ export class IrcServer extends EventEmitter<ServerEvents> {
     this.isExempt = makeIpMatcher(l.exemptIps);
     // ISUPPORT (modern.ircdocs.horse "RPL_ISUPPORT"): only what the server really enforces.
     this.isupport = [
-      'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=,k,l,imnst',
+      'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=b,k,l,imnst',
       `CHANNELLEN=${CHANNELLEN}`, 'CHANTYPES=#', 'ELIST=', 'KICKLEN=390', `MONITOR=${l.monitorLimit}`,
       `NETWORK=${config.networkName}`, `NICKLEN=${NICKLEN}`, 'PREFIX=(ov)@+', 'TOPICLEN=390', `USERLEN=${NICKLEN}`,
-      'MODES=4', `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:1,MONITOR:`,
+      'MODES=4', `MAXLIST=b:${MAX_BANS}`, `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:1,MONITOR:`,
     ];
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
     this.sweepTimer.unref();
@@ -110,25 +131,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
 
   /** Parse and run one line; returns a promise only when the handler is asynchronous. */
   dispatch(session: Session, line: string): Promise<void> | undefined {
-    // NUL and a bare CR never belong inside a line (RFC 1459 §2.3.1); relaying a CR would let a
-    // sender forge a second line for every recipient that splits on CR.
-    if (line.includes('\0') || line.includes('\r')) {
-      session.reply(ERR_UNKNOWNCOMMAND, '*', `Malformed line: ${line.includes('\0') ? 'NUL byte' : 'bare CR'}`);
-      return undefined;
-    }
-    const parsed = parseLine(line);
-    if (!parsed.ok) {
-      if (parsed.reason === 'empty') return undefined; // RFC 2812 §2.3.1: empty messages are ignored
-      if (parsed.reason === 'too_long' || parsed.reason === 'tags_too_long') {
-        session.reply(ERR_INPUTTOOLONG, 'Input line was too long');
-      } else if (parsed.reason === 'too_many_params') {
-        session.reply(ERR_UNKNOWNCOMMAND, '*', 'Malformed line: too many parameters');
-      } else {
-        session.reply(ERR_UNKNOWNCOMMAND, '*', 'Malformed line');
-      }
-      return undefined;
-    }
-    return dispatch(this, session, parsed.message);
+    return this.dispatchLine(this, session, line);
   }
 
   scheduleFlush(session: Session): void {
@@ -228,16 +231,24 @@ export class IrcServer extends EventEmitter<ServerEvents> {
     return out;
   }
 
-  /** Add a registered session's identity, or attach the session to the identity it shares. */
-  attach(session: Session, identity: { nick: string; account: string | null; isService: boolean }): { client: Client; isNew: boolean } {
+  /**
+   * Add a registered session's identity, or attach the session to the identity it shares (the
+   * same account). Null when the nick belongs to another identity: two connections that
+   * registered the same guest nick at once, say; the later one gets 433 (RFC 2812 §3.1.2).
+   */
+  attach(session: Session, identity: { nick: string; account: string | null; isService: boolean }): { client: Client; isNew: boolean } | null {
     const folded = casefold(identity.nick);
     let client = this.clients.get(folded);
     let isNew = false;
+    if (client && (client.account === null || identity.account === null || casefold(client.account) !== casefold(identity.account))) {
+      return null;
+    }
     if (!client) {
       const username = identity.account ? identity.account : `~${(session.username ?? 'user').slice(0, NICKLEN - 1)}`;
       client = new Client(identity.nick, folded, identity.account, username, session.ip, session.realname || identity.nick, identity.isService);
       this.clients.set(folded, client);
       isNew = true;
+      if (this.clients.size > this.maxUsersSeen) this.maxUsersSeen = this.clients.size;
     }
     client.sessions.add(session);
     for (const ch of client.channels.values()) ch.membersChanged();
@@ -253,13 +264,74 @@ export class IrcServer extends EventEmitter<ServerEvents> {
   /** Disconnect every session of an account (account deleted, KILL). */
   disconnectAccount(name: string, reason: string): void {
     const client = this.findClient(name);
-    if (!client) return;
+    if (client) this.disconnect(client, reason);
+  }
+
+  /** Close every session of a client; co-members see QUIT with `reason`. */
+  disconnect(client: Client, reason: string): void {
     for (const s of [...client.sessions]) s.close(reason, true);
+  }
+
+  /**
+   * Change a client's nick (also only its case): tell the client and everyone sharing a channel
+   * once, move the registry entry and pending invitations, remember the old nick for WHOWAS, and
+   * tell MONITOR watchers the old nick went offline and the new one came online (IRCv3 monitor).
+   */
+  rename(client: Client, nick: string): void {
+    const folded = casefold(nick);
+    const relay = new Relay(client.prefix, 'NICK', [nick], Date.now(), client.account);
+    const told = new Set([client]);
+    this.deliverToClient(client, relay);
+    for (const ch of client.channels.values()) {
+      for (const m of ch.members.keys()) {
+        if (told.has(m)) continue;
+        told.add(m);
+        this.deliverToClient(m, relay);
+      }
+    }
+    if (folded === client.folded) {
+      client.nick = nick;
+      return;
+    }
+    this.remember(client);
+    this.notifyMonitors(client, false);
+    this.clients.delete(client.folded);
+    for (const ch of client.channels.values()) ch.invited.delete(client.folded);
+    client.nick = nick;
+    client.folded = folded;
+    this.clients.set(folded, client);
+    this.notifyMonitors(client, true);
+  }
+
+  /** WHOWAS entries for a casefolded nick, newest first; `count` ≤ 0 means all. */
+  whowas(folded: string, count: number): WhowasEntry[] {
+    const out: WhowasEntry[] = [];
+    for (let i = this.nickHistory.length - 1; i >= 0; i--) {
+      const e = this.nickHistory[i]!;
+      if (e.folded !== folded) continue;
+      out.push(e);
+      if (count > 0 && out.length >= count) break;
+    }
+    return out;
+  }
+
+  /**
+   * Keep a guest's nick for WHOWAS. Account holders are not kept: their name is in the directory
+   * and WHOIS already says "<name> is offline" (401), and the daemon should not tell anyone where
+   * a member last connected from once they are gone. (irssi follows a 401 with WHOWAS and shows
+   * its 406 as "There is no such nick".)
+   */
+  private remember(client: Client): void {
+    if (client.account !== null) return;
+    const { nick, folded, username, hostname, realname } = client;
+    this.nickHistory.push({ nick, folded, username, hostname, realname, at: Math.floor(Date.now() / 1000) });
+    if (this.nickHistory.length > NICK_HISTORY_MAX) this.nickHistory.shift();
   }
 
   private removeClient(client: Client, reason: string): void {
     if (this.clients.get(client.folded) !== client) return;
     this.clients.delete(client.folded);
+    this.remember(client);
     // Every co-member hears the QUIT exactly once, however many channels they share.
     const relay = new Relay(client.prefix, 'QUIT', [reason], Date.now(), client.account);
     const told = new Set<Client>();
@@ -290,7 +362,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
   // ---- delivery -----------------------------------------------------------------------------
 
   /** Send to every session of a client, except `except` (the sender's own connection). */
-  deliverToClient(client: Client, relay: Relay, except?: Session): void {
+  deliverToClient(client: Client, relay: Relay, except?: Peer): void {
     for (const s of client.sessions) if (s !== except) s.relay(relay);
   }
 
@@ -320,7 +392,7 @@ export class IrcServer extends EventEmitter<ServerEvents> {
   }
 
   /** Add a member and tell everyone (JOIN, then topic and NAMES to the joiner's sessions). */
-  join(client: Client, channel: Channel, asOp: boolean, sendBurst: (s: Session) => void): void {
+  join(client: Client, channel: Channel, asOp: boolean, sendBurst: (s: Peer) => void): void {
     channel.members.set(client, { op: asOp, voice: false });
     channel.membersChanged();
     client.channels.set(channel.folded, channel);

@@ -3,15 +3,30 @@
  * (sendq) and the per-connection registration state. Handlers talk to the peer only through
  * `reply()` and `send()`; no handler builds wire text.
  *
- * Data flows one way: socket → framing here → server.dispatch (command table) → handler → state.
+ * Data flows one way: socket → framing here → host.dispatch (commands/dispatch.ts: parse, the
+ * command table) → handler → state. The session knows its host only through `SessionHost`, so
+ * it imports nothing above it.
  */
 import type { Socket } from 'node:net';
 import { MAX_CLIENT_TAG_BYTES, MAX_LINE_BYTES, serializeBody, serializeTags } from '../../protocol/message.js';
-import type { Client } from './client.js';
+import type { Logger } from '../../util/log.js';
+import type { Limits } from '../config.js';
+import type { Client, Peer } from './model.js';
 import { Relay, TAG_ACCOUNT, TAG_MESSAGE_TAGS, TAG_SERVER_TIME } from './relay.js';
 import { ERR_INPUTTOOLONG } from '../protocol/numerics.js';
 import { truncateUtf8 } from '../protocol/text.js';
-import type { IrcServer } from './server.js';
+
+/** What a session needs of the server that owns it (server/server.ts implements it). */
+export interface SessionHost {
+  readonly name: string;
+  readonly config: { readonly limits: Limits };
+  readonly log: Logger;
+  /** Parse and run one line; a promise only when the handler is asynchronous. */
+  dispatch(session: Session, line: string): Promise<void> | undefined;
+  /** Flush this session's output once at the end of the event-loop turn. */
+  scheduleFlush(session: Session): void;
+  onSessionClosed(session: Session, reason: string): void;
+}
 
 const LF = 0x0a;
 /** A line (tags + body + CRLF) can never legitimately be longer than this. */
@@ -54,7 +69,7 @@ function joinOutput(parts: Buffer[], bytes: number): Buffer {
   return joined;
 }
 
-export class Session {
+export class Session implements Peer {
   readonly id = nextSessionId++;
   /** IRCv3 capabilities this connection enabled. */
   readonly caps = new Set<string>();
@@ -109,7 +124,7 @@ export class Session {
   private readonly sendqBytes: number;
 
   constructor(
-    readonly server: IrcServer,
+    readonly server: SessionHost,
     readonly socket: Socket,
     readonly ip: string,
     readonly tls: boolean,

@@ -4,17 +4,17 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'net-ipc';
-import { ControlFailure, ControlServer, makeControlDispatcher, parseControlRequest } from '../../src/ircd/control.js';
-import { ControlCallError, ControlClient, ControlConnectError, probeControlSocket } from '../../src/protocol/control-client.js';
-import type { UserInfo } from '../../src/protocol/control.js';
-import { Accounts } from '../../src/ircd/accounts.js';
-import { makeAccountMethods } from '../../src/ircd/control-accounts.js';
-import { openAccountStore } from '../../src/ircd/store/index.js';
-import { generateUserKey } from '../../src/crypto/index.js';
+import { ControlFailure, ControlServer, makeControlDispatcher, parseControlRequest } from '../../../src/ircd/control/index.js';
+import { ControlCallError, ControlClient, ControlConnectError, probeControlSocket } from '../../../src/protocol/control-client.js';
+import type { UserInfo } from '../../../src/protocol/control.js';
+import { Accounts } from '../../../src/ircd/accounts.js';
+import { makeAccountMethods } from '../../../src/ircd/control/index.js';
+import { openAccountStore } from '../../../src/ircd/store/index.js';
+import { generateUserKey } from '../../../src/crypto/index.js';
 
 const alice: UserInfo = { name: 'alice', fingerprint: 'ab'.repeat(20), online: true, createdAt: 'x', updatedAt: 'x' };
 
-describe('src/ircd/control', () => {
+describe('src/ircd/control/server.ts', () => {
   let dir: string;
   let sock: string;
   const servers: ControlServer[] = [];
@@ -154,7 +154,7 @@ async function makeStaleSocket(file: string): Promise<void> {
   await new Promise((resolve) => child.once('exit', resolve));
 }
 
-describe('src/ircd/control-accounts', () => {
+describe('src/ircd/control/accounts.ts', () => {
   it('maps the account service onto user.* methods and AccountErrors onto codes', async () => {
     const store = await openAccountStore('memory:');
     const disconnected: string[] = [];

@@ -1,5 +1,6 @@
 /**
- * Completing registration: who is this connection? Credentials, in order of preference:
+ * Completing registration, called by NICK, USER and CAP END once the last piece is in.
+ * Who is this connection? Credentials, in order of preference:
  *   1. SASL PLAIN, already verified by AUTHENTICATE;
  *   2. PASS <account>:<password> (bouncer convention);
  *   3. PASS <password> with NICK as the account name.
@@ -9,14 +10,12 @@
  */
 import { casefold, KEYBOT_NICK } from '../../protocol/names.js';
 import {
-  ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_PASSWDMISMATCH, RPL_CREATED, RPL_ISUPPORT,
+  ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_PASSWDMISMATCH, ERR_SASLABORTED, RPL_CREATED,
   RPL_MYINFO, RPL_WELCOME, RPL_YOURHOST,
 } from '../protocol/numerics.js';
-import type { IrcServer } from '../server/server.js';
-import { VERSION } from '../server/server.js';
-import type { Session } from '../server/session.js';
-import { sendChannelBurst } from './channels.js';
-import { sendLusers, sendMotd } from './queries.js';
+import type { IrcServer } from './server.js';
+import type { Session } from './session.js';
+import { sendChannelBurst, sendIsupport, sendLusers, sendMotd } from './views.js';
 
 function refuse(session: Session, text: string): void {
   session.reply(ERR_PASSWDMISMATCH, text);
@@ -25,6 +24,12 @@ function refuse(session: Session, text: string): void {
 
 export async function completeRegistration(server: IrcServer, session: Session): Promise<void> {
   if (session.client || session.registering || session.capNegotiating || !session.nick || !session.username) return;
+  if (session.sasl) {
+    // Registration completed while SASL was still in progress: abort it and register without
+    // it (IRCv3 sasl-3.1, "If the client completes registration … the server SHOULD abort it").
+    session.sasl = null;
+    session.reply(ERR_SASLABORTED, 'SASL authentication aborted');
+  }
   session.registering = true;
   try {
     await register(server, session);
@@ -110,23 +115,28 @@ async function registerGuest(server: IrcServer, session: Session): Promise<void>
 function welcome(server: IrcServer, session: Session, account: string | null, isService: boolean, guestNick?: string): void {
   if (session.closed) return;
   const nick = account ?? guestNick!;
-  const { client, isNew } = server.attach(session, { nick, account, isService });
+  const attached = server.attach(session, { nick, account, isService });
+  if (!attached) {
+    // Another connection took this nick while ours was being checked: it keeps it, this one
+    // stays unregistered and may choose another (RFC 2812 §3.1.2).
+    session.reply(ERR_NICKNAMEINUSE, nick, 'Nickname is already in use');
+    session.nick = null;
+    return;
+  }
+  const { client, isNew } = attached;
   const name = server.name;
   session.reply(RPL_WELCOME, `Welcome to the ${server.config.networkName} IRC network, ${client.prefix}`);
-  session.reply(RPL_YOURHOST, `Your host is ${name}, running version ${VERSION}`);
+  session.reply(RPL_YOURHOST, `Your host is ${name}, running version ${server.version}`);
   session.reply(RPL_CREATED, `This server was created ${server.createdAt.toUTCString()}`);
-  session.reply(RPL_MYINFO, name, VERSION, 'io', 'iklmnost', 'kl');
-  const tokens = server.isupport;
-  for (let i = 0; i < tokens.length; i += 12) {
-    session.reply(RPL_ISUPPORT, ...tokens.slice(i, i + 12), 'are supported by this server');
-  }
+  session.reply(RPL_MYINFO, name, server.version, 'io', 'biklmnost', 'bkl');
+  sendIsupport(server, session);
   sendLusers(server, session);
   sendMotd(server, session);
   if (!isNew) {
     // Another session of this account is already here: bring this one up to date.
     for (const channel of client.channels.values()) {
       session.sendFrom(client.prefix, 'JOIN', [channel.name]);
-      sendChannelBurst(server, session, channel);
+      sendChannelBurst(session, channel);
     }
   }
   server.log.info(`login ${account ? `account=${account}` : `guest=${nick}`} ip=${session.ip} session=${session.id}`);

@@ -1,7 +1,5 @@
 import { expect } from 'chai';
 import { parseLine, serializeBody, serializeMessage, MAX_LINE_BYTES } from '../../src/protocol/message.js';
-import { casefold, isValidAccountName, isValidChannelName, isValidNick } from '../../src/protocol/names.js';
-import { Relay, TAG_ACCOUNT, TAG_SERVER_TIME, TAG_MESSAGE_TAGS } from '../../src/ircd/server/relay.js';
 
 function parsed(line: string) {
   const r = parseLine(line);
@@ -9,7 +7,7 @@ function parsed(line: string) {
   return r.message;
 }
 
-describe('src/ircd/protocol/message.ts', () => {
+describe('src/protocol/message.ts', () => {
   it('parses source, command and a trailing parameter with spaces', () => {
     const m = parsed(':alice!a@h PRIVMSG #room :hello there');
     expect(m.source).to.equal('alice!a@h');
@@ -69,39 +67,5 @@ describe('src/ircd/protocol/message.ts', () => {
     const m = parsed(line);
     expect(m.tags.get('+x')).to.equal('a b;c');
     expect(m.params).to.deep.equal(['#r', 'hi there']);
-  });
-});
-
-describe('src/ircd/server/relay.ts', () => {
-  it('serialises once per tag variant and reuses the same buffer', () => {
-    const r = new Relay('a!a@h', 'PRIVMSG', ['#r', 'hi'], Date.UTC(2026, 0, 1), 'alice', new Map([['msgid', 'm1']]));
-    const plain = r.bytesFor(0);
-    expect(plain.toString()).to.equal(':a!a@h PRIVMSG #r hi\r\n');
-    expect(r.bytesFor(0)).to.equal(plain);
-    const all = r.bytesFor(TAG_ACCOUNT | TAG_SERVER_TIME | TAG_MESSAGE_TAGS).toString();
-    expect(all).to.equal('@account=alice;time=2026-01-01T00:00:00.000Z;msgid=m1 :a!a@h PRIVMSG #r hi\r\n');
-  });
-});
-
-describe('src/ircd/names.ts', () => {
-  it('folds ASCII only (CASEMAPPING=ascii)', () => {
-    expect(casefold('AlIcE[]')).to.equal('alice[]');
-    expect(casefold('ÉCOLE')).to.equal('École');
-  });
-
-  it('accepts account names that are valid nicks and refuses others', () => {
-    expect(isValidAccountName('alice_2')).to.equal(true);
-    expect(isValidAccountName('2alice')).to.equal(false);
-    expect(isValidAccountName('al ice')).to.equal(false);
-    expect(isValidAccountName('a'.repeat(31))).to.equal(false);
-    expect(isValidNick('[guest]')).to.equal(true);
-    expect(isValidNick('-x')).to.equal(false);
-  });
-
-  it('validates channel names', () => {
-    expect(isValidChannelName('#sealchat-1')).to.equal(true);
-    expect(isValidChannelName('#a,b')).to.equal(false);
-    expect(isValidChannelName('room')).to.equal(false);
-    expect(isValidChannelName('#')).to.equal(false);
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { KeyedRateLimiter } from '../../src/ircd/server/throttle.js';
+import { KeyedRateLimiter } from '../../../src/ircd/server/throttle.js';
 
 describe('src/ircd/server/throttle.ts', () => {
   it('allows `perMinute` attempts at once, then refills over the minute', () => {

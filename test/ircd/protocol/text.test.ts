@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { fitLastParam, globMatch, truncateUtf8 } from '../../src/ircd/protocol/text.js';
+import { fitLastParam, globMatch, truncateUtf8 } from '../../../src/ircd/protocol/text.js';
 
 describe('src/ircd/protocol/text.ts', () => {
   it('truncates UTF-8 by bytes without splitting a code point', () => {

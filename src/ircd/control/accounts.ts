@@ -3,10 +3,10 @@
  * presence and channel methods; the admin tool uses them directly when no daemon runs.
  */
 
-import { AccountError, type Accounts } from './accounts.js';
-import { ControlFailure, type ControlHandler } from './control.js';
-import type { UserInfo } from '../protocol/control.js';
-import type { AccountRecord } from './store/types.js';
+import { AccountError, type Accounts } from '../accounts.js';
+import { ControlFailure, type ControlHandler } from './server.js';
+import type { UserInfo } from '../../protocol/control.js';
+import type { AccountRecord } from '../store/types.js';
 
 export interface PresenceView {
   isOnline(name: string): boolean;

@@ -1,5 +1,5 @@
 /**
- * Server side of the control socket (contract: control-protocol.ts): net-ipc over a unix
+ * Server side of the control socket (contract: src/protocol/control.ts): net-ipc over a unix
  * socket in the data dir, mode 0600.
  *
  * net-ipc quirks handled here (docs/STACK.md 11): `server.start()` unlinks whatever sits at the
@@ -19,10 +19,10 @@ import {
   type ControlRequest,
   type ControlResponse,
   type ServerInfo,
-} from '../protocol/control.js';
-import { probeControlSocket } from '../protocol/control-client.js';
-import { createLogger } from '../util/log.js';
-import { VERSION } from '../util/version.js';
+} from '../../protocol/control.js';
+import { probeControlSocket } from '../../protocol/control-client.js';
+import { createLogger } from '../../util/log.js';
+import { VERSION } from '../../util/version.js';
 
 const log = createLogger('control');
 

@@ -9,14 +9,14 @@
 
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Accounts } from './accounts.js';
-import type { Config } from './config.js';
-import { makeAccountMethods, OFFLINE_PRESENCE, type AccountMethods } from './control-accounts.js';
-import { ControlCallError, ControlClient, probeControlSocket } from '../protocol/control-client.js';
-import type { ControlMethods, UserInfo } from '../protocol/control.js';
-import { CONTROL_SOCKET_NAME } from '../protocol/files.js';
-import { ControlFailure } from './control.js';
-import { openAccountStore } from './store/index.js';
+import { Accounts } from '../accounts.js';
+import type { Config } from '../config.js';
+import { makeAccountMethods, OFFLINE_PRESENCE, type AccountMethods } from './accounts.js';
+import { ControlCallError, ControlClient, probeControlSocket } from '../../protocol/control-client.js';
+import type { ControlMethods, UserInfo } from '../../protocol/control.js';
+import { CONTROL_SOCKET_NAME } from '../../protocol/files.js';
+import { ControlFailure } from './server.js';
+import { openAccountStore } from '../store/index.js';
 
 export type UserMethod = keyof AccountMethods;
 

@@ -5,14 +5,14 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateUserKey } from '../../src/crypto/index.js';
-import { Accounts } from '../../src/ircd/accounts.js';
-import { formatUserTable } from '../../src/ircd/admin.js';
-import { loadConfig } from '../../src/ircd/config.js';
-import type { UserInfo } from '../../src/protocol/control.js';
-import { openAccountStore } from '../../src/ircd/store/index.js';
+import { generateUserKey } from '../../../src/crypto/index.js';
+import { Accounts } from '../../../src/ircd/accounts.js';
+import { formatUserTable } from '../../../src/ircd/control/index.js';
+import { loadConfig } from '../../../src/ircd/config.js';
+import type { UserInfo } from '../../../src/protocol/control.js';
+import { openAccountStore } from '../../../src/ircd/store/index.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const CLI = path.join(ROOT, 'src/cli/sealchatd.ts');
 
 interface Run {
@@ -37,7 +37,7 @@ function sealchatd(args: string[], input = ''): Promise<Run> {
   });
 }
 
-describe('src/cli/sealchatd.ts user … (src/ircd/admin)', function () {
+describe('src/cli/sealchatd.ts user … (src/ircd/control/admin.ts)', function () {
   this.timeout(30_000);
   let dir: string;
   let data: string;
@@ -167,7 +167,7 @@ describe('src/cli/sealchatd.ts user … (src/ircd/admin)', function () {
 
     before(async () => {
       ddata = path.join(dir, 'daemon');
-      const { startDaemon } = await import('../../src/ircd/daemon.js');
+      const { startDaemon } = await import('../../../src/ircd/daemon.js');
       daemon = await startDaemon(await loadConfig({ dataDir: ddata, listen: ['127.0.0.1:0'], cwd: dir }));
     });
     after(async () => {
@@ -192,7 +192,7 @@ describe('src/cli/sealchatd.ts user … (src/ircd/admin)', function () {
   });
 });
 
-describe('src/ircd/admin formatUserTable', () => {
+describe('src/ircd/control/admin.ts formatUserTable', () => {
   it('aligns columns and marks the service account', () => {
     const t = formatUserTable([
       { name: 'alice', fingerprint: 'ab12', online: true, createdAt: '', updatedAt: '' },

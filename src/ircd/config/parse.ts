@@ -1,11 +1,11 @@
 /**
- * Checking a JSON config file against the schema (config-schema.ts): unknown keys are errors,
+ * Checking a JSON config file against the schema (config/schema.ts): unknown keys are errors,
  * every value is checked, and relative paths are resolved against the file's directory.
  */
 
 import path from 'node:path';
 import { isIP } from 'node:net';
-import { ConfigError, DEFAULT_CONFIG, DEFAULT_LIMITS, type Config, type Limits, type ListenerConfig } from './config-schema.js';
+import { ConfigError, DEFAULT_CONFIG, DEFAULT_LIMITS, type Config, type Limits, type ListenerConfig } from './schema.js';
 
 // ---------------------------------------------------------------------------------------------
 // Validation. Each check names the key path (e.g. `limits.sendqBytes`) and shows the bad value.

@@ -1,6 +1,6 @@
 /**
  * The daemon's configuration as the code sees it: its shape, its defaults, and the error a bad
- * configuration raises. config.ts loads it; config-parse.ts checks a file against it.
+ * configuration raises. config.ts loads it; config/parse.ts checks a file against it.
  */
 
 export interface ListenerConfig {

@@ -1,0 +1,61 @@
+/**
+ * parse → dispatch: one line in, one handler run. The checks every command shares are made here
+ * once (malformed or overlong line, unknown command, not registered, not enough parameters,
+ * operator only); handlers never repeat them. The table is passed in (commands/table.ts), and
+ * the server receives the result, so neither the server nor the handlers import the table.
+ */
+import { parseLine } from '../../protocol/message.js';
+import {
+  ERR_INPUTTOOLONG, ERR_NEEDMOREPARAMS, ERR_NOPRIVILEGES, ERR_NOTREGISTERED, ERR_UNKNOWNCOMMAND,
+} from '../protocol/numerics.js';
+import type { LineDispatcher } from '../server/server.js';
+import type { CommandTable, RegisteredContext } from './types.js';
+
+export function makeDispatcher(table: CommandTable): LineDispatcher {
+  return (server, session, line) => {
+    // NUL and a bare CR never belong inside a line (RFC 1459 §2.3.1); relaying a CR would let a
+    // sender forge a second line for every recipient that splits on CR.
+    if (line.includes('\0') || line.includes('\r')) {
+      session.reply(ERR_UNKNOWNCOMMAND, '*', `Malformed line: ${line.includes('\0') ? 'NUL byte' : 'bare CR'}`);
+      return undefined;
+    }
+    const parsed = parseLine(line);
+    if (!parsed.ok) {
+      if (parsed.reason === 'empty') return undefined; // RFC 2812 §2.3.1: empty messages are ignored
+      if (parsed.reason === 'too_long' || parsed.reason === 'tags_too_long') {
+        session.reply(ERR_INPUTTOOLONG, 'Input line was too long');
+      } else if (parsed.reason === 'too_many_params') {
+        session.reply(ERR_UNKNOWNCOMMAND, '*', 'Malformed line: too many parameters');
+      } else {
+        session.reply(ERR_UNKNOWNCOMMAND, '*', 'Malformed line');
+      }
+      return undefined;
+    }
+    const msg = parsed.message;
+    const cmd = table.get(msg.command);
+    const client = session.client;
+    if (!cmd) {
+      // Before registration, unknown commands get 451 like other registered-only ones
+      // (modern.ircdocs.horse, "Connection Registration").
+      if (!client) session.reply(ERR_NOTREGISTERED, 'You have not registered');
+      else session.reply(ERR_UNKNOWNCOMMAND, msg.command, 'Unknown command');
+      return undefined;
+    }
+    if (!client && !cmd.preRegistration) {
+      session.reply(ERR_NOTREGISTERED, 'You have not registered');
+      return undefined;
+    }
+    if (msg.params.length < cmd.minParams) {
+      session.reply(ERR_NEEDMOREPARAMS, msg.command, 'Not enough parameters');
+      return undefined;
+    }
+    if (cmd.operOnly && !client?.isOper) {
+      session.reply(ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator");
+      return undefined;
+    }
+    if (client && msg.command !== 'PING' && msg.command !== 'PONG') client.lastActiveAt = session.now;
+    const ctx = { server, session, msg, params: msg.params, client } as RegisteredContext;
+    const result = cmd.handler(ctx);
+    return result instanceof Promise ? result : undefined;
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * IRC operators: OPER (RFC 2812 §3.1.4) and what only they may do, KILL (RFC 2812 §3.7.1).
+ * Operators are configured (config `operators`); the table marks KILL operOnly, so 481 for
+ * everyone else comes from the dispatcher.
+ */
+import { casefold } from '../../protocol/names.js';
+import { ERR_NOSUCHNICK, ERR_PASSWDMISMATCH, RPL_YOUREOPER } from '../protocol/numerics.js';
+import { truncateUtf8 } from '../protocol/text.js';
+import { Relay } from '../server/relay.js';
+import type { RegisteredContext } from './types.js';
+
+// OPER <name> <password>
+export async function handleOper(ctx: RegisteredContext): Promise<void> {
+  const { server, session, client, params } = ctx;
+  const op = server.config.operators.find((o) => casefold(o.name) === casefold(params[0]));
+  if (!server.loginsPerIp.take(session.ip)) {
+    session.reply(ERR_PASSWDMISMATCH, 'Too many attempts; try again in a minute');
+    return;
+  }
+  if (!op) {
+    // Same work as a real check, so the reply time says nothing about which names exist.
+    const anyHash = server.config.operators[0]?.passwordHash;
+    if (anyHash) await server.accounts.verifyPasswordHash(anyHash, params[1]);
+    session.reply(ERR_PASSWDMISMATCH, 'Password incorrect');
+    return;
+  }
+  const ok = await server.accounts.verifyPasswordHash(op.passwordHash, params[1]);
+  if (session.closed) return;
+  if (!ok) {
+    session.reply(ERR_PASSWDMISMATCH, 'Password incorrect');
+    return;
+  }
+  server.loginsPerIp.refund(session.ip);
+  client.modes.add('o');
+  session.reply(RPL_YOUREOPER, 'You are now an IRC operator');
+  server.deliverToClient(client, new Relay(client.prefix, 'MODE', [client.nick, '+o']));
+  server.log.info(`oper ${op.name} by ${client.nick} ip=${session.ip}`);
+}
+
+// KILL <nickname> [<comment>]   (the comment is optional, as in Ergo)
+export function handleKill(ctx: RegisteredContext): void {
+  const { server, session, client, params } = ctx;
+  const target = server.findClient(params[0]);
+  if (!target) {
+    session.reply(ERR_NOSUCHNICK, params[0], 'No such nick/channel');
+    return;
+  }
+  const comment = truncateUtf8(params[1] || 'no reason given', 200);
+  server.log.info(`kill ${target.nick} by ${client.nick} ip=${session.ip}`);
+  // The victim reads ERROR :Closing link … (Killed (<oper> (<comment>))); co-members a QUIT.
+  server.disconnect(target, `Killed (${client.nick} (${comment}))`);
+}

@@ -1,0 +1,167 @@
+/**
+ * The state model: a Client is an identity on the network (nick, account, channels), a Channel
+ * holds modes, topic and members, and a Peer is one connection as the state sees it
+ * (server/session.ts implements it). Client and Channel point at each other, so they live in one
+ * file; the model imports nothing above it, which keeps the daemon free of import cycles
+ * (docs/DESIGN-daemon.md).
+ *
+ * One account may hold several sessions at once (a proxy and a terminal client, say); they share
+ * the nick and channels, like ergo's multiclient. The account is online while it has a session.
+ */
+import { casefold } from '../../protocol/names.js';
+import { globMatch } from '../protocol/text.js';
+import type { Relay } from './relay.js';
+
+/** What the state needs of one connection: delivery, its capabilities, and closing it. */
+export interface Peer {
+  readonly id: number;
+  readonly ip: string;
+  readonly caps: ReadonlySet<string>;
+  readonly closed: boolean;
+  client: Client | null;
+  /** A numeric from the server to this connection (`:server NUM <nick> params…`). */
+  reply(numeric: string, ...params: string[]): void;
+  sendFrom(source: string | null, command: string, params: readonly string[], extraTags?: Record<string, string>): void;
+  /** A relayed line, serialised once for all its recipients. */
+  relay(r: Relay): void;
+  close(reason: string, notify?: boolean): void;
+}
+
+export class Client {
+  readonly sessions = new Set<Peer>();
+  readonly channels = new Map<string, Channel>();
+  away: string | null = null;
+  readonly modes = new Set<string>();
+  readonly signonAt = Math.floor(Date.now() / 1000);
+  lastActiveAt = Date.now();
+
+  constructor(
+    /** Display nick; equals the account name for account holders. */
+    public nick: string,
+    public folded: string,
+    /** Account name (display case), or null for a guest. */
+    readonly account: string | null,
+    readonly username: string,
+    readonly hostname: string,
+    readonly realname: string,
+    /** The key service's account: reserved nick and room privileges. */
+    readonly isService: boolean,
+  ) {}
+
+  get prefix(): string {
+    return `${this.nick}!${this.username}@${this.hostname}`;
+  }
+
+  get isOper(): boolean {
+    return this.modes.has('o');
+  }
+}
+
+/** Bans a channel may hold (ISUPPORT MAXLIST=b:100; beyond it 478 ERR_BANLISTFULL). */
+export const MAX_BANS = 100;
+
+/** A channel ban (+b): the mask as set, who set it and when (RPL_BANLIST 367). */
+export interface Ban {
+  mask: string;
+  setBy: string;
+  setAt: number;
+}
+
+/**
+ * A ban mask in full `nick!user@host` form: `bar` → `bar!*@*`, `*@h` → `*!*@h`, `n!u` → `n!u@*`
+ * (modern.ircdocs.horse "Ban channel mode"; what servers commonly do).
+ */
+export function normaliseMask(mask: string): string {
+  const bang = mask.indexOf('!');
+  const at = mask.indexOf('@');
+  if (bang === -1 && at === -1) return `${mask}!*@*`;
+  if (bang === -1) return `*!${mask}`;
+  if (at === -1) return `${mask}@*`;
+  return mask;
+}
+
+export interface Membership {
+  op: boolean;
+  voice: boolean;
+}
+
+export class Channel {
+  readonly folded: string;
+  readonly createdAt = Math.floor(Date.now() / 1000);
+  topic = '';
+  topicSetBy = '';
+  topicSetAt = 0;
+  /** Simple flag modes: i (invite-only), s (secret), n (no external messages), t (ops set topic), m (moderated). */
+  readonly flags = new Set<string>(['n', 't']);
+  key: string | null = null;
+  limit: number | null = null;
+  readonly members = new Map<Client, Membership>();
+  /** Casefolded nicks invited while the channel is +i (RFC 2812 §3.2.7). */
+  readonly invited = new Set<string>();
+  /** Bans by casefolded normalised mask (RFC 2812 §3.2.3 +b). */
+  readonly bans = new Map<string, Ban>();
+  /** Every member's sessions as one array, rebuilt after a change (see `sessions()`). */
+  private sessionList: Peer[] | null = null;
+
+  constructor(readonly name: string) {
+    this.folded = casefold(name);
+  }
+
+  /**
+   * The sessions of all members, for fan-out: one array walk per relayed message instead of a
+   * Map and a Set iterator per member. The server calls `membersChanged()` whenever a member
+   * joins or leaves or a member's sessions change; those are the only inputs.
+   */
+  sessions(): readonly Peer[] {
+    if (this.sessionList === null) {
+      const list: Peer[] = [];
+      for (const m of this.members.keys()) for (const s of m.sessions) list.push(s);
+      this.sessionList = list;
+    }
+    return this.sessionList;
+  }
+
+  membersChanged(): void {
+    this.sessionList = null;
+  }
+
+  isSecret(): boolean {
+    return this.flags.has('s');
+  }
+
+  /** Whether `client` may see that this channel exists (secret channels hide from non-members). */
+  visibleTo(client: Client): boolean {
+    return !this.isSecret() || this.members.has(client) || client.isOper;
+  }
+
+  /** Whether a ban matches the client's `nick!user@host` (casefolded, CASEMAPPING=ascii). */
+  isBanned(client: Client): boolean {
+    if (this.bans.size === 0) return false;
+    const full = casefold(client.prefix);
+    for (const folded of this.bans.keys()) if (globMatch(folded, full)) return true;
+    return false;
+  }
+
+  /** Mode string for RPL_CHANNELMODEIS; the key is shown only to members. */
+  modeString(showKey: boolean): { modes: string; params: string[] } {
+    let modes = '+' + [...this.flags].sort().join('');
+    const params: string[] = [];
+    if (this.key !== null) {
+      modes += 'k';
+      params.push(showKey ? this.key : '*');
+    }
+    if (this.limit !== null) {
+      modes += 'l';
+      params.push(String(this.limit));
+    }
+    return { modes, params };
+  }
+
+  /** The NAMES prefix of a member: '@' and/or '+' (multi-prefix) or the highest one. */
+  prefixOf(client: Client, multiPrefix: boolean): string {
+    const m = this.members.get(client);
+    if (!m) return '';
+    if (multiPrefix) return (m.op ? '@' : '') + (m.voice ? '+' : '');
+    return m.op ? '@' : m.voice ? '+' : '';
+  }
+}
