@@ -1,5 +1,5 @@
 /**
- * Epochs: when a room gets a new key, and sending it (DESIGN.md "keybot", docs/PROTOCOL.md
+ * Epochs: when a room gets a new key, and sending it (docs/DESIGN.md "Rules the code keeps": Epochs; docs/PROTOCOL.md
  * "Key envelopes"). The key service asks for a rekey (requestRekey); this part schedules it,
  * makes the key, has crypto seal it per member and delivery send it.
  * - Every membership change keybot observes in a room (JOIN, PART, QUIT, KICK; a ping timeout

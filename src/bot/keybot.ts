@@ -70,7 +70,7 @@ export class KeybotConnection implements Transport {
   constructor(private readonly opts: KeybotConnectionOptions) {
     this.client = new IRC.Client();
     this.client.on('close', () => this.onClosed('connection closed'));
-    // TCP_NODELAY (DESIGN.md "ircd": on every socket). Without it, a small line written right
+    // TCP_NODELAY (docs/DESIGN.md "Rules the code keeps": TCP_NODELAY). Without it, a small line written right
     // after another that the server does not answer (MODE +is on a room already +is, then the
     // MODE query) waits for the server's delayed ACK: ~40 ms on every room keybot opens.
     this.client.on('raw socket connected', (socket: Socket) => socket.setNoDelay(true));

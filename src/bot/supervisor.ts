@@ -2,7 +2,7 @@
  * Keeps keybot running as a child process of `sealchatd serve`: restart it with exponential
  * backoff when it dies, stop it (SIGTERM, then SIGKILL) on shutdown.
  *
- * keybot is a separate process on purpose (DESIGN.md "Processes and trust"): room keys never sit
+ * keybot is a separate process on purpose (docs/DESIGN.md "Processes and trust"): room keys never sit
  * in the daemon's memory. The child gets an IPC channel only so it notices when the parent
  * disappears without a chance to stop it (it exits on 'disconnect'); nothing is sent over it.
  */

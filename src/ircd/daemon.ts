@@ -1,7 +1,7 @@
 /**
  * Starting and stopping the daemon: the store, the account service, the IRC listeners (plain
  * TCP and TLS) and the local control socket that keybot and the admin tool use. Here the pipeline
- * is put together (docs/DESIGN-daemon.md): the command table goes into the dispatcher, the
+ * is put together (docs/DESIGN.md "The daemon"): the command table goes into the dispatcher, the
  * dispatcher into the server state.
  */
 import { mkdir } from 'node:fs/promises';

@@ -3,7 +3,7 @@
  *
  * The daemon relays text as it is: in sealchat rooms that text is ciphertext, and a relayed line
  * that would exceed 512 bytes after our prefix is refused with 417 rather than truncated,
- * since a cut ciphertext is worthless (DESIGN.md).
+ * since a cut ciphertext is worthless (docs/DESIGN.md "Rules the code keeps": Line length).
  */
 import { casefold } from '../../protocol/names.js';
 import { MAX_LINE_BYTES } from '../../protocol/message.js';

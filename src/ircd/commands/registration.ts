@@ -44,7 +44,7 @@ async function changeNick(ctx: RegisteredContext, nick: string): Promise<void> {
   const { session, server, client } = ctx;
   const folded = casefold(nick);
   if (client.account) {
-    // nick = account name (DESIGN.md); only the case may differ, and we keep the registered one.
+    // nick = account name (docs/DESIGN.md "Rules the code keeps"); only the case may differ, and we keep the registered one.
     if (folded !== client.folded) session.reply(ERR_ERRONEUSNICKNAME, nick, 'Your nick is your account name; it cannot be changed');
     return;
   }

@@ -1,6 +1,6 @@
 /**
  * Questions about users: WHOIS, WHOWAS, WHO, ISON, USERHOST (RFC 2812 §3.6, modern.ircdocs.horse).
- * Presence rule (DESIGN.md): a user is online while at least one authenticated session exists;
+ * Presence rule (docs/DESIGN.md "Rules the code keeps"): a user is online while at least one authenticated session exists;
  * WHOIS of an offline user answers 401 then 318.
  */
 import { casefold } from '../../protocol/names.js';

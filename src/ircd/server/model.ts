@@ -3,7 +3,7 @@
  * holds modes, topic and members, and a Peer is one connection as the state sees it
  * (server/session.ts implements it). Client and Channel point at each other, so they live in one
  * file; the model imports nothing above it, which keeps the daemon free of import cycles
- * (docs/DESIGN-daemon.md).
+ * (docs/DESIGN.md "The daemon").
  *
  * One account may hold several sessions at once (a proxy and a terminal client, say); they share
  * the nick and channels, like ergo's multiclient. The account is online while it has a session.

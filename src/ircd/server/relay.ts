@@ -4,7 +4,7 @@
  * Recipients differ only in which IRCv3 tags they asked for (server-time, account-tag,
  * message-tags), so there are at most 8 distinct byte strings for one relayed message. Each is
  * built on first use and the same Buffer is written to every recipient of that variant
- * (DESIGN.md "Fan-out").
+ * (docs/DESIGN.md "Rules the code keeps": Fan-out).
  */
 import { serializeBody, serializeTags } from '../../protocol/message.js';
 

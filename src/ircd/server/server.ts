@@ -5,7 +5,7 @@
  *
  * The server does not know the commands: the line dispatcher (commands/dispatch.ts, built over
  * the command table) is passed in, so state sits below the handlers that change it
- * (docs/DESIGN-daemon.md).
+ * (docs/DESIGN.md "The daemon").
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';

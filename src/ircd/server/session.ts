@@ -50,7 +50,7 @@ let nextSessionId = 1;
 // The last multi-part flush: its parts and the buffer joined from them. Members of one room get
 // the same relayed buffers in the same order within a turn, and the server flushes them one after
 // another, so in a busy room most flushes would join exactly the previous list again: write the
-// same joined buffer instead (DESIGN.md "Fan-out": serialise once, write the same buffer).
+// same joined buffer instead (docs/DESIGN.md "Rules the code keeps": Fan-out).
 // A flushed `out` array is never modified again (flush replaces it), so keeping it is safe.
 let lastParts: Buffer[] | null = null;
 let lastJoined: Buffer | null = null;
