@@ -65,6 +65,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     ...makeAccountMethods(accounts, {
       isOnline: (name: string) => server.isOnline(name),
       disconnectAccount: (name: string, reason: string) => server.disconnectAccount(name, reason),
+      releaseNick: (name: string, reason: string) => server.releaseGuestNick(name, reason),
     }),
     ...makeChannelMethods(server),
   };

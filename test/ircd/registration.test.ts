@@ -1,4 +1,8 @@
 import { expect } from 'chai';
+import path from 'node:path';
+import { generateUserKey } from '../../src/crypto/index.js';
+import { ControlClient } from '../../src/protocol/control-client.js';
+import { CONTROL_SOCKET_NAME } from '../../src/protocol/files.js';
 import { connectClient, quitAll, RawClient, startTestDaemon, waitFor, type TestDaemon, type TestUser } from '../helpers/daemon.js';
 
 describe('ircd registration (real sockets, irc-framework clients)', function () {
@@ -124,6 +128,35 @@ describe('ircd registration (real sockets, irc-framework clients)', function () 
       expect(await raw.waitLine(/ 433 /)).to.match(/registered or in use/);
       raw.close();
       guest.quit();
+    } finally {
+      await t2.stop();
+    }
+  });
+
+  it('never lets a guest take an account: a guest holding the nick is disconnected when the account is created, and does not receive its messages', async () => {
+    const t2 = await startTestDaemon({ requireAccount: false });
+    try {
+      // The attack: mallory connects as guest "erin" before the administrator creates erin's account.
+      const guest = await RawClient.connect(t2.port);
+      guest.send('NICK erin', 'USER m 0 * :mallory');
+      await guest.waitLine(/ 001 erin /);
+      const control = await ControlClient.connect(path.join(t2.dataDir, CONTROL_SOCKET_NAME));
+      try {
+        const key = await generateUserKey({ name: 'erin' });
+        await control.call('user.add', { name: 'erin', password: 'erin-password-1', publicKey: key.publicArmored });
+      } finally {
+        control.close();
+      }
+      await guest.waitLine(/^ERROR :.*The nick erin now belongs to a registered account/);
+      // erin logs in as herself (not merged into anyone), and a message to her reaches only her.
+      const erin = await RawClient.connect(t2.port);
+      await erin.login('erin', 'erin-password-1');
+      const frank = await connectClient(t2.port, { nick: 'frank' });
+      frank.say('erin', 'for erin only');
+      await erin.waitLine(/PRIVMSG erin :for erin only/);
+      expect(guest.lines.join('\n')).not.to.match(/for erin only/);
+      erin.close();
+      frank.quit();
     } finally {
       await t2.stop();
     }

@@ -12,10 +12,15 @@ export interface PresenceView {
   isOnline(name: string): boolean;
   /** Close every session of the account (it was deleted). */
   disconnectAccount(name: string, reason: string): void;
+  /**
+   * A new account's name is no longer free: disconnect a guest who holds it as a nick, so that
+   * the account's own login is never refused, or merged into the guest (issue 12, item 5).
+   */
+  releaseNick(name: string, reason: string): void;
 }
 
 /** Presence when no daemon runs: nobody is online, nothing to disconnect. */
-export const OFFLINE_PRESENCE: PresenceView = { isOnline: () => false, disconnectAccount: () => {} };
+export const OFFLINE_PRESENCE: PresenceView = { isOnline: () => false, disconnectAccount: () => {}, releaseNick: () => {} };
 
 export type AccountMethods = {
   [M in 'user.get' | 'user.list' | 'user.add' | 'user.passwd' | 'user.setkey' | 'user.del']: ControlHandler<M>;
@@ -43,7 +48,11 @@ export function makeAccountMethods(accounts: Accounts, presence: PresenceView): 
       return r ? info(r, true) : null;
     }),
     'user.list': mapped(async () => (await accounts.list()).map((r) => info(r))),
-    'user.add': mapped(async ({ name, password, publicKey }) => info(await accounts.add({ name, password, publicKey }))),
+    'user.add': mapped(async ({ name, password, publicKey }) => {
+      const r = await accounts.add({ name, password, publicKey });
+      presence.releaseNick(r.name, `The nick ${r.name} now belongs to a registered account`);
+      return info(r);
+    }),
     'user.passwd': mapped(async ({ name, password }) => {
       await accounts.setPassword(name, password);
       return { ok: true as const };

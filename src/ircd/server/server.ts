@@ -261,6 +261,12 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     return { client, isNew };
   }
 
+  /** A guest holding `nick` (which an account now owns) is disconnected; an account's own client is left alone. */
+  releaseGuestNick(nick: string, reason: string): void {
+    const client = this.findClient(nick);
+    if (client && client.account === null) this.disconnect(client, reason);
+  }
+
   /** Disconnect every session of an account (account deleted, KILL). */
   disconnectAccount(name: string, reason: string): void {
     const client = this.findClient(name);

@@ -158,9 +158,11 @@ describe('src/ircd/control/accounts.ts', () => {
   it('maps the account service onto user.* methods and AccountErrors onto codes', async () => {
     const store = await openAccountStore('memory:');
     const disconnected: string[] = [];
+    const released: string[] = [];
     const m = makeAccountMethods(new Accounts(store), {
       isOnline: (name) => name === 'Erin',
       disconnectAccount: (name, reason) => disconnected.push(`${name}: ${reason}`),
+      releaseNick: (name, reason) => released.push(`${name}: ${reason}`),
     });
     const dispatch = makeControlDispatcher(m);
     const key = await generateUserKey({ name: 'erin' });
@@ -168,6 +170,8 @@ describe('src/ircd/control/accounts.ts', () => {
     expect(added).to.include({ name: 'Erin', fingerprint: key.fingerprint, online: true });
     expect(added).not.to.have.property('passwordHash');
     expect(added).not.to.have.property('publicKey');
+    // A guest holding the new account's nick is let go (issue 12: no guest takes an account).
+    expect(released).to.deep.equal(['Erin: The nick Erin now belongs to a registered account']);
     expect((await m['user.get']({ name: 'erin' }))?.publicKey).to.match(/BEGIN PGP PUBLIC KEY BLOCK/);
     expect((await m['user.list']({}))[0]).not.to.have.property('publicKey');
     expect(await dispatch({ method: 'user.add', params: { name: 'ERIN', password: 'pw', publicKey: key.publicArmored } })).to.deep.equal({
