@@ -13,7 +13,12 @@ import type { RegisteredContext } from './types.js';
 export async function handleOper(ctx: RegisteredContext): Promise<void> {
   const { server, session, client, params } = ctx;
   const op = server.config.operators.find((o) => casefold(o.name) === casefold(params[0]));
-  if (!server.loginsPerIp.take(session.ip)) {
+  // Per address (an IPv6 /64) and per operator name, as for account logins: guesses spread over
+  // many addresses still run into the name's limit. Unknown names count too, so the replies
+  // say nothing about which names exist.
+  const from = server.throttleKey(session.ip);
+  const name = `oper\n${casefold(params[0])}`;
+  if (!server.loginsPerIp.take(from) || !server.loginsPerAccount.take(name)) {
     session.reply(ERR_PASSWDMISMATCH, 'Too many attempts; try again in a minute');
     return;
   }
@@ -30,7 +35,8 @@ export async function handleOper(ctx: RegisteredContext): Promise<void> {
     session.reply(ERR_PASSWDMISMATCH, 'Password incorrect');
     return;
   }
-  server.loginsPerIp.refund(session.ip);
+  server.loginsPerIp.refund(from);
+  server.loginsPerAccount.refund(name);
   client.modes.add('o');
   session.reply(RPL_YOUREOPER, 'You are now an IRC operator');
   server.deliverToClient(client, new Relay(client.prefix, 'MODE', [client.nick, '+o']));

@@ -171,6 +171,7 @@ const LIMIT_MIN: Record<Exclude<keyof Limits, 'exemptIps'>, number> = {
   monitorLimit: 1,
   loginAttemptsPerIpPerMinute: 1,
   loginAttemptsPerAccountPerMinute: 1,
+  ipv6PrefixLength: 16,
   hashConcurrency: 1,
   maxTargets: 1,
 };
@@ -183,6 +184,7 @@ function parseLimits(v: unknown): Limits {
   for (const [k, min] of Object.entries(LIMIT_MIN) as Array<[keyof typeof LIMIT_MIN, number]>) {
     if (o[k] !== undefined) limits[k] = int(o[k], `limits.${k}`, min);
   }
+  if (limits.ipv6PrefixLength > 128) fail('limits.ipv6PrefixLength', 'must be at most 128', limits.ipv6PrefixLength);
   if (o.exemptIps !== undefined) {
     limits.exemptIps = arr(o.exemptIps, 'limits.exemptIps').map((e, i) => {
       const key = `limits.exemptIps[${i}]`;

@@ -35,6 +35,11 @@ export interface Limits {
   monitorLimit: number;
   loginAttemptsPerIpPerMinute: number;
   loginAttemptsPerAccountPerMinute: number;
+  /**
+   * IPv6 clients are counted (clonesPerIp, login attempts) by this many leading bits of their
+   * address: a /64 is usually one subscriber. 128 counts each address on its own.
+   */
+  ipv6PrefixLength: number;
   /** Password-hash jobs running at once (argon2 is CPU and memory heavy). */
   hashConcurrency: number;
   /** Targets per PRIVMSG/NOTICE (ISUPPORT TARGMAX). */
@@ -78,6 +83,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   monitorLimit: 100,
   loginAttemptsPerIpPerMinute: 20,
   loginAttemptsPerAccountPerMinute: 10,
+  ipv6PrefixLength: 64,
   hashConcurrency: 4,
   maxTargets: 4,
 });

@@ -19,7 +19,7 @@ import { VERSION } from '../../util/version.js';
 import { Channel, Client, MAX_BANS, type Peer } from './model.js';
 import { Relay } from './relay.js';
 import { Session, type SessionHost } from './session.js';
-import { KeyedRateLimiter } from './throttle.js';
+import { addressKey, KeyedRateLimiter } from './throttle.js';
 
 /** Parses one line and runs its command (commands/dispatch.ts); passed in by the daemon. */
 export type LineDispatcher = (server: IrcServer, session: Session, line: string) => Promise<void> | undefined;
@@ -108,17 +108,18 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
       return false;
     };
     if (this.connections >= l.maxClients) return reject('Server is full; try again later');
-    const count = this.perIp.get(ip) ?? 0;
+    const key = addressKey(ip, l.ipv6PrefixLength);
+    const count = this.perIp.get(key) ?? 0;
     if (l.clonesPerIp > 0 && count >= l.clonesPerIp && !this.isExempt(ip)) {
       return reject(`Too many connections from your address (limit ${l.clonesPerIp})`);
     }
-    this.perIp.set(ip, count + 1);
+    this.perIp.set(key, count + 1);
     this.connections++;
     socket.once('close', () => {
       this.connections--;
-      const n = (this.perIp.get(ip) ?? 1) - 1;
-      if (n <= 0) this.perIp.delete(ip);
-      else this.perIp.set(ip, n);
+      const n = (this.perIp.get(key) ?? 1) - 1;
+      if (n <= 0) this.perIp.delete(key);
+      else this.perIp.set(key, n);
     });
     return true;
   }
@@ -203,13 +204,19 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
    * failures count). 'throttled' when either limit is spent; null for a wrong password or an
    * unknown account, which are indistinguishable.
    */
+  /** The key an address's login attempts are counted under (an IPv6 /64 by default; throttle.ts). */
+  throttleKey(ip: string): string {
+    return addressKey(ip, this.config.limits.ipv6PrefixLength);
+  }
+
   async attemptLogin(session: Session, name: string, password: string): Promise<AccountRecord | null | 'throttled'> {
     const folded = casefold(name);
-    if (!this.loginsPerIp.take(session.ip)) return 'throttled';
+    const from = this.throttleKey(session.ip);
+    if (!this.loginsPerIp.take(from)) return 'throttled';
     if (!this.loginsPerAccount.take(folded)) return 'throttled';
     const record = await this.accounts.authenticate(name, password);
     if (record) {
-      this.loginsPerIp.refund(session.ip);
+      this.loginsPerIp.refund(from);
       this.loginsPerAccount.refund(folded);
     }
     return record;
