@@ -20,7 +20,7 @@ import { SealClientError } from '../client/errors.js';
 import { chatHelp, parseChatInput, type ChatCommandName } from './chat-commands.js';
 import type { HostPort } from '../protocol/address.js';
 import { formatFingerprint, normalizeFingerprint } from '../protocol/fingerprint.js';
-import { knownServersFileFor } from '../client/index.js';
+import { knownServersFileFor, missingMessagesText } from '../client/index.js';
 import { clock, parseHostPort, serverCertificateNote, tlsOptions } from './format.js';
 import { defaultKeyFile, type Values } from './keygen.js';
 import { PASSPHRASE, PASSWORD, obtainSecret, secretSource, unlockKeyFile } from './secrets.js';
@@ -126,7 +126,10 @@ class Chat {
     );
     c.on('keybot-unavailable', (e) => this.info(`${e.reason}; rooms get no keys until keybot's key is pinned`));
     c.on('key', (k) => this.info(`key for ${k.room}: epoch ${k.epoch}, members ${k.members.join(', ')}; verified (signed by keybot)`));
-    c.on('message', (m) => this.print(m.action ? `${clock()} ${m.room} * ${m.from} ${m.text}` : `${clock()} ${m.room} <${m.from}> ${m.text}`));
+    c.on('message', (m) => {
+      if (m.missingBefore) this.print(`${clock()} ${m.room} -!- ${missingMessagesText(m.missingBefore, m.from, m.room)}`);
+      this.print(m.action ? `${clock()} ${m.room} * ${m.from} ${m.text}` : `${clock()} ${m.room} <${m.from}> ${m.text}`);
+    });
     c.on('plaintext-warning', (m) => this.print(`${clock()} ${m.room} <${m.from}> [NOT ENCRYPTED, NOT VERIFIED] ${m.text}`));
     c.on('undecryptable', (u) => this.info(`${u.room}: could not read a message from ${u.from}: ${u.reason}`));
     c.on('envelope-rejected', (e) => {
@@ -433,3 +436,4 @@ export async function runChat(values: Values, _args: string[], io: ChatIo = { in
   chat.info(`connected to ${where}${tls.tls ? ' (TLS)' : ''} as ${user}; /help lists the commands`);
   return chat.run();
 }
+

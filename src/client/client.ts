@@ -113,6 +113,8 @@ export interface RoomMessageEvent {
   command: TextCommand;
   /** True for `/me` (text then holds the action without the CTCP framing). */
   action: boolean;
+  /** Messages of this sender that never arrived before this one (the server dropped them). */
+  missingBefore?: number;
 }
 
 /** Events of {@link SealClient}, with their arguments. */
@@ -554,7 +556,15 @@ export class SealClient extends EventEmitter {
       }
       case 'message': {
         const action = parseAction(r.text);
-        this.emit('message', { room: r.room, from: r.from, text: action ?? r.text, epoch: r.epoch, command: r.command, action: action !== undefined });
+        this.emit('message', {
+          room: r.room,
+          from: r.from,
+          text: action ?? r.text,
+          epoch: r.epoch,
+          command: r.command,
+          action: action !== undefined,
+          ...(r.missingBefore ? { missingBefore: r.missingBefore } : {}),
+        });
         break;
       }
       case 'undecryptable': {

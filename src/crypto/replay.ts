@@ -58,8 +58,12 @@ export class ReplayGuard {
     }
   }
 
-  /** Check a verified message's sequence number and record it if fresh. */
-  accept(options: { room: string; epoch: number; sender: string; seq: number }): { status: ReplayStatus } {
+  /**
+   * Check a verified message's sequence number and record it if fresh. `previous` is the
+   * sender's highest sequence number in this epoch before this one (absent for the first seen):
+   * a jump of more than one means messages in between never arrived.
+   */
+  accept(options: { room: string; epoch: number; sender: string; seq: number }): { status: ReplayStatus; previous?: number } {
     if (!options || typeof options !== 'object') throw new TypeError('ReplayGuard.accept: expected one options object');
     const { epoch, seq } = options;
     if (typeof options.room !== 'string' || typeof options.sender !== 'string') {
@@ -102,7 +106,7 @@ export class ReplayGuard {
       senders.delete(senders.keys().next().value!);
     }
     senders.set(sender, seq);
-    return { status: ReplayStatus.OK };
+    return highest !== undefined ? { status: ReplayStatus.OK, previous: highest } : { status: ReplayStatus.OK };
   }
 
   /** Forget a room entirely (e.g. after leaving it). */

@@ -14,6 +14,7 @@ import {
   CompanionSession,
   carryOut,
   heldTextNotice,
+  missingMessagesText,
   sendLine,
   type ActionHandlers,
   type CompanionAction,
@@ -210,6 +211,7 @@ export class AgentSession {
       case 'held':
         return { id: null, ok: true, action: 'hide' };
       case 'message':
+        if (r.missingBefore) this.notice(missingMessagesText(r.missingBefore, r.from, r.room), 'warn', r.room);
         return { id: null, ok: true, action: 'show', text: r.text, verified: true };
       case 'plaintext-in-room':
         return { id: null, ok: true, action: 'show', text: r.text, verified: false, warning: 'NOT ENCRYPTED, NOT VERIFIED' };
@@ -265,6 +267,7 @@ export class AgentSession {
         });
         break;
       case 'message':
+        if (r.missingBefore) this.notice(missingMessagesText(r.missingBefore, r.from, r.room), 'warn', r.room);
         this.event({ type: 'message', target: r.room, from: r.from, text: r.text, verified: true });
         break;
       case 'plaintext-in-room':

@@ -18,6 +18,7 @@ export {
 } from './session.js';
 export { SerialQueue } from './queue.js';
 export { RoomCryptoEngine } from './engine.js';
+export { missingMessagesText } from './room-messages.js';
 export type * from './types.js';
 export { KeyTrust, Outbox, type OutboxOptions, type SubmitResult, type Released, type Unsent } from './outbox.js';
 export { RoomMembership, type MembershipChange, type MembershipKind } from './membership.js';

@@ -11,6 +11,12 @@
  *    is suspended for sending until a newer epoch arrives: normally within a second, since
  *    keybot rekeys on every change; while keybot is away, only when it is back. Receiving is not
  *    affected (messages already in flight under that key still decrypt).
+ *    A newer epoch lifts the suspension only if its member list names nobody seen leaving
+ *    since: an envelope keybot sealed before it saw a PART can arrive after the PART, still
+ *    listing the leaver; its key is then used for reading only (issue 12: the leaver race).
+ *    A key is also good for sending for `sendLifetimeMs` after keybot issued it (default two
+ *    hours, twice keybot's default rotation): a daemon that hides every later envelope cannot
+ *    keep a companion sending under one key for ever.
  *
  *  - Outbox holds text that cannot be encrypted now but soon can (the key is suspended, or was
  *    wiped with a lost connection that is being re-established), for at most `holdMs` (30 s),
@@ -25,33 +31,64 @@ import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import type { RoomCryptoEngine } from './engine.js';
 
 /** Whether each room's current key may be used to send (see the file comment). */
+/** Default sending lifetime of a room key: twice keybot's default rotation (1 h). */
+export const DEFAULT_SEND_LIFETIME_MS = 2 * 3_600_000;
+
 export class KeyTrust {
   /** Folded room → why its key is suspended. */
   private readonly suspended = new Map<string, string>();
+  /** Folded room → folded nicks seen leaving since its last sendable key (the leaver race). */
+  private readonly leavers = new Map<string, Set<string>>();
   private readonly self: string;
   private readonly keybot: string;
+  readonly sendLifetimeMs: number;
+  private readonly clock: () => number;
 
   constructor(
     private readonly engine: RoomCryptoEngine,
-    opts: { keybotNick?: string } = {},
+    opts: { keybotNick?: string; sendLifetimeMs?: number; clock?: () => number } = {},
   ) {
     this.self = casefold(engine.account);
     this.keybot = casefold(opts.keybotNick ?? KEYBOT_NICK);
+    this.sendLifetimeMs = opts.sendLifetimeMs ?? DEFAULT_SEND_LIFETIME_MS;
+    this.clock = opts.clock ?? Date.now;
   }
 
   /** Why the current key of `room` must not be used to send, or undefined if it may. */
-  suspension(room: string): string | undefined {
-    return this.suspended.get(casefold(room));
+  suspension(room: string, now?: number): string | undefined {
+    const why = this.suspended.get(casefold(room));
+    if (why !== undefined) return why;
+    const info = this.engine.roomInfo(room);
+    if (info?.hasKey && info.issuedAt !== undefined && (now ?? this.clock()) - info.issuedAt > this.sendLifetimeMs) {
+      return `its key (epoch ${info.epoch}) is older than ${Math.round(this.sendLifetimeMs / 60_000)} minutes and keybot sent no newer one`;
+    }
+    return undefined;
   }
 
-  /** A new epoch was installed for `room`: its membership is what the key was issued for. */
+  /**
+   * A new epoch was installed for `room`. It may be sent under unless it still lists someone seen
+   * leaving since the last key we could send under: then it stays suspended (read only).
+   */
   keyInstalled(room: string): void {
-    this.suspended.delete(casefold(room));
+    const f = casefold(room);
+    const gone = this.leavers.get(f);
+    if (gone && gone.size > 0) {
+      const members = this.members(room) ?? new Set<string>();
+      const still = [...gone].filter((n) => members.has(n));
+      if (still.length > 0) {
+        this.suspended.set(f, `the new key still lists ${still.join(', ')}, who left; it is used for reading only until keybot sends one without them`);
+        return;
+      }
+    }
+    this.leavers.delete(f);
+    this.suspended.delete(f);
   }
 
   /** `nick` joined `room`. */
   joined(room: string, nick: string): void {
     if (this.ignored(nick)) return;
+    // A leaver who is back in the room may be in the next epoch again.
+    this.leavers.get(casefold(room))?.delete(casefold(nick));
     const members = this.members(room);
     if (members && !members.has(casefold(nick))) this.suspend(room, `${nick} joined`);
   }
@@ -60,23 +97,38 @@ export class KeyTrust {
   left(room: string, nick: string): void {
     if (casefold(nick) === this.self) {
       this.suspended.delete(casefold(room));
+      this.leavers.delete(casefold(room));
       return;
     }
     if (this.ignored(nick)) return;
-    if (this.members(room)?.has(casefold(nick))) this.suspend(room, `${nick} left`);
+    if (this.members(room)?.has(casefold(nick))) {
+      this.addLeaver(room, nick);
+      this.suspend(room, `${nick} left`);
+    }
   }
 
   /** `nick` quit the network: every room whose key they hold is suspended. */
   quit(nick: string): void {
     if (this.ignored(nick)) return;
     for (const r of this.engine.listRooms()) {
-      if (r.hasKey && r.members.some((m) => casefold(m) === casefold(nick))) this.suspend(r.room, `${nick} quit`);
+      if (r.hasKey && r.members.some((m) => casefold(m) === casefold(nick))) {
+        this.addLeaver(r.room, nick);
+        this.suspend(r.room, `${nick} quit`);
+      }
     }
   }
 
   /** Our connection is gone (the keys went with it). */
   reset(): void {
     this.suspended.clear();
+    this.leavers.clear();
+  }
+
+  private addLeaver(room: string, nick: string): void {
+    const f = casefold(room);
+    const set = this.leavers.get(f) ?? new Set<string>();
+    set.add(casefold(nick));
+    this.leavers.set(f, set);
   }
 
   private ignored(nick: string): boolean {
@@ -105,6 +157,8 @@ export interface OutboxOptions {
   maxTotal?: number;
   /** Clock, ms since the Unix epoch (default Date.now). */
   clock?: () => number;
+  /** How long after keybot issued it a room key may be sent under (default 2 h; KeyTrust). */
+  sendLifetimeMs?: number;
 }
 
 /** What `submit` decided. */
@@ -138,6 +192,11 @@ interface Held {
   room: string;
   text: string;
   at: number;
+  /**
+   * Who was to read it: the members of the room's key when it was typed (folded), or undefined
+   * when there was none. Text is never released to an epoch that adds anyone to these.
+   */
+  readers?: Set<string>;
 }
 
 export class Outbox {
@@ -151,12 +210,14 @@ export class Outbox {
   private readonly rooms = new Map<string, Held[]>();
   private total = 0;
   private nextId = 1;
+  /** Texts `release` gave up (the new key adds readers they were not typed for); see takeUnsent. */
+  private refused: Unsent[] = [];
 
   constructor(
     private readonly engine: RoomCryptoEngine,
     opts: OutboxOptions & { trust?: KeyTrust } = {},
   ) {
-    this.trust = opts.trust ?? new KeyTrust(engine);
+    this.trust = opts.trust ?? new KeyTrust(engine, { ...(opts.sendLifetimeMs !== undefined ? { sendLifetimeMs: opts.sendLifetimeMs } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
     this.holdMs = opts.holdMs ?? 30_000;
     this.maxPerRoom = opts.maxPerRoom ?? 32;
     this.maxTotal = opts.maxTotal ?? 256;
@@ -178,7 +239,7 @@ export class Outbox {
     const { room, text } = opts;
     const now = opts.now ?? this.clock();
     const queued = this.rooms.get(casefold(room));
-    const suspended = this.trust.suspension(room);
+    const suspended = this.trust.suspension(room, now);
     if (!queued?.length && suspended === undefined) {
       const r = this.engine.encryptOutgoing({ room, text, now });
       if (r.status === 'ok') return { status: 'send', room, epoch: r.epoch, lines: r.lines };
@@ -204,9 +265,19 @@ export class Outbox {
     const out: Released[] = [];
     for (const [folded, queue] of this.rooms) {
       const room = queue[0]!.room;
-      if (this.trust.suspension(room) !== undefined || !this.engine.roomInfo(room)?.hasKey) continue;
+      const info = this.engine.roomInfo(room);
+      if (this.trust.suspension(room, t) !== undefined || !info?.hasKey) continue;
+      const members = new Set(info.members.map((m) => casefold(m)));
       while (queue.length > 0) {
         const h = queue[0]!;
+        const added = h.readers ? [...members].filter((m) => !h.readers!.has(m)) : [];
+        if (added.length > 0) {
+          // Typed for the room before these joined: never shown to people who were not there.
+          queue.shift();
+          this.total--;
+          this.refused.push({ id: h.id, room: h.room, heldMs: t - h.at, reason: `the new key of ${h.room} adds ${added.join(', ')}, who joined after it was typed; nothing was sent` });
+          continue;
+        }
         const r = this.engine.encryptOutgoing({ room: h.room, text: h.text, now: t });
         if (r.status !== 'ok') break;
         queue.shift();
@@ -215,6 +286,13 @@ export class Outbox {
       }
       if (queue.length === 0) this.rooms.delete(folded);
     }
+    return out;
+  }
+
+  /** The texts `release` gave up since the last call (tell the user they were NOT sent). */
+  takeUnsent(): Unsent[] {
+    const out = this.refused;
+    this.refused = [];
     return out;
   }
 
@@ -253,7 +331,9 @@ export class Outbox {
       return { status: 'refused', code: 'no-key', room, reason: `${why}, and too many messages are already waiting; nothing was sent` };
     }
     const id = this.nextId++;
-    queue.push({ id, room, text, at: now });
+    const info = this.engine.roomInfo(room);
+    const readers = info?.hasKey ? new Set(info.members.map((m) => casefold(m))) : undefined;
+    queue.push({ id, room, text, at: now, ...(readers ? { readers } : {}) });
     this.rooms.set(folded, queue);
     this.total++;
     return { status: 'held', id, room, reason: `${why}: held until the new key arrives (at most ${Math.round(this.holdMs / 1000)} s)` };

@@ -158,7 +158,7 @@ export class RoomKeys {
     const current = state.current;
     return {
       room: state.name,
-      ...(current ? { epoch: current.epoch } : {}),
+      ...(current ? { epoch: current.epoch, issuedAt: current.issuedAt } : {}),
       members: current ? [...current.members.values()].map((m) => m.account) : [],
       hasKey: current !== undefined,
       ...(state.highestEpoch !== undefined ? { highestEpoch: state.highestEpoch } : {}),

@@ -208,7 +208,11 @@ export class RoomMessages {
     }
     // Another session of our own account shares our sequence space (docs/PROTOCOL.md): go above it.
     if (casefold(from) === this.c.folded && state.current === key && seq > state.seq) state.seq = seq;
-    return { kind: 'message', room, from, text: res.plaintext!, epoch, seq, command, verified: true };
+    // A skipped sequence number is a message the server did not deliver (docs/PROTOCOL.md "Who
+    // accepts a room message"): say so. Our own account's other sessions share our numbers, and
+    // what this session sent never comes back to it, so our own gaps mean nothing.
+    const missing = guard.previous !== undefined && casefold(from) !== this.c.folded ? seq - guard.previous - 1 : 0;
+    return { kind: 'message', room, from, text: res.plaintext!, epoch, seq, command, verified: true, ...(missing > 0 ? { missingBefore: missing } : {}) };
   }
 
   /** Decide the held messages of a room whose key may now be here. */
@@ -260,4 +264,9 @@ function cutAtBytes(text: string, max: number): [string, string] {
     i += cp.length;
   }
   return [text.slice(0, i), text.slice(i)];
+}
+
+/** What every companion says about messages a sender sent that never arrived (MessageResult.missingBefore). */
+export function missingMessagesText(n: number, from: string, room: string): string {
+  return `${n} message${n === 1 ? '' : 's'} from ${from} in ${room} ${n === 1 ? 'is' : 'are'} missing: the server did not deliver ${n === 1 ? 'it' : 'them'}`;
 }

@@ -118,6 +118,8 @@ export class CompanionSession {
   private readonly clock: () => number;
   /** Held texts (id → text), to name them when they are given up. */
   private readonly heldTexts = new Map<number, string>();
+  /** Folded room → when we last asked keybot for its key because ours was past its sending lifetime. */
+  private readonly freshKeyAskedAt = new Map<string, number>();
   /** Encrypted rooms we were in when the connection was lost (folded → name): text for them may wait for a key. */
   private readonly restoring = new Map<string, string>();
   private reconnectedAt = 0;
@@ -243,9 +245,28 @@ export class CompanionSession {
     const actions = this.expand(this.engine.sweep(now));
     actions.push(...this.unsent(this.outbox.expire(now)));
     actions.push(...this.keybotSteps(this.keybotKey.sweep(now)));
+    actions.push(...this.askForFreshKeys(now));
     // After a reconnect, rooms keybot did not give back within the hold time are not waited for.
     if (this.online && this.restoring.size > 0 && now - this.reconnectedAt > this.outbox.holdMs) this.restoring.clear();
     return actions;
+  }
+
+  /**
+   * A room key past its sending lifetime (KeyTrust) means keybot's newer epochs are not reaching
+   * us (a daemon hiding them, or keybot down): ask keybot for the room's current key, at most
+   * once a minute per room. Text meanwhile is held, then reported NOT SENT.
+   */
+  private askForFreshKeys(now: number): CompanionAction[] {
+    if (!this.online) return [];
+    const out: CompanionAction[] = [];
+    for (const r of this.engine.listRooms(now)) {
+      if (!r.hasKey || r.issuedAt === undefined || now - r.issuedAt <= this.outbox.trust.sendLifetimeMs) continue;
+      const f = casefold(r.room);
+      if (now - (this.freshKeyAskedAt.get(f) ?? -Infinity) < 60_000) continue;
+      this.freshKeyAskedAt.set(f, now);
+      out.push({ type: 'send', command: 'PRIVMSG', target: KEYBOT_NICK, text: `key ${r.room}` });
+    }
+    return out;
   }
 
   /**
@@ -377,6 +398,7 @@ export class CompanionSession {
       for (const text of r.lines) out.push({ type: 'send', command: 'PRIVMSG', target: r.room, text });
       out.push({ type: 'released', id: r.id, room: r.room, epoch: r.epoch, lines: r.lines.length, heldMs: r.heldMs });
     }
+    out.push(...this.unsent(this.outbox.takeUnsent()));
     return out;
   }
 

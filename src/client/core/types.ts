@@ -109,6 +109,12 @@ export interface MessageResult {
   seq: number;
   command: TextCommand;
   verified: true;
+  /**
+   * Messages from this sender in this epoch that never arrived before this one (their sequence
+   * numbers were skipped: the server dropped them, or a chunk of a long text went missing).
+   * Absent when none are missing, or when this is the first we see from them.
+   */
+  missingBefore?: number;
 }
 export interface UndecryptableResult {
   kind: 'undecryptable';
@@ -169,6 +175,8 @@ export interface RoomInfo {
   room: string;
   /** Current epoch, if we hold its key. */
   epoch?: number;
+  /** When keybot issued the current epoch's envelope (ms since the Unix epoch). */
+  issuedAt?: number;
   members: string[];
   /** True while we hold a key to send with. */
   hasKey: boolean;

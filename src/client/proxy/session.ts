@@ -22,7 +22,7 @@ import { formatAction, parseAction } from '../../protocol/ctcp.js';
 import { parseLine, serializeBody, serializeMessage, type IrcMessage } from '../../protocol/message.js';
 import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import type { Logger } from '../../util/log.js';
-import { CompanionSession, SerialQueue, carryOut, heldTextNotice, sendLine } from '../core/index.js';
+import { CompanionSession, SerialQueue, carryOut, heldTextNotice, missingMessagesText, sendLine } from '../core/index.js';
 import type { CompanionAction, CompanionSessionOptions, IncomingResult, KeybotPinSource, KeybotState, MemoryBook, MembershipKind, TextCommand } from '../core/index.js';
 import { ProxyWire, type Tap, type UpstreamOptions } from './wire.js';
 
@@ -434,6 +434,7 @@ export class ProxySession {
         return;
       case 'message': {
         if (r.text === '') return;
+        if (r.missingBefore) this.notice(r.room, missingMessagesText(r.missingBefore, r.from, r.room));
         const target = line?.m.params[0] ?? r.room;
         const source = line?.m.source ?? this.prefixOf(r.from);
         const tags = line?.m.tags;
