@@ -12,6 +12,7 @@ import { connectClient, startTestDaemon, waitFor, type TestDaemon } from '../hel
 import { IRSSI_PLUGIN, WEECHAT_PLUGIN, haveWeechatPython } from '../helpers/plugins.js';
 import { haveIrssi, haveWeechat, startIrssi, startWeechat, type RealClient } from '../helpers/realclients.js';
 import { haveCommand } from '../helpers/tmux.js';
+import { sendMarker, startWireTap, type WireTap } from '../helpers/wiretap.js';
 
 const haveTmux = await haveCommand('tmux');
 const clients = [
@@ -60,12 +61,15 @@ for (const c of clients) {
     let client: RealClient;
     let agent: Awaited<ReturnType<typeof fakeAgent>>;
     let bob: IrcClient;
+    /** Between the client and the daemon: every line it sent. */
+    let tap: WireTap;
 
     before(async () => {
       t = await startTestDaemon();
       await t.addUser('alice');
       const b = await t.addUser('bob');
-      client = c.kind === 'weechat' ? await startWeechat({ port: t.port, nick: 'alice' }) : await startIrssi({ port: t.port, nick: 'alice' });
+      tap = await startWireTap(t.port);
+      client = c.kind === 'weechat' ? await startWeechat({ port: tap.port, nick: 'alice' }) : await startIrssi({ port: tap.port, nick: 'alice' });
       await mkdir(path.join(client.home, '.sealchat'), { recursive: true, mode: 0o700 });
       let fired = false;
       let label = '';
@@ -106,12 +110,13 @@ for (const c of clients) {
       bob?.quit();
       await client?.stop();
       await agent?.close();
+      await tap?.close();
       await t?.stop();
     });
 
     it('tells the agent about the connection with its nick, address and a fresh session', () => {
       const connected = agent.seen.find((r) => r.op === 'connected')!;
-      expect(connected).to.include({ nick: 'alice', fresh: true, host: '127.0.0.1', port: t.port });
+      expect(connected).to.include({ nick: 'alice', fresh: true, host: '127.0.0.1', port: tap.port });
       // The label names the client's own connection: WeeChat's server name, irssi's server tag.
       expect(connected.server).to.match(c.kind === 'weechat' ? /^weechat\/t$/ : /^irssi\/127$/);
     });
@@ -127,8 +132,11 @@ for (const c of clients) {
       expect(screen).to.match(/sealchat: cannot read a message from mallory in #plain: forged/);
       // #plain is now known as encrypted: with the agent gone, text there is refused, not sent.
       await agent.close();
+      const before = tap.sent.length;
       await client.send('after the agent left');
       await client.waitForText(/NOT SENT to #plain: the sealchat agent at .* is not reachable/);
+      const marker = await sendMarker(tap, client, before);
+      expect(tap.sent.slice(before, marker).filter((l) => /^(PRIVMSG|NOTICE) /i.test(l)), 'lines the client sent').to.deep.equal([]);
       // Received: sealchat lines are hidden with a note, plaintext in a known-encrypted room is flagged.
       bob.say('#plain', 'SC1M AQEAAAAHAAAAKqChoqOkpaanqKmqq459EEEq5yLNDQrq8');
       bob.say('#plain', 'plain words in a sealed room');
