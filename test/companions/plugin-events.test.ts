@@ -4,13 +4,13 @@
  * socket: the parts of the plugins the journeys reach only by timing.
  */
 import { expect } from 'chai';
-import { mkdir, rm } from 'node:fs/promises';
-import net from 'node:net';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client as IrcClient } from 'irc-framework';
 import { connectClient, startTestDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
 import { IRSSI_PLUGIN, WEECHAT_PLUGIN, haveWeechatPython } from '../helpers/plugins.js';
 import { haveIrssi, haveWeechat, startIrssi, startWeechat, type RealClient } from '../helpers/realclients.js';
+import { fakeAgent } from '../helpers/fake-agent.js';
 import { haveCommand } from '../helpers/tmux.js';
 import { sendMarker, startWireTap, type WireTap } from '../helpers/wiretap.js';
 
@@ -19,39 +19,6 @@ const clients = [
   { kind: 'weechat', available: haveTmux && (await haveWeechat()) && (await haveWeechatPython()) },
   { kind: 'irssi', available: haveTmux && (await haveIrssi()) },
 ] as const;
-
-type Req = Record<string, any>;
-
-/** A scripted agent: answers every request through `answer`, records what it was asked. */
-async function fakeAgent(socketPath: string, answer: (r: Req) => Record<string, unknown>): Promise<{ seen: Req[]; close: () => Promise<void> }> {
-  const seen: Req[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    let buf = '';
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => {
-      buf += d;
-      let i: number;
-      while ((i = buf.indexOf('\n')) !== -1) {
-        const req = JSON.parse(buf.slice(0, i)) as Req;
-        buf = buf.slice(i + 1);
-        seen.push(req);
-        s.write(JSON.stringify({ id: req.id, ok: true, ...answer(req) }) + '\n');
-      }
-    });
-    s.on('error', () => undefined);
-  });
-  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
-  return {
-    seen,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await rm(socketPath, { force: true });
-    },
-  };
-}
 
 for (const c of clients) {
   const describeIf = c.available ? describe : describe.skip;
