@@ -88,13 +88,17 @@ describe('src/bot keybot (real daemon, real keybot, irc-framework members, real 
     const first = (await carol.envelopeFor(room)).payload.epoch;
     await alice.envelopeFor(room);
     await bob.envelopeFor(room);
+    const carolParts = carol.partsReceived;
     carol.client.part(room, 'bye');
     const [a2, b2] = await Promise.all([alice.envelopeFor(room, first), bob.envelopeFor(room, first)]);
     expect(a2.payload.epoch).to.be.greaterThan(first);
     expect(a2.payload.epoch).to.equal(b2.payload.epoch);
     expect(Buffer.from(a2.payload.key).equals(Buffer.from(b2.payload.key))).to.equal(true);
     expect(a2.payload.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob']);
-    await sleep(500);
+    // The marker: keybot answers carol after everything it sent her before (bob already has the
+    // new epoch, so any envelope of it for carol was sent before this answer).
+    await carol.ask('rooms', /rooms/);
+    expect(carol.partsReceived, 'envelope parts carol got after she left').to.equal(carolParts);
     expect(carol.envelopes.filter((e) => e.payload.room === room && e.payload.epoch > first)).to.deep.equal([]);
   });
 
