@@ -4,7 +4,8 @@
  *
  * keybot is a separate process on purpose (docs/DESIGN.md "Processes and trust"): room keys never sit
  * in the daemon's memory. The child gets an IPC channel only so it notices when the parent
- * disappears without a chance to stop it (it exits on 'disconnect'); nothing is sent over it.
+ * disappears without a chance to stop it (it exits on 'disconnect'). keybot sends nothing over it;
+ * whatever a child does send is re-emitted as 'message' (tests use it for a child's "ready").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -33,6 +34,8 @@ export interface SupervisorOptions {
 export interface SupervisorEvents {
   spawn: [pid: number];
   exit: [info: { code: number | null; signal: NodeJS.Signals | null; restartInMs: number | null }];
+  /** A message the child sent over the IPC channel (process.send). */
+  message: [msg: unknown];
 }
 
 export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
@@ -99,6 +102,7 @@ export class ChildSupervisor extends EventEmitter<SupervisorEvents> {
       log.info(`${this.o.name} started (pid ${child.pid})`);
       this.emit('spawn', child.pid!);
     });
+    child.on('message', (msg) => this.emit('message', msg));
     child.once('exit', (code, signal) => this.exited(child, code, signal));
   }
 

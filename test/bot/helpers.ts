@@ -32,6 +32,8 @@ export class TestMember {
   readonly envelopes: OpenedEnvelope[] = [];
   readonly failures: string[] = [];
   readonly channelNotices: Array<{ target: string; text: string }> = [];
+  /** Every envelope part keybot sent this member, complete or not. */
+  partsReceived = 0;
   private readonly reassembler = new PartsReassembler();
   private partsSeen = 0;
   private waiters = new Set<() => void>();
@@ -55,6 +57,7 @@ export class TestMember {
         return;
       }
       this.partsSeen++;
+      this.partsReceived++;
       const r = this.reassembler.accept({ sender: e.nick, line: e.message, now: Date.now() });
       if (r.status === PartStatus.COMPLETE) void this.open(r.data!, this.partsSeen);
       else if (r.status !== PartStatus.INCOMPLETE) this.failures.push(`part: ${r.status}`);
@@ -181,8 +184,10 @@ export async function startWorld(names: string[], opts: { daemon?: ConfigOverrid
 export function loginPerTest(world: () => BotWorld): (name: string) => Promise<TestMember> {
   const online: TestMember[] = [];
   afterEach(async () => {
-    for (const m of online.splice(0)) m.quit();
-    await sleep(100);
+    const gone = online.splice(0);
+    for (const m of gone) m.quit();
+    // The next test starts once the daemon has seen the QUITs.
+    await waitUntil(() => gone.every((m) => world().t.daemon.server.findClient(m.name) === undefined), 'the members offline');
   });
   return async (name) => {
     const m = await world().login(name);

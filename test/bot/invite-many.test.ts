@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { MAX_INVITEES } from '../../src/bot/service.js';
-import { channelMembers, sleep, startWorld, type BotWorld, type TestMember } from './helpers.js';
+import { channelMembers, startWorld, type BotWorld, type TestMember } from './helpers.js';
 
 describe('src/bot invite of 50 names (real daemon, real keybot)', function () {
   this.timeout(60_000);
@@ -18,7 +18,6 @@ describe('src/bot invite of 50 names (real daemon, real keybot)', function () {
   });
   after(async () => {
     for (const m of members) m.quit();
-    await sleep(100);
     await w.stop();
   });
 

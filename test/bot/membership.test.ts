@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { readPublicKey } from '../../src/crypto/index.js';
 import { ControlClient } from '../../src/protocol/control-client.js';
 import { RawClient } from '../helpers/daemon.js';
-import { channelMembers, loginPerTest, sleep, startWorld, waitUntil, type BotWorld, type TestMember } from './helpers.js';
+import { channelMembers, loginPerTest, startWorld, waitUntil, type BotWorld, type TestMember } from './helpers.js';
 import { ROOM_RE } from '../helpers/poll.js';
 
 describe('src/bot keybot epochs through the daemon', function () {
@@ -61,6 +61,7 @@ describe('src/bot keybot epochs through the daemon', function () {
     const bob = await login('bob');
     const carol = await login('carol');
     const { room, epoch } = await openRoom(alice, bob, carol);
+    const carolParts = carol.partsReceived;
     const control = await ControlClient.connect(w.t.daemon.controlPath);
     try {
       await control.call('channel.kick', { channel: room, nick: 'carol', reason: 'test' });
@@ -71,7 +72,9 @@ describe('src/bot keybot epochs through the daemon', function () {
     expect(next.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob']);
     const announce = await bob.until(() => bob.channelNotices.find((n) => n.text.includes(`epoch ${next.epoch}`)), 'key event');
     expect(announce.text).to.match(/\(carol was removed\)$/);
-    await sleep(300);
+    // The marker: keybot's answer to carol comes after anything it sent her before.
+    await carol.ask('rooms', /rooms/);
+    expect(carol.partsReceived, 'envelope parts carol got after the kick').to.equal(carolParts);
     expect(carol.envelopes.filter((e) => e.payload.epoch > epoch)).to.deep.equal([]);
   });
 

@@ -21,6 +21,7 @@ import {
   type PluginWorld,
   type Recorded,
 } from '../helpers/plugins.js';
+import { sendMarker, startWireTap, type WireTap } from '../helpers/wiretap.js';
 
 const available = (await haveWeechat()) && (await haveIrssi()) && (await haveCommand('tmux')) && (await haveWeechatPython());
 const describeIf = available ? describe : describe.skip;
@@ -33,12 +34,15 @@ describeIf(`plugins: WeeChat and irssi together${available ? '' : ' (SKIPPED: we
   let irssi: RealClient;
   const agents: Agent[] = [];
   let carol: { raw: RawClient; seen: () => Recorded[] };
+  /** Between bob's irssi and the daemon: every line it sent. */
+  let bobTap: WireTap;
   let room: string;
 
   before(async function () {
     this.timeout(60_000);
     w = await startPluginWorld(['alice', 'bob', 'carol']);
-    [weechat, irssi] = await Promise.all([startWeechat({ port: w.t.port, nick: 'alice' }), startIrssi({ port: w.t.port, nick: 'bob' })]);
+    bobTap = await startWireTap(w.t.port);
+    [weechat, irssi] = await Promise.all([startWeechat({ port: w.t.port, nick: 'alice' }), startIrssi({ port: bobTap.port, nick: 'bob' })]);
     agents.push(await agentFor(w, weechat), await agentFor(w, irssi, { trustOnFirstUse: true }));
     await weechat.send(`/python load ${WEECHAT_PLUGIN}`);
     await irssi.send(`/script load ${IRSSI_PLUGIN}`);
@@ -53,6 +57,7 @@ describeIf(`plugins: WeeChat and irssi together${available ? '' : ' (SKIPPED: we
     await Promise.all([weechat?.stop(), irssi?.stop()]);
     carol?.raw.close();
     await Promise.all(agents.map((a) => a.close()));
+    await bobTap?.close();
     await w?.stop();
   });
 
@@ -120,8 +125,11 @@ describeIf(`plugins: WeeChat and irssi together${available ? '' : ' (SKIPPED: we
     await weechat.waitForText(/sealchat: key for \S+ \(epoch \d+\) from keybot, verified; members: alice, carol/);
     const secret = `bob after leaving ${token()}`;
     await irssi.showServer();
+    const before = bobTap.sent.length;
     await irssi.send(`/msg ${room} ${secret}`);
     await irssi.waitForText(new RegExp(`NOT SENT: you no longer hold a key for ${escapeRe(room)}`));
-    expect(carol.seen().map((l) => l.text).join('\n')).not.to.include(secret);
+    // bob is out of the room, so carol could not see what he sends: read his connection instead.
+    const marker = await sendMarker(bobTap, irssi, before);
+    expect(bobTap.sent.slice(before, marker).filter((l) => /^(PRIVMSG|NOTICE) /i.test(l)), 'lines bob sent').to.deep.equal([]);
   });
 });

@@ -4,53 +4,21 @@
  * socket: the parts of the plugins the journeys reach only by timing.
  */
 import { expect } from 'chai';
-import { mkdir, rm } from 'node:fs/promises';
-import net from 'node:net';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client as IrcClient } from 'irc-framework';
 import { connectClient, startTestDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
 import { IRSSI_PLUGIN, WEECHAT_PLUGIN, haveWeechatPython } from '../helpers/plugins.js';
 import { haveIrssi, haveWeechat, startIrssi, startWeechat, type RealClient } from '../helpers/realclients.js';
+import { fakeAgent } from '../helpers/fake-agent.js';
 import { haveCommand } from '../helpers/tmux.js';
+import { sendMarker, startWireTap, type WireTap } from '../helpers/wiretap.js';
 
 const haveTmux = await haveCommand('tmux');
 const clients = [
   { kind: 'weechat', available: haveTmux && (await haveWeechat()) && (await haveWeechatPython()) },
   { kind: 'irssi', available: haveTmux && (await haveIrssi()) },
 ] as const;
-
-type Req = Record<string, any>;
-
-/** A scripted agent: answers every request through `answer`, records what it was asked. */
-async function fakeAgent(socketPath: string, answer: (r: Req) => Record<string, unknown>): Promise<{ seen: Req[]; close: () => Promise<void> }> {
-  const seen: Req[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    let buf = '';
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => {
-      buf += d;
-      let i: number;
-      while ((i = buf.indexOf('\n')) !== -1) {
-        const req = JSON.parse(buf.slice(0, i)) as Req;
-        buf = buf.slice(i + 1);
-        seen.push(req);
-        s.write(JSON.stringify({ id: req.id, ok: true, ...answer(req) }) + '\n');
-      }
-    });
-    s.on('error', () => undefined);
-  });
-  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
-  return {
-    seen,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await rm(socketPath, { force: true });
-    },
-  };
-}
 
 for (const c of clients) {
   const describeIf = c.available ? describe : describe.skip;
@@ -60,12 +28,15 @@ for (const c of clients) {
     let client: RealClient;
     let agent: Awaited<ReturnType<typeof fakeAgent>>;
     let bob: IrcClient;
+    /** Between the client and the daemon: every line it sent. */
+    let tap: WireTap;
 
     before(async () => {
       t = await startTestDaemon();
       await t.addUser('alice');
       const b = await t.addUser('bob');
-      client = c.kind === 'weechat' ? await startWeechat({ port: t.port, nick: 'alice' }) : await startIrssi({ port: t.port, nick: 'alice' });
+      tap = await startWireTap(t.port);
+      client = c.kind === 'weechat' ? await startWeechat({ port: tap.port, nick: 'alice' }) : await startIrssi({ port: tap.port, nick: 'alice' });
       await mkdir(path.join(client.home, '.sealchat'), { recursive: true, mode: 0o700 });
       let fired = false;
       let label = '';
@@ -106,12 +77,13 @@ for (const c of clients) {
       bob?.quit();
       await client?.stop();
       await agent?.close();
+      await tap?.close();
       await t?.stop();
     });
 
     it('tells the agent about the connection with its nick, address and a fresh session', () => {
       const connected = agent.seen.find((r) => r.op === 'connected')!;
-      expect(connected).to.include({ nick: 'alice', fresh: true, host: '127.0.0.1', port: t.port });
+      expect(connected).to.include({ nick: 'alice', fresh: true, host: '127.0.0.1', port: tap.port });
       // The label names the client's own connection: WeeChat's server name, irssi's server tag.
       expect(connected.server).to.match(c.kind === 'weechat' ? /^weechat\/t$/ : /^irssi\/127$/);
     });
@@ -127,8 +99,11 @@ for (const c of clients) {
       expect(screen).to.match(/sealchat: cannot read a message from mallory in #plain: forged/);
       // #plain is now known as encrypted: with the agent gone, text there is refused, not sent.
       await agent.close();
+      const before = tap.sent.length;
       await client.send('after the agent left');
       await client.waitForText(/NOT SENT to #plain: the sealchat agent at .* is not reachable/);
+      const marker = await sendMarker(tap, client, before);
+      expect(tap.sent.slice(before, marker).filter((l) => /^(PRIVMSG|NOTICE) /i.test(l)), 'lines the client sent').to.deep.equal([]);
       // Received: sealchat lines are hidden with a note, plaintext in a known-encrypted room is flagged.
       bob.say('#plain', 'SC1M AQEAAAAHAAAAKqChoqOkpaanqKmqq459EEEq5yLNDQrq8');
       bob.say('#plain', 'plain words in a sealed room');

@@ -21,7 +21,7 @@ import { connectClient, startTestDaemon, type TestDaemon, type TestUser } from '
 import { loginAs, testKeybotOptions } from '../helpers/keybot.js';
 import { ROOM_RE, until } from '../helpers/poll.js';
 import { envelopeLines, fromArmored, memberOf, party, type Party } from '../client/fixtures.js';
-import { next, record, sleep } from '../client/helpers.js';
+import { next, record } from '../client/helpers.js';
 
 
 /** A line a plain client saw: who sent what to whom. */
@@ -147,7 +147,9 @@ describe('e2e: rooms with the real keybot and SealClient companions', function (
 
   it('bob and alice exchange messages and both read them; the plain member sees only ciphertext', async function () {
     const epoch = await sameKey([alice, bob], ['alice', 'bob', 'eve']);
-    const warnings = [...record(alice, 'plaintext-warning'), ...record(bob, 'plaintext-warning')];
+    // Live arrays (record pushes into the array it returns).
+    const aliceWarned = record(alice, 'plaintext-warning');
+    const bobWarned = record(bob, 'plaintext-warning');
     const toBob = next(bob, 'message');
     await alice.send(room, 'bob, the vault code is 4711');
     expect(await toBob).to.deep.equal({ room, from: 'alice', text: 'bob, the vault code is 4711', epoch, command: 'PRIVMSG', action: false });
@@ -166,7 +168,14 @@ describe('e2e: rooms with the real keybot and SealClient companions', function (
     }
     // Nothing anyone sent in the room was readable to eve, and no companion ever saw plaintext there.
     expect(eveSaw.filter((s) => s.target === room && s.from !== 'keybot').every((s) => classifyLine(s.text) === 'message')).to.equal(true);
-    expect(warnings).to.deep.equal([]);
+    // The marker: eve, who has no companion, says a plain line after both. The daemon relays the
+    // room's lines in order, so once both companions warn about hers, they have handled every line
+    // before it: the only warning each may hold is eve's.
+    eve.say(room, 'plain marker from eve');
+    await until(() => (aliceWarned.length > 0 && bobWarned.length > 0) || undefined, "both companions to warn about eve's plain line");
+    for (const warned of [aliceWarned, bobWarned]) {
+      expect(warned.map((w) => [w.from, w.text])).to.deep.equal([['eve', 'plain marker from eve']]);
+    }
   });
 
   it('dave, invited into the ongoing room, reads what is said now but not what was said before', async function () {
@@ -227,8 +236,12 @@ describe('e2e: rooms with the real keybot and SealClient companions', function (
       kind: 'undecryptable',
       code: 'decrypt-failed',
     });
-    await sleep(100);
-    expect(shown.filter((m) => /resign/.test(m.text))).to.deep.equal([]);
+    // Nothing forged was shown: the marker is a genuine line of dave's, which alice receives after
+    // everything above (a companion does not show its own lines, so alice's cannot be the marker).
+    const marker = next(alice, 'message', (m) => m.from === 'dave' && m.text === 'marker after the forgery');
+    await dave.send(room, 'marker after the forgery');
+    await marker;
+    expect(shown.map((m) => [m.from, m.text])).to.deep.equal([['dave', 'marker after the forgery']]);
   });
 
   it('bob leaves and cannot decrypt what is said after', async function () {

@@ -9,7 +9,7 @@ import { SealClientError } from '../../src/client/errors.js';
 import { startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
 import { loginAs } from '../helpers/keybot.js';
 import { next, record } from '../client/helpers.js';
-import { restartDaemon, sleep, until } from './helpers.js';
+import { restartDaemon, until } from './helpers.js';
 
 describe('faults: SealClient reconnect', function () {
   this.timeout(30_000);
@@ -20,11 +20,11 @@ describe('faults: SealClient reconnect', function () {
   before(async () => {
     t = await startTestDaemon();
     users = {};
-    for (const n of ['amy', 'ben']) users[n] = await t.addUser(n);
+    for (const n of ['amy', 'ben', 'cy']) users[n] = await t.addUser(n);
   });
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.quit().catch(() => undefined)));
-    await until(() => !online('amy') && !online('ben'), 'amy and ben offline', 5000);
+    await until(() => !online('amy') && !online('ben') && !online('cy'), 'amy, ben and cy offline', 5000);
   });
   after(async () => {
     await t?.daemon.close();
@@ -46,6 +46,20 @@ describe('faults: SealClient reconnect', function () {
   }
 
   const online = (name: string): boolean => t.daemon.server.findClient(name) !== undefined;
+
+  /**
+   * The marker for "no login afterwards": cy, who loses the connection with the others and retries
+   * every second. Once cy is back, the daemon has been up for a while; a client still retrying on
+   * the schedule of the others (every 50-200 ms) would most likely be back first (the check is not
+   * airtight: cy's attempt can land right after the daemon comes back).
+   */
+  async function marker(): Promise<() => Promise<void>> {
+    const cy = await client('cy', { reconnect: { initialMs: 1000, maxMs: 1000 } });
+    const back = next(cy, 'reconnected', () => true, 15_000);
+    return async () => {
+      await back;
+    };
+  }
 
   it('retries while the server is away and logs in again once it is back', async () => {
     const amy = await client('amy');
@@ -73,14 +87,18 @@ describe('faults: SealClient reconnect', function () {
 
   it('quit() while reconnecting stops it: close, and no login afterwards', async () => {
     const ben = await client('ben');
+    const cyBack = await marker();
     const down = next(ben, 'disconnected');
     const closed = next(ben, 'close');
+    const after = { reconnecting: 0 };
     await restartDaemon(t, async () => {
       await down;
       await ben.quit();
       await closed;
+      ben.on('reconnecting', () => after.reconnecting++);
     });
-    await sleep(500);
+    await cyBack();
+    expect(after.reconnecting, 'attempts scheduled after close').to.equal(0);
     expect(online('ben')).to.equal(false);
     expect(ben.reconnecting).to.equal(false);
   });
@@ -88,6 +106,7 @@ describe('faults: SealClient reconnect', function () {
   it('gives up after maxAttempts, and ends at once with reconnect: false', async () => {
     const amy = await client('amy', { reconnect: { initialMs: 20, maxMs: 20, maxAttempts: 2 } });
     const ben = await client('ben', { reconnect: false });
+    const cyBack = await marker();
     const gaveUp = next(amy, 'disconnected', (d) => !d.reconnecting);
     const amyClosed = next(amy, 'close');
     const benEvents = record(ben, 'disconnected');
@@ -98,7 +117,7 @@ describe('faults: SealClient reconnect', function () {
       await benClosed;
       expect(benEvents).to.deep.equal([]);
     });
-    await sleep(300);
+    await cyBack();
     expect(online('amy')).to.equal(false);
     expect(online('ben')).to.equal(false);
   });

@@ -14,7 +14,7 @@ import { startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daem
 import { loginAs, testKeybotOptions } from '../helpers/keybot.js';
 import { channelMembers, startWorld, waitUntil, type BotWorld } from '../bot/helpers.js';
 import { next, record } from '../client/helpers.js';
-import { companion, restartDaemon, roomIn, sameEpoch, sleep, until } from './helpers.js';
+import { companion, restartDaemon, roomIn, sameEpoch, until } from './helpers.js';
 
 describe('faults: daemon restart under connected companions', function () {
   this.timeout(60_000);
@@ -112,7 +112,8 @@ describe('faults: daemon restart under connected companions', function () {
     // carol comes online only after the rejoin window: she is no longer a member, and is not put back.
     await until(() => !bot.service?.snapshot().some((r) => r.members.includes('carol')), 'carol dropped from the remembered room', REJOIN_WINDOW_MS + 2000);
     const late = await connect('carol', false);
-    await sleep(500);
+    // The marker: keybot's answer to carol's own question, which it handles after her login.
+    expect(await late.rooms()).to.deep.equal(['you are in no rooms; open one with: invite <user>...']);
     expect(channelMembers(t, room)).to.deep.equal(['alice', 'bob', 'keybot']);
     expect(late.joinedRooms()).to.deep.equal([]);
     // eslint-disable-next-line no-console
@@ -188,7 +189,8 @@ describe('faults: keybot loses its IRC connection while the daemon keeps running
     const [i2, h2] = await Promise.all([ivy!.envelopeFor(kept, k1, 10_000), hank!.envelopeFor(kept, k1, 10_000)]);
     expect(i2.payload.epoch).to.equal(h2.payload.epoch);
     expect(channelMembers(w.t, kept)).to.deep.equal(['hank', 'ivy', 'keybot']);
-    await sleep(300);
+    // The marker: keybot, back and done recovering, answers frank: he is in no room.
+    expect(await frank!.ask('rooms', /rooms/)).to.equal('you are in no rooms; open one with: invite <user>...');
     expect(channelMembers(w.t, emptied)).to.deep.equal([]);
     expect(w.bot.service!.rooms.get(emptied)).to.equal(undefined);
     expect(w.bot.service!.snapshot().map((r) => r.name)).to.deep.equal([kept]);

@@ -5,7 +5,6 @@
  * deadlines.
  */
 import type { ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { SealClient, type SealConnectOptions } from '../../src/client/client.js';
 import { startDaemon, type Daemon } from '../../src/ircd/daemon.js';
 import { spawnSealchatd } from '../helpers/child.js';
@@ -17,18 +16,6 @@ export { ROOM_RE, sleep } from '../helpers/poll.js';
 /** Poll `check` every 20 ms until it returns something truthy; throw after `ms` (15 s by default). */
 export function until<T>(check: () => T | undefined | false | null, what: string | (() => string), ms = 15_000): Promise<T> {
   return pollUntil(check, what, ms);
-}
-
-/** A TCP port that was free a moment ago (the kernel's pick for port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface ServeProcess {
@@ -46,14 +33,14 @@ export interface ServeProcess {
 }
 
 /**
- * `sealchatd serve --data DIR --listen 127.0.0.1:PORT` as a child process (PORT free, unless
- * given): resolves once the daemon listens and the first keybot child has printed its
+ * `sealchatd serve --data DIR --listen 127.0.0.1:PORT` as a child process (PORT 0 unless given:
+ * the port is read back from its "listening on" line, so nothing can take it between a pick and
+ * the bind): resolves once the daemon listens and the first keybot child has printed its
  * fingerprint (keybot prints it once it has recovered its rooms).
  */
 export async function spawnServe(dataDir: string, opts: { timeoutMs?: number; port?: number } = {}): Promise<ServeProcess> {
   // A given port: a restarted serve where the companions reconnect to.
-  const port = opts.port ?? (await freePort());
-  const { child, stdout, stderr, exited } = spawnSealchatd(['serve', '--data', dataDir, '--listen', `127.0.0.1:${port}`]);
+  const { child, stdout, stderr, exited } = spawnSealchatd(['serve', '--data', dataDir, '--listen', `127.0.0.1:${opts.port ?? 0}`]);
   const pids = (): number[] => [...stdout().matchAll(/keybot started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
   const fingerprint = (): string | undefined => {
     const m = /key fingerprint ([0-9A-Fa-f ]+)\n/.exec(stdout());
@@ -89,7 +76,7 @@ export async function spawnServe(dataDir: string, opts: { timeoutMs?: number; po
   }
   return {
     child,
-    port,
+    port: Number(/listening on 127\.0\.0\.1:(\d+)\n/.exec(stdout())![1]),
     controlPath: /control socket (.+)\n/.exec(stdout())![1]!,
     stdout,
     stderr,

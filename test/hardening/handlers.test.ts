@@ -10,7 +10,8 @@ import path from 'node:path';
 import { ControlClient } from '../../src/protocol/control-client.js';
 import { keyFor, startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
 import { spawnDaemon } from './child-daemon.js';
-import { bodyBytes, useCrashGuard, LineConn, sleep, tagBytes } from './harness.js';
+import { until } from '../helpers/poll.js';
+import { bodyBytes, useCrashGuard, LineConn, tagBytes } from './harness.js';
 
 describe('ircd handlers on hostile input (findings)', function () {
   this.timeout(20_000);
@@ -41,12 +42,28 @@ describe('ircd handlers on hostile input (findings)', function () {
     await t.stop();
   });
 
-  /** Everything `c` receives from now until a PING round trip completes. */
-  async function collect(c: LineConn, action: () => void): Promise<string[]> {
+  /** The comma-separated names of every `numeric` reply among `lines` (the last parameter). */
+  function names(lines: string[], numeric: string): string[] {
+    return lines
+      .map((l) => l.replace(/^@\S+ /, ''))
+      .filter((l) => l.split(' ')[1] === numeric)
+      .flatMap((l) => {
+        const i = l.indexOf(' :');
+        return (i >= 0 ? l.slice(i + 2) : l.slice(l.lastIndexOf(' ') + 1)).split(',');
+      });
+  }
+
+  let syncs = 0;
+  /**
+   * Everything `c` receives while `sender` does `action`, up to a marker: `sender`'s PING round
+   * trip (the daemon has handled its lines and queued their relays), then `c`'s own (whatever was
+   * queued for `c` before it has arrived).
+   */
+  async function collect(c: LineConn, action: () => void, sender: LineConn = a): Promise<string[]> {
     const from = c.lines.length;
     action();
-    await sleep(50);
-    await c.ping(`sync${from}`);
+    if (sender !== c) await sender.ping(`sync${++syncs}`);
+    await c.ping(`sync${++syncs}`);
     return c.lines.slice(from);
   }
 
@@ -105,21 +122,64 @@ describe('ircd handlers on hostile input (findings)', function () {
     }
     c.send(`MONITOR + ${Array.from({ length: 50 }, (_, i) => `last${i}`).join(',')}`);
     await c.ping('monitor');
+    expect(t.daemon.server.monitoredBy.size, 'the last 50 names are watched').to.equal(before + 50);
+    const sessions = t.daemon.server.sessions.size;
     c.close();
-    await sleep(100);
+    // The marker: the daemon has dropped the session (its close handler ran).
+    await until(() => t.daemon.server.sessions.size < sessions || undefined, 'the daemon to drop the watcher', 5000);
     expect(t.daemon.server.monitoredBy.size).to.equal(before);
   });
 
   // FOUND: MONITOR accepted any string as a target (no nick validation, no length cap), and
   // "MONITOR L" / "MONITOR S" put the whole list in one 732/731 line: 5 targets of 400 bytes
   // made a 2 KB line. Fixed: only valid nicks are watched, and lists are split under 512 bytes.
-  it('keeps MONITOR list replies under 512 bytes', async () => {
+  it('does not watch targets that are not nicks', async () => {
+    const replies = await collect(a, () => a.send(`MONITOR + 0zero,${'n'.repeat(31)},#room,a*b`, 'MONITOR L'));
+    expect(replies.filter((l) => / 73[0-2] /.test(l))).to.deep.equal([]);
+    expect(replies.filter((l) => / 733 /.test(l))).to.have.length(1);
+  });
+
+  // The limit is MONITOR=100 (ISUPPORT): 100 nicks of 30 bytes make about 3 KB of list.
+  it('keeps MONITOR list replies under 512 bytes, listing every watched nick', async () => {
+    const nicks = Array.from({ length: 100 }, (_, i) => `w${String(i).padStart(3, '0')}${'x'.repeat(26)}`);
     const replies = await collect(a, () => {
-      for (let i = 0; i < 5; i++) a.send(`MONITOR + ${String(i).repeat(400)}`);
+      for (let i = 0; i < 100; i += 10) a.send(`MONITOR + ${nicks.slice(i, i + 10).join(',')}`);
       a.send('MONITOR L', 'MONITOR S');
     });
     a.send('MONITOR C');
+    const listed = (numeric: string) => names(replies, numeric);
+    // The precondition: the lists are long (L and S each name all 100), so the split really ran.
+    expect(listed('732').sort()).to.deep.equal(nicks.map((n) => n.toLowerCase()).sort());
+    expect(listed('731').filter((n) => nicks.includes(n)).length).to.equal(200); // + and S each
     expect(replies.filter((l) => bodyBytes(l) > 512).map((l) => l.slice(0, 40))).to.deep.equal([]);
+  });
+
+  it('refuses MONITOR targets past the limit with 734, and "-" and "S" answer for what is left', async () => {
+    const u = await t.addUser('counter');
+    const c = await LineConn.connect(t.port);
+    await c.login('counter', u.password);
+    try {
+      const nicks = Array.from({ length: 101 }, (_, i) => `m${i}`);
+      const full = await collect(c, () => c.send(`MONITOR + ${nicks.slice(0, 60).join(',')}`, `MONITOR + ${nicks.slice(60).join(',')}`), c);
+      const refused = full.filter((l) => / 734 counter 100 /.test(l));
+      expect(refused, '734 ERR_MONLISTFULL').to.have.length(1);
+      expect(refused[0]).to.match(/ 734 counter 100 m100 :Monitor list is full\.$/);
+      // "-" takes names off (case-insensitively); then one fits again.
+      const after = await collect(c, () => c.send('MONITOR - M0,m1,alice', 'MONITOR + m100', 'MONITOR + alice', 'MONITOR S'), c);
+      expect(after.filter((l) => / 734 /.test(l)), 'room for m100 after "-"').to.deep.equal([]);
+      // S: alice (online) in 730 with her full prefix, the rest in 731, m0 and m1 in neither.
+      const online = names(after, '730');
+      expect(online.filter((p) => p.startsWith('alice!'))).to.have.length(2); // MONITOR + alice, then S
+      const offlineS = names(after.slice(after.findLastIndex((l) => / 730 /.test(l))), '731');
+      expect(offlineS).to.include('m100').and.to.include('m99');
+      expect(offlineS).to.not.include('m0');
+      expect(offlineS).to.not.include('m1');
+      const listed = names(await collect(c, () => c.send('MONITOR L'), c), '732');
+      expect(listed).to.have.length(100);
+      expect(listed).to.include('alice').and.to.include('m100').and.to.not.include('m0');
+    } finally {
+      c.close();
+    }
   });
 
   // FOUND: parseLine upper-cased the command before it checked /^[A-Z]+$/, and toUpperCase maps
@@ -136,10 +196,17 @@ describe('ircd handlers on hostile input (findings)', function () {
   // server's own tags (msgid, time, account) added, so a recipient with message-tags got a tag
   // section over 8191 bytes (8246 seen), which strict clients drop. IRCv3 message-tags: clients may send at
   // most 4094 bytes of tag data, and servers must not add more than 4094. Fixed: 417 over 4094.
-  it('never relays a tag section over 8191 bytes', async () => {
+  it('refuses client tags over 4094 bytes with 417 and relays the largest allowed within 8191 bytes', async () => {
+    const from = a.lines.length;
     const seen = await collect(b, () => a.send(`@+big=${'v'.repeat(8180)} PRIVMSG #room :tagged`));
-    const relayed = seen.find((l) => / PRIVMSG #room :?tagged$/.test(l));
-    if (relayed) expect(tagBytes(relayed)).to.be.at.most(8191);
+    expect(seen.filter((l) => / PRIVMSG #room :?tagged$/.test(l)), 'relayed').to.deep.equal([]);
+    expect(a.lines.slice(from).filter((l) => / 417 /.test(l)), '417 ERR_INPUTTOOLONG').to.have.length(1);
+    // The largest tag section a client may send (4094 bytes with '@' and ';' but not the space).
+    const most = await collect(b, () => a.send(`@+big=${'v'.repeat(4094 - '@+big='.length)} PRIVMSG #room :tagged`));
+    const relayed = most.filter((l) => / PRIVMSG #room :?tagged$/.test(l));
+    expect(relayed, 'the allowed line relayed').to.have.length(1);
+    expect(relayed[0]).to.include(`+big=${'v'.repeat(4088)}`);
+    expect(tagBytes(relayed[0]!)).to.be.at.most(8191);
   });
 
   // FOUND: AWAY, TOPIC, PART, KICK and QUIT relays were not checked against 512 bytes (PRIVMSG
@@ -149,12 +216,14 @@ describe('ircd handlers on hostile input (findings)', function () {
   // are capped in UTF-8 bytes so the relayed line fits.
   it('relays AWAY, TOPIC, PART and KICK with multibyte text in lines under 512 bytes', async () => {
     const euros = (head: string): string => head + '\u20ac'.repeat(Math.floor((510 - Buffer.byteLength(head)) / 3));
-    const seen = await collect(b, () => {
-      a.send(euros('AWAY :'), euros('TOPIC #room :'), euros('KICK #room bob :'), euros('PART #room :'), 'JOIN #room', 'AWAY');
-    });
+    // bob sees alice's AWAY (away-notify), TOPIC and his own KICK; he joins again to see her PART.
+    const seen = await collect(b, () => a.send(euros('AWAY :'), euros('TOPIC #room :'), euros('KICK #room bob :')));
     const from = b.lines.length;
     b.send('JOIN #room');
     await b.waitLine(/ 366 \S+ #room /, 5000, from);
+    seen.push(...(await collect(b, () => a.send(euros('PART #room :'), 'JOIN #room', 'AWAY'))));
+    const relays = ['AWAY', 'TOPIC #room', 'KICK #room bob', 'PART #room'].map((cmd) => seen.filter((l) => l.includes(` ${cmd} \u20ac`) || l.includes(` ${cmd} :\u20ac`)).length);
+    expect(relays, 'one relay each of AWAY, TOPIC, KICK, PART with the text').to.deep.equal([1, 1, 1, 1]);
     const over = seen.filter((l) => bodyBytes(l) > 512).map((l) => `${l.replace(/^@\S+ /, '').slice(0, 40)}... (${bodyBytes(l)} bytes)`);
     expect(over).to.deep.equal([]);
   });

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { useCrashGuard, figure, LineConn, sleep, waitUntil } from './harness.js';
+import { useCrashGuard, figure, LineConn, waitUntil } from './harness.js';
 
 describe('ircd connection and input limits', function () {
   this.timeout(30_000);
@@ -127,27 +127,41 @@ describe('ircd connection and input limits', function () {
       }
     });
 
+    /** 15 unknown commands XA..XO: each answered at once (no I/O) with 421 naming it. */
+    const unknown = Array.from({ length: 15 }, (_, i) => `X${String.fromCharCode(65 + i)}`);
+    const answered = (c: LineConn): string[] => c.lines.map((l) => / (?:421|451) \S+ (X[A-O]) /.exec(l)?.[1]).filter((x): x is string => !!x);
+
+    // Order, not time: a second connection's PING round trip, started once the first command is
+    // answered, is the marker. With a burst of 10 at 1 line/s the last 5 must still be queued then.
     it('holds lines beyond the burst back (fakelag) without losing or reordering any', async () => {
+      const u = await t.addUser('lagged');
       const c = await LineConn.connect(t.port);
+      await c.login('lagged', u.password);
+      const other = await LineConn.connect(t.port);
       const t0 = performance.now();
-      c.send(...Array.from({ length: 12 }, (_, i) => `PING :lag${i}`));
-      await c.waitLine(/ PONG \S+ :?lag11$/, 10_000);
-      const pongs = c.lines.filter((l) => / PONG /.test(l)).map((l) => /lag(\d+)$/.exec(l)![1]);
-      expect(pongs).to.deep.equal(Array.from({ length: 12 }, (_, i) => String(i)));
-      figure('fakelag: 12 PINGs with burst 10 at 1 line/s answered after', `${(performance.now() - t0).toFixed(0)} ms`);
-      c.close();
+      c.send(...unknown);
+      await c.waitLine(/ XA /, 5000);
+      await other.ping('unlagged');
+      const before = answered(c);
+      expect(before.length, 'answered by the other connection\'s PONG').to.be.at.most(10);
+      await c.waitLine(/ XO /, 20_000);
+      expect(answered(c)).to.deep.equal(unknown);
+      figure('fakelag: 15 commands, burst 10 at 1 line/s', `${before.length} answered by another connection's PONG, all 15 after ${(performance.now() - t0).toFixed(0)} ms`);
+      for (const x of [c, other]) x.close();
     });
 
-    // FOUND (fixed): Command.noFakelag ("PONG replies must never be delayed into a ping timeout",
-    // commands/types.ts) is set on PING and PONG but Session.pump never reads it: a client's
-    // PONG waits behind its own queued lines at the fakelag rate.
-    it('does not hold PING and PONG back under fakelag', async () => {
+    // Order, not time: 10 PINGs and then 5 commands on a fresh connection (burst 10). PINGs spend
+    // no token, so the 5 run at once: all are answered before another connection's PING round trip,
+    // started once the 10th PONG is back. Were PINGs charged, the 5 would come at 1 line/s.
+    it('does not charge PING and PONG to fakelag', async () => {
       const c = await LineConn.connect(t.port);
-      c.send(...Array.from({ length: 10 }, (_, i) => `NOTICE x :burn${i}`));
-      await sleep(50);
-      const rtt = await c.ping('exempt', 500);
-      expect(rtt).to.be.below(500);
-      c.close();
+      const other = await LineConn.connect(t.port);
+      c.send(...Array.from({ length: 10 }, (_, i) => `PING :free${i}`), 'PONG :free', ...Array.from({ length: 5 }, () => 'WHOIS nobody'));
+      await c.waitLine(/ PONG \S+ :?free9$/, 20_000);
+      await other.ping('marker');
+      // Before registration every command but PING/PONG/CAP/PASS/NICK/USER gets 451.
+      expect(c.lines.filter((l) => / 451 /.test(l)), 'commands answered by the marker').to.have.length(5);
+      for (const x of [c, other]) x.close();
     });
   });
 });

@@ -12,6 +12,7 @@ import type { RawClient } from './daemon.js';
 import { agentFor, recorder, sealClient, squash, startPluginWorld, type PluginWorld, type Recorded } from './plugins.js';
 import { ROOM_RE, until } from './poll.js';
 import { escapeRe, type RealClient, type StartOptions } from './realclients.js';
+import { sendMarker, startWireTap, type WireTap } from './wiretap.js';
 
 export const token = (): string => Math.random().toString(36).slice(2, 8);
 
@@ -31,6 +32,8 @@ export interface PluginScenario {
   w: PluginWorld;
   /** alice, in the real client with the plugin loaded. */
   client: RealClient;
+  /** Between alice's client and the daemon: every line her client sent. */
+  tap: WireTap;
   agent: Agent | undefined;
   bob: SealClient;
   carol: { raw: RawClient; seen: () => Recorded[] };
@@ -46,7 +49,8 @@ export function pluginScenario(driver: PluginClientDriver): PluginScenario {
   before(async function () {
     this.timeout(60_000);
     s.w = await startPluginWorld(['alice', 'bob', 'carol']);
-    s.client = await driver.start({ port: s.w.t.port, nick: 'alice' });
+    s.tap = await startWireTap(s.w.t.port);
+    s.client = await driver.start({ port: s.tap.port, nick: 'alice' });
     s.agent = await agentFor(s.w, s.client);
     await driver.loadPlugin(s.client);
     await s.client.connect(s.w.users.alice!.password);
@@ -63,6 +67,7 @@ export function pluginScenario(driver: PluginClientDriver): PluginScenario {
     await s.bob?.quit();
     s.carol?.raw.close();
     await s.agent?.close();
+    await s.tap?.close();
     await s.w?.stop();
   });
   return s;
@@ -122,8 +127,8 @@ export async function inviteAndChat(s: PluginScenario, driver: PluginClientDrive
 
 /** Refuses plaintext into a room without a key, visibly, and sends nothing. */
 export async function refusesWithoutKey(s: PluginScenario): Promise<void> {
-  const { client, bobGot, carol, room } = s;
-  const before = carol.seen().length;
+  const { client, bobGot, tap, room } = s;
+  const before = tap.sent.length;
   await client.showServer();
   const secret = `secret ${token()}`;
   await client.send(`/msg #sc-nokeyroom ${secret}`);
@@ -135,25 +140,28 @@ export async function refusesWithoutKey(s: PluginScenario): Promise<void> {
   const topic = `topic ${token()}`;
   await client.send(`/topic ${topic}`);
   await client.waitForText(new RegExp(`NOT SENT: the topic of ${escapeRe(room)} would not be encrypted`));
-  // Nothing reached the server: the recorder is not in that room, but bob's room stays quiet too.
+  // Nothing reached the server: everything alice's client sent up to the marker, which it sent after.
+  const marker = await sendMarker(tap, client, before);
+  const sent = tap.sent.slice(before, marker);
+  expect(sent.filter((l) => /^(PRIVMSG|NOTICE|TOPIC) /i.test(l)), 'lines to the server').to.deep.equal([]);
+  expect(sent.join('\n')).not.to.include(secret).and.not.to.include(topic);
+  // And the room still works.
   const ping = `after refusal ${token()}`;
   await client.send(ping);
   await until(() => bobGot.find((m) => m.text === ping), 'the next message');
-  expect(carol.seen().slice(before).map((l) => l.text).join('\n')).not.to.include(secret);
-  expect(carol.raw.lines.join('\n')).not.to.include(topic);
 }
 
 /** Fails closed when the agent is gone: nothing is sent to the room, and it says why. */
 export async function failsClosedWithoutAgent(s: PluginScenario): Promise<void> {
   await s.agent!.close();
   s.agent = undefined;
-  const { client, bobGot, carol, room } = s;
+  const { client, bobGot, tap, room } = s;
   await client.showChannel(room);
-  const before = carol.seen().length;
+  const before = tap.sent.length;
   const secret = `while the agent is down ${token()}`;
   await client.send(secret);
   await client.waitForText(/NOT SENT to #sc-[a-z2-7]{10}: the sealchat agent at .* is not reachable/);
-  await new Promise((r) => setTimeout(r, 300));
-  expect(carol.seen().slice(before).map((l) => l.text).join('\n')).not.to.include(secret);
+  const marker = await sendMarker(tap, client, before);
+  expect(tap.sent.slice(before, marker).filter((l) => /^(PRIVMSG|NOTICE) /i.test(l)), 'lines to the server').to.deep.equal([]);
   expect(bobGot.map((m) => m.text)).not.to.include(secret);
 }

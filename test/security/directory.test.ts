@@ -13,7 +13,7 @@ import { createDecipheriv } from 'node:crypto';
 import type { SealClient } from '../../src/client/client.js';
 import { EnvelopeStatus, PartStatus, PartsReassembler, openEnvelope, type EnvelopePayload } from '../../src/crypto/index.js';
 import { casefold } from '../../src/protocol/names.js';
-import { insiderHas, openRoom, record, sameEpoch, sleep, startSecWorld, until, type Insider, type SecWorld } from './world.js';
+import { insiderHas, openRoom, record, sameEpoch, startSecWorld, until, type Insider, type SecWorld } from './world.js';
 
 /** AES-GCM on a one-line Ed25519 room message, signature ignored (the attacker only wants to read). */
 function gcmOpen(key: Uint8Array, room: string, sender: string, payload: string): string | undefined {
@@ -108,15 +108,19 @@ describe('security: a daemon that swaps a member\'s registered key', function ()
     const line = await carolWire.waitFor((l) => l.nick === 'alice' && l.command === 'PRIVMSG', "alice's line", from);
     const read = stolen.map((k) => gcmOpen(k.key, room, 'alice', line.params[1]!)).filter((t) => t !== undefined);
     // ...and "bob" (the daemon, with mallory's key) speaks to her with whatever it has.
-    const shown = record(alice, 'message');
-    for (const k of stolen) wire.say(room, wire.seal(room, 'I, bob, approve', { key: k, seq: 99, signer: mallory.priv })[0]!);
-    await sleep(300);
+    // bob's session is no longer in the room, but the daemon delivers whatever it likes under bob's
+    // nick: its forgeries go straight into alice's engine, as the daemon would deliver them.
+    const shown: string[] = [];
+    for (const k of stolen) {
+      const r = await alice.crypto!.handleIncoming({ from: 'bob', target: room, command: 'PRIVMSG', text: wire.seal(room, 'I, bob, approve', { key: k, seq: 99, signer: mallory.priv })[0]! });
+      if (r.kind === 'message') shown.push(r.text);
+    }
 
     console.log(`      [figure] epoch ${e2}: keys the daemon opened: ${stolen.length}; text it read: ${JSON.stringify(read)}; ` +
-      `alice shown from bob: ${JSON.stringify(shown.map((m) => m.text))}; bob's companion: ${JSON.stringify(bobRejects.map((r) => r.code))}`);
+      `alice shown from bob: ${JSON.stringify(shown)}; bob's companion: ${JSON.stringify(bobRejects.map((r) => r.code))}`);
     expect(stolen, 'room keys the daemon obtained').to.deep.equal([]);
     expect(read).to.deep.equal([]);
-    expect(shown.filter((m) => m.from === 'bob')).to.deep.equal([]);
+    expect(shown).to.deep.equal([]);
   });
 
   it('companions refuse a new room that lists bob with the swapped key (a member pin), and send nothing into it', async function () {
@@ -125,6 +129,7 @@ describe('security: a daemon that swaps a member\'s registered key', function ()
     const mallory = w.users.mallory!.party;
     const changed = record(alice, 'member-key-changed');
     const shown = record(alice, 'message');
+    const warned = record(alice, 'plaintext-warning');
     const room2 = await openRoom(alice, ['bob']);
     const ev = await until(() => changed.find((c) => c.room.toLowerCase() === room2.toLowerCase()), "alice's member-key-changed event");
     expect(ev).to.include({ account: 'bob', pinned: w.users.bob!.party.pub.fingerprint.toLowerCase(), offered: mallory.pub.fingerprint.toLowerCase() });
@@ -134,6 +139,7 @@ describe('security: a daemon that swaps a member\'s registered key', function ()
     expect(refused?.message).to.match(/bob's key changed/);
     // The daemon holds room2's key (sealed to mallory's key for "bob") and speaks as bob: alice shows nothing.
     await until(() => wire.envelopes.some((e) => e.status === EnvelopeStatus.NOT_FOR_ME) || undefined, "bob's envelope of the new room");
+    let forged = 0;
     for (const env of wire.envelopes.filter((e) => e.status === EnvelopeStatus.NOT_FOR_ME)) {
       const parts = new PartsReassembler();
       let data: Uint8Array | undefined;
@@ -142,9 +148,15 @@ describe('security: a daemon that swaps a member\'s registered key', function ()
         if (r.status === PartStatus.COMPLETE) data = r.data;
       }
       const o = data && (await openEnvelope({ data, decryptionKey: mallory.priv, signerKey: w.keybotPub, expectedAccount: 'bob', now: Date.now() }));
-      if (o && o.payload) wire.say(room2, wire.seal(room2, 'I, bob, approve', { key: o.payload, seq: 7, signer: mallory.priv })[0]!);
+      if (o && o.payload && casefold(o.payload.room) === casefold(room2)) {
+        wire.say(room2, wire.seal(room2, 'I, bob, approve', { key: o.payload, seq: 7, signer: mallory.priv })[0]!);
+        forged++;
+      }
     }
-    await sleep(300);
+    // The precondition: the daemon really opened room2's key (sealed to mallory's key) and spoke with it.
+    expect(forged, "forgeries sent with room2's key").to.equal(1);
+    wire.say(room2, 'marker after the forgery');
+    await until(() => warned.find((m) => m.from === 'bob' && m.text === 'marker after the forgery'), "alice's warning about the marker");
     expect(shown.filter((m) => m.from === 'bob')).to.deep.equal([]);
   });
 });

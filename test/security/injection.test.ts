@@ -120,9 +120,14 @@ describe('security: decrypted text cannot inject lines or CTCP into a client', f
     const from = eve.lines.length;
     const toRoom = record(alice, 'message');
     eve.say(room, '\x01VERSION\x01');
-    await until(() => eve.since(from, (l) => l.nick === 'alice' && l.command === 'NOTICE').length > 0 || undefined, "alice's reply", 3000).catch(() => undefined);
+    // alice's companion must answer (else this test would check nothing)...
+    await eve.waitFor((l) => l.nick === 'alice' && l.command === 'NOTICE', "alice's reply", from);
+    // ...and then say something in the room: whatever else she sent in reply went before this marker.
+    await alice.send(room, 'marker after the VERSION');
+    await eve.waitFor((l) => l.nick === 'alice' && l.command === 'PRIVMSG' && l.params[0] === room, "alice's marker", from);
     await eve.sync();
-    const answers = eve.since(from, (l) => l.nick !== 'eve' && l.command !== 'PONG');
+    const answers = eve.since(from, (l) => l.nick !== 'eve' && l.command !== 'PONG' && !(l.nick === 'alice' && l.command === 'PRIVMSG' && l.params[0] === room && /^SC1M /.test(l.params[1] ?? '')));
+    expect(answers.filter((l) => l.nick === 'alice'), "alice's answers").to.have.length(1);
     const summary = answers.map((l) => [l.nick, l.command, l.params[0], l.params[1]]);
     console.log(`      [figure] answers to a CTCP VERSION in the room: ${JSON.stringify(summary)}`);
     for (const l of answers) {

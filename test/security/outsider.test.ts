@@ -12,7 +12,7 @@
 import { expect } from 'chai';
 import type { SealClient } from '../../src/client/client.js';
 import { casefold } from '../../src/protocol/names.js';
-import { next, openRoom, sameEpoch, sleep, startSecWorld, type Insider, type Line, type SecWorld } from './world.js';
+import { next, openRoom, sameEpoch, startSecWorld, type Insider, type Line, type SecWorld } from './world.js';
 
 describe('security: an outsider who knows the room name', function () {
   this.timeout(30_000);
@@ -104,9 +104,11 @@ describe('security: an outsider who knows the room name', function () {
     const ask = async (text: string): Promise<string[]> => {
       const from = mallory.lines.length;
       mallory.say('keybot', text);
-      await mallory.waitFor((l) => l.nick === 'keybot' && l.command === 'NOTICE', `keybot's answer to "${text}"`, from);
-      await sleep(150); // keybot's reply is one burst of NOTICEs
-      return mallory.since(from, (l) => l.nick === 'keybot').map((l) => l.params[1]!);
+      // The marker: keybot answers one user's commands in order, so its answer to "fingerprint",
+      // asked next, comes after the whole answer to `text`.
+      mallory.say('keybot', 'fingerprint');
+      const end = await mallory.waitFor((l) => l.nick === 'keybot' && /^my key fingerprint is /.test(l.params[1] ?? ''), 'the marker answer', from);
+      return mallory.since(from, (l) => l.nick === 'keybot' && l.i < end.i).map((l) => l.params[1]!);
     };
     expect(await ask(`key ${room}`)).to.deep.equal([`you are not in ${room}`]);
     expect(await ask(`invite ${room} mallory`)).to.deep.equal([`you are not in ${room}`]);

@@ -1,0 +1,89 @@
+/**
+ * A transparent TCP relay between a client and the daemon that records every line the client
+ * sends: what reached the server, whoever else could or could not have received it. Bound to
+ * port 0; point the client at `port`.
+ *
+ * "Sent nothing" checks use it with a marker: `mark()` makes the client send `PING :<token>`
+ * (through `send`, e.g. a real client's `/quote`), and once the tap has seen it, every line the
+ * client sent before has been recorded.
+ */
+import net from 'node:net';
+import { until } from './poll.js';
+
+export interface WireTap {
+  port: number;
+  /** Lines the client sent, in order, across all its connections (CRLF removed). */
+  readonly sent: string[];
+  /** Wait for a sent line matching `re` at index >= `from`; returns its index. */
+  waitSent(re: RegExp, what: string, from?: number, ms?: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+let markers = 0;
+
+/** A fresh marker token: `PING :<token>` is the raw line to have the client send. */
+export function markerToken(): string {
+  return `tapmark${process.pid}x${++markers}`;
+}
+
+export async function startWireTap(upstreamPort: number, upstreamHost = '127.0.0.1'): Promise<WireTap> {
+  const sent: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: upstreamHost, port: upstreamPort });
+    sockets.add(client).add(upstream);
+    let buf = '';
+    client.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      let i: number;
+      while ((i = buf.indexOf('\n')) !== -1) {
+        sent.push(Buffer.from(buf.slice(0, i).replace(/\r$/, ''), 'latin1').toString('utf8'));
+        buf = buf.slice(i + 1);
+      }
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => client.write(d));
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const s of [client, upstream]) {
+      s.on('close', end);
+      s.on('error', end);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    sent,
+    waitSent: (re, what, from = 0, ms = 10_000) =>
+      until(
+        () => {
+          const i = sent.findIndex((l, j) => j >= from && re.test(l));
+          return i >= 0 ? i + 1 : undefined;
+        },
+        () => `the client to send ${what}; it sent:\n${sent.slice(from).join('\n')}`,
+        ms,
+      ).then((i) => i - 1),
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Something that can type a command into a real client (RealClient.send). */
+interface Typist {
+  send(text: string): Promise<void>;
+}
+
+/**
+ * Have a real client send a marker (`/quote PING :<token>`) and wait until the tap has it; returns
+ * its index in `tap.sent`, so `tap.sent.slice(from, index)` is everything the client sent between.
+ */
+export async function sendMarker(tap: WireTap, client: Typist, from = 0): Promise<number> {
+  const token = markerToken();
+  await client.send(`/quote PING :${token}`);
+  return tap.waitSent(new RegExp(`^PING :?${token}$`), `the marker PING ${token}`, from);
+}
