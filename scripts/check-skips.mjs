@@ -18,6 +18,9 @@ const NEEDS_TOOLS = [
   { re: /^test\/faults\/companions-restart\.test\.ts$/, tools: 'tmux, irssi' },
   { re: /^test\/crypto\/keys\.test\.ts$/, tools: 'gpg' },
   { re: /^test\/client\/proxy\.test\.ts$/, tools: 'openssl' },
+  { re: /^test\/realclients\/tls-pin\.test\.ts$/, tools: 'tmux, irssi, weechat' },
+  // Runs whenever CI=true: a skip there means the CI detection broke.
+  { re: /^test\/package\/install\.test\.ts$/, tools: 'npm (CI=true runs the package test)' },
 ];
 
 const args = process.argv.slice(2);

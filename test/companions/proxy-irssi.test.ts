@@ -1,7 +1,7 @@
 /**
  * irssi, unmodified, through `sealchat proxy` (src/client/proxy): log in with PASS, open a room
  * via keybot, read and write encrypted text in plain, WHOIS, and a refused plaintext send. See
- * test/helpers/proxy-journey.ts for the steps and shared/REAL_CLIENTS.md for driving irssi.
+ * test/helpers/proxy-journey.ts for the steps and test/helpers/realclients.ts for driving irssi.
  */
 import { haveIrssi, startIrssi, escapeRe, type RealClient } from '../helpers/realclients.js';
 import { haveCommand } from '../helpers/tmux.js';
@@ -22,7 +22,7 @@ describeIf(`companions: irssi through sealchat proxy${available ? '' : ' (SKIPPE
 
   it('alice (irssi) and bob (SealClient) read each other in plain text; the wire carries only ciphertext', async () => {
     ctx = await startJourney();
-    // The helper's config sets cmd_queue_speed before connecting (REAL_CLIENTS.md).
+    // The helper's config sets cmd_queue_speed before connecting (README "Connect with irssi").
     irssi = await startIrssi({ port: ctx.proxy.address.port, nick: 'alice' });
     await runJourney(ctx, irssi, {
       messageLine: (nick, text) => new RegExp(`<[@+ ]?${nick}> ${escapeRe(text)}`),

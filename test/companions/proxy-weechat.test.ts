@@ -1,7 +1,7 @@
 /**
  * WeeChat, unmodified, through `sealchat proxy` (src/client/proxy): log in with PASS, open a room
  * via keybot, read and write encrypted text in plain, WHOIS, and a refused plaintext send. See
- * test/helpers/proxy-journey.ts for the steps and shared/REAL_CLIENTS.md for driving WeeChat.
+ * test/helpers/proxy-journey.ts for the steps and test/helpers/realclients.ts for driving WeeChat.
  */
 import { escapeRe, haveWeechat, startWeechat, type RealClient } from '../helpers/realclients.js';
 import { haveCommand } from '../helpers/tmux.js';

@@ -94,7 +94,7 @@ describe('ircd connection and input limits', function () {
 
     // FOUND (fixed): a line longer than recvqBytes that arrives in one read is queued whole (Session.onData
     // only checks the unterminated remainder against MAX_RAW_LINE) and then trips "Excess Flood",
-    // while the same line in two reads gets 417 and the link stays. DESIGN.md: overlong lines get 417.
+    // while the same line in two reads gets 417 and the link stays. docs/DESIGN.md "Rules the code keeps": overlong lines get 417.
     it('answers 417 to a 20 KB line that arrives in one piece, like in pieces', async () => {
       const c = await LineConn.connect(t.port);
       c.write(`PING :${'x'.repeat(20_000)}\r\n`);

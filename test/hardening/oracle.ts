@@ -7,8 +7,8 @@
  *     a command is letters or a three-digit numeric; an empty message is ignored (RFC 2812 §2.3.1).
  *   - limits: 512 bytes for the part after the tags, CRLF included (RFC 1459 §2.3); at most 4094
  *     bytes of tag data from a client, so that the server's own tags fit the 8191-byte tag section
- *     (IRCv3 message-tags "Size limit"). Overlong → 417 ERR_INPUTTOOLONG (DESIGN.md).
- *   - dispatch (DESIGN.md, STYLE.md after ergo): unknown command → 421 once registered, 451
+ *     (IRCv3 message-tags "Size limit"). Overlong → 417 ERR_INPUTTOOLONG (docs/DESIGN.md "Rules the code keeps").
+ *   - dispatch (docs/DESIGN.md "The daemon", after ergo): unknown command → 421 once registered, 451
  *     before; a registered-only command before registration → 451; too few parameters → 461.
  *   - NUL anywhere → 421 (a malformed line).
  *

@@ -1,6 +1,6 @@
 /**
  * Real IRC clients (irssi, WeeChat) in a private tmux server, configured against a local port.
- * See shared/REAL_CLIENTS.md. irssi needs cmd_queue_speed set before connecting: its flood control
+ * irssi needs cmd_queue_speed set before connecting: its flood control
  * would otherwise hold commands for seconds after long lines, and even "10msec" leaves a 500 ms pace
  * after a short burst, so the tests use "0". WeeChat's anti-flood delays are set to 0 as well, and
  * since its `-r` commands are split on ';' and evaluated, the password is typed into /server add.

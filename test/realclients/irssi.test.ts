@@ -1,7 +1,7 @@
 /**
  * User journey with a real irssi (Debian's irssi, driven in a private tmux server) against the
  * real daemon: PASS login, channel chat both ways with an irc-framework user, WHOIS online and
- * offline, and a refused password. See shared/REAL_CLIENTS.md for how irssi is driven.
+ * offline, and a refused password. test/helpers/realclients.ts drives irssi.
  */
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';

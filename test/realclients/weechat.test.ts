@@ -1,7 +1,7 @@
 /**
  * User journey with a real WeeChat (Debian's weechat-curses, driven in a private tmux server)
  * against the real daemon: PASS login, channel chat both ways with an irc-framework user, WHOIS
- * online and offline, and a refused password. See shared/REAL_CLIENTS.md for how WeeChat is driven.
+ * online and offline, and a refused password. test/helpers/realclients.ts drives WeeChat.
  */
 import { expect } from 'chai';
 import type { Client as IrcClient } from 'irc-framework';
