@@ -14,10 +14,9 @@
  * A mismatch is never adopted: the user must check it and edit the file or pass the new
  * fingerprint. `--insecure` (tests only) skips all of it.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { normalizeFingerprint } from '../protocol/fingerprint.js';
-import { sealchatHome } from './core/known-keybots.js';
+import { PinFile, sealchatHome } from './core/known-keybots.js';
 
 /**
  * `known_servers.json` beside the known-keybots file (its folder; ~/.sealchat by default), or
@@ -36,40 +35,10 @@ export interface KnownServer {
   firstSeen: string;
 }
 
-/** The known-servers file: `{ "<host>:<port>": KnownServer, ... }`, mode 0600. */
-export class KnownServers {
-  constructor(readonly file: string) {}
-
-  /** The certificate remembered for `server` (`host:port`), if any. A corrupt file throws: never guess. */
-  async get(server: string): Promise<KnownServer | undefined> {
-    const entry = (await this.readAll())[server];
-    if (entry === undefined) return undefined;
-    const fingerprint = typeof entry?.fingerprint === 'string' ? normalizeFingerprint(entry.fingerprint) : undefined;
-    if (!fingerprint || fingerprint.length !== 64) throw new Error(`${this.file}: the entry for ${server} has no valid SHA-256 fingerprint`);
-    return { ...entry, fingerprint };
-  }
-
-  /** Remember a certificate for `server` (atomic write, 0600). */
-  async set(server: string, entry: KnownServer): Promise<void> {
-    const all = await this.readAll();
-    all[server] = entry;
-    await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(all, null, 2) + '\n', { mode: 0o600 });
-    await rename(tmp, this.file);
-  }
-
-  private async readAll(): Promise<Record<string, KnownServer>> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      throw err;
-    }
-    const parsed: unknown = JSON.parse(text);
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${this.file}: expected a JSON object`);
-    return parsed as Record<string, KnownServer>;
+/** The known-servers file: `{ "<host>:<port>": KnownServer, ... }`, mode 0600 (SHA-256 pins only). */
+export class KnownServers extends PinFile<KnownServer> {
+  constructor(file: string) {
+    super(file, [64]);
   }
 }
 

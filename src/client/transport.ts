@@ -25,6 +25,16 @@ export interface SealTlsOptions {
   onDecision?(decision: ServerTrustDecision, server: string): void;
 }
 
+/** How a companion's options say which TLS certificate to accept (SealClient's login, the proxy's upstream). */
+export interface TlsTrustOptions {
+  /** The SHA-256 the server's TLS certificate must have (`--tls-fingerprint`; any usual spelling). */
+  tlsFingerprint?: string;
+  /** Where a self-signed server's certificate is pinned on first use (server-trust.ts). */
+  knownServers?: KnownServers;
+  /** Told how the server's certificate was judged (first use: tell the user). */
+  onServerCertificate?(decision: ServerTrustDecision, server: string): void;
+}
+
 /** The irc-framework client options this transport reads. */
 export interface TransportOptions {
   host: string;

@@ -12,7 +12,6 @@ import {
   sealJoinEnvelope,
   signEpochNotice,
   signRoomOp,
-  signingPublicKeyOf,
   unwrapEpochKey,
   verifyEpochNotice,
   wrapEpochKey,
@@ -22,11 +21,8 @@ import {
 } from '../../src/crypto/index.js';
 import { createMessage, decrypt, encrypt, readMessage } from '../../src/crypto/openpgp.js';
 import { privateState, publicState } from '../../src/crypto/keys.js';
-import { fixtures, type Fixtures, type TestKey } from './fixtures.js';
+import { fixtures, memberOf as member, type Fixtures, type TestKey } from './fixtures.js';
 
-function member(k: TestKey, account = k.name): EnvelopeMember {
-  return { account, fingerprint: k.pub.fingerprint, signingKey: signingPublicKeyOf({ key: k.pub }) };
-}
 
 describe('src/crypto/envelope-v3.ts', function () {
   this.timeout(30_000);

@@ -5,7 +5,9 @@
 import {
   generateUserKey,
   readPublicKey,
+  signingPublicKeyOf,
   unlockPrivateKey,
+  type EnvelopeMember,
   type PrivateKeyHandle,
   type PublicKeyHandle,
 } from '../../src/crypto/index.js';
@@ -75,4 +77,9 @@ export function fixtures(): Promise<Fixtures> {
     return f;
   })();
   return cached;
+}
+
+/** A test key as a room member (envelope and roster entry). */
+export function memberOf(k: TestKey, account = k.name): EnvelopeMember {
+  return { account, fingerprint: k.pub.fingerprint, signingKey: signingPublicKeyOf({ key: k.pub }) };
 }

@@ -8,18 +8,14 @@ import {
   readRoomOp,
   rosterHash,
   signRoomOp,
-  signingPublicKeyOf,
   verifyRoomOp,
   type EnvelopeMember,
   type RoomOp,
 } from '../../src/crypto/index.js';
 import { createPrivateKey, sign } from 'node:crypto';
-import { fixtures, type Fixtures, type TestKey } from './fixtures.js';
+import { fixtures, memberOf as member, type Fixtures, type TestKey } from './fixtures.js';
 import { hex, vector } from './vectors.js';
 
-function member(k: TestKey, account = k.name): EnvelopeMember {
-  return { account, fingerprint: k.pub.fingerprint, signingKey: signingPublicKeyOf({ key: k.pub }) };
-}
 
 /** An operation's target: the account and the fingerprint the actor saw. */
 function t(m: EnvelopeMember): { account: string; fingerprint: string } {

@@ -26,22 +26,29 @@ export interface KnownKeybot {
   firstSeen: string;
 }
 
-/** The known-keybots file: `{ "<host>:<port>": KnownKeybot, ... }`, mode 0600. */
-export class KnownKeybots {
-  constructor(readonly file: string = path.join(sealchatHome(), 'known_keybots.json')) {}
+/**
+ * A file of pins, `{ "<host>:<port>": { fingerprint, ... } }`, mode 0600, written whole to a
+ * temporary file and renamed. The known keybots and the known servers (server-trust.ts) are each
+ * one. A corrupt file throws: never guess.
+ */
+export class PinFile<T extends { fingerprint: string }> {
+  constructor(
+    readonly file: string,
+    /** Hex digits a valid fingerprint has (OpenPGP v4: 40, v6 and SHA-256: 64). */
+    private readonly digits: readonly number[] = [40, 64],
+  ) {}
 
-  /** The key remembered for `server` (`host:port`), if any. A corrupt file throws: never guess. */
-  async get(server: string): Promise<KnownKeybot | undefined> {
-    const all = await this.readAll();
-    const entry = all[server];
+  /** The entry remembered for `server` (`host:port`), if any, its fingerprint normalised. */
+  async get(server: string): Promise<T | undefined> {
+    const entry = (await this.readAll())[server];
     if (entry === undefined) return undefined;
     const fingerprint = typeof entry?.fingerprint === 'string' ? normalizeFingerprint(entry.fingerprint) : undefined;
-    if (!fingerprint) throw new Error(`${this.file}: the entry for ${server} has no valid fingerprint`);
+    if (!fingerprint || !this.digits.includes(fingerprint.length)) throw new Error(`${this.file}: the entry for ${server} has no valid fingerprint`);
     return { ...entry, fingerprint };
   }
 
-  /** Remember a key for `server` (atomic write). */
-  async set(server: string, entry: KnownKeybot): Promise<void> {
+  /** Remember an entry for `server` (atomic write, 0600). */
+  async set(server: string, entry: T): Promise<void> {
     const all = await this.readAll();
     all[server] = entry;
     await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
@@ -50,7 +57,7 @@ export class KnownKeybots {
     await rename(tmp, this.file);
   }
 
-  private async readAll(): Promise<Record<string, KnownKeybot>> {
+  private async readAll(): Promise<Record<string, T>> {
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
@@ -60,7 +67,14 @@ export class KnownKeybots {
     }
     const parsed: unknown = JSON.parse(text);
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${this.file}: expected a JSON object`);
-    return parsed as Record<string, KnownKeybot>;
+    return parsed as Record<string, T>;
+  }
+}
+
+/** The known-keybots file: `{ "<host>:<port>": KnownKeybot, ... }`, mode 0600. */
+export class KnownKeybots extends PinFile<KnownKeybot> {
+  constructor(file: string = path.join(sealchatHome(), 'known_keybots.json')) {
+    super(file);
   }
 }
 

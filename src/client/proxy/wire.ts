@@ -6,25 +6,18 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import type { KnownServers, ServerTrustDecision } from '../server-trust.js';
-import { judgeServerCertificate } from '../transport.js';
+import { judgeServerCertificate, type TlsTrustOptions } from '../transport.js';
 import { LineSplitter } from './lines.js';
 
 /** Pause reading one side while the other has this much unsent. */
 const HIGH_WATER = 1 << 20;
 
-export interface UpstreamOptions {
+export interface UpstreamOptions extends TlsTrustOptions {
   host: string;
   port: number;
   tls?: boolean;
   /** false: accept any TLS certificate (tests only; `--insecure`). */
   rejectUnauthorized?: boolean;
-  /** The SHA-256 the server's TLS certificate must have (`--tls-fingerprint`). */
-  tlsFingerprint?: string;
-  /** Where a self-signed server's certificate is pinned on first use (server-trust.ts). */
-  knownServers?: KnownServers;
-  /** Told how the server's certificate was judged. */
-  onServerCertificate?(decision: ServerTrustDecision, server: string): void;
 }
 
 /** What the session does with what the sockets report. */

@@ -5,22 +5,15 @@
  */
 import type { Client as IrcClient } from 'irc-framework';
 import { SealClientError } from '../errors.js';
-import type { KnownServers, ServerTrustDecision } from '../server-trust.js';
-import { SealTransport, ServerCertificateError } from '../transport.js';
+import { SealTransport, ServerCertificateError, type TlsTrustOptions } from '../transport.js';
 
 /** Where and as whom (SealConnectOptions' part of it). */
-export interface LoginOptions {
+export interface LoginOptions extends TlsTrustOptions {
   host: string;
   port: number;
   tls?: boolean;
   /** false: accept any TLS certificate (tests only; `--insecure`). */
   rejectUnauthorized?: boolean;
-  /** The SHA-256 the server's TLS certificate must have (`--tls-fingerprint`; any usual spelling). */
-  tlsFingerprint?: string;
-  /** Where a self-signed server's certificate is pinned on first use (server-trust.ts). */
-  knownServers?: KnownServers;
-  /** Told how the server's certificate was judged (first use: tell the user). */
-  onServerCertificate?(decision: ServerTrustDecision, server: string): void;
   nick: string;
   password?: string;
   sasl?: { account?: string; password: string };
