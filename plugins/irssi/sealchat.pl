@@ -155,11 +155,17 @@ sub protected {
 
 sub label { return $LABEL_PREFIX . $_[0]->{tag} }
 
+# True if text to $target could reach an encrypted room: the rule for an unreachable agent
+# (docs/PROTOCOL.md "Faults"). A target that is none (a line we could not parse), any part of a
+# comma list, and a STATUSMSG target (@#room) count, so nothing gets past as plaintext.
 sub is_encrypted {
     my ($server, $target) = @_;
-    my $t = casefold($target);
-    return 1 if index($t, $ROOM_PREFIX) == 0;
-    return $encrypted{$server->{tag}}{$t} ? 1 : 0;
+    return 1 if !defined $target || $target eq '' || $target =~ /\s/;
+    for my $part (split /,/, $target, -1) {
+        (my $t = casefold($part)) =~ s/^[\@%+~&]+//;
+        return 1 if $t eq '' || index($t, $ROOM_PREFIX) == 0 || $encrypted{$server->{tag}}{$t};
+    }
+    return 0;
 }
 
 sub connected_request {
@@ -303,7 +309,14 @@ sub on_outgoing {
         }
         return;
     }
-    return unless $line =~ /^((?:\@\S+ )?(PRIVMSG|NOTICE) (\S+)) :?(.*)$/si;
+    # Parameters may be separated by more than one space, and the server reads them so.
+    if ($line =~ /^(?:\@\S+ +)?(?:PRIVMSG|NOTICE)(?: |$)/i && $line !~ /^(?:\@\S+ +)?(?:PRIVMSG|NOTICE) +\S+ +\S/i) {
+        # A PRIVMSG or NOTICE we cannot read is never passed on: it might be for a room.
+        say($server, '', "NOT SENT: a PRIVMSG/NOTICE line sealchat cannot parse", 'error');
+        $$dataref = '';
+        return;
+    }
+    return unless $line =~ /^((?:\@\S+ +)?(PRIVMSG|NOTICE) +(\S+)) +:?(.*)$/si;
     my ($head, $command, $target, $text) = ($1, uc $2, $3, $4);
     return if take_agent_line($server->{tag}, $command, $target, $text);
     my $reply = request($server, { op => 'outgoing', server => to_chars(label($server)), target => to_chars($target),

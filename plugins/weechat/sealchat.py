@@ -164,9 +164,20 @@ def label(server):
     return LABEL_PREFIX + server
 
 
+STATUSMSG_PREFIXES = "@%+~&"
+
+
 def is_encrypted(server, target):
-    t = casefold(target)
-    return t.startswith(ROOM_PREFIX) or t in encrypted.get(server, set())
+    """True if text to `target` could reach an encrypted room: the rule for an unreachable agent
+    (docs/PROTOCOL.md "Faults"). A target that is none (a line we could not parse), any part of a
+    comma list, and a STATUSMSG target (@#room) count, so nothing gets past as plaintext."""
+    if target == "" or " " in target:
+        return True
+    for part in target.split(","):
+        t = casefold(part.lstrip(STATUSMSG_PREFIXES))
+        if t == "" or t.startswith(ROOM_PREFIX) or t in encrypted.get(server, set()):
+            return True
+    return False
 
 
 def server_address(server):
@@ -340,6 +351,10 @@ def split_line(line):
         return None
     command = line[pos:sp].upper()
     pos = sp + 1
+    # Parameters may be separated by more than one space, and the server reads them so (a
+    # "PRIVMSG  #sc-room :text" reaches the room): read them the same way.
+    while line[pos:pos + 1] == " ":
+        pos += 1
     sp = line.find(" ", pos)
     if sp < 0:
         return line, nick, command, line[pos:], ""

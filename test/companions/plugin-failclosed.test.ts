@@ -126,6 +126,16 @@ for (const c of clients) {
       expect(sent).to.deep.equal([]);
     });
 
+    it('refuses, while the agent is down, lines that only look harmless: a list naming a room, @#room, two spaces before the room', async () => {
+      // Each is read by the daemon as a message to #sc-… (issue 12: they used to go out as typed).
+      const from = tap.sent.length;
+      await client.send('/quote PRIVMSG #elsewhere,#sc-lookalike :secret one');
+      await client.send('/quote PRIVMSG @#sc-lookalike :secret two');
+      await client.send('/quote PRIVMSG  #sc-lookalike :secret three');
+      const sent = await sentSince(from);
+      expect(sent.filter((l) => /secret/.test(l)), 'plaintext on the wire').to.deep.equal([]);
+    });
+
     it('attaches to an agent that comes back under the running client, and sends what it encrypts', async () => {
       agent = await fakeAgent(socketPath, answer);
       const from = tap.sent.length;

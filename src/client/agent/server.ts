@@ -241,7 +241,9 @@ export class Agent {
         if (r.command !== undefined && r.command !== 'PRIVMSG' && r.command !== 'NOTICE') {
           throw new RequestError('bad-request', 'command must be PRIVMSG or NOTICE');
         }
-        const { id: _id, ...reply } = s.outgoing(str(r, 'target'), str(r, 'text', true), r.command === 'NOTICE' ? 'NOTICE' : 'PRIVMSG');
+        // An empty target is a line the plugin could not parse: answered with a refusal, never an
+        // error (a plugin passes a line on when the agent errs and the target looks harmless).
+        const { id: _id, ...reply } = s.outgoing(str(r, 'target', true), str(r, 'text', true), r.command === 'NOTICE' ? 'NOTICE' : 'PRIVMSG');
         return reply;
       }
       case 'check':

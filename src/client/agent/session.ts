@@ -99,14 +99,10 @@ export class AgentSession {
    * pass. Only PRIVMSGs to rooms we are in are held, and only for plugins that understand `hold`.
    */
   outgoing(target: string, text: string, command: TextCommand = 'PRIVMSG'): OutgoingReply {
-    const targets = target.split(',');
-    if (targets.length > 1) {
-      const sealed = targets.filter((t) => this.core.engine.isEncryptedRoom(t));
-      if (sealed.length > 0) {
-        return { id: null, ok: true, action: 'refuse', reason: `${sealed.join(', ')} ${sealed.length > 1 ? 'are' : 'is'} encrypted: send to one room at a time; nothing was sent` };
-      }
-      return { id: null, ok: true, action: 'pass' };
-    }
+    // Malformed targets, lists naming a room and @#room/+#room are refused before anything else.
+    const refusal = this.core.targetRefusal(target);
+    if (refusal !== undefined) return { id: null, ok: true, action: 'refuse', reason: refusal };
+    if (target.includes(',')) return { id: null, ok: true, action: 'pass' };
     if (this.closed) return { id: null, ok: true, action: 'refuse', reason: 'the connection is closing; nothing was sent' };
     const r = this.core.send({ target, text, command, hold: this.holds });
     switch (r.status) {

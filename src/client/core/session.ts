@@ -24,6 +24,9 @@ import { SerialQueue } from './queue.js';
 import type { IncomingLine, IncomingResult, RoomCryptoEngineOptions, RoomInfo, TextCommand } from './types.js';
 
 /** The one options type of a companion: who, where, keybot's key, and tuning. */
+/** STATUSMSG prefixes a channel target may carry (ISUPPORT STATUSMSG; sealchat's daemon offers @ and +). */
+const STATUSMSG_PREFIX = /^[@%+~&]+/;
+
 export interface CompanionSessionOptions extends KeybotOptions {
   /** Our account (= nick on sealchat). */
   account: string;
@@ -306,6 +309,8 @@ export class CompanionSession {
    * were, before a lost connection) in are held, and never once keybot's key was refused.
    */
   send(o: { target: string; text: string; command?: TextCommand; hold: boolean; now?: number }): SubmitResult {
+    const refusal = this.targetRefusal(o.target);
+    if (refusal !== undefined) return { status: 'refused', code: 'no-key', room: o.target, reason: refusal };
     const room = o.target;
     const folded = casefold(room);
     const mayHold = this.mayHold(room, o.command ?? 'PRIVMSG', o.hold);
@@ -321,8 +326,28 @@ export class CompanionSession {
     return r;
   }
 
+  /**
+   * Why text to `target` is refused whatever the keys say, or undefined (docs/PROTOCOL.md
+   * "Faults", the rule for targets): a target that is no target (empty, with a space: a line the
+   * client could not have meant), a list of targets naming an encrypted room, or a STATUSMSG
+   * target (`@#room`, `+#room`: modern.ircdocs.horse "STATUSMSG") of an encrypted room, which
+   * would not be encrypted for the room's members. Every companion decides this here, before any
+   * key is looked at, so none passes such a line on as plaintext.
+   */
+  targetRefusal(target: string): string | undefined {
+    if (target === '' || /[\s\x00]/.test(target)) return `"${target}" is not a target (a malformed line); nothing was sent`;
+    const parts = target.split(',');
+    const sealed = parts.filter((p) => p !== '' && this.engine.isEncryptedRoom(p.replace(STATUSMSG_PREFIX, '')));
+    if (sealed.length === 0) return parts.some((p) => p === '') ? `"${target}" is not a list of targets; nothing was sent` : undefined;
+    if (parts.length > 1) return `${sealed.join(', ')}: send to one encrypted room at a time; nothing was sent`;
+    if (STATUSMSG_PREFIX.test(target)) return `${target}: a message to part of an encrypted room could not be encrypted for its members; nothing was sent`;
+    return undefined;
+  }
+
   /** Would text to `target` (one or several, comma-separated) be sent, held, refused or passed? */
   preview(target: string, hold: boolean): SendPreview {
+    const refusal = this.targetRefusal(target);
+    if (refusal !== undefined) return { encrypted: true, canSend: false, reason: refusal };
     const targets = target.split(',');
     const sealed = targets.filter((t) => this.engine.isEncryptedRoom(t));
     if (sealed.length === 0) return { encrypted: false, canSend: true };
