@@ -30,9 +30,20 @@ describe('src/ircd/control/server.ts', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** Calls of user.get "slow" the server is handling at once, and the most seen. */
+  const slow = { now: 0, most: 0 };
+
   async function startServer(): Promise<ControlServer> {
     const handle = makeControlDispatcher({
-      'user.get': async ({ name }) => (name === 'alice' ? alice : null),
+      'user.get': async ({ name }) => {
+        if (name === 'slow') {
+          slow.most = Math.max(slow.most, ++slow.now);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          slow.now--;
+          return null;
+        }
+        return name === 'alice' ? alice : null;
+      },
       'user.del': async ({ name }) => {
         throw new ControlFailure('not_found', `no account named ${name}`);
       },
@@ -142,8 +153,12 @@ describe('src/ircd/control/server.ts', () => {
     await startServer();
     const c = await ControlClient.connect(sock, { maxInFlight: 4 });
     clients.push(c);
-    const results = await Promise.all(Array.from({ length: 200 }, () => c.call('user.get', { name: 'alice' })));
+    // Each call takes the server 5 ms: an unbounded client would have dozens in progress at once.
+    slow.most = 0;
+    const results = await Promise.all(Array.from({ length: 200 }, () => c.call('user.get', { name: 'slow' })));
     expect(results).to.have.length(200);
+    expect(slow.most, 'calls in progress at the server at once').to.be.within(1, 4);
+    console.log(`      [figure] 200 calls with maxInFlight 4: at most ${slow.most} in progress at the server at once`);
   });
 });
 
