@@ -31,6 +31,8 @@ class FakeDirectory implements UserDirectory {
   kickReasons: string[] = [];
   /** What listRooms answers (a daemon that kept running, for recover()). */
   rooms: DirectoryRoom[] = [];
+  /** Every server-side join keybot asked for, as "room nick", in order. */
+  placed: string[] = [];
 
   async lookupUser(name: string): Promise<DirectoryUser | null> {
     this.lookups++;
@@ -40,8 +42,11 @@ class FakeDirectory implements UserDirectory {
   async listOnline(): Promise<string[]> {
     return [...this.users.values()].filter((u) => u.online).map((u) => u.name);
   }
-  async putInRoom(): Promise<void> {}
-  async putManyInRoom(_room: string, nicks: string[]): Promise<Placement[]> {
+  async putInRoom(room: string, nick: string): Promise<void> {
+    this.placed.push(`${room} ${nick}`);
+  }
+  async putManyInRoom(room: string, nicks: string[]): Promise<Placement[]> {
+    for (const nick of nicks) this.placed.push(`${room} ${nick}`);
     return nicks.map((nick) => ({ nick, ok: true as const }));
   }
   async removeFromRoom(room: string, nick: string, reason: string): Promise<void> {
@@ -309,7 +314,10 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       expect((await svc.resendKey('bob', ROOM)).status).to.equal('pending');
       expect(dir.kicked).to.deep.equal([`${ROOM} bob`]);
       expect(dir.kickReasons).to.deep.equal(['key changed']);
-      await sleep(200);
+      // Marker: alice's own re-send goes out after anything bob's request could have started.
+      const aliceBefore = tx.envelopeLinesTo('alice').length;
+      expect((await svc.resendKey('alice', ROOM)).status).to.equal('sent');
+      await settle(() => tx.envelopeLinesTo('alice').length > aliceBefore);
       expect(tx.envelopeLinesTo('bob').length).to.equal(before);
     });
 
@@ -328,11 +336,11 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       expect(dir.kickReasons).to.deep.equal(['key changed', 'key changed']);
       svc.memberLeft(ROOM, 'bob', true);
       await settle(() => tx.events(ROOM).filter((t) => t.startsWith('new key')).length >= 3);
-      await sleep(100);
       const bobBefore = tx.envelopeLinesTo('bob').length;
       // alice invites bob again (visible): now his new key is pinned and keyed.
+      const placedBefore = dir.placed.length;
       const invited = svc.addToRoom('alice', ROOM, ['bob']);
-      await sleep(30);
+      await settle(() => dir.placed.slice(placedBefore).includes(`${ROOM} bob`));
       svc.memberJoined(ROOM, 'bob');
       const r = await invited;
       expect(r).to.deep.include({ status: 'added', joined: ['bob'] });
@@ -375,11 +383,11 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       swapKey('bob');
       // The daemon lost the room: recover() re-creates it for alice and bob.
       const recovering = svc.recover(memory);
-      await sleep(30);
+      await settle(() => dir.placed.includes(`${ROOM} keybot`));
       svc.selfJoined(ROOM);
       svc.namesReceived(ROOM, ['keybot']);
       svc.modesChanged(ROOM, 'keybot', [{ mode: '+is' }]);
-      await sleep(30);
+      await settle(() => dir.placed.includes(`${ROOM} alice`));
       svc.memberJoined(ROOM, 'alice');
       svc.memberJoined(ROOM, 'bob');
       expect(await recovering).to.equal(1);
