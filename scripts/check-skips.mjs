@@ -17,7 +17,7 @@ const NEEDS_TOOLS = [
   { re: /^test\/companions\/plugin-(cross|events|failclosed)\.test\.ts$/, tools: 'tmux, irssi, weechat, weechat-python' },
   { re: /^test\/faults\/companions-restart\.test\.ts$/, tools: 'tmux, irssi' },
   { re: /^test\/crypto\/keys\.test\.ts$/, tools: 'gpg' },
-  { re: /^test\/client\/proxy\.test\.ts$/, tools: 'openssl' },
+  { re: /^test\/client\/proxy\/proxy\.test\.ts$/, tools: 'openssl' },
   { re: /^test\/realclients\/tls-pin\.test\.ts$/, tools: 'tmux, irssi, weechat' },
   // Runs whenever CI=true: a skip there means the CI detection broke.
   { re: /^test\/package\/install\.test\.ts$/, tools: 'npm (CI=true runs the package test)' },

@@ -8,13 +8,13 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startKeybot } from '../../src/bot/main.js';
-import { unlockPrivateKey, type PrivateKeyHandle } from '../../src/crypto/index.js';
-import { LocalProxy, type LocalProxyOptions } from '../../src/client/proxy/proxy.js';
-import { LineSplitter } from '../../src/client/proxy/lines.js';
-import { RawClient, startTestDaemon } from '../helpers/daemon.js';
-import { ROOM_RE, startWorld, tempDir, until, type World } from '../helpers/companions.js';
-import { haveCommand } from '../helpers/tmux.js';
+import { startKeybot } from '../../../src/bot/main.js';
+import { unlockPrivateKey, type PrivateKeyHandle } from '../../../src/crypto/index.js';
+import { LocalProxy, type LocalProxyOptions } from '../../../src/client/proxy/proxy.js';
+import { LineSplitter } from '../../../src/client/proxy/lines.js';
+import { RawClient, startTestDaemon } from '../../helpers/daemon.js';
+import { ROOM_RE, startWorld, tempDir, until, type World } from '../../helpers/companions.js';
+import { haveCommand } from '../../helpers/tmux.js';
 
 describe('src/client/proxy/lines.ts', () => {
   it('splits CRLF and LF lines across chunks, keeps bytes, and refuses an endless line', () => {

@@ -6,15 +6,15 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generateRoomKey } from '../../src/crypto/index.js';
-import { startAgent, type Agent, type AgentOptions } from '../../src/client/agent/server.js';
-import { AgentClient, tempDir, type Reply } from '../helpers/agent.js';
-import { envelopeLines, memberOf, party, type Party } from './fixtures.js';
+import { generateRoomKey } from '../../../src/crypto/index.js';
+import { startAgent, type Agent, type AgentOptions } from '../../../src/client/agent/server.js';
+import { AgentClient, tempDir, type Reply } from '../../helpers/agent.js';
+import { envelopeLines, memberOf, party, type Party } from '../fixtures.js';
 
 const ROOM = '#sc-agenttest';
 const SERVER = 'test/t';
 
-describe('src/client/agent (unix socket, real crypto)', function () {
+describe('src/client/agent/server.ts (unix socket, real crypto)', function () {
   let alice: Party, bob: Party, keybot: Party, mallory: Party;
   let dir: string;
   let remove: () => Promise<void>;
@@ -277,7 +277,7 @@ describe('src/client/agent (unix socket, real crypto)', function () {
 
   it('runAgent: unlocks a passphrase-protected key from a file, serves, and stops cleanly on SIGTERM', async function () {
     this.timeout(30_000);
-    const { generateUserKey } = await import('../../src/crypto/index.js');
+    const { generateUserKey } = await import('../../../src/crypto/index.js');
     const k = await generateUserKey({ name: 'dora', passphrase: 'correct horse' });
     const keyFile = path.join(dir, 'dora.key.asc');
     const passFile = path.join(dir, 'dora.pass');
@@ -318,7 +318,7 @@ describe('src/client/agent (unix socket, real crypto)', function () {
 
   it('runAgent: a wrong passphrase or a missing account is an error exit, not a running agent', async function () {
     this.timeout(10_000);
-    const { runAgent } = await import('../../src/cli/agent.js');
+    const { runAgent } = await import('../../../src/cli/agent.js');
     const saved = process.stderr.write.bind(process.stderr);
     let out = '';
     process.stderr.write = ((s: string) => ((out += s), true)) as typeof process.stderr.write;
