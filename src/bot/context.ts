@@ -2,7 +2,7 @@
  * What every part of the key service shares (service.ts is the facade; epochs.ts, invites.ts,
  * removals.ts and recovery.ts are its parts): the options, the rooms, the key book, the
  * directory and the transport, and whether the service has stopped. One ServiceContext per
- * KeyService; each part reads it through ServicePart, so no part keeps a copy of another's state.
+ * KeyService; each part holds it (composition, not a base class), so no part keeps a copy of another's state.
  */
 import type { PrivateKeyHandle } from '../crypto/index.js';
 import { casefold, SERVICE_ROOM_PREFIX } from '../protocol/names.js';
@@ -94,42 +94,5 @@ export class ServiceContext {
     this.opts.transport.part(room.name, why);
     this.rooms.delete(room.name);
     log.info(`${room.name}: left (${why})`);
-  }
-}
-
-/** A part of the key service: reads the shared context under the names the service always used. */
-export abstract class ServicePart {
-  constructor(protected readonly ctx: ServiceContext) {}
-
-  get rooms(): RoomRegistry {
-    return this.ctx.rooms;
-  }
-
-  protected get keys(): KeyBook {
-    return this.ctx.keys;
-  }
-
-  protected get opts(): KeyServiceOptions {
-    return this.ctx.opts;
-  }
-
-  protected get o(): Timing {
-    return this.ctx.o;
-  }
-
-  protected get stopped(): boolean {
-    return this.ctx.stopped;
-  }
-
-  protected get self(): string {
-    return this.ctx.self;
-  }
-
-  protected isSelf(nick: string): boolean {
-    return this.ctx.isSelf(nick);
-  }
-
-  protected leaveRoom(room: Room, why: string): void {
-    this.ctx.leaveRoom(room, why);
   }
 }

@@ -17,7 +17,7 @@
 import { generateRoomKey } from '../crypto/index.js';
 import { casefold } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
-import { ServicePart, type ServiceContext } from './context.js';
+import type { ServiceContext } from './context.js';
 import { sealEnvelopes, sendEnvelopes, type EnvelopeRecipient } from './delivery.js';
 import type { MemberKey } from './keybook.js';
 import type { Removals } from './removals.js';
@@ -33,13 +33,11 @@ export type ResendResult =
   /** The requester is in the room but not in the current epoch yet: a new key is on its way. */
   | { status: 'pending'; room: string };
 
-export class Epochs extends ServicePart {
+export class Epochs {
   constructor(
-    ctx: ServiceContext,
+    private readonly ctx: ServiceContext,
     private readonly removals: Removals,
-  ) {
-    super(ctx);
-  }
+  ) {}
 
   /**
    * Ask for a new epoch: now-ish for membership changes, always when `forced`. `settled`: the
@@ -51,7 +49,7 @@ export class Epochs extends ServicePart {
     if (reason && !room.pendingReasons.includes(reason)) room.pendingReasons.push(reason);
     if (forced) room.forced = true;
     if (settled) room.settled = true;
-    if (this.stopped || !room.ready || room.holds > 0 || room.rekeying) return;
+    if (this.ctx.stopped || !room.ready || room.holds > 0 || room.rekeying) return;
     if (!this.rekeyDue(room)) return;
     this.schedule(room, 0);
   }
@@ -63,9 +61,9 @@ export class Epochs extends ServicePart {
   private schedule(room: Room, extraDelay: number): void {
     const now = Date.now();
     room.firstPendingAt ??= now;
-    const settled = room.settled ? now : Math.min(now + this.o.settleMs, room.firstPendingAt + this.o.maxSettleMs);
-    const spaced = room.current ? room.current.startedAt + this.o.minEpochIntervalMs : 0;
-    const at = Math.max(settled, spaced, this.o.notBefore, now + extraDelay);
+    const settled = room.settled ? now : Math.min(now + this.ctx.o.settleMs, room.firstPendingAt + this.ctx.o.maxSettleMs);
+    const spaced = room.current ? room.current.startedAt + this.ctx.o.minEpochIntervalMs : 0;
+    const at = Math.max(settled, spaced, this.ctx.o.notBefore, now + extraDelay);
     clearTimeout(room.settleTimer);
     this.runAt(room, at);
   }
@@ -85,7 +83,7 @@ export class Epochs extends ServicePart {
 
   private async run(room: Room): Promise<void> {
     room.settleTimer = undefined;
-    if (this.stopped || this.rooms.get(room.name) !== room || room.rekeying || room.holds > 0) return;
+    if (this.ctx.stopped || this.ctx.rooms.get(room.name) !== room || room.rekeying || room.holds > 0) return;
     if (!this.rekeyDue(room)) return;
     room.rekeying = true;
     room.settled = false;
@@ -98,8 +96,8 @@ export class Epochs extends ServicePart {
     } finally {
       room.rekeying = false;
     }
-    if (!this.stopped && this.rooms.get(room.name) === room && room.ready && room.holds === 0 && this.rekeyDue(room)) {
-      this.schedule(room, failed ? this.o.retryMs : 0);
+    if (!this.ctx.stopped && this.ctx.rooms.get(room.name) === room && room.ready && room.holds === 0 && this.rekeyDue(room)) {
+      this.schedule(room, failed ? this.ctx.o.retryMs : 0);
     }
   }
 
@@ -108,11 +106,11 @@ export class Epochs extends ServicePart {
     const version = room.version;
     const nicks = [...room.members.values()];
     if (nicks.length === 0) {
-      this.leaveRoom(room, 'empty');
+      this.ctx.leaveRoom(room, 'empty');
       return;
     }
-    const found = await Promise.all(nicks.map(async (nick) => ({ nick, k: await this.keys.lookup(nick) })));
-    if (this.rooms.get(room.name) !== room || room.version !== version) return;
+    const found = await Promise.all(nicks.map(async (nick) => ({ nick, k: await this.ctx.keys.lookup(nick) })));
+    if (this.ctx.rooms.get(room.name) !== room || room.version !== version) return;
 
     const usable: Array<EnvelopeRecipient & { member: (MemberKey & { ok: true })['member'] }> = [];
     for (const { nick, k } of found) {
@@ -134,7 +132,7 @@ export class Epochs extends ServicePart {
     const key = generateRoomKey();
     const members = usable.map((u) => u.member);
     const { sealed, failed } = await sealEnvelopes({
-      signer: this.opts.signer,
+      signer: this.ctx.opts.signer,
       room: room.name,
       epoch,
       key,
@@ -142,7 +140,7 @@ export class Epochs extends ServicePart {
       recipients: usable,
       issuedAt: startedAt,
     });
-    if (failed.length > 0 || this.rooms.get(room.name) !== room || room.version !== version) {
+    if (failed.length > 0 || this.ctx.rooms.get(room.name) !== room || room.version !== version) {
       for (const f of failed) this.removals.evict(room, f.nick, `no usable key (${f.reason})`);
       key.fill(0);
       return;
@@ -153,8 +151,8 @@ export class Epochs extends ServicePart {
     // First keyed here without a placement by keybot (a restart, a join keybot did not make): pin now.
     for (const m of members) if (!room.pins.has(casefold(m.account))) room.pins.set(casefold(m.account), m.fingerprint);
     this.ctx.changed();
-    sendEnvelopes(this.opts.transport, sealed);
-    this.opts.transport.notice(room.name, keyEventText(epoch, members.map((m) => m.account), reasons));
+    sendEnvelopes(this.ctx.opts.transport, sealed);
+    this.ctx.opts.transport.notice(room.name, keyEventText(epoch, members.map((m) => m.account), reasons));
     this.armRotation(room);
     log.info(`${room.name}: epoch ${epoch} for ${members.length} member${members.length === 1 ? '' : 's'} (${reasons})`);
   }
@@ -162,14 +160,14 @@ export class Epochs extends ServicePart {
   private armRotation(room: Room): void {
     clearTimeout(room.rotateTimer);
     room.rotateTimer = undefined;
-    if (this.o.rotateAfterMs <= 0) return;
-    room.rotateTimer = setTimeout(() => this.requestRekey(room, 'scheduled rotation', true), this.o.rotateAfterMs);
+    if (this.ctx.o.rotateAfterMs <= 0) return;
+    room.rotateTimer = setTimeout(() => this.requestRekey(room, 'scheduled rotation', true), this.ctx.o.rotateAfterMs);
     room.rotateTimer.unref();
   }
 
   /** `key <#room>`: re-send the current epoch's envelope to a member who missed it. */
   async resendKey(requester: string, roomName: string): Promise<ResendResult> {
-    const room = this.rooms.get(roomName);
+    const room = this.ctx.rooms.get(roomName);
     if (!room || !room.hasMember(requester)) return { status: 'not_member' };
     const cur = room.current;
     const listed = cur?.members.find((m) => casefold(m.account) === casefold(requester));
@@ -177,11 +175,11 @@ export class Epochs extends ServicePart {
       this.requestRekey(room);
       return { status: 'pending', room: room.name };
     }
-    const k = await this.keys.lookup(requester);
+    const k = await this.ctx.keys.lookup(requester);
     const pinned = room.pins.get(casefold(listed.account)) ?? listed.fingerprint;
     if (k.ok && k.key.fingerprint !== pinned) {
       // The directory now names another key than the one this member was placed with.
-      if (this.rooms.get(room.name) === room && room.hasMember(requester)) this.removals.removeForKeyChange(room, requester, pinned, k.key.fingerprint);
+      if (this.ctx.rooms.get(room.name) === room && room.hasMember(requester)) this.removals.removeForKeyChange(room, requester, pinned, k.key.fingerprint);
       return { status: 'pending', room: room.name };
     }
     if (!k.ok || k.key.fingerprint !== listed.fingerprint) {
@@ -192,7 +190,7 @@ export class Epochs extends ServicePart {
     const key = cur.key.slice();
     try {
       const { sealed } = await sealEnvelopes({
-        signer: this.opts.signer,
+        signer: this.ctx.opts.signer,
         room: room.name,
         epoch: cur.epoch,
         key,
@@ -202,7 +200,7 @@ export class Epochs extends ServicePart {
       });
       // Only if that epoch is still current and the requester still in the room.
       if (room.current !== cur || !room.hasMember(requester) || sealed.length === 0) return { status: 'pending', room: room.name };
-      sendEnvelopes(this.opts.transport, sealed);
+      sendEnvelopes(this.ctx.opts.transport, sealed);
     } finally {
       key.fill(0);
     }

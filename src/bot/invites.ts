@@ -6,7 +6,7 @@
  */
 import { casefold, SERVICE_ROOM_PREFIX } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
-import { ServicePart, type ServiceContext } from './context.js';
+import type { ServiceContext } from './context.js';
 import { DirectoryError, type Placement } from './directory.js';
 import type { Epochs } from './epochs.js';
 import type { KeyProblem, MemberKey } from './keybook.js';
@@ -59,17 +59,15 @@ export function newRoomName(): string {
   return SERVICE_ROOM_PREFIX + s;
 }
 
-export class Invites extends ServicePart {
+export class Invites {
   constructor(
-    ctx: ServiceContext,
+    private readonly ctx: ServiceContext,
     private readonly epochs: Epochs,
-  ) {
-    super(ctx);
-  }
+  ) {}
 
   /** `invite <user>...`: a new room with the requester and every invitee who can join now. */
   async openRoom(requester: string, invitees: string[]): Promise<OpenRoomResult> {
-    const me = await this.keys.lookup(requester);
+    const me = await this.ctx.keys.lookup(requester);
     if (!me.ok) return { status: 'requester_unusable', problem: me.problem, detail: me.detail };
     const names = uniqueNames(invitees).filter((n) => casefold(n) !== casefold(requester));
     const checked = await Promise.all(names.map((n) => this.checkInvitee(n)));
@@ -78,34 +76,34 @@ export class Invites extends ServicePart {
     if (available.length === 0) return { status: 'nobody', refused };
 
     let name = newRoomName();
-    while (this.rooms.get(name)) name = newRoomName();
-    const room = this.rooms.ensure(name);
+    while (this.ctx.rooms.get(name)) name = newRoomName();
+    const room = this.ctx.rooms.ensure(name);
     room.holds++;
     room.pendingReasons.push('room opened');
     let joined: string[] = [];
     try {
-      await this.opts.directory.putInRoom(name, this.self);
-      await room.until(() => room.ready, this.o.echoTimeoutMs, 'own JOIN and NAMES');
+      await this.ctx.opts.directory.putInRoom(name, this.ctx.self);
+      await room.until(() => room.ready, this.ctx.o.echoTimeoutMs, 'own JOIN and NAMES');
       // Invite-only and secret before anyone else is in (only keybot, the op, could change them).
-      this.opts.transport.setModes(name, '+is');
-      await room.until(() => room.modes.has('i') && room.modes.has('s'), this.o.echoTimeoutMs, 'MODE +is');
+      this.ctx.opts.transport.setModes(name, '+is');
+      await room.until(() => room.modes.has('i') && room.modes.has('s'), this.ctx.o.echoTimeoutMs, 'MODE +is');
       // The requester first: if they cannot be placed (gone offline), nobody else is.
-      await this.opts.directory.putInRoom(name, me.account);
+      await this.ctx.opts.directory.putInRoom(name, me.account);
       this.pin(room, me.account, me.key.fingerprint);
       joined = await this.place(room, available.map((a) => a.nick), refused);
       this.pinPlaced(room, available, joined, me.account);
       if (joined.length === 0) {
-        await this.opts.directory.removeFromRoom(name, me.account, 'nobody else could join').catch(() => undefined);
-        this.leaveRoom(room, 'nobody joined');
+        await this.ctx.opts.directory.removeFromRoom(name, me.account, 'nobody else could join').catch(() => undefined);
+        this.ctx.leaveRoom(room, 'nobody joined');
         return { status: 'nobody', refused };
       }
     } catch (err) {
       log.warn(`${name}: opening failed: ${(err as Error).message}`);
       // Nobody stays behind in a room keybot does not operate.
       for (const nick of [...room.members.values()]) {
-        await this.opts.directory.removeFromRoom(name, nick, 'the room could not be opened').catch(() => undefined);
+        await this.ctx.opts.directory.removeFromRoom(name, nick, 'the room could not be opened').catch(() => undefined);
       }
-      this.leaveRoom(room, 'could not open the room');
+      this.ctx.leaveRoom(room, 'could not open the room');
       throw err;
     } finally {
       room.holds--;
@@ -118,7 +116,7 @@ export class Invites extends ServicePart {
 
   /** `invite <#room> <user>...`: add users to a room the requester is in. */
   async addToRoom(requester: string, roomName: string, invitees: string[]): Promise<AddToRoomResult> {
-    const room = this.rooms.get(roomName);
+    const room = this.ctx.rooms.get(roomName);
     if (!room || !room.ready || !room.hasMember(requester)) return { status: 'not_member' };
     const checked = await Promise.all(uniqueNames(invitees).map((n) => this.checkInvitee(n, room)));
     const refused = checked.filter((c): c is Refusal => 'reason' in c);
@@ -139,7 +137,7 @@ export class Invites extends ServicePart {
   }
 
   private async checkInvitee(name: string, room?: Room): Promise<Refusal | Invitee> {
-    const k: MemberKey = await this.keys.lookup(name);
+    const k: MemberKey = await this.ctx.keys.lookup(name);
     if (!k.ok) return { name, reason: k.problem, detail: k.detail };
     if (room && room.hasMember(k.account)) return { name: k.account, reason: 'already_member' };
     if (!k.online) return { name: k.account, reason: 'offline' };
@@ -171,7 +169,7 @@ export class Invites extends ServicePart {
     if (nicks.length === 0) return placed;
     let outcomes: Placement[];
     try {
-      outcomes = await this.opts.directory.putManyInRoom(room.name, nicks);
+      outcomes = await this.ctx.opts.directory.putManyInRoom(room.name, nicks);
     } catch (err) {
       if (!(err instanceof DirectoryError)) throw err;
       outcomes = nicks.map((nick) => ({ nick, ok: false as const, error: err }));
@@ -183,7 +181,7 @@ export class Invites extends ServicePart {
     // Hold the rekey until the JOINs are seen, so they make one epoch (someone may also have
     // quit meanwhile: then give up waiting, the quit makes its own epoch).
     await room
-      .until(() => placed.every((n) => room.hasMember(n)), this.o.echoTimeoutMs, 'JOIN echoes')
+      .until(() => placed.every((n) => room.hasMember(n)), this.ctx.o.echoTimeoutMs, 'JOIN echoes')
       .catch(() => undefined);
     return placed;
   }

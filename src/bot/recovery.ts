@@ -11,7 +11,7 @@
  */
 import { casefold, isValidAccountName } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
-import { isServiceRoom, ServicePart, type ServiceContext } from './context.js';
+import { isServiceRoom, type ServiceContext } from './context.js';
 import type { Epochs } from './epochs.js';
 import type { Invites, Refusal } from './invites.js';
 import type { RememberedRoom, Room } from './rooms.js';
@@ -32,17 +32,15 @@ interface Restoring {
   gather: { room: Room; timer: NodeJS.Timeout } | undefined;
 }
 
-export class Recovery extends ServicePart {
+export class Recovery {
   /** Rooms being re-created after a daemon restart, by casefolded name. */
   private readonly restoring = new Map<string, Restoring>();
 
   constructor(
-    ctx: ServiceContext,
+    private readonly ctx: ServiceContext,
     private readonly invites: Invites,
     private readonly epochs: Epochs,
-  ) {
-    super(ctx);
-  }
+  ) {}
 
   /**
    * Re-enter every `#sc-*` room on the network (getting op back) and rekey each for its current
@@ -54,30 +52,30 @@ export class Recovery extends ServicePart {
   async recover(remembered: RememberedRoom[] = [], known: RememberedRoom[] = remembered): Promise<number> {
     const pinsOf = new Map<string, Record<string, string>>();
     for (const r of known) if (r.fingerprints) pinsOf.set(casefold(r.name), r.fingerprints);
-    const all = await this.opts.directory.listRooms();
+    const all = await this.ctx.opts.directory.listRooms();
     let count = 0;
     for (const info of all) {
       if (!isServiceRoom(info.name)) continue;
-      const selfIn = info.members.some((m) => this.isSelf(m));
-      const others = info.members.filter((m) => !this.isSelf(m));
+      const selfIn = info.members.some((m) => this.ctx.isSelf(m));
+      const others = info.members.filter((m) => !this.ctx.isSelf(m));
       if (others.length === 0) {
-        if (selfIn) this.opts.transport.part(info.name, 'room is empty');
+        if (selfIn) this.ctx.opts.transport.part(info.name, 'room is empty');
         continue;
       }
-      const room = this.rooms.ensure(info.name);
+      const room = this.ctx.rooms.ensure(info.name);
       for (const [account, fp] of Object.entries(pinsOf.get(room.folded) ?? {})) room.pins.set(casefold(account), fp);
       room.pendingReasons.push('keybot restarted');
       room.forced = true;
       try {
-        await this.opts.directory.putInRoom(info.name, this.self);
+        await this.ctx.opts.directory.putInRoom(info.name, this.ctx.self);
         // Already in it (another session of ours kept it): no JOIN burst will come, so ask.
-        if (selfIn) this.opts.transport.requestNames(info.name);
+        if (selfIn) this.ctx.opts.transport.requestNames(info.name);
         const modes = info.modes.replace(/^\+/, '');
-        if (!modes.includes('i') || !modes.includes('s')) this.opts.transport.setModes(info.name, '+is');
+        if (!modes.includes('i') || !modes.includes('s')) this.ctx.opts.transport.setModes(info.name, '+is');
         count++;
       } catch (err) {
         log.warn(`${info.name}: cannot re-enter: ${(err as Error).message}`);
-        this.rooms.delete(info.name);
+        this.ctx.rooms.delete(info.name);
       }
     }
     if (count) log.info(`recovering ${count} room${count === 1 ? '' : 's'}`);
@@ -93,7 +91,7 @@ export class Recovery extends ServicePart {
    */
   snapshot(): RememberedRoom[] {
     const out = new Map<string, RememberedRoom>();
-    for (const room of this.rooms.all()) {
+    for (const room of this.ctx.rooms.all()) {
       if (room.ready && room.members.size > 0) {
         out.set(room.folded, { name: room.name, members: [...room.members.values()], fingerprints: Object.fromEntries(room.pins) });
       }
@@ -132,20 +130,20 @@ export class Recovery extends ServicePart {
     const entries: Restoring[] = [];
     for (const r of lost) {
       const expected = new Map<string, string>();
-      for (const m of r.members) if (!this.isSelf(m) && isValidAccountName(m)) expected.set(casefold(m), m);
+      for (const m of r.members) if (!this.ctx.isSelf(m) && isValidAccountName(m)) expected.set(casefold(m), m);
       if (expected.size === 0 || this.restoring.has(casefold(r.name))) continue;
       const pins = new Map<string, string>();
       for (const [account, fp] of Object.entries(r.fingerprints ?? {})) pins.set(casefold(account), fp);
       const entry: Restoring = { name: r.name, expected, timer: undefined, chain: Promise.resolve(), gather: undefined, pins };
-      entry.timer = setTimeout(() => this.endRestoring(entry, 'the rejoin window closed'), this.o.rejoinWindowMs);
+      entry.timer = setTimeout(() => this.endRestoring(entry, 'the rejoin window closed'), this.ctx.o.rejoinWindowMs);
       entry.timer.unref();
       this.restoring.set(casefold(r.name), entry);
       entries.push(entry);
     }
     if (entries.length === 0) return 0;
     this.ctx.changed();
-    log.info(`restoring ${entries.length} room${entries.length === 1 ? '' : 's'} lost with the daemon; their members have ${Math.round(this.o.rejoinWindowMs / 1000)} s to come back`);
-    const online = new Set((await this.opts.directory.listOnline()).map((n) => casefold(n)));
+    log.info(`restoring ${entries.length} room${entries.length === 1 ? '' : 's'} lost with the daemon; their members have ${Math.round(this.ctx.o.rejoinWindowMs / 1000)} s to come back`);
+    const online = new Set((await this.ctx.opts.directory.listOnline()).map((n) => casefold(n)));
     await Promise.all(entries.map((e) => this.rejoin(e, [...e.expected.values()].filter((n) => online.has(casefold(n))))));
     return entries.length;
   }
@@ -156,7 +154,7 @@ export class Recovery extends ServicePart {
    */
   private rejoin(entry: Restoring, nicks: string[]): Promise<void> {
     const step = entry.chain.then(async () => {
-      if (this.stopped || this.restoring.get(casefold(entry.name)) !== entry) return;
+      if (this.ctx.stopped || this.restoring.get(casefold(entry.name)) !== entry) return;
       // Only remembered members, each once (the list is re-checked here, one step at a time).
       const back: string[] = [];
       for (const n of nicks) {
@@ -167,8 +165,8 @@ export class Recovery extends ServicePart {
       }
       if (back.length === 0) return;
       const refused: Refusal[] = [];
-      const existing = this.rooms.get(entry.name);
-      const room = existing ?? this.rooms.ensure(entry.name);
+      const existing = this.ctx.rooms.get(entry.name);
+      const room = existing ?? this.ctx.rooms.ensure(entry.name);
       // Remembered members come back under the fingerprints they were pinned to.
       for (const [account, fp] of entry.pins) if (!room.pins.has(account)) room.pins.set(account, fp);
       room.holds++;
@@ -176,19 +174,19 @@ export class Recovery extends ServicePart {
         if (!existing) {
           room.pendingReasons.push('room restored after a server restart');
           room.forced = true;
-          await this.opts.directory.putInRoom(entry.name, this.self);
-          await room.until(() => room.ready, this.o.echoTimeoutMs, 'own JOIN and NAMES');
-          this.opts.transport.setModes(entry.name, '+is');
-          await room.until(() => room.modes.has('i') && room.modes.has('s'), this.o.echoTimeoutMs, 'MODE +is');
+          await this.ctx.opts.directory.putInRoom(entry.name, this.ctx.self);
+          await room.until(() => room.ready, this.ctx.o.echoTimeoutMs, 'own JOIN and NAMES');
+          this.ctx.opts.transport.setModes(entry.name, '+is');
+          await room.until(() => room.modes.has('i') && room.modes.has('s'), this.ctx.o.echoTimeoutMs, 'MODE +is');
         }
         await this.invites.place(room, back, refused);
       } catch (err) {
         log.warn(`${entry.name}: restoring failed: ${(err as Error).message}`);
         if (!existing) {
           for (const nick of [...room.members.values()]) {
-            await this.opts.directory.removeFromRoom(entry.name, nick, 'the room could not be restored').catch(() => undefined);
+            await this.ctx.opts.directory.removeFromRoom(entry.name, nick, 'the room could not be restored').catch(() => undefined);
           }
-          this.leaveRoom(room, 'could not restore the room');
+          this.ctx.leaveRoom(room, 'could not restore the room');
           this.endRestoring(entry, 'it could not be re-created');
         }
         return;
@@ -197,11 +195,11 @@ export class Recovery extends ServicePart {
       }
       // Gone offline again in the meantime: they may still come back within the window.
       for (const r of refused) if (r.reason === 'offline') entry.expected.set(casefold(r.name), r.name);
-      if (this.rooms.get(room.name) !== room) return;
+      if (this.ctx.rooms.get(room.name) !== room) return;
       if (room.members.size === 0) {
         // Nobody could be placed after all: the next one to come online re-creates it.
         this.endGather(entry);
-        this.leaveRoom(room, 'nobody came back');
+        this.ctx.leaveRoom(room, 'nobody came back');
         return;
       }
       const placed = back.filter((n) => room.hasMember(n));
@@ -209,7 +207,7 @@ export class Recovery extends ServicePart {
       if (!existing && entry.expected.size > 0 && !entry.gather) {
         // Hold the first epoch briefly for the others, so that what is said first reaches them too.
         room.holds++;
-        const timer = setTimeout(() => this.endGather(entry), this.o.restoreGatherMs);
+        const timer = setTimeout(() => this.endGather(entry), this.ctx.o.restoreGatherMs);
         timer.unref();
         entry.gather = { room, timer };
       }
@@ -227,8 +225,8 @@ export class Recovery extends ServicePart {
     entry.gather = undefined;
     clearTimeout(g.timer);
     g.room.holds--;
-    if (this.stopped || this.rooms.get(g.room.name) !== g.room) return;
-    if (g.room.members.size === 0 && g.room.holds === 0) this.leaveRoom(g.room, 'empty');
+    if (this.ctx.stopped || this.ctx.rooms.get(g.room.name) !== g.room) return;
+    if (g.room.members.size === 0 && g.room.holds === 0) this.ctx.leaveRoom(g.room, 'empty');
     else this.epochs.requestRekey(g.room);
   }
 

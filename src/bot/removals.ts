@@ -6,7 +6,7 @@
  */
 import { casefold } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
-import { ServicePart } from './context.js';
+import type { ServiceContext } from './context.js';
 import { DirectoryError } from './directory.js';
 import type { Room } from './rooms.js';
 
@@ -14,7 +14,9 @@ const log = createLogger('keybot');
 
 export type LeaveResult = { status: 'left'; room: string } | { status: 'not_member' };
 
-export class Removals extends ServicePart {
+export class Removals {
+  constructor(private readonly ctx: ServiceContext) {}
+
   /** Departures keybot itself caused at a member's request ("leave"), so members read "X left". */
   private readonly leaving = new Set<string>();
   /** Removals keybot caused because a member's registered key changed ("room nick" marks). */
@@ -22,12 +24,12 @@ export class Removals extends ServicePart {
 
   /** `leave <#room>`: take the requester out; the remaining members get a new key. */
   async leave(requester: string, roomName: string): Promise<LeaveResult> {
-    const room = this.rooms.get(roomName);
+    const room = this.ctx.rooms.get(roomName);
     if (!room || !room.hasMember(requester)) return { status: 'not_member' };
     const mark = `${room.folded} ${casefold(requester)}`;
     this.leaving.add(mark);
     try {
-      await this.opts.directory.removeFromRoom(room.name, requester, 'left (via keybot)');
+      await this.ctx.opts.directory.removeFromRoom(room.name, requester, 'left (via keybot)');
     } catch (err) {
       this.leaving.delete(mark);
       if (err instanceof DirectoryError && err.code === 'not_found') return { status: 'not_member' };
@@ -60,12 +62,12 @@ export class Removals extends ServicePart {
     this.evict(room, nick, 'key changed');
     if (!first) return;
     log.warn(`${room.name}: ${nick}'s registered key changed (pinned ${pinned}, directory now ${now}); removed, not keyed`);
-    this.opts.transport.notice(
+    this.ctx.opts.transport.notice(
       room.name,
       `${nick} removed: their registered key changed (was ${pinned}, now ${now}); they get no key. ` +
         `A member may invite ${nick} again after checking the new fingerprint with them.`,
     );
-    this.opts.transport.notice(
+    this.ctx.opts.transport.notice(
       nick,
       `you were removed from ${room.name}: the key registered for your account changed (was ${pinned}, now ${now}). ` +
         'If you did not change it, your account\'s key was replaced by someone else; a member must invite you again.',
@@ -74,6 +76,6 @@ export class Removals extends ServicePart {
 
   evict(room: Room, nick: string, reason: string): void {
     log.warn(`${room.name}: removing ${nick}: ${reason}`);
-    this.opts.directory.removeFromRoom(room.name, nick, reason).catch((err) => log.warn(`${room.name}: cannot remove ${nick}: ${(err as Error).message}`));
+    this.ctx.opts.directory.removeFromRoom(room.name, nick, reason).catch((err) => log.warn(`${room.name}: cannot remove ${nick}: ${(err as Error).message}`));
   }
 }

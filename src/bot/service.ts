@@ -21,13 +21,13 @@
  */
 import { casefold, isValidAccountName, SERVICE_ROOM_PREFIX } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
-import { isServiceRoom, ServiceContext, ServicePart, type KeyServiceOptions } from './context.js';
+import { isServiceRoom, ServiceContext, type KeyServiceOptions } from './context.js';
 import type { PresenceChange } from './directory.js';
 import { Epochs, type ResendResult } from './epochs.js';
 import { Invites, type AddToRoomResult, type OpenRoomResult } from './invites.js';
 import { Recovery } from './recovery.js';
 import { Removals, type LeaveResult } from './removals.js';
-import type { RememberedRoom } from './rooms.js';
+import type { RememberedRoom, RoomRegistry } from './rooms.js';
 
 export { isServiceRoom, type KeyServiceOptions } from './context.js';
 export { keyEventText, type ResendResult } from './epochs.js';
@@ -47,14 +47,16 @@ export interface RoomSummary {
   members: string[];
 }
 
-export class KeyService extends ServicePart {
+export class KeyService {
   private readonly removals: Removals;
   private readonly epochs: Epochs;
   private readonly invites: Invites;
   private readonly recovery: Recovery;
 
+  private readonly ctx: ServiceContext;
+
   constructor(opts: KeyServiceOptions) {
-    super(new ServiceContext(opts));
+    this.ctx = new ServiceContext(opts);
     this.removals = new Removals(this.ctx);
     this.epochs = new Epochs(this.ctx, this.removals);
     this.invites = new Invites(this.ctx, this.epochs);
@@ -63,16 +65,21 @@ export class KeyService extends ServicePart {
 
   /** keybot's own nick on IRC. */
   get selfNick(): string {
-    return this.opts.transport.nick;
+    return this.ctx.opts.transport.nick;
   }
 
   get fingerprint(): string {
-    return this.opts.signer.fingerprint;
+    return this.ctx.opts.signer.fingerprint;
   }
 
   /** keybot's armored public key (what members pin, by fingerprint). */
   get publicKeyArmored(): string {
-    return this.opts.signer.publicKey.armored;
+    return this.ctx.opts.signer.publicKey.armored;
+  }
+
+  /** The rooms keybot operates (tests and the session read them). */
+  get rooms(): RoomRegistry {
+    return this.ctx.rooms;
   }
 
   // ---- requests (from commands) --------------------------------------------------------------
@@ -89,15 +96,15 @@ export class KeyService extends ServicePart {
 
   /** Accounts online now, keybot excluded, sorted. */
   async online(): Promise<string[]> {
-    const names = await this.opts.directory.listOnline();
-    return names.filter((n) => !this.isSelf(n)).sort((a, b) => casefold(a).localeCompare(casefold(b)));
+    const names = await this.ctx.opts.directory.listOnline();
+    return names.filter((n) => !this.ctx.isSelf(n)).sort((a, b) => casefold(a).localeCompare(casefold(b)));
   }
 
   async status(name: string): Promise<StatusResult> {
     if (!isValidAccountName(name)) return { status: 'unknown', name };
-    const user = await this.opts.directory.lookupUser(name);
+    const user = await this.ctx.opts.directory.lookupUser(name);
     if (!user) return { status: 'unknown', name };
-    const key = await this.keys.lookup(user.name);
+    const key = await this.ctx.keys.lookup(user.name);
     return {
       status: 'known',
       name: user.name,
@@ -109,7 +116,7 @@ export class KeyService extends ServicePart {
   }
 
   roomsOf(requester: string): RoomSummary[] {
-    return this.rooms
+    return this.ctx.rooms
       .roomsOf(requester)
       .filter((r) => r.ready)
       .map((r) => ({ room: r.name, epoch: r.current?.epoch, members: [...r.members.values()].sort() }));
@@ -131,41 +138,41 @@ export class KeyService extends ServicePart {
   selfJoined(roomName: string): void {
     if (!isServiceRoom(roomName)) {
       log.warn(`joined ${roomName}, which is not a keybot room; leaving it`);
-      this.opts.transport.part(roomName, `keybot only operates ${SERVICE_ROOM_PREFIX}* rooms`);
+      this.ctx.opts.transport.part(roomName, `keybot only operates ${SERVICE_ROOM_PREFIX}* rooms`);
       return;
     }
-    this.rooms.ensure(roomName);
+    this.ctx.rooms.ensure(roomName);
   }
 
   /** The end of a NAMES list (after keybot's own JOIN, or asked for after a restart). */
   namesReceived(roomName: string, nicks: string[]): void {
-    if (!isServiceRoom(roomName) || !nicks.some((n) => this.isSelf(n))) return;
-    const room = this.rooms.ensure(roomName);
+    if (!isServiceRoom(roomName) || !nicks.some((n) => this.ctx.isSelf(n))) return;
+    const room = this.ctx.rooms.ensure(roomName);
     room.ready = true;
-    room.setMembers(nicks.filter((n) => !this.isSelf(n)));
+    room.setMembers(nicks.filter((n) => !this.ctx.isSelf(n)));
     if (room.members.size === 0 && room.holds === 0) {
-      this.leaveRoom(room, 'empty');
+      this.ctx.leaveRoom(room, 'empty');
       return;
     }
     this.epochs.requestRekey(room);
   }
 
   memberJoined(roomName: string, nick: string): void {
-    const room = this.rooms.get(roomName);
+    const room = this.ctx.rooms.get(roomName);
     if (!room) return;
     if (room.addMember(nick)) this.epochs.requestRekey(room, room.current ? `${nick} joined` : undefined);
   }
 
   /** A PART (`kicked` false) or KICK (`kicked` true) of someone else. */
   memberLeft(roomName: string, nick: string, kicked: boolean): void {
-    const room = this.rooms.get(roomName);
+    const room = this.ctx.rooms.get(roomName);
     if (!room) return;
     const why = this.removals.departure(room, nick, kicked);
     if (room.removeMember(nick)) this.epochs.requestRekey(room, `${nick} ${why}`);
   }
 
   memberQuit(nick: string): void {
-    for (const room of this.rooms.roomsOf(nick)) {
+    for (const room of this.ctx.rooms.roomsOf(nick)) {
       this.removals.quit(room, nick);
       if (room.removeMember(nick)) this.epochs.requestRekey(room, `${nick} quit`);
     }
@@ -173,25 +180,25 @@ export class KeyService extends ServicePart {
 
   /** keybot itself left or was kicked: forget the room and its key. */
   selfLeft(roomName: string): void {
-    if (this.rooms.delete(roomName)) log.info(`${roomName}: no longer operated by keybot`);
+    if (this.ctx.rooms.delete(roomName)) log.info(`${roomName}: no longer operated by keybot`);
   }
 
   modesChanged(roomName: string, by: string, changes: Array<{ mode: string }>): void {
-    const room = this.rooms.get(roomName);
+    const room = this.ctx.rooms.get(roomName);
     if (!room) return;
     room.applyModes(changes);
-    if (room.ready && !this.isSelf(by) && (!room.modes.has('i') || !room.modes.has('s'))) {
+    if (room.ready && !this.ctx.isSelf(by) && (!room.modes.has('i') || !room.modes.has('s'))) {
       log.warn(`${room.name}: ${by} changed modes; setting +is again`);
-      this.opts.transport.setModes(room.name, '+is');
+      this.ctx.opts.transport.setModes(room.name, '+is');
     }
   }
 
   /** A PRIVMSG/NOTICE line to the room from a member. */
   roomMessage(roomName: string, nick: string): void {
-    const room = this.rooms.get(roomName);
-    if (!room || this.isSelf(nick) || !room.current) return;
+    const room = this.ctx.rooms.get(roomName);
+    if (!room || this.ctx.isSelf(nick) || !room.current) return;
     room.messagesSinceRekey++;
-    const limit = this.o.rotateAfterMessages;
+    const limit = this.ctx.o.rotateAfterMessages;
     if (limit > 0 && room.messagesSinceRekey >= limit && !room.forced) {
       this.epochs.requestRekey(room, `${room.messagesSinceRekey} messages`, true);
     }
@@ -221,22 +228,22 @@ export class KeyService extends ServicePart {
    * they belong to a room being restored, put them back in it.
    */
   presence(change: PresenceChange): void {
-    if (!change.online || this.stopped) return;
-    this.keys.warm([change.name]);
+    if (!change.online || this.ctx.stopped) return;
+    this.ctx.keys.warm([change.name]);
     this.recovery.cameOnline(change.name);
   }
 
   /** Parse the keys of everyone online now ahead of need, in the background (session start). */
   async warmKeys(): Promise<void> {
-    const online = await this.opts.directory.listOnline();
-    if (!this.stopped) this.keys.warm(online.filter((n) => !this.isSelf(n)));
+    const online = await this.ctx.opts.directory.listOnline();
+    if (!this.ctx.stopped) this.ctx.keys.warm(online.filter((n) => !this.ctx.isSelf(n)));
   }
 
   /** Stop everything: timers cleared, keys wiped. */
   shutdown(): void {
     this.ctx.stopped = true;
-    this.keys.stopWarming();
+    this.ctx.keys.stopWarming();
     this.recovery.stop();
-    this.rooms.clear();
+    this.ctx.rooms.clear();
   }
 }
