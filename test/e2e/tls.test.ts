@@ -9,10 +9,10 @@
  * The trusted-CA case runs in a child process, where NODE_EXTRA_CA_CERTS applies.
  */
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SealClient } from '../../src/client/client.js';
+import { makeSelfSignedCertificate } from '../../src/crypto/index.js';
 import { CliProcess, startWorld, tempDir, until, type World } from '../helpers/companions.js';
 
 describe('e2e: companions over TLS', function () {
@@ -29,11 +29,10 @@ describe('e2e: companions over TLS', function () {
     ({ dir, remove } = await tempDir('sc-tls-'));
     certFile = path.join(dir, 'cert.pem');
     const keyFile = path.join(dir, 'key.pem');
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
-      '-keyout', keyFile, '-out', certFile,
-    ], { stdio: 'ignore' });
+    // A certificate for the name "localhost" only (no address), its own CA (src/crypto/self-signed.ts).
+    const cert = makeSelfSignedCertificate({ dnsNames: ['localhost'], ipAddresses: [] });
+    await writeFile(certFile, cert.certPem);
+    await writeFile(keyFile, cert.keyPem, { mode: 0o600 });
     w = await startWorld(['alice'], {
       listen: [{ host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port: 0, tls: { cert: certFile, key: keyFile } }],
     });
