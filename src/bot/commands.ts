@@ -9,14 +9,15 @@ import { casefold, isValidChannelName } from '../protocol/names.js';
 import { formatFingerprint } from '../protocol/fingerprint.js';
 import { createLogger } from '../util/log.js';
 import { DirectoryError } from './directory.js';
-import { MAX_INVITEES, type KeyService, type Refusal } from './service.js';
+import { classifyLine } from '../crypto/index.js';
+import { MAX_INVITEES, type KeyService, type Refusal, type SignedResult } from './service.js';
 
 const log = createLogger('keybot');
 
 /** The part of the key service commands use (tests stub it). */
 export type KeyRequests = Pick<
   KeyService,
-  'openRoom' | 'addToRoom' | 'online' | 'status' | 'roomsOf' | 'leave' | 'resendKey' | 'fingerprint' | 'publicKeyArmored' | 'selfNick'
+  'proposeInvite' | 'signedOperationPart' | 'online' | 'status' | 'roomsOf' | 'leave' | 'resendKey' | 'fingerprint' | 'publicKeyArmored' | 'selfNick'
 >;
 
 /** What a handler gets to work with. */
@@ -76,6 +77,8 @@ function refusalText(r: Refusal, room?: string): string {
       return `cannot invite ${r.name}: already in ${room ?? 'the room'}`;
     case 'failed':
       return `cannot invite ${r.name}: could not join (${r.detail ?? 'refused'})`;
+    case 'key_changed':
+      return `cannot invite ${r.name}: their key changed since you signed the invite (${r.detail ?? 'another key'}); invite them again`;
   }
 }
 
@@ -99,6 +102,30 @@ function listLines(label: string, items: string[], budget = REPLY_BUDGET): strin
   }
   lines.push(line);
   return lines;
+}
+
+/** What the requester reads once keybot carried out an invite they signed. */
+export function signedReplies(r: SignedResult): string[] {
+  if (r.status === 'incomplete') return [];
+  if (r.status === 'refused') return [`invite refused: ${r.reason}`];
+  const out: string[] = [];
+  if (r.status === 'added') {
+    const a = r.result;
+    if (a.status === 'not_member') return ['invite refused: you are no longer in that room'];
+    for (const refusal of a.refused) out.push(refusalText(refusal, a.room));
+    if (a.joined.length === 0) return [...out, `nobody added to ${a.room}`];
+    const line = `added ${a.joined.join(', ')} to ${a.room}`;
+    if (line.length <= REPLY_BUDGET) return [...out, line];
+    return [...out, `added ${a.joined.length} users to ${a.room}`, ...listLines('added', a.joined)];
+  }
+  const o = r.result;
+  if (o.status === 'requester_unusable') return ['invite refused: your account has no usable key'];
+  for (const refusal of o.refused) out.push(refusalText(refusal));
+  if (o.status === 'nobody') return [...out, 'no room opened: none of the users you invited can join now'];
+  const line = `opened ${o.room} with ${o.joined.join(', ')}; keys follow`;
+  if (line.length <= REPLY_BUDGET) return [...out, line];
+  // Too many names for one line: the count first (one line that says it all), then the names.
+  return [...out, `opened ${o.room} with ${o.joined.length} users; keys follow`, ...listLines('with', o.joined)];
 }
 
 function notMember(ctx: CommandContext, room: string): void {
@@ -125,35 +152,38 @@ export const COMMANDS: readonly Command[] = [
     async handler(ctx, args) {
       const users = args[0]!.startsWith('#') ? args.length - 1 : args.length;
       if (users > MAX_INVITEES) return ctx.reply(TOO_MANY_INVITEES);
+      let room: string | undefined;
+      let names = args;
       if (args[0]!.startsWith('#')) {
-        const [room, ...users] = args;
+        [room, ...names] = args;
         if (!checkRoomArg(ctx, room!)) return;
-        if (users.length === 0) return ctx.reply(`usage: invite ${room} <user>...`);
-        const r = await ctx.service.addToRoom(ctx.account, room!, users);
-        if (r.status === 'not_member') return notMember(ctx, room!);
-        for (const refusal of r.refused) ctx.reply(refusalText(refusal, r.room));
-        if (r.joined.length === 0) return ctx.reply(`nobody added to ${r.room}`);
-        const line = `added ${r.joined.join(', ')} to ${r.room}`;
-        if (line.length <= REPLY_BUDGET) return ctx.reply(line);
-        ctx.reply(`added ${r.joined.length} users to ${r.room}`);
-        for (const l of listLines('added', r.joined)) ctx.reply(l);
-        return;
+        if (names.length === 0) return ctx.reply(`usage: invite ${room} <user>...`);
       }
-      const r = await ctx.service.openRoom(ctx.account, args);
-      if (r.status === 'requester_unusable') {
-        return ctx.reply(
-          r.problem === 'no_key'
-            ? `you cannot open rooms: your account has no usable key (${r.detail ?? 'none registered'})`
-            : 'you need an account with a registered key to open rooms',
-        );
+      // keybot proposes; the requester's companion signs; the invite happens then (operations.ts).
+      const r = await ctx.service.proposeInvite(ctx.account, room, names);
+      switch (r.status) {
+        case 'proposed':
+          for (const refusal of r.refused) ctx.reply(refusalText(refusal, r.room));
+          return;
+        case 'not_member':
+          return notMember(ctx, room!);
+        case 'key_pending':
+          return ctx.reply(`${r.room} has no key yet; invite again in a moment`);
+        case 'nobody_to_add':
+          for (const refusal of r.refused) ctx.reply(refusalText(refusal, r.room));
+          return ctx.reply(`nobody added to ${r.room}`);
+        case 'busy':
+          return ctx.reply('too many invites waiting for your signature; wait for them to finish');
+        case 'requester_unusable':
+          return ctx.reply(
+            r.problem === 'no_key'
+              ? `you cannot open rooms: your account has no usable key (${r.detail ?? 'none registered'})`
+              : 'you need an account with a registered key to open rooms',
+          );
+        case 'nobody':
+          for (const refusal of r.refused) ctx.reply(refusalText(refusal));
+          return ctx.reply('no room opened: none of the users you invited can join now');
       }
-      for (const refusal of r.refused) ctx.reply(refusalText(refusal));
-      if (r.status === 'nobody') return ctx.reply('no room opened: none of the users you invited can join now');
-      const line = `opened ${r.room} with ${r.joined.join(', ')}; keys follow`;
-      if (line.length <= REPLY_BUDGET) return ctx.reply(line);
-      // Too many names for one line: the count first (one line that says it all), then the names.
-      ctx.reply(`opened ${r.room} with ${r.joined.length} users; keys follow`);
-      for (const l of listLines('with', r.joined)) ctx.reply(l);
     },
   },
   {
@@ -334,7 +364,21 @@ export class CommandDispatcher {
     this.budget = new CommandBudget(opts.burst ?? 10, opts.refillMs ?? 500);
   }
 
+  private async operationPart(ctx: CommandContext, text: string): Promise<void> {
+    if (ctx.account === null) return ctx.reply('you need an account to change rooms');
+    try {
+      for (const line of signedReplies(await ctx.service.signedOperationPart(ctx.nick, ctx.account, text))) ctx.reply(line);
+    } catch (err) {
+      if (err instanceof DirectoryError && err.code === 'unavailable') return ctx.reply('sorry, the user directory is unavailable right now; try again in a moment');
+      log.error(`signed operation from ${ctx.nick} failed`, err);
+      ctx.reply('sorry, the invite failed; try again in a moment');
+    }
+  }
+
   async dispatch(ctx: CommandContext, text: string): Promise<void> {
+    // A part of a signed room operation (the companion's answer to an invite keybot proposed):
+    // not a command, and outside the command budget (a large invite takes several lines).
+    if (classifyLine(text) === 'op-part') return this.operationPart(ctx, text);
     const parsed = parseCommand(text);
     if (parsed.kind === 'empty') return;
     const verdict = this.budget.take(ctx.account ?? ctx.nick, Date.now());

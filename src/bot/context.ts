@@ -35,6 +35,8 @@ export interface KeyServiceOptions {
   echoTimeoutMs?: number;
   /** Wait after a failed rekey before trying again (default 2000 ms). */
   retryMs?: number;
+  /** How long an invite keybot proposed waits for the requester's signature (default 30 s; operations.ts). */
+  proposalTtlMs?: number;
   /** How long remembered members may come back into a room re-created after a daemon restart (default 120 s). */
   rejoinWindowMs?: number;
   /** How long a re-created room's first epoch waits for members still missing (default 10 s). */
@@ -47,7 +49,7 @@ export interface KeyServiceOptions {
 }
 
 /** The timing options with their defaults filled in. */
-export type Timing = Required<Omit<KeyServiceOptions, 'directory' | 'transport' | 'signer' | 'onRoomsChanged'>>;
+export type Timing = Required<Omit<KeyServiceOptions, 'directory' | 'transport' | 'signer' | 'onRoomsChanged' | 'proposalTtlMs'>>;
 
 export function isServiceRoom(name: string): boolean {
   return casefold(name).startsWith(SERVICE_ROOM_PREFIX) && name.length > SERVICE_ROOM_PREFIX.length;

@@ -12,6 +12,7 @@ import type { Epochs } from './epochs.js';
 import type { KeyProblem, MemberKey } from './keybook.js';
 import type { Room } from './rooms.js';
 import { randomBytes } from 'node:crypto';
+import { FrameStatus, frameParts, type EnvelopeMember } from '../crypto/index.js';
 
 const log = createLogger('keybot');
 
@@ -24,13 +25,29 @@ const log = createLogger('keybot');
 export const MAX_INVITEES = Math.floor((510 - 'PRIVMSG keybot :invite '.length + 1) / 2);
 
 /** An invitee who can be placed, with the fingerprint they are pinned to if placed. */
-interface Invitee {
+export interface Invitee {
   nick: string;
   fingerprint: string;
+  /** The roster entry the directory gives (account, fingerprint, signing key). */
+  member: EnvelopeMember;
 }
 
 /** Why an invitee was not placed in a room. */
-export type RefusalReason = KeyProblem | 'offline' | 'already_member' | 'failed';
+export type RefusalReason = KeyProblem | 'offline' | 'already_member' | 'failed' | 'key_changed';
+
+/**
+ * What a verified operation (operations.ts) fixes for the invite it authorises: the room's name
+ * (for a new room, the one keybot proposed), the fingerprint each invitee is keyed with, and the
+ * signed operation itself, which keybot relays to the room before the epoch so every member's
+ * companion can check who added whom.
+ */
+export interface Authorised {
+  name?: string;
+  /** Casefolded account → the fingerprint the signed operation names. */
+  fingerprints: ReadonlyMap<string, string>;
+  /** The signed operation (`SC1O` data). */
+  op: Uint8Array;
+}
 
 export interface Refusal {
   name: string;
@@ -65,18 +82,37 @@ export class Invites {
     private readonly epochs: Epochs,
   ) {}
 
-  /** `invite <user>...`: a new room with the requester and every invitee who can join now. */
-  async openRoom(requester: string, invitees: string[]): Promise<OpenRoomResult> {
+  /**
+   * Who of `invitees` could be placed in a new room now (the requester left out), without
+   * opening it: what keybot proposes for the requester to sign (operations.ts).
+   */
+  async checkOpen(requester: string, invitees: string[], auth?: Authorised): Promise<
+    | { status: 'ok'; me: MemberKey & { ok: true }; available: Invitee[]; refused: Refusal[] }
+    | Exclude<OpenRoomResult, { status: 'opened' }>
+  > {
     const me = await this.ctx.keys.lookup(requester);
     if (!me.ok) return { status: 'requester_unusable', problem: me.problem, detail: me.detail };
     const names = uniqueNames(invitees).filter((n) => casefold(n) !== casefold(requester));
-    const checked = await Promise.all(names.map((n) => this.checkInvitee(n)));
+    const checked = await Promise.all(names.map((n) => this.checkInvitee(n, undefined, auth)));
     const refused = checked.filter((c): c is Refusal => 'reason' in c);
     const available = checked.filter((c): c is Invitee => !('reason' in c));
     if (available.length === 0) return { status: 'nobody', refused };
+    return { status: 'ok', me, available, refused };
+  }
 
-    let name = newRoomName();
-    while (this.ctx.rooms.get(name)) name = newRoomName();
+  /**
+   * A new room with the requester and every invitee who can join now. `auth`: the verified
+   * operation that authorises it (operations.ts): its room name and fingerprints are used, and
+   * the operation is relayed to the room before the first epoch.
+   */
+  async openRoom(requester: string, invitees: string[], auth?: Authorised): Promise<OpenRoomResult> {
+    const checked = await this.checkOpen(requester, invitees, auth);
+    if (checked.status !== 'ok') return checked;
+    const { me, available, refused } = checked;
+
+    let name = auth?.name ?? newRoomName();
+    while (!auth?.name && this.ctx.rooms.get(name)) name = newRoomName();
+    if (this.ctx.rooms.get(name)) return { status: 'nobody', refused: [...refused, ...available.map((a) => ({ name: a.nick, reason: 'failed' as const, detail: `${name} exists already` }))] };
     const room = this.ctx.rooms.ensure(name);
     room.holds++;
     room.pendingReasons.push('room opened');
@@ -88,6 +124,7 @@ export class Invites {
       this.ctx.opts.transport.setModes(name, '+is');
       await room.until(() => room.modes.has('i') && room.modes.has('s'), this.ctx.o.echoTimeoutMs, 'MODE +is');
       // The requester first: if they cannot be placed (gone offline), nobody else is.
+      room.expectJoin(me.account, this.ctx.o.echoTimeoutMs);
       await this.ctx.opts.directory.putInRoom(name, me.account);
       this.pin(room, me.account, me.key.fingerprint);
       joined = await this.place(room, available.map((a) => a.nick), refused);
@@ -97,6 +134,7 @@ export class Invites {
         this.ctx.leaveRoom(room, 'nobody joined');
         return { status: 'nobody', refused };
       }
+      if (auth) this.relay(room, auth.op);
     } catch (err) {
       log.warn(`${name}: opening failed: ${(err as Error).message}`);
       // Nobody stays behind in a room keybot does not operate.
@@ -114,20 +152,34 @@ export class Invites {
     return { status: 'opened', room: name, joined, refused };
   }
 
-  /** `invite <#room> <user>...`: add users to a room the requester is in. */
-  async addToRoom(requester: string, roomName: string, invitees: string[]): Promise<AddToRoomResult> {
+  /** Who of `invitees` could be added to `roomName` now, without adding them (operations.ts). */
+  async checkAdd(
+    requester: string,
+    roomName: string,
+    invitees: string[],
+    auth?: Authorised,
+  ): Promise<{ status: 'ok'; room: Room; available: Invitee[]; refused: Refusal[] } | { status: 'not_member' }> {
     const room = this.ctx.rooms.get(roomName);
     if (!room || !room.ready || !room.hasMember(requester)) return { status: 'not_member' };
-    const checked = await Promise.all(uniqueNames(invitees).map((n) => this.checkInvitee(n, room)));
+    const checked = await Promise.all(uniqueNames(invitees).map((n) => this.checkInvitee(n, room, auth)));
     const refused = checked.filter((c): c is Refusal => 'reason' in c);
     const available = checked.filter((c): c is Invitee => !('reason' in c));
+    return { status: 'ok', room, available, refused };
+  }
+
+  /** `invite <#room> <user>...`: add users to a room the requester is in (`auth`: see openRoom). */
+  async addToRoom(requester: string, roomName: string, invitees: string[], auth?: Authorised): Promise<AddToRoomResult> {
+    const checked = await this.checkAdd(requester, roomName, invitees, auth);
+    if (checked.status !== 'ok') return checked;
+    const { room, available, refused } = checked;
     let joined: string[] = [];
     if (available.length > 0) {
       room.holds++;
       try {
-        joined = await this.place(room, available.map((a) => a.nick), refused);
+        joined = await this.place(room, available.map((a) => a.nick), refused, requester);
         // An invite by a member is the one visible act that pins (or re-pins) an account's key.
         this.pinPlaced(room, available, joined, requester);
+        if (auth && joined.length > 0) this.relay(room, auth.op);
       } finally {
         room.holds--;
         this.epochs.requestRekey(room, undefined, false, true);
@@ -136,12 +188,27 @@ export class Invites {
     return { status: 'added', room: room.name, joined, refused };
   }
 
-  private async checkInvitee(name: string, room?: Room): Promise<Refusal | Invitee> {
+  private async checkInvitee(name: string, room?: Room, auth?: Authorised): Promise<Refusal | Invitee> {
     const k: MemberKey = await this.ctx.keys.lookup(name);
     if (!k.ok) return { name, reason: k.problem, detail: k.detail };
     if (room && room.hasMember(k.account)) return { name: k.account, reason: 'already_member' };
     if (!k.online) return { name: k.account, reason: 'offline' };
-    return { nick: k.account, fingerprint: k.key.fingerprint };
+    const signed = auth?.fingerprints.get(casefold(k.account));
+    if (auth && signed !== k.key.fingerprint) {
+      return { name: k.account, reason: 'key_changed', detail: `the invite named key ${signed ?? 'none'}, the directory now has ${k.key.fingerprint}` };
+    }
+    return { nick: k.account, fingerprint: k.key.fingerprint, member: k.member };
+  }
+
+  /**
+   * Relay the signed operation to the room (`SC1O` NOTICE parts), after its placements and
+   * before the epoch they cause: each member's companion checks it against the roster it holds
+   * and shows who added whom (docs/PROTOCOL.md "Room operations").
+   */
+  private relay(room: Room, op: Uint8Array): void {
+    const framed = frameParts({ data: op, kind: 'op' });
+    if (framed.status !== FrameStatus.OK) return;
+    this.ctx.opts.transport.notices(framed.parts.map((text) => ({ target: room.name, text })));
   }
 
   /** Pin an account's fingerprint in a room (a placement by keybot or an invite by a member). */
@@ -164,9 +231,10 @@ export class Invites {
    * Server-side join each nick, all in one directory call; those who could not be placed go
    * into `refused`, each by name. Returns the placed.
    */
-  async place(room: Room, nicks: string[], refused: Refusal[]): Promise<string[]> {
+  async place(room: Room, nicks: string[], refused: Refusal[], by?: string): Promise<string[]> {
     const placed: string[] = [];
     if (nicks.length === 0) return placed;
+    for (const n of nicks) room.expectJoin(n, this.ctx.o.echoTimeoutMs * 2, by !== undefined ? `${n} added by ${by}` : undefined);
     let outcomes: Placement[];
     try {
       outcomes = await this.ctx.opts.directory.putManyInRoom(room.name, nicks);

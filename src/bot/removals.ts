@@ -21,6 +21,8 @@ export class Removals {
   private readonly leaving = new Set<string>();
   /** Removals keybot caused because a member's registered key changed ("room nick" marks). */
   private readonly keyChanged = new Set<string>();
+  /** Removals of people who joined without a verified invite ("room nick" marks). */
+  private readonly intruded = new Set<string>();
 
   /** `leave <#room>`: take the requester out; the remaining members get a new key. */
   async leave(requester: string, roomName: string): Promise<LeaveResult> {
@@ -43,12 +45,14 @@ export class Removals {
     const mark = `${room.folded} ${casefold(nick)}`;
     const asked = this.leaving.delete(mark);
     const keyChanged = this.keyChanged.delete(mark);
+    if (this.intruded.delete(mark)) return 'was removed (not invited by a member)';
     return keyChanged ? 'was removed (key changed)' : kicked && !asked ? 'was removed' : 'left';
   }
 
   /** `nick` quit: a key-change removal of them in `room` is over. */
   quit(room: Room, nick: string): void {
     this.keyChanged.delete(`${room.folded} ${casefold(nick)}`);
+    this.intruded.delete(`${room.folded} ${casefold(nick)}`);
   }
 
   /**
@@ -72,6 +76,24 @@ export class Removals {
       `you were removed from ${room.name}: the key registered for your account changed (was ${pinned}, now ${now}). ` +
         'If you did not change it, your account\'s key was replaced by someone else; a member must invite you again.',
     );
+  }
+
+  /**
+   * `nick` joined `room` without keybot placing them (no verified operation explains it: the
+   * daemon operator's `channel.join`, a forged server-side join): they are removed and never
+   * keyed, and the members are told. The KICK's echo brings a fresh epoch (service.ts), so the
+   * members' companions, which stopped sending when a stranger joined, may send again.
+   */
+  intruder(room: Room, nick: string): void {
+    room.intruders.add(casefold(nick));
+    this.keyChanged.delete(`${room.folded} ${casefold(nick)}`);
+    this.intruded.add(`${room.folded} ${casefold(nick)}`);
+    log.warn(`${room.name}: ${nick} joined without a member's signed invite; removing them`);
+    this.ctx.opts.transport.notice(
+      room.name,
+      `${nick} joined without an invite signed by a member (a join keybot did not make); removed, they get no key`,
+    );
+    this.evict(room, nick, 'not invited by a member of the room');
   }
 
   evict(room: Room, nick: string, reason: string): void {

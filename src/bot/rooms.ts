@@ -54,6 +54,14 @@ export class Room {
    * "key changed" instead. Only an invite by a member (a visible act) pins a new fingerprint.
    */
   readonly pins = new Map<string, string>();
+  /**
+   * JOINs keybot expects because it asked for them (a placement after a verified invite, a
+   * restore): casefolded nick → until when (ms). A JOIN that is not expected is an intruder's
+   * (the daemon operator's `channel.join`, say): it is removed and never keyed.
+   */
+  readonly expectedJoins = new Map<string, { until: number; reason?: string }>();
+  /** Intruders keybot removed whose KICK has not been seen yet (casefolded nicks). */
+  readonly intruders = new Set<string>();
   /** Channel modes keybot has seen set (flag letters only). */
   readonly modes = new Set<string>();
   /** Bumped on every membership change; an epoch is only installed if it did not move meanwhile. */
@@ -87,6 +95,23 @@ export class Room {
 
   hasMember(nick: string): boolean {
     return this.members.has(casefold(nick));
+  }
+
+  /**
+   * keybot is about to place `nick`: their JOIN, within `ms`, is one keybot asked for. `reason`:
+   * how members read it in the key event ("carol added by alice"; default "carol joined").
+   */
+  expectJoin(nick: string, ms: number, reason?: string, now = Date.now()): void {
+    this.expectedJoins.set(casefold(nick), { until: now + ms, ...(reason !== undefined ? { reason } : {}) });
+  }
+
+  /** Was this JOIN asked for by keybot? Consumes the expectation; its reason, or false. */
+  takeExpectedJoin(nick: string, now = Date.now()): { reason?: string } | false {
+    const f = casefold(nick);
+    const e = this.expectedJoins.get(f);
+    this.expectedJoins.delete(f);
+    for (const [k, t] of this.expectedJoins) if (t.until < now) this.expectedJoins.delete(k);
+    return e !== undefined && e.until >= now ? e : false;
   }
 
   /** Record a member; false if already there. */

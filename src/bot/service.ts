@@ -25,6 +25,7 @@ import { isServiceRoom, ServiceContext, type KeyServiceOptions } from './context
 import type { PresenceChange } from './directory.js';
 import { Epochs, type ResendResult } from './epochs.js';
 import { Invites, type AddToRoomResult, type OpenRoomResult } from './invites.js';
+import { Operations, type ProposeResult, type SignedResult } from './operations.js';
 import { Recovery } from './recovery.js';
 import { Removals, type LeaveResult } from './removals.js';
 import type { RememberedRoom, RoomRegistry } from './rooms.js';
@@ -33,6 +34,7 @@ export { isServiceRoom, type KeyServiceOptions } from './context.js';
 export { keyEventText, type ResendResult } from './epochs.js';
 export { MAX_INVITEES, newRoomName, type AddToRoomResult, type OpenRoomResult, type Refusal, type RefusalReason } from './invites.js';
 export type { LeaveResult } from './removals.js';
+export type { ProposeResult, SignedResult } from './operations.js';
 
 const log = createLogger('keybot');
 
@@ -52,6 +54,7 @@ export class KeyService {
   private readonly epochs: Epochs;
   private readonly invites: Invites;
   private readonly recovery: Recovery;
+  private readonly operations: Operations;
 
   private readonly ctx: ServiceContext;
 
@@ -61,6 +64,8 @@ export class KeyService {
     this.epochs = new Epochs(this.ctx, this.removals);
     this.invites = new Invites(this.ctx, this.epochs);
     this.recovery = new Recovery(this.ctx, this.invites, this.epochs);
+    this.operations = new Operations(this.ctx, this.invites, opts.proposalTtlMs);
+    this.operations.onExpired = (requester, text) => this.ctx.opts.transport.notice(requester, text);
   }
 
   /** keybot's own nick on IRC. */
@@ -84,12 +89,28 @@ export class KeyService {
 
   // ---- requests (from commands) --------------------------------------------------------------
 
-  /** `invite <user>...`: a new room with the requester and every invitee who can join now. */
+  /**
+   * `invite [#room] <user>...` from IRC: propose the operation to the requester's companion for
+   * signing (operations.ts); the invite happens when the signed operation comes back.
+   */
+  proposeInvite(requester: string, roomName: string | undefined, invitees: string[]): Promise<ProposeResult> {
+    return this.operations.propose(requester, roomName, invitees);
+  }
+
+  /** One `SC1O` part of a signed operation from `nick` (account `account`). */
+  signedOperationPart(nick: string, account: string, line: string): Promise<SignedResult> {
+    return this.operations.signedPart(nick, account, line);
+  }
+
+  /**
+   * Open a room WITHOUT a member's signature: only for keybot's own tests of placement; nothing
+   * on IRC reaches it (the `invite` command proposes, operations.ts).
+   */
   openRoom(requester: string, invitees: string[]): Promise<OpenRoomResult> {
     return this.invites.openRoom(requester, invitees);
   }
 
-  /** `invite <#room> <user>...`: add users to a room the requester is in. */
+  /** Add users WITHOUT a member's signature: as openRoom, for keybot's own tests only. */
   addToRoom(requester: string, roomName: string, invitees: string[]): Promise<AddToRoomResult> {
     return this.invites.addToRoom(requester, roomName, invitees);
   }
@@ -160,7 +181,13 @@ export class KeyService {
   memberJoined(roomName: string, nick: string): void {
     const room = this.ctx.rooms.get(roomName);
     if (!room) return;
-    if (room.addMember(nick)) this.epochs.requestRekey(room, room.current ? `${nick} joined` : undefined);
+    // Only JOINs keybot asked for (placements after a verified invite, restores) make members.
+    const expected = room.ready ? room.takeExpectedJoin(nick) : {};
+    if (!expected) {
+      this.removals.intruder(room, nick);
+      return;
+    }
+    if (room.addMember(nick)) this.epochs.requestRekey(room, room.current ? (expected.reason ?? `${nick} joined`) : undefined);
   }
 
   /** A PART (`kicked` false) or KICK (`kicked` true) of someone else. */
@@ -169,9 +196,14 @@ export class KeyService {
     if (!room) return;
     const why = this.removals.departure(room, nick, kicked);
     if (room.removeMember(nick)) this.epochs.requestRekey(room, `${nick} ${why}`);
+    // An intruder is gone: a fresh epoch lets the members' companions send again (they stop when a stranger joins).
+    else if (room.intruders.delete(casefold(nick))) this.epochs.requestRekey(room, `${nick} ${why}`, true);
   }
 
   memberQuit(nick: string): void {
+    for (const room of this.ctx.rooms.all()) {
+      if (room.intruders.delete(casefold(nick))) this.epochs.requestRekey(room, `${nick} was removed (not invited by a member)`, true);
+    }
     for (const room of this.ctx.rooms.roomsOf(nick)) {
       this.removals.quit(room, nick);
       if (room.removeMember(nick)) this.epochs.requestRekey(room, `${nick} quit`);
@@ -242,6 +274,7 @@ export class KeyService {
   /** Stop everything: timers cleared, keys wiped. */
   shutdown(): void {
     this.ctx.stopped = true;
+    this.operations.stop();
     this.ctx.keys.stopWarming();
     this.recovery.stop();
     this.ctx.rooms.clear();

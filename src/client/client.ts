@@ -190,7 +190,12 @@ export class SealClient extends EventEmitter {
   private sweepTimer: NodeJS.Timeout | undefined;
   /** Callers of send() whose text is held, by outbox id. */
   private readonly waiting = new Map<number, { resolve: (r: SendResult) => void; reject: (err: Error) => void }>();
-  private readonly commands = new KeybotCommands((text) => this.connected().say(KEYBOT_NICK, text));
+  private readonly commands = new KeybotCommands((text) => {
+    const irc = this.connected();
+    // An invite is noted first, so keybot's proposal for it is signed (docs/PROTOCOL.md "Room operations").
+    this.core?.typedToKeybot(text);
+    irc.say(KEYBOT_NICK, text);
+  });
 
   override on<K extends keyof SealClientEvents>(event: K, listener: Listener<K>): this {
     return super.on(event, listener as (...args: unknown[]) => void);

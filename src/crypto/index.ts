@@ -85,6 +85,7 @@ export {
   RoomOpStatus,
   applyRoomOp,
   encodeRoomOp,
+  readProposedOp,
   readRoomOp,
   rosterHash,
   signRoomOp,

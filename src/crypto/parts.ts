@@ -4,7 +4,9 @@
  *
  * Grammar (ABNF, RFC 5234), one part per PRIVMSG/NOTICE trailing parameter:
  *   part  = tag SP id SP index "/" count SP chunk
- *   tag   = "SC1E" / "SC1P"         ; E: key envelope, P: part of a room message
+ *   tag   = "SC1E" / "SC1P" / "SC1O" / "SC1Q"
+ *         ; E: key envelope, P: part of a room message, O: a signed room operation,
+ *         ; Q: a room operation keybot proposes for the requester's companion to sign
  *   id    = 1*16(ALPHA / DIGIT / "-" / "_")
  *   index = nz *2DIGIT              ; 1..count, no leading zeros
  *   count = nz *2DIGIT              ; 1..999
@@ -21,18 +23,20 @@ export const MAX_LINE_PAYLOAD = 320;
 export const MAX_PARTS = 999;
 
 /** What a part carries. */
-export type PartKind = 'envelope' | 'message';
+export type PartKind = 'envelope' | 'message' | 'op' | 'proposal';
 
-const TAG_OF: Record<PartKind, string> = { envelope: 'SC1E', message: 'SC1P' };
-const PART_RE = /^SC1([EP]) ([A-Za-z0-9_-]{1,16}) ([1-9][0-9]{0,2})\/([1-9][0-9]{0,2}) ([A-Za-z0-9+/=]+)$/;
+const TAG_OF: Record<PartKind, string> = { envelope: 'SC1E', message: 'SC1P', op: 'SC1O', proposal: 'SC1Q' };
+const KIND_OF: Record<string, PartKind> = { E: 'envelope', P: 'message', O: 'op', Q: 'proposal' };
+const PART_RE = /^SC1([EPOQ]) ([A-Za-z0-9_-]{1,16}) ([1-9][0-9]{0,2})\/([1-9][0-9]{0,2}) ([A-Za-z0-9+/=]+)$/;
 const ID_RE = /^[A-Za-z0-9_-]{1,16}$/;
 
 /** The kind of a sealchat line, told from its first five characters; undefined for anything else. */
-export type LineKind = 'message' | 'message-part' | 'envelope-part';
+export type LineKind = 'message' | 'message-part' | 'envelope-part' | 'op-part' | 'proposal-part';
 
 /**
  * Cheap recognition of sealchat payloads (looks at five characters, parses nothing): `SC1M ` is a
- * room message, `SC1P ` a part of one, `SC1E ` a part of a key envelope.
+ * room message, `SC1P ` a part of one, `SC1E ` a part of a key envelope, `SC1O ` a part of a signed
+ * room operation, `SC1Q ` a part of an operation keybot proposes (docs/PROTOCOL.md "Room operations").
  */
 export function classifyLine(text: string): LineKind | undefined {
   if (typeof text !== 'string' || text.length < 6 || !text.startsWith('SC1') || text[4] !== ' ') return undefined;
@@ -43,6 +47,10 @@ export function classifyLine(text: string): LineKind | undefined {
       return 'message-part';
     case 'E':
       return 'envelope-part';
+    case 'O':
+      return 'op-part';
+    case 'Q':
+      return 'proposal-part';
     default:
       return undefined;
   }
@@ -77,7 +85,7 @@ export function frameParts(options: { data: Uint8Array; kind: PartKind; id?: str
   if (!options || typeof options !== 'object') throw new TypeError('frameParts: expected one options object');
   const { data, kind } = options;
   if (!(data instanceof Uint8Array) || data.length === 0) throw new TypeError('frameParts: options.data must be a non-empty Uint8Array');
-  if (kind !== 'envelope' && kind !== 'message') throw new TypeError("frameParts: options.kind must be 'envelope' or 'message'");
+  if (!Object.hasOwn(TAG_OF, kind)) throw new TypeError("frameParts: options.kind must be 'envelope', 'message', 'op' or 'proposal'");
   const id = options.id ?? newPartId();
   if (!ID_RE.test(id)) throw new TypeError('frameParts: options.id must be 1-16 characters of [A-Za-z0-9_-]');
   const maxChars = options.maxChars ?? MAX_LINE_PAYLOAD;
@@ -116,7 +124,7 @@ export function parsePart(line: string): ParsedPart | undefined {
   const index = Number(m[3]);
   const count = Number(m[4]);
   if (index > count) return undefined;
-  return { kind: m[1] === 'E' ? 'envelope' : 'message', id: m[2]!, index, count, chunk: m[5]! };
+  return { kind: KIND_OF[m[1]!]!, id: m[2]!, index, count, chunk: m[5]! };
 }
 
 /** Outcome of {@link PartsReassembler.accept}. */
@@ -223,7 +231,7 @@ export class PartsReassembler {
     this.sweep({ now });
 
     const lineKind = classifyLine(line);
-    if (lineKind !== 'message-part' && lineKind !== 'envelope-part') return { status: PartStatus.NOT_A_PART };
+    if (lineKind === undefined || lineKind === 'message') return { status: PartStatus.NOT_A_PART };
     const part = parsePart(line);
     if (!part) return { status: PartStatus.MALFORMED };
     const sender = casefold(options.sender);

@@ -249,6 +249,16 @@ export function readRoomOp(options: { data: Uint8Array }): RoomOpResult {
 }
 
 /**
+ * Parse an UNSIGNED operation: the JSON alone, as keybot proposes it (`SC1Q` parts) for the
+ * requester's companion to check and sign unchanged. Canonical JSON only (as for signed ones).
+ * The caller decides whether the proposal is what its user asked for; nothing here trusts it.
+ */
+export function readProposedOp(options: { data: Uint8Array }): RoomOpResult {
+  if (!(options?.data instanceof Uint8Array) || options.data.includes(0)) return { status: RoomOpStatus.MALFORMED };
+  return decodeRoomOp(options.data);
+}
+
+/**
  * Verify an operation against the actor's key: `signingKey` and `fingerprint` are the key the
  * verifier trusts for the actor (keybot: the room's pin, or the directory's key for a create;
  * a companion: the roster's entry). Checks the schema, that the operation names that fingerprint

@@ -4,6 +4,7 @@ import {
   CommandDispatcher,
   helpLines,
   parseCommand,
+  signedReplies,
   type CommandContext,
   type KeyRequests,
 } from '../../src/bot/commands.js';
@@ -18,13 +19,13 @@ function stubService(overrides: Partial<KeyRequests> = {}): KeyRequests & { call
     selfNick: 'keybot',
     fingerprint: '0123456789abcdef0123456789abcdef01234567',
     publicKeyArmored: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxjMEZ\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----\n',
-    openRoom: async (req, inv) => {
-      calls.push(`openRoom ${req} ${inv.join(',')}`);
-      return { status: 'opened', room: '#sc-aaaaaaaaaa', joined: inv, refused: [] };
+    proposeInvite: async (req, room, inv) => {
+      calls.push(room === undefined ? `open ${req} ${inv.join(',')}` : `add ${req} ${room} ${inv.join(',')}`);
+      return room === undefined ? { status: 'proposed', names: inv, refused: [] } : { status: 'not_member' };
     },
-    addToRoom: async (req, room, inv) => {
-      calls.push(`addToRoom ${req} ${room} ${inv.join(',')}`);
-      return { status: 'not_member' };
+    signedOperationPart: async (nick, account, line) => {
+      calls.push(`signed ${nick} ${account} ${line}`);
+      return { status: 'incomplete' };
     },
     online: async () => ['alice', 'bob'],
     status: async (name) => ({ status: 'unknown', name }),
@@ -118,12 +119,13 @@ describe('src/bot/commands.ts', function () {
       // The shortest names: the most one line can carry.
       expect(`PRIVMSG keybot :invite ${Array.from({ length: MAX_INVITEES }, () => 'u').join(' ')}`.length).to.be.at.most(510);
       expect(`PRIVMSG keybot :invite ${Array.from({ length: MAX_INVITEES + 1 }, () => 'u').join(' ')}`.length).to.be.above(510);
-      const ok = await run(`invite ${most.join(' ')}`, { service });
+      expect(await run(`invite ${most.join(' ')}`, { service })).to.deep.equal([]);
+      expect(service.calls).to.have.length(1);
+      // Once signed and carried out: the count, then the names in lines that fit IRC, all of them.
+      const ok = signedReplies({ status: 'opened', result: { status: 'opened', room: '#sc-aaaaaaaaaa', joined: most, refused: [] } });
       expect(ok[0]).to.equal(`opened #sc-aaaaaaaaaa with ${MAX_INVITEES} users; keys follow`);
-      // The names follow in lines that fit IRC, all of them.
       expect(ok.slice(1).every((l) => l.length <= 310)).to.equal(true);
       expect(ok.slice(1).join(' ').replace(/^with: /, '').split(/,\s*/)).to.deep.equal(most);
-      expect(service.calls).to.have.length(1);
       expect(await run(`invite ${most.join(' ')} one-more`, { service })).to.deep.equal([
         `too many names: invite takes at most ${MAX_INVITEES} users at a time`,
       ]);
@@ -166,12 +168,11 @@ describe('src/bot/commands.ts', function () {
   });
 
   describe('replies', function () {
-    it('invite: one line per refused invitee with its reason, then the room', async function () {
+    it('invite: one line per refused invitee with its reason when keybot proposes; the room once the signed invite is carried out', async function () {
       const service = stubService({
-        openRoom: async () => ({
-          status: 'opened',
-          room: '#sc-abcdefghij',
-          joined: ['bob'],
+        proposeInvite: async () => ({
+          status: 'proposed',
+          names: ['bob'],
           refused: [
             { name: 'carol', reason: 'offline' },
             { name: 'ghost', reason: 'unknown' },
@@ -180,6 +181,7 @@ describe('src/bot/commands.ts', function () {
             { name: 'b@d', reason: 'invalid_name' },
           ],
         }),
+        signedOperationPart: async () => ({ status: 'opened', result: { status: 'opened', room: '#sc-abcdefghij', joined: ['bob'], refused: [] } }),
       });
       expect(await run('invite bob carol ghost dave keybot b@d', { service })).to.deep.equal([
         'cannot invite carol: offline',
@@ -187,12 +189,21 @@ describe('src/bot/commands.ts', function () {
         'cannot invite dave: no usable key (The key has expired.)',
         'cannot invite keybot: that is me, the key service',
         'cannot invite b@d: not a valid account name',
-        'opened #sc-abcdefghij with bob; keys follow',
       ]);
+      expect(await run('SC1O abc 1/1 AAAA', { service })).to.deep.equal(['opened #sc-abcdefghij with bob; keys follow']);
+    });
+
+    it('a part of a signed operation goes to the key service, not the command table, and guests cannot send one', async function () {
+      const service = stubService();
+      expect(await run('SC1O abc 1/2 AAAA', { service })).to.deep.equal([]);
+      expect(service.calls).to.deep.equal(['signed alice alice SC1O abc 1/2 AAAA']);
+      expect(await run('SC1O abc 2/2 AAAA', { service, account: null })).to.deep.equal(['you need an account to change rooms']);
+      const refusing = stubService({ signedOperationPart: async () => ({ status: 'refused', reason: 'it is not an invite I proposed to you' }) });
+      expect(await run('SC1O abc 1/1 AAAA', { service: refusing })).to.deep.equal(['invite refused: it is not an invite I proposed to you']);
     });
 
     it('invite: says so when nobody can join', async function () {
-      const service = stubService({ openRoom: async () => ({ status: 'nobody', refused: [{ name: 'carol', reason: 'offline' }] }) });
+      const service = stubService({ proposeInvite: async () => ({ status: 'nobody', refused: [{ name: 'carol', reason: 'offline' }] }) });
       expect(await run('invite carol', { service })).to.deep.equal([
         'cannot invite carol: offline',
         'no room opened: none of the users you invited can join now',
@@ -200,16 +211,16 @@ describe('src/bot/commands.ts', function () {
     });
 
     it('invite: a requester without a usable key is told why', async function () {
-      const service = stubService({ openRoom: async () => ({ status: 'requester_unusable', problem: 'no_key', detail: 'The key has been revoked by its owner.' }) });
+      const service = stubService({ proposeInvite: async () => ({ status: 'requester_unusable', problem: 'no_key', detail: 'The key has been revoked by its owner.' }) });
       expect(await run('invite bob', { service })).to.deep.equal([
         'you cannot open rooms: your account has no usable key (The key has been revoked by its owner.)',
       ]);
     });
 
-    it('invite #room: routes to addToRoom; non-members get the same answer as for a missing room', async function () {
+    it('invite #room: proposes an addition; non-members get the same answer as for a missing room', async function () {
       const service = stubService();
       expect(await run('invite #sc-abcdefghij bob', { service })).to.deep.equal(['you are not in #sc-abcdefghij']);
-      expect(service.calls).to.deep.equal(['addToRoom alice #sc-abcdefghij bob']);
+      expect(service.calls).to.deep.equal(['add alice #sc-abcdefghij bob']);
       expect(await run('invite #sc-abcdefghij', { service })).to.deep.equal(['usage: invite #sc-abcdefghij <user>...']);
     });
 

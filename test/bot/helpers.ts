@@ -15,6 +15,7 @@ import {
   type PrivateKeyHandle,
   type PublicKeyHandle,
 } from '../../src/crypto/index.js';
+import { RoomOperations } from '../../src/client/core/operations.js';
 import { startKeybot, type Keybot, type KeybotOptions } from '../../src/bot/main.js';
 import { setLogLevel, type LogLevel } from '../../src/util/log.js';
 import { connectClient, startTestDaemon, type ConfigOverrides, type TestDaemon, type TestUser } from '../helpers/daemon.js';
@@ -32,6 +33,10 @@ export class TestMember {
   readonly envelopes: OpenedEnvelope[] = [];
   readonly failures: string[] = [];
   readonly channelNotices: Array<{ target: string; text: string }> = [];
+  /** Proposals this member's companion half refused to sign. */
+  readonly refusals: string[] = [];
+  /** The companion's signing half: invites this member types are signed when keybot proposes them. */
+  readonly operations: RoomOperations;
   /** Every envelope part keybot sent this member, complete or not. */
   partsReceived = 0;
   private readonly reassembler = new PartsReassembler();
@@ -44,10 +49,19 @@ export class TestMember {
     private readonly key: PrivateKeyHandle,
     private readonly keybotKey: () => PublicKeyHandle,
   ) {
+    this.operations = new RoomOperations(name, key);
     client.on('notice', (e: { nick?: string; target: string; message: string }) => {
       if (e.nick?.toLowerCase() !== 'keybot') return;
       if (e.target.startsWith('#')) {
         this.channelNotices.push({ target: e.target, text: e.message });
+        this.wake();
+        return;
+      }
+      if (classifyLine(e.message) === 'proposal-part') {
+        // keybot proposes the invite we asked for: sign it as a companion does (src/client/core/operations.ts).
+        const answer = this.operations.proposalPart(e.message, (room) => this.latest(room)?.payload.members, Date.now());
+        for (const line of answer?.lines ?? []) this.client.say('keybot', line);
+        if (answer?.refused) this.refusals.push(answer.refused);
         this.wake();
         return;
       }
@@ -83,7 +97,7 @@ export class TestMember {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(w);
-        reject(new Error(`${this.name}: timed out waiting for ${what}; notices: ${JSON.stringify(this.notices)}; envelopes: ${this.envelopes.map((e) => `${e.payload.room}@${e.payload.epoch}`).join(' ')}; failures: ${this.failures.join('; ')}`));
+        reject(new Error(`${this.name}: timed out waiting for ${what}; notices: ${JSON.stringify(this.notices)}; envelopes: ${this.envelopes.map((e) => `${e.payload.room}@${e.payload.epoch}`).join(' ')}; failures: ${this.failures.join("; ")}; refusals: ${this.refusals.join("; ")}`));
       }, ms);
       const w = (): void => {
         const v = check();
@@ -99,6 +113,7 @@ export class TestMember {
   /** Send a command and wait for the first reply NOTICE that matches `re`. */
   async ask(command: string, re: RegExp, ms = 8000): Promise<string> {
     const from = this.notices.length;
+    this.operations.typed(command, Date.now());
     this.client.say('keybot', command);
     return this.until(() => this.notices.slice(from).find((n) => re.test(n)), `reply ${re} to "${command}"`, ms);
   }

@@ -30,6 +30,7 @@ describe('src/bot invite of 50 names (real daemon, real keybot)', function () {
   it('opens one room with everyone and keys it in one epoch listing all 50', async () => {
     const [alice, ...rest] = members;
     // As one line (irc-framework's say() would split a message this long in two).
+    alice!.operations.typed(`invite ${names.slice(1).join(' ')}`, Date.now());
     alice!.client.raw('PRIVMSG', 'keybot', `invite ${names.slice(1).join(' ')}`);
     const reply = await alice!.until(() => alice!.notices.find((n) => /^opened /.test(n)), 'the room', 20_000);
     const room = /#sc-[a-z2-7]{10}/.exec(reply)![0];

@@ -73,7 +73,7 @@ describe('src/bot keybot (real daemon, real keybot, irc-framework members, real 
     expect(envs[0]!.parts).to.be.greaterThan(1);
     for (const m of [alice, bob, carol]) expect(m.failures).to.deep.equal([]);
     // The room hears why the key changed.
-    const announce = await alice.until(() => alice.channelNotices.find((n) => n.target === room), 'key event');
+    const announce = await alice.until(() => alice.channelNotices.find((n) => n.target === room && n.text.startsWith('new key')), 'key event');
     expect(announce.text).to.equal(`new key: epoch ${a!.epoch} for alice, bob, carol (room opened)`);
     // The members' join burst made one epoch, not one per join. The marker: a later change (carol
     // leaves). keybot makes a room's epochs one after another, so another epoch from the burst

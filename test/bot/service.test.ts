@@ -159,6 +159,12 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
     }
   }
 
+  /** A JOIN keybot asked for (as after a member's signed invite): the daemon's echo of a placement. */
+  function placedJoin(nick: string): void {
+    svc.rooms.get(ROOM)!.expectJoin(nick, 5000);
+    svc.memberJoined(ROOM, nick);
+  }
+
   function openRoom(nicks: string[]): void {
     svc.selfJoined(ROOM);
     svc.namesReceived(ROOM, ['@keybot', ...nicks].map((n) => n.replace('@', '')));
@@ -167,9 +173,9 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
   it('a burst of joins makes one epoch for everyone', async function () {
     start();
     openRoom(['alice']);
-    svc.memberJoined(ROOM, 'bob');
-    svc.memberJoined(ROOM, 'carol');
-    svc.memberJoined(ROOM, 'dave');
+    placedJoin('bob');
+    placedJoin('carol');
+    placedJoin('dave');
     await settle(() => tx.events(ROOM).length >= 1);
     const all = await Promise.all(['alice', 'bob', 'carol', 'dave'].map(opened));
     for (const envs of all) expect(envs).to.have.length(1);
@@ -192,7 +198,7 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
     let release!: () => void;
     dir.gate = new Promise((r) => (release = r));
     const looked = dir.lookups;
-    svc.memberJoined(ROOM, 'dave');
+    placedJoin('dave');
     await settle(() => dir.lookups === looked + 4);
     svc.memberLeft(ROOM, 'carol', false);
     dir.gate = undefined;
@@ -288,7 +294,7 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       await settle(() => tx.events(ROOM).length === 1);
       const bobLines = tx.envelopeLinesTo('bob').length;
       swapKey('bob');
-      svc.memberJoined(ROOM, 'dave'); // any rekey
+      placedJoin('dave'); // any rekey
       await settle(() => (tx.events(ROOM).filter((t) => t.startsWith('new key')).length === 2));
       expect(dir.kicked).to.deep.equal([`${ROOM} bob`]);
       expect(dir.kickReasons).to.deep.equal(['key changed']);
@@ -330,10 +336,10 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       expect((await svc.resendKey('bob', ROOM)).status).to.equal('pending');
       svc.memberLeft(ROOM, 'bob', true);
       await settle(() => tx.events(ROOM).filter((t) => t.startsWith('new key')).length === 2);
-      // Joining by other means (the daemon placing bob) does not re-pin: removed again.
+      // Joining by other means (the daemon placing bob, no member's signed invite): removed again, never keyed.
       svc.memberJoined(ROOM, 'bob');
       await settle(() => dir.kicked.length === 2);
-      expect(dir.kickReasons).to.deep.equal(['key changed', 'key changed']);
+      expect(dir.kickReasons).to.deep.equal(['key changed', 'not invited by a member of the room']);
       svc.memberLeft(ROOM, 'bob', true);
       await settle(() => tx.events(ROOM).filter((t) => t.startsWith('new key')).length >= 3);
       const bobBefore = tx.envelopeLinesTo('bob').length;

@@ -25,11 +25,12 @@
  *  - outgoing text in a room we have or had a key for, or in any `#sc-` room, is encrypted or
  *    refused: the engine never hands back plaintext for such a room (fail closed).
  */
-import { classifyLine, sanitizeText, type PublicKeyHandle } from '../../crypto/index.js';
+import { classifyLine, sanitizeText, type EnvelopeMember, type PublicKeyHandle } from '../../crypto/index.js';
 import { casefold } from '../../protocol/names.js';
 import { EnvelopeIntake } from './envelopes.js';
 import { CompanionMemory } from './memory.js';
-import { RoomKeys, engineConfig, type EngineConfig, type HeldMessage } from './room-keys.js';
+import { RoomOperations } from './operations.js';
+import { RoomKeys, engineConfig, isChannel, type EngineConfig, type HeldMessage } from './room-keys.js';
 import { RoomMessages } from './room-messages.js';
 import type { IncomingLine, IncomingResult, OutgoingResult, RoomCryptoEngineOptions, RoomInfo, UndecryptableResult } from './types.js';
 
@@ -41,6 +42,7 @@ export class RoomCryptoEngine {
   private readonly messages: RoomMessages;
   private readonly envelopes: EnvelopeIntake;
   private readonly memory: CompanionMemory;
+  private readonly operations: RoomOperations;
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(options: RoomCryptoEngineOptions) {
@@ -50,7 +52,8 @@ export class RoomCryptoEngine {
     this.memory = options.memory ?? new CompanionMemory(options.account, '');
     this.keys = new RoomKeys(this.c, this.memory.epochs());
     this.messages = new RoomMessages(this.c, this.keys, options.reassembler);
-    this.envelopes = new EnvelopeIntake(this.c, this.keys, this.messages, this.memory, {
+    this.operations = new RoomOperations(this.c.account, this.c.privateKey);
+    this.envelopes = new EnvelopeIntake(this.c, this.keys, this.messages, this.memory, this.operations, {
       ...(options.keybotKey ? { keybotKey: options.keybotKey } : {}),
       ...(options.reassembler ? { reassembler: options.reassembler } : {}),
     });
@@ -87,6 +90,7 @@ export class RoomCryptoEngine {
    * Call it in order with handleIncoming (the IRC layer serialises both).
    */
   forgetRoom(room: string): void {
+    this.operations.forgetRoom(room);
     this.keys.forget(room);
     this.messages.forgetRoom(room);
   }
@@ -97,6 +101,14 @@ export class RoomCryptoEngine {
    */
   encryptOutgoing(options: { room: string; text: string; now?: number }): OutgoingResult {
     return this.messages.encryptOutgoing(options);
+  }
+
+  /**
+   * The user sent `text` to keybot (typed in their client): an `invite` is remembered, so that
+   * keybot's proposal for it is signed with the user's key (operations.ts) and no other is.
+   */
+  typedToKeybot(text: string, now?: number): void {
+    this.operations.typed(text, now ?? this.c.clock());
   }
 
   /**
@@ -175,6 +187,12 @@ export class RoomCryptoEngine {
 
   // ---- internals -------------------------------------------------------------------------
 
+  /** The members of the room's current epoch, if we hold one. */
+  private roster(room: string): EnvelopeMember[] | undefined {
+    const cur = this.keys.get(room)?.current;
+    return cur ? [...cur.members.values()] : undefined;
+  }
+
   // What the collaborators hold for peers, by the names test/security/flood.test.ts checks are bounded.
   private get envelopeParts(): unknown {
     return this.envelopes.envelopeParts;
@@ -200,6 +218,16 @@ export class RoomCryptoEngine {
     const kind = classifyLine(text);
     const fromKeybot = casefold(from) === this.c.keybotNick;
     if (kind === 'envelope-part') return this.envelopes.envelopePart(from, text, fromKeybot, now);
+    // Room operations (operations.ts): only keybot proposes (to us) and relays (to a room).
+    if (kind === 'proposal-part') {
+      if (!fromKeybot || isChannel(target)) return { kind: 'hidden' };
+      const answer = this.operations.proposalPart(text, (room) => this.roster(room), now);
+      return answer ? { kind: 'proposal', ...answer } : { kind: 'hidden' };
+    }
+    if (kind === 'op-part') {
+      if (fromKeybot && isChannel(target)) this.operations.relayedPart(target, text, now);
+      return { kind: 'hidden' };
+    }
     if (kind === 'message' || kind === 'message-part') return this.messages.roomLine(from, target, command, text, kind, now);
     if (fromKeybot) return { kind: 'bot-notice', target, text: sanitizeText(text), command };
     if (this.keys.isEncryptedRoom(target)) {

@@ -17,6 +17,7 @@ import {
 } from '../../crypto/index.js';
 import { casefold } from '../../protocol/names.js';
 import type { CompanionMemory } from './memory.js';
+import type { RoomOperations } from './operations.js';
 import { wipe, type EngineConfig, type RoomKeys } from './room-keys.js';
 import type { RoomMessages } from './room-messages.js';
 import type { EnvelopeRejectCode, EnvelopeRejectedResult, IncomingResult } from './types.js';
@@ -48,6 +49,7 @@ const ENVELOPE_REASONS: Record<EnvelopeRejectCode, string> = {
   'not-yet-valid': 'it was issued in the future (check the clocks)',
   'not-newer': 'its epoch is not newer than the key you hold',
   'member-key-changed': 'it lists a member with another key than the one you saw for them before',
+  'unexplained-member': 'it adds someone no member signed an invite for',
 };
 
 /** Install room keys from keybot's envelopes. */
@@ -63,6 +65,7 @@ export class EnvelopeIntake {
     private readonly keys: RoomKeys,
     private readonly messages: RoomMessages,
     private readonly memory: CompanionMemory,
+    private readonly operations: RoomOperations,
     opts: { keybotKey?: PublicKeyHandle; reassembler?: ReassemblerOptions },
   ) {
     this.keybotKey = opts.keybotKey;
@@ -209,6 +212,18 @@ export class EnvelopeIntake {
         'and accept it (acceptMemberKey)';
       return { ...this.rejected(from, 'member-key-changed', reason), room: p.room, epoch: p.epoch, account: m.account, pinned, offered };
     }
+    // Everyone the epoch adds to the roster we held must be named by an operation a member signed.
+    const previous = state.current ? [...state.current.members.values()] : undefined;
+    const explained = this.operations.explain(p.room, previous, p.members, now);
+    if (explained.unexplained.length > 0) {
+      state.name = p.room;
+      p.key.fill(0);
+      const who = explained.unexplained.join(', ');
+      const reason =
+        `${ENVELOPE_REASONS['unexplained-member']}: epoch ${p.epoch} of ${p.room} adds ${who}, but no member of the room signed an invite ` +
+        `for ${explained.unexplained.length === 1 ? 'them' : 'them all'}. Nothing is sent to ${p.room} under it`;
+      return { ...this.rejected(from, 'unexplained-member', reason), room: p.room, epoch: p.epoch, accounts: explained.unexplained };
+    }
     for (const m of p.members) {
       const folded = casefold(m.account);
       if (folded !== this.c.folded) this.memory.pinMember(m.account, m.fingerprint);
@@ -234,6 +249,7 @@ export class EnvelopeIntake {
       members: p.members.map((m) => m.account),
       issuedAt: p.issuedAt,
       verified: true,
+      ...(explained.changes.length > 0 ? { changes: explained.changes } : {}),
       released,
     };
   }

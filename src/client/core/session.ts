@@ -197,6 +197,12 @@ export class CompanionSession {
     const actions: CompanionAction[] = [];
     if (casefold(line.from) === KEYBOT_NICK) actions.push(...this.keybotSteps(this.keybotKey.heard(now, false)));
     const r = await this.engine.handleIncoming({ ...line, now });
+    if (r.kind === 'proposal') {
+      // keybot asks us to sign an invite: the signed lines go back to keybot, or the user hears why not.
+      for (const text of r.lines ?? []) actions.push({ type: 'send', command: 'PRIVMSG', target: KEYBOT_NICK, text });
+      if (r.refused !== undefined) actions.push({ type: 'warning', text: r.refused });
+      return { result: { kind: 'hidden' }, actions };
+    }
     if (r.kind === 'bot-notice') {
       const { taken, steps } = await this.keybotKey.take(r.target, r.text, now);
       actions.push(...this.keybotSteps(steps));
@@ -303,12 +309,21 @@ export class CompanionSession {
   // ---- text out (not queued: it only reads and encrypts) ------------------------------------
 
   /**
+   * The user sent `text` to keybot (any adapter calls this for a PRIVMSG to keybot it passes on):
+   * an `invite` is noted, so keybot's proposal for it gets signed (docs/PROTOCOL.md "Room operations").
+   */
+  typedToKeybot(text: string, now = this.clock()): void {
+    this.engine.typedToKeybot(text, now);
+  }
+
+  /**
    * Text the user typed for a channel: encrypt it now, hold it for the room's next key, or refuse
    * it; `not-encrypted` refusals are the adapter's to decide (an ordinary channel). `hold`: the
    * adapter can hold (its user will see the text go out later); only PRIVMSGs to rooms we are (or
    * were, before a lost connection) in are held, and never once keybot's key was refused.
    */
   send(o: { target: string; text: string; command?: TextCommand; hold: boolean; now?: number }): SubmitResult {
+    if (casefold(o.target) === KEYBOT_NICK && (o.command ?? 'PRIVMSG') === 'PRIVMSG') this.typedToKeybot(o.text, o.now);
     const refusal = this.targetRefusal(o.target);
     if (refusal !== undefined) return { status: 'refused', code: 'no-key', room: o.target, reason: refusal };
     const room = o.target;

@@ -41,7 +41,12 @@ export type EnvelopeRejectCode =
    * It lists a member account with another fingerprint than the one pinned for that account:
    * its key may have been swapped by whoever runs the directory. See `account`, `pinned`, `offered`.
    */
-  | 'member-key-changed';
+  | 'member-key-changed'
+  /**
+   * It adds someone to a room whose roster we held that no operation signed by a member
+   * explains (docs/PROTOCOL.md "Room operations"): see `accounts`.
+   */
+  | 'unexplained-member';
 
 /** Why a room message cannot be shown. */
 export type UndecryptableCode =
@@ -67,6 +72,15 @@ export type UndecryptableCode =
 export interface HiddenResult {
   kind: 'hidden';
 }
+/**
+ * keybot proposed an invite for us to sign (operations.ts): the signed `SC1O` lines to send to
+ * keybot, or why it was refused. CompanionSession turns it into actions; adapters never see it.
+ */
+export interface ProposalResult {
+  kind: 'proposal';
+  lines?: string[];
+  refused?: string;
+}
 export interface PassthroughResult {
   kind: 'passthrough';
 }
@@ -82,6 +96,11 @@ export interface KeyResult {
   /** When keybot sealed the envelope (ms). */
   issuedAt: number;
   verified: true;
+  /**
+   * What changed, as verified from the members' signed operations keybot relayed:
+   * "carol added by alice, verified", "room opened by alice with you, bob, verified".
+   */
+  changes?: string[];
   /** Messages that were held waiting for this key, now decided (in arrival order). */
   released: IncomingResult[];
 }
@@ -98,6 +117,8 @@ export interface EnvelopeRejectedResult {
   pinned?: string;
   /** ...and the one the envelope lists. */
   offered?: string;
+  /** For `unexplained-member`: who was added without a member's signed operation. */
+  accounts?: string[];
 }
 export interface MessageResult {
   kind: 'message';
@@ -159,7 +180,8 @@ export type IncomingResult =
   | UndecryptableResult
   | PlaintextInRoomResult
   | BotNoticeResult
-  | HeldResult;
+  | HeldResult
+  | ProposalResult;
 
 /** What to send for one outgoing text. */
 export type OutgoingResult =

@@ -271,6 +271,7 @@ export class ProxySession {
       }
       // A CTCP query or reply (not a /me, which is text) is no one's secret.
       const ctcp = text.startsWith('\x01') && !text.startsWith('\x01ACTION');
+      if (folded === KEYBOT_NICK && command === 'PRIVMSG') this.core?.typedToKeybot(text);
       if (folded === KEYBOT_NICK || ctcp || this.o.allowPlaintext) {
         this.toServer(serializeBody(null, command, [target, text]));
         continue;

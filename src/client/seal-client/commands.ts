@@ -9,6 +9,8 @@ const REPLY_QUIET_MS = 300;
 
 interface Pending {
   lines: string[];
+  /** Lines that are not the end of the reply (an invite's refusals, before its outcome). */
+  waitPast?: RegExp;
   resolve: (lines: string[]) => void;
   reject: (err: Error) => void;
   quiet?: NodeJS.Timeout;
@@ -33,7 +35,13 @@ export class KeybotCommands {
             this.pending = undefined;
             resolve(p.lines);
           };
-          this.pending = { lines: [], resolve, reject, deadline: setTimeout(finish, timeoutMs) };
+          this.pending = {
+            lines: [],
+            resolve,
+            reject,
+            deadline: setTimeout(finish, timeoutMs),
+            ...(/^\s*invite\s/i.test(text) ? { waitPast: /^cannot invite / } : {}),
+          };
           this.pending.deadline.unref();
           try {
             this.say(text);
@@ -54,6 +62,9 @@ export class KeybotCommands {
     if (!p) return;
     p.lines.push(text);
     clearTimeout(p.quiet);
+    // An invite's refusals come at once, its outcome only after our companion signed keybot's
+    // proposal and keybot placed everyone: wait for the outcome, not for a quiet moment.
+    if (p.waitPast !== undefined && p.waitPast.test(text)) return;
     p.quiet = setTimeout(() => {
       clearTimeout(p.deadline);
       if (this.pending === p) this.pending = undefined;

@@ -1,0 +1,242 @@
+/**
+ * RoomOperations: the companion's half of member-signed room operations (docs/PROTOCOL.md "Room
+ * operations"; issue 11). Part of RoomCryptoEngine (engine.ts), transport-free.
+ *
+ *  - **Signing invites.** When the user sends `invite [#room] <user>...` to keybot (typed in any
+ *    client: the terminal client, irssi through the proxy, WeeChat or irssi with the plugin), the
+ *    companion notes what was asked. keybot answers with the operation it would carry out (`SC1Q`
+ *    parts); the companion signs it unchanged with the user's key only if it is what the user
+ *    asked for: the user's own account and key, the room named (or a new `#sc-` room), targets
+ *    the user named, the roster hash of the room's epoch the companion holds, a recent time. A
+ *    proposal nobody here asked for is refused and reported: someone else is using the account's
+ *    password (a second session), and keybot will not act without the signature.
+ *  - **Checking who added whom.** keybot relays each operation it carried out to the room (`SC1O`
+ *    NOTICE parts) before the epoch it causes. When that epoch arrives, every member the new
+ *    roster adds must be named, with the same fingerprint, by an operation signed by a member of
+ *    the previous roster (for a new room: by the opener, who must be in it) that applies to the
+ *    roster the companion held. The key result then says "carol added by alice, verified". An
+ *    epoch that adds anyone no such operation explains is refused: nothing is sent under it.
+ */
+import {
+  EMPTY_ROSTER_HASH,
+  FrameStatus,
+  PartStatus,
+  PartsReassembler,
+  RoomOpStatus,
+  frameParts,
+  readProposedOp,
+  rosterHash,
+  signRoomOp,
+  verifyRoomOp,
+  type EnvelopeMember,
+  type PrivateKeyHandle,
+  type RoomOp,
+} from '../../crypto/index.js';
+import { SERVICE_ROOM_PREFIX, casefold } from '../../protocol/names.js';
+
+/** How long a typed invite waits for keybot's proposal. */
+const INTENT_TTL_MS = 60_000;
+/** How long a relayed operation waits for the epoch it causes. */
+const RELAYED_TTL_MS = 10 * 60_000;
+/** An operation's time may differ from ours by this much (docs/PROTOCOL.md: 5 minutes old, 1 ahead). */
+const OP_MAX_AGE_MS = 5 * 60_000;
+const OP_MAX_SKEW_MS = 60_000;
+const MAX_INTENTS = 16;
+const MAX_RELAYED_PER_ROOM = 32;
+
+interface Intent {
+  /** Folded room, or undefined for a new room. */
+  room?: string;
+  targets: Set<string>;
+  at: number;
+}
+
+interface Relayed {
+  data: Uint8Array;
+  at: number;
+}
+
+/** What the engine does with a proposal from keybot. */
+export interface ProposalAnswer {
+  /** The signed operation as `SC1O` lines, each to be sent as a PRIVMSG to keybot. */
+  lines?: string[];
+  /** Refused: tell the user why (nothing is sent). */
+  refused?: string;
+}
+
+/** How a new epoch's roster follows from the previous one. */
+export interface RosterExplanation {
+  /** "carol added by alice, verified", "room opened by alice, verified" — for the user. */
+  changes: string[];
+  /** Accounts the new roster adds that no verified operation names: the epoch must be refused. */
+  unexplained: string[];
+}
+
+export class RoomOperations {
+  private readonly folded: string;
+  private intents: Intent[] = [];
+  private readonly relayed = new Map<string, Relayed[]>();
+  private readonly proposals = new PartsReassembler({ maxBytes: 16 * 1024, maxPendingPerSender: 2, timeoutMs: 30_000 });
+  private readonly ops = new PartsReassembler({ maxBytes: 16 * 1024, maxPendingPerSender: 4, maxPendingMessages: 64, timeoutMs: 30_000 });
+
+  constructor(
+    private readonly account: string,
+    private readonly privateKey: PrivateKeyHandle,
+  ) {
+    this.folded = casefold(account);
+  }
+
+  /** The user sent `text` to keybot: if it is an invite, remember what was asked. */
+  typed(text: string, now: number): void {
+    const words = text
+      .replace(/\x03(?:\d{1,2}(?:,\d{1,2})?)?/g, '')
+      .replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '')
+      .trim()
+      .split(/\s+/);
+    if (words[0]?.toLowerCase() !== 'invite' || words.length < 2) return;
+    const room = words[1]!.startsWith('#') ? casefold(words[1]!) : undefined;
+    const targets = new Set(words.slice(room === undefined ? 1 : 2).map((w) => casefold(w)));
+    if (targets.size === 0) return;
+    this.intents = this.intents.filter((i) => now - i.at < INTENT_TTL_MS).slice(-(MAX_INTENTS - 1));
+    this.intents.push({ ...(room !== undefined ? { room } : {}), targets, at: now });
+  }
+
+  /**
+   * One `SC1Q` part from keybot. Once complete: sign it if the user asked for exactly this
+   * (see the file comment), else refuse. `roster(room)`: the members of the room's current
+   * epoch we hold, if any.
+   */
+  proposalPart(line: string, roster: (room: string) => EnvelopeMember[] | undefined, now: number): ProposalAnswer | undefined {
+    const r = this.proposals.accept({ sender: 'keybot', line, now });
+    if (r.status === PartStatus.INCOMPLETE || r.status === PartStatus.DUPLICATE) return undefined;
+    if (r.status !== PartStatus.COMPLETE || !r.data) return { refused: `keybot's proposal did not arrive whole (${r.status}); nothing was signed` };
+    const read = readProposedOp({ data: r.data });
+    if (read.status !== RoomOpStatus.OK || !read.op) return { refused: `keybot sent a proposal that is not a room operation (${read.status}); nothing was signed` };
+    const op = read.op;
+    const problem = this.proposalProblem(op, roster, now);
+    if (problem !== undefined) return { refused: problem };
+    const signed = signRoomOp({ op, signer: this.privateKey });
+    const framed = frameParts({ data: signed, kind: 'op' });
+    if (framed.status !== FrameStatus.OK) return { refused: 'the signed invite is too large to send; nothing was signed' };
+    return { lines: framed.parts };
+  }
+
+  private proposalProblem(op: RoomOp, roster: (room: string) => EnvelopeMember[] | undefined, now: number): string | undefined {
+    const what = `${op.action === 'create' ? 'a new room' : op.room} with ${op.targets.map((t) => t.account).join(', ')}`;
+    const refuse = (why: string): string => `refused to sign keybot's proposal (${what}): ${why}`;
+    if (op.action !== 'create' && op.action !== 'add') return refuse('it is not an invite');
+    if (casefold(op.actor.account) !== this.folded || op.actor.fingerprint !== this.privateKey.fingerprint) return refuse('it is not in your name and key');
+    if (now - op.issuedAt > OP_MAX_AGE_MS || op.issuedAt - now > OP_MAX_SKEW_MS) return refuse('its time is off');
+    const room = op.action === 'add' ? casefold(op.room) : undefined;
+    this.intents = this.intents.filter((i) => now - i.at < INTENT_TTL_MS);
+    const intent = this.intents.find((i) => i.room === room && op.targets.length > 0 && op.targets.every((t) => i.targets.has(casefold(t.account))));
+    if (!intent) {
+      return refuse(
+        'you did not ask for it. If you did not send that invite, someone else is logged in with your password; keybot does nothing without your signature',
+      );
+    }
+    if (op.action === 'create') {
+      if (!casefold(op.room).startsWith(SERVICE_ROOM_PREFIX) || roster(op.room) !== undefined) return refuse('it is not a new room');
+      if (!same(op.roster, EMPTY_ROSTER_HASH)) return refuse('a new room starts with nobody in it');
+    } else {
+      const members = roster(op.room);
+      if (!members) return refuse(`you hold no key for ${op.room}`);
+      if (!same(op.roster, rosterHash(members))) return refuse(`it is for another membership of ${op.room} than the one you hold (the room changed; invite again)`);
+    }
+    this.intents = this.intents.filter((i) => i !== intent);
+    return undefined;
+  }
+
+  /** One `SC1O` part keybot relayed to `room`: kept until the epoch it causes arrives. */
+  relayedPart(room: string, line: string, now: number): void {
+    const r = this.ops.accept({ sender: `keybot ${casefold(room)}`, line, now });
+    if (r.status !== PartStatus.COMPLETE || r.kind !== 'op' || !r.data) return;
+    const f = casefold(room);
+    const list = (this.relayed.get(f) ?? []).filter((x) => now - x.at < RELAYED_TTL_MS);
+    list.push({ data: r.data, at: now });
+    this.relayed.set(f, list.slice(-MAX_RELAYED_PER_ROOM));
+  }
+
+  /**
+   * A new epoch of `room` lists `next`; `previous` is the roster of the epoch we held before (on
+   * this connection), if any. Which additions verified operations explain, and which none does.
+   * Without a previous roster, additions cannot be checked (our first key for the room): only
+   * operations that verify are shown, and nothing is called unexplained.
+   */
+  explain(room: string, previous: readonly EnvelopeMember[] | undefined, next: readonly EnvelopeMember[], now: number): RosterExplanation {
+    const f = casefold(room);
+    const relayed = (this.relayed.get(f) ?? []).filter((x) => now - x.at < RELAYED_TTL_MS);
+    const before = new Set((previous ?? []).map((m) => casefold(m.account)));
+    const byAccount = new Map(next.map((m) => [casefold(m.account), m]));
+    // Without a previous roster everyone but us is new to us.
+    const added = next.filter((m) => !before.has(casefold(m.account)) && (previous !== undefined || casefold(m.account) !== this.folded));
+    const explained = new Set<string>();
+    const changes: string[] = [];
+    const rest: Relayed[] = [];
+    let opened = false;
+    for (const x of relayed) {
+      const op = this.verified(x.data, f, previous, byAccount, now);
+      if (!op) {
+        rest.push(x);
+        continue;
+      }
+      const names: string[] = [];
+      if (op.action === 'create') {
+        opened = true;
+        explained.add(casefold(op.actor.account));
+      }
+      for (const t of op.targets) {
+        const m = byAccount.get(casefold(t.account));
+        if (!m || m.fingerprint !== t.fingerprint || explained.has(casefold(t.account))) continue;
+        explained.add(casefold(t.account));
+        names.push(casefold(t.account) === this.folded ? 'you' : m.account);
+      }
+      if (op.action === 'create') changes.push(`room opened by ${op.actor.account}${names.length ? ` with ${names.join(', ')}` : ''}, verified`);
+      else if (names.length > 0) changes.push(`${names.join(', ')} added by ${op.actor.account}, verified`);
+    }
+    // Additions can be checked against a roster we held, or against the opening of a new room.
+    const unexplained = previous !== undefined || opened ? added.filter((m) => !explained.has(casefold(m.account))).map((m) => m.account) : [];
+    if (rest.length > 0) this.relayed.set(f, rest);
+    else this.relayed.delete(f);
+    return { changes, unexplained };
+  }
+
+  /**
+   * The operation in `data` if it verifies for this epoch: for `add`, signed by a member of the
+   * previous roster under that member's entry and made for exactly that roster (without one, by
+   * the actor's entry in the new roster, for display only); for `create`, signed by the opener's
+   * entry in the new roster and made for the empty roster.
+   */
+  private verified(
+    data: Uint8Array,
+    room: string,
+    previous: readonly EnvelopeMember[] | undefined,
+    next: ReadonlyMap<string, EnvelopeMember>,
+    now: number,
+  ): RoomOp | undefined {
+    const claimed = readProposedOp({ data: data.subarray(0, Math.max(0, data.indexOf(0))) }).op;
+    if (!claimed || casefold(claimed.room) !== room) return undefined;
+    const actorFolded = casefold(claimed.actor.account);
+    const entry =
+      claimed.action === 'add' && previous
+        ? previous.find((m) => casefold(m.account) === actorFolded)
+        : next.get(actorFolded);
+    if (!entry) return undefined;
+    const v = verifyRoomOp({ data, signingKey: entry.signingKey, fingerprint: entry.fingerprint, now, maxAgeMs: RELAYED_TTL_MS, maxSkewMs: OP_MAX_SKEW_MS });
+    if (v.status !== RoomOpStatus.OK || !v.op) return undefined;
+    const op = v.op;
+    if (op.action === 'create') return same(op.roster, EMPTY_ROSTER_HASH) && !previous ? op : undefined;
+    if (op.action !== 'add') return undefined;
+    if (previous && !same(op.roster, rosterHash(previous))) return undefined;
+    return op;
+  }
+
+  /** Forget what was kept for a room (we left it). */
+  forgetRoom(room: string): void {
+    this.relayed.delete(casefold(room));
+  }
+}
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
