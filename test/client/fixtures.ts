@@ -11,6 +11,9 @@ import {
   readPublicKey,
   sealEnvelope,
   signingPublicKeyOf,
+  signRoomOp,
+  rosterHash,
+  EMPTY_ROSTER_HASH,
   unlockPrivateKey,
   type EnvelopeMember,
   type PrivateKeyHandle,
@@ -83,6 +86,37 @@ export async function envelopeLines(spec: EnvelopeSpec): Promise<string[]> {
   });
   if (sealed.status !== EnvelopeStatus.OK) throw new Error(`sealEnvelope: ${sealed.status} ${sealed.reason ?? ''}`);
   const framed = frameParts({ data: sealed.data!, kind: 'envelope' });
+  if (framed.status !== FrameStatus.OK) throw new Error(`frameParts: ${framed.status}`);
+  return framed.parts;
+}
+
+/**
+ * The `SC1O` lines keybot relays to `room` for an operation `actor` signed: `add` (to the roster
+ * `roster`) or `create` (a new room), naming `targets` with their fingerprints. What a member's
+ * companion must see before an epoch that adds anyone (docs/PROTOCOL.md "Room operations").
+ */
+export function relayedOpLines(spec: {
+  actor: Party;
+  action?: 'add' | 'create';
+  room: string;
+  roster: Party[];
+  targets: Party[];
+  issuedAt?: number;
+}): string[] {
+  const action = spec.action ?? 'add';
+  const data = signRoomOp({
+    signer: spec.actor.priv,
+    op: {
+      action,
+      room: spec.room,
+      roster: action === 'create' ? EMPTY_ROSTER_HASH : rosterHash(spec.roster.map((m) => memberOf(m))),
+      actor: { account: spec.actor.name, fingerprint: spec.actor.fingerprint },
+      targets: spec.targets.map((t) => ({ account: t.name, fingerprint: t.fingerprint })),
+      issuedAt: spec.issuedAt ?? Date.now(),
+      nonce: crypto.getRandomValues(new Uint8Array(16)),
+    },
+  });
+  const framed = frameParts({ data, kind: 'op' });
   if (framed.status !== FrameStatus.OK) throw new Error(`frameParts: ${framed.status}`);
   return framed.parts;
 }

@@ -193,6 +193,8 @@ export class RoomOperations {
       }
       if (op.action === 'create') changes.push(`room opened by ${op.actor.account}${names.length ? ` with ${names.join(', ')}` : ''}, verified`);
       else if (names.length > 0) changes.push(`${names.join(', ')} added by ${op.actor.account}, verified`);
+      // An addition this epoch does not carry yet (its placement is still going on) waits for the next one.
+      else rest.push(x);
     }
     // Additions can be checked against a roster we held, or against the opening of a new room.
     const unexplained = previous !== undefined || opened ? added.filter((m) => !explained.has(casefold(m.account))).map((m) => m.account) : [];

@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { CompanionSession, KeyTrust, Outbox, RoomCryptoEngine, type IncomingResult } from '../../../src/client/index.js';
 import { generateRoomKey, peekRoomMessage } from '../../../src/crypto/index.js';
-import { envelopeLines, memberOf, party, type Party } from '../fixtures.js';
+import { envelopeLines, memberOf, party, relayedOpLines, type Party } from '../fixtures.js';
 
 const ROOM = '#sc-leaver';
 
@@ -113,7 +113,10 @@ describe('src/client/core/outbox.ts: who may read what is sent', function () {
     expect(held.status).to.equal('held');
     // keybot merged carol's departure and dave's invite into one epoch: dave is new.
     const dave = await party('dave');
-    await keyUp(a, alice, 101, [alice, bob, dave], generateRoomKey(), t0 + 1000);
+    for (const text of relayedOpLines({ actor: bob, room: ROOM, roster: [alice, bob, carol], targets: [dave], issuedAt: t0 + 900 })) {
+      await a.handleIncoming({ from: 'keybot', target: ROOM, command: 'NOTICE', text, now: t0 + 900 });
+    }
+    expect(await keyUp(a, alice, 101, [alice, bob, dave], generateRoomKey(), t0 + 1000)).to.deep.include({ kind: 'key', changes: ['dave added by bob, verified'] });
     box.trust.keyInstalled(ROOM);
     expect(box.release(t0 + 1000)).to.deep.equal([]);
     const unsent = box.takeUnsent();
