@@ -52,7 +52,6 @@ const MAX_QUEUED = 500;
 const MAX_OWN_LINES = 1000;
 /** What marks a verified message when the plugin did not say (`connected`'s `marker`). */
 export const DEFAULT_MARKER = '\u2713';
-const NOT_SEALED = 'NOT ENCRYPTED, NOT VERIFIED';
 
 /** How a pinned key came to be trusted, in the notice. */
 const PINNED_HOW: Record<KeybotPinSource, string> = {
