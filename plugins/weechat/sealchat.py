@@ -2,14 +2,17 @@
 #
 # sealchat for WeeChat: end-to-end encrypted sealchat rooms in your usual client.
 #
-# A thin adapter. Every PRIVMSG/NOTICE WeeChat sends or receives on a sealchat server is handed
-# to the local `sealchat agent` (JSON lines over a unix socket), which holds your key and does all
-# the crypto; this script only does what the agent answers: pass a line, hide it, show decrypted
-# text, send ciphertext instead, or refuse. It FAILS CLOSED: when the agent cannot be reached,
-# nothing is sent to an encrypted room (#sc-*, or any room the agent gave a key for), and it says so.
-# It also tells the agent who joins, leaves, is kicked from or quits those rooms: once a member
-# has left, text typed there is held until keybot's next key and then sent under it (never under
-# the key the departed member holds), with a "held" line in the buffer saying why.
+# A pure adapter. Every PRIVMSG, NOTICE and TOPIC WeeChat sends, and every PRIVMSG, NOTICE, JOIN,
+# PART, KICK and QUIT it receives, on a sealchat server is handed as it is to the local
+# `sealchat agent` (JSON lines over a unix socket, agent protocol 3), which holds your key, does
+# all the crypto and decides; this script applies its answer: pass the line, hide it, show
+# another line instead, send other lines instead, or drop it (refused, or held for the room's
+# next key). What the agent wants shown or sent by itself comes with its answers.
+#
+# When the agent cannot answer, the script FAILS CLOSED by the one rule in the sealchat
+# repository's docs/PROTOCOL.md ("Faults", "Targets"), which the irssi script follows too:
+# nothing goes to an encrypted room (#sc-*, or any room the agent gave a key for), sealchat
+# ciphertext is hidden, and it says so.
 #
 # Install: copy to ~/.local/share/weechat/python/autoload/ (or <weechat -d DIR>/python/autoload/),
 # or /python load /path/to/sealchat.py; run `sealchat agent --account NICK` first. See
@@ -19,50 +22,92 @@
 #   socket   agent socket; "" = $SEALCHAT_HOME or ~/.sealchat, then agent-<nick>.sock
 #   servers  comma-separated WeeChat server names to protect; "*" = all (default)
 #   timeout  seconds to wait for the agent (default 3)
-#   marker   shown before verified messages (default "✓")
+#   marker   shown before verified messages (default "✓"; a change applies from the next connection)
 #
 # Python standard library only.
 
 import json
 import os
+import re
 import socket
 import time
 
 import weechat
 
 SCRIPT_NAME = "sealchat"
-SCRIPT_VERSION = "0.2.0"
-# Agent protocol 2: `membership` requests, and the `hold` answer to `outgoing`.
-AGENT_PROTOCOL = 2
-ROOM_PREFIX = "#sc-"
+SCRIPT_VERSION = "0.3.0"
+AGENT_PROTOCOL = 3
 LABEL_PREFIX = "weechat/"
 
 DEFAULTS = {
     "socket": ("", "agent socket path; empty: $SEALCHAT_HOME or ~/.sealchat, then agent-<nick>.sock"),
     "servers": ("*", "comma-separated server names to protect, * for all"),
     "timeout": ("3", "seconds to wait for the agent before failing closed"),
-    "marker": ("\u2713", "shown before a decrypted message whose signature verified"),
+    "marker": ("\u2713", "shown before a decrypted message whose signature verified (from the next connection)"),
 }
 
 # socket path -> AgentConn
 conns = {}
-# server name -> set of casefolded rooms known to be encrypted (to fail closed without the agent)
+# server name -> rooms the agent named in `key` events (casefolded), for the rule below
 encrypted = {}
-# raw lines waiting to be sent for the agent: [(server, line)]
+# raw lines the agent asked us to send: [(server, line)]
 pending_sends = []
-# (server, command, folded target, text) -> count: lines the agent asked us to send, which our own
-# outgoing hook passes as they are (they are ciphertext already, or a keybot command)
-agent_lines = {}
-# server name -> last time we told the user the agent is unreachable
+# server name -> when we last said a received line was hidden without the agent
 last_down_notice = {}
+
+
+def opt(name):
+    return weechat.config_get_plugin(name)
+
+
+# ---- without the agent: docs/PROTOCOL.md "Targets", the same in sealchat.pl -----------------
+
+LINE_RE = re.compile(r"^ *(?:@[^ ]* +)?(?::([^ ]*) +)?([^ ]+) *([^ ]*) *(.*)$")
+ROOM_PREFIX = "#sc-"
+STATUSMSG_PREFIXES = "@%+~&"
+SEALED_PREFIX = "SC1"
+NOT_SEALED = "[NOT ENCRYPTED, NOT VERIFIED] "
 
 
 def casefold(name):
     return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in name)
 
 
-def opt(name):
-    return weechat.config_get_plugin(name)
+def sealed(server, target):
+    if target == "" or target.startswith(":"):
+        return True
+    for part in target.split(","):
+        t = casefold(part.lstrip(STATUSMSG_PREFIXES))
+        if t == "" or t.startswith(ROOM_PREFIX) or t in encrypted.get(server, ()):
+            return True
+    return False
+
+
+def without_agent(server, direction, line, why):
+    """The line to use instead of `line` when the agent cannot answer ("" drops it)."""
+    m = LINE_RE.match(line)
+    if not m:
+        return line
+    source, command, target, rest = m.group(1) or "", m.group(2).upper(), m.group(3), m.group(4)
+    text = rest[1:] if rest.startswith(":") else rest
+    if direction == "out":
+        if (command in ("PRIVMSG", "NOTICE") or (command == "TOPIC" and text != "")) and sealed(server, target):
+            say(server, target, "NOT SENT to %s: %s" % (target, why), "error")
+            return ""
+        return line
+    if command not in ("PRIVMSG", "NOTICE"):
+        return line
+    if text.startswith(SEALED_PREFIX):
+        if time.time() - last_down_notice.get(server, 0) > 5:
+            last_down_notice[server] = time.time()
+            say(server, target, "cannot decrypt a message from %s: %s" % (source.split("!", 1)[0], why), "error")
+        return ""
+    if sealed(server, target):
+        head = line[:len(line) - len(text)]
+        if text.startswith("\x01ACTION "):
+            head, text = head + "\x01ACTION ", text[len("\x01ACTION "):]
+        return head + NOT_SEALED + text
+    return line
 
 
 # ---- the agent connection -------------------------------------------------------------------
@@ -164,23 +209,11 @@ def label(server):
     return LABEL_PREFIX + server
 
 
-STATUSMSG_PREFIXES = "@%+~&"
+def server_of_label(lbl):
+    return lbl[len(LABEL_PREFIX):] if lbl.startswith(LABEL_PREFIX) else None
 
 
-def is_encrypted(server, target):
-    """True if text to `target` could reach an encrypted room: the rule for an unreachable agent
-    (docs/PROTOCOL.md "Faults"). A target that is none (a line we could not parse), any part of a
-    comma list, and a STATUSMSG target (@#room) count, so nothing gets past as plaintext."""
-    if target == "" or " " in target:
-        return True
-    for part in target.split(","):
-        t = casefold(part.lstrip(STATUSMSG_PREFIXES))
-        if t == "" or t.startswith(ROOM_PREFIX) or t in encrypted.get(server, set()):
-            return True
-    return False
-
-
-def server_address(server):
+def connected_request(server, fresh):
     host, port = "", 0
     il = weechat.infolist_get("irc_server", "", server)
     if il:
@@ -188,31 +221,23 @@ def server_address(server):
             host = weechat.infolist_string(il, "current_address") or ""
             port = weechat.infolist_integer(il, "current_port")
         weechat.infolist_free(il)
-    return host, port
-
-
-def joined_channels(server):
-    rooms = []
-    il = weechat.infolist_get("irc_channel", "", server)
-    if il:
-        while weechat.infolist_next(il):
-            if weechat.infolist_integer(il, "type") == 0:
-                rooms.append(weechat.infolist_string(il, "name"))
-        weechat.infolist_free(il)
-    return rooms
-
-
-def connected_request(server, fresh):
-    host, port = server_address(server)
     req = {"op": "connected", "server": label(server), "nick": weechat.info_get("irc_nick", server),
-           "host": host, "port": port, "fresh": fresh, "protocol": AGENT_PROTOCOL}
+           "host": host, "port": port, "fresh": fresh, "protocol": AGENT_PROTOCOL, "marker": opt("marker")}
     if not fresh:
-        req["rooms"] = joined_channels(server)
+        rooms = []
+        il = weechat.infolist_get("irc_channel", "", server)
+        if il:
+            while weechat.infolist_next(il):
+                if weechat.infolist_integer(il, "type") == 0:
+                    rooms.append(weechat.infolist_string(il, "name"))
+            weechat.infolist_free(il)
+        req["rooms"] = rooms
     return req
 
 
-def request(server, req):
-    """Ask the agent about `server`; re-announce the connection once if the agent lost it."""
+def ask(server, req):
+    """One request about `server`: (reply, None), or (None, why) when the agent cannot answer.
+    A restarted agent does not know the connection: it is told again (keys kept), then asked."""
     c = conn_for(server)
     reply = c.call(req)
     if reply is not None and not reply.get("ok") and reply.get("code") == "unknown-server":
@@ -221,12 +246,31 @@ def request(server, req):
             effects(again)
             if again.get("ok"):
                 reply = c.call(req)
-    if reply is not None:
-        effects(reply)
-    return reply
+    if reply is None:
+        return None, "the sealchat agent at %s is not reachable (%s). Start it with: sealchat agent --account %s" % (
+            c.path, c.error or "not running", weechat.info_get("irc_nick", server))
+    effects(reply)
+    if not reply.get("ok"):
+        return None, reply.get("error") or "the agent refused"
+    return reply, None
 
 
-# ---- showing things -------------------------------------------------------------------------
+def apply_line(server, direction, line):
+    """The line WeeChat goes on with: the agent's answer applied, or the rule without it."""
+    reply, why = ask(server, {"op": "line", "server": label(server), "dir": direction, "line": line})
+    if reply is None:
+        return without_agent(server, direction, line, why)
+    action = reply.get("action")
+    if action == "pass":
+        return line
+    if action == "show" and direction == "in":
+        return reply.get("line", "")
+    if action == "send" and direction == "out":
+        return "\n".join(reply.get("lines") or [])
+    return ""  # hide, refuse, hold, and anything this script does not know
+
+
+# ---- showing what the agent says ------------------------------------------------------------
 
 
 def buffer_for(server, target):
@@ -246,37 +290,11 @@ def say(server, target, text, level="info"):
     weechat.prnt(buffer_for(server, target), "%ssealchat: %s" % (prefix, irc_colors(text)))
 
 
-def agent_down(server, target, what):
-    c = conn_for(server)
-    now = time.time()
-    why = c.error or "not running"
-    last_down_notice[server] = now
-    say(server, target, "%s: the sealchat agent at %s is not reachable (%s). Start it with: sealchat agent --account %s"
-        % (what, c.path, why, weechat.info_get("irc_nick", server)), "error")
-
-
-def server_of_label(lbl):
-    return lbl[len(LABEL_PREFIX):] if lbl.startswith(LABEL_PREFIX) else None
-
-
-def with_marker(text, verified, warning):
-    if verified:
-        tag = opt("marker")
-    elif warning:
-        tag = "[%s]" % warning
-    else:
-        return text
-    if not tag:
-        return text
-    if text.startswith("\x01ACTION "):
-        return "\x01ACTION %s %s" % (tag, text[len("\x01ACTION "):])
-    return "%s %s" % (tag, text)
-
-
 def show_message(server, ev):
-    target, nick = ev.get("target", ""), ev.get("from", "")
-    buf = buffer_for(server, target)
-    text = irc_colors(with_marker(ev.get("text", ""), ev.get("verified"), None))
+    """A room message the agent released (its text marked already), as WeeChat shows one received."""
+    nick = ev.get("from", "")
+    buf = buffer_for(server, ev.get("target", ""))
+    text = irc_colors(ev.get("text", ""))
     tags = "irc_privmsg,notify_message,nick_%s,log1" % nick
     if text.startswith("\x01ACTION "):
         body = text[len("\x01ACTION "):].rstrip("\x01")
@@ -292,26 +310,19 @@ def effects(reply):
         server = server_of_label(ev.get("server", ""))
         if server is None:
             continue
-        kind = ev.get("type")
-        if kind == "message":
+        if ev.get("type") == "message":
             show_message(server, ev)
             continue
-        if kind == "key" and ev.get("room"):
+        if ev.get("type") == "key" and ev.get("room"):
             encrypted.setdefault(server, set()).add(casefold(ev["room"]))
         say(server, ev.get("target", ""), ev.get("text", ""), ev.get("level", "info"))
     sends = reply.get("send") or []
-    if sends:
-        if not pending_sends:
-            weechat.hook_timer(1, 0, 1, "flush_sends_cb", "")
-        if len(agent_lines) > 1000:
-            agent_lines.clear()  # bounded, should a hook never see its line
-        for s in sends:
-            server = server_of_label(s.get("server", ""))
-            if server is not None and s.get("line"):
-                pending_sends.append((server, s["line"]))
-                key = agent_line_key(server, s["line"])
-                if key is not None:
-                    agent_lines[key] = agent_lines.get(key, 0) + 1
+    if sends and not pending_sends:
+        weechat.hook_timer(1, 0, 1, "flush_sends_cb", "")
+    for s in sends:
+        server = server_of_label(s.get("server", ""))
+        if server is not None and s.get("line"):
+            pending_sends.append((server, s["line"]))
 
 
 def flush_sends_cb(data, remaining):
@@ -324,170 +335,39 @@ def flush_sends_cb(data, remaining):
     return weechat.WEECHAT_RC_OK
 
 
-# ---- IRC lines ------------------------------------------------------------------------------
-
-
-def split_line(line):
-    """'@tags :prefix CMD target :text' -> (head, nick, command, target, text); head ends before the text."""
-    rest = line
-    pos = 0
-    if rest.startswith("@"):
-        sp = rest.find(" ")
-        if sp < 0:
-            return None
-        pos = sp + 1
-    nick = ""
-    if line[pos:pos + 1] == ":":
-        sp = line.find(" ", pos)
-        if sp < 0:
-            return None
-        prefix = line[pos + 1:sp]
-        nick = prefix.split("!", 1)[0].split("@", 1)[0]
-        pos = sp + 1
-    while line[pos:pos + 1] == " ":
-        pos += 1
-    sp = line.find(" ", pos)
-    if sp < 0:
-        return None
-    command = line[pos:sp].upper()
-    pos = sp + 1
-    # Parameters may be separated by more than one space, and the server reads them so (a
-    # "PRIVMSG  #sc-room :text" reaches the room): read them the same way.
-    while line[pos:pos + 1] == " ":
-        pos += 1
-    sp = line.find(" ", pos)
-    if sp < 0:
-        return line, nick, command, line[pos:], ""
-    target = line[pos:sp]
-    pos = sp + 1
-    text = line[pos:]
-    if text.startswith(":"):
-        text = text[1:]
-    head = line[:sp]
-    return head, nick, command, target, text
-
-
-def agent_line_key(server, line):
-    parts = split_line(line)
-    if parts is None:
-        return None
-    return (server, parts[2], casefold(parts[3]), parts[4])
-
-
-def take_agent_line(server, command, target, text):
-    """True once for each line the agent asked us to send: it goes out as it is."""
-    key = (server, command, casefold(target), text)
-    n = agent_lines.get(key, 0)
-    if n <= 0:
-        return False
-    if n == 1:
-        del agent_lines[key]
-    else:
-        agent_lines[key] = n - 1
-    return True
+# ---- WeeChat's hooks ------------------------------------------------------------------------
 
 
 def out_cb(data, modifier, server, line):
-    """irc_out_privmsg / irc_out_notice: one wire line, after WeeChat split the text."""
-    if not protected(server):
-        return line
-    parts = split_line(line)
-    if parts is None:
-        return line
-    head, _nick, command, target, text = parts
-    if take_agent_line(server, command, target, text):
-        return line
-    reply = request(server, {"op": "outgoing", "server": label(server), "target": target,
-                             "command": command, "text": text})
-    if reply is None or not reply.get("ok"):
-        if not is_encrypted(server, target):
-            return line
-        if reply is None:
-            agent_down(server, target, "NOT SENT to %s" % target)
-        else:
-            say(server, target, "NOT SENT to %s: %s" % (target, reply.get("error", "the agent refused")), "error")
-        return ""
-    action = reply.get("action")
-    if action == "send":
-        return "\n".join("%s :%s" % (head, l) for l in reply.get("lines") or [])
-    if action == "refuse":
-        say(server, target, "NOT SENT: %s" % reply.get("reason", "refused"), "error")
-        return ""
-    if action == "hold":
-        # Not sent now: the agent sends it under the room's next key (or says NOT SENT).
-        say(server, target, "held: %s" % reply.get("reason", "waiting for the room's new key"), "warn")
-        return ""
-    return line
-
-
-def topic_cb(data, modifier, server, line):
-    """irc_out_topic: a topic is plaintext to the server, so none is set on an encrypted room."""
-    if not protected(server):
-        return line
-    parts = split_line(line)
-    if parts is None or parts[0] == line or parts[4] == "":
-        return line  # asking for the topic, or clearing it
-    target = parts[3]
-    reply = request(server, {"op": "check", "server": label(server), "target": target})
-    sealed = reply.get("encrypted") if reply is not None and reply.get("ok") else is_encrypted(server, target)
-    if not sealed:
-        return line
-    say(server, target, "NOT SENT: the topic of %s would not be encrypted" % target, "error")
-    return ""
+    """irc_out_privmsg / irc_out_notice / irc_out_topic: one wire line, after WeeChat split the text."""
+    return apply_line(server, "out", line) if protected(server) else line
 
 
 def in_cb(data, modifier, server, line):
-    """irc_in2_privmsg / irc_in2_notice: rewrite, hide or pass one received line."""
-    if not protected(server):
-        return line
-    parts = split_line(line)
-    if parts is None:
-        return line
-    head, nick, command, target, text = parts
-    if not nick:
-        return line
-    reply = request(server, {"op": "incoming", "server": label(server), "from": nick, "target": target,
-                             "command": command, "text": text})
-    if reply is None or not reply.get("ok"):
-        # Fail closed: never show sealchat traffic as if it were text, flag plaintext in a room.
-        if text.startswith("SC1"):
-            if text.startswith("SC1M ") or " 1/" in text[:30]:
-                if reply is None:
-                    # One note per few seconds: a busy room would otherwise flood the buffer.
-                    if time.time() - last_down_notice.get(server, 0) > 5:
-                        agent_down(server, target, "cannot decrypt a message from %s" % nick)
-                else:
-                    say(server, target, "cannot decrypt a message from %s: %s" % (nick, reply.get("error", "")), "error")
-            return ""
-        if is_encrypted(server, target):
-            return "%s :%s" % (head, with_marker(text, False, "NOT ENCRYPTED, NOT VERIFIED"))
-        return line
-    action = reply.get("action")
-    if action == "hide":
-        return ""
-    if action == "show":
-        return "%s :%s" % (head, with_marker(reply.get("text", ""), reply.get("verified"), reply.get("warning")))
-    return line
+    """irc_in2_privmsg / irc_in2_notice: one received line."""
+    return apply_line(server, "in", line) if protected(server) else line
+
+
+def membership_cb(data, signal, line):
+    """*,irc_in2_join/part/kick/quit: who came or went, for the agent's keys (the line is shown anyway)."""
+    server = signal.split(",", 1)[0]
+    if protected(server):
+        apply_line(server, "in", line)
+    return weechat.WEECHAT_RC_OK
 
 
 def refused_before_echo(server, target):
-    """True (and says why) if text for `target` would not be sent: checked before WeeChat echoes it."""
+    """True (the user is told why) if text for `target` would not be sent: asked before WeeChat echoes it."""
     if not server or not target or not protected(server):
         return False
-    reply = request(server, {"op": "check", "server": label(server), "target": target})
+    reply, why = ask(server, {"op": "check", "server": label(server), "target": target})
     if reply is None:
-        if is_encrypted(server, target):
-            agent_down(server, target, "NOT SENT to %s" % target)
-            return True
-        return False
-    if reply.get("ok") and reply.get("encrypted") and not reply.get("canSend"):
-        say(server, target, "NOT SENT: %s" % reply.get("reason", "no key"), "error")
-        return True
-    return False
+        return without_agent(server, "out", "PRIVMSG %s :" % target, why) == ""
+    return reply.get("action") == "refuse"
 
 
 def input_cb(data, modifier, buffer_ptr, text):
-    """input_text_for_buffer: refuse text for a room without a key before WeeChat echoes it."""
+    """input_text_for_buffer: text typed into a channel, before WeeChat sends and echoes it."""
     if weechat.buffer_get_string(buffer_ptr, "plugin") != "irc":
         return text
     if weechat.buffer_get_string(buffer_ptr, "localvar_type") != "channel":
@@ -514,43 +394,17 @@ def msg_cmd_cb(data, buffer_ptr, command):
     return weechat.WEECHAT_RC_OK_EAT if refused_before_echo(server, target) else weechat.WEECHAT_RC_OK
 
 
-def membership_cb(data, signal, line):
-    """*,irc_in2_join/part/kick/quit: who came or went, for the agent's keys (ours are wiped when we leave)."""
-    server = signal.split(",", 1)[0]
-    if not protected(server):
-        return weechat.WEECHAT_RC_OK
-    parts = split_line(line)
-    if parts is None:
-        return weechat.WEECHAT_RC_OK
-    _head, nick, command, target, text = parts
-    req = {"op": "membership", "server": label(server), "me": weechat.info_get("irc_nick", server) or ""}
-    if command == "QUIT":
-        req.update(kind="quit", nick=nick)
-    else:
-        room = target.lstrip(":")
-        if not is_encrypted(server, room):
-            return weechat.WEECHAT_RC_OK
-        if command == "KICK":
-            # "KICK #room victim :reason": the victim is the first word of what follows the room.
-            req.update(kind="kick", room=room, nick=text.split(" ", 1)[0].lstrip(":"))
-        elif command in ("JOIN", "PART"):
-            req.update(kind=command.lower(), room=room, nick=nick)
-        else:
-            return weechat.WEECHAT_RC_OK
-    if req.get("nick"):
-        request(server, req)
-    return weechat.WEECHAT_RC_OK
+def announce(server, fresh):
+    encrypted.setdefault(server, set())
+    reply, why = ask(server, connected_request(server, fresh))
+    if reply is None:
+        say(server, "", "encrypted rooms are refused: %s" % why, "error")
 
 
 def connected_cb(data, signal, server):
-    if not protected(server):
-        return weechat.WEECHAT_RC_OK
-    encrypted[server] = set()
-    reply = request(server, connected_request(server, True))
-    if reply is None:
-        agent_down(server, "", "encrypted rooms are refused")
-    elif not reply.get("ok"):
-        say(server, "", "the agent refused this connection: %s" % reply.get("error", ""), "error")
+    if protected(server):
+        encrypted[server] = set()
+        announce(server, True)
     return weechat.WEECHAT_RC_OK
 
 
@@ -586,9 +440,9 @@ def command_cb(data, buffer_ptr, args):
     if not server:
         weechat.prnt(buffer_ptr, "sealchat: run /sealchat in a buffer of a sealchat server")
         return weechat.WEECHAT_RC_OK
-    reply = request(server, {"op": "status", "server": label(server)})
+    reply, why = ask(server, {"op": "status", "server": label(server)})
     if reply is None:
-        agent_down(server, "", "status unknown")
+        say(server, "", "status unknown: %s" % why, "error")
         return weechat.WEECHAT_RC_OK
     for s in reply.get("servers") or []:
         kb = s.get("keybot", {})
@@ -611,9 +465,8 @@ if weechat.register(SCRIPT_NAME, "sealchat", SCRIPT_VERSION, "MIT",
         if not weechat.config_is_set_plugin(name):
             weechat.config_set_plugin(name, default)
         weechat.config_set_desc_plugin(name, desc)
-    for m in ("irc_out_privmsg", "irc_out_notice"):
+    for m in ("irc_out_privmsg", "irc_out_notice", "irc_out_topic"):
         weechat.hook_modifier(m, "out_cb", "")
-    weechat.hook_modifier("irc_out_topic", "topic_cb", "")
     for m in ("irc_in2_privmsg", "irc_in2_notice"):
         weechat.hook_modifier(m, "in_cb", "")
     weechat.hook_modifier("input_text_for_buffer", "input_cb", "")
@@ -631,7 +484,5 @@ if weechat.register(SCRIPT_NAME, "sealchat", SCRIPT_VERSION, "MIT",
         while weechat.infolist_next(il):
             name = weechat.infolist_string(il, "name")
             if weechat.infolist_integer(il, "is_connected") and protected(name):
-                r = request(name, connected_request(name, False))
-                if r is None:
-                    agent_down(name, "", "encrypted rooms are refused")
+                announce(name, False)
         weechat.infolist_free(il)

@@ -10,7 +10,7 @@ import type { Client as IrcClient } from 'irc-framework';
 import { connectClient, startTestDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
 import { IRSSI_PLUGIN, WEECHAT_PLUGIN, haveWeechatPython } from '../helpers/plugins.js';
 import { haveIrssi, haveWeechat, startIrssi, startWeechat, type RealClient } from '../helpers/realclients.js';
-import { fakeAgent } from '../helpers/fake-agent.js';
+import { fakeAgent, noticeEvent } from '../helpers/fake-agent.js';
 import { haveCommand } from '../helpers/tmux.js';
 import { sendMarker, startWireTap, type WireTap } from '../helpers/wiretap.js';
 
@@ -42,22 +42,24 @@ for (const c of clients) {
       let label = '';
       agent = await fakeAgent(path.join(client.home, '.sealchat', 'agent-alice.sock'), (r) => {
         if (r.op === 'connected') label = r.server as string;
-        if (r.op === 'outgoing' && r.text === 'trigger' && !fired) {
+        if (r.op === 'line' && r.dir === 'out' && r.text === 'trigger' && !fired) {
           fired = true;
           return {
             action: 'refuse',
             reason: 'scripted refusal',
+            // Protocol 3: released messages come marked, and the plugin is told what to say.
             events: [
               { server: label, type: 'key', target: '#plain', room: '#plain', text: 'key for #plain (epoch 5) from keybot, verified' },
-              { server: label, type: 'message', target: '#plain', from: 'bob', text: 'released — held until its key came', verified: true },
-              { server: label, type: 'message', target: '#plain', from: 'bob', text: '\x01ACTION waves late\x01', verified: true },
+              { server: label, type: 'message', target: '#plain', from: 'bob', text: '✓ released — held until its key came', verified: true },
+              { server: label, type: 'message', target: '#plain', from: 'bob', text: '\x01ACTION ✓ waves late\x01', verified: true },
               { server: label, type: 'notice', target: '#plain', text: 'cannot read a message from mallory in #plain: forged', level: 'warn' },
+              noticeEvent(label, '#plain', 'NOT SENT: scripted refusal'),
             ],
             send: [{ server: label, line: 'PRIVMSG bob :sent for the agent' }],
           };
         }
-        if (r.op === 'outgoing' || r.op === 'incoming') return { action: 'pass' };
-        if (r.op === 'check') return { encrypted: false, canSend: true };
+        if (r.op === 'line') return { action: 'pass' };
+        if (r.op === 'check') return { action: 'pass', encrypted: false, canSend: true };
         return {};
       });
       await client.send(c.kind === 'weechat' ? `/python load ${WEECHAT_PLUGIN}` : `/script load ${IRSSI_PLUGIN}`);

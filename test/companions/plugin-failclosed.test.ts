@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startTestDaemon, type TestDaemon, connectClient, waitFor } from '../helpers/daemon.js';
-import { fakeAgent, type Req } from '../helpers/fake-agent.js';
+import { fakeAgent, noticeEvent, type Req } from '../helpers/fake-agent.js';
 import { IRSSI_PLUGIN, WEECHAT_PLUGIN, haveWeechatPython } from '../helpers/plugins.js';
 import { until } from '../helpers/poll.js';
 import { haveIrssi, haveWeechat, startIrssi, startWeechat, type RealClient } from '../helpers/realclients.js';
@@ -42,15 +42,22 @@ for (const c of clients) {
     const answer = (r: Req): Record<string, unknown> | undefined => {
       if (mode === 'hang' && r.op !== 'connected') return undefined;
       if (r.op === 'connected') label = r.server as string;
-      if (r.op === 'check') return { encrypted: true, canSend: true };
-      if (r.op === 'outgoing') {
+      if (r.op === 'check') return { action: 'pass', encrypted: true, canSend: true };
+      if (r.op === 'line' && r.dir === 'out') {
         if (r.text === 'mark #plain encrypted') {
-          return { action: 'refuse', reason: 'scripted', events: [{ server: label, type: 'key', target: '#plain', room: '#plain', text: 'key for #plain (epoch 1) from keybot, verified' }] };
+          return {
+            action: 'refuse',
+            reason: 'scripted',
+            events: [
+              { server: label, type: 'key', target: '#plain', room: '#plain', text: 'key for #plain (epoch 1) from keybot, verified' },
+              noticeEvent(label, '#plain', 'NOT SENT: scripted'),
+            ],
+          };
         }
         if (mode === 'error') return { ok: false, error: 'scripted agent failure' };
-        return { action: 'send', lines: [`SC1M sealed-by-the-agent-${r.text.length}`] };
+        return { action: 'send', lines: [`${r.command} ${r.target} :SC1M sealed-by-the-agent-${r.text.length}`] };
       }
-      if (r.op === 'incoming') return { action: 'pass' };
+      if (r.op === 'line') return { action: 'pass' };
       return {};
     };
 
@@ -100,7 +107,7 @@ for (const c of clients) {
       await client.send('secret while the agent fails');
       await client.waitForText(/NOT SENT to #plain: scripted agent failure/);
       expect(await sentSince(from)).to.deep.equal([]);
-      expect(agent!.seen.some((r) => r.op === 'outgoing' && r.text === 'secret while the agent fails'), 'the agent was asked').to.equal(true);
+      expect(agent!.seen.some((r) => r.op === 'line' && r.dir === 'out' && r.text === 'secret while the agent fails'), 'the agent was asked').to.equal(true);
     });
 
     it('refuses to send when the agent hangs past the timeout', async () => {
@@ -141,11 +148,12 @@ for (const c of clients) {
       const from = tap.sent.length;
       // The plugin retries the socket on the next request once its short "down" period is over.
       let n = 0;
-      while (!agent.seen.some((r) => r.op === 'outgoing') && n < 30) {
+      const outgoing = (r: Req): boolean => r.op === 'line' && r.dir === 'out';
+      while (!agent.seen.some(outgoing) && n < 30) {
         await client.send(`after the restart ${++n}`);
-        await until(() => agent!.seen.some((r) => r.op === 'outgoing') || undefined, 'the new agent asked', 1000).catch(() => undefined);
+        await until(() => agent!.seen.some(outgoing) || undefined, 'the new agent asked', 1000).catch(() => undefined);
       }
-      const asked = agent.seen.find((r) => r.op === 'outgoing')!;
+      const asked = agent.seen.find(outgoing)!;
       expect(asked, 'an outgoing request reached the new agent').to.not.equal(undefined);
       // It introduced itself to the new agent before asking it anything.
       expect(agent.seen.findIndex((r) => r.op === 'connected')).to.be.lessThan(agent.seen.indexOf(asked));

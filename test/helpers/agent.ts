@@ -107,9 +107,11 @@ export interface Pumped {
 
 /**
  * A plugin in TypeScript, for the agent protocol tests: a raw IRC connection to the real daemon
- * plus the agent's socket, doing what the WeeChat and irssi scripts do (hand PRIVMSG/NOTICE to the
- * agent, report JOIN/PART/KICK/QUIT, send what `send` asks as it is), one received line at a time,
- * only when told to: the test decides what the agent has seen before the user "types".
+ * plus the agent's socket, doing what a version-2 plugin does (hand PRIVMSG/NOTICE to the agent,
+ * report JOIN/PART/KICK/QUIT in sealchat rooms, send what `send` asks as it is), one received line
+ * at a time, only when told to: the test decides what the agent has seen before the user "types".
+ * The agent still serves version-2 plugins; today's WeeChat and irssi scripts speak version 3
+ * (raw `line`s: test/client/agent/lines.test.ts, test/companions/plugin-table.test.ts).
  */
 export class PluginDouble {
   /** Every event the agent pushed. */

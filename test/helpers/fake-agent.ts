@@ -1,9 +1,12 @@
 /**
  * A scripted sealchat agent on a unix socket, for the plugin tests: answers every request through
- * `answer` (undefined: never answers, an agent that hangs), records what it was asked.
+ * `answer` (undefined: never answers, an agent that hangs), records what it was asked. A `line`
+ * request (agent protocol 3) comes with its raw line read for the script: `command`, `target` and
+ * `text` (the trailing parameter).
  */
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
+import { parseLine } from '../../src/protocol/message.js';
 
 export type Req = Record<string, any>;
 
@@ -21,6 +24,7 @@ export async function fakeAgent(socketPath: string, answer: (r: Req) => Record<s
       while ((i = buf.indexOf('\n')) !== -1) {
         const req = JSON.parse(buf.slice(0, i)) as Req;
         buf = buf.slice(i + 1);
+        if (req.op === 'line') Object.assign(req, readRequestLine(req.line as string));
         seen.push(req);
         const a = answer(req);
         if (a !== undefined) s.write(JSON.stringify({ id: req.id, ok: true, ...a }) + '\n');
@@ -39,3 +43,13 @@ export async function fakeAgent(socketPath: string, answer: (r: Req) => Record<s
   };
 }
 
+function readRequestLine(line: string): { command?: string; target?: string; text?: string } {
+  const r = parseLine(line);
+  if (!r.ok) return {};
+  return { command: r.message.command, target: r.message.params[0] ?? '', text: r.message.params[1] ?? '' };
+}
+
+/** A notice event for the plugin to show (what the agent tells the user about a refused or held line). */
+export function noticeEvent(server: string, target: string, text: string, level = 'error'): Record<string, unknown> {
+  return { server, type: 'notice', target, text, level };
+}

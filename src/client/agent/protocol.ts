@@ -15,10 +15,19 @@
  * `hold` answer to `outgoing`: text for a room whose key may not be sent under any more (someone
  * left) waits for the next key and then goes out in `send`. A plugin says it understands `hold`
  * with `protocol: 2` in `connected`; older plugins are refused instead of told to hold.
+ *
+ * Protocol 3 makes the plugin a pure adapter: it hands over each raw line (`line`, in or out) and
+ * applies the action answered, with nothing of IRC or sealchat to know. The agent reads the line,
+ * decides which lines matter (PRIVMSG, NOTICE, TOPIC out; PRIVMSG, NOTICE, JOIN, PART, KICK, QUIT
+ * in), recognises the lines it asked the plugin to send, rewrites shown text whole (the plugin's
+ * marker in it), may answer one outgoing line with several lines to any target (a keybot command
+ * replaced by signed lines), and says everything the user should read in `events`. Without an
+ * answer the plugin follows one rule (docs/PROTOCOL.md "Faults", "Targets"). Protocol 1 and 2
+ * requests are still served, so an agent upgrade does not break a plugin loaded before it.
  */
 
 /** Bumped when a request or reply changes incompatibly. */
-export const AGENT_PROTOCOL_VERSION = 2;
+export const AGENT_PROTOCOL_VERSION = 3;
 
 /** A request line may not be longer than this (bytes); a longer one is answered with an error. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
@@ -54,8 +63,13 @@ export interface ConnectedRequest extends Base {
   fresh?: boolean;
   /** Channels the client is already in (on a reload): keybot is asked again for their keys. */
   rooms?: string[];
-  /** The protocol the plugin speaks; 2 or more: it understands `hold` (and sends `membership`). */
+  /**
+   * The protocol the plugin speaks; 2 or more: it understands `hold` (and sends `membership`);
+   * 3: it sends `line` and shows text and notices as they come.
+   */
   protocol?: number;
+  /** Protocol 3: what to put before verified text (default a check mark, "\u2713"). */
+  marker?: string;
 }
 
 /** The IRC connection is gone: its keys are wiped. */
@@ -84,11 +98,51 @@ export interface OutgoingRequest extends Base {
   text: string;
 }
 
+/**
+ * Protocol 3: one raw IRC line, as the plugin's client received it (`in`: PRIVMSG, NOTICE, JOIN,
+ * PART, KICK, QUIT; with its `@tags` and `:source`) or is about to send it (`out`: PRIVMSG, NOTICE,
+ * TOPIC; one wire line, after the client split long text). Other lines may be sent too: they pass.
+ */
+export interface LineRequest extends Base {
+  op: 'line';
+  server: string;
+  dir: 'in' | 'out';
+  line: string;
+}
+
+/**
+ * What to do with a `line`. in: `pass` (process it as received), `hide` (drop it), `show` (process
+ * `line` instead: the same line with the text to show, marker included; `text` is that text
+ * alone). out: `pass` (send it as it is), `send` (send `lines` instead, whole raw lines, to any
+ * target, in order), `refuse` or `hold` (send nothing; `reason` says why, and what the user reads
+ * about it is in `events`). Any other action: drop the line (fail closed).
+ */
+export interface LineReply extends ReplyBase {
+  action: 'pass' | 'hide' | 'show' | 'send' | 'refuse' | 'hold';
+  line?: string;
+  text?: string;
+  lines?: string[];
+  reason?: string;
+}
+
 /** Before the client echoes typed text: would it be sent? (Lets a plugin refuse before the echo.) */
 export interface CheckRequest extends Base {
   op: 'check';
   server: string;
   target: string;
+}
+
+/**
+ * The answer to `check`. `action` is `refuse` when the text would not be sent (encrypted and it
+ * cannot be sent now); a protocol-3 plugin is told why in `events`, older ones read `reason`.
+ */
+export interface CheckReply extends ReplyBase {
+  action: 'pass' | 'refuse';
+  encrypted: boolean;
+  canSend: boolean;
+  /** It would wait for the room's next key: let the client echo it. */
+  held?: boolean;
+  reason?: string;
 }
 
 /** We left a room (PART, KICK): its keys are wiped now; sending there stays refused. */
@@ -139,6 +193,7 @@ export type AgentRequest =
   | DisconnectedRequest
   | IncomingRequest
   | OutgoingRequest
+  | LineRequest
   | CheckRequest
   | LeftRequest
   | MembershipRequest
@@ -150,7 +205,7 @@ export type AgentOp = AgentRequest['op'];
 /**
  * Something for the plugin to display that is not the rewrite of the line at hand.
  * - `message`: a decrypted, verified room message (released once its key came): show it in
- *   `target` as if `from` had just said `text`.
+ *   `target` as if `from` had just said `text` (for protocol 3 the marker is already in `text`).
  * - `key`: a new room key was installed for `room`; the plugin remembers the room as encrypted
  *   (to fail closed should the agent go away) and shows `text`.
  * - `notice`: sealchat's own status or warning line, for `target`'s buffer ('' = the server's).

@@ -25,7 +25,8 @@ import {
   type ReplyBase,
   type RequestId,
 } from './protocol.js';
-import { AgentSession, serverKeyOf } from './session.js';
+import { fromServer, readLine } from './lines.js';
+import { AgentSession, DEFAULT_MARKER, serverKeyOf } from './session.js';
 
 const log = createLogger('agent');
 
@@ -246,8 +247,12 @@ export class Agent {
         const { id: _id, ...reply } = s.outgoing(str(r, 'target', true), str(r, 'text', true), r.command === 'NOTICE' ? 'NOTICE' : 'PRIVMSG');
         return reply;
       }
-      case 'check':
-        return { ok: true, ...this.find(r, conn).check(str(r, 'target')) };
+      case 'line':
+        return this.line(conn, r);
+      case 'check': {
+        const { id: _id, ...reply } = this.find(r, conn).checkReply(str(r, 'target'));
+        return reply;
+      }
       case 'left':
         await this.find(r, conn).left(str(r, 'room'));
         return { ok: true };
@@ -277,11 +282,13 @@ export class Agent {
       );
     }
     const existing = this.sessions.get(label);
-    const holds = typeof r.protocol === 'number' && r.protocol >= 2;
+    const protocol = typeof r.protocol === 'number' && Number.isInteger(r.protocol) && r.protocol >= 1 ? r.protocol : 1;
+    const marker = typeof r.marker === 'string' && r.marker.length <= 32 && !/[\x00-\x1f]/.test(r.marker) ? r.marker : DEFAULT_MARKER;
     const rooms = Array.isArray(r.rooms) ? r.rooms.filter((x): x is string => typeof x === 'string') : [];
     if (existing && r.fresh === false && casefold(existing.nick) === casefold(nick)) {
       existing.owner = conn;
-      existing.holds = holds;
+      existing.protocol = protocol;
+      existing.marker = marker;
       existing.inRooms(rooms);
       return { ok: true, attached: true, keybot: existing.keybotState.status };
     }
@@ -303,7 +310,8 @@ export class Agent {
       ...(port !== undefined ? { port } : {}),
     });
     session.owner = conn;
-    session.holds = holds;
+    session.protocol = protocol;
+    session.marker = marker;
     session.inRooms(rooms);
     this.sessions.set(label, session);
     await session.start();
@@ -311,6 +319,21 @@ export class Agent {
     // keys this new session lacks: ask keybot to send them again.
     session.requestRoomKeys(rooms);
     return { ok: true, attached: false, keybot: session.keybotState.status };
+  }
+
+  /** One raw line, in or out (protocol 3). */
+  private async line(conn: number, r: Json): Promise<Omit<ReplyBase, 'id'> & Json> {
+    const dir = r.dir;
+    if (dir !== 'in' && dir !== 'out') throw new RequestError('bad-request', '"dir" must be in or out');
+    const raw = str(r, 'line', true);
+    if (dir === 'in' && !this.sessions.has(str(r, 'server'))) {
+      // Before `connected` (a server's NOTICEs during registration) there is nothing to decide.
+      const l = readLine(raw);
+      if (!l || fromServer(l)) return { ok: true, action: 'pass' };
+    }
+    const s = this.find(r, conn);
+    const { id: _id, ...reply } = dir === 'in' ? await s.lineIn(raw) : s.lineOut(raw);
+    return reply;
   }
 
   /** A JOIN, PART, KICK or QUIT the plugin saw (protocol 2). */

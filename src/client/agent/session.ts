@@ -5,10 +5,13 @@
  * The plugin's IRC connection is the only transport: what the core wants sent (`PRIVMSG keybot
  * :pubkey`, a held message's ciphertext) waits in `send` for the plugin's next request, and what
  * it wants shown that is not the answer to the line at hand waits in `events`, both in the words
- * below. Plugins that speak protocol 2 report every JOIN, PART, KICK and QUIT in their rooms and
- * understand the `hold` answer; older ones are refused instead (fail closed).
+ * below. Protocol-3 plugins hand over raw lines (`lineIn`, `lineOut`): which lines matter, what
+ * they mean, which of them the agent itself asked for, and what to tell the user are decided
+ * here, so a plugin only applies the action. Plugins that speak protocol 2 report every JOIN,
+ * PART, KICK and QUIT in their rooms and understand the `hold` answer; older ones are refused
+ * instead (fail closed).
  */
-import { KEYBOT_NICK } from '../../protocol/names.js';
+import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import { parseAction } from '../../protocol/ctcp.js';
 import {
   CompanionSession,
@@ -26,7 +29,8 @@ import {
   type RoomInfo,
   type TextCommand,
 } from '../core/index.js';
-import type { AgentEvent, AgentSend, IncomingReply, OutgoingReply } from './protocol.js';
+import { outLine, readLine, withMarker, withText } from './lines.js';
+import type { AgentEvent, AgentSend, CheckReply, IncomingReply, LineReply, OutgoingReply } from './protocol.js';
 
 /** Options of {@link AgentSession}: the core's, with the plugin's name for the connection. */
 export interface AgentSessionOptions extends Omit<CompanionSessionOptions, 'server'> {
@@ -44,6 +48,10 @@ export function serverKeyOf(o: { label: string; host?: string; port?: number }):
 
 /** Events and sends kept per session until a plugin collects them. */
 const MAX_QUEUED = 500;
+/** Lines handed out in `send` that the plugin's outgoing hook has not shown back yet (bounded: a hook may never see one). */
+const MAX_OWN_LINES = 1000;
+/** What marks a verified message when the plugin did not say (`connected`'s `marker`). */
+export const DEFAULT_MARKER = '\u2713';
 
 /** How a pinned key came to be trusted, in the notice. */
 const PINNED_HOW: Record<KeybotPinSource, string> = {
@@ -59,10 +67,16 @@ export class AgentSession {
   /** Which plugin connection collects this session's events (the last to say `connected`). */
   owner: number | undefined;
   /**
-   * The plugin understands `hold` (protocol 2). A protocol-1 plugin sends whatever it does not
-   * recognise as it is, so it is never told to hold: it is refused instead (fail closed).
+   * The protocol the plugin speaks (`connected`'s `protocol`; 1 if it did not say). From 2 it
+   * understands `hold`: a protocol-1 plugin sends whatever it does not recognise as it is, so it
+   * is never told to hold, it is refused instead (fail closed). From 3 it hands over raw lines and
+   * shows what it is told as it is (marked text, notices for refusals).
    */
-  holds = false;
+  protocol = 1;
+  /** Put before verified text for protocol-3 plugins (theirs, from `connected`). */
+  marker = DEFAULT_MARKER;
+  /** Lines this session asked its plugin to send, by {@link ownLineKey}: they come back through the plugin's outgoing hook, and pass once each. */
+  private readonly ownLines = new Map<string, number>();
   private readonly core: CompanionSession;
   private events: AgentEvent[] = [];
   private sends: AgentSend[] = [];
@@ -72,6 +86,11 @@ export class AgentSession {
     this.label = o.label;
     this.nick = o.nick;
     this.core = new CompanionSession({ ...o, server: serverKeyOf(o) });
+  }
+
+  /** The plugin understands `hold`. */
+  get holds(): boolean {
+    return this.protocol >= 2;
   }
 
   get keybotState(): KeybotState {
@@ -121,6 +140,88 @@ export class AgentSession {
    */
   check(target: string): { encrypted: boolean; canSend: boolean; held?: boolean; reason?: string } {
     return this.core.preview(target, this.holds);
+  }
+
+  /**
+   * `check` as a plugin asks it before its client echoes typed text: `refuse` when the text would
+   * not be sent; a protocol-3 plugin is also told why in `events` (it shows them as they are).
+   */
+  checkReply(target: string): CheckReply {
+    const c = this.check(target);
+    const refuse = c.encrypted && !c.canSend;
+    if (refuse && this.protocol >= 3) this.notice(`NOT SENT: ${c.reason ?? `no key for ${target}`}`, 'error', target);
+    return { id: null, ok: true, ...c, action: refuse ? 'refuse' : 'pass' };
+  }
+
+  /**
+   * One raw line the plugin's client received (protocol 3). A PRIVMSG or NOTICE is decided as
+   * `incoming` decides it, and shown text comes back as the whole line to use instead, marked; a
+   * JOIN, PART or KICK in a sealchat room, and every QUIT, is applied as `membership`; anything
+   * else passes. Membership lines always pass: the user sees who came and went.
+   */
+  async lineIn(raw: string): Promise<LineReply> {
+    const l = readLine(raw);
+    if (!l || l.source === '') return PASS;
+    const [first = '', second = ''] = l.params;
+    switch (l.command) {
+      case 'PRIVMSG':
+      case 'NOTICE': {
+        if (l.params.length < 2) return PASS;
+        const r = await this.incoming({ from: l.nick, target: first, command: l.command, text: second });
+        if (r.action !== 'show') return { id: null, ok: true, action: r.action };
+        const text = withMarker(r.text ?? '', r.verified ? this.marker : r.warning ? `[${r.warning}]` : '');
+        return { id: null, ok: true, action: 'show', line: withText(l, l.command, text), text };
+      }
+      case 'JOIN':
+      case 'PART':
+        if (l.nick !== '' && this.core.engine.isEncryptedRoom(first)) await this.membership({ kind: l.command === 'JOIN' ? 'join' : 'part', room: first, nick: l.nick });
+        return PASS;
+      case 'KICK':
+        if (second !== '' && this.core.engine.isEncryptedRoom(first)) await this.membership({ kind: 'kick', room: first, nick: second });
+        return PASS;
+      case 'QUIT':
+        if (l.nick !== '') await this.membership({ kind: 'quit', nick: l.nick });
+        return PASS;
+      default:
+        return PASS;
+    }
+  }
+
+  /**
+   * One raw line the plugin's client is about to send (protocol 3): a PRIVMSG or NOTICE is
+   * encrypted (`send`: the lines to send instead, whatever their target), held, refused or passed
+   * as `outgoing` decides; a line this session itself asked the plugin to send passes once; a
+   * TOPIC for an encrypted room is refused (a topic is plaintext to the server). What the user
+   * should read about it comes in `events`.
+   */
+  lineOut(raw: string): LineReply {
+    const l = readLine(raw);
+    if (!l) {
+      // A line the server might still read as a message (it is lenient where we are not): never passed on.
+      return /^ *(?:@\S* +)?(?::\S* +)?(?:PRIVMSG|NOTICE|TOPIC)(?: |$)/i.test(raw) ? this.refuseLine('', 'a line sealchat cannot read; nothing was sent') : PASS;
+    }
+    const [target = '', text = ''] = l.params;
+    switch (l.command) {
+      case 'PRIVMSG':
+      case 'NOTICE': {
+        if (l.params.length < 2) return this.refuseLine(target, `a ${l.command} without a target and text; nothing was sent`);
+        if (this.takeOwnLine(l.command, target, text)) return PASS;
+        const r = this.outgoing(target, text, l.command);
+        if (r.action === 'send') return { id: null, ok: true, action: 'send', lines: (r.lines ?? []).map((x) => outLine(l, l.command as TextCommand, target, x)) };
+        if (r.action === 'refuse') return this.refuseLine(target, r.reason ?? 'refused');
+        if (r.action === 'hold') {
+          this.notice(`held: ${r.reason ?? "waiting for the room's new key"}`, 'warn', target);
+          return { id: null, ok: true, action: 'hold', ...(r.reason !== undefined ? { reason: r.reason } : {}) };
+        }
+        return PASS;
+      }
+      case 'TOPIC':
+        // Asking for the topic, or clearing it, says nothing; a new topic would be plaintext to the server.
+        if (l.params.length < 2 || text === '' || !this.check(target).encrypted) return PASS;
+        return this.refuseLine(target, `the topic of ${target} would not be encrypted`);
+      default:
+        return PASS;
+    }
   }
 
   /**
@@ -187,6 +288,26 @@ export class AgentSession {
   private sendLine(line: string): void {
     this.sends.push({ server: this.label, line });
     if (this.sends.length > MAX_QUEUED) this.sends.shift();
+    const key = this.protocol >= 3 ? ownLineKey(line) : undefined;
+    if (key === undefined) return;
+    if (this.ownLines.size >= MAX_OWN_LINES) this.ownLines.clear();
+    this.ownLines.set(key, (this.ownLines.get(key) ?? 0) + 1);
+  }
+
+  /** True once for each line this session asked its plugin to send: it goes out as it is. */
+  private takeOwnLine(command: string, target: string, text: string): boolean {
+    const key = ownKey(command, target, text);
+    const n = this.ownLines.get(key) ?? 0;
+    if (n <= 0) return false;
+    if (n === 1) this.ownLines.delete(key);
+    else this.ownLines.set(key, n - 1);
+    return true;
+  }
+
+  /** Refuse a line, and tell the user why (in the target's window; '' for the server's). */
+  private refuseLine(target: string, reason: string): LineReply {
+    this.notice(`NOT SENT: ${reason}`, 'error', target);
+    return { id: null, ok: true, action: 'refuse', reason };
   }
 
   private event(e: Omit<AgentEvent, 'server'>): void {
@@ -264,7 +385,8 @@ export class AgentSession {
         break;
       case 'message':
         if (r.missingBefore) this.notice(missingMessagesText(r.missingBefore, r.from, r.room), 'warn', r.room);
-        this.event({ type: 'message', target: r.room, from: r.from, text: r.text, verified: true });
+        // A protocol-3 plugin shows the text as it is: the marker is put in here.
+        this.event({ type: 'message', target: r.room, from: r.from, text: this.protocol >= 3 ? withMarker(r.text, this.marker) : r.text, verified: true });
         break;
       case 'plaintext-in-room':
         this.notice(`${r.from} wrote unencrypted text in ${r.room}: ${r.text}`, 'warn', r.room);
@@ -284,4 +406,16 @@ export class AgentSession {
         break;
     }
   }
+}
+
+const PASS: LineReply = { id: null, ok: true, action: 'pass' };
+
+/** Which outgoing line is which, as the server reads it: command, target (casefolded), text. */
+function ownKey(command: string, target: string, text: string): string {
+  return `${command.toUpperCase()}\0${casefold(target)}\0${text}`;
+}
+
+function ownLineKey(line: string): string | undefined {
+  const l = readLine(line);
+  return l && (l.command === 'PRIVMSG' || l.command === 'NOTICE') && l.params.length === 2 ? ownKey(l.command, l.params[0]!, l.params[1]!) : undefined;
 }

@@ -70,7 +70,7 @@ describe('src/client/agent/server.ts (unix socket, real crypto)', function () {
   it('answers hello with its protocol version and account; the socket is owner-only', async () => {
     const { agent, c } = await agentFor(alice);
     const r = await c.call({ op: 'hello', client: 'test' });
-    expect(r).to.include({ ok: true, protocol: 2, account: 'alice', agent: 'sealchat' });
+    expect(r).to.include({ ok: true, protocol: 3, account: 'alice', agent: 'sealchat' });
     expect((await stat(agent.socketPath)).mode & 0o777).to.equal(0o600);
   });
 
@@ -235,7 +235,7 @@ describe('src/client/agent/server.ts (unix socket, real crypto)', function () {
     expect(await c.call({ op: 'connected', server: SERVER, nick: 'mallory' })).to.include({ ok: false, code: 'bad-request' });
     expect(await c.call({ op: 'connected', server: SERVER, nick: 'alice', fresh: true })).to.include({ ok: true });
     expect(await c.call({ op: 'incoming', server: SERVER, from: 'bob', target: '#x', command: 'JOIN', text: 'hi' })).to.include({ ok: false });
-    expect(await c.call({ op: 'hello' })).to.include({ ok: true, protocol: 2 });
+    expect(await c.call({ op: 'hello' })).to.include({ ok: true, protocol: 3 });
   });
 
   it('re-attaches a reloaded plugin to its session (keys kept) unless the IRC session is fresh', async () => {
