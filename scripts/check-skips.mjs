@@ -14,7 +14,7 @@ const NEEDS_TOOLS = [
   { re: /^test\/realclients\/weechat\.test\.ts$/, tools: 'tmux, weechat' },
   { re: /^test\/companions\/(plugin|proxy)-irssi\.test\.ts$/, tools: 'tmux, irssi' },
   { re: /^test\/companions\/(plugin|proxy)-weechat\.test\.ts$/, tools: 'tmux, weechat, weechat-python' },
-  { re: /^test\/companions\/plugin-(cross|events|failclosed)\.test\.ts$/, tools: 'tmux, irssi, weechat, weechat-python' },
+  { re: /^test\/companions\/plugin-(cross|events|failclosed|table)\.test\.ts$/, tools: 'tmux, irssi, weechat, weechat-python' },
   { re: /^test\/faults\/companions-restart\.test\.ts$/, tools: 'tmux, irssi' },
   { re: /^test\/crypto\/keys\.test\.ts$/, tools: 'gpg' },
   { re: /^test\/client\/proxy\/proxy\.test\.ts$/, tools: 'openssl' },
