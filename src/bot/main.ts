@@ -34,7 +34,7 @@ import { KeyService, type KeyServiceOptions } from './service.js';
 const log = createLogger('keybot');
 
 export type ServiceTuning = Partial<
-  Pick<KeyServiceOptions, 'settleMs' | 'maxSettleMs' | 'minEpochIntervalMs' | 'echoTimeoutMs' | 'retryMs' | 'rejoinWindowMs' | 'restoreGatherMs'>
+  Pick<KeyServiceOptions, 'settleMs' | 'maxSettleMs' | 'minEpochIntervalMs' | 'echoTimeoutMs' | 'retryMs' | 'rejoinWindowMs' | 'restoreGatherMs' | 'proposalTtlMs'>
 >;
 
 export interface KeybotOptions {

@@ -20,7 +20,7 @@ import { SealClientError } from '../client/errors.js';
 import { chatHelp, parseChatInput, type ChatCommandName } from './chat-commands.js';
 import type { HostPort } from '../protocol/address.js';
 import { formatFingerprint, normalizeFingerprint } from '../protocol/fingerprint.js';
-import { knownServersFileFor, missingMessagesText } from '../client/index.js';
+import { keyChangesSuffix, knownServersFileFor, missingMessagesText } from '../client/index.js';
 import { clock, parseHostPort, serverCertificateNote, tlsOptions } from './format.js';
 import { defaultKeyFile, type Values } from './keygen.js';
 import { PASSPHRASE, PASSWORD, obtainSecret, secretSource, unlockKeyFile } from './secrets.js';
@@ -125,7 +125,8 @@ class Chat {
       ),
     );
     c.on('keybot-unavailable', (e) => this.info(`${e.reason}; rooms get no keys until keybot's key is pinned`));
-    c.on('key', (k) => this.info(`key for ${k.room}: epoch ${k.epoch}, members ${k.members.join(', ')}; verified (signed by keybot)`));
+    c.on('key', (k) => this.info(`key for ${k.room}: epoch ${k.epoch}, members ${k.members.join(', ')}; verified (signed by keybot)${keyChangesSuffix(k)}`));
+    c.on('warning', (w) => this.info(`warning: ${w.text}`));
     c.on('message', (m) => {
       if (m.missingBefore) this.print(`${clock()} ${m.room} -!- ${missingMessagesText(m.missingBefore, m.from, m.room)}`);
       this.print(m.action ? `${clock()} ${m.room} * ${m.from} ${m.text}` : `${clock()} ${m.room} <${m.from}> ${m.text}`);

@@ -128,6 +128,12 @@ export interface SealClientEvents {
   'keybot-key-changed': [{ server: string; expected: string; got: string; source: 'configured' | 'known' }];
   /** keybot's key could not be obtained (yet). */
   'keybot-unavailable': [{ reason: string }];
+  /**
+   * Something the user should know that changes nothing: keybot asked us to sign an invite the
+   * user did not type (refused: someone else may be using the account's password), or the
+   * known-keybots file could not be written.
+   */
+  warning: [{ text: string }];
   /** A new room key was accepted. */
   key: [Omit<KeyResult, 'released' | 'kind'>];
   message: [RoomMessageEvent];
@@ -531,8 +537,8 @@ export class SealClient extends EventEmitter {
         else if (k.status === 'mismatch') this.emit('keybot-key-changed', { server: this.server(), expected: k.expected, got: k.got, source: k.source });
         else if (k.status === 'unavailable') this.emit('keybot-unavailable', { reason: k.reason });
       },
-      // Only the known-keybots file could not be written: the key is pinned all the same.
-      warning: () => undefined,
+      // A proposal we refused to sign (someone else using the password?), or a pin file not written.
+      warning: (text) => this.emit('warning', { text }),
       released: (a) => {
         this.emit('message-released', { id: a.id, room: a.room, epoch: a.epoch, lines: a.lines, heldMs: a.heldMs });
         this.settle(a.id)?.resolve({ epoch: a.epoch, lines: a.lines, held: { id: a.id, ms: a.heldMs } });

@@ -55,7 +55,8 @@ describe('src/client/agent: membership (real daemon, keybot, agent socket)', fun
     carol.on('message', (m) => carolGot.push(m));
     dave = await recorder(w, 'dave');
 
-    alice.write('PRIVMSG keybot :invite bob carol dave erin');
+    // Typed the usual way: the line goes through the agent, which signs keybot's proposal for it.
+    expect((await alice.say('keybot', 'invite bob carol dave erin')).action).to.equal('pass');
     await alice.pumpUntil(() => alice.eventsOf('key').length > 0, 'the first room key');
     const k = alice.eventsOf('key')[0]!;
     room = k.room as string;

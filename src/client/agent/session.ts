@@ -17,6 +17,7 @@ import {
   CompanionSession,
   carryOut,
   heldTextNotice,
+  keyChangesSuffix,
   missingMessagesText,
   sendLine,
   type ActionHandlers,
@@ -380,7 +381,7 @@ export class AgentSession {
           target: r.room,
           room: r.room,
           level: 'info',
-          text: `key for ${r.room} (epoch ${r.epoch}) from keybot, verified; members: ${r.members.join(', ')}`,
+          text: `key for ${r.room} (epoch ${r.epoch}) from keybot, verified; members: ${r.members.join(', ')}${keyChangesSuffix(r)}`,
         });
         break;
       case 'message':

@@ -10,6 +10,7 @@ export {
   carryOut,
   type ActionHandlers,
   heldTextNotice,
+  keyChangesSuffix,
   sendLine,
   type CompanionAction,
   type CompanionSessionOptions,

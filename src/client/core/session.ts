@@ -94,6 +94,14 @@ export function heldTextNotice(a: Extract<CompanionAction, { type: 'released' | 
   return `NOT SENT: ${a.reason}${a.text !== undefined ? `: ${JSON.stringify(a.text)}` : ''}`;
 }
 
+/**
+ * Who added whom in a new epoch, as the members' signed operations show it, appended to a key
+ * event ("; carol added by alice, verified"); '' when the epoch adds nobody we could check.
+ */
+export function keyChangesSuffix(r: { changes?: readonly string[] }): string {
+  return r.changes && r.changes.length > 0 ? `; ${r.changes.join('; ')}` : '';
+}
+
 /** What a received PRIVMSG/NOTICE means: the line's own result, then what else to do. */
 export interface Received {
   /** `hidden` also for keybot's lines that answered our own `pubkey`. A `key` comes without its `released` (they are in `actions`). */

@@ -22,7 +22,7 @@ import { formatAction, parseAction } from '../../protocol/ctcp.js';
 import { parseLine, serializeBody, serializeMessage, type IrcMessage } from '../../protocol/message.js';
 import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import type { Logger } from '../../util/log.js';
-import { CompanionSession, SerialQueue, carryOut, heldTextNotice, missingMessagesText, sendLine } from '../core/index.js';
+import { CompanionSession, SerialQueue, carryOut, heldTextNotice, keyChangesSuffix, missingMessagesText, sendLine } from '../core/index.js';
 import type { CompanionAction, CompanionSessionOptions, IncomingResult, KeybotPinSource, KeybotState, MemoryBook, MembershipKind, TextCommand } from '../core/index.js';
 import { ProxyWire, type Tap, type UpstreamOptions } from './wire.js';
 
@@ -455,7 +455,7 @@ export class ProxySession {
         return;
       case 'key': {
         const previous = r.previousEpoch !== undefined ? '' : ' (first key)';
-        this.notice(r.room, `key: ${r.room} epoch ${r.epoch}${previous}, members ${r.members.join(', ')}; verified (signed by keybot)`);
+        this.notice(r.room, `key: ${r.room} epoch ${r.epoch}${previous}, members ${r.members.join(', ')}; verified (signed by keybot)${keyChangesSuffix(r)}`);
         return;
       }
       case 'envelope-rejected':
