@@ -77,6 +77,22 @@ async function invite(o: Commands['invite']): Promise<Replies['invite']> {
   const sentAt = wallNow();
   const adds: Array<Promise<string[]>> = [c.invite(o.commands[0]!)];
   const room = await joined;
+  if (o.commands.length > 1) {
+    // Adding to a room is signed against the roster of its current epoch (docs/PROTOCOL.md "Room
+    // operations"): the further invites wait until the inviter holds the room's first key.
+    await new Promise<void>((resolve) => {
+      const k = (e: { room: string }): void => {
+        if (e.room.toLowerCase() !== room.toLowerCase()) return;
+        c.off('key', k);
+        resolve();
+      };
+      c.on('key', k);
+      if (c.localRooms().some((r) => r.room.toLowerCase() === room.toLowerCase() && r.epoch !== undefined)) {
+        c.off('key', k);
+        resolve();
+      }
+    });
+  }
   for (const more of o.commands.slice(1)) adds.push(c.inviteTo(room, more));
   const all = Promise.all(adds).then((r) => r.flat());
   all.catch(() => undefined);

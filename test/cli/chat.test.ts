@@ -75,7 +75,7 @@ describe('src/cli/sealchat.ts chat (src/cli/chat.ts)', function () {
     await chat.waitOut(/-keybot- cannot invite carol: offline/);
     const opened = await chat.waitOut(new RegExp(`-keybot- opened (${ROOM_RE.source}) with bob`));
     const room = opened[1]!;
-    await chat.waitOut(new RegExp(`key for ${room}: epoch \\d+, members alice, bob; verified`));
+    await chat.waitOut(new RegExp(`key for ${room}: epoch \\d+, members alice, bob; verified \\(signed by keybot\\); room opened by alice with bob, verified`));
     await chat.waitOut(new RegExp(`now talking in ${room}`));
     await until(() => bobRoom === room, "bob's key");
 
