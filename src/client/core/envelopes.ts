@@ -214,7 +214,7 @@ export class EnvelopeIntake {
     }
     // Everyone the epoch adds to the roster we held must be named by an operation a member signed.
     const previous = state.current ? [...state.current.members.values()] : undefined;
-    const explained = this.operations.explain(p.room, previous, p.members, now);
+    const explained = this.operations.explain(p.room, previous, p.members, now, (account, fingerprint) => this.memory.wasMemberEarlier(p.room, account, fingerprint));
     if (explained.unexplained.length > 0) {
       state.name = p.room;
       p.key.fill(0);
@@ -236,6 +236,7 @@ export class EnvelopeIntake {
     state.current = { epoch: p.epoch, key: p.key, members, issuedAt: p.issuedAt };
     state.highestEpoch = p.epoch;
     this.memory.recordEpoch(p.room, p.epoch);
+    this.memory.recordRoster(p.room, p.members, previous === undefined);
     state.installed.push(p.epoch);
     if (state.installed.length > 16) state.installed.shift();
     state.name = p.room;

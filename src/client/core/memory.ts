@@ -46,6 +46,13 @@ export class CompanionMemory {
   private keybot: string | undefined;
   private readonly members = new Map<string, string>();
   private readonly rooms = new Map<string, { room: string; epoch: number }>();
+  /**
+   * Folded room → the roster of the last epoch installed (`last`, "account fingerprint" folded),
+   * and the one held when an earlier connection ended (`earlier`). In memory only: what a room
+   * keybot restores after a daemon restart may bring back without a member's signature
+   * (operations.ts).
+   */
+  private readonly rosters = new Map<string, { last: Set<string>; earlier?: Set<string> }>();
 
   constructor(
     readonly account: string,
@@ -87,6 +94,24 @@ export class CompanionMemory {
   /** Every room with a remembered epoch: folded name → epoch (a snapshot). */
   epochs(): Map<string, number> {
     return new Map([...this.rooms].map(([f, r]) => [f, r.epoch]));
+  }
+
+  /**
+   * An epoch of `room` listing `members` was installed. `first`: the first on this connection
+   * (we held no earlier one), so the roster we held before becomes the earlier connection's.
+   */
+  recordRoster(room: string, members: ReadonlyArray<{ account: string; fingerprint: string }>, first: boolean): void {
+    const folded = casefold(room);
+    const old = this.rosters.get(folded);
+    if (old === undefined && this.rosters.size >= MAX_ROOMS) return;
+    const last = new Set(members.map((m) => `${casefold(m.account)} ${m.fingerprint.toLowerCase()}`));
+    const earlier = first ? old?.last : old?.earlier;
+    this.rosters.set(folded, { last, ...(earlier ? { earlier } : {}) });
+  }
+
+  /** Was `account` with `fingerprint` a member of `room` when an earlier connection ended? */
+  wasMemberEarlier(room: string, account: string, fingerprint: string): boolean {
+    return this.rosters.get(casefold(room))?.earlier?.has(`${casefold(account)} ${fingerprint.toLowerCase()}`) ?? false;
   }
 
   recordEpoch(room: string, epoch: number): void {

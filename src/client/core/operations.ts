@@ -163,7 +163,13 @@ export class RoomOperations {
    * Without a previous roster, additions cannot be checked (our first key for the room): only
    * operations that verify are shown, and nothing is called unexplained.
    */
-  explain(room: string, previous: readonly EnvelopeMember[] | undefined, next: readonly EnvelopeMember[], now: number): RosterExplanation {
+  explain(
+    room: string,
+    previous: readonly EnvelopeMember[] | undefined,
+    next: readonly EnvelopeMember[],
+    now: number,
+    wasMemberEarlier: (account: string, fingerprint: string) => boolean = () => false,
+  ): RosterExplanation {
     const f = casefold(room);
     const relayed = (this.relayed.get(f) ?? []).filter((x) => now - x.at < RELAYED_TTL_MS);
     const before = new Set((previous ?? []).map((m) => casefold(m.account)));
@@ -197,7 +203,13 @@ export class RoomOperations {
       else rest.push(x);
     }
     // Additions can be checked against a roster we held, or against the opening of a new room.
-    const unexplained = previous !== undefined || opened ? added.filter((m) => !explained.has(casefold(m.account))).map((m) => m.account) : [];
+    // Someone who was a member when our earlier connection ended, under the same key, may come
+    // back without a signature: keybot restoring the room after a daemon restart puts back its
+    // remembered members as they log in again (docs/PROTOCOL.md "The daemon restarts").
+    const unchecked = added.filter((m) => !explained.has(casefold(m.account)));
+    const back = previous !== undefined ? unchecked.filter((m) => wasMemberEarlier(m.account, m.fingerprint)) : [];
+    if (back.length > 0) changes.push(`${back.map((m) => m.account).join(', ')} back in the room after a reconnect (restored by keybot, not signed)`);
+    const unexplained = previous !== undefined || opened ? unchecked.filter((m) => !back.includes(m)).map((m) => m.account) : [];
     if (rest.length > 0) this.relayed.set(f, rest);
     else this.relayed.delete(f);
     return { changes, unexplained };

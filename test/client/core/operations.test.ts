@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { EMPTY_ROSTER_HASH, FrameStatus, encodeRoomOp, frameParts, readRoomOp, rosterHash, type RoomOp } from '../../../src/crypto/index.js';
-import { RoomCryptoEngine, type IncomingResult } from '../../../src/client/core/index.js';
+import { CompanionMemory, RoomCryptoEngine, type IncomingResult } from '../../../src/client/core/index.js';
 import { envelopeLines, memberOf, party, relayedOpLines, type Party } from '../fixtures.js';
 
 const ROOM = '#sc-opsroom';
@@ -85,6 +85,24 @@ describe('src/client/core/operations.ts', function () {
         await relay(a, lines, ROOM, from);
         expect(await keyUp(a, alice, 101, [alice, bob, carol]), what).to.include({ kind: 'envelope-rejected', code: 'unexplained-member' });
       }
+    });
+
+    it('after a reconnect, a member of the roster held before may come back unsigned (keybot restoring the room); a member who had left may not', async function () {
+      const memory = new CompanionMemory('alice', 'test');
+      const before = new RoomCryptoEngine({ account: 'alice', privateKey: alice.priv, keybotKey: keybot.pub, memory });
+      await keyUp(before, alice, 100, [alice, bob, carol]);
+      // The daemon restarts: a new connection, and keybot restores the room for those back so far.
+      const after = new RoomCryptoEngine({ account: 'alice', privateKey: alice.priv, keybotKey: keybot.pub, memory });
+      await keyUp(after, alice, 101, [alice, bob]);
+      expect(await keyUp(after, alice, 102, [alice, bob, carol])).to.deep.include({ kind: 'key', epoch: 102, changes: ['carol back in the room after a reconnect (restored by keybot, not signed)'] });
+      // carol left (an epoch without her) before the connection ended: she cannot come back unsigned.
+      const m2 = new CompanionMemory('alice', 'test');
+      const e1 = new RoomCryptoEngine({ account: 'alice', privateKey: alice.priv, keybotKey: keybot.pub, memory: m2 });
+      await keyUp(e1, alice, 100, [alice, bob, carol]);
+      await keyUp(e1, alice, 101, [alice, bob]);
+      const e2 = new RoomCryptoEngine({ account: 'alice', privateKey: alice.priv, keybotKey: keybot.pub, memory: m2 });
+      await keyUp(e2, alice, 102, [alice, bob]);
+      expect(await keyUp(e2, alice, 103, [alice, bob, carol])).to.include({ kind: 'envelope-rejected', code: 'unexplained-member' });
     });
 
     it('a first key for a room cannot be checked against a roster: it is installed, and a verified opening is shown', async function () {
