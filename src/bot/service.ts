@@ -170,7 +170,15 @@ export class KeyService {
     if (!isServiceRoom(roomName) || !nicks.some((n) => this.ctx.isSelf(n))) return;
     const room = this.ctx.rooms.ensure(roomName);
     room.ready = true;
-    room.setMembers(nicks.filter((n) => !this.ctx.isSelf(n)));
+    let others = nicks.filter((n) => !this.ctx.isSelf(n));
+    // A room keybot remembers (its pins came back from the room memory): whoever is in it but
+    // was never keyed there got in while keybot was away, by a join keybot did not make.
+    if (room.pins.size > 0) {
+      const strangers = others.filter((n) => !room.pins.has(casefold(n)));
+      others = others.filter((n) => room.pins.has(casefold(n)));
+      for (const n of strangers) this.removals.intruder(room, n);
+    }
+    room.setMembers(others);
     if (room.members.size === 0 && room.holds === 0) {
       this.ctx.leaveRoom(room, 'empty');
       return;

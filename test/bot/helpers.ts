@@ -141,7 +141,8 @@ export interface BotWorld {
   bot: Keybot;
   users: Record<string, TestUser>;
   login(name: string): Promise<TestMember>;
-  restartBot(overrides?: Partial<KeybotOptions>): Promise<Keybot>;
+  /** Close keybot, run `whileDown`, start a new instance. */
+  restartBot(overrides?: Partial<KeybotOptions>, whileDown?: () => Promise<void>): Promise<Keybot>;
   keybotOptions(overrides?: Partial<KeybotOptions>): KeybotOptions;
   stop(): Promise<void>;
 }
@@ -176,8 +177,9 @@ export async function startWorld(names: string[], opts: { daemon?: ConfigOverrid
       clients.push(m);
       return m;
     },
-    async restartBot(overrides) {
+    async restartBot(overrides, whileDown) {
       await bot.close();
+      await whileDown?.();
       bot = await startKeybot(keybotOptions(overrides));
       botKey = (await readPublicKey({ armored: bot.identity.publicArmored })).key!;
       return bot;

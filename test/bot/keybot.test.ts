@@ -1,5 +1,8 @@
 import { expect } from 'chai';
+import path from 'node:path';
 import { startKeybot } from '../../src/bot/main.js';
+import { ControlClient } from '../../src/protocol/control-client.js';
+import { CONTROL_SOCKET_NAME } from '../../src/protocol/files.js';
 import { channelFlags, channelMembers, loginPerTest, startWorld, waitUntil, type BotWorld } from './helpers.js';
 import { ROOM_RE } from '../helpers/poll.js';
 
@@ -205,5 +208,29 @@ describe('src/bot keybot (real daemon, real keybot, irc-framework members, real 
     expect([...ch.members].find(([c]) => c.nick === 'keybot')![1].op).to.equal(true);
     const announce = await alice.until(() => alice.channelNotices.find((n) => n.target === room && n.text.includes(`epoch ${a.payload.epoch}`)), 'key event');
     expect(announce.text).to.match(/\(keybot restarted\)$/);
+  });
+
+  it('after a restart, removes whoever got into a remembered room while keybot was away, and keys only the members', async () => {
+    const alice = await login('alice');
+    const bob = await login('bob');
+    const carol = await login('carol');
+    const room = roomOf(await alice.ask('invite bob', /^opened /));
+    const e1 = (await alice.envelopeFor(room)).payload.epoch;
+    // While keybot is down, the daemon operator puts carol into the room.
+    await w.restartBot(undefined, async () => {
+      const control = await ControlClient.connect(path.join(w.t.dataDir, CONTROL_SOCKET_NAME));
+      try {
+        await control.call('channel.join', { channel: room, nick: 'carol' });
+      } finally {
+        control.close();
+      }
+      expect(channelMembers(w.t, room)).to.include('carol');
+    });
+    const [a] = await Promise.all([alice.envelopeFor(room, e1), bob.envelopeFor(room, e1)]);
+    expect(a.payload.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob']);
+    const told = await alice.until(() => alice.channelNotices.find((n) => n.target === room && n.text.startsWith('carol joined without an invite signed by a member')), 'the notice');
+    expect(told.text).to.include('removed, they get no key');
+    await waitUntil(() => !channelMembers(w.t, room).includes('carol'), 'carol removed');
+    expect(carol.envelopes.filter((e) => e.payload.room.toLowerCase() === room.toLowerCase())).to.deep.equal([]);
   });
 });
