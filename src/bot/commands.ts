@@ -1,12 +1,13 @@
 /**
  * keybot's commands, sent as `PRIVMSG keybot :<command> <args>`. One table drives dispatch and
- * `help`; parseCommand is a pure function. Every reply is a NOTICE to the requester (NOTICE, so
+ * `help`; commands are read by parseKeybotCommand (src/protocol/keybot-command.ts, shared with the companions). Every reply is a NOTICE to the requester (NOTICE, so
  * clients and bots never answer it automatically: RFC 2812 §3.3.2), one line each where possible.
  *
  * Handlers turn the key service's results into text; they never touch IRC or crypto.
  */
 import { casefold, isValidChannelName } from '../protocol/names.js';
 import { formatFingerprint } from '../protocol/fingerprint.js';
+import { parseKeybotCommand } from '../protocol/keybot-command.js';
 import { createLogger } from '../util/log.js';
 import { DirectoryError } from './directory.js';
 import { classifyLine } from '../crypto/index.js';
@@ -42,23 +43,6 @@ export interface Command {
   /** Guests may use it too. */
   guests?: boolean;
   handler(ctx: CommandContext & { account: string }, args: string[]): Promise<void> | void;
-}
-
-export type ParsedCommand = { kind: 'command'; name: string; args: string[] } | { kind: 'empty' };
-
-/**
- * Split a message into a lowercased command name and its arguments. IRC formatting codes
- * (bold, colour...) and other control characters are dropped first, so a pasted coloured name
- * still parses.
- */
-export function parseCommand(text: string): ParsedCommand {
-  const clean = text
-    .replace(/\x03(?:\d{1,2}(?:,\d{1,2})?)?/g, '')
-    .replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '')
-    .trim();
-  if (clean === '') return { kind: 'empty' };
-  const [name, ...args] = clean.split(/\s+/);
-  return { kind: 'command', name: name!.toLowerCase(), args };
 }
 
 function refusalText(r: Refusal, room?: string): string {
@@ -379,7 +363,7 @@ export class CommandDispatcher {
     // A part of a signed room operation (the companion's answer to an invite keybot proposed):
     // not a command, and outside the command budget (a large invite takes several lines).
     if (classifyLine(text) === 'op-part') return this.operationPart(ctx, text);
-    const parsed = parseCommand(text);
+    const parsed = parseKeybotCommand(text);
     if (parsed.kind === 'empty') return;
     const verdict = this.budget.take(ctx.account ?? ctx.nick, Date.now());
     if (verdict === 'drop') return;

@@ -3,7 +3,6 @@ import {
   COMMANDS,
   CommandDispatcher,
   helpLines,
-  parseCommand,
   signedReplies,
   type CommandContext,
   type KeyRequests,
@@ -51,28 +50,6 @@ function run(
 }
 
 describe('src/bot/commands.ts', function () {
-  describe('parseCommand', function () {
-    it('splits a command into a lowercased name and its arguments', function () {
-      expect(parseCommand('INVITE bob  carol')).to.deep.equal({ kind: 'command', name: 'invite', args: ['bob', 'carol'] });
-    });
-
-    it('keeps the case of arguments', function () {
-      expect(parseCommand('status Bob')).to.deep.equal({ kind: 'command', name: 'status', args: ['Bob'] });
-    });
-
-    it('treats blank and whitespace-only text as empty', function () {
-      expect(parseCommand('')).to.deep.equal({ kind: 'empty' });
-      expect(parseCommand('  \t ')).to.deep.equal({ kind: 'empty' });
-    });
-
-    it('drops IRC formatting and colour codes before splitting', function () {
-      expect(parseCommand('\x02invite\x02 \x0304,01bob\x03')).to.deep.equal({ kind: 'command', name: 'invite', args: ['bob'] });
-    });
-
-    it('splits on tabs too', function () {
-      expect(parseCommand('key\t#sc-x')).to.deep.equal({ kind: 'command', name: 'key', args: ['#sc-x'] });
-    });
-  });
 
   describe('help', function () {
     it('lists every command of the table, with its usage and summary', function () {

@@ -32,6 +32,7 @@ import {
   type PrivateKeyHandle,
   type RoomOp,
 } from '../../crypto/index.js';
+import { parseKeybotCommand } from '../../protocol/keybot-command.js';
 import { SERVICE_ROOM_PREFIX, casefold } from '../../protocol/names.js';
 
 /** How long a typed invite waits for keybot's proposal. */
@@ -88,14 +89,10 @@ export class RoomOperations {
 
   /** The user sent `text` to keybot: if it is an invite, remember what was asked. */
   typed(text: string, now: number): void {
-    const words = text
-      .replace(/\x03(?:\d{1,2}(?:,\d{1,2})?)?/g, '')
-      .replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '')
-      .trim()
-      .split(/\s+/);
-    if (words[0]?.toLowerCase() !== 'invite' || words.length < 2) return;
-    const room = words[1]!.startsWith('#') ? casefold(words[1]!) : undefined;
-    const targets = new Set(words.slice(room === undefined ? 1 : 2).map((w) => casefold(w)));
+    const c = parseKeybotCommand(text);
+    if (c.kind !== 'command' || c.name !== 'invite' || c.args.length === 0) return;
+    const room = c.args[0]!.startsWith('#') ? casefold(c.args[0]!) : undefined;
+    const targets = new Set(c.args.slice(room === undefined ? 0 : 1).map((w) => casefold(w)));
     if (targets.size === 0) return;
     this.intents = this.intents.filter((i) => now - i.at < INTENT_TTL_MS).slice(-(MAX_INTENTS - 1));
     this.intents.push({ ...(room !== undefined ? { room } : {}), targets, at: now });
