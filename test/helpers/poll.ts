@@ -22,3 +22,18 @@ export async function until<T>(
     await sleep(every);
   }
 }
+
+/**
+ * Wait until `sent` (the lines a client sent, growing) holds one at index `from` or later that
+ * matches `re`; resolves with its index.
+ */
+export function waitSentLine(sent: readonly string[], re: RegExp, what: string, from = 0, ms = 10_000): Promise<number> {
+  return until(
+    () => {
+      const i = sent.findIndex((l, j) => j >= from && re.test(l));
+      return i >= 0 ? i + 1 : undefined;
+    },
+    () => `the client to send ${what}; it sent:\n${sent.slice(from).join('\n')}`,
+    ms,
+  ).then((i) => i - 1);
+}

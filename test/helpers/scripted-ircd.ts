@@ -5,7 +5,7 @@
  * `sendMarker` works with it): what the plugin let through is exactly what reached the server.
  */
 import net from 'node:net';
-import { until } from './poll.js';
+import { waitSentLine } from './poll.js';
 import type { WireTap } from './wiretap.js';
 
 const NAME = 'irc.scripted.test';
@@ -102,15 +102,7 @@ export async function startScriptedIrcd(): Promise<ScriptedIrcd> {
     push(line: string) {
       current?.write(`${line}\r\n`);
     },
-    waitSent: (re, what, from = 0, ms = 10_000) =>
-      until(
-        () => {
-          const i = sent.findIndex((l, j) => j >= from && re.test(l));
-          return i >= 0 ? i + 1 : undefined;
-        },
-        () => `the client to send ${what}; it sent:\n${sent.slice(from).join('\n')}`,
-        ms,
-      ).then((i) => i - 1),
+    waitSent: (re, what, from, ms) => waitSentLine(sent, re, what, from, ms),
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -8,7 +8,7 @@
  * client sent before has been recorded.
  */
 import net from 'node:net';
-import { until } from './poll.js';
+import { waitSentLine } from './poll.js';
 
 export interface WireTap {
   port: number;
@@ -57,15 +57,7 @@ export async function startWireTap(upstreamPort: number, upstreamHost = '127.0.0
   return {
     port,
     sent,
-    waitSent: (re, what, from = 0, ms = 10_000) =>
-      until(
-        () => {
-          const i = sent.findIndex((l, j) => j >= from && re.test(l));
-          return i >= 0 ? i + 1 : undefined;
-        },
-        () => `the client to send ${what}; it sent:\n${sent.slice(from).join('\n')}`,
-        ms,
-      ).then((i) => i - 1),
+    waitSent: (re, what, from, ms) => waitSentLine(sent, re, what, from, ms),
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
