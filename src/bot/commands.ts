@@ -61,6 +61,8 @@ function refusalText(r: Refusal, room?: string): string {
       return `cannot invite ${r.name}: already in ${room ?? 'the room'}`;
     case 'failed':
       return `cannot invite ${r.name}: could not join (${r.detail ?? 'refused'})`;
+    case 'too_many':
+      return `cannot invite ${r.name} in this invite: ${r.detail ?? 'too many people'}; invite them into ${room ?? 'the room'} once it is open`;
     case 'key_changed':
       return `cannot invite ${r.name}: their key changed since you signed the invite (${r.detail ?? 'another key'}); invite them again`;
   }

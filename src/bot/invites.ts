@@ -33,7 +33,7 @@ export interface Invitee {
 }
 
 /** Why an invitee was not placed in a room. */
-export type RefusalReason = KeyProblem | 'offline' | 'already_member' | 'failed' | 'key_changed';
+export type RefusalReason = KeyProblem | 'offline' | 'already_member' | 'failed' | 'key_changed' | 'too_many';
 
 /**
  * What a verified operation (operations.ts) fixes for the invite it authorises: the room's name

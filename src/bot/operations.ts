@@ -26,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import {
   EMPTY_ROSTER_HASH,
   FrameStatus,
+  MAX_OP_TARGETS,
   PartStatus,
   PartsReassembler,
   ROOM_OP_NONCE_BYTES,
@@ -42,7 +43,7 @@ import {
 import { casefold } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import type { ServiceContext } from './context.js';
-import { newRoomName, type AddToRoomResult, type Invites, type OpenRoomResult, type Refusal } from './invites.js';
+import { newRoomName, type AddToRoomResult, type Invitee, type Invites, type OpenRoomResult, type Refusal } from './invites.js';
 
 const log = createLogger('keybot');
 
@@ -103,14 +104,15 @@ export class Operations {
       let name: string;
       do name = newRoomName();
       while (this.ctx.rooms.get(name) || [...this.proposals.values()].some((p) => casefold(p.op.room) === casefold(name)));
+      const available = capTargets(c.available, c.refused);
       refused = c.refused;
-      names = c.available.map((a) => a.nick);
+      names = available.map((a) => a.nick);
       op = {
         action: 'create',
         room: name,
         roster: EMPTY_ROSTER_HASH,
         actor: { account: c.me.account, fingerprint: c.me.key.fingerprint },
-        targets: c.available.map((a) => ({ account: a.nick, fingerprint: a.fingerprint })),
+        targets: available.map((a) => ({ account: a.nick, fingerprint: a.fingerprint })),
         issuedAt: now,
         nonce: randomBytes(ROOM_OP_NONCE_BYTES),
       };
@@ -121,14 +123,15 @@ export class Operations {
       const me = cur?.members.find((m) => casefold(m.account) === casefold(requester));
       if (!cur || !me) return { status: 'key_pending', room: c.room.name };
       if (c.available.length === 0) return { status: 'nobody_to_add', room: c.room.name, refused: c.refused };
+      const available = capTargets(c.available, c.refused);
       refused = c.refused;
-      names = c.available.map((a) => a.nick);
+      names = available.map((a) => a.nick);
       op = {
         action: 'add',
         room: c.room.name,
         roster: rosterHash(cur.members),
         actor: { account: me.account, fingerprint: me.fingerprint },
-        targets: c.available.map((a) => ({ account: a.nick, fingerprint: a.fingerprint })),
+        targets: available.map((a) => ({ account: a.nick, fingerprint: a.fingerprint })),
         issuedAt: now,
         nonce: randomBytes(ROOM_OP_NONCE_BYTES),
       };
@@ -219,6 +222,17 @@ export class Operations {
     for (const p of this.proposals.values()) clearTimeout(p.timer);
     this.proposals.clear();
   }
+}
+
+/**
+ * One operation names at most MAX_OP_TARGETS people (docs/PROTOCOL.md "Room operations"): the
+ * rest are refused with that reason, to be invited into the room once it holds the first ones.
+ */
+function capTargets(available: Invitee[], refused: Refusal[]): Invitee[] {
+  for (const a of available.slice(MAX_OP_TARGETS)) {
+    refused.push({ name: a.nick, reason: 'too_many', detail: `one invite adds at most ${MAX_OP_TARGETS} people` });
+  }
+  return available.slice(0, MAX_OP_TARGETS);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

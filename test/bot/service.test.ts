@@ -11,6 +11,7 @@ import {
   EnvelopeStatus,
   PartStatus,
   PartsReassembler,
+  MAX_OP_TARGETS,
   classifyLine,
   generateUserKey,
   openEnvelope,
@@ -169,6 +170,22 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
     svc.selfJoined(ROOM);
     svc.namesReceived(ROOM, ['@keybot', ...nicks].map((n) => n.replace('@', '')));
   }
+
+  it('proposes an invite for at most MAX_OP_TARGETS people and refuses the rest by name, saying why', async function () {
+    start();
+    // 102 online accounts (one key shared: what matters here is the count).
+    const names = Array.from({ length: 102 }, (_, i) => `u${String(i).padStart(3, '0')}`);
+    for (const name of names) dir.users.set(name, { ...dir.users.get('bob')!, name });
+    const r = await svc.proposeInvite('alice', undefined, names);
+    expect(r.status).to.equal('proposed');
+    const p = r as { names: string[]; refused: Array<{ name: string; reason: string; detail?: string }> };
+    expect(p.names).to.deep.equal(names.slice(0, MAX_OP_TARGETS));
+    expect(p.refused.map((x) => [x.name, x.reason])).to.deep.equal(names.slice(MAX_OP_TARGETS).map((n) => [n, 'too_many']));
+    expect(p.refused[0]!.detail).to.equal(`one invite adds at most ${MAX_OP_TARGETS} people`);
+    // The proposal went to alice as SC1Q parts; nobody was placed before she signs.
+    expect(tx.lines.filter((l) => l.target === 'alice' && classifyLine(l.text) === 'proposal-part').length).to.be.greaterThan(0);
+    expect(dir.placed).to.deep.equal([]);
+  });
 
   it('a burst of joins makes one epoch for everyone', async function () {
     start();
