@@ -48,8 +48,10 @@ import { cpuMsOf, machineInfo } from './lib/proc.js';
 
 setLogLevel('warn');
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SIZES = [2, 10, 50];
-const MEMBERS = 50;
+/** Room sizes (BENCH_KEY_SIZES=2,10,50,100 to widen; the 50-member room carries the targets). */
+const SIZES = (process.env.BENCH_KEY_SIZES ?? '2,10,50').split(',').map(Number);
+if (!SIZES.includes(50) || SIZES.some((n) => !Number.isInteger(n) || n < 2 || n > 1000)) throw new Error('BENCH_KEY_SIZES: sizes 2..1000, 50 among them');
+const MEMBERS = Math.max(...SIZES);
 const TARGETS = { wall50: 200, rekeyCpu: 100, msgsPerS: 2000 };
 
 /** The invitees in as few `invite` commands as fit one IRC line each (at most MAX_INVITEES names). */
@@ -134,7 +136,7 @@ async function main(): Promise<void> {
     };
     daemon = await startDaemon(config);
     const port = daemon.listeners[0]!.port;
-    const names = Array.from({ length: MEMBERS }, (_, i) => `user${String(i).padStart(2, '0')}`);
+    const names = Array.from({ length: MEMBERS }, (_, i) => `user${String(i).padStart(MEMBERS > 100 ? 3 : 2, '0')}`);
     const logins: MemberLogin[] = [];
     for (const name of names) {
       const k = await generateUserKey({ name });
