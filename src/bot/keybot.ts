@@ -182,6 +182,15 @@ export class KeybotConnection implements Transport {
     return this.closed;
   }
 
+  /**
+   * The IRC client itself, for a directory that works over keybot's own connection (an ordinary
+   * IRC network, src/bot/network/directory.ts: WHOIS, MONITOR, INVITE and KICK must come from
+   * the nick that holds op in the rooms). Listeners added before bind() run before the sink's.
+   */
+  get irc(): IrcClient {
+    return this.client;
+  }
+
   // ---- Transport ----
 
   notice(target: string, text: string): void {

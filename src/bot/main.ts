@@ -30,6 +30,7 @@ import { KeybotConnection, type IrcEndpoint, type IrcEventSink } from './keybot.
 import { loadRoomMemory, RoomMemoryWriter, type StoredRoomMemory } from './room-memory.js';
 import type { RememberedRoom } from './rooms.js';
 import { KeyService, type KeyServiceOptions } from './service.js';
+import { NetworkSession } from './network/session.js';
 
 const log = createLogger('keybot');
 
@@ -60,6 +61,12 @@ export interface KeybotOptions {
   rejoinWindowMs?: number;
   /** Debounce of saving the room memory to keybot.rooms.json after a change (default 1000 ms). */
   saveRoomsAfterMs?: number;
+  /**
+   * Serve an ordinary IRC network instead of sealchatd (docs/NETWORKS.md): keybot logs in to its
+   * own services account there, and the directory is network/directory.ts over keybot's own
+   * connection, with keys from its key store (no control socket).
+   */
+  network?: { account: string; password: string; keyChangeCoolDownMs?: number };
 }
 
 interface Session {
@@ -103,7 +110,9 @@ export class Keybot {
   /** Load or create the identity, log in, and recover the rooms. Throws if the first session fails. */
   static async start(opts: KeybotOptions): Promise<Keybot> {
     const identity = await loadOrCreateIdentity(opts.dataDir);
-    const credentials = await readServiceCredentials(opts.dataDir);
+    const credentials = opts.network
+      ? { account: opts.network.account, password: opts.network.password }
+      : await readServiceCredentials(opts.dataDir);
     const bot = new Keybot(opts, identity, credentials);
     bot.stored = await loadRoomMemory(opts.dataDir);
     bot.session = await bot.openSession();
@@ -141,10 +150,23 @@ export class Keybot {
 
   private async openSession(): Promise<Session> {
     const startedAt = Date.now();
-    const directory = this.opts.openDirectory
-      ? await this.opts.openDirectory()
-      : await ControlSocketDirectory.connect(this.opts.controlPath ?? path.join(this.opts.dataDir, CONTROL_SOCKET_NAME));
-    let conn: KeybotConnection | undefined;
+    // On a network the directory rides on keybot's own connection, so that comes first.
+    let conn: KeybotConnection | undefined = this.opts.network
+      ? new KeybotConnection({ endpoint: this.opts.irc, account: this.credentials.account, password: this.credentials.password })
+      : undefined;
+    const network = conn && this.opts.network
+      ? await NetworkSession.open({
+          dataDir: this.opts.dataDir,
+          irc: conn.irc,
+          serviceAccount: this.credentials.account,
+          ...(this.opts.network.keyChangeCoolDownMs !== undefined ? { keyChangeCoolDownMs: this.opts.network.keyChangeCoolDownMs } : {}),
+        })
+      : undefined;
+    const directory: UserDirectory = network
+      ? network.directory
+      : this.opts.openDirectory
+        ? await this.opts.openDirectory()
+        : await ControlSocketDirectory.connect(this.opts.controlPath ?? path.join(this.opts.dataDir, CONTROL_SOCKET_NAME));
     let service: KeyService | undefined;
     let session: Session | undefined;
     try {
@@ -166,8 +188,11 @@ export class Keybot {
           log.info(`${stored.rooms.length} remembered room${stored.rooms.length === 1 ? '' : 's'} from the last run; the daemon ${daemonRestarted ? 'restarted since' : 'kept running'}`);
         }
       }
-      await this.publishKey(directory);
-      conn = new KeybotConnection({ endpoint: this.opts.irc, account: this.credentials.account, password: this.credentials.password });
+      // On a network, a second keybot shows as the nick being taken (NetworkSession.started).
+      if (network) await directory.publishServiceKey(this.credentials.account, this.identity.publicArmored);
+      else await this.publishKey(directory);
+      conn ??= new KeybotConnection({ endpoint: this.opts.irc, account: this.credentials.account, password: this.credentials.password });
+      const link = conn;
       const svc = new KeyService({
         directory,
         transport: conn,
@@ -181,12 +206,14 @@ export class Keybot {
         onRoomsChanged: () => this.saver.changed(),
       });
       service = svc;
-      conn.bind(sinkFor(svc, conn, new CommandDispatcher(this.opts.commands)));
+      const sink = sinkFor(svc, link, new CommandDispatcher(this.opts.commands));
+      conn.bind(network ? network.wrap(sink, svc, (target, text) => link.notice(target, text)) : sink);
       directory.onPresence((p) => {
         log.debug(`${p.name} is ${p.online ? 'online' : 'offline'}`);
         svc.presence(p);
       });
       await conn.connect();
+      await network?.started(conn.nick);
       const s: Session = { directory, conn, service: svc, closingDirectory: false, instance };
       session = s;
       conn.onClose((why) => this.lost(s, `IRC: ${why}`));

@@ -22,7 +22,7 @@ import IRC, { type Client as IrcClient, type WhoisResult } from 'irc-framework';
 import type { PrivateKeyHandle } from '../crypto/index.js';
 import { backoffDelay } from '../protocol/backoff.js';
 import { formatAction, parseAction } from '../protocol/ctcp.js';
-import { KEYBOT_NICK, casefold } from '../protocol/names.js';
+import { KEYBOT_NICK, SERVICE_ROOM_PREFIX, casefold } from '../protocol/names.js';
 import {
   CompanionSession,
   MemoryBook,
@@ -49,6 +49,7 @@ import { KnownServers, knownServersFileFor, type ServerTrustDecision } from './s
 import { loadPrivateKey } from './identity.js';
 import { KeybotCommands, names } from './seal-client/commands.js';
 import { login, type LoginOptions } from './seal-client/login.js';
+import { registrationLines } from './seal-client/register.js';
 
 /** How SealClient re-establishes a lost connection. */
 export interface ReconnectOptions {
@@ -186,6 +187,8 @@ export class SealClient extends EventEmitter {
   private core: CompanionSession | undefined;
   private book: MemoryBook | undefined;
   private options: SealConnectOptions | undefined;
+  /** The user's unlocked key (register() proves possession of it). */
+  private key: PrivateKeyHandle | undefined;
   private phase: Phase = 'idle';
   private registered = false;
   private quitting = false;
@@ -257,6 +260,7 @@ export class SealClient extends EventEmitter {
     };
     this.reconnectOptions = options.reconnect === false ? undefined : options.reconnect === true || options.reconnect === undefined ? {} : options.reconnect;
     const privateKey = options.privateKey ?? (await loadPrivateKey(options));
+    this.key = privateKey;
     const server = `${options.host}:${options.port}`;
     // Pins and epochs from earlier runs (core/memory.ts); the session lives across reconnects.
     this.book = new MemoryBook(memoryFileFor(options.knownKeybotsFile));
@@ -361,6 +365,22 @@ export class SealClient extends EventEmitter {
   /** Leave a room (keybot removes us and rekeys the others); our keys for it are wiped. */
   leave(room: string): Promise<string[]> {
     return this.command(`leave ${room}`);
+  }
+
+  /**
+   * Register our key with keybot on an ordinary IRC network (docs/NETWORKS.md "Registering a
+   * key"): keybot's nonce, signed with our key (and with `oldKey`, the key registered so far, to
+   * change keys without the cool-down). Resolves with keybot's answer; rejects with
+   * SealClientError 'keybot-refused' when keybot offers no nonce or names another network or account.
+   */
+  async register(opts: { oldKey?: PrivateKeyHandle } = {}): Promise<string[]> {
+    const irc = this.connected();
+    const reply = await this.command('register');
+    const network = irc.network.name || String(irc.network.supports('NETWORK') || '');
+    const account = this.options!.sasl?.account ?? this.options!.nick;
+    const lines = registrationLines({ reply, network, account, key: this.key!, ...(opts.oldKey ? { oldKey: opts.oldKey } : {}) });
+    for (const line of lines.slice(0, -1)) irc.say(KEYBOT_NICK, line);
+    return this.command(lines[lines.length - 1]!);
   }
 
   /** Ask keybot to re-send the current key of a room we are in. */
@@ -488,6 +508,13 @@ export class SealClient extends EventEmitter {
         this.emit('quit', { nick: e.nick, reason: e.message });
       }),
     );
+    // On an ordinary IRC network keybot places members by INVITE (docs/NETWORKS.md): join a
+    // sealchat room keybot invites us to. Joining gives nothing away: keys come only in envelopes
+    // signed by the pinned keybot key.
+    irc.on('invite', (e: { nick: string; invited: string; channel: string }) => {
+      if (irc !== this.irc || casefold(e.nick ?? '') !== KEYBOT_NICK || casefold(e.invited) !== casefold(irc.user.nick)) return;
+      if (casefold(e.channel).startsWith(SERVICE_ROOM_PREFIX)) irc.join(e.channel);
+    });
     irc.on('users online', (e: { nicks: string[] }) => {
       if (irc !== this.irc || !e.nicks.some((n) => casefold(n) === KEYBOT_NICK)) return;
       this.enqueue(() => this.act(core.keybotHeard(true)));

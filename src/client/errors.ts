@@ -19,7 +19,9 @@ export type SealClientErrorCode =
   /** keybot is not online, so it cannot answer. */
   | 'keybot-offline'
   /** No answer in time. */
-  | 'timeout';
+  | 'timeout'
+  /** keybot refused a request (a key registration on an ordinary IRC network). */
+  | 'keybot-refused';
 
 /** An expected failure of a SealClient call, with a sentence for the user. */
 export class SealClientError extends Error {

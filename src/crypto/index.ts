@@ -116,3 +116,19 @@ export {
   type JoinPayload,
   type RosterChange,
 } from './envelope-v3.js';
+export {
+  KEY_PROOF_NONCE_BYTES,
+  KEY_PROOF_VERSION,
+  KeyProofStatus,
+  MAX_KEY_REGISTRATION_BYTES,
+  decodeKeyRegistration,
+  encodeKeyRegistration,
+  frameKeyRegistration,
+  keyProofTranscript,
+  sameNonce,
+  signKeyProof,
+  verifyKeyProof,
+  type KeyProofFields,
+  type KeyProofPurpose,
+  type KeyRegistration,
+} from './key-proof.js';
