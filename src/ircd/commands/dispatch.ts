@@ -54,7 +54,7 @@ export function makeDispatcher(table: CommandTable): LineDispatcher {
       return undefined;
     }
     if (client && msg.command !== 'PING' && msg.command !== 'PONG') client.lastActiveAt = session.now;
-    const ctx = { server, session, msg, params: msg.params, client } as RegisteredContext;
+    const ctx = { server, session, msg, params: msg.params, client, commands: table } as RegisteredContext;
     const result = cmd.handler(ctx);
     return result instanceof Promise ? result : undefined;
   };

@@ -1,6 +1,6 @@
 /**
- * Numeric replies by name. Codes and meanings: RFC 2812 §5, modern.ircdocs.horse "Numerics",
- * IRCv3 sasl-3.1 (900-908) and monitor (730-734).
+ * Numeric replies by name. Codes and meanings: RFC 2812 §5, modern.ircdocs.horse "Numerics"
+ * (also 524 and 704-706 for HELP), IRCv3 sasl-3.1 (900-908) and monitor (730-734).
  */
 export const RPL_WELCOME = '001';
 export const RPL_YOURHOST = '002';
@@ -92,7 +92,11 @@ export const ERR_CHANOPRIVSNEEDED = '482';
 export const ERR_NOOPERHOST = '491';
 export const ERR_UMODEUNKNOWNFLAG = '501';
 export const ERR_USERSDONTMATCH = '502';
+export const ERR_HELPNOTFOUND = '524';
 export const ERR_INVALIDMODEPARAM = '696';
+export const RPL_HELPSTART = '704';
+export const RPL_HELPTXT = '705';
+export const RPL_ENDOFHELP = '706';
 
 export const RPL_MONONLINE = '730';
 export const RPL_MONOFFLINE = '731';
