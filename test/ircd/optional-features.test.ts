@@ -101,4 +101,60 @@ describe('ircd optional features (issue #15)', function () {
       expect(paramsOf(odd[0]!).slice(0, 2)).to.deep.equal(['helper3', '*']);
     });
   });
+
+  describe('src/ircd/commands/users.ts WHOX', () => {
+    it('advertises WHOX and answers WHO <nick> %<fields>,<token> with one 354 in the fixed order t c u i h s n f d l a o r', async () => {
+      const target = await guest('whoxed', 'someuser');
+      await joined(target, 'whoxed', '#whox');
+      const asker = await guest('whoxer');
+      expect(asker.lines.some((l) => / 005 .* WHOX /.test(l))).to.equal(true);
+      for (const fields of ['tcuihsnfdlaor', 'roaldfnshiuct']) {
+        const lines = await ask(asker, `WHO whoxed %${fields},123`);
+        expect(lines.map(commandOf)).to.deep.equal(['354', '315']);
+        const p = paramsOf(lines[0]!);
+        expect(p.slice(0, 9)).to.deep.equal(['whoxer', '123', '*', '~someuser', '127.0.0.1', '127.0.0.1', t.config.serverName, 'whoxed', 'H']);
+        expect(p[9]).to.equal('0');
+        expect(p[10]).to.match(/^\d+$/);
+        expect(p.slice(11)).to.deep.equal(['0', 'n/a', 'Real whoxed']);
+        expect(paramsOf(lines[1]!).slice(0, 2)).to.deep.equal(['whoxer', 'whoxed']);
+      }
+    });
+
+    it('gives only the fields asked for, the token as given, and WHO #channel %cnf with channel prefixes', async () => {
+      const op = await guest('chanx');
+      await joined(op, 'chanx', '#whoxchan');
+      const asker = await guest('askx');
+      expect((await ask(asker, 'WHO chanx %tn,321')).map(paramsOf)[0]).to.deep.equal(['askx', '321', 'chanx']);
+      expect((await ask(asker, 'WHO chanx %n,notdigits')).map(paramsOf)[0]).to.deep.equal(['askx', 'chanx']);
+      expect((await ask(asker, 'WHO chanx %tn,notdigits')).map(paramsOf)[0]).to.deep.equal(['askx', '0', 'chanx']);
+      const lines = await ask(asker, 'WHO #whoxchan %cnf');
+      expect(lines.map(paramsOf)).to.deep.equal([['askx', '#whoxchan', 'chanx', 'H@'], ['askx', '#whoxchan', 'End of WHO list']]);
+    });
+
+    it("shows an account holder's account (a) and nothing WHOIS does not: the same user, host and account", async () => {
+      const member = await t.addUser('whoxmember');
+      const m = await raw();
+      await m.login('whoxmember', member.password);
+      const asker = await guest('askacct');
+      const [whox] = (await ask(asker, 'WHO whoxmember %uhna')).map(paramsOf);
+      expect(whox).to.deep.equal(['askacct', 'whoxmember', '127.0.0.1', 'whoxmember', 'whoxmember']);
+      const whois = await ask(asker, 'WHOIS whoxmember');
+      const user = paramsOf(whois.find((l) => commandOf(l) === '311')!);
+      const account = paramsOf(whois.find((l) => commandOf(l) === '330')!);
+      expect([user[2], user[3], user[1], account[2]]).to.deep.equal(whox!.slice(1));
+    });
+
+    it('hides a secret channel and its members from WHOX as from WHO', async () => {
+      const op = await guest('secretx');
+      await joined(op, 'secretx', '#hiddenx');
+      await ask(op, 'MODE #hiddenx +s');
+      const asker = await guest('outsidex');
+      expect((await ask(asker, 'WHO #hiddenx %cn')).map(commandOf)).to.deep.equal(['315']);
+    });
+
+    it('answers a WHO mask that could not go back as one parameter with 315 *', async () => {
+      const c = await guest('oddwho');
+      expect((await ask(c, 'WHO :a b')).map(paramsOf)).to.deep.equal([['oddwho', '*', 'End of WHO list']]);
+    });
+  });
 });

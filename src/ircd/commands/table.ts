@@ -65,7 +65,7 @@ const table: Record<string, Command> = {
   WHOWAS: { handler: handleWhowas, minParams: 1,
     help: { syntax: 'WHOWAS <nick>{,<nick>} [<count>]', text: 'Recent guests who used a nick (account holders are not kept).' } },
   WHO: { handler: handleWho, minParams: 0,
-    help: { syntax: 'WHO <channel>|<nick>|<mask>', text: 'One line per matching user.' } },
+    help: { syntax: 'WHO <channel>|<nick>|<mask> [%<fields>[,<token>]]', text: 'One line per matching user; %fields (WHOX: tcuihsnfdlaor) picks what each line shows.' } },
   ISON: { handler: handleIson, minParams: 1,
     help: { syntax: 'ISON <nick>{ <nick>}', text: 'Which of these nicks are online.' } },
   USERHOST: { handler: handleUserhost, minParams: 1,

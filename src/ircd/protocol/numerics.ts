@@ -42,6 +42,7 @@ export const RPL_ENDOFINVITELIST = '347';
 export const RPL_ENDOFEXCEPTLIST = '349';
 export const RPL_VERSION = '351';
 export const RPL_WHOREPLY = '352';
+export const RPL_WHOSPCRPL = '354';
 export const RPL_NAMREPLY = '353';
 export const RPL_ENDOFNAMES = '366';
 export const RPL_BANLIST = '367';

@@ -81,7 +81,7 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
       'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=b,k,l,imnst',
       `CHANNELLEN=${CHANNELLEN}`, 'CHANTYPES=#', 'ELIST=', 'KICKLEN=390', `MONITOR=${l.monitorLimit}`,
       `NETWORK=${config.networkName}`, `NICKLEN=${NICKLEN}`, 'PREFIX=(ov)@+', 'TOPICLEN=390', `USERLEN=${NICKLEN}`,
-      'MODES=4', `MAXLIST=b:${MAX_BANS}`, `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:1,MONITOR:`,
+      'MODES=4', `MAXLIST=b:${MAX_BANS}`, 'WHOX', `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:1,MONITOR:`,
     ];
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
     this.sweepTimer.unref();
