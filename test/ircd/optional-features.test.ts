@@ -157,4 +157,56 @@ describe('ircd optional features (issue #15)', function () {
       expect((await ask(c, 'WHO :a b')).map(paramsOf)).to.deep.equal([['oddwho', '*', 'End of WHO list']]);
     });
   });
+
+  describe('src/ircd/commands/channels.ts LIST (ELIST=CMNTU)', () => {
+    const listed = async (c: RawClient, cmd: string): Promise<string[]> =>
+      (await ask(c, cmd)).filter((l) => commandOf(l) === '322').map((l) => paramsOf(l)[1]!).sort();
+
+    it('advertises ELIST=CMNTU and filters by mask (M), negated mask (N) and member count (U)', async () => {
+      const a = await guest('lister');
+      await joined(a, 'lister', '#elist1');
+      await joined(a, 'lister', '#elist2');
+      const b = await guest('lister2');
+      await joined(b, 'lister2', '#elist2');
+      expect(a.lines.some((l) => / 005 .* ELIST=CMNTU /.test(l))).to.equal(true);
+      expect(await listed(b, 'LIST *ist1')).to.deep.equal(['#elist1']);
+      expect(await listed(b, 'LIST #E*2')).to.deep.equal(['#elist2']);
+      expect(await listed(b, 'LIST #elist1,#nosuch')).to.deep.equal(['#elist1']);
+      expect(await listed(b, 'LIST !*ist1')).to.include('#elist2').and.not.include('#elist1');
+      expect(await listed(b, 'LIST #elist*,!*2')).to.deep.equal(['#elist1']);
+      expect(await listed(b, 'LIST #elist*,>1')).to.deep.equal(['#elist2']);
+      expect(await listed(b, 'LIST #elist*,<2')).to.deep.equal(['#elist1']);
+      expect(await listed(b, 'LIST #elist* <1')).to.deep.equal([]);
+    });
+
+    it('filters by minutes since creation (C) and since the topic was set (T); no topic matches no T', async () => {
+      const a = await guest('timelister');
+      await joined(a, 'timelister', '#told');
+      await joined(a, 'timelister', '#tnew');
+      await ask(a, 'TOPIC #told :old topic', 'TOPIC #tnew :new topic');
+      await joined(a, 'timelister', '#tnotopic');
+      const now = Math.floor(Date.now() / 1000);
+      const old = t.daemon.server.channels.get('#told')!;
+      (old as { createdAt: number }).createdAt = now - 180;
+      old.topicSetAt = now - 180;
+      t.daemon.server.channels.get('#tnew')!.topicSetAt = now - 60;
+      expect(await listed(a, 'LIST #t*,C>2')).to.deep.equal(['#told']);
+      expect(await listed(a, 'LIST #t*,C<2')).to.deep.equal(['#tnew', '#tnotopic']);
+      expect(await listed(a, 'LIST #t*,C<0')).to.deep.equal([]);
+      expect(await listed(a, 'LIST #t*,T>2')).to.deep.equal(['#told']);
+      expect(await listed(a, 'LIST #t*,T<2')).to.deep.equal(['#tnew']);
+      expect(await listed(a, 'LIST #t*,T<10')).to.deep.equal(['#tnew', '#told']);
+    });
+
+    it('never lists a secret channel to a non-member, whatever the filter', async () => {
+      const a = await guest('secretlister');
+      await joined(a, 'secretlister', '#elistsecret');
+      await ask(a, 'MODE #elistsecret +s');
+      const b = await guest('nosy');
+      for (const cmd of ['LIST', 'LIST #elistsecret', 'LIST *secret', 'LIST >0', 'LIST !#nothing']) {
+        expect(await listed(b, cmd), cmd).to.not.include('#elistsecret');
+      }
+      expect(await listed(a, 'LIST *secret')).to.deep.equal(['#elistsecret']);
+    });
+  });
 });

@@ -12,7 +12,8 @@ import {
 import { Relay } from '../server/relay.js';
 import { sendChannelBurst, sendNames, visibleChannel } from '../server/views.js';
 import type { RegisteredContext } from './types.js';
-import { fitLastParam } from '../protocol/text.js';
+import { fitLastParam, globMatch } from '../protocol/text.js';
+import type { Channel } from '../server/model.js';
 
 const TOPIC_MAX = 390;
 
@@ -193,14 +194,62 @@ export function handleKick(ctx: RegisteredContext): void {
   }
 }
 
-// LIST [<channel>{,<channel>}]
+/**
+ * What LIST may be asked to match (ISUPPORT ELIST=CMNTU, modern.ircdocs.horse "ELIST"): channel
+ * names and masks (M) of which one must match, negated masks `!mask` (N) of which none may, and
+ * conditions that must all hold: `>n`/`<n` members (U), `C>n`/`C<n` created more or less than n
+ * minutes ago (C), `T>n`/`T<n` topic set more or less than n minutes ago (T).
+ */
+interface ListFilter {
+  names: string[];
+  notMasks: string[];
+  conditions: Array<(channel: Channel, nowSeconds: number) => boolean>;
+}
+
+function parseListFilter(items: string[]): ListFilter {
+  const filter: ListFilter = { names: [], notMasks: [], conditions: [] };
+  for (const item of items) {
+    if (!item) continue;
+    const cond = /^([CT]?)([<>])([0-9]{1,9})$/.exec(item);
+    if (cond) {
+      const [, kind, op, num] = cond;
+      const n = Number(num);
+      if (!kind) {
+        filter.conditions.push((ch) => (op === '>' ? ch.members.size > n : ch.members.size < n));
+      } else {
+        // Minutes ago; a channel without a topic has no topic time and matches no T condition.
+        const at = (ch: Channel): number | null => (kind === 'C' ? ch.createdAt : ch.topic ? ch.topicSetAt : null);
+        filter.conditions.push((ch, now) => {
+          const t = at(ch);
+          if (t === null) return false;
+          const ageMinutes = (now - t) / 60;
+          return op === '>' ? ageMinutes > n : ageMinutes < n;
+        });
+      }
+    } else if (item.startsWith('!')) {
+      filter.notMasks.push(casefold(item.slice(1)));
+    } else {
+      filter.names.push(casefold(item));
+    }
+  }
+  return filter;
+}
+
+function listMatches(filter: ListFilter, channel: Channel, now: number): boolean {
+  if (filter.names.length && !filter.names.some((m) => globMatch(m, channel.folded))) return false;
+  if (filter.notMasks.some((m) => globMatch(m, channel.folded))) return false;
+  return filter.conditions.every((c) => c(channel, now));
+}
+
+// LIST [<channel or mask or condition>{,…}] [<condition>{,…}]
 export function handleList(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
   session.reply(RPL_LISTSTART, 'Channel', 'Users  Name');
-  const wanted = params[0] ? params[0].split(',').map(casefold) : null;
+  const filter = parseListFilter(params.slice(0, 2).flatMap((p) => p.split(',')));
+  const now = Math.floor(session.now / 1000);
   for (const channel of server.channels.values()) {
-    if (wanted && !wanted.includes(channel.folded)) continue;
     if (!channel.visibleTo(client)) continue;
+    if (!listMatches(filter, channel, now)) continue;
     session.reply(RPL_LIST, channel.name, String(channel.members.size), channel.topic);
   }
   session.reply(RPL_LISTEND, 'End of /LIST');

@@ -56,7 +56,7 @@ const table: Record<string, Command> = {
   KICK: { handler: handleKick, minParams: 2,
     help: { syntax: 'KICK <channel> <nick>{,<nick>} [:<reason>]', text: 'Remove members from a channel (operators only).' } },
   LIST: { handler: handleList, minParams: 0,
-    help: { syntax: 'LIST [<channel>{,<channel>}]', text: 'List the channels you may see, with member count and topic.' } },
+    help: { syntax: 'LIST [<channel>|<mask>|!<mask>|<n|>n|C<n|C>n|T<n|T>n{,…}]', text: 'List the channels you may see (filters: names and masks, members, minutes since creation or topic).' } },
   MODE: { handler: handleMode, minParams: 1,
     help: { syntax: 'MODE <channel> [<modes> [<args>]] | MODE <nick> [<modes>]', text: 'Channel modes: b k l i m n s t o v. User modes: i, o (only through OPER).' } },
   // users and presence (users.ts, presence.ts)

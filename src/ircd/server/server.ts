@@ -79,7 +79,7 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     // ISUPPORT (modern.ircdocs.horse "RPL_ISUPPORT"): only what the server really enforces.
     this.isupport = [
       'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=b,k,l,imnst',
-      `CHANNELLEN=${CHANNELLEN}`, 'CHANTYPES=#', 'ELIST=', 'KICKLEN=390', `MONITOR=${l.monitorLimit}`,
+      `CHANNELLEN=${CHANNELLEN}`, 'CHANTYPES=#', 'ELIST=CMNTU', 'KICKLEN=390', `MONITOR=${l.monitorLimit}`,
       `NETWORK=${config.networkName}`, `NICKLEN=${NICKLEN}`, 'PREFIX=(ov)@+', 'TOPICLEN=390', `USERLEN=${NICKLEN}`,
       'MODES=4', `MAXLIST=b:${MAX_BANS}`, 'WHOX', `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:1,MONITOR:`,
     ];
