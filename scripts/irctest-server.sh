@@ -1,7 +1,8 @@
 #!/bin/sh
 # Start one sealchatd for one irctest test (the generic controller runs this per test; see
 # scripts/conformance.sh and docs/OPERATIONS.md "IRC conformance"). Guests mode
-# (requireAccount=false), server name My.Little.Server, oper operuser/operpassword, and flood
+# (requireAccount=false), server name My.Little.Server and info "test server" (as irctest's own
+# controllers configure theirs; links.py checks it), oper operuser/operpassword, and flood
 # limits raised the way irctest's own controllers raise ngircd's and InspIRCd's.
 #   scripts/irctest-server.sh CONFIG_DIR HOST PORT [PASSWORD]
 # Needs SEALCHAT (a built checkout) and OPER_HASH (sealchatd hash-password of "operpassword").
@@ -11,7 +12,7 @@ SCD="${SEALCHAT:?set SEALCHAT to a built checkout}/dist/cli/sealchatd.js"
 sph=null
 if [ -n "$pass" ]; then sph="\"$(printf '%s' "$pass" | node "$SCD" hash-password --stdin)\""; fi
 cat > "$dir/sealchat.json" <<CONF
-{ "serverName": "My.Little.Server", "dataDir": "$dir/data", "requireAccount": false,
+{ "serverName": "My.Little.Server", "serverInfo": "test server", "dataDir": "$dir/data", "requireAccount": false,
   "serverPasswordHash": $sph,
   "listen": [{ "host": "$host", "port": $port }],
   "operators": [{ "name": "operuser", "passwordHash": "${OPER_HASH:?}" }],

@@ -209,4 +209,48 @@ describe('ircd optional features (issue #15)', function () {
       expect(await listed(a, 'LIST *secret')).to.deep.equal(['#elistsecret']);
     });
   });
+
+  describe('src/ircd/commands/operator.ts WALLOPS and user mode +w', () => {
+    it('delivers WALLOPS from an operator to every user with +w, and to nobody without it', async () => {
+      const op = await guest('wallop');
+      const listener = await guest('listens');
+      const deaf = await guest('deaf');
+      expect(await ask(listener, 'MODE listens +w')).to.satisfy((l: string[]) => l.some((x) => /^:listens!\S+ MODE listens :?\+w$/.test(x)));
+      await oper(op, 'wallop');
+      const mark = deaf.lines.length;
+      op.send('WALLOPS :hi everyone');
+      await listener.waitLine(/^:wallop!\S+ WALLOPS :hi everyone$/);
+      expect((await ask(deaf)).concat(deaf.lines.slice(mark)).some((l) => / WALLOPS /.test(l))).to.equal(false);
+      await ask(listener, 'MODE listens -w');
+      const from = listener.lines.length;
+      op.send('WALLOPS :again');
+      await ask(op);
+      expect((await ask(listener)).concat(listener.lines.slice(from)).some((l) => / WALLOPS /.test(l))).to.equal(false);
+    });
+
+    it('refuses WALLOPS from a non-operator with 481 and sends it to no one', async () => {
+      const listener = await guest('listens2');
+      await ask(listener, 'MODE listens2 +w');
+      const c = await guest('notoper');
+      expect((await ask(c, 'WALLOPS :hi')).map(commandOf)).to.deep.equal(['481']);
+      expect((await ask(listener)).some((l) => / WALLOPS /.test(l))).to.equal(false);
+    });
+
+    it('answers WALLOPS without text with 461', async () => {
+      const op = await guest('wallop2');
+      await oper(op, 'wallop2');
+      expect((await ask(op, 'WALLOPS :')).map(commandOf)).to.deep.equal(['461']);
+    });
+  });
+
+  describe('src/ircd/commands/info.ts LINKS', () => {
+    it('lists this server alone with its hop count 0 and server info, then 365', async () => {
+      const c = await guest('linker');
+      expect((await ask(c, 'LINKS')).map(paramsOf)).to.deep.equal([
+        ['linker', t.config.serverName, t.config.serverName, `0 ${t.config.serverInfo}`],
+        ['linker', '*', 'End of /LINKS list'],
+      ]);
+      expect((await ask(c, 'LINKS *.nowhere')).map(commandOf)).to.deep.equal(['365']);
+    });
+  });
 });

@@ -1,8 +1,9 @@
-/** About the server: MOTD, LUSERS, VERSION, TIME, INFO (RFC 2812 §3.4), HELP (modern.ircdocs.horse). */
+/** About the server: MOTD, LUSERS, VERSION, TIME, INFO, LINKS (RFC 2812 §3.4), HELP (modern.ircdocs.horse). */
 import {
-  ERR_HELPNOTFOUND, ERR_NOSUCHSERVER, RPL_ENDOFHELP, RPL_ENDOFINFO, RPL_HELPSTART, RPL_HELPTXT, RPL_INFO, RPL_TIME,
-  RPL_VERSION,
+  ERR_HELPNOTFOUND, ERR_NOSUCHSERVER, RPL_ENDOFHELP, RPL_ENDOFINFO, RPL_ENDOFLINKS, RPL_HELPSTART, RPL_HELPTXT, RPL_INFO,
+  RPL_LINKS, RPL_TIME, RPL_VERSION,
 } from '../protocol/numerics.js';
+import { globMatch } from '../protocol/text.js';
 import { sendIsupport, sendLusers, sendMotd } from '../server/views.js';
 import type { RegisteredContext } from './types.js';
 
@@ -59,6 +60,19 @@ export function handleInfo(ctx: RegisteredContext): void {
   session.reply(RPL_INFO, `${server.version} on ${server.name}, up since ${server.createdAt.toUTCString()}`);
   for (const line of INFO_LINES) session.reply(RPL_INFO, line);
   session.reply(RPL_ENDOFINFO, 'End of INFO list');
+}
+
+// LINKS [[<remote server>] <server mask>]   (RFC 2812 §3.4.5, modern.ircdocs.horse "LINKS")
+// → 364 <server> <server it links through> :<hopcount> <server info> (what servers send: itself
+// twice, hop count 0), then 365 * :End of /LINKS list. sealchat is one server with no links,
+// so the list is this server alone (when the mask matches it).
+export function handleLinks(ctx: RegisteredContext): void {
+  const { server, session, params } = ctx;
+  const mask = params[params.length - 1];
+  if (mask === undefined || globMatch(mask.toLowerCase(), server.name.toLowerCase())) {
+    session.reply(RPL_LINKS, server.name, server.name, `0 ${server.config.serverInfo}`);
+  }
+  session.reply(RPL_ENDOFLINKS, '*', 'End of /LINKS list');
 }
 
 /** Bytes of command names per RPL_HELPTXT line of the index: well under 512 with the prefix. */

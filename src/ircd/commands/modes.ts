@@ -1,5 +1,5 @@
 /**
- * MODE for users (+i, -o) and channels (i s n t m k l o v b) — RFC 2812 §3.1.5 and §3.2.3,
+ * MODE for users (+i, +w, -o) and channels (i s n t m k l o v b) — RFC 2812 §3.1.5 and §3.2.3,
  * modern.ircdocs.horse "Channel modes". ISUPPORT says CHANMODES=b,k,l,imnst and PREFIX=(ov)@+.
  */
 import { casefold } from '../../protocol/names.js';
@@ -44,8 +44,8 @@ function userMode(ctx: RegisteredContext): void {
       adding = c === '+';
       continue;
     }
-    // +o only through OPER; everyone may drop it. +i is cosmetic here (no global WHO listing).
-    if (c === 'i' || (c === 'o' && !adding)) {
+    // +o only through OPER; everyone may drop it. +i hides from WHO masks; +w receives WALLOPS.
+    if (c === 'i' || c === 'w' || (c === 'o' && !adding)) {
       if (adding === client.modes.has(c)) continue;
       if (adding) client.modes.add(c);
       else client.modes.delete(c);

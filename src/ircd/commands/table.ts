@@ -8,10 +8,10 @@ import type { Command, CommandTable } from './types.js';
 import { handleCap } from './cap.js';
 import { handleJoin, handleKick, handleInvite, handleList, handleNames, handlePart, handleTopic } from './channels.js';
 import { handlePing, handlePong, handleQuit } from './connection.js';
-import { handleHelp, handleInfo, handleLusers, handleMotd, handleTime, handleVersion } from './info.js';
+import { handleHelp, handleInfo, handleLinks, handleLusers, handleMotd, handleTime, handleVersion } from './info.js';
 import { handleNotice, handlePrivmsg, handleTagmsg } from './messaging.js';
 import { handleMode } from './modes.js';
-import { handleKill, handleOper } from './operator.js';
+import { handleKill, handleOper, handleWallops } from './operator.js';
 import { handleAway, handleMonitor } from './presence.js';
 import { handleNick, handlePass, handleUser } from './registration.js';
 import { handleAuthenticate } from './sasl.js';
@@ -58,7 +58,7 @@ const table: Record<string, Command> = {
   LIST: { handler: handleList, minParams: 0,
     help: { syntax: 'LIST [<channel>|<mask>|!<mask>|<n|>n|C<n|C>n|T<n|T>n{,…}]', text: 'List the channels you may see (filters: names and masks, members, minutes since creation or topic).' } },
   MODE: { handler: handleMode, minParams: 1,
-    help: { syntax: 'MODE <channel> [<modes> [<args>]] | MODE <nick> [<modes>]', text: 'Channel modes: b k l i m n s t o v. User modes: i, o (only through OPER).' } },
+    help: { syntax: 'MODE <channel> [<modes> [<args>]] | MODE <nick> [<modes>]', text: 'Channel modes: b k l i m n s t o v. User modes: i, w (receive WALLOPS), o (only through OPER).' } },
   // users and presence (users.ts, presence.ts)
   WHOIS: { handler: handleWhois, minParams: 1,
     help: { syntax: 'WHOIS <nick>', text: 'Who is online as <nick>; for an offline member: 401 "is offline".' } },
@@ -85,6 +85,8 @@ const table: Record<string, Command> = {
     help: { syntax: 'TIME', text: 'The server\'s time.' } },
   INFO: { handler: handleInfo, minParams: 0,
     help: { syntax: 'INFO', text: 'About this server\'s software.' } },
+  LINKS: { handler: handleLinks, minParams: 0,
+    help: { syntax: 'LINKS [<server mask>]', text: 'The servers of this network: this one alone.' } },
   HELP: { handler: handleHelp, minParams: 0,
     help: { syntax: 'HELP [<command>]', text: 'The commands, or the syntax of one of them.' } },
   HELPOP: { handler: handleHelp, minParams: 0,
@@ -93,6 +95,8 @@ const table: Record<string, Command> = {
     help: { syntax: 'OPER <name> <password>', text: 'Become an IRC operator.' } },
   KILL: { handler: handleKill, minParams: 1, operOnly: true,
     help: { syntax: 'KILL <nick> [:<reason>]', text: 'Disconnect a user (operators only).' } },
+  WALLOPS: { handler: handleWallops, minParams: 1, operOnly: true,
+    help: { syntax: 'WALLOPS :<text>', text: 'Send a message to every user with user mode +w (operators only).' } },
 };
 
 export const Commands: CommandTable = new Map(Object.entries(table));

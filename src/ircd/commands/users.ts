@@ -41,7 +41,7 @@ export async function handleWhois(ctx: RegisteredContext): Promise<void> {
   session.reply(RPL_WHOISUSER, target.nick, target.username, target.hostname, '*', target.realname);
   const chans = visibleChannels(client, target, session.caps.has('multi-prefix'));
   if (chans.length) session.reply(RPL_WHOISCHANNELS, target.nick, chans.join(' '));
-  session.reply(RPL_WHOISSERVER, target.nick, server.name, server.config.networkName);
+  session.reply(RPL_WHOISSERVER, target.nick, server.name, server.config.serverInfo);
   if (target.away !== null) session.reply(RPL_AWAY, target.nick, target.away);
   if (target.isOper) session.reply(RPL_WHOISOPERATOR, target.nick, 'is an IRC operator');
   if (target.account) session.reply(RPL_WHOISACCOUNT, target.nick, target.account, 'is logged in as');

@@ -49,6 +49,8 @@ export interface Limits {
 export interface Config {
   serverName: string;
   networkName: string;
+  /** One line about this server, in LINKS (364) and WHOIS (312). */
+  serverInfo: string;
   /** Absolute path. */
   dataDir: string;
   listen: ListenerConfig[];
@@ -95,6 +97,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   serverName: 'sealchat.local',
   networkName: 'sealchat',
+  serverInfo: 'sealchat: end-to-end encrypted rooms over IRC',
   dataDir: './data',
   listen: [{ host: '127.0.0.1', port: 6667 }],
   store: '',
