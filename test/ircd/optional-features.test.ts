@@ -253,4 +253,62 @@ describe('ircd optional features (issue #15)', function () {
       expect((await ask(c, 'LINKS *.nowhere')).map(commandOf)).to.deep.equal(['365']);
     });
   });
+
+  describe('src/ircd/commands/modes.ts ban exceptions (+e) and invite exceptions (+I)', () => {
+    it('advertises EXCEPTS=e and INVEX=I with both in CHANMODES list group A', async () => {
+      const c = await guest('isupporter');
+      const tokens = c.lines.filter((l) => / 005 /.test(l)).flatMap((l) => paramsOf(l).slice(1, -1));
+      expect(tokens).to.include.members(['EXCEPTS=e', 'INVEX=I']);
+      expect(tokens.find((x) => x.startsWith('CHANMODES='))!.split('=')[1]!.split(',')[0]).to.equal('beI');
+    });
+
+    it('lets a user matching +I into a +i channel without an invitation, until -I', async () => {
+      const op = await guest('invexop');
+      await joined(op, 'invexop', '#invex');
+      await ask(op, 'MODE #invex +i');
+      const bar = await guest('Barx');
+      expect((await ask(bar, 'JOIN #invex')).map(commandOf)).to.deep.equal(['473']);
+      const set = await ask(op, 'MODE #invex +I barx');
+      expect(set.some((l) => /^:invexop!\S+ MODE #invex \+I :?barx!\*@\*$/.test(l)), set.join('\n')).to.equal(true);
+      await joined(bar, 'Barx', '#invex');
+      await ask(bar, 'PART #invex');
+      await ask(op, 'MODE #invex -I BARX!*@*');
+      expect((await ask(bar, 'JOIN #invex')).map(commandOf)).to.deep.equal(['473']);
+      const other = await guest('bazx');
+      expect((await ask(other, 'JOIN #invex')).map(commandOf), '+I for one mask lets no one else in').to.deep.equal(['473']);
+    });
+
+    it('lets a banned user matching +e join, and a +e does not open a +i channel', async () => {
+      const op = await guest('exceptop');
+      await joined(op, 'exceptop', '#except');
+      await ask(op, 'MODE #except +b *!*@*');
+      const bar = await guest('barex', 'goodident');
+      expect((await ask(bar, 'JOIN #except')).map(commandOf)).to.deep.equal(['474']);
+      await ask(op, 'MODE #except +e *!~goodident@*');
+      await joined(bar, 'barex', '#except');
+      const other = await guest('bazex');
+      expect((await ask(other, 'JOIN #except')).map(commandOf)).to.deep.equal(['474']);
+      await ask(op, 'MODE #except -b *!*@*', 'MODE #except +i');
+      expect((await ask(other, 'JOIN #except')).map(commandOf)).to.deep.equal(['473']);
+      expect((await ask(bar, 'PART #except', 'JOIN #except')).map(commandOf)).to.include('473');
+    });
+
+    it('lists +e with 348/349 and +I with 346/347 (mask, setter, time) to operators, and answers 482 to other members', async () => {
+      const op = await guest('listop');
+      await joined(op, 'listop', '#lists');
+      await ask(op, 'MODE #lists +e ex!*@*', 'MODE #lists +I in!*@*');
+      const e = (await ask(op, 'MODE #lists e')).map(paramsOf);
+      expect(e.map((p) => p.slice(0, 4))).to.deep.equal([['listop', '#lists', 'ex!*@*', 'listop!~listop@127.0.0.1'], ['listop', '#lists', 'End of channel ban exception list']]);
+      const inv = await ask(op, 'MODE #lists +I');
+      expect(inv.map(commandOf)).to.deep.equal(['346', '347']);
+      expect(paramsOf(inv[0]!).slice(2, 3)).to.deep.equal(['in!*@*']);
+      const member = await guest('plainmember');
+      await joined(member, 'plainmember', '#lists');
+      expect((await ask(member, 'MODE #lists e')).map(commandOf)).to.deep.equal(['482']);
+      expect((await ask(member, 'MODE #lists I')).map(commandOf)).to.deep.equal(['482']);
+      expect((await ask(member, 'MODE #lists b')).map(commandOf)).to.deep.equal(['368']);
+      expect((await ask(member, 'MODE #lists +I sneaky!*@*')).map(commandOf)).to.deep.equal(['482']);
+      expect(t.daemon.server.channels.get('#lists')!.lists.I.size).to.equal(1);
+    });
+  });
 });

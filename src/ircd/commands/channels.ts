@@ -40,11 +40,12 @@ export function handleJoin(ctx: RegisteredContext): void {
       session.reply(ERR_TOOMANYCHANNELS, name, 'You have joined too many channels');
       return;
     }
-    // An invitation lets its holder past +i, +k, +l and +b (modern.ircdocs.horse "INVITE").
+    // An invitation lets its holder past +i, +k, +l and +b (modern.ircdocs.horse "INVITE"); an
+    // invite exception (+I) only past +i, a ban exception (+e) only past +b.
     // keybot is never banned from a room it operates; its server-side joins (control/channels.ts)
     // do not come through here at all.
     if (existing && !existing.invited.has(client.folded)) {
-      if (existing.flags.has('i')) {
+      if (existing.flags.has('i') && !existing.listMatches('I', client)) {
         session.reply(ERR_INVITEONLYCHAN, existing.name, 'Cannot join channel (+i): it is invite-only');
         return;
       }

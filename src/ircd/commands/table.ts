@@ -58,7 +58,7 @@ const table: Record<string, Command> = {
   LIST: { handler: handleList, minParams: 0,
     help: { syntax: 'LIST [<channel>|<mask>|!<mask>|<n|>n|C<n|C>n|T<n|T>n{,…}]', text: 'List the channels you may see (filters: names and masks, members, minutes since creation or topic).' } },
   MODE: { handler: handleMode, minParams: 1,
-    help: { syntax: 'MODE <channel> [<modes> [<args>]] | MODE <nick> [<modes>]', text: 'Channel modes: b k l i m n s t o v. User modes: i, w (receive WALLOPS), o (only through OPER).' } },
+    help: { syntax: 'MODE <channel> [<modes> [<args>]] | MODE <nick> [<modes>]', text: 'Channel modes: b e I k l i m n s t o v. User modes: i, w (receive WALLOPS), o (only through OPER).' } },
   // users and presence (users.ts, presence.ts)
   WHOIS: { handler: handleWhois, minParams: 1,
     help: { syntax: 'WHOIS <nick>', text: 'Who is online as <nick>; for an offline member: 401 "is offline".' } },

@@ -57,11 +57,18 @@ export class Client {
   }
 }
 
-/** Bans a channel may hold (ISUPPORT MAXLIST=b:100; beyond it 478 ERR_BANLISTFULL). */
-export const MAX_BANS = 100;
+/** Entries each list mode may hold (ISUPPORT MAXLIST=b:100,e:100,I:100; beyond it 478 ERR_BANLISTFULL). */
+export const MAX_LIST_ENTRIES = 100;
 
-/** A channel ban (+b): the mask as set, who set it and when (RPL_BANLIST 367). */
-export interface Ban {
+/**
+ * The channel modes that hold lists of `nick!user@host` masks: b bans (RFC 2812 §3.2.3), e ban
+ * exceptions and I invite exceptions (modern.ircdocs.horse "Exception" and "Invite Exception"
+ * channel modes; ISUPPORT EXCEPTS and INVEX).
+ */
+export type ListMode = 'b' | 'e' | 'I';
+
+/** An entry of a list mode: the mask as set, who set it and when (RPL_BANLIST 367 and kin). */
+export interface MaskEntry {
   mask: string;
   setBy: string;
   setAt: number;
@@ -98,8 +105,8 @@ export class Channel {
   readonly members = new Map<Client, Membership>();
   /** Casefolded nicks invited while the channel is +i (RFC 2812 §3.2.7). */
   readonly invited = new Set<string>();
-  /** Bans by casefolded normalised mask (RFC 2812 §3.2.3 +b). */
-  readonly bans = new Map<string, Ban>();
+  /** Each list mode's entries by casefolded normalised mask. */
+  readonly lists: Readonly<Record<ListMode, Map<string, MaskEntry>>> = { b: new Map(), e: new Map(), I: new Map() };
   /** Every member's sessions as one array, rebuilt after a change (see `sessions()`). */
   private sessionList: Peer[] | null = null;
 
@@ -134,12 +141,18 @@ export class Channel {
     return !this.isSecret() || this.members.has(client) || client.isOper;
   }
 
-  /** Whether a ban matches the client's `nick!user@host` (casefolded, CASEMAPPING=ascii). */
-  isBanned(client: Client): boolean {
-    if (this.bans.size === 0) return false;
+  /** Whether a mask of list `mode` matches the client's `nick!user@host` (casefolded, CASEMAPPING=ascii). */
+  listMatches(mode: ListMode, client: Client): boolean {
+    const list = this.lists[mode];
+    if (list.size === 0) return false;
     const full = casefold(client.prefix);
-    for (const folded of this.bans.keys()) if (globMatch(folded, full)) return true;
+    for (const folded of list.keys()) if (globMatch(folded, full)) return true;
     return false;
+  }
+
+  /** Banned: a ban (+b) matches and no ban exception (+e) does. */
+  isBanned(client: Client): boolean {
+    return this.listMatches('b', client) && !this.listMatches('e', client);
   }
 
   /** Mode string for RPL_CHANNELMODEIS; the key is shown only to members. */
