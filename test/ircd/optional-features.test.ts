@@ -50,6 +50,11 @@ describe('ircd optional features (issue #15)', function () {
     const end = c.lines.findIndex((l, i) => i >= from && l.includes(token));
     return c.lines.slice(from, end);
   };
+  /** Every line from index `from` up to the answer to a PING sent now (a positive marker). */
+  const since = async (c: RawClient, from: number): Promise<string[]> => {
+    await ask(c);
+    return c.lines.slice(from).filter((l) => !/ PONG \S+ :?mark\d+$/.test(l));
+  };
   const joined = async (c: RawClient, nick: string, channel: string): Promise<void> => {
     const from = c.lines.length;
     c.send(`JOIN ${channel}`);
@@ -220,12 +225,12 @@ describe('ircd optional features (issue #15)', function () {
       const mark = deaf.lines.length;
       op.send('WALLOPS :hi everyone');
       await listener.waitLine(/^:wallop!\S+ WALLOPS :hi everyone$/);
-      expect((await ask(deaf)).concat(deaf.lines.slice(mark)).some((l) => / WALLOPS /.test(l))).to.equal(false);
+      expect((await since(deaf, mark)).some((l) => / WALLOPS /.test(l))).to.equal(false);
       await ask(listener, 'MODE listens -w');
       const from = listener.lines.length;
       op.send('WALLOPS :again');
       await ask(op);
-      expect((await ask(listener)).concat(listener.lines.slice(from)).some((l) => / WALLOPS /.test(l))).to.equal(false);
+      expect((await since(listener, from)).some((l) => / WALLOPS /.test(l))).to.equal(false);
     });
 
     it('refuses WALLOPS from a non-operator with 481 and sends it to no one', async () => {
@@ -309,6 +314,101 @@ describe('ircd optional features (issue #15)', function () {
       expect((await ask(member, 'MODE #lists b')).map(commandOf)).to.deep.equal(['368']);
       expect((await ask(member, 'MODE #lists +I sneaky!*@*')).map(commandOf)).to.deep.equal(['482']);
       expect(t.daemon.server.channels.get('#lists')!.lists.I.size).to.equal(1);
+    });
+  });
+
+  describe('src/ircd/commands/channels.ts several targets and INVITE without arguments', () => {
+    it('kicks several users from one channel, or pairs channels with users, each KICK seen by the members', async () => {
+      const op = await guest('kicker');
+      const witness = await guest('kwitness');
+      const victims = await Promise.all(['kv1', 'kv2', 'kv3'].map((n) => guest(n)));
+      for (const [c, n] of [[op, 'kicker'], [witness, 'kwitness'], [victims[0]!, 'kv1'], [victims[1]!, 'kv2']] as const) await joined(c, n, '#kick1');
+      await joined(op, 'kicker', '#kick2');
+      await joined(victims[2]!, 'kv3', '#kick2');
+      const from = witness.lines.length;
+      await ask(op, 'KICK #kick1 kv1,kv2 :bye');
+      const seen = (await since(witness, from)).filter((l) => / KICK /.test(l)).map(paramsOf);
+      expect(seen).to.deep.equal([['#kick1', 'kv1', 'bye'], ['#kick1', 'kv2', 'bye']]);
+      await joined(victims[0]!, 'kv1', '#kick1');
+      const pairs = await ask(op, 'KICK #kick1,#kick2 kv1,kv3 :pairs');
+      expect(pairs.filter((l) => / KICK /.test(l)).map(paramsOf)).to.deep.equal([['#kick1', 'kv1', 'pairs'], ['#kick2', 'kv3', 'pairs']]);
+      expect((await ask(op, 'KICK #kick1,#kick2 kwitness')).map(commandOf)).to.deep.equal(['461']);
+      expect((await ask(op, 'KICK #kick1 a,b,c,d,e')).map(commandOf)).to.deep.equal(['407']);
+      expect(op.lines.some((l) => / 005 .*TARGMAX=\S*KICK:4/.test(l))).to.equal(true);
+    });
+
+    it('answers NAMES of several channels with their 353 lines and one 366 naming the list as asked', async () => {
+      const c = await guest('namer');
+      await joined(c, 'namer', '#names1');
+      await joined(c, 'namer', '#names2');
+      const lines = (await ask(c, 'NAMES #names1,#names2,#nosuch')).map(paramsOf);
+      expect(lines).to.deep.equal([
+        ['namer', '=', '#names1', '@namer'], ['namer', '=', '#names2', '@namer'], ['namer', '#names1,#names2,#nosuch', 'End of /NAMES list'],
+      ]);
+      expect((await ask(c, 'NAMES #names1')).map(commandOf)).to.deep.equal(['353', '366']);
+      expect((await ask(c, 'NAMES #a,#b,#c,#d,#e')).map(commandOf)).to.deep.equal(['407']);
+    });
+
+    it('lists the channels one is invited to on INVITE without arguments (336, then 337); one argument is 461', async () => {
+      const op = await guest('inviter');
+      const bar = await guest('invitee');
+      await joined(op, 'inviter', '#invlist');
+      expect((await ask(bar, 'INVITE')).map(commandOf)).to.deep.equal(['337']);
+      await ask(op, 'INVITE invitee #invlist');
+      await bar.waitLine(/^:inviter!\S+ INVITE invitee :?#invlist$/);
+      expect((await ask(bar, 'INVITE')).map(paramsOf)).to.deep.equal([['invitee', '#invlist'], ['invitee', 'End of /INVITE list']]);
+      expect((await ask(bar, 'INVITE inviter')).map(commandOf)).to.deep.equal(['461']);
+    });
+  });
+
+  describe('src/ircd/commands/messaging.ts STATUSMSG and +C', () => {
+    it('delivers PRIVMSG @#chan only to operators and +#chan to operators and voiced members, with the prefix kept', async () => {
+      const op = await guest('statop');
+      await joined(op, 'statop', '#status');
+      const voiced = await guest('statvoice');
+      const plain = await guest('statplain');
+      await joined(voiced, 'statvoice', '#status');
+      await joined(plain, 'statplain', '#status');
+      await ask(op, 'MODE #status +v statvoice');
+      for (const c of [voiced, plain]) await c.waitLine(/ MODE #status \+v :?statvoice$/);
+      const fromV = voiced.lines.length;
+      const fromP = plain.lines.length;
+      expect(await ask(plain, 'PRIVMSG @#status :for ops')).to.deep.equal([]);
+      await op.waitLine(/^:statplain!\S+ PRIVMSG @#status :for ops$/);
+      plain.send('PRIVMSG +#status :for voices');
+      await op.waitLine(/^:statplain!\S+ PRIVMSG \+#status :for voices$/);
+      await voiced.waitLine(/^:statplain!\S+ PRIVMSG \+#status :for voices$/, 5000, fromV);
+      expect((await since(voiced, fromV)).some((l) => /for ops/.test(l))).to.equal(false);
+      op.send('PRIVMSG @#status :ops only');
+      await ask(op);
+      expect((await since(plain, fromP)).some((l) => /PRIVMSG/.test(l))).to.equal(false);
+      expect(op.lines.some((l) => / 005 .*STATUSMSG=@\+/.test(l))).to.equal(true);
+    });
+
+    it('refuses STATUSMSG from someone who may not send to the channel itself (+n)', async () => {
+      const op = await guest('statop2');
+      await joined(op, 'statop2', '#status2');
+      const outsider = await guest('statout');
+      expect((await ask(outsider, 'PRIVMSG @#status2 :hi')).map(commandOf)).to.deep.equal(['404']);
+      expect((await ask(op)).some((l) => / PRIVMSG /.test(l))).to.equal(false);
+    });
+
+    it('refuses CTCP but ACTION in a +C channel with 404, and passes both without +C', async () => {
+      const op = await guest('ctcpop');
+      await joined(op, 'ctcpop', '#noctcp');
+      const user = await guest('ctcper');
+      await joined(user, 'ctcper', '#noctcp');
+      expect(await ask(user, 'PRIVMSG #noctcp :\x01ACTION waves\x01', 'PRIVMSG #noctcp :\x01PING 1\x01')).to.deep.equal([]);
+      await op.waitLine(/PRIVMSG #noctcp :\x01PING 1\x01$/);
+      await ask(op, 'MODE #noctcp +C');
+      await user.waitLine(/ MODE #noctcp :?\+C$/);
+      const from = op.lines.length;
+      expect(await ask(user, 'PRIVMSG #noctcp :\x01ACTION waves again\x01')).to.deep.equal([]);
+      const refused = await ask(user, 'PRIVMSG #noctcp :\x01VERSION\x01', 'NOTICE #noctcp :\x01PING 2\x01');
+      expect(refused.map(paramsOf)).to.deep.equal([['ctcper', '#noctcp', 'Cannot send CTCP to channel (+C)']]);
+      const got = (await since(op, from)).filter((l) => / (PRIVMSG|NOTICE) /.test(l));
+      expect(got).to.have.length(1);
+      expect(got[0]).to.match(/ACTION waves again/);
     });
   });
 });

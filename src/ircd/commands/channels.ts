@@ -5,8 +5,9 @@
 import { casefold, isValidChannelName, SERVICE_ROOM_PREFIX } from '../../protocol/names.js';
 import {
   ERR_BADCHANNELKEY, ERR_BANNEDFROMCHAN, ERR_CHANNELISFULL, ERR_CHANOPRIVSNEEDED, ERR_INVITEONLYCHAN, ERR_NOSUCHCHANNEL,
-  ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_TOOMANYCHANNELS, ERR_USERNOTINCHANNEL, ERR_USERONCHANNEL,
-  RPL_ENDOFNAMES, RPL_INVITING, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_NOTOPIC,
+  ERR_NEEDMOREPARAMS, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_TOOMANYCHANNELS, ERR_TOOMANYTARGETS, ERR_USERNOTINCHANNEL,
+  ERR_USERONCHANNEL, RPL_ENDOFINVITELIST, RPL_ENDOFNAMES, RPL_INVITELIST, RPL_INVITING, RPL_LIST, RPL_LISTEND,
+  RPL_LISTSTART, RPL_NOTOPIC,
   RPL_TOPIC, RPL_TOPICWHOTIME,
 } from '../protocol/numerics.js';
 import { Relay } from '../server/relay.js';
@@ -95,11 +96,24 @@ export function handleNames(ctx: RegisteredContext): void {
     session.reply(RPL_ENDOFNAMES, '*', 'End of /NAMES list');
     return;
   }
-  for (const name of params[0].split(',')) {
-    const channel = server.channels.get(casefold(name));
-    if (channel && channel.visibleTo(client)) sendNames(session, channel);
-    else session.reply(RPL_ENDOFNAMES, name, 'End of /NAMES list');
+  const names = params[0].split(',').filter(Boolean);
+  if (names.length > server.config.limits.maxTargets) {
+    session.reply(ERR_TOOMANYTARGETS, '*', `Too many channels (at most ${server.config.limits.maxTargets}, TARGMAX NAMES)`);
+    return;
   }
+  if (names.length === 1) {
+    const channel = server.channels.get(casefold(names[0]!));
+    if (channel && channel.visibleTo(client)) sendNames(session, channel);
+    else session.reply(RPL_ENDOFNAMES, names[0]!, 'End of /NAMES list');
+    return;
+  }
+  // Several channels: their 353 lines, then one 366 naming the list as asked
+  // (modern.ircdocs.horse "NAMES"); the list goes back as one parameter or as '*'.
+  for (const name of names) {
+    const channel = server.channels.get(casefold(name));
+    if (channel && channel.visibleTo(client)) sendNames(session, channel, false);
+  }
+  session.reply(RPL_ENDOFNAMES, /^[^:][^ ]*$/.test(params[0]) ? params[0] : '*', 'End of /NAMES list');
 }
 
 // TOPIC <channel> [:<topic>]
@@ -133,9 +147,21 @@ export function handleTopic(ctx: RegisteredContext): void {
   server.deliverToChannel(channel, new Relay(client.prefix, 'TOPIC', [channel.name, channel.topic], Date.now(), client.account));
 }
 
-// INVITE <nickname> <channel>
+// INVITE <nickname> <channel>   |   INVITE   (no arguments: the channels one is invited to,
+// 336 each then 337, as modern.ircdocs.horse "INVITE" describes)
 export function handleInvite(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
+  if (params.length === 0) {
+    for (const channel of server.channels.values()) {
+      if (channel.invited.has(client.folded)) session.reply(RPL_INVITELIST, channel.name);
+    }
+    session.reply(RPL_ENDOFINVITELIST, 'End of /INVITE list');
+    return;
+  }
+  if (params.length < 2) {
+    session.reply(ERR_NEEDMOREPARAMS, 'INVITE', 'Not enough parameters');
+    return;
+  }
   const target = server.findClient(params[0]);
   if (!target) {
     session.reply(ERR_NOSUCHNICK, params[0], 'No such nick (offline)');
@@ -170,29 +196,40 @@ export function handleInvite(ctx: RegisteredContext): void {
   }
 }
 
-// KICK <channel> <user>{,<user>} [:<comment>]
+// KICK <channel>{,<channel>} <user>{,<user>} [:<comment>]
+// One channel and several users, or as many channels as users, paired in order (RFC 2812 §3.2.8).
 export function handleKick(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
-  const channel = visibleChannel(server, session, client, params[0]);
-  if (!channel) return;
-  const membership = channel.members.get(client);
-  if (!membership) {
-    session.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel");
+  const channels = params[0].split(',');
+  const nicks = params[1].split(',');
+  if (nicks.length > server.config.limits.maxTargets) {
+    session.reply(ERR_TOOMANYTARGETS, '*', `Too many users (at most ${server.config.limits.maxTargets}, TARGMAX KICK)`);
     return;
   }
-  if (!membership.op) {
-    session.reply(ERR_CHANOPRIVSNEEDED, channel.name, "You're not a channel operator");
+  if (channels.length !== 1 && channels.length !== nicks.length) {
+    session.reply(ERR_NEEDMOREPARAMS, 'KICK', 'Give one channel, or one channel per user');
     return;
   }
-  for (const nick of params[1].split(',')) {
+  nicks.forEach((nick, i) => {
+    const channel = visibleChannel(server, session, client, channels[channels.length === 1 ? 0 : i]!);
+    if (!channel) return;
+    const membership = channel.members.get(client);
+    if (!membership) {
+      session.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel");
+      return;
+    }
+    if (!membership.op) {
+      session.reply(ERR_CHANOPRIVSNEEDED, channel.name, "You're not a channel operator");
+      return;
+    }
     const target = server.findClient(nick);
     if (!target || !channel.members.has(target)) {
       session.reply(ERR_USERNOTINCHANNEL, nick, channel.name, "They aren't on that channel");
-      continue;
+      return;
     }
     const kickParams = fitLastParam(client.prefix, 'KICK', [channel.name, target.nick, params[2] ?? client.nick], 300);
     server.leave(target, channel, new Relay(client.prefix, 'KICK', kickParams, Date.now(), client.account));
-  }
+  });
 }
 
 /**

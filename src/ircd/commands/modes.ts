@@ -1,6 +1,6 @@
 /**
- * MODE for users (+i, +w, -o) and channels (i s n t m k l o v b e I) — RFC 2812 §3.1.5 and §3.2.3,
- * modern.ircdocs.horse "Channel modes". ISUPPORT says CHANMODES=beI,k,l,imnst and PREFIX=(ov)@+.
+ * MODE for users (+i, +w, -o) and channels (i s n t m C k l o v b e I) — RFC 2812 §3.1.5 and §3.2.3,
+ * modern.ircdocs.horse "Channel modes". ISUPPORT says CHANMODES=beI,k,l,Cimnst and PREFIX=(ov)@+.
  */
 import { casefold } from '../../protocol/names.js';
 import {
@@ -14,7 +14,7 @@ import { MAX_LIST_ENTRIES, normaliseMask, type Channel, type ListMode, type Peer
 import { visibleChannel } from '../server/views.js';
 import type { RegisteredContext } from './types.js';
 
-const FLAG_MODES = new Set(['i', 'm', 'n', 's', 't']);
+const FLAG_MODES = new Set(['C', 'i', 'm', 'n', 's', 't']);
 
 /** How each list mode is shown (modern.ircdocs.horse: 367/368, 348/349, 346/347) and who may read it. */
 const LIST_MODES: Record<ListMode, { item: string; end: string; what: string; opsOnly: boolean }> = {

@@ -42,7 +42,7 @@ export interface Limits {
   ipv6PrefixLength: number;
   /** Password-hash jobs running at once (argon2 is CPU and memory heavy). */
   hashConcurrency: number;
-  /** Targets per PRIVMSG/NOTICE (ISUPPORT TARGMAX). */
+  /** Targets per PRIVMSG/NOTICE/TAGMSG, channels per NAMES, nicks per KICK (ISUPPORT TARGMAX). */
   maxTargets: number;
 }
 

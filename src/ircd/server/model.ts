@@ -98,7 +98,7 @@ export class Channel {
   topic = '';
   topicSetBy = '';
   topicSetAt = 0;
-  /** Simple flag modes: i (invite-only), s (secret), n (no external messages), t (ops set topic), m (moderated). */
+  /** Simple flag modes: i (invite-only), s (secret), n (no external messages), t (ops set topic), m (moderated), C (no CTCP but ACTION). */
   readonly flags = new Set<string>(['n', 't']);
   key: string | null = null;
   limit: number | null = null;

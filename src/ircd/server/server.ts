@@ -78,10 +78,10 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     this.isExempt = makeIpMatcher(l.exemptIps);
     // ISUPPORT (modern.ircdocs.horse "RPL_ISUPPORT"): only what the server really enforces.
     this.isupport = [
-      'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=beI,k,l,imnst',
+      'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=beI,k,l,Cimnst',
       `CHANNELLEN=${CHANNELLEN}`, 'CHANTYPES=#', 'ELIST=CMNTU', 'KICKLEN=390', `MONITOR=${l.monitorLimit}`,
-      `NETWORK=${config.networkName}`, `NICKLEN=${NICKLEN}`, 'PREFIX=(ov)@+', 'TOPICLEN=390', `USERLEN=${NICKLEN}`,
-      'MODES=4', `EXCEPTS=e`, 'INVEX=I', `MAXLIST=b:${MAX_LIST_ENTRIES},e:${MAX_LIST_ENTRIES},I:${MAX_LIST_ENTRIES}`, 'WHOX', `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:1,MONITOR:`,
+      `NETWORK=${config.networkName}`, `NICKLEN=${NICKLEN}`, 'PREFIX=(ov)@+', 'STATUSMSG=@+', 'TOPICLEN=390', `USERLEN=${NICKLEN}`,
+      'MODES=4', `EXCEPTS=e`, 'INVEX=I', `MAXLIST=b:${MAX_LIST_ENTRIES},e:${MAX_LIST_ENTRIES},I:${MAX_LIST_ENTRIES}`, 'WHOX', `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:${l.maxTargets},KICK:${l.maxTargets},MONITOR:`,
     ];
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
     this.sweepTimer.unref();
