@@ -12,7 +12,7 @@ SCD="${SEALCHAT:?set SEALCHAT to a built checkout}/dist/cli/sealchatd.js"
 sph=null
 if [ -n "$pass" ]; then sph="\"$(printf '%s' "$pass" | node "$SCD" hash-password --stdin)\""; fi
 cat > "$dir/sealchat.json" <<CONF
-{ "serverName": "My.Little.Server", "serverInfo": "test server", "dataDir": "$dir/data", "requireAccount": false,
+{ "serverName": "My.Little.Server", "serverInfo": "test server", "dataDir": "$dir/data", "requireAccount": false, "utf8Only": true,
   "serverPasswordHash": $sph,
   "listen": [{ "host": "$host", "port": $port }],
   "operators": [{ "name": "operuser", "passwordHash": "${OPER_HASH:?}" }],

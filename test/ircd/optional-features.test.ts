@@ -69,6 +69,7 @@ describe('ircd optional features (issue #15)', function () {
   before(async () => {
     t = await startTestDaemon({
       requireAccount: false,
+      utf8Only: true,
       operators: [{ name: 'operuser', passwordHash: await hashPassword('operpassword') }],
       limits: { commandBurst: 1000, commandsPerSecond: 1000 },
     });
@@ -409,6 +410,62 @@ describe('ircd optional features (issue #15)', function () {
       const got = (await since(op, from)).filter((l) => / (PRIVMSG|NOTICE) /.test(l));
       expect(got).to.have.length(1);
       expect(got[0]).to.match(/ACTION waves again/);
+    });
+  });
+
+  describe('src/ircd/server/session.ts UTF8ONLY', () => {
+    const sendBytes = (c: RawClient, ...parts: Array<string | number[]>): void => {
+      c.socket.write(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p)))));
+    };
+
+    it('advertises UTF8ONLY and refuses a PRIVMSG that is not UTF-8 with FAIL PRIVMSG INVALID_UTF8, relaying nothing', async () => {
+      const a = await guest('utfsender');
+      const b = await guest('utfreader');
+      expect(a.lines.some((l) => / 005 .*UTF8ONLY/.test(l))).to.equal(true);
+      const from = b.lines.length;
+      const mark = a.lines.length;
+      sendBytes(a, 'PRIVMSG utfreader :hi', [0xaa], '\r\n');
+      const refused = await a.waitLine(/ FAIL /, 5000, mark);
+      expect(paramsOf(refused).slice(0, 2)).to.deep.equal(['PRIVMSG', 'INVALID_UTF8']);
+      a.send('PRIVMSG utfreader :h\u00e9 \u263a');
+      await b.waitLine(/ PRIVMSG utfreader :h\u00e9 \u263a$/, 5000, from);
+      expect((await since(b, from)).filter((l) => / PRIVMSG /.test(l))).to.have.length(1);
+    });
+
+    it('refuses a USER line that is not UTF-8 and leaves the connection unregistered until a valid one', async () => {
+      const c = await raw();
+      c.send('NICK utfuser');
+      sendBytes(c, 'USER u * * :i', [0xe8], 'rc', [0xe9], '\r\n');
+      await c.waitLine(/^:\S+ FAIL USER INVALID_UTF8 :/);
+      expect((await since(c, 0)).some((l) => / 001 /.test(l))).to.equal(false);
+      c.send('USER u * * :valid name');
+      await c.waitLine(/ 001 utfuser /);
+    });
+
+    it('with utf8Only off (the default) neither advertises UTF8ONLY nor refuses: bad bytes read as U+FFFD', async () => {
+      const d = await startTestDaemon({ requireAccount: false });
+      try {
+        const a = await RawClient.connect(d.port);
+        const b = await RawClient.connect(d.port);
+        open.push(a, b);
+        a.send('NICK lax1', 'USER u 0 * :lax');
+        b.send('NICK lax2', 'USER u 0 * :lax');
+        await a.waitLine(/ 001 /);
+        await b.waitLine(/ 001 /);
+        expect(a.lines.some((l) => /UTF8ONLY/.test(l))).to.equal(false);
+        sendBytes(a, 'PRIVMSG lax2 :hi', [0xaa], '\r\n');
+        await b.waitLine(/ PRIVMSG lax2 :?hi\ufffd$/);
+      } finally {
+        await d.stop();
+      }
+    });
+
+    it('answers FAIL * for a line whose command cannot be read, and keeps the connection', async () => {
+      const c = await guest('utfodd');
+      const from = c.lines.length;
+      sendBytes(c, [0xff, 0xfe], ' x\r\n');
+      await c.waitLine(/^:\S+ FAIL \* INVALID_UTF8 :/, 5000, from);
+      await ask(c);
     });
   });
 });

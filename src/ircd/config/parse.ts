@@ -79,7 +79,7 @@ const URL_RE = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 const MOTD_LINE_RE = /^[^\r\n\0]*$/;
 
 const TOP_KEYS = [
-  'serverName', 'networkName', 'serverInfo', 'dataDir', 'listen', 'store', 'requireAccount',
+  'serverName', 'networkName', 'serverInfo', 'dataDir', 'listen', 'store', 'requireAccount', 'utf8Only',
   'serverPasswordHash', 'operators', 'motd', 'keybot', 'limits',
 ] as const;
 
@@ -95,6 +95,7 @@ export function parseConfig(raw: unknown, baseDir: string): Config {
     listen: src.listen === undefined ? d.listen.map((l) => ({ ...l })) : parseListeners(src.listen, baseDir),
     store: '',
     requireAccount: src.requireAccount === undefined ? d.requireAccount : bool(src.requireAccount, 'requireAccount'),
+    utf8Only: src.utf8Only === undefined ? d.utf8Only : bool(src.utf8Only, 'utf8Only'),
     serverPasswordHash:
       src.serverPasswordHash === undefined || src.serverPasswordHash === null
         ? null

@@ -57,6 +57,11 @@ export interface Config {
   /** keyv URL of the account store. */
   store: string;
   requireAccount: boolean;
+  /**
+   * Refuse every line that is not valid UTF-8 with FAIL … INVALID_UTF8 and advertise UTF8ONLY
+   * (IRCv3 utf8-only). Off: bad bytes are read as U+FFFD, as before.
+   */
+  utf8Only: boolean;
   /** argon2 encoded hash of an optional server-wide password (PASS), or null. */
   serverPasswordHash: string | null;
   /** OPER credentials. */
@@ -102,6 +107,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   listen: [{ host: '127.0.0.1', port: 6667 }],
   store: '',
   requireAccount: true,
+  utf8Only: false,
   serverPasswordHash: null,
   operators: [],
   motd: [

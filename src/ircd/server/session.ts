@@ -7,6 +7,7 @@
  * command table) → handler → state. The session knows its host only through `SessionHost`, so
  * it imports nothing above it.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { MAX_CLIENT_TAG_BYTES, MAX_LINE_BYTES, serializeBody, serializeTags } from '../../protocol/message.js';
 import type { Logger } from '../../util/log.js';
@@ -19,7 +20,7 @@ import { truncateUtf8 } from '../protocol/text.js';
 /** What a session needs of the server that owns it (server/server.ts implements it). */
 export interface SessionHost {
   readonly name: string;
-  readonly config: { readonly limits: Limits };
+  readonly config: { readonly limits: Limits; readonly utf8Only: boolean };
   readonly log: Logger;
   /** Parse and run one line; a promise only when the handler is asynchronous. */
   dispatch(session: Session, line: string): Promise<void> | undefined;
@@ -33,6 +34,9 @@ const LF = 0x0a;
 const MAX_RAW_LINE = MAX_CLIENT_TAG_BYTES + 2 + MAX_LINE_BYTES;
 /** PING and PONG skip fakelag: delaying a PONG could turn into a ping timeout. */
 const KEEPALIVE_RE = /^(?:@\S* +)?(?::\S* +)?P[IO]NG(?: |$)/i;
+
+/** The command word of a line that is not UTF-8 (read as latin1), for FAIL <command> INVALID_UTF8. */
+const COMMAND_RE = /^(?:@\S* +)?(?::\S* +)?([A-Za-z]{1,20}|[0-9]{3})(?: |$)/;
 
 /** PING or PONG (any case, maybe after tags or a source): only lines starting P, @ or : can be. */
 function isKeepalive(line: string): boolean {
@@ -107,7 +111,7 @@ export class Session implements Peer {
   private inbuf: Buffer | null = null;
   private discarding = false;
   /** Lines waiting under fakelag, with their size on the wire (recvq counts raw bytes). */
-  private readonly queue: Array<{ line: string | null; bytes: number }> = [];
+  private readonly queue: Array<{ line: string | null; bytes: number; invalidUtf8?: true }> = [];
   private queuedBytes = 0;
   private tokens: number;
   private lastRefill = Date.now();
@@ -122,6 +126,8 @@ export class Session implements Peer {
   flushScheduled = false;
   /** limits.sendqBytes, read once: write() runs for every delivery. */
   private readonly sendqBytes: number;
+  /** config utf8Only, read once: checked for every line. */
+  private readonly utf8Only: boolean;
 
   constructor(
     readonly server: SessionHost,
@@ -131,6 +137,7 @@ export class Session implements Peer {
   ) {
     this.tokens = server.config.limits.commandBurst;
     this.sendqBytes = server.config.limits.sendqBytes;
+    this.utf8Only = server.config.utf8Only;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => this.close('Connection reset'));
@@ -221,7 +228,10 @@ export class Session implements Peer {
           // its turn (after the replies to the lines queued before it).
           this.enqueue(null, 0);
         } else if (end > start) {
-          this.enqueue(buf.toString('utf8', start, end), end - start);
+          // UTF8ONLY (IRCv3 utf8-only, config utf8Only): a line that is not UTF-8 is refused whole,
+          // never passed on with its bad bytes replaced by U+FFFD.
+          const ok = !this.utf8Only || isUtf8(buf.subarray(start, end));
+          this.enqueue(buf.toString(ok ? 'utf8' : 'latin1', start, end), end - start, !ok);
         }
       }
       start = nl + 1;
@@ -246,9 +256,12 @@ export class Session implements Peer {
     this.pump();
   }
 
-  /** Queue a line for the pump; `null` stands for a dropped overlong line (answered with 417). */
-  private enqueue(line: string | null, bytes: number): void {
-    this.queue.push({ line, bytes });
+  /**
+   * Queue a line for the pump; `null` stands for a dropped overlong line (answered with 417), and
+   * `invalidUtf8` for a line that is not UTF-8 (answered with FAIL … INVALID_UTF8).
+   */
+  private enqueue(line: string | null, bytes: number, invalidUtf8 = false): void {
+    this.queue.push(invalidUtf8 ? { line, bytes, invalidUtf8 } : { line, bytes });
     this.queuedBytes += bytes;
     if (this.queuedBytes > this.server.config.limits.recvqBytes && !this.exemptFromFakelag) {
       this.close('Excess Flood', true);
@@ -280,10 +293,15 @@ export class Session implements Peer {
           }
           this.tokens -= 1;
         }
-        const { line, bytes } = this.queue.shift()!;
+        const { line, bytes, invalidUtf8 } = this.queue.shift()!;
         this.queuedBytes -= bytes;
         if (line === null) {
           this.reply(ERR_INPUTTOOLONG, 'Input line was too long');
+          continue;
+        }
+        if (invalidUtf8) {
+          const command = COMMAND_RE.exec(line)?.[1]?.toUpperCase() ?? '*';
+          this.sendFrom(this.server.name, 'FAIL', [command, 'INVALID_UTF8', 'Line refused: it is not valid UTF-8 (UTF8ONLY)']);
           continue;
         }
         const pending = this.server.dispatch(this, line);
