@@ -468,4 +468,26 @@ describe('ircd optional features (issue #15)', function () {
       await ask(c);
     });
   });
+
+  describe('src/ircd/accounts.ts long passwords', () => {
+    it('takes an 800-byte password and logs in with it over SASL PLAIN: two 400-character chunks, then AUTHENTICATE +', async () => {
+      const pw = 'x'.repeat(800);
+      await t.addUser('longpw', pw);
+      const auth = Buffer.from(`\0longpw\0${pw}`).toString('base64');
+      expect(auth.length).to.be.greaterThan(800);
+      const c = await raw();
+      c.send('CAP LS 302', 'CAP REQ :sasl');
+      await c.waitLine(/ CAP \S+ ACK /);
+      c.send('AUTHENTICATE PLAIN');
+      await c.waitLine(/^AUTHENTICATE \+$/);
+      const chunks = auth.match(/.{1,400}/g)!;
+      c.send(...chunks.map((ch) => `AUTHENTICATE ${ch}`), ...(chunks.at(-1)!.length === 400 ? ['AUTHENTICATE +'] : []));
+      await c.waitLine(/ 903 /);
+      c.send('NICK longpw', 'USER u 0 * :Real', 'CAP END');
+      await c.waitLine(/ 001 longpw /);
+      let refused: unknown = null;
+      await t.addUser('toolongpw', 'x'.repeat(801)).catch((e: unknown) => (refused = e));
+      expect(String(refused)).to.match(/at most 800 bytes/);
+    });
+  });
 });
