@@ -490,4 +490,39 @@ describe('ircd optional features (issue #15)', function () {
       expect(String(refused)).to.match(/at most 800 bytes/);
     });
   });
+
+  describe('src/ircd/server/session.ts labeled-response', () => {
+    const labeledClient = async (nick: string, caps = 'batch labeled-response'): Promise<RawClient> => {
+      const c = await raw();
+      c.send('CAP LS 302', `CAP REQ :${caps}`, `NICK ${nick}`, 'USER u 0 * :Real', 'CAP END');
+      await c.waitLine(/ 001 /);
+      return c;
+    };
+
+    it('puts the label on the one reply line: NICK from the old nick', async () => {
+      const c = await labeledClient('labeler');
+      const lines = await ask(c, '@label=abc NICK labeler2');
+      expect(lines).to.deep.equal(['@label=abc :labeler!~u@127.0.0.1 NICK labeler2']);
+    });
+
+    it('answers a labeled command without replies with ACK, and one with several in a labeled-response BATCH', async () => {
+      const c = await labeledClient('batcher');
+      expect(await ask(c, '@label=q1 PONG x')).to.deep.equal([`@label=q1 :${t.config.serverName} ACK`]);
+      const lines = await ask(c, '@label=q2 WHOIS batcher');
+      const start = /^@label=q2 :\S+ BATCH \+(\S+) labeled-response$/.exec(lines[0]!);
+      expect(start, lines[0]).to.not.equal(null);
+      const id = start![1]!;
+      expect(lines.at(-1)).to.equal(`:${t.config.serverName} BATCH -${id}`);
+      const inner = lines.slice(1, -1);
+      expect(inner.map(commandOf)).to.include.members(['311', '318']);
+      expect(inner.every((l) => l.startsWith(`@batch=${id} `)), inner.join('\n')).to.equal(true);
+    });
+
+    it('ignores a label without the caps, or longer than 64 bytes', async () => {
+      const plain = await guest('nolabels');
+      expect(await ask(plain, '@label=z PING tok')).to.deep.equal([`:${t.config.serverName} PONG ${t.config.serverName} tok`]);
+      const c = await labeledClient('longlabel');
+      expect(await ask(c, `@label=${'x'.repeat(65)} PING tok`)).to.deep.equal([`:${t.config.serverName} PONG ${t.config.serverName} tok`]);
+    });
+  });
 });

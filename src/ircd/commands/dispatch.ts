@@ -4,12 +4,16 @@
  * operator only); handlers never repeat them. The table is passed in (commands/table.ts), and
  * the server receives the result, so neither the server nor the handlers import the table.
  */
-import { parseLine } from '../../protocol/message.js';
+import { parseLine, type IrcMessage } from '../../protocol/message.js';
 import {
   ERR_INPUTTOOLONG, ERR_NEEDMOREPARAMS, ERR_NOPRIVILEGES, ERR_NOTREGISTERED, ERR_UNKNOWNCOMMAND,
 } from '../protocol/numerics.js';
-import type { LineDispatcher } from '../server/server.js';
+import type { IrcServer, LineDispatcher } from '../server/server.js';
+import type { Session } from '../server/session.js';
 import type { CommandTable, RegisteredContext } from './types.js';
+
+/** labeled-response: "the label tag ... SHOULD NOT exceed 64 bytes" (IRCv3). */
+const MAX_LABEL_BYTES = 64;
 
 export function makeDispatcher(table: CommandTable): LineDispatcher {
   return (server, session, line) => {
@@ -32,30 +36,41 @@ export function makeDispatcher(table: CommandTable): LineDispatcher {
       return undefined;
     }
     const msg = parsed.message;
-    const cmd = table.get(msg.command);
-    const client = session.client;
-    if (!cmd) {
-      // Before registration, unknown commands get 451 like other registered-only ones
-      // (modern.ircdocs.horse, "Connection Registration").
-      if (!client) session.reply(ERR_NOTREGISTERED, 'You have not registered');
-      else session.reply(ERR_UNKNOWNCOMMAND, msg.command, 'Unknown command');
-      return undefined;
+    // labeled-response (IRCv3): the replies to a line with a label carry it. Labels longer than
+    // the spec's 64 bytes are ignored rather than copied onto every line of a long reply.
+    const label = msg.tags.get('label');
+    if (label !== undefined && Buffer.byteLength(label) <= MAX_LABEL_BYTES && session.caps.has('labeled-response') && session.caps.has('batch')) {
+      return session.runLabeled(label, () => runCommand(table, server, session, msg));
     }
-    if (!client && !cmd.preRegistration) {
-      session.reply(ERR_NOTREGISTERED, 'You have not registered');
-      return undefined;
-    }
-    if (msg.params.length < cmd.minParams) {
-      session.reply(ERR_NEEDMOREPARAMS, msg.command, 'Not enough parameters');
-      return undefined;
-    }
-    if (cmd.operOnly && !client?.isOper) {
-      session.reply(ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator");
-      return undefined;
-    }
-    if (client && msg.command !== 'PING' && msg.command !== 'PONG') client.lastActiveAt = session.now;
-    const ctx = { server, session, msg, params: msg.params, client, commands: table } as RegisteredContext;
-    const result = cmd.handler(ctx);
-    return result instanceof Promise ? result : undefined;
+    return runCommand(table, server, session, msg);
   };
+}
+
+/** The shared checks, in order, then the table entry's handler. */
+function runCommand(table: CommandTable, server: IrcServer, session: Session, msg: IrcMessage): Promise<void> | undefined {
+  const cmd = table.get(msg.command);
+  const client = session.client;
+  if (!cmd) {
+    // Before registration, unknown commands get 451 like other registered-only ones
+    // (modern.ircdocs.horse, "Connection Registration").
+    if (!client) session.reply(ERR_NOTREGISTERED, 'You have not registered');
+    else session.reply(ERR_UNKNOWNCOMMAND, msg.command, 'Unknown command');
+    return undefined;
+  }
+  if (!client && !cmd.preRegistration) {
+    session.reply(ERR_NOTREGISTERED, 'You have not registered');
+    return undefined;
+  }
+  if (msg.params.length < cmd.minParams) {
+    session.reply(ERR_NEEDMOREPARAMS, msg.command, 'Not enough parameters');
+    return undefined;
+  }
+  if (cmd.operOnly && !client?.isOper) {
+    session.reply(ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator");
+    return undefined;
+  }
+  if (client && msg.command !== 'PING' && msg.command !== 'PONG') client.lastActiveAt = session.now;
+  const ctx = { server, session, msg, params: msg.params, client, commands: table } as RegisteredContext;
+  const result = cmd.handler(ctx);
+  return result instanceof Promise ? result : undefined;
 }

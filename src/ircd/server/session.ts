@@ -7,9 +7,10 @@
  * command table) → handler → state. The session knows its host only through `SessionHost`, so
  * it imports nothing above it.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { MAX_CLIENT_TAG_BYTES, MAX_LINE_BYTES, serializeBody, serializeTags } from '../../protocol/message.js';
+import { escapeTagValue, MAX_CLIENT_TAG_BYTES, MAX_LINE_BYTES, serializeBody, serializeTags } from '../../protocol/message.js';
 import type { Logger } from '../../util/log.js';
 import type { Limits } from '../config.js';
 import type { Client, Peer } from './model.js';
@@ -34,6 +35,20 @@ const LF = 0x0a;
 const MAX_RAW_LINE = MAX_CLIENT_TAG_BYTES + 2 + MAX_LINE_BYTES;
 /** PING and PONG skip fakelag: delaying a PONG could turn into a ping timeout. */
 const KEEPALIVE_RE = /^(?:@\S* +)?(?::\S* +)?P[IO]NG(?: |$)/i;
+
+/**
+ * The session whose labeled command is running (IRCv3 labeled-response). Its replies are written
+ * inside this scope, also after an await; lines that other sessions' commands send it meanwhile
+ * are not, so they stay out of the labeled response.
+ */
+const labelScope = new AsyncLocalStorage<Session>();
+let batchCounter = 0;
+
+/** `line` (serialised, maybe with tags) with one more tag. */
+function withTag(line: Buffer, tag: string): Buffer {
+  const s = line.toString();
+  return Buffer.from(s.startsWith('@') ? `@${tag};${s.slice(1)}` : `@${tag} ${s}`);
+}
 
 /** The command word of a line that is not UTF-8 (read as latin1), for FAIL <command> INVALID_UTF8. */
 const COMMAND_RE = /^(?:@\S* +)?(?::\S* +)?([A-Za-z]{1,20}|[0-9]{3})(?: |$)/;
@@ -122,6 +137,8 @@ export class Session implements Peer {
 
   // Output queue, flushed once per event-loop turn by the server.
   private out: Buffer[] = [];
+  /** The response of a labeled command while it runs (labeled-response), sent when it is done. */
+  private labeled: { label: string; lines: Buffer[]; bytes: number } | null = null;
   private outBytes = 0;
   flushScheduled = false;
   /** limits.sendqBytes, read once: write() runs for every delivery. */
@@ -179,6 +196,15 @@ export class Session implements Peer {
   }
 
   private write(buf: Buffer): void {
+    if (this.labeled !== null && labelScope.getStore() === this) {
+      this.labeled.lines.push(buf);
+      this.labeled.bytes += buf.length;
+      if (this.labeled.bytes + this.outBytes + this.socket.writableLength > this.sendqBytes) {
+        this.labeled = null;
+        this.close('SendQ exceeded', true);
+      }
+      return;
+    }
     this.out.push(buf);
     this.outBytes += buf.length;
     if (this.outBytes + this.socket.writableLength > this.sendqBytes) {
@@ -199,6 +225,39 @@ export class Session implements Peer {
     this.out = [];
     this.outBytes = 0;
     this.socket.write(data);
+  }
+
+  /**
+   * Run a command sent with a `label` tag (IRCv3 labeled-response): its replies go out once it is
+   * done, as one line carrying the label, or as a `labeled-response` BATCH, or as ACK when there
+   * are none. `run` is the dispatch of the parsed line; its promise (if any) is passed on.
+   */
+  runLabeled(label: string, run: () => Promise<void> | undefined): Promise<void> | undefined {
+    this.labeled = { label, lines: [], bytes: 0 };
+    let pending: Promise<void> | undefined;
+    try {
+      pending = labelScope.run(this, run);
+    } finally {
+      if (!pending) this.finishLabeled();
+    }
+    return pending?.finally(() => this.finishLabeled());
+  }
+
+  private finishLabeled(): void {
+    const l = this.labeled;
+    this.labeled = null;
+    if (l === null || this.closed) return;
+    const name = this.server.name;
+    if (l.lines.length === 0) {
+      this.sendFrom(name, 'ACK', [], { label: l.label });
+    } else if (l.lines.length === 1) {
+      this.write(withTag(l.lines[0]!, `label=${escapeTagValue(l.label)}`));
+    } else {
+      const id = `lr${(++batchCounter).toString(36)}`;
+      this.sendFrom(name, 'BATCH', [`+${id}`, 'labeled-response'], { label: l.label });
+      for (const line of l.lines) this.write(withTag(line, `batch=${id}`));
+      this.sendFrom(name, 'BATCH', [`-${id}`]);
+    }
   }
 
   setCap(name: string, on: boolean): void {
