@@ -525,4 +525,44 @@ describe('ircd optional features (issue #15)', function () {
       expect(await ask(c, `@label=${'x'.repeat(65)} PING tok`)).to.deep.equal([`:${t.config.serverName} PONG ${t.config.serverName} tok`]);
     });
   });
+
+  describe('src/ircd/commands/messaging.ts mute extban (+b m:)', () => {
+    it('advertises EXTBAN=,m and keeps a muted member from speaking (404) but not from joining, until -b', async () => {
+      const op = await guest('muteop');
+      await joined(op, 'muteop', '#mute');
+      expect(op.lines.some((l) => / 005 .*EXTBAN=,m /.test(l))).to.equal(true);
+      const set = await ask(op, 'MODE #mute +b m:Muted');
+      expect(set.some((l) => / MODE #mute \+b :?m:Muted!\*@\*$/.test(l)), set.join('\n')).to.equal(true);
+      const muted = await guest('muted');
+      await joined(muted, 'muted', '#mute');
+      const from = op.lines.length;
+      expect((await ask(muted, 'PRIVMSG #mute :hi')).map(commandOf)).to.deep.equal(['404']);
+      expect((await ask(muted, 'MODE #mute b')).map(paramsOf)[0]!.slice(2, 4)).to.deep.equal(['m:Muted!*@*', 'muteop!~muteop@127.0.0.1']);
+      await ask(op, 'MODE #mute -b m:muted!*@*');
+      await muted.waitLine(/ MODE #mute -b :?m:Muted!\*@\*$/);
+      expect(await ask(muted, 'PRIVMSG #mute :hi again')).to.deep.equal([]);
+      const heard = (await since(op, from)).filter((l) => / PRIVMSG /.test(l));
+      expect(heard).to.have.length(1);
+      expect(heard[0]).to.match(/hi again$/);
+    });
+
+    it('lets a muted member speak once voiced, or when a +e m: or plain +e matches', async () => {
+      const op = await guest('muteop2');
+      await joined(op, 'muteop2', '#mute2');
+      await ask(op, 'MODE #mute2 +b m:*!*@*');
+      const a = await guest('mutea', 'identa');
+      await joined(a, 'mutea', '#mute2');
+      expect((await ask(a, 'PRIVMSG #mute2 :x')).map(commandOf)).to.deep.equal(['404']);
+      expect(await ask(op, 'PRIVMSG #mute2 :ops talk')).to.deep.equal([]);
+      await ask(op, 'MODE #mute2 +v mutea');
+      await a.waitLine(/ MODE #mute2 \+v :?mutea$/);
+      expect(await ask(a, 'PRIVMSG #mute2 :voiced')).to.deep.equal([]);
+      await ask(op, 'MODE #mute2 -v mutea', 'MODE #mute2 +e m:*!~identa@*');
+      await a.waitLine(/ MODE #mute2 \+e :?m:\*!~identa@\*$/);
+      expect(await ask(a, 'PRIVMSG #mute2 :excepted')).to.deep.equal([]);
+      await ask(op, 'MODE #mute2 -e m:*!~identa@*', 'MODE #mute2 +e mutea');
+      await a.waitLine(/ MODE #mute2 \+e :?mutea!\*@\*$/);
+      expect(await ask(a, 'PRIVMSG #mute2 :plain exception')).to.deep.equal([]);
+    });
+  });
 });

@@ -66,7 +66,8 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
         if (!quiet) session.reply(ERR_NOSUCHCHANNEL, targetName, 'No such channel');
         continue;
       }
-      if ((channel.flags.has('n') && !membership) || (channel.flags.has('m') && !membership?.op && !membership?.voice)) {
+      const mayTalk = membership?.op || membership?.voice;
+      if ((channel.flags.has('n') && !membership) || (channel.flags.has('m') && !mayTalk) || (!mayTalk && channel.isMuted(client))) {
         if (!quiet) session.reply(ERR_CANNOTSENDTOCHAN, channel.name, 'Cannot send to channel');
         continue;
       }

@@ -75,10 +75,19 @@ export interface MaskEntry {
 }
 
 /**
+ * The mute extban: a `+b m:<mask>` entry does not keep anyone out, it stops matching members
+ * without +v or +o from sending to the channel (404); a `+e m:<mask>` or plain `+e` entry lifts it
+ * (ISUPPORT EXTBAN=,m; ircdocs "EXTBAN"; the `m` that InspIRCd and Ergo use).
+ */
+export const MUTE_PREFIX = 'm:';
+
+/**
  * A ban mask in full `nick!user@host` form: `bar` → `bar!*@*`, `*@h` → `*!*@h`, `n!u` → `n!u@*`
- * (modern.ircdocs.horse "Ban channel mode"; what servers commonly do).
+ * (modern.ircdocs.horse "Ban channel mode"; what servers commonly do). A mute keeps its prefix:
+ * `m:bar` → `m:bar!*@*`.
  */
 export function normaliseMask(mask: string): string {
+  if (mask.startsWith(MUTE_PREFIX) && mask.length > MUTE_PREFIX.length) return MUTE_PREFIX + normaliseMask(mask.slice(MUTE_PREFIX.length));
   const bang = mask.indexOf('!');
   const at = mask.indexOf('@');
   if (bang === -1 && at === -1) return `${mask}!*@*`;
@@ -141,18 +150,30 @@ export class Channel {
     return !this.isSecret() || this.members.has(client) || client.isOper;
   }
 
-  /** Whether a mask of list `mode` matches the client's `nick!user@host` (casefolded, CASEMAPPING=ascii). */
-  listMatches(mode: ListMode, client: Client): boolean {
+  /**
+   * Whether a mask of list `mode` matches the client's `nick!user@host` (casefolded,
+   * CASEMAPPING=ascii): the plain masks, or with `mutes` the `m:` ones.
+   */
+  listMatches(mode: ListMode, client: Client, mutes = false): boolean {
     const list = this.lists[mode];
     if (list.size === 0) return false;
     const full = casefold(client.prefix);
-    for (const folded of list.keys()) if (globMatch(folded, full)) return true;
+    for (const folded of list.keys()) {
+      const isMute = folded.startsWith(MUTE_PREFIX);
+      if (isMute !== mutes) continue;
+      if (globMatch(isMute ? folded.slice(MUTE_PREFIX.length) : folded, full)) return true;
+    }
     return false;
   }
 
   /** Banned: a ban (+b) matches and no ban exception (+e) does. */
   isBanned(client: Client): boolean {
     return this.listMatches('b', client) && !this.listMatches('e', client);
+  }
+
+  /** Muted: a mute (+b m:) matches and no exception (+e m: or +e) does. Voice and op are checked by the caller. */
+  isMuted(client: Client): boolean {
+    return this.listMatches('b', client, true) && !this.listMatches('e', client, true) && !this.listMatches('e', client);
   }
 
   /** Mode string for RPL_CHANNELMODEIS; the key is shown only to members. */
