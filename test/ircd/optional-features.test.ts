@@ -527,10 +527,10 @@ describe('ircd optional features (issue #15)', function () {
   });
 
   describe('src/ircd/commands/messaging.ts mute extban (+b m:)', () => {
-    it('advertises EXTBAN=,m and keeps a muted member from speaking (404) but not from joining, until -b', async () => {
+    it('advertises EXTBAN with m and keeps a muted member from speaking (404) but not from joining, until -b', async () => {
       const op = await guest('muteop');
       await joined(op, 'muteop', '#mute');
-      expect(op.lines.some((l) => / 005 .*EXTBAN=,m /.test(l))).to.equal(true);
+      expect(op.lines.some((l) => / 005 .*EXTBAN=,am /.test(l))).to.equal(true);
       const set = await ask(op, 'MODE #mute +b m:Muted');
       expect(set.some((l) => / MODE #mute \+b :?m:Muted!\*@\*$/.test(l)), set.join('\n')).to.equal(true);
       const muted = await guest('muted');
@@ -563,6 +563,36 @@ describe('ircd optional features (issue #15)', function () {
       await ask(op, 'MODE #mute2 -e m:*!~identa@*', 'MODE #mute2 +e mutea');
       await a.waitLine(/ MODE #mute2 \+e :?mutea!\*@\*$/);
       expect(await ask(a, 'PRIVMSG #mute2 :plain exception')).to.deep.equal([]);
+    });
+  });
+
+  describe('src/ircd/server/model.ts account extban (a:)', () => {
+    it('advertises ACCOUNTEXTBAN=a and bans (+b a:) a logged-in account, never a guest with that nick', async () => {
+      const op = await guest('acctop');
+      await joined(op, 'acctop', '#acctban');
+      await joined(op, 'acctop', '#acctban2');
+      expect(op.lines.some((l) => / 005 .*ACCOUNTEXTBAN=a /.test(l))).to.equal(true);
+      await ask(op, 'MODE #acctban +b a:Banned*', 'MODE #acctban2 +b a:guestlike');
+      const member = await t.addUser('bannedacct');
+      const m = await raw();
+      await m.login('bannedacct', member.password);
+      expect((await ask(m, 'JOIN #acctban')).map(commandOf)).to.deep.equal(['474']);
+      const g = await guest('guestlike');
+      await joined(g, 'guestlike', '#acctban2');
+      await ask(op, 'MODE #acctban -b a:banned*');
+      await joined(m, 'bannedacct', '#acctban');
+    });
+
+    it('lets an account past a ban (+e a:) and past +i (+I a:)', async () => {
+      const op = await guest('acctop2');
+      await joined(op, 'acctop2', '#accte');
+      await ask(op, 'MODE #accte +b *!*@*', 'MODE #accte +e a:exempted', 'MODE #accte +I a:exempted', 'MODE #accte +i');
+      const member = await t.addUser('exempted');
+      const m = await raw();
+      await m.login('exempted', member.password);
+      await joined(m, 'exempted', '#accte');
+      const g = await guest('notexempt');
+      expect((await ask(g, 'JOIN #accte')).map(commandOf)).to.deep.equal(['473']);
     });
   });
 });

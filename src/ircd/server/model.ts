@@ -82,12 +82,19 @@ export interface MaskEntry {
 export const MUTE_PREFIX = 'm:';
 
 /**
+ * The account extban (IRCv3 account-extban, ISUPPORT ACCOUNTEXTBAN=a): `a:<account mask>` matches
+ * a client logged in to a matching account, never a guest who merely uses that nick.
+ */
+export const ACCOUNT_PREFIX = 'a:';
+
+/**
  * A ban mask in full `nick!user@host` form: `bar` → `bar!*@*`, `*@h` → `*!*@h`, `n!u` → `n!u@*`
  * (modern.ircdocs.horse "Ban channel mode"; what servers commonly do). A mute keeps its prefix:
  * `m:bar` → `m:bar!*@*`.
  */
 export function normaliseMask(mask: string): string {
   if (mask.startsWith(MUTE_PREFIX) && mask.length > MUTE_PREFIX.length) return MUTE_PREFIX + normaliseMask(mask.slice(MUTE_PREFIX.length));
+  if (mask.startsWith(ACCOUNT_PREFIX) && mask.length > ACCOUNT_PREFIX.length) return mask;
   const bang = mask.indexOf('!');
   const at = mask.indexOf('@');
   if (bang === -1 && at === -1) return `${mask}!*@*`;
@@ -158,10 +165,16 @@ export class Channel {
     const list = this.lists[mode];
     if (list.size === 0) return false;
     const full = casefold(client.prefix);
+    const account = client.account === null ? null : casefold(client.account);
     for (const folded of list.keys()) {
       const isMute = folded.startsWith(MUTE_PREFIX);
       if (isMute !== mutes) continue;
-      if (globMatch(isMute ? folded.slice(MUTE_PREFIX.length) : folded, full)) return true;
+      const mask = isMute ? folded.slice(MUTE_PREFIX.length) : folded;
+      if (mask.startsWith(ACCOUNT_PREFIX)) {
+        if (account !== null && globMatch(mask.slice(ACCOUNT_PREFIX.length), account)) return true;
+      } else if (globMatch(mask, full)) {
+        return true;
+      }
     }
     return false;
   }

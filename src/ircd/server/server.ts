@@ -81,7 +81,7 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
       'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=beI,k,l,Cimnst',
       `CHANNELLEN=${CHANNELLEN}`, 'CHANTYPES=#', 'ELIST=CMNTU', 'KICKLEN=390', `MONITOR=${l.monitorLimit}`,
       `NETWORK=${config.networkName}`, `NICKLEN=${NICKLEN}`, 'PREFIX=(ov)@+', 'STATUSMSG=@+', 'TOPICLEN=390', `USERLEN=${NICKLEN}`,
-      'MODES=4', `EXCEPTS=e`, 'INVEX=I', 'EXTBAN=,m', `MAXLIST=b:${MAX_LIST_ENTRIES},e:${MAX_LIST_ENTRIES},I:${MAX_LIST_ENTRIES}`, 'WHOX', `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:${l.maxTargets},KICK:${l.maxTargets},MONITOR:`,
+      'MODES=4', `EXCEPTS=e`, 'INVEX=I', 'EXTBAN=,am', 'ACCOUNTEXTBAN=a', `MAXLIST=b:${MAX_LIST_ENTRIES},e:${MAX_LIST_ENTRIES},I:${MAX_LIST_ENTRIES}`, 'WHOX', `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:${l.maxTargets},KICK:${l.maxTargets},MONITOR:`,
     ];
     if (config.utf8Only) this.isupport.push('UTF8ONLY');
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
