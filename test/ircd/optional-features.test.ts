@@ -583,6 +583,16 @@ describe('ircd optional features (issue #15)', function () {
       await joined(m, 'bannedacct', '#acctban');
     });
 
+    it('refuses an extban that names nobody (m:, a:, m:a:) with 696 and sets nothing', async () => {
+      const op = await guest('emptyext');
+      await joined(op, 'emptyext', '#emptyext');
+      for (const mask of ['m:', 'a:', 'm:a:']) {
+        const lines = await ask(op, `MODE #emptyext +b ${mask}`);
+        expect(lines.map((l) => paramsOf(l).slice(0, 4)), mask).to.deep.equal([['emptyext', '#emptyext', 'b', '*']]);
+      }
+      expect(t.daemon.server.channels.get('#emptyext')!.lists.b.size).to.equal(0);
+    });
+
     it('lets an account past a ban (+e a:) and past +i (+I a:)', async () => {
       const op = await guest('acctop2');
       await joined(op, 'acctop2', '#accte');

@@ -130,6 +130,11 @@ function channelMode(ctx: RegisteredContext): void {
       if (++paramModes > MAX_PARAM_MODES) break;
       if (isListMode(c)) {
         const list = channel.lists[c];
+        // An extban with nothing after its prefix (`m:`, `a:`, `m:a:`) names nobody.
+        if (/^(?:m:)?(?:a:)?$/.test(arg!)) {
+          session.reply(ERR_INVALIDMODEPARAM, channel.name, c, '*', 'An extban needs a mask or an account after its prefix');
+          continue;
+        }
         const mask = normaliseMask(arg!);
         const folded = casefold(mask);
         if (adding) {
