@@ -518,6 +518,12 @@ describe('ircd optional features (issue #15)', function () {
       expect(inner.every((l) => l.startsWith(`@batch=${id} `)), inner.join('\n')).to.equal(true);
     });
 
+    it('labels the refusal of a line the parser cannot read (421), and leaves a line without a label alone', async () => {
+      const c = await labeledClient('badlabel');
+      expect(await ask(c, '@label=dead NO_SUCH_COMMAND')).to.deep.equal([`@label=dead :${t.config.serverName} 421 badlabel * :Malformed line`]);
+      expect(await ask(c, '@foo=1 NO_SUCH_COMMAND')).to.deep.equal([`:${t.config.serverName} 421 badlabel * :Malformed line`]);
+    });
+
     it('ignores a label without the caps, or longer than 64 bytes', async () => {
       const plain = await guest('nolabels');
       expect(await ask(plain, '@label=z PING tok')).to.deep.equal([`:${t.config.serverName} PONG ${t.config.serverName} tok`]);
