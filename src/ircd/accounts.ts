@@ -29,8 +29,14 @@ export const ARGON2_OPTIONS = Object.freeze({
   parallelism: 1,
 });
 
-/** Longest password accepted, in UTF-8 bytes. */
-export const MAX_PASSWORD_BYTES = 512;
+/**
+ * Longest password accepted, in UTF-8 bytes: what one SASL PLAIN response carries (at most 1200
+ * base64 characters, commands/sasl.ts: 900 bytes, room for two 30-byte names and the NULs).
+ * PASS fits at most about 470 bytes of password in its 512-byte line, so longer passwords need
+ * SASL, which sealchat's companions and every common client use. argon2's work barely depends
+ * on the password's length, so the bound is about the wire, not the hashing.
+ */
+export const MAX_PASSWORD_BYTES = 800;
 
 
 /** A refused account operation; `code` is what the control socket reports. */

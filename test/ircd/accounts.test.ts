@@ -73,7 +73,7 @@ describe('src/ircd/accounts', function () {
     expect(kb.code).to.equal('forbidden');
     expect(kb.message).to.match(/reserved/);
     expect((await refusal(accounts.add({ name: 'dave', password: '', publicKey: pk }))).code).to.equal('invalid_password');
-    expect((await refusal(accounts.add({ name: 'dave', password: 'x'.repeat(513), publicKey: pk }))).code).to.equal('invalid_password');
+    expect((await refusal(accounts.add({ name: 'dave', password: 'x'.repeat(801), publicKey: pk }))).code).to.equal('invalid_password');
     expect((await refusal(accounts.add({ name: 'dave', password: 'a\nb', publicKey: pk }))).code).to.equal('invalid_password');
     expect(await accounts.list()).to.deep.equal([]);
   });

@@ -57,9 +57,11 @@ describe('src/ircd/config', () => {
     expect(await errorOf(withFile({ limits: { recvqBytes: 100 } }))).to.equal('config: limits.recvqBytes must be at least 512 (got 100)');
     expect(await errorOf(withFile({ limits: { clonesPerIp: -1 } }))).to.equal('config: limits.clonesPerIp must be a non-negative integer (got -1)');
     expect(await errorOf(withFile({ requireAccount: 'yes' }))).to.equal('config: requireAccount must be true or false (got "yes")');
+    expect(await errorOf(withFile({ utf8Only: 1 }))).to.equal('config: utf8Only must be true or false (got 1)');
     expect(await errorOf(withFile({ listen: [{ host: '::', port: 70000 }] }))).to.equal('config: listen[0].port must be at most 65535 (got 70000)');
     expect(await errorOf(withFile({ serverPasswordHash: 'hunter2' }))).to.match(/^config: serverPasswordHash must be an argon2 hash/);
     expect(await errorOf(withFile({ serverName: 'nodots' }))).to.match(/^config: serverName must be a host name with at least one dot/);
+    expect(await errorOf(withFile({ serverInfo: 'two\nlines' }))).to.match(/^config: serverInfo must be 1-100 printable characters/);
     expect(await errorOf(withFile({ motd: ['ok', 'bad\r\nQUIT'] }))).to.match(/^config: motd\[1\] must be a string without CR, LF or NUL/);
     expect(await errorOf(withFile({ limits: { exemptIps: ['10.0.0.0/33'] } }))).to.match(/^config: limits.exemptIps\[0\] must be an IP address or CIDR range/);
     expect(await errorOf(withFile([1, 2]))).to.match(/^config: \(top level\) must be an object/);

@@ -81,7 +81,7 @@ describe('ircd handlers (wire level)', function () {
     alice.send('MODE #h3 +o bob');
     await bob.waitLine(/:alice!\S+ MODE #h3 \+o bob/);
     alice.send('MODE #h3 b');
-    await alice.waitLine(/ 368 alice #h3 :End of list/);
+    await alice.waitLine(/ 368 alice #h3 :End of channel ban list/);
   });
 
   it('MODE on users: own modes only', async () => {

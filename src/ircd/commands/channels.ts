@@ -5,14 +5,16 @@
 import { casefold, isValidChannelName, SERVICE_ROOM_PREFIX } from '../../protocol/names.js';
 import {
   ERR_BADCHANNELKEY, ERR_BANNEDFROMCHAN, ERR_CHANNELISFULL, ERR_CHANOPRIVSNEEDED, ERR_INVITEONLYCHAN, ERR_NOSUCHCHANNEL,
-  ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_TOOMANYCHANNELS, ERR_USERNOTINCHANNEL, ERR_USERONCHANNEL,
-  RPL_ENDOFNAMES, RPL_INVITING, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_NOTOPIC,
+  ERR_NEEDMOREPARAMS, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_TOOMANYCHANNELS, ERR_TOOMANYTARGETS, ERR_USERNOTINCHANNEL,
+  ERR_USERONCHANNEL, RPL_ENDOFINVITELIST, RPL_ENDOFNAMES, RPL_INVITELIST, RPL_INVITING, RPL_LIST, RPL_LISTEND,
+  RPL_LISTSTART, RPL_NOTOPIC,
   RPL_TOPIC, RPL_TOPICWHOTIME,
 } from '../protocol/numerics.js';
 import { Relay } from '../server/relay.js';
 import { sendChannelBurst, sendNames, visibleChannel } from '../server/views.js';
 import type { RegisteredContext } from './types.js';
-import { fitLastParam } from '../protocol/text.js';
+import { fitLastParam, globMatch } from '../protocol/text.js';
+import type { Channel } from '../server/model.js';
 
 const TOPIC_MAX = 390;
 
@@ -39,11 +41,12 @@ export function handleJoin(ctx: RegisteredContext): void {
       session.reply(ERR_TOOMANYCHANNELS, name, 'You have joined too many channels');
       return;
     }
-    // An invitation lets its holder past +i, +k, +l and +b (modern.ircdocs.horse "INVITE").
+    // An invitation lets its holder past +i, +k, +l and +b (modern.ircdocs.horse "INVITE"); an
+    // invite exception (+I) only past +i, a ban exception (+e) only past +b.
     // keybot is never banned from a room it operates; its server-side joins (control/channels.ts)
     // do not come through here at all.
     if (existing && !existing.invited.has(client.folded)) {
-      if (existing.flags.has('i')) {
+      if (existing.flags.has('i') && !existing.listMatches('I', client)) {
         session.reply(ERR_INVITEONLYCHAN, existing.name, 'Cannot join channel (+i): it is invite-only');
         return;
       }
@@ -93,11 +96,24 @@ export function handleNames(ctx: RegisteredContext): void {
     session.reply(RPL_ENDOFNAMES, '*', 'End of /NAMES list');
     return;
   }
-  for (const name of params[0].split(',')) {
-    const channel = server.channels.get(casefold(name));
-    if (channel && channel.visibleTo(client)) sendNames(session, channel);
-    else session.reply(RPL_ENDOFNAMES, name, 'End of /NAMES list');
+  const names = params[0].split(',').filter(Boolean);
+  if (names.length > server.config.limits.maxTargets) {
+    session.reply(ERR_TOOMANYTARGETS, '*', `Too many channels (at most ${server.config.limits.maxTargets}, TARGMAX NAMES)`);
+    return;
   }
+  if (names.length === 1) {
+    const channel = server.channels.get(casefold(names[0]!));
+    if (channel && channel.visibleTo(client)) sendNames(session, channel);
+    else session.reply(RPL_ENDOFNAMES, names[0]!, 'End of /NAMES list');
+    return;
+  }
+  // Several channels: their 353 lines, then one 366 naming the list as asked
+  // (modern.ircdocs.horse "NAMES"); the list goes back as one parameter or as '*'.
+  for (const name of names) {
+    const channel = server.channels.get(casefold(name));
+    if (channel && channel.visibleTo(client)) sendNames(session, channel, false);
+  }
+  session.reply(RPL_ENDOFNAMES, /^[^:][^ ]*$/.test(params[0]) ? params[0] : '*', 'End of /NAMES list');
 }
 
 // TOPIC <channel> [:<topic>]
@@ -131,9 +147,21 @@ export function handleTopic(ctx: RegisteredContext): void {
   server.deliverToChannel(channel, new Relay(client.prefix, 'TOPIC', [channel.name, channel.topic], Date.now(), client.account));
 }
 
-// INVITE <nickname> <channel>
+// INVITE <nickname> <channel>   |   INVITE   (no arguments: the channels one is invited to,
+// 336 each then 337, as modern.ircdocs.horse "INVITE" describes)
 export function handleInvite(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
+  if (params.length === 0) {
+    for (const channel of server.channels.values()) {
+      if (channel.invited.has(client.folded)) session.reply(RPL_INVITELIST, channel.name);
+    }
+    session.reply(RPL_ENDOFINVITELIST, 'End of /INVITE list');
+    return;
+  }
+  if (params.length < 2) {
+    session.reply(ERR_NEEDMOREPARAMS, 'INVITE', 'Not enough parameters');
+    return;
+  }
   const target = server.findClient(params[0]);
   if (!target) {
     session.reply(ERR_NOSUCHNICK, params[0], 'No such nick (offline)');
@@ -168,39 +196,98 @@ export function handleInvite(ctx: RegisteredContext): void {
   }
 }
 
-// KICK <channel> <user>{,<user>} [:<comment>]
+// KICK <channel>{,<channel>} <user>{,<user>} [:<comment>]
+// One channel and several users, or as many channels as users, paired in order (RFC 2812 §3.2.8).
 export function handleKick(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
-  const channel = visibleChannel(server, session, client, params[0]);
-  if (!channel) return;
-  const membership = channel.members.get(client);
-  if (!membership) {
-    session.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel");
+  const channels = params[0].split(',');
+  const nicks = params[1].split(',');
+  if (nicks.length > server.config.limits.maxTargets) {
+    session.reply(ERR_TOOMANYTARGETS, '*', `Too many users (at most ${server.config.limits.maxTargets}, TARGMAX KICK)`);
     return;
   }
-  if (!membership.op) {
-    session.reply(ERR_CHANOPRIVSNEEDED, channel.name, "You're not a channel operator");
+  if (channels.length !== 1 && channels.length !== nicks.length) {
+    session.reply(ERR_NEEDMOREPARAMS, 'KICK', 'Give one channel, or one channel per user');
     return;
   }
-  for (const nick of params[1].split(',')) {
+  nicks.forEach((nick, i) => {
+    const channel = visibleChannel(server, session, client, channels[channels.length === 1 ? 0 : i]!);
+    if (!channel) return;
+    const membership = channel.members.get(client);
+    if (!membership) {
+      session.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel");
+      return;
+    }
+    if (!membership.op) {
+      session.reply(ERR_CHANOPRIVSNEEDED, channel.name, "You're not a channel operator");
+      return;
+    }
     const target = server.findClient(nick);
     if (!target || !channel.members.has(target)) {
       session.reply(ERR_USERNOTINCHANNEL, nick, channel.name, "They aren't on that channel");
-      continue;
+      return;
     }
     const kickParams = fitLastParam(client.prefix, 'KICK', [channel.name, target.nick, params[2] ?? client.nick], 300);
     server.leave(target, channel, new Relay(client.prefix, 'KICK', kickParams, Date.now(), client.account));
-  }
+  });
 }
 
-// LIST [<channel>{,<channel>}]
+/**
+ * What LIST may be asked to match (ISUPPORT ELIST=CMNTU, modern.ircdocs.horse "ELIST"): channel
+ * names and masks (M) of which one must match, negated masks `!mask` (N) of which none may, and
+ * conditions that must all hold: `>n`/`<n` members (U), `C>n`/`C<n` created more or less than n
+ * minutes ago (C), `T>n`/`T<n` topic set more or less than n minutes ago (T).
+ */
+interface ListFilter {
+  names: string[];
+  notMasks: string[];
+  conditions: Array<(channel: Channel, nowSeconds: number) => boolean>;
+}
+
+function parseListFilter(items: string[]): ListFilter {
+  const filter: ListFilter = { names: [], notMasks: [], conditions: [] };
+  for (const item of items) {
+    if (!item) continue;
+    const cond = /^([CT]?)([<>])([0-9]{1,9})$/.exec(item);
+    if (cond) {
+      const [, kind, op, num] = cond;
+      const n = Number(num);
+      if (!kind) {
+        filter.conditions.push((ch) => (op === '>' ? ch.members.size > n : ch.members.size < n));
+      } else {
+        // Minutes ago; a channel without a topic has no topic time and matches no T condition.
+        const at = (ch: Channel): number | null => (kind === 'C' ? ch.createdAt : ch.topic ? ch.topicSetAt : null);
+        filter.conditions.push((ch, now) => {
+          const t = at(ch);
+          if (t === null) return false;
+          const ageMinutes = (now - t) / 60;
+          return op === '>' ? ageMinutes > n : ageMinutes < n;
+        });
+      }
+    } else if (item.startsWith('!')) {
+      filter.notMasks.push(casefold(item.slice(1)));
+    } else {
+      filter.names.push(casefold(item));
+    }
+  }
+  return filter;
+}
+
+function listMatches(filter: ListFilter, channel: Channel, now: number): boolean {
+  if (filter.names.length && !filter.names.some((m) => globMatch(m, channel.folded))) return false;
+  if (filter.notMasks.some((m) => globMatch(m, channel.folded))) return false;
+  return filter.conditions.every((c) => c(channel, now));
+}
+
+// LIST [<channel or mask or condition>{,…}] [<condition>{,…}]
 export function handleList(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
   session.reply(RPL_LISTSTART, 'Channel', 'Users  Name');
-  const wanted = params[0] ? params[0].split(',').map(casefold) : null;
+  const filter = parseListFilter(params.slice(0, 2).flatMap((p) => p.split(',')));
+  const now = Math.floor(session.now / 1000);
   for (const channel of server.channels.values()) {
-    if (wanted && !wanted.includes(channel.folded)) continue;
     if (!channel.visibleTo(client)) continue;
+    if (!listMatches(filter, channel, now)) continue;
     session.reply(RPL_LIST, channel.name, String(channel.members.size), channel.topic);
   }
   session.reply(RPL_LISTEND, 'End of /LIST');

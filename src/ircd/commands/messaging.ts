@@ -52,21 +52,31 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
   const msgid = nextMsgid();
   const echo = session.caps.has('echo-message');
   for (const targetName of targets) {
-    const isChannel = targetName.startsWith('#');
+    // STATUSMSG=@+ (modern.ircdocs.horse): @#chan reaches the channel's operators, +#chan its
+    // operators and voiced members. The sender needs the same right as for #chan itself.
+    const status = targetName[0] === '@' || targetName[0] === '+' ? targetName[0] : '';
+    const channelName = status ? targetName.slice(1) : targetName;
+    const isChannel = channelName.startsWith('#');
     const relayParams = command === 'TAGMSG' ? [targetName] : [targetName, text];
     if (isChannel) {
       // Keys are casefolded: a name that is already folded needs no folding (same result).
-      const channel = server.channels.get(targetName) ?? server.channels.get(casefold(targetName));
+      const channel = server.channels.get(channelName) ?? server.channels.get(casefold(channelName));
       const membership = channel?.members.get(client);
       if (!channel || (channel.isSecret() && !membership)) {
         if (!quiet) session.reply(ERR_NOSUCHCHANNEL, targetName, 'No such channel');
         continue;
       }
-      if ((channel.flags.has('n') && !membership) || (channel.flags.has('m') && !membership?.op && !membership?.voice)) {
+      const mayTalk = membership?.op || membership?.voice;
+      if ((channel.flags.has('n') && !membership) || (channel.flags.has('m') && !mayTalk) || (!mayTalk && channel.isMuted(client))) {
         if (!quiet) session.reply(ERR_CANNOTSENDTOCHAN, channel.name, 'Cannot send to channel');
         continue;
       }
-      relayParams[0] = channel.name;
+      // +C: no CTCP but ACTION (/me) into the channel (modern.ircdocs.horse "No CTCP" mode).
+      if (channel.flags.has('C') && text.startsWith('\x01') && !text.startsWith('\x01ACTION ')) {
+        if (!quiet) session.reply(ERR_CANNOTSENDTOCHAN, channel.name, 'Cannot send CTCP to channel (+C)');
+        continue;
+      }
+      relayParams[0] = status + channel.name;
       const relay = new Relay(client.prefix, command, relayParams, session.now, client.account, tags, msgid);
       if (relay.bodyBytes > MAX_LINE_BYTES) {
         session.reply(ERR_INPUTTOOLONG, `Message too long to relay without truncation; send at most ${MAX_LINE_BYTES - (relay.bodyBytes - Buffer.byteLength(text))} bytes of text`);
@@ -75,6 +85,10 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
       const tagmsg = command === 'TAGMSG';
       for (const s of channel.sessions()) {
         if (s.client === client || (tagmsg && !s.caps.has('message-tags'))) continue;
+        if (status) {
+          const m = channel.members.get(s.client!);
+          if (!m?.op && !(status === '+' && m?.voice)) continue;
+        }
         s.relay(relay);
       }
       echoToSender(ctx, relay, echo);

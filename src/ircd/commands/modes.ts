@@ -1,20 +1,32 @@
 /**
- * MODE for users (+i, -o) and channels (i s n t m k l o v b) — RFC 2812 §3.1.5 and §3.2.3,
- * modern.ircdocs.horse "Channel modes". ISUPPORT says CHANMODES=b,k,l,imnst and PREFIX=(ov)@+.
+ * MODE for users (+i, +w, -o) and channels (i s n t m C k l o v b e I) — RFC 2812 §3.1.5 and §3.2.3,
+ * modern.ircdocs.horse "Channel modes". ISUPPORT says CHANMODES=beI,k,l,Cimnst and PREFIX=(ov)@+.
  */
 import { casefold } from '../../protocol/names.js';
 import {
   ERR_BANLISTFULL, ERR_CHANOPRIVSNEEDED, ERR_INVALIDMODEPARAM, ERR_NOSUCHNICK, RPL_BANLIST, RPL_ENDOFBANLIST,
-  RPL_ENDOFEXCEPTLIST, RPL_ENDOFINVITELIST,
+  RPL_ENDOFEXCEPTLIST, RPL_ENDOFINVEXLIST, RPL_EXCEPTLIST, RPL_INVEXLIST,
   ERR_UMODEUNKNOWNFLAG, ERR_UNKNOWNMODE, ERR_USERNOTINCHANNEL, ERR_USERSDONTMATCH, RPL_CHANNELMODEIS,
   RPL_CREATIONTIME, RPL_UMODEIS,
 } from '../protocol/numerics.js';
 import { Relay } from '../server/relay.js';
-import { MAX_BANS, normaliseMask, type Channel, type Peer } from '../server/model.js';
+import { MAX_LIST_ENTRIES, normaliseMask, type Channel, type ListMode, type Peer } from '../server/model.js';
 import { visibleChannel } from '../server/views.js';
 import type { RegisteredContext } from './types.js';
 
-const FLAG_MODES = new Set(['i', 'm', 'n', 's', 't']);
+const FLAG_MODES = new Set(['C', 'i', 'm', 'n', 's', 't']);
+
+/** How each list mode is shown (modern.ircdocs.horse: 367/368, 348/349, 346/347) and who may read it. */
+const LIST_MODES: Record<ListMode, { item: string; end: string; what: string; opsOnly: boolean }> = {
+  b: { item: RPL_BANLIST, end: RPL_ENDOFBANLIST, what: 'ban', opsOnly: false },
+  // Exceptions say who gets past +b and +i: only the channel's operators read them (as Solanum does).
+  e: { item: RPL_EXCEPTLIST, end: RPL_ENDOFEXCEPTLIST, what: 'ban exception', opsOnly: true },
+  I: { item: RPL_INVEXLIST, end: RPL_ENDOFINVEXLIST, what: 'invite exception', opsOnly: true },
+};
+
+function isListMode(c: string): c is ListMode {
+  return c === 'b' || c === 'e' || c === 'I';
+}
 /** How many parameterised modes one MODE command may change (ISUPPORT MODES=4). */
 const MAX_PARAM_MODES = 4;
 
@@ -44,8 +56,8 @@ function userMode(ctx: RegisteredContext): void {
       adding = c === '+';
       continue;
     }
-    // +o only through OPER; everyone may drop it. +i is cosmetic here (no global WHO listing).
-    if (c === 'i' || (c === 'o' && !adding)) {
+    // +o only through OPER; everyone may drop it. +i hides from WHO masks; +w receives WALLOPS.
+    if (c === 'i' || c === 'w' || (c === 'o' && !adding)) {
       if (adding === client.modes.has(c)) continue;
       if (adding) client.modes.add(c);
       else client.modes.delete(c);
@@ -73,11 +85,11 @@ function channelMode(ctx: RegisteredContext): void {
   }
   const modestring = params[1];
   // List queries that clients send on join (MODE #c b / e / I); anyone who can see the channel
-  // may read its ban list (RFC 2812 §3.2.3). We keep no exception or invite lists.
+  // may read its ban list (RFC 2812 §3.2.3), only its operators the exception lists.
   if (/^[+]?[beI]$/.test(modestring) && params.length === 2) {
-    const m = modestring.replace('+', '');
-    if (m === 'b') sendBanList(session, channel);
-    else session.reply(m === 'e' ? RPL_ENDOFEXCEPTLIST : RPL_ENDOFINVITELIST, channel.name, 'End of list');
+    const m = modestring.replace('+', '') as ListMode;
+    if (LIST_MODES[m].opsOnly && !membership?.op) session.reply(ERR_CHANOPRIVSNEEDED, channel.name, "You're not a channel operator");
+    else sendList(session, channel, m);
     return;
   }
   if (!membership?.op) {
@@ -106,32 +118,38 @@ function channelMode(ctx: RegisteredContext): void {
       if (adding) channel.flags.add(c);
       else channel.flags.delete(c);
       record(sign, c);
-    } else if (c === 'b' && args.length === 0) {
-      sendBanList(session, channel); // +b without a mask lists the bans
-    } else if (c === 'k' || c === 'l' || c === 'o' || c === 'v' || c === 'b') {
-      const takesArg = c === 'o' || c === 'v' || c === 'b' || adding || c === 'k';
+    } else if (isListMode(c) && args.length === 0) {
+      sendList(session, channel, c); // +b (+e, +I) without a mask lists the entries
+    } else if (c === 'k' || c === 'l' || c === 'o' || c === 'v' || isListMode(c)) {
+      const takesArg = c === 'o' || c === 'v' || isListMode(c) || adding || c === 'k';
       const arg = takesArg ? args.shift() : undefined;
       if (takesArg && arg === undefined && !(c === 'k' && !adding)) {
         session.reply(ERR_INVALIDMODEPARAM, channel.name, c, '*', `Mode ${c} needs a parameter`);
         continue;
       }
       if (++paramModes > MAX_PARAM_MODES) break;
-      if (c === 'b') {
+      if (isListMode(c)) {
+        const list = channel.lists[c];
+        // An extban with nothing after its prefix (`m:`, `a:`, `m:a:`) names nobody.
+        if (/^(?:m:)?(?:a:)?$/.test(arg!)) {
+          session.reply(ERR_INVALIDMODEPARAM, channel.name, c, '*', 'An extban needs a mask or an account after its prefix');
+          continue;
+        }
         const mask = normaliseMask(arg!);
         const folded = casefold(mask);
         if (adding) {
-          if (channel.bans.has(folded) || /\s/.test(mask)) continue;
-          if (channel.bans.size >= MAX_BANS) {
-            session.reply(ERR_BANLISTFULL, channel.name, mask, 'Channel ban list is full');
+          if (list.has(folded) || /\s/.test(mask)) continue;
+          if (list.size >= MAX_LIST_ENTRIES) {
+            session.reply(ERR_BANLISTFULL, channel.name, mask, `Channel ${LIST_MODES[c].what} list is full`);
             continue;
           }
-          channel.bans.set(folded, { mask, setBy: client.prefix, setAt: Math.floor(Date.now() / 1000) });
+          list.set(folded, { mask, setBy: client.prefix, setAt: Math.floor(Date.now() / 1000) });
           record(sign, c, mask);
         } else {
-          const ban = channel.bans.get(folded);
-          if (!ban) continue;
-          channel.bans.delete(folded);
-          record(sign, c, ban.mask);
+          const entry = list.get(folded);
+          if (!entry) continue;
+          list.delete(folded);
+          record(sign, c, entry.mask);
         }
       } else if (c === 'k') {
         if (adding) {
@@ -185,8 +203,9 @@ function channelMode(ctx: RegisteredContext): void {
   }
 }
 
-/** RPL_BANLIST per ban (<channel> <mask> <who> <when>, modern.ircdocs.horse), then RPL_ENDOFBANLIST. */
-function sendBanList(session: Peer, channel: Channel): void {
-  for (const ban of channel.bans.values()) session.reply(RPL_BANLIST, channel.name, ban.mask, ban.setBy, String(ban.setAt));
-  session.reply(RPL_ENDOFBANLIST, channel.name, 'End of list');
+/** One line per entry (<channel> <mask> <who> <when>, modern.ircdocs.horse), then the end numeric. */
+function sendList(session: Peer, channel: Channel, mode: ListMode): void {
+  const { item, end, what } = LIST_MODES[mode];
+  for (const e of channel.lists[mode].values()) session.reply(item, channel.name, e.mask, e.setBy, String(e.setAt));
+  session.reply(end, channel.name, `End of channel ${what} list`);
 }

@@ -1,11 +1,11 @@
 /**
- * IRC operators: OPER (RFC 2812 §3.1.4) and what only they may do, KILL (RFC 2812 §3.7.1).
- * Operators are configured (config `operators`); the table marks KILL operOnly, so 481 for
- * everyone else comes from the dispatcher.
+ * IRC operators: OPER (RFC 2812 §3.1.4) and what only they may do, KILL (RFC 2812 §3.7.1) and
+ * WALLOPS (RFC 2812 §4.7). Operators are configured (config `operators`); the table marks KILL
+ * and WALLOPS operOnly, so 481 for everyone else comes from the dispatcher.
  */
 import { casefold } from '../../protocol/names.js';
-import { ERR_NOSUCHNICK, ERR_PASSWDMISMATCH, RPL_YOUREOPER } from '../protocol/numerics.js';
-import { truncateUtf8 } from '../protocol/text.js';
+import { ERR_NEEDMOREPARAMS, ERR_NOSUCHNICK, ERR_PASSWDMISMATCH, RPL_YOUREOPER } from '../protocol/numerics.js';
+import { fitLastParam, truncateUtf8 } from '../protocol/text.js';
 import { Relay } from '../server/relay.js';
 import type { RegisteredContext } from './types.js';
 
@@ -55,4 +55,18 @@ export function handleKill(ctx: RegisteredContext): void {
   server.log.info(`kill ${target.nick} by ${client.nick} ip=${session.ip}`);
   // The victim reads ERROR :Closing link … (Killed (<oper> (<comment>))); co-members a QUIT.
   server.disconnect(target, `Killed (${client.nick} (${comment}))`);
+}
+
+// WALLOPS <text>   (RFC 2812 §4.7, modern.ircdocs.horse "WALLOPS")
+// To every user with user mode +w, from the operator, cut to fit one line. Only operators may
+// send it, so it cannot become a way for anyone to message every user at once.
+export function handleWallops(ctx: RegisteredContext): void {
+  const { server, session, client, params } = ctx;
+  if (!params[0]) {
+    session.reply(ERR_NEEDMOREPARAMS, 'WALLOPS', 'Not enough parameters');
+    return;
+  }
+  const text = fitLastParam(client.prefix, 'WALLOPS', [params[0]!], 400);
+  const relay = new Relay(client.prefix, 'WALLOPS', text, Date.now(), client.account);
+  for (const c of server.clients.values()) if (c.modes.has('w')) server.deliverToClient(c, relay);
 }

@@ -10,6 +10,7 @@ import {
 import type { Context } from './types.js';
 
 const SASL_CHUNK = 400;
+/** The longest response, in base64: 900 bytes, enough for MAX_PASSWORD_BYTES (accounts.ts) and two names. */
 const SASL_MAX = 1200;
 
 // AUTHENTICATE <mechanism> | <base64 chunk> | + | *   (IRCv3 sasl-3.1, sasl-3.2)

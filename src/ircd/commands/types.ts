@@ -9,6 +9,8 @@ export interface Context {
   session: Session;
   msg: IrcMessage;
   params: string[];
+  /** The command table itself, so HELP reads the same entries the dispatcher runs. */
+  commands: CommandTable;
 }
 
 /** Context of a command that needs registration: the dispatcher guarantees `client`. */
@@ -25,6 +27,8 @@ export interface Command {
   preRegistration?: boolean;
   /** Only for IRC operators (otherwise 481 ERR_NOPRIVILEGES), checked once in the dispatcher. */
   operOnly?: boolean;
+  /** What HELP shows: the syntax, then one line on what the command does here. */
+  help: { syntax: string; text: string };
 }
 
 export type CommandTable = ReadonlyMap<string, Command>;

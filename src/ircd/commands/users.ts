@@ -8,7 +8,7 @@ import { globMatch } from '../protocol/text.js';
 import {
   ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, ERR_WASNOSUCHNICK, RPL_AWAY, RPL_ENDOFWHO, RPL_ENDOFWHOIS,
   RPL_ENDOFWHOWAS, RPL_ISON, RPL_USERHOST, RPL_WHOISACCOUNT, RPL_WHOISCHANNELS, RPL_WHOISIDLE,
-  RPL_WHOISOPERATOR, RPL_WHOISSERVER, RPL_WHOISUSER, RPL_WHOREPLY, RPL_WHOWASUSER,
+  RPL_WHOISOPERATOR, RPL_WHOISSERVER, RPL_WHOISUSER, RPL_WHOREPLY, RPL_WHOSPCRPL, RPL_WHOWASUSER,
 } from '../protocol/numerics.js';
 import type { Channel, Client } from '../server/model.js';
 import type { RegisteredContext } from './types.js';
@@ -41,7 +41,7 @@ export async function handleWhois(ctx: RegisteredContext): Promise<void> {
   session.reply(RPL_WHOISUSER, target.nick, target.username, target.hostname, '*', target.realname);
   const chans = visibleChannels(client, target, session.caps.has('multi-prefix'));
   if (chans.length) session.reply(RPL_WHOISCHANNELS, target.nick, chans.join(' '));
-  session.reply(RPL_WHOISSERVER, target.nick, server.name, server.config.networkName);
+  session.reply(RPL_WHOISSERVER, target.nick, server.name, server.config.serverInfo);
   if (target.away !== null) session.reply(RPL_AWAY, target.nick, target.away);
   if (target.isOper) session.reply(RPL_WHOISOPERATOR, target.nick, 'is an IRC operator');
   if (target.account) session.reply(RPL_WHOISACCOUNT, target.nick, target.account, 'is logged in as');
@@ -74,14 +74,60 @@ function whoFlags(target: Client, channel: Channel | null, multiPrefix: boolean)
   return flags;
 }
 
-// WHO <mask>   (a channel, a nick, or a nick mask with * and ?)
+/**
+ * WHOX (IRCv3 whox): `WHO <mask> %<fields>[,<token>]` asks for these fields, always answered in
+ * this order in RPL_WHOSPCRPL whatever order they were asked in. Every field shows what WHOIS
+ * already shows anyone (the same user, host, account and idle time), so WHOX tells no more.
+ */
+const WHOX_FIELDS = 'tcuihsnfdlaor';
+
+interface WhoxQuery {
+  fields: Set<string>;
+  /** The client's token: 1 to 3 digits (anything else reads as 0). */
+  token: string;
+}
+
+function parseWhox(arg: string | undefined): WhoxQuery | null {
+  if (!arg?.startsWith('%')) return null;
+  const [fields = '', token = ''] = arg.slice(1).split(',', 2);
+  return { fields: new Set([...fields].filter((f) => WHOX_FIELDS.includes(f))), token: /^[0-9]{1,3}$/.test(token) ? token : '0' };
+}
+
+// WHO <mask> [%<fields>[,<token>]]   (a channel, a nick, or a nick mask with * and ?;
+// modern.ircdocs.horse "WHO", IRCv3 whox)
 export function handleWho(ctx: RegisteredContext): void {
   const { server, session, client, params } = ctx;
   const mask = params[0] || '*';
   const multi = session.caps.has('multi-prefix');
+  const whox = parseWhox(params[1]);
   const row = (target: Client, channel: Channel | null): void => {
-    session.reply(RPL_WHOREPLY, channel?.name ?? '*', target.username, target.hostname, server.name, target.nick,
-      whoFlags(target, channel, multi), `0 ${target.realname}`);
+    const flags = whoFlags(target, channel, multi);
+    if (!whox) {
+      session.reply(RPL_WHOREPLY, channel?.name ?? '*', target.username, target.hostname, server.name, target.nick,
+        flags, `0 ${target.realname}`);
+      return;
+    }
+    const out: string[] = [];
+    for (const f of WHOX_FIELDS) {
+      if (!whox.fields.has(f)) continue;
+      switch (f) {
+        case 't': out.push(whox.token); break;
+        case 'c': out.push(channel?.name ?? '*'); break;
+        case 'u': out.push(target.username); break;
+        // The address, exactly as the host field and WHOIS 311 already show it.
+        case 'i': out.push(target.hostname); break;
+        case 'h': out.push(target.hostname); break;
+        case 's': out.push(server.name); break;
+        case 'n': out.push(target.nick); break;
+        case 'f': out.push(flags); break;
+        case 'd': out.push('0'); break;
+        case 'l': out.push(String(Math.floor((Date.now() - target.lastActiveAt) / 1000))); break;
+        case 'a': out.push(target.account ?? '0'); break;
+        case 'o': out.push('n/a'); break;
+        case 'r': out.push(target.realname); break;
+      }
+    }
+    session.reply(RPL_WHOSPCRPL, ...out);
   };
   if (mask.startsWith('#')) {
     const channel = server.channels.get(casefold(mask));
@@ -98,7 +144,8 @@ export function handleWho(ctx: RegisteredContext): void {
       row(t, null);
     }
   }
-  session.reply(RPL_ENDOFWHO, mask, 'End of WHO list');
+  // The mask goes back as a middle parameter: one with a space or a leading ':' would break the line.
+  session.reply(RPL_ENDOFWHO, /^[^:][^ ]*$/.test(mask) ? mask : '*', 'End of WHO list');
 }
 
 // ISON <nick>{ <nick>}

@@ -71,13 +71,15 @@ const ARGON2_WHAT = 'must be an argon2 hash (make one with `sealchatd hash-passw
 const SERVERNAME_RE = /^(?=.{3,63}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
 // NETWORK= in ISUPPORT: no spaces or control characters.
 const NETWORKNAME_RE = /^[A-Za-z0-9._-]{1,32}$/;
+// A reply's last parameter: printable, no control characters; bounded so 312 and 364 fit 512.
+const SERVERINFO_RE = /^[^\x00-\x1f\x7f]{1,100}$/;
 const OPERNAME_RE = /^[A-Za-z0-9._-]{1,32}$/;
 const URL_RE = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 // MOTD lines travel as IRC parameters: no CR, LF or NUL (RFC 2812 §2.3).
 const MOTD_LINE_RE = /^[^\r\n\0]*$/;
 
 const TOP_KEYS = [
-  'serverName', 'networkName', 'dataDir', 'listen', 'store', 'requireAccount',
+  'serverName', 'networkName', 'serverInfo', 'dataDir', 'listen', 'store', 'requireAccount', 'utf8Only',
   'serverPasswordHash', 'operators', 'motd', 'keybot', 'limits',
 ] as const;
 
@@ -88,10 +90,12 @@ export function parseConfig(raw: unknown, baseDir: string): Config {
   const cfg: Config = {
     serverName: src.serverName === undefined ? d.serverName : str(src.serverName, 'serverName', SERVERNAME_RE, 'must be a host name with at least one dot'),
     networkName: src.networkName === undefined ? d.networkName : str(src.networkName, 'networkName', NETWORKNAME_RE, 'must be 1-32 letters, digits, ".", "_" or "-"'),
+    serverInfo: src.serverInfo === undefined ? d.serverInfo : str(src.serverInfo, 'serverInfo', SERVERINFO_RE, 'must be 1-100 printable characters'),
     dataDir: path.resolve(baseDir, src.dataDir === undefined ? d.dataDir : str(src.dataDir, 'dataDir')),
     listen: src.listen === undefined ? d.listen.map((l) => ({ ...l })) : parseListeners(src.listen, baseDir),
     store: '',
     requireAccount: src.requireAccount === undefined ? d.requireAccount : bool(src.requireAccount, 'requireAccount'),
+    utf8Only: src.utf8Only === undefined ? d.utf8Only : bool(src.utf8Only, 'utf8Only'),
     serverPasswordHash:
       src.serverPasswordHash === undefined || src.serverPasswordHash === null
         ? null

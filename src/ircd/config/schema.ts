@@ -42,19 +42,26 @@ export interface Limits {
   ipv6PrefixLength: number;
   /** Password-hash jobs running at once (argon2 is CPU and memory heavy). */
   hashConcurrency: number;
-  /** Targets per PRIVMSG/NOTICE (ISUPPORT TARGMAX). */
+  /** Targets per PRIVMSG/NOTICE/TAGMSG, channels per NAMES, nicks per KICK (ISUPPORT TARGMAX). */
   maxTargets: number;
 }
 
 export interface Config {
   serverName: string;
   networkName: string;
+  /** One line about this server, in LINKS (364) and WHOIS (312). */
+  serverInfo: string;
   /** Absolute path. */
   dataDir: string;
   listen: ListenerConfig[];
   /** keyv URL of the account store. */
   store: string;
   requireAccount: boolean;
+  /**
+   * Refuse every line that is not valid UTF-8 with FAIL … INVALID_UTF8 and advertise UTF8ONLY
+   * (IRCv3 utf8-only). Off: bad bytes are read as U+FFFD, as before.
+   */
+  utf8Only: boolean;
   /** argon2 encoded hash of an optional server-wide password (PASS), or null. */
   serverPasswordHash: string | null;
   /** OPER credentials. */
@@ -95,10 +102,12 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   serverName: 'sealchat.local',
   networkName: 'sealchat',
+  serverInfo: 'sealchat: end-to-end encrypted rooms over IRC',
   dataDir: './data',
   listen: [{ host: '127.0.0.1', port: 6667 }],
   store: '',
   requireAccount: true,
+  utf8Only: false,
   serverPasswordHash: null,
   operators: [],
   motd: [

@@ -1,6 +1,6 @@
 /**
- * Numeric replies by name. Codes and meanings: RFC 2812 §5, modern.ircdocs.horse "Numerics",
- * IRCv3 sasl-3.1 (900-908) and monitor (730-734).
+ * Numeric replies by name. Codes and meanings: RFC 2812 §5, modern.ircdocs.horse "Numerics"
+ * (also 524 and 704-706 for HELP), IRCv3 sasl-3.1 (900-908) and monitor (730-734).
  */
 export const RPL_WELCOME = '001';
 export const RPL_YOURHOST = '002';
@@ -37,16 +37,23 @@ export const RPL_WHOISACCOUNT = '330';
 export const RPL_NOTOPIC = '331';
 export const RPL_TOPIC = '332';
 export const RPL_TOPICWHOTIME = '333';
+export const RPL_INVITELIST = '336';
+export const RPL_ENDOFINVITELIST = '337';
 export const RPL_INVITING = '341';
-export const RPL_ENDOFINVITELIST = '347';
+export const RPL_INVEXLIST = '346';
+export const RPL_ENDOFINVEXLIST = '347';
+export const RPL_EXCEPTLIST = '348';
 export const RPL_ENDOFEXCEPTLIST = '349';
 export const RPL_VERSION = '351';
 export const RPL_WHOREPLY = '352';
+export const RPL_WHOSPCRPL = '354';
 export const RPL_NAMREPLY = '353';
 export const RPL_ENDOFNAMES = '366';
 export const RPL_BANLIST = '367';
 export const RPL_ENDOFBANLIST = '368';
 export const RPL_ENDOFWHOWAS = '369';
+export const RPL_LINKS = '364';
+export const RPL_ENDOFLINKS = '365';
 export const RPL_INFO = '371';
 export const RPL_MOTD = '372';
 export const RPL_ENDOFINFO = '374';
@@ -92,7 +99,11 @@ export const ERR_CHANOPRIVSNEEDED = '482';
 export const ERR_NOOPERHOST = '491';
 export const ERR_UMODEUNKNOWNFLAG = '501';
 export const ERR_USERSDONTMATCH = '502';
+export const ERR_HELPNOTFOUND = '524';
 export const ERR_INVALIDMODEPARAM = '696';
+export const RPL_HELPSTART = '704';
+export const RPL_HELPTXT = '705';
+export const RPL_ENDOFHELP = '706';
 
 export const RPL_MONONLINE = '730';
 export const RPL_MONOFFLINE = '731';

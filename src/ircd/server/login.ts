@@ -128,7 +128,7 @@ function welcome(server: IrcServer, session: Session, account: string | null, is
   session.reply(RPL_WELCOME, `Welcome to the ${server.config.networkName} IRC network, ${client.prefix}`);
   session.reply(RPL_YOURHOST, `Your host is ${name}, running version ${server.version}`);
   session.reply(RPL_CREATED, `This server was created ${server.createdAt.toUTCString()}`);
-  session.reply(RPL_MYINFO, name, server.version, 'io', 'biklmnost', 'bkl');
+  session.reply(RPL_MYINFO, name, server.version, 'iow', 'beiCIklmnost', 'beIkl');
   sendIsupport(server, session);
   sendLusers(server, session);
   sendMotd(server, session);

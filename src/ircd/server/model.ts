@@ -57,21 +57,44 @@ export class Client {
   }
 }
 
-/** Bans a channel may hold (ISUPPORT MAXLIST=b:100; beyond it 478 ERR_BANLISTFULL). */
-export const MAX_BANS = 100;
+/** Entries each list mode may hold (ISUPPORT MAXLIST=b:100,e:100,I:100; beyond it 478 ERR_BANLISTFULL). */
+export const MAX_LIST_ENTRIES = 100;
 
-/** A channel ban (+b): the mask as set, who set it and when (RPL_BANLIST 367). */
-export interface Ban {
+/**
+ * The channel modes that hold lists of `nick!user@host` masks: b bans (RFC 2812 §3.2.3), e ban
+ * exceptions and I invite exceptions (modern.ircdocs.horse "Exception" and "Invite Exception"
+ * channel modes; ISUPPORT EXCEPTS and INVEX).
+ */
+export type ListMode = 'b' | 'e' | 'I';
+
+/** An entry of a list mode: the mask as set, who set it and when (RPL_BANLIST 367 and kin). */
+export interface MaskEntry {
   mask: string;
   setBy: string;
   setAt: number;
 }
 
 /**
+ * The mute extban: a `+b m:<mask>` entry does not keep anyone out, it stops matching members
+ * without +v or +o from sending to the channel (404); a `+e m:<mask>` or plain `+e` entry lifts it
+ * (ISUPPORT EXTBAN=,m; ircdocs "EXTBAN"; the `m` that InspIRCd and Ergo use).
+ */
+export const MUTE_PREFIX = 'm:';
+
+/**
+ * The account extban (IRCv3 account-extban, ISUPPORT ACCOUNTEXTBAN=a): `a:<account mask>` matches
+ * a client logged in to a matching account, never a guest who merely uses that nick.
+ */
+export const ACCOUNT_PREFIX = 'a:';
+
+/**
  * A ban mask in full `nick!user@host` form: `bar` → `bar!*@*`, `*@h` → `*!*@h`, `n!u` → `n!u@*`
- * (modern.ircdocs.horse "Ban channel mode"; what servers commonly do).
+ * (modern.ircdocs.horse "Ban channel mode"; what servers commonly do). A mute keeps its prefix:
+ * `m:bar` → `m:bar!*@*`.
  */
 export function normaliseMask(mask: string): string {
+  if (mask.startsWith(MUTE_PREFIX) && mask.length > MUTE_PREFIX.length) return MUTE_PREFIX + normaliseMask(mask.slice(MUTE_PREFIX.length));
+  if (mask.startsWith(ACCOUNT_PREFIX) && mask.length > ACCOUNT_PREFIX.length) return mask;
   const bang = mask.indexOf('!');
   const at = mask.indexOf('@');
   if (bang === -1 && at === -1) return `${mask}!*@*`;
@@ -91,15 +114,15 @@ export class Channel {
   topic = '';
   topicSetBy = '';
   topicSetAt = 0;
-  /** Simple flag modes: i (invite-only), s (secret), n (no external messages), t (ops set topic), m (moderated). */
+  /** Simple flag modes: i (invite-only), s (secret), n (no external messages), t (ops set topic), m (moderated), C (no CTCP but ACTION). */
   readonly flags = new Set<string>(['n', 't']);
   key: string | null = null;
   limit: number | null = null;
   readonly members = new Map<Client, Membership>();
   /** Casefolded nicks invited while the channel is +i (RFC 2812 §3.2.7). */
   readonly invited = new Set<string>();
-  /** Bans by casefolded normalised mask (RFC 2812 §3.2.3 +b). */
-  readonly bans = new Map<string, Ban>();
+  /** Each list mode's entries by casefolded normalised mask. */
+  readonly lists: Readonly<Record<ListMode, Map<string, MaskEntry>>> = { b: new Map(), e: new Map(), I: new Map() };
   /** Every member's sessions as one array, rebuilt after a change (see `sessions()`). */
   private sessionList: Peer[] | null = null;
 
@@ -134,12 +157,36 @@ export class Channel {
     return !this.isSecret() || this.members.has(client) || client.isOper;
   }
 
-  /** Whether a ban matches the client's `nick!user@host` (casefolded, CASEMAPPING=ascii). */
-  isBanned(client: Client): boolean {
-    if (this.bans.size === 0) return false;
+  /**
+   * Whether a mask of list `mode` matches the client's `nick!user@host` (casefolded,
+   * CASEMAPPING=ascii): the plain masks, or with `mutes` the `m:` ones.
+   */
+  listMatches(mode: ListMode, client: Client, mutes = false): boolean {
+    const list = this.lists[mode];
+    if (list.size === 0) return false;
     const full = casefold(client.prefix);
-    for (const folded of this.bans.keys()) if (globMatch(folded, full)) return true;
+    const account = client.account === null ? null : casefold(client.account);
+    for (const folded of list.keys()) {
+      const isMute = folded.startsWith(MUTE_PREFIX);
+      if (isMute !== mutes) continue;
+      const mask = isMute ? folded.slice(MUTE_PREFIX.length) : folded;
+      if (mask.startsWith(ACCOUNT_PREFIX)) {
+        if (account !== null && globMatch(mask.slice(ACCOUNT_PREFIX.length), account)) return true;
+      } else if (globMatch(mask, full)) {
+        return true;
+      }
+    }
     return false;
+  }
+
+  /** Banned: a ban (+b) matches and no ban exception (+e) does. */
+  isBanned(client: Client): boolean {
+    return this.listMatches('b', client) && !this.listMatches('e', client);
+  }
+
+  /** Muted: a mute (+b m:) matches and no exception (+e m: or +e) does. Voice and op are checked by the caller. */
+  isMuted(client: Client): boolean {
+    return this.listMatches('b', client, true) && !this.listMatches('e', client, true) && !this.listMatches('e', client);
   }
 
   /** Mode string for RPL_CHANNELMODEIS; the key is shown only to members. */

@@ -16,7 +16,7 @@ import { casefold, NICKLEN, CHANNELLEN, SERVICE_ROOM_PREFIX } from '../../protoc
 import { RPL_MONOFFLINE, RPL_MONONLINE } from '../protocol/numerics.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import { VERSION } from '../../util/version.js';
-import { Channel, Client, MAX_BANS, type Peer } from './model.js';
+import { Channel, Client, MAX_LIST_ENTRIES, type Peer } from './model.js';
 import { Relay } from './relay.js';
 import { Session, type SessionHost } from './session.js';
 import { addressKey, KeyedRateLimiter } from './throttle.js';
@@ -78,11 +78,12 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     this.isExempt = makeIpMatcher(l.exemptIps);
     // ISUPPORT (modern.ircdocs.horse "RPL_ISUPPORT"): only what the server really enforces.
     this.isupport = [
-      'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=b,k,l,imnst',
-      `CHANNELLEN=${CHANNELLEN}`, 'CHANTYPES=#', 'ELIST=', 'KICKLEN=390', `MONITOR=${l.monitorLimit}`,
-      `NETWORK=${config.networkName}`, `NICKLEN=${NICKLEN}`, 'PREFIX=(ov)@+', 'TOPICLEN=390', `USERLEN=${NICKLEN}`,
-      'MODES=4', `MAXLIST=b:${MAX_BANS}`, `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:1,MONITOR:`,
+      'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=beI,k,l,Cimnst',
+      `CHANNELLEN=${CHANNELLEN}`, 'CHANTYPES=#', 'ELIST=CMNTU', 'KICKLEN=390', `MONITOR=${l.monitorLimit}`,
+      `NETWORK=${config.networkName}`, `NICKLEN=${NICKLEN}`, 'PREFIX=(ov)@+', 'STATUSMSG=@+', 'TOPICLEN=390', `USERLEN=${NICKLEN}`,
+      'MODES=4', `EXCEPTS=e`, 'INVEX=I', 'EXTBAN=,am', 'ACCOUNTEXTBAN=a', `MAXLIST=b:${MAX_LIST_ENTRIES},e:${MAX_LIST_ENTRIES},I:${MAX_LIST_ENTRIES}`, 'WHOX', `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:${l.maxTargets},KICK:${l.maxTargets},MONITOR:`,
     ];
+    if (config.utf8Only) this.isupport.push('UTF8ONLY');
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
     this.sweepTimer.unref();
   }

@@ -7,8 +7,10 @@
  * command table) → handler → state. The session knows its host only through `SessionHost`, so
  * it imports nothing above it.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { MAX_CLIENT_TAG_BYTES, MAX_LINE_BYTES, serializeBody, serializeTags } from '../../protocol/message.js';
+import { escapeTagValue, MAX_CLIENT_TAG_BYTES, MAX_LINE_BYTES, serializeBody, serializeTags } from '../../protocol/message.js';
 import type { Logger } from '../../util/log.js';
 import type { Limits } from '../config.js';
 import type { Client, Peer } from './model.js';
@@ -19,7 +21,7 @@ import { truncateUtf8 } from '../protocol/text.js';
 /** What a session needs of the server that owns it (server/server.ts implements it). */
 export interface SessionHost {
   readonly name: string;
-  readonly config: { readonly limits: Limits };
+  readonly config: { readonly limits: Limits; readonly utf8Only: boolean };
   readonly log: Logger;
   /** Parse and run one line; a promise only when the handler is asynchronous. */
   dispatch(session: Session, line: string): Promise<void> | undefined;
@@ -33,6 +35,23 @@ const LF = 0x0a;
 const MAX_RAW_LINE = MAX_CLIENT_TAG_BYTES + 2 + MAX_LINE_BYTES;
 /** PING and PONG skip fakelag: delaying a PONG could turn into a ping timeout. */
 const KEEPALIVE_RE = /^(?:@\S* +)?(?::\S* +)?P[IO]NG(?: |$)/i;
+
+/**
+ * The session whose labeled command is running (IRCv3 labeled-response). Its replies are written
+ * inside this scope, also after an await; lines that other sessions' commands send it meanwhile
+ * are not, so they stay out of the labeled response.
+ */
+const labelScope = new AsyncLocalStorage<Session>();
+let batchCounter = 0;
+
+/** `line` (serialised, maybe with tags) with one more tag. */
+function withTag(line: Buffer, tag: string): Buffer {
+  const s = line.toString();
+  return Buffer.from(s.startsWith('@') ? `@${tag};${s.slice(1)}` : `@${tag} ${s}`);
+}
+
+/** The command word of a line that is not UTF-8 (read as latin1), for FAIL <command> INVALID_UTF8. */
+const COMMAND_RE = /^(?:@\S* +)?(?::\S* +)?([A-Za-z]{1,20}|[0-9]{3})(?: |$)/;
 
 /** PING or PONG (any case, maybe after tags or a source): only lines starting P, @ or : can be. */
 function isKeepalive(line: string): boolean {
@@ -107,7 +126,7 @@ export class Session implements Peer {
   private inbuf: Buffer | null = null;
   private discarding = false;
   /** Lines waiting under fakelag, with their size on the wire (recvq counts raw bytes). */
-  private readonly queue: Array<{ line: string | null; bytes: number }> = [];
+  private readonly queue: Array<{ line: string | null; bytes: number; invalidUtf8?: true }> = [];
   private queuedBytes = 0;
   private tokens: number;
   private lastRefill = Date.now();
@@ -118,10 +137,14 @@ export class Session implements Peer {
 
   // Output queue, flushed once per event-loop turn by the server.
   private out: Buffer[] = [];
+  /** The response of a labeled command while it runs (labeled-response), sent when it is done. */
+  private labeled: { label: string; lines: Buffer[]; bytes: number } | null = null;
   private outBytes = 0;
   flushScheduled = false;
   /** limits.sendqBytes, read once: write() runs for every delivery. */
   private readonly sendqBytes: number;
+  /** config utf8Only, read once: checked for every line. */
+  private readonly utf8Only: boolean;
 
   constructor(
     readonly server: SessionHost,
@@ -131,6 +154,7 @@ export class Session implements Peer {
   ) {
     this.tokens = server.config.limits.commandBurst;
     this.sendqBytes = server.config.limits.sendqBytes;
+    this.utf8Only = server.config.utf8Only;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => this.close('Connection reset'));
@@ -172,6 +196,15 @@ export class Session implements Peer {
   }
 
   private write(buf: Buffer): void {
+    if (this.labeled !== null && labelScope.getStore() === this) {
+      this.labeled.lines.push(buf);
+      this.labeled.bytes += buf.length;
+      if (this.labeled.bytes + this.outBytes + this.socket.writableLength > this.sendqBytes) {
+        this.labeled = null;
+        this.close('SendQ exceeded', true);
+      }
+      return;
+    }
     this.out.push(buf);
     this.outBytes += buf.length;
     if (this.outBytes + this.socket.writableLength > this.sendqBytes) {
@@ -192,6 +225,39 @@ export class Session implements Peer {
     this.out = [];
     this.outBytes = 0;
     this.socket.write(data);
+  }
+
+  /**
+   * Run a command sent with a `label` tag (IRCv3 labeled-response): its replies go out once it is
+   * done, as one line carrying the label, or as a `labeled-response` BATCH, or as ACK when there
+   * are none. `run` is the dispatch of the parsed line; its promise (if any) is passed on.
+   */
+  runLabeled(label: string, run: () => Promise<void> | undefined): Promise<void> | undefined {
+    this.labeled = { label, lines: [], bytes: 0 };
+    let pending: Promise<void> | undefined;
+    try {
+      pending = labelScope.run(this, run);
+    } finally {
+      if (!pending) this.finishLabeled();
+    }
+    return pending?.finally(() => this.finishLabeled());
+  }
+
+  private finishLabeled(): void {
+    const l = this.labeled;
+    this.labeled = null;
+    if (l === null || this.closed) return;
+    const name = this.server.name;
+    if (l.lines.length === 0) {
+      this.sendFrom(name, 'ACK', [], { label: l.label });
+    } else if (l.lines.length === 1) {
+      this.write(withTag(l.lines[0]!, `label=${escapeTagValue(l.label)}`));
+    } else {
+      const id = `lr${(++batchCounter).toString(36)}`;
+      this.sendFrom(name, 'BATCH', [`+${id}`, 'labeled-response'], { label: l.label });
+      for (const line of l.lines) this.write(withTag(line, `batch=${id}`));
+      this.sendFrom(name, 'BATCH', [`-${id}`]);
+    }
   }
 
   setCap(name: string, on: boolean): void {
@@ -221,7 +287,10 @@ export class Session implements Peer {
           // its turn (after the replies to the lines queued before it).
           this.enqueue(null, 0);
         } else if (end > start) {
-          this.enqueue(buf.toString('utf8', start, end), end - start);
+          // UTF8ONLY (IRCv3 utf8-only, config utf8Only): a line that is not UTF-8 is refused whole,
+          // never passed on with its bad bytes replaced by U+FFFD.
+          const ok = !this.utf8Only || isUtf8(buf.subarray(start, end));
+          this.enqueue(buf.toString(ok ? 'utf8' : 'latin1', start, end), end - start, !ok);
         }
       }
       start = nl + 1;
@@ -246,9 +315,12 @@ export class Session implements Peer {
     this.pump();
   }
 
-  /** Queue a line for the pump; `null` stands for a dropped overlong line (answered with 417). */
-  private enqueue(line: string | null, bytes: number): void {
-    this.queue.push({ line, bytes });
+  /**
+   * Queue a line for the pump; `null` stands for a dropped overlong line (answered with 417), and
+   * `invalidUtf8` for a line that is not UTF-8 (answered with FAIL … INVALID_UTF8).
+   */
+  private enqueue(line: string | null, bytes: number, invalidUtf8 = false): void {
+    this.queue.push(invalidUtf8 ? { line, bytes, invalidUtf8 } : { line, bytes });
     this.queuedBytes += bytes;
     if (this.queuedBytes > this.server.config.limits.recvqBytes && !this.exemptFromFakelag) {
       this.close('Excess Flood', true);
@@ -280,10 +352,15 @@ export class Session implements Peer {
           }
           this.tokens -= 1;
         }
-        const { line, bytes } = this.queue.shift()!;
+        const { line, bytes, invalidUtf8 } = this.queue.shift()!;
         this.queuedBytes -= bytes;
         if (line === null) {
           this.reply(ERR_INPUTTOOLONG, 'Input line was too long');
+          continue;
+        }
+        if (invalidUtf8) {
+          const command = COMMAND_RE.exec(line)?.[1]?.toUpperCase() ?? '*';
+          this.sendFrom(this.server.name, 'FAIL', [command, 'INVALID_UTF8', 'Line refused: it is not valid UTF-8 (UTF8ONLY)']);
           continue;
         }
         const pending = this.server.dispatch(this, line);

@@ -25,8 +25,11 @@ export function sendChannelBurst(session: Peer, channel: Channel): void {
   sendNames(session, channel);
 }
 
-/** RPL_NAMREPLY lines and RPL_ENDOFNAMES; a secret channel's members only to those who may see it. */
-export function sendNames(session: Peer, channel: Channel): void {
+/**
+ * RPL_NAMREPLY lines and (unless `end` is false: NAMES of several channels ends once) RPL_ENDOFNAMES;
+ * a secret channel's members only to those who may see it.
+ */
+export function sendNames(session: Peer, channel: Channel, end = true): void {
   const me = session.client!;
   if (channel.visibleTo(me)) {
     const symbol = channel.isSecret() ? '@' : '=';
@@ -46,7 +49,7 @@ export function sendNames(session: Peer, channel: Channel): void {
     }
     if (line.length) session.reply(RPL_NAMREPLY, symbol, channel.name, line.join(' '));
   }
-  session.reply(RPL_ENDOFNAMES, channel.name, 'End of /NAMES list');
+  if (end) session.reply(RPL_ENDOFNAMES, channel.name, 'End of /NAMES list');
 }
 
 /**
