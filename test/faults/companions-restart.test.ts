@@ -42,7 +42,8 @@ describeIf(`faults: daemon restart with the plugin, the proxy and SealClient con
   async function bobThroughProxy(): Promise<RawClient> {
     const c = await RawClient.connect(proxy.address.port);
     c.send(`PASS ${users.bob!.password}`, 'NICK bob', 'USER bob 0 * :bob');
-    await c.waitLine(/NOTICE bob :end-to-end encryption is on/, 15_000);
+    // After a daemon restart keybot must log in again before its key can be fetched: allow for a slow machine.
+    await c.waitLine(/NOTICE bob :end-to-end encryption is on/, 30_000);
     return c;
   }
 
