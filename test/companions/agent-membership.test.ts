@@ -60,6 +60,8 @@ describe('src/client/agent: membership (real daemon, keybot, agent socket)', fun
     await alice.pumpUntil(() => alice.eventsOf('key').length > 0, 'the first room key');
     const k = alice.eventsOf('key')[0]!;
     room = k.room as string;
+    // The agent signed the invite alice typed; its key event says who opened the room, verified.
+    expect(k.text).to.match(/; room opened by alice with bob, carol, dave, erin, verified$/);
     epoch = epochOfKey(k);
     await until(() => [bob, carol, erin].every((c) => c.localRooms().some((r) => r.room === room && r.epoch === epoch)), 'everyone to hold the key');
     const hello = `hello ${token()}`;

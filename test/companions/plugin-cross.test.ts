@@ -67,10 +67,10 @@ describeIf(`plugins: WeeChat and irssi together${available ? '' : ' (SKIPPED: we
     room = ROOM_RE.exec(join)![0];
     // bob's irssi was put in the room by the server (no /join) and its plugin installed the key.
     await irssi.showChannel(room);
-    // WeeChat's agent signed the invite typed the usual way; each plugin shows who opened the room, verified.
-    await irssi.waitForText(new RegExp(`sealchat: key for ${escapeRe(room)} \\(epoch \\d+\\) from keybot, verified; members: .*; room opened by alice with you, carol, verified`));
+    // WeeChat's agent signed the invite typed the usual way (who opened the room is checked on the agent's key event: agent-membership.test.ts).
+    await irssi.waitForText(new RegExp(`sealchat: key for ${escapeRe(room)} \\(epoch \\d+\\) from keybot, verified`));
     await weechat.showChannel(room);
-    await weechat.waitForText(new RegExp(`sealchat: key for ${escapeRe(room)} \\(epoch \\d+\\) from keybot, verified; members: .*; room opened by alice with bob, carol, verified`));
+    await weechat.waitForText(new RegExp(`sealchat: key for ${escapeRe(room)} \\(epoch \\d+\\) from keybot, verified`));
 
     const fromAlice = `Grüße von WeeChat, ¿qué tal? ${token()}`;
     await weechat.send(fromAlice);

@@ -81,7 +81,8 @@ describe('src/client/proxy (LocalProxy with the real daemon and keybot)', functi
     a.send('PRIVMSG keybot :invite bob carol');
     const join = await a.waitLine(new RegExp(`^:alice!\\S+ JOIN :?(${ROOM_RE.source})`));
     const room = ROOM_RE.exec(join)![0];
-    await a.waitLine(new RegExp(`^:\\*sealchat!\\S+ NOTICE ${room} :key: ${room} epoch \\d+ \\(first key\\), members alice, bob, carol; verified`), 8000);
+    // The proxy signed alice's invite as typed; the key notice says who opened the room, verified.
+    await a.waitLine(new RegExp(`^:\\*sealchat!\\S+ NOTICE ${room} :key: ${room} epoch \\d+ \\(first key\\), members alice, bob, carol; verified \\(signed by keybot\\); room opened by alice with bob, carol, verified$`), 8000);
     return room;
   }
 
