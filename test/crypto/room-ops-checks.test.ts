@@ -136,6 +136,12 @@ describe('src/crypto/room-ops.ts: schema, encoding and roster checks', function 
       expect(readProposedOp({ data: enc(wire(op()).replace('{"v":1,', '{"v":1, ')) }).status).to.equal(RoomOpStatus.MALFORMED);
     });
 
+    it('refuses the canonical encoding with anything after it, even whitespace JSON allows', function () {
+      for (const tail of [' ', '\n', '  \t']) {
+        expect(readProposedOp({ data: enc(wire(op()) + tail) }).status, JSON.stringify(tail)).to.equal(RoomOpStatus.MALFORMED);
+      }
+    });
+
     it('an operation signed by its actor over a non-canonical encoding is MALFORMED, though the signature is good', function () {
       const reordered = enc(wire(op(), ['a', 'v', 'room', 'r', 'by', 't', 'iat', 'n']));
       const k = privateState(f.ecc.priv, 'test');
@@ -203,6 +209,12 @@ describe('src/crypto/room-ops.ts: schema, encoding and roster checks', function 
         expect(r.status, `byte ${i}`).to.equal(RoomOpStatus.STALE_ROSTER);
         expect(r.reason).to.equal('the operation was made for another roster');
       }
+    });
+
+    it('refuses a roster hash with an extra byte after the current one', function () {
+      const longer = new Uint8Array([...rosterHash([alice, bob]), 0]);
+      const r = applyRoomOp({ op: op({ roster: longer }), room: '#sc-test', roster: [alice, bob], added: [carol] });
+      expect(r.status).to.equal(RoomOpStatus.STALE_ROSTER);
     });
 
     it('says why it refuses: another room, a missing or extra entry, a key other than the one named, a member already', function () {
