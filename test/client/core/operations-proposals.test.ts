@@ -100,6 +100,24 @@ describe('src/client/core/operations.ts: what a companion signs and believes', f
       expect(signedOp((await propose(a, alice, addOp())).lines!, alice)).to.deep.equal(addOp());
     });
 
+    it('only the people typed are invited: not the words "invite" or the room, and a colour code without a background is no part of a name', async function () {
+      const a = await aliceWithKey();
+      a.typedToKeybot(`invite ${ROOM} \x0304carol`, t0);
+      for (const account of ['invite', ROOM.slice(1)]) {
+        const r = await propose(a, alice, addOp({ targets: [{ account, fingerprint: carol.fingerprint }] }));
+        expect(r.refused, account).to.include('you did not ask for it');
+      }
+      expect((await propose(a, alice, addOp())).lines).to.be.an('array');
+    });
+
+    it('a proposal made for a roster one byte off the one held is refused', async function () {
+      const a = await aliceWithKey();
+      a.typedToKeybot(`invite ${ROOM} carol`, t0);
+      const roster = rosterHash([alice, bob].map((m) => memberOf(m)));
+      roster[31]! ^= 1;
+      expect((await propose(a, alice, addOp({ roster }))).refused).to.include('it is for another membership');
+    });
+
     it('a line that is not an invite, or an invite naming nobody, lets nothing be signed', async function () {
       const a = await aliceWithKey();
       for (const text of ['hello carol', `invites ${ROOM} carol`, 'invite', `invite ${ROOM}`, `  `]) a.typedToKeybot(text, t0);
@@ -262,6 +280,12 @@ describe('src/client/core/operations.ts: what a companion signs and believes', f
       await keyUp(a, alice, 100, [alice, bob, dave]);
       await relay(a, relayedOpLines({ actor: bob, room: ROOM, roster: [alice, bob, dave], targets: [carol], issuedAt: t0 }));
       expect(await keyUp(a, alice, 101, [alice, dave, carol])).to.deep.include({ kind: 'key', epoch: 101, changes: ['carol added by bob, verified'] });
+    });
+
+    it('an operation adding two people names both in the change shown', async function () {
+      const a = await aliceWithKey();
+      await relay(a, relayedOpLines({ actor: bob, room: ROOM, roster: [alice, bob], targets: [carol, dave], issuedAt: t0 }));
+      expect(await keyUp(a, alice, 101, [alice, bob, carol, dave])).to.deep.include({ kind: 'key', changes: ['carol, dave added by bob, verified'] });
     });
 
     it('two members inviting the same person: the addition is shown once, and the second invite waits', async function () {
