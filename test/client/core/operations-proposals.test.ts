@@ -288,6 +288,12 @@ describe('src/client/core/operations.ts: what a companion signs and believes', f
       expect(await keyUp(a, alice, 101, [alice, bob, carol, dave])).to.deep.include({ kind: 'key', changes: ['carol, dave added by bob, verified'] });
     });
 
+    it('on a first key, an addition relayed for the room is shown as an addition, not as an opening, and nobody is called unexplained', async function () {
+      const a = engineFor(alice);
+      await relay(a, relayedOpLines({ actor: bob, room: ROOM, roster: [alice, bob, dave], targets: [carol], issuedAt: t0 }));
+      expect(await keyUp(a, alice, 100, [alice, bob, carol, dave])).to.deep.include({ kind: 'key', epoch: 100, changes: ['carol added by bob, verified'] });
+    });
+
     it('two members inviting the same person: the addition is shown once, and the second invite waits', async function () {
       const a = engineFor(alice);
       await keyUp(a, alice, 100, [alice, bob, dave]);
