@@ -94,6 +94,30 @@ describe('src/client/core/operations.ts: what a companion signs and believes', f
       expect(signedOp(r.lines!, alice)).to.deep.equal(addOp());
     });
 
+    it('spaces around a typed invite do not matter', async function () {
+      const a = await aliceWithKey();
+      a.typedToKeybot(`   invite ${ROOM} carol   `, t0);
+      expect(signedOp((await propose(a, alice, addOp())).lines!, alice)).to.deep.equal(addOp());
+    });
+
+    it('only the people typed are invited: not the words "invite" or the room, and a colour code without a background is no part of a name', async function () {
+      const a = await aliceWithKey();
+      a.typedToKeybot(`invite ${ROOM} \x0304carol`, t0);
+      for (const account of ['invite', ROOM.slice(1)]) {
+        const r = await propose(a, alice, addOp({ targets: [{ account, fingerprint: carol.fingerprint }] }));
+        expect(r.refused, account).to.include('you did not ask for it');
+      }
+      expect((await propose(a, alice, addOp())).lines).to.be.an('array');
+    });
+
+    it('a proposal made for a roster one byte off the one held is refused', async function () {
+      const a = await aliceWithKey();
+      a.typedToKeybot(`invite ${ROOM} carol`, t0);
+      const roster = rosterHash([alice, bob].map((m) => memberOf(m)));
+      roster[31]! ^= 1;
+      expect((await propose(a, alice, addOp({ roster }))).refused).to.include('it is for another membership');
+    });
+
     it('a line that is not an invite, or an invite naming nobody, lets nothing be signed', async function () {
       const a = await aliceWithKey();
       for (const text of ['hello carol', `invites ${ROOM} carol`, 'invite', `invite ${ROOM}`, `  `]) a.typedToKeybot(text, t0);
@@ -149,6 +173,30 @@ describe('src/client/core/operations.ts: what a companion signs and believes', f
       a.typedToKeybot(`invite ${ROOM} carol`, t0);
       const r = await propose(a, alice, addOp({ actor: { account: 'ALICE', fingerprint: mallory.fingerprint } }));
       expect(r.refused).to.include('it is not in your name and key');
+    });
+
+    it("another account under the user's own key is not the user either", async function () {
+      const a = await aliceWithKey();
+      a.typedToKeybot(`invite ${ROOM} carol`, t0);
+      const r = await propose(a, alice, addOp({ actor: { account: 'bob', fingerprint: alice.fingerprint } }));
+      expect(r.lines).to.equal(undefined);
+      expect(r.refused).to.equal(`refused to sign keybot's proposal (${ROOM} with carol): it is not in your name and key`);
+    });
+
+    it('the refusal names what keybot proposed: the room or "a new room", and the people', async function () {
+      const a = await aliceWithKey();
+      a.typedToKeybot('invite carol dave', t0);
+      const create = addOp({ action: 'create', room: '#lobby', roster: EMPTY_ROSTER_HASH, targets: [{ account: 'carol', fingerprint: carol.fingerprint }, { account: 'dave', fingerprint: dave.fingerprint }] });
+      expect((await propose(a, alice, create)).refused).to.equal("refused to sign keybot's proposal (a new room with carol, dave): it is not a new room");
+    });
+
+    it('signing one typed invite leaves the others typed', async function () {
+      const a = await aliceWithKey();
+      a.typedToKeybot(`invite ${ROOM} carol`, t0);
+      a.typedToKeybot(`invite ${ROOM} dave`, t0);
+      expect((await propose(a, alice, addOp())).lines).to.be.an('array');
+      const forDave = addOp({ targets: [{ account: 'dave', fingerprint: dave.fingerprint }] });
+      expect(signedOp((await propose(a, alice, forDave)).lines!, alice)).to.deep.equal(forDave);
     });
 
     it('a proposal more than 5 minutes old or more than a minute ahead is refused; the bounds themselves are fine', async function () {
@@ -225,6 +273,33 @@ describe('src/client/core/operations.ts: what a companion signs and believes', f
       expect(await keyUp(a, alice, 101, [alice, bob, carol])).to.deep.include({ kind: 'key', changes: ['carol added by bob, verified'] });
       expect(await keyUp(a, alice, 102, [alice, bob])).to.include({ kind: 'key' });
       expect(await keyUp(a, alice, 103, [alice, bob, carol])).to.include({ kind: 'envelope-rejected', code: 'unexplained-member' });
+    });
+
+    it('an addition signed by a member who left by the epoch that carries it is still believed: the signer is checked against the roster it was made for', async function () {
+      const a = engineFor(alice);
+      await keyUp(a, alice, 100, [alice, bob, dave]);
+      await relay(a, relayedOpLines({ actor: bob, room: ROOM, roster: [alice, bob, dave], targets: [carol], issuedAt: t0 }));
+      expect(await keyUp(a, alice, 101, [alice, dave, carol])).to.deep.include({ kind: 'key', epoch: 101, changes: ['carol added by bob, verified'] });
+    });
+
+    it('an operation adding two people names both in the change shown', async function () {
+      const a = await aliceWithKey();
+      await relay(a, relayedOpLines({ actor: bob, room: ROOM, roster: [alice, bob], targets: [carol, dave], issuedAt: t0 }));
+      expect(await keyUp(a, alice, 101, [alice, bob, carol, dave])).to.deep.include({ kind: 'key', changes: ['carol, dave added by bob, verified'] });
+    });
+
+    it('on a first key, an addition relayed for the room is shown as an addition, not as an opening, and nobody is called unexplained', async function () {
+      const a = engineFor(alice);
+      await relay(a, relayedOpLines({ actor: bob, room: ROOM, roster: [alice, bob, dave], targets: [carol], issuedAt: t0 }));
+      expect(await keyUp(a, alice, 100, [alice, bob, carol, dave])).to.deep.include({ kind: 'key', epoch: 100, changes: ['carol added by bob, verified'] });
+    });
+
+    it('two members inviting the same person: the addition is shown once, and the second invite waits', async function () {
+      const a = engineFor(alice);
+      await keyUp(a, alice, 100, [alice, bob, dave]);
+      await relay(a, relayedOpLines({ actor: bob, room: ROOM, roster: [alice, bob, dave], targets: [carol], issuedAt: t0 }));
+      await relay(a, relayedOpLines({ actor: dave, room: ROOM, roster: [alice, bob, dave], targets: [carol], issuedAt: t0 }));
+      expect(await keyUp(a, alice, 101, [alice, bob, dave, carol])).to.deep.include({ kind: 'key', epoch: 101, changes: ['carol added by bob, verified'] });
     });
 
     it('a relayed operation is kept for 10 minutes, not longer', async function () {
