@@ -1,14 +1,19 @@
 /**
  * `sealchatd keybot`: the key service as its own process, beside a sealchatd whose config it reads
- * to find the daemon's listener and its data directory (keybot's credentials, key and room memory).
+ * to find the daemon's listener and its data directory (keybot's credentials, key and room memory);
+ * or, with `--network irc(s)://host:port`, as an ordinary client of an existing IRC network
+ * (docs/NETWORKS.md), logged in to its own services account, with its own key directory in the
+ * data directory and no daemon or control socket.
  */
-import { startKeybot } from '../bot/main.js';
+import { mkdir } from 'node:fs/promises';
+import { startKeybot, type Keybot } from '../bot/main.js';
 import type { IrcEndpoint } from '../bot/keybot.js';
 import type { Config } from '../ircd/config.js';
 import { parseHostPort } from '../protocol/address.js';
 import { formatFingerprint } from '../protocol/fingerprint.js';
 import { createLogger } from '../util/log.js';
 import { VERSION } from '../util/version.js';
+import { UsageError } from './util.js';
 
 const log = createLogger('keybot');
 
@@ -48,6 +53,11 @@ export async function runKeybot(opts: RunKeybotOptions): Promise<number> {
   });
   out.write(`keybot ${VERSION}: key fingerprint ${formatFingerprint(bot.fingerprint)}\n`);
   out.write(`keybot: logged in to ${endpoint.host}:${endpoint.port}${endpoint.tls ? ' (TLS)' : ''}\n`);
+  return serveUntilStopped(bot);
+}
+
+/** Keep keybot running until SIGINT/SIGTERM (or a supervising parent goes away), then close it. */
+async function serveUntilStopped(bot: Keybot): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);
@@ -65,4 +75,63 @@ export async function runKeybot(opts: RunKeybotOptions): Promise<number> {
   await bot.close();
   clearTimeout(forced);
   return 0;
+}
+
+/**
+ * `--network irc://host[:port]` (6667) or `ircs://host[:port]` (6697, TLS). Anything else is a
+ * usage error that says what is expected.
+ */
+export function parseNetworkUrl(text: string): IrcEndpoint {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--network: "${text}" is not a URL; expected irc://HOST[:PORT] or ircs://HOST[:PORT]`);
+  }
+  const tls = url.protocol === 'ircs:';
+  if (url.protocol !== 'irc:' && !tls) throw new UsageError(`--network: "${url.protocol}" is not irc: or ircs:`);
+  if (url.username || url.password) throw new UsageError('--network: put no account or password in the URL (use --account and --password-file)');
+  if ((url.pathname !== '' && url.pathname !== '/') || url.search || url.hash) throw new UsageError(`--network: "${text}" names more than a server`);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host === '') throw new UsageError(`--network: "${text}" names no host`);
+  const port = url.port === '' ? (tls ? 6697 : 6667) : Number(url.port);
+  return { host, port, ...(tls ? { tls: true } : {}) };
+}
+
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `30s`, `15m`, `12h`, `7d`: a duration in ms, for `--key-change-cool-down`. */
+export function parseDuration(text: string, option: string): number {
+  const m = /^(\d{1,6})([smhd])$/.exec(text);
+  if (!m) throw new UsageError(`${option}: "${text}" is not a duration (a number and s, m, h or d: 7d, 12h)`);
+  return Number(m[1]) * UNITS[m[2]!]!;
+}
+
+export interface RunNetworkKeybotOptions {
+  config: Config;
+  endpoint: IrcEndpoint;
+  /** keybot's services account on the network. */
+  account: string;
+  password: string;
+  keyChangeCoolDownMs: number;
+  out?: NodeJS.WritableStream;
+}
+
+/** `sealchatd keybot --network …`: keybot as a client of an existing network, until stopped. */
+export async function runNetworkKeybot(opts: RunNetworkKeybotOptions): Promise<number> {
+  const { config, endpoint } = opts;
+  const out = opts.out ?? process.stdout;
+  // Without a daemon nobody else makes the data directory: keybot's key pair and its key
+  // directory go there, so only its owner may read it.
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const bot = await startKeybot({
+    dataDir: config.dataDir,
+    irc: endpoint,
+    rotateAfterMessages: config.keybot.rotateAfterMessages,
+    rotateAfterMs: config.keybot.rotateAfterMs,
+    network: { account: opts.account, password: opts.password, keyChangeCoolDownMs: opts.keyChangeCoolDownMs },
+  });
+  out.write(`keybot ${VERSION}: key fingerprint ${formatFingerprint(bot.fingerprint)}\n`);
+  out.write(`keybot: logged in to ${endpoint.host}:${endpoint.port}${endpoint.tls ? ' (TLS)' : ''} as ${opts.account}; key directory in ${config.dataDir}\n`);
+  return serveUntilStopped(bot);
 }

@@ -6,6 +6,7 @@
  *   sealchat chat --server H:P     a terminal client
  *   sealchat proxy --server H:P    a local proxy for any IRC client (irssi, WeeChat, HexChat...)
  *   sealchat agent --account NAME  the helper the WeeChat/irssi plugins talk to
+ *   sealchat register --server H:P on a network where keybot keeps its own key directory: register your key
  *
  * Errors print as `sealchat: <message>` on stderr; exit 2 for a bad command line, 1 when the
  * command failed. Passwords and passphrases come from a prompt without echo, a file or an
@@ -83,6 +84,33 @@ const COMMANDS: Command[] = [
     ],
     args: { min: 0, max: 0 },
     run: async (values, args) => (await import('./chat.js')).runChat(values, args),
+  },
+  {
+    name: 'register',
+    usage: '--server HOST:PORT --user NAME [--tls] [--key FILE] [--old-key FILE] [--keybot-fingerprint FP]',
+    summary: "on an IRC network where keybot keeps its own key directory, register your key with keybot (docs/NETWORKS.md)",
+    options: {
+      ...SERVER_OPTIONS,
+      user: { type: 'string', short: 'u' },
+      key: { type: 'string', short: 'k' },
+      'old-key': { type: 'string' },
+      'old-passphrase-file': { type: 'string' },
+      'password-file': { type: 'string' },
+      'password-env': { type: 'string' },
+      ...PASSPHRASE_OPTIONS,
+    },
+    optionHelp: [
+      ...SERVER_HELP,
+      ['-u, --user NAME', "your services account on the network (logged in with SASL)"],
+      ['-k, --key FILE', 'your private key (default ~/.sealchat/NAME.key.asc)'],
+      ['--old-key FILE', 'the private key registered so far: signs the change, so it needs no cool-down'],
+      ['--old-passphrase-file FILE', "read the old key's passphrase from FILE (else it is asked)"],
+      ['--password-file FILE', 'read the account password from FILE (else it is asked, without echo)'],
+      ['--password-env VAR', 'read the account password from the environment variable VAR'],
+      ...PASSPHRASE_HELP,
+    ],
+    args: { min: 0, max: 0 },
+    run: async (values, args) => (await import('./register.js')).runRegister(values, args),
   },
   {
     name: 'proxy',

@@ -16,6 +16,7 @@ import { ConfigError, loadConfig, type Config } from '../ircd/config.js';
 import { AdminError, formatUserTable, openAdmin, type AdminBackend } from '../ircd/control/index.js';
 import { hashPassword, passwordProblem } from '../ircd/accounts.js';
 import { StoreError } from '../ircd/store/index.js';
+import { isValidAccountName } from '../protocol/names.js';
 import { runCommandLine, type Command, type Options, type Values } from './command-table.js';
 import { CliError, UsageError, readNewPassword, readSmallTextFile, readStdin } from './util.js';
 import { runIrcd, runServe } from './serve.js';
@@ -50,6 +51,27 @@ function dataArgs(values: Values): string[] {
   if (typeof values.config === 'string') out.push('--config', values.config);
   if (typeof values.data === 'string') out.push('--data', values.data);
   return out;
+}
+
+/**
+ * keybot's services password for `--network`: from a file or a variable, never the command line;
+ * keybot runs unattended, so there is no prompt.
+ */
+async function networkPassword(values: Values): Promise<string> {
+  const file = values['password-file'];
+  const env = values['password-env'];
+  if (typeof file === 'string' && typeof env === 'string') throw new UsageError('give --password-file or --password-env, not both');
+  if (typeof file === 'string') {
+    const text = (await readSmallTextFile(file, 64 * 1024)).replace(/\r?\n$/, '');
+    if (text === '') throw new CliError(`${file} is empty; it should hold keybot's services password`);
+    return text;
+  }
+  if (typeof env === 'string') {
+    const text = process.env[env];
+    if (text === undefined || text === '') throw new CliError(`the environment variable ${env} (--password-env) is not set or empty`);
+    return text;
+  }
+  throw new UsageError("--network needs keybot's services password: --password-file FILE or --password-env VAR");
 }
 
 /** Run one admin action against the daemon (if running) or the store, closing either after. */
@@ -105,14 +127,49 @@ const COMMANDS: Command[] = [
   },
   {
     name: 'keybot',
-    usage: '[--config FILE] [--data DIR] [--irc HOST:PORT]',
-    summary: 'run the key service bot (connects to a running ircd)',
-    options: { ...CONFIG_OPTIONS, irc: { type: 'string' } },
-    optionHelp: [...CONFIG_HELP, ['--irc HOST:PORT', "the ircd to log in to (default: the config's first plain listener)"]],
+    usage: '[--config FILE] [--data DIR] [--irc HOST:PORT] | --network irc(s)://HOST[:PORT] --password-file FILE [--account NAME]',
+    summary: 'run the key service bot (connects to a running ircd, or with --network to an existing IRC network)',
+    options: {
+      ...CONFIG_OPTIONS,
+      irc: { type: 'string' },
+      network: { type: 'string' },
+      account: { type: 'string' },
+      'password-file': { type: 'string' },
+      'password-env': { type: 'string' },
+      'key-change-cool-down': { type: 'string' },
+      insecure: { type: 'boolean' },
+    },
+    optionHelp: [
+      ...CONFIG_HELP,
+      ['--irc HOST:PORT', "the ircd to log in to (default: the config's first plain listener)"],
+      ['--network URL', 'serve an existing IRC network instead: irc://HOST[:PORT] or ircs://HOST[:PORT] (TLS); see docs/NETWORKS.md'],
+      ['--account NAME', "with --network: keybot's services account (default keybot; keybot uses the nick keybot)"],
+      ['--password-file FILE', "with --network: read the services account's password from FILE"],
+      ['--password-env VAR', "with --network: read it from the environment variable VAR"],
+      ['--key-change-cool-down D', 'with --network: how long a key change not signed by the old key waits, e.g. 7d, 12h (default 7d)'],
+      ['--insecure', "with --network ircs://: do not verify the server's TLS certificate (test networks only)"],
+    ],
     args: { min: 0, max: 0 },
     run: async (values) => {
-      const { runKeybot } = await import('./keybot.js');
-      return runKeybot({ config: await configFrom(values), irc: values.irc as string | undefined });
+      const keybot = await import('./keybot.js');
+      if (typeof values.network !== 'string') {
+        for (const flag of ['account', 'password-file', 'password-env', 'key-change-cool-down', 'insecure']) {
+          if (values[flag] !== undefined) throw new UsageError(`--${flag} is for --network`);
+        }
+        return keybot.runKeybot({ config: await configFrom(values), irc: values.irc as string | undefined });
+      }
+      if (values.irc !== undefined) throw new UsageError('give --irc (a sealchatd) or --network (another network), not both');
+      const endpoint = keybot.parseNetworkUrl(values.network);
+      if (values.insecure === true) {
+        if (!endpoint.tls) throw new UsageError('--insecure is for ircs:// networks');
+        endpoint.rejectUnauthorized = false;
+      }
+      const account = typeof values.account === 'string' ? values.account : 'keybot';
+      if (!isValidAccountName(account)) throw new UsageError(`--account: "${account}" is not a valid account name`);
+      const keyChangeCoolDownMs =
+        typeof values['key-change-cool-down'] === 'string' ? keybot.parseDuration(values['key-change-cool-down'], '--key-change-cool-down') : 7 * 86_400_000;
+      const password = await networkPassword(values);
+      return keybot.runNetworkKeybot({ config: await configFrom(values), endpoint, account, password, keyChangeCoolDownMs });
     },
   },
   {
