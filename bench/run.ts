@@ -1,6 +1,8 @@
 /**
- * `npm run bench [-- options]`: sealchat's daemon under load, and ngircd under the same load in
- * the same run when it is installed (docs/PERFORMANCE.md explains the method and the figures).
+ * `npm run bench [-- options]`: sealchat's daemon under load, and its peers under the same load in
+ * the same run: a bare Node relay (the ceiling for a Node server, always), InspIRCd and ngircd
+ * when installed, and sealchat again with guests for registration and idle memory
+ * (docs/PERFORMANCE.md explains the method and the figures).
  *
  * Scenarios, per server:
  *   logins   N password logins (PASS), then the N connections stay registered and idle:
@@ -10,19 +12,19 @@
  *   fan-out  one room of 50 members with 5 senders: blast and paced at 50 k deliveries/s.
  * Every run checks that each message reached every other member of its room exactly once.
  *
- * Options: --quick (smoke check, < 60 s: 250 logins, one 2 s round), --rounds N (repeat each
- * measured run; default 2), --seconds S (per measured run; default 8), --window N (blast: messages
- * in flight per sender; default 256), --workers N (load-generator processes; default 1),
- * --logins N, --only sealchat|ngircd, --scenarios rooms,fanout (which traffic scenarios; logins
- * and idle memory always run), --profile DIR (V8 CPU profile of the sealchat daemon into DIR).
+ * Options: --quick (smoke check: 250 logins, one 2 s round, windows 50), --rounds N (repeat each
+ * measured run; default 2), --seconds S (per measured run; default 8), --windows 1,50,256 (blast:
+ * messages in flight per sender, each measured; --window N for one), --workers N (load-generator
+ * processes; default 1), --logins N, --only sealchat,relay,inspircd,ngircd,sealchat-guests (which
+ * servers; default all that are installed), --scenarios rooms,fanout (which traffic scenarios;
+ * logins and idle memory always run), --profile DIR (V8 CPU profile of the sealchat daemon).
  * Exit status 1 when a delivery check fails; missed targets are reported, not failed.
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { execFileSync } from 'node:child_process';
 import { mergeSparse, quantileMs } from './lib/hist.js';
 import { IpcChild, machineInfo } from './lib/proc.js';
-import { ngircdInstalled, NGIRCD, startNgircd, startSealchat, type MemoryReading, type Target } from './lib/targets.js';
+import { inspircdInstalled, ngircdInstalled, peerVersion, startInspircd, startNgircd, startRelay, startSealchat, SEALCHAT_BENCH_LIMITS, type MemoryReading, type Target, type TargetName } from './lib/targets.js';
 import type { ConnSpec, FromWorker, RoomSpec, RunResult, RunSpec, ToWorker } from './lib/wire.js';
 
 const { values: opts } = parseArgs({
@@ -31,6 +33,7 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string' },
     workers: { type: 'string' },
     window: { type: 'string' },
+    windows: { type: 'string' },
     only: { type: 'string' },
     logins: { type: 'string' },
     seconds: { type: 'string' },
@@ -43,7 +46,10 @@ const { values: opts } = parseArgs({
 const QUICK = opts.quick;
 const ROUNDS = Number(opts.rounds ?? (QUICK ? 1 : 2));
 const WORKERS = Number(opts.workers ?? 1);
-const WINDOW = Number(opts.window ?? 256);
+const WINDOWS = (opts.window ?? opts.windows ?? (QUICK ? '50' : '1,50,256')).split(',').map(Number);
+if (WINDOWS.some((w) => !Number.isInteger(w) || w < 1)) throw new Error('--windows: positive whole numbers, comma-separated');
+/** The window the paced runs' warm-up and the peer targets use (issue 14 measured at 50). */
+const MAIN_WINDOW = WINDOWS.includes(50) ? 50 : WINDOWS[0]!;
 const LOGINS = Number(opts.logins ?? (QUICK ? 250 : 1000));
 const RUN_MS = Number(opts.seconds ?? (QUICK ? 2 : 8)) * 1000;
 const WARM_MS = QUICK ? 500 : 1500;
@@ -66,6 +72,20 @@ const TARGETS = {
   idleKB: 12,
   loginsS: 15,
 };
+
+/**
+ * Issue 14's targets, as ratios to the peers measured in the same run (window 50): sealchat /
+ * peer, and whether lower is better.
+ */
+const RATIO_TARGETS: Array<{ label: string; peer: TargetName; row: string; max?: number; min?: number }> = [
+  { label: 'rooms, window 50: server CPU per delivery <= 1.0 x the bare relay', peer: 'relay', row: 'rooms-cpu-50', max: 1.0 },
+  { label: 'rooms, window 50: deliveries/s >= 1.1 x InspIRCd', peer: 'inspircd', row: 'rooms-rate-50', min: 1.1 },
+  { label: 'fan-out, window 50: server CPU per delivery <= InspIRCd', peer: 'inspircd', row: 'fanout-cpu-50', max: 1.0 },
+  { label: 'idle: RSS per registered connection <= 0.8 x the bare relay (guests)', peer: 'relay', row: 'idle-rss', max: 0.8 },
+  { label: 'registration: server CPU per login <= 1.5 x the bare relay (guests)', peer: 'relay', row: 'login-cpu', max: 1.5 },
+  { label: 'fan-out paced: p99 <= the bare relay', peer: 'relay', row: 'fanout-p99', max: 1.0 },
+  { label: 'rooms paced: p99 <= the bare relay', peer: 'relay', row: 'rooms-p99', max: 1.0 },
+];
 
 type Worker = IpcChild<ToWorker, FromWorker>;
 
@@ -129,7 +149,8 @@ async function runOn(target: Target, active: Worker[], spec: RunSpec): Promise<R
 }
 
 interface ScenarioFigures {
-  blast: RunFigures[];
+  /** Blast runs per window. */
+  blast: Map<number, RunFigures[]>;
   paced: RunFigures[];
 }
 
@@ -148,13 +169,15 @@ interface TargetFigures {
 const log = (s: string): void => void process.stderr.write(s + '\n');
 
 async function scenario(target: Target, active: Worker[], label: string, pacedRate: () => number): Promise<ScenarioFigures> {
-  const warm = await runOn(target, active, { mode: 'blast', durationMs: WARM_MS, window: WINDOW, rate: 0 });
+  const warm = await runOn(target, active, { mode: 'blast', durationMs: WARM_MS, window: MAIN_WINDOW, rate: 0 });
   if (!warm.exactlyOnce) log(`  ${label} warm-up: delivery check FAILED: ${warm.problems}`);
-  const out: ScenarioFigures = { blast: [], paced: [] };
+  const out: ScenarioFigures = { blast: new Map(WINDOWS.map((w) => [w, []])), paced: [] };
   for (let round = 0; round < ROUNDS; round++) {
-    const b = await runOn(target, active, { mode: 'blast', durationMs: RUN_MS, window: WINDOW, rate: 0 });
-    log(`  ${label} blast #${round + 1}: ${fmtRate(b.perSecond)} deliveries/s, server ${b.cpuPer1000.toFixed(3)} ms CPU/1000 (${pct(b.serverCore)} of a core), load gen ${pct(b.loadgenCore)}, ${b.exactlyOnce ? 'exactly once' : 'FAIL ' + b.problems}`);
-    out.blast.push(b);
+    for (const window of WINDOWS) {
+      const b = await runOn(target, active, { mode: 'blast', durationMs: RUN_MS, window, rate: 0 });
+      log(`  ${label} blast w${window} #${round + 1}: ${fmtRate(b.perSecond)} deliveries/s, server ${b.cpuPer1000.toFixed(3)} ms CPU/1000 (${pct(b.serverCore)} of a core), load gen ${pct(b.loadgenCore)}, ${b.exactlyOnce ? 'exactly once' : 'FAIL ' + b.problems}`);
+      out.blast.get(window)!.push(b);
+    }
     const p = await runOn(target, active, { mode: 'paced', durationMs: RUN_MS, window: 0, rate: pacedRate() });
     log(`  ${label} paced #${round + 1}: ${fmtRate(p.perSecond)} deliveries/s, p50 ${p.p50.toFixed(3)} ms, p99 ${p.p99.toFixed(3)} ms, p99.9 ${p.p999.toFixed(2)} ms, max ${p.max.toFixed(1)} ms, server ${p.cpuPer1000.toFixed(3)} ms CPU/1000, ${p.exactlyOnce ? 'exactly once' : 'FAIL ' + p.problems}`);
     out.paced.push(p);
@@ -162,7 +185,7 @@ async function scenario(target: Target, active: Worker[], label: string, pacedRa
   return out;
 }
 
-async function benchTarget(make: () => Promise<Target>): Promise<TargetFigures> {
+async function benchTarget(make: () => Promise<Target>, scenarios: Set<string> = SCENARIOS): Promise<TargetFigures> {
   const target = await make();
   const script = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
   const workers: Worker[] = [];
@@ -200,10 +223,10 @@ async function benchTarget(make: () => Promise<Target>): Promise<TargetFigures> 
     const idle = memoryFigures(mem0, await target.memory(), LOGINS);
     log(`  idle: ${idle.text}`);
 
-    const empty: ScenarioFigures = { blast: [], paced: [] };
+    const empty: ScenarioFigures = { blast: new Map(), paced: [] };
     let rooms = empty;
     let fanout = empty;
-    if (SCENARIOS.has('rooms')) {
+    if (scenarios.has('rooms')) {
       // LOGINS/5 rooms of 5: each worker's connections, 5 by 5; every member sends.
       const roomsPerWorker = per / ROOM_SIZE;
       await Promise.all(workers.map((w, k) => {
@@ -218,7 +241,7 @@ async function benchTarget(make: () => Promise<Target>): Promise<TargetFigures> 
         () => PACED_DELIVERIES / (ROOM_SIZE - 1) / WORKERS);
       await Promise.all(workers.map((w) => expect(w.request({ cmd: 'part' }), 'parted')));
     }
-    if (SCENARIOS.has('fanout')) {
+    if (scenarios.has('fanout')) {
       // One room of 50 with 5 senders, in the first worker, measured alone: the other
       // connections log out first (an idle crowd costs ngircd a scan per loop, not sealchat).
       await Promise.all(workers.map((w, k) => expect(w.request({ cmd: 'trim', count: k === 0 ? FANOUT_SIZE : 0 }), 'trimmed')));
@@ -277,6 +300,8 @@ function spread(xs: number[], f: (x: number) => string): string {
 }
 
 interface Row {
+  /** Key for the ratio targets (RATIO_TARGETS.row). */
+  key?: string;
   label: string;
   get: (t: TargetFigures) => number[];
   fmt: (x: number) => string;
@@ -285,54 +310,81 @@ interface Row {
   target?: number;
 }
 
+const blastOf = (sc: ScenarioFigures, w: number): RunFigures[] => sc.blast.get(w) ?? [];
+
+function rowsFor(): Row[] {
+  const ms = (x: number): string => x.toFixed(3);
+  const rooms = `rooms ${LOGINS / ROOM_SIZE}x5`;
+  const rows: Row[] = [];
+  for (const w of WINDOWS) {
+    rows.push(
+      { key: `fanout-cpu-${w}`, label: `fan-out 50/5, window ${w}: server CPU per 1000 deliveries (ms)`, get: (t) => blastOf(t.fanout, w).map((r) => r.cpuPer1000), fmt: ms, lower: true, target: w === 256 ? TARGETS.cpuPer1000 : undefined },
+      { label: `fan-out 50/5, window ${w}: deliveries/s`, get: (t) => blastOf(t.fanout, w).map((r) => r.perSecond), fmt: fmtRate, lower: false },
+    );
+  }
+  rows.push(
+    { label: 'fan-out 50/5 @ 50k/s: p50 latency (ms)', get: (t) => t.fanout.paced.map((r) => r.p50), fmt: ms, lower: true },
+    { key: 'fanout-p99', label: 'fan-out 50/5 @ 50k/s: p99 latency (ms)', get: (t) => t.fanout.paced.map((r) => r.p99), fmt: ms, lower: true, target: TARGETS.p99Ms },
+    { label: 'fan-out 50/5 @ 50k/s: server CPU per 1000 (ms)', get: (t) => t.fanout.paced.map((r) => r.cpuPer1000), fmt: ms, lower: true },
+  );
+  for (const w of WINDOWS) {
+    rows.push(
+      { key: `rooms-rate-${w}`, label: `${rooms}, window ${w}: deliveries/s`, get: (t) => blastOf(t.rooms, w).map((r) => r.perSecond), fmt: fmtRate, lower: false, target: LOGINS === 1000 && w === 256 ? TARGETS.roomsRate : undefined },
+      { key: `rooms-cpu-${w}`, label: `${rooms}, window ${w}: server CPU per 1000 deliveries (ms)`, get: (t) => blastOf(t.rooms, w).map((r) => r.cpuPer1000), fmt: ms, lower: true },
+      { label: `${rooms}, window ${w}: server / load-generator share of a core`, get: (t) => blastOf(t.rooms, w).map((r) => r.serverCore), fmt: pct, lower: false },
+    );
+  }
+  rows.push(
+    { label: `${rooms} @ 50k/s: p50 latency (ms)`, get: (t) => t.rooms.paced.map((r) => r.p50), fmt: ms, lower: true },
+    { key: 'rooms-p99', label: `${rooms} @ 50k/s: p99 latency (ms)`, get: (t) => t.rooms.paced.map((r) => r.p99), fmt: ms, lower: true, target: TARGETS.p99Ms },
+    { key: 'idle-rss', label: `idle: memory per registered connection (KB RSS)`, get: (t) => [t.idleBytesPerConn / 1024], fmt: (x) => x.toFixed(2), lower: true, target: LOGINS === 1000 ? TARGETS.idleKB : undefined },
+    { label: `idle: JS heap per connection (KB)`, get: (t) => (t.idleHeapPerConn === null ? [] : [t.idleHeapPerConn / 1024]), fmt: (x) => x.toFixed(2), lower: true },
+    { label: `logins: ${LOGINS} logins (s)`, get: (t) => [t.loginSeconds], fmt: (x) => x.toFixed(2), lower: true, target: LOGINS === 1000 ? TARGETS.loginsS : undefined },
+    { label: `logins per second`, get: (t) => [t.logins / t.loginSeconds], fmt: (x) => x.toFixed(1), lower: false },
+    { key: 'login-cpu', label: `logins: server CPU per login (ms)`, get: (t) => [t.loginServerCpuMs / t.logins], fmt: (x) => x.toFixed(3), lower: true },
+  );
+  return rows;
+}
+
+/** Figures of one row for a target; sealchat's guest run stands in for sealchat's idle and login figures in ratio targets. */
+function valuesOf(row: Row, t: TargetFigures | undefined): number[] {
+  return t ? row.get(t) : [];
+}
+
 function printReport(results: TargetFigures[], started: Date, loadBefore: string): boolean {
   const { cpu, cores, load } = machineInfo();
-  const seal = results.find((r) => r.name === 'sealchat');
-  const ng = results.find((r) => r.name === 'ngircd');
-  const ms = (x: number): string => x.toFixed(3);
-  const rows: Row[] = [
-    { label: 'fan-out 50/5: server CPU per 1000 deliveries (ms)', get: (t) => t.fanout.blast.map((r) => r.cpuPer1000), fmt: ms, lower: true, target: TARGETS.cpuPer1000 },
-    { label: 'fan-out 50/5: deliveries/s (blast)', get: (t) => t.fanout.blast.map((r) => r.perSecond), fmt: fmtRate, lower: false },
-    { label: 'fan-out 50/5 @ 50k/s: p50 latency (ms)', get: (t) => t.fanout.paced.map((r) => r.p50), fmt: ms, lower: true },
-    { label: 'fan-out 50/5 @ 50k/s: p99 latency (ms)', get: (t) => t.fanout.paced.map((r) => r.p99), fmt: ms, lower: true, target: TARGETS.p99Ms },
-    { label: 'fan-out 50/5 @ 50k/s: server CPU per 1000 (ms)', get: (t) => t.fanout.paced.map((r) => r.cpuPer1000), fmt: ms, lower: true },
-    { label: `rooms ${LOGINS / ROOM_SIZE}x5: deliveries/s (blast)`, get: (t) => t.rooms.blast.map((r) => r.perSecond), fmt: fmtRate, lower: false, target: LOGINS === 1000 ? TARGETS.roomsRate : undefined },
-    { label: `rooms ${LOGINS / ROOM_SIZE}x5: server CPU per 1000 deliveries (ms)`, get: (t) => t.rooms.blast.map((r) => r.cpuPer1000), fmt: ms, lower: true },
-    { label: `rooms ${LOGINS / ROOM_SIZE}x5: server share of a core (blast)`, get: (t) => t.rooms.blast.map((r) => r.serverCore), fmt: pct, lower: false },
-    { label: `rooms ${LOGINS / ROOM_SIZE}x5: load-generator share of a core`, get: (t) => t.rooms.blast.map((r) => r.loadgenCore), fmt: pct, lower: false },
-    { label: `rooms ${LOGINS / ROOM_SIZE}x5 @ 50k/s: p50 latency (ms)`, get: (t) => t.rooms.paced.map((r) => r.p50), fmt: ms, lower: true },
-    { label: `rooms ${LOGINS / ROOM_SIZE}x5 @ 50k/s: p99 latency (ms)`, get: (t) => t.rooms.paced.map((r) => r.p99), fmt: ms, lower: true, target: TARGETS.p99Ms },
-    { label: `idle: memory per registered connection (KB RSS)`, get: (t) => [t.idleBytesPerConn / 1024], fmt: (x) => x.toFixed(2), lower: true, target: LOGINS === 1000 ? TARGETS.idleKB : undefined },
-    { label: `idle: JS heap per connection (KB)`, get: (t) => (t.idleHeapPerConn === null ? [] : [t.idleHeapPerConn / 1024]), fmt: (x) => x.toFixed(2), lower: true },
-    { label: `logins: ${LOGINS} PASS logins (s)`, get: (t) => [t.loginSeconds], fmt: (x) => x.toFixed(2), lower: true, target: LOGINS === 1000 ? TARGETS.loginsS : undefined },
-    { label: `logins per second`, get: (t) => [t.logins / t.loginSeconds], fmt: (x) => x.toFixed(1), lower: false },
-    { label: `logins: server CPU per login (ms)`, get: (t) => [t.loginServerCpuMs / t.logins], fmt: (x) => x.toFixed(2), lower: true },
-  ];
+  const byName = new Map(results.map((r) => [r.name, r]));
+  const seal = byName.get('sealchat');
+  const names = results.map((r) => r.name);
+  const peers = names.filter((n) => n === 'relay' || n === 'inspircd');
+  const rows = rowsFor();
 
   const out: string[] = [];
   out.push('');
   out.push(`sealchat benchmark — ${started.toISOString()}${QUICK ? ' (--quick: smaller and shorter; not the reference figures)' : ''}`);
   out.push(`machine: ${cpu}, ${cores} cores, node ${process.version}; load average before ${loadBefore}, after ${load}`);
-  out.push(`runs: ${ROUNDS} round(s) of ${RUN_MS / 1000} s per measured run, window ${WINDOW}, ${WORKERS} load-generator process(es); values are median [min–max] over rounds`);
-  if (ng) {
-    out.push(`reference: ${ngircdVersion()}; it has no accounts, so its logins check a server password in plain text,`);
-    out.push('  and it does not set TCP_NODELAY, so its small writes wait for the client\'s delayed ACK (see docs/PERFORMANCE.md)');
-  }
+  out.push(`runs: ${ROUNDS} round(s) of ${RUN_MS / 1000} s per measured run, windows ${WINDOWS.join(', ')}, ${WORKERS} load-generator process(es); values are median [min–max] over rounds`);
+  out.push(`servers, in the order run: ${names.map((n) => (n === 'sealchat' || n === 'sealchat-guests' ? n : peerVersion(n as TargetName))).join('; ')}`);
+  out.push('sealchat runs as shipped with accounts (PASS checks an argon2id hash); sealchat-guests is the same daemon with requireAccount false (logins and idle only);');
+  out.push('  InspIRCd and ngircd check a server password in plain text; the relay checks nothing. Limits are raised on every server (see docs/PERFORMANCE.md).');
   out.push('');
-  const head = ['figure', 'sealchat', ...(ng ? ['ngircd', 'sealchat/ngircd'] : []), 'target', 'met'];
+  const head = ['figure', ...names, ...peers.map((p) => `sealchat/${p}`), 'target', 'met'];
   const table: string[][] = [head];
   let allMet = true;
   for (const row of rows) {
-    const sv = seal ? row.get(seal) : [];
-    if (seal && sv.length === 0) continue;
-    const nv = ng ? row.get(ng) : [];
-    const line = [row.label, seal ? spread(sv, row.fmt) : '-'];
-    if (ng) {
-      line.push(nv.length ? spread(nv, row.fmt) : '-');
-      const ratio = sv.length && nv.length ? median(sv) / median(nv) : NaN;
+    const vals = results.map((t) => valuesOf(row, t));
+    if (vals.every((v) => v.length === 0)) continue;
+    const line = [row.label, ...vals.map((v) => (v.length ? spread(v, row.fmt) : '-'))];
+    // The ratio uses the guest run for registration and idle figures (the peers have no accounts).
+    const mine = (row.key === 'idle-rss' || row.key === 'login-cpu') && byName.has('sealchat-guests') ? byName.get('sealchat-guests') : seal;
+    for (const p of peers) {
+      const a = valuesOf(row, mine);
+      const b = valuesOf(row, byName.get(p));
+      const ratio = a.length && b.length ? median(a) / median(b) : NaN;
       line.push(Number.isFinite(ratio) ? ratio.toFixed(2) : '-');
     }
-    if (row.target !== undefined && seal) {
+    const sv = valuesOf(row, seal);
+    if (row.target !== undefined && sv.length) {
       const v = median(sv);
       const met = row.lower ? v <= row.target : v >= row.target;
       allMet &&= met;
@@ -348,15 +400,36 @@ function printReport(results: TargetFigures[], started: Date, loadBefore: string
     if (i === 0) out.push(widths.map((w) => '-'.repeat(w)).join('  '));
   }
 
+  // Issue 14: ratios to the peers measured in this run.
+  out.push('');
+  out.push('targets against the peers (same run):');
+  let unmeasured = 0;
+  for (const t of RATIO_TARGETS) {
+    const row = rows.find((r) => r.key === t.row);
+    const mine = (t.row === 'idle-rss' || t.row === 'login-cpu') ? byName.get('sealchat-guests') : seal;
+    const a = row ? valuesOf(row, mine) : [];
+    const b = row ? valuesOf(row, byName.get(t.peer)) : [];
+    if (!a.length || !b.length) {
+      out.push(`  ${t.label}: not measured (${!b.length ? `no ${t.peer} figure` : 'no sealchat figure'} in this run)`);
+      unmeasured++;
+      continue;
+    }
+    const ratio = median(a) / median(b);
+    const met = t.max !== undefined ? ratio <= t.max : ratio >= t.min!;
+    allMet &&= met;
+    out.push(`  ${t.label}: ${ratio.toFixed(2)} — ${met ? 'MET' : 'MISSED'}`);
+  }
+
   out.push('');
   let allOk = true;
   for (const t of results) {
     for (const [name, sc] of [['rooms', t.rooms], ['fan-out', t.fanout]] as const) {
-      const runs = [...sc.blast.map((r) => ['blast', r] as const), ...sc.paced.map((r) => ['paced', r] as const)];
+      const runs = [...[...sc.blast.entries()].flatMap(([w, rs]) => rs.map((r) => [`blast w${w}`, r] as const)), ...sc.paced.map((r) => ['paced', r] as const)];
       for (const [mode, r] of runs) {
         allOk &&= r.exactlyOnce;
-        out.push(`exactly-once ${t.name} ${name} ${mode}: ${r.deliveries} deliveries — ${r.exactlyOnce ? 'OK' : 'FAIL: ' + r.problems}`);
+        if (!r.exactlyOnce) out.push(`exactly-once ${t.name} ${name} ${mode}: ${r.deliveries} deliveries — FAIL: ${r.problems}`);
       }
+      if (runs.length && runs.every(([, r]) => r.exactlyOnce)) out.push(`exactly-once ${t.name} ${name}: ${runs.length} runs, ${runs.reduce((a, [, r]) => a + r.deliveries, 0)} deliveries — OK`);
     }
     if (t.loginFailures) {
       allOk = false;
@@ -364,34 +437,32 @@ function printReport(results: TargetFigures[], started: Date, loadBefore: string
     }
   }
   if (LOGINS !== 1000) out.push(`(${LOGINS} connections, not 1000: memory per connection divides one-off pool growth by ${LOGINS}; rooms are ${LOGINS / ROOM_SIZE}, not 200)`);
-  out.push(`delivery checks: ${allOk ? 'OK' : 'FAIL'}; targets: ${allMet ? 'all met' : 'not all met'}`);
+  out.push(`delivery checks: ${allOk ? 'OK' : 'FAIL'}; targets: ${allMet ? 'all met' : 'not all met'}${unmeasured ? ` (${unmeasured} not measured in this run)` : ''}`);
   process.stdout.write(out.join('\n') + '\n');
   return allOk;
-}
-
-function ngircdVersion(): string {
-  try {
-    return execFileSync(NGIRCD, ['--version'], { encoding: 'utf8' }).split('\n')[0]!.trim();
-  } catch {
-    return 'ngircd';
-  }
 }
 
 async function main(): Promise<void> {
   const started = new Date();
   const loadBefore = machineInfo().load;
+  const wanted = new Set((opts.only ?? 'sealchat,sealchat-guests,relay,inspircd,ngircd').split(','));
+  const plan: Array<{ name: TargetName; make: () => Promise<Target>; scenarios?: Set<string>; installed?: boolean }> = [
+    { name: 'sealchat', make: () => startSealchat(LOGINS, WARM_LOGINS, opts.profile) },
+    { name: 'relay', make: startRelay },
+    { name: 'inspircd', make: startInspircd, installed: inspircdInstalled() },
+    { name: 'ngircd', make: startNgircd, installed: ngircdInstalled() },
+    // Registration and idle memory without argon2: what the relay and the password-less peers do.
+    { name: 'sealchat-guests', make: () => startSealchat(LOGINS, WARM_LOGINS, undefined, SEALCHAT_BENCH_LIMITS, true), scenarios: new Set() },
+  ];
   const results: TargetFigures[] = [];
-  if (opts.only !== 'ngircd') {
-    log('== sealchat ==');
-    results.push(await benchTarget(() => startSealchat(LOGINS, WARM_LOGINS, opts.profile)));
-  }
-  if (opts.only !== 'sealchat') {
-    if (ngircdInstalled()) {
-      log('== ngircd ==');
-      results.push(await benchTarget(startNgircd));
-    } else {
-      log(`ngircd not installed (${NGIRCD}): no reference figures`);
+  for (const t of plan) {
+    if (!wanted.has(t.name)) continue;
+    if (t.installed === false) {
+      log(`${t.name} not installed: no ${t.name} figures (apt-get install ${t.name})`);
+      continue;
     }
+    log(`== ${t.name} ==`);
+    results.push(await benchTarget(t.make, t.scenarios));
   }
   const ok = printReport(results, started, loadBefore);
   process.exitCode = ok ? 0 : 1;

@@ -1,10 +1,11 @@
 /**
- * The servers under test: sealchat's daemon (bench/daemon-proc.ts, its own process) and, when
- * installed, ngircd with a throw-away config. Both run on 127.0.0.1 in a temporary directory
- * and are stopped by stop().
+ * The servers under test: sealchat's daemon (bench/daemon-proc.ts, its own process), the bare
+ * Node relay (bench/peers/relay.ts, the ceiling a Node server is measured against) and, when
+ * installed, InspIRCd and ngircd with throw-away configs. All run on 127.0.0.1 in a temporary
+ * directory and are stopped by stop().
  */
 import argon2 from 'argon2';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -20,6 +21,7 @@ import type { ConnSpec } from './wire.js';
 import { cpuMsOf, IpcChild, rssOf } from './proc.js';
 
 export const NGIRCD = '/usr/sbin/ngircd';
+export const INSPIRCD = '/usr/sbin/inspircd';
 
 /**
  * glibc settings for the sealchat daemon's process, for measurement only. Each argon2 hash job
@@ -41,8 +43,10 @@ export interface MemoryReading {
   external?: number;
 }
 
+export type TargetName = 'sealchat' | 'sealchat-guests' | 'relay' | 'inspircd' | 'ngircd';
+
 export interface Target {
-  readonly name: 'sealchat' | 'ngircd';
+  readonly name: TargetName;
   readonly port: number;
   readonly pid: number;
   /** Registration credentials for connection number i. */
@@ -80,7 +84,7 @@ export const SEALCHAT_BENCH_LIMITS = {
  * (src/ircd/store, openAccountStore) before the daemon starts. Logins still verify that hash in
  * full, once per login; only the setup is shortened. One real OpenPGP public key is shared too.
  */
-export async function startSealchat(count: number, warm: number, profileDir?: string, limits: Record<string, number> = SEALCHAT_BENCH_LIMITS): Promise<Target> {
+export async function startSealchat(count: number, warm: number, profileDir?: string, limits: Record<string, number> = SEALCHAT_BENCH_LIMITS, guests = false): Promise<Target> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-bench-'));
   const dataDir = path.join(dir, 'data');
   const storeUrl = `sqlite://${path.join(dataDir, STORE_FILE_NAME)}`;
@@ -89,7 +93,8 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
   const store = await openAccountStore(storeUrl);
   try {
     const now = new Date().toISOString();
-    const names = [
+    // Guests log in under nicks no account holds (a registered nick is refused to a guest).
+    const names = guests ? [] : [
       ...Array.from({ length: count }, (_, i) => benchNick(i, 'bench')),
       ...Array.from({ length: warm }, (_, i) => benchNick(i, 'warm')),
     ];
@@ -106,6 +111,8 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
     dataDir,
     listen: [{ host: '127.0.0.1', port: 0 }],
     limits,
+    // Guests (no PASS): what a relay or a server without accounts does at registration.
+    ...(guests ? { requireAccount: false } : {}),
   }, null, 2));
 
   const script = fileURLToPath(new URL('../daemon-proc.ts', import.meta.url));
@@ -115,12 +122,12 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
   if (ready.ev !== 'ready') throw new Error('sealchat daemon did not start');
   const pid = child.pid;
   return {
-    name: 'sealchat',
+    name: guests ? 'sealchat-guests' : 'sealchat',
     port: ready.port,
     pid,
     conn: (i, kind) => {
       const nick = benchNick(i, kind);
-      return { nick, pass: `${nick}:${BENCH_PASSWORD}` };
+      return { nick, pass: guests ? null : `${nick}:${BENCH_PASSWORD}` };
     },
     cpuMs: () => cpuMsOf(pid),
     async memory() {
@@ -148,10 +155,10 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, proc: ChildProcess, ms: number): Promise<void> {
+async function waitForPort(port: number, proc: ChildProcess, ms: number, name = 'ngircd'): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`ngircd exited with code ${proc.exitCode}`);
+    if (proc.exitCode !== null) throw new Error(`${name} exited with code ${proc.exitCode}`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect({ host: '127.0.0.1', port }, () => {
         s.destroy();
@@ -160,7 +167,7 @@ async function waitForPort(port: number, proc: ChildProcess, ms: number): Promis
       s.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`ngircd did not listen on port ${port}`);
+    if (Date.now() > deadline) throw new Error(`${name} did not listen on port ${port}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -214,15 +221,100 @@ export async function startNgircd(): Promise<Target> {
     async memory() {
       return { rss: rssOf(pid) };
     },
-    async stop() {
-      if (proc.exitCode === null) {
-        const done = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGTERM');
-        const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
-        await done;
-        clearTimeout(t);
-      }
-      await rm(dir, { recursive: true, force: true });
-    },
+    stop: () => stopProcess(proc, dir),
   };
+}
+
+/** Stop a spawned server by SIGTERM (SIGKILL after 3 s) and remove its directory. */
+async function stopProcess(proc: ChildProcess, dir?: string): Promise<void> {
+  if (proc.exitCode === null && proc.signalCode === null) {
+    const done = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
+    await done;
+    clearTimeout(t);
+  }
+  if (dir) await rm(dir, { recursive: true, force: true });
+}
+
+/** The bare relay (bench/peers/relay.ts), through tsx like the daemon; any PASS is accepted. */
+export async function startRelay(): Promise<Target> {
+  const script = fileURLToPath(new URL('../peers/relay.ts', import.meta.url));
+  const proc = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = /^(\d+)\n/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.once('exit', (code) => reject(new Error(`the relay exited with code ${code}`)));
+  });
+  const pid = proc.pid!;
+  return {
+    name: 'relay',
+    port,
+    pid,
+    conn: (i, kind) => ({ nick: benchNick(i, kind), pass: null }),
+    cpuMs: () => cpuMsOf(pid),
+    async memory() {
+      return { rss: rssOf(pid) };
+    },
+    stop: () => stopProcess(proc),
+  };
+}
+
+export function inspircdInstalled(): boolean {
+  return existsSync(INSPIRCD);
+}
+
+/**
+ * InspIRCd 3 in the foreground with its own config in a temp dir. Its limits are raised as
+ * sealchat's are (no fakelag, command rate and queues far above the load, no clone or
+ * connection limits); logins use a connect-class password, checked in plain text (it has no
+ * accounts without services).
+ */
+export async function startInspircd(): Promise<Target> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'inspircd-bench-'));
+  const port = await freePort();
+  await writeFile(path.join(dir, 'motd.txt'), 'bench\n');
+  await writeFile(path.join(dir, 'inspircd.conf'), [
+    '<server name="irc.bench.local" description="sealchat benchmark reference" network="bench" id="002">',
+    '<admin name="bench" nick="bench" email="bench@example.org">',
+    `<bind address="127.0.0.1" port="${port}" type="clients">`,
+    `<connect allow="*" password="${NGIRCD_PASSWORD}" hash="plaintext" timeout="60" pingfreq="600" threshold="1000000" commandrate="100000000" fakelag="no" ` +
+      'hardsendq="16777216" softsendq="1048576" recvq="1048576" localmax="100000" globalmax="100000" limit="100000" maxchans="100" useident="no" resolvehostnames="no">',
+    `<files motd="${dir}/motd.txt">`,
+    `<pid file="${dir}/inspircd.pid">`,
+    '<options prefixquit="Quit: ">',
+    '<performance softlimit="20000" somaxconn="1024" netbuffersize="65536" clonesonconnect="no">',
+    `<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="${dir}/ircd.log">`,
+    '',
+  ].join('\n'));
+  const asRoot = process.getuid?.() === 0 ? ['--runasroot'] : [];
+  const proc = spawn(INSPIRCD, [...asRoot, '--nofork', `--config=${path.join(dir, 'inspircd.conf')}`], { stdio: ['ignore', 'ignore', 'ignore'] });
+  await waitForPort(port, proc, 15_000, 'inspircd');
+  const pid = proc.pid!;
+  return {
+    name: 'inspircd',
+    port,
+    pid,
+    conn: (i, kind) => ({ nick: benchNick(i, kind), pass: NGIRCD_PASSWORD }),
+    cpuMs: () => cpuMsOf(pid),
+    async memory() {
+      return { rss: rssOf(pid) };
+    },
+    stop: () => stopProcess(proc, dir),
+  };
+}
+
+/** A peer's version line for the report. */
+export function peerVersion(name: TargetName): string {
+  try {
+    if (name === 'ngircd') return execFileSync(NGIRCD, ['--version'], { encoding: 'utf8' }).split('\n')[0]!.trim();
+    if (name === 'inspircd') return execFileSync(INSPIRCD, ['--version'], { encoding: 'utf8' }).split('\n')[0]!.trim();
+  } catch {
+    // Not fatal: the name is enough.
+  }
+  return name === 'relay' ? `bare Node relay (bench/peers/relay.ts), node ${process.version}` : name;
 }
