@@ -211,12 +211,17 @@ export async function startNgircd(): Promise<Target> {
   const proc = spawn(NGIRCD, ['-n', '-f', conf], { stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   await waitForPort(port, proc, 10_000);
+  return spawnedTarget('ngircd', proc, port, NGIRCD_PASSWORD, dir);
+}
+
+/** A server this benchmark spawned, measured from /proc; every connection sends `pass` (null: none). */
+function spawnedTarget(name: TargetName, proc: ChildProcess, port: number, pass: string | null, dir?: string): Target {
   const pid = proc.pid!;
   return {
-    name: 'ngircd',
+    name,
     port,
     pid,
-    conn: (i, kind) => ({ nick: benchNick(i, kind), pass: NGIRCD_PASSWORD }),
+    conn: (i, kind) => ({ nick: benchNick(i, kind), pass }),
     cpuMs: () => cpuMsOf(pid),
     async memory() {
       return { rss: rssOf(pid) };
@@ -250,18 +255,7 @@ export async function startRelay(): Promise<Target> {
     });
     proc.once('exit', (code) => reject(new Error(`the relay exited with code ${code}`)));
   });
-  const pid = proc.pid!;
-  return {
-    name: 'relay',
-    port,
-    pid,
-    conn: (i, kind) => ({ nick: benchNick(i, kind), pass: null }),
-    cpuMs: () => cpuMsOf(pid),
-    async memory() {
-      return { rss: rssOf(pid) };
-    },
-    stop: () => stopProcess(proc),
-  };
+  return spawnedTarget('relay', proc, port, null);
 }
 
 export function inspircdInstalled(): boolean {
@@ -294,18 +288,7 @@ export async function startInspircd(): Promise<Target> {
   const asRoot = process.getuid?.() === 0 ? ['--runasroot'] : [];
   const proc = spawn(INSPIRCD, [...asRoot, '--nofork', `--config=${path.join(dir, 'inspircd.conf')}`], { stdio: ['ignore', 'ignore', 'ignore'] });
   await waitForPort(port, proc, 15_000, 'inspircd');
-  const pid = proc.pid!;
-  return {
-    name: 'inspircd',
-    port,
-    pid,
-    conn: (i, kind) => ({ nick: benchNick(i, kind), pass: NGIRCD_PASSWORD }),
-    cpuMs: () => cpuMsOf(pid),
-    async memory() {
-      return { rss: rssOf(pid) };
-    },
-    stop: () => stopProcess(proc, dir),
-  };
+  return spawnedTarget('inspircd', proc, port, NGIRCD_PASSWORD, dir);
 }
 
 /** A peer's version line for the report. */
