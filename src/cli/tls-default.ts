@@ -12,7 +12,7 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { certificateFingerprint, makeSelfSignedCertificate } from '../crypto/index.js';
+import { certificateFingerprint, makeSelfSignedCertificate } from '../crypto/self-signed.js';
 import type { Config } from '../ircd/config.js';
 
 export const DEFAULT_TLS_PORT = 6697;

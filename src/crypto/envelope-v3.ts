@@ -18,14 +18,14 @@
  *
  * Pure functions; keybot's and the member's keys come in as handles.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { aesGcmOpen, aesGcmSeal, randomBytes, sha256, signRaw, verifyRaw } from './primitives.js';
 import { casefold, concatBytes, fromBase64, toBase64, utf8 } from './bytes.js';
 import { EnvelopeStatus, isAccountName, isFingerprint, isRoomName, isU32, memberListProblem, type EnvelopeMember } from './envelope.js';
 import { privateState, publicState, type PrivateKeyHandle, type PublicKeyHandle } from './keys.js';
 import { ROOM_KEY_BYTES } from './message.js';
 import { createMessage, decrypt, encrypt, readMessage } from './openpgp.js';
 import { applyRoomOp, MAX_ROSTER, readRoomOp, rosterHash, RoomOpStatus, verifyRoomOp, type RoomOp } from './room-ops.js';
-import { signRaw, verifyRaw, type SigningPublicKey } from './signing.js';
+import { type SigningPublicKey } from './signing.js';
 
 export const ENVELOPE_V3 = 3;
 /** Bytes of a member key. */
@@ -126,7 +126,7 @@ function joinTranscript(fingerprint: string, json: Uint8Array): Uint8Array {
 
 /** A fresh member key (keybot makes one per member per room). */
 export function generateMemberKey(): Uint8Array {
-  return new Uint8Array(randomBytes(MEMBER_KEY_BYTES));
+  return randomBytes(MEMBER_KEY_BYTES);
 }
 
 /** keybot: seal a join envelope to one member. Misuse (a payload that breaks the schema, a recipient key that is not the payload's) throws. */
@@ -280,8 +280,7 @@ export function signEpochNotice(options: { signer: PrivateKeyHandle; notice: Epo
 }
 
 function noticeDigest(json: Uint8Array): Uint8Array {
-  const d = createHash('sha256').update(NOTICE_DOMAIN).update(json).digest();
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  return sha256(NOTICE_DOMAIN, json);
 }
 
 /** Does this reassembled envelope data hold an epoch notice (JSON) rather than a join envelope (OpenPGP)? */
@@ -395,10 +394,8 @@ export function wrapEpochKey(options: { memberKey: Uint8Array; key: Uint8Array; 
   const { memberKey, key, room, epoch, account, digest } = options;
   if (memberKey.length !== MEMBER_KEY_BYTES || key.length !== ROOM_KEY_BYTES) throw new TypeError('wrapEpochKey: key sizes');
   const iv = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', memberKey, iv);
-  c.setAAD(wrapAad(room, epoch, account, digest));
-  const ct = Buffer.concat([c.update(key), c.final()]);
-  return `${KEY_LINE_PREFIX} ${room} ${epoch} ${toBase64(concatBytes(iv, ct, c.getAuthTag()))}`;
+  const sealed = aesGcmSeal(memberKey, iv, key, wrapAad(room, epoch, account, digest));
+  return `${KEY_LINE_PREFIX} ${room} ${epoch} ${toBase64(concatBytes(iv, sealed))}`;
 }
 
 /** A member: the room key from a key line, or undefined if it does not open (wrong key, room, epoch, account or notice). */
@@ -409,15 +406,8 @@ export function unwrapEpochKey(options: { line: string; memberKey: Uint8Array; a
   const epoch = Number(m[2]);
   const raw = fromBase64(m[3]!);
   if (!isU32(epoch) || !raw || raw.length !== 12 + ROOM_KEY_BYTES + 16) return undefined;
-  try {
-    const d = createDecipheriv('aes-256-gcm', options.memberKey, raw.subarray(0, 12));
-    d.setAAD(wrapAad(room, epoch, options.account, options.digest));
-    d.setAuthTag(raw.subarray(12 + ROOM_KEY_BYTES));
-    const key = Buffer.concat([d.update(raw.subarray(12, 12 + ROOM_KEY_BYTES)), d.final()]);
-    return { room, epoch, key: new Uint8Array(key) };
-  } catch {
-    return undefined;
-  }
+  const key = aesGcmOpen(options.memberKey, raw.subarray(0, 12), raw.subarray(12), wrapAad(room, epoch, options.account, options.digest));
+  return key ? { room, epoch, key } : undefined;
 }
 
 /** The room and epoch a key line is for, without opening it (to pair it with its notice). */

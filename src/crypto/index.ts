@@ -1,6 +1,8 @@
 /**
  * sealchat crypto: the public API. Other components import from here only (never from the files
- * behind it, and never openpgp directly). Every call takes one options object; expected failures
+ * behind it, and never openpgp directly), except self-signed.ts: the TLS certificate helper of the
+ * Node programs, kept out of here so that what the browser companion bundles from here needs no
+ * Node built-in (primitives.ts is swapped for primitives.browser.ts there). Every call takes one options object; expected failures
  * come back as a status enum, misuse throws. docs/PROTOCOL.md specifies the wire formats.
  */
 export {
@@ -96,7 +98,6 @@ export {
   type RoomOpResult,
   type OpTarget,
 } from './room-ops.js';
-export { certificateFingerprint, makeSelfSignedCertificate, type SelfSignedCertificate, type SelfSignedOptions } from './self-signed.js';
 export {
   ENVELOPE_V3,
   KEY_LINE_PREFIX,

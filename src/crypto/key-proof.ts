@@ -17,7 +17,7 @@
  */
 import { bytesEqual, casefold, concatBytes, fromBase64, toBase64, utf8 } from './bytes.js';
 import { privateState, publicState, type PrivateKeyHandle, type PublicKeyHandle } from './keys.js';
-import { signRaw, verifyRaw } from './signing.js';
+import { signRaw, verifyRaw } from './primitives.js';
 
 export const KEY_PROOF_VERSION = 'sealchat-key-proof-v1';
 export const KEY_PROOF_NONCE_BYTES = 32;

@@ -4,10 +4,10 @@
  * generating key-generate.ts.
  *
  * Handles are plain frozen objects whose crypto state (the parsed openpgp.js key and the cached
- * node:crypto KeyObjects) lives in a module-private WeakMap: callers can read the fingerprint but
+ * the platform's key handles) lives in a module-private WeakMap: callers can read the fingerprint but
  * cannot reach the secret material, and a hand-made look-alike is rejected as misuse.
  */
-import type { KeyObject } from 'node:crypto';
+import type { PlatformKey } from './primitives.js';
 import { requireOptions } from './options.js';
 import type { PrivateKey, PublicKey } from './openpgp.js';
 import type { SigAlg, SigningPublicKey } from './signing.js';
@@ -72,7 +72,7 @@ export interface PrivateKeyHandle {
 export interface PublicInternals {
   key: PublicKey;
   signingAlg: SigAlg;
-  signingKeyObject: KeyObject;
+  signingKeyObject: PlatformKey;
   signingPublicKey: SigningPublicKey;
   signatureBytes: number;
 }
@@ -81,7 +81,7 @@ export interface PublicInternals {
 export interface PrivateInternals {
   key: PrivateKey;
   signingAlg: SigAlg;
-  signingKeyObject: KeyObject;
+  signingKeyObject: PlatformKey;
   publicHandle: PublicKeyHandle;
 }
 

@@ -2,7 +2,6 @@
  * The receiver's side of room messages: read a record's header (peek) to pick the epoch key, then
  * check and decrypt it (record format in message.ts).
  */
-import { createDecipheriv } from 'node:crypto';
 import { concatBytes, utf8 } from './bytes.js';
 import {
   HEADER_BYTES,
@@ -17,7 +16,8 @@ import {
   roomMessageTranscript,
 } from './message.js';
 import { sanitizeText } from './sanitize.js';
-import { importSigningPublicKey, verifyRaw, type SigAlg, type SigningPublicKey } from './signing.js';
+import { aesGcmOpen, verifyRaw } from './primitives.js';
+import { importSigningPublicKey, type SigAlg, type SigningPublicKey } from './signing.js';
 
 /** Result of {@link peekRoomMessage}. */
 export interface PeekResult {
@@ -102,15 +102,8 @@ export function decryptRoomMessage(options: DecryptRoomMessageOptions): DecryptR
   const aad = roomMessageAad(h, room, sender);
 
   // GCM first: it is the cheaper check and rejects everyone who does not hold the room key.
-  let plaintext: Uint8Array;
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', roomKey, nonce, { authTagLength: TAG_BYTES });
-    decipher.setAAD(aad);
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    plaintext = concatBytes(decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final());
-  } catch {
-    return { status: MessageStatus.DECRYPT_FAILED, epoch, seq };
-  }
+  const plaintext = aesGcmOpen(roomKey, nonce, sealed, aad);
+  if (!plaintext) return { status: MessageStatus.DECRYPT_FAILED, epoch, seq };
   if (!verifyRaw(alg, imported.keyObject, roomMessageTranscript(aad, nonce, sealed), signature)) {
     return { status: MessageStatus.BAD_SIGNATURE, epoch, seq };
   }

@@ -2,7 +2,6 @@
  * The sender's side of room messages: encrypt and sign one chunk of text and frame it for IRC
  * (record format in message.ts).
  */
-import { randomBytes } from 'node:crypto';
 import { toBase64, utf8 } from './bytes.js';
 import { privateState, type PrivateKeyHandle } from './keys.js';
 import {
@@ -16,7 +15,7 @@ import {
   sealRoomRecord,
 } from './message.js';
 import { MAX_LINE_PAYLOAD, frameParts } from './parts.js';
-import { signRaw } from './signing.js';
+import { randomBytes, signRaw } from './primitives.js';
 
 /** Options of {@link encryptRoomMessage}. */
 export interface EncryptRoomMessageOptions {
@@ -59,7 +58,7 @@ export function encryptRoomMessage(options: EncryptRoomMessageOptions): EncryptR
   if (typeof options.plaintext !== 'string') throw new TypeError(`${caller}: options.plaintext must be a string`);
   const signer = privateState(options.signer, caller);
   let nonce = options.nonce;
-  if (nonce === undefined) nonce = new Uint8Array(randomBytes(NONCE_BYTES));
+  if (nonce === undefined) nonce = randomBytes(NONCE_BYTES);
   else if (!(nonce instanceof Uint8Array) || nonce.length !== NONCE_BYTES) {
     throw new TypeError(`${caller}: options.nonce must be ${NONCE_BYTES} bytes`);
   }

@@ -1,6 +1,7 @@
 /**
  * Splitting text into chunks that each encrypt to one room message (maxPlaintextBytes, message.ts).
  */
+import { utf8Length } from './bytes.js';
 import { maxPlaintextBytes } from './message.js';
 import type { SigAlg } from './signing.js';
 
@@ -48,12 +49,12 @@ export function splitPlaintext(options: SplitOptions): string[] {
     ? options.text
     : Array.from(graphemes.segment(options.text), (g) => g.segment);
   for (const segment of segments) {
-    const size = Buffer.byteLength(segment, 'utf8');
+    const size = utf8Length(segment);
     if (size > max) {
       // One enormous cluster (e.g. stacked combining marks): fall back to code points.
       if (current.length) flush(current.length);
       for (const cp of segment) {
-        const cpSize = Buffer.byteLength(cp, 'utf8');
+        const cpSize = utf8Length(cp);
         if (currentBytes + cpSize > max) flush(current.length);
         push(cp, cpSize);
       }

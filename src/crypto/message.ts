@@ -12,7 +12,7 @@
  * splitting text is message-split.ts, encrypting message-encrypt.ts, peeking and decrypting
  * message-decrypt.ts.
  */
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { aesGcmSeal, randomBytes } from './primitives.js';
 import { casefold, concatBytes, fromBase64, utf8 } from './bytes.js';
 import { MAX_LINE_PAYLOAD } from './parts.js';
 import { ED25519_SIGNATURE_BYTES, MAX_RSA_BITS, type SigAlg } from './signing.js';
@@ -131,9 +131,7 @@ export function sealRoomRecord(o: {
 }): Uint8Array {
   const h = header(o.alg, o.epoch, o.seq);
   const aad = roomMessageAad(h, utf8.encode(casefold(o.room)), utf8.encode(casefold(o.sender)));
-  const cipher = createCipheriv('aes-256-gcm', o.roomKey, o.nonce, { authTagLength: TAG_BYTES });
-  cipher.setAAD(aad);
-  const sealed = concatBytes(cipher.update(o.plaintext), cipher.final(), cipher.getAuthTag());
+  const sealed = aesGcmSeal(o.roomKey, o.nonce, o.plaintext, aad);
   const signature = o.sign(roomMessageTranscript(aad, o.nonce, sealed));
   return concatBytes(h, o.nonce, sealed, signature);
 }
@@ -181,5 +179,5 @@ export function parseRecord(
 
 /** A fresh random 32-byte room key (keybot makes one per epoch). */
 export function generateRoomKey(): Uint8Array {
-  return new Uint8Array(randomBytes(ROOM_KEY_BYTES));
+  return randomBytes(ROOM_KEY_BYTES);
 }

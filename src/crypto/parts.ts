@@ -14,7 +14,7 @@
  * The chunks in index order concatenate to the canonical standard base64 (RFC 4648 §4) of the data.
  * A part never starts with ':' and has no space inside a field, so it survives IRC framing as is.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './primitives.js';
 import { casefold, fromBase64, toBase64 } from './bytes.js';
 
 /** Budget for one line's payload: what fits after the server adds `:nick!user@host PRIVMSG #room :`. */
@@ -74,7 +74,7 @@ export interface FrameResult {
 
 /** A fresh random message id: 8 base64url characters (48 bits). */
 export function newPartId(): string {
-  return randomBytes(6).toString('base64url');
+  return toBase64(randomBytes(6)).replace(/\+/g, '-').replace(/\//g, '_');
 }
 
 /**

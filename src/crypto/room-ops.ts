@@ -13,11 +13,11 @@
  * Data on the wire: UTF-8 JSON, one NUL byte, the raw signature; sent to keybot as `SC1O` parts.
  * Pure functions: no I/O, no clock unless `now` is left out.
  */
-import { createHash } from 'node:crypto';
 import { casefold, concatBytes, fromBase64, toBase64, utf8 } from './bytes.js';
 import { isAccountName, isFingerprint, isRoomName, memberListProblem, type EnvelopeMember } from './envelope.js';
 import { privateState, type PrivateKeyHandle } from './keys.js';
-import { importSigningPublicKey, signRaw, verifyRaw, type SigningPublicKey } from './signing.js';
+import { sha256, signRaw, verifyRaw } from './primitives.js';
+import { importSigningPublicKey, type SigningPublicKey } from './signing.js';
 
 /** Most members a room's roster may hold (envelope version 3; version 2 listed at most MAX_MEMBERS). */
 export const MAX_ROSTER = 5000;
@@ -108,7 +108,7 @@ export function rosterHash(members: readonly EnvelopeMember[]): Uint8Array {
   const problem = memberListProblem(members);
   if (problem) throw new TypeError(`rosterHash: ${problem}`);
   const wire = sortedMembers(members).map((m) => [casefold(m.account), m.fingerprint, m.signingKey.alg, m.signingKey.key]);
-  const digest = createHash('sha256').update(ROSTER_DOMAIN).update(utf8.encode(JSON.stringify(wire))).digest();
+  const digest = sha256(ROSTER_DOMAIN, utf8.encode(JSON.stringify(wire)));
   return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
 }
 

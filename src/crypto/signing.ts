@@ -9,29 +9,24 @@
  *  - Ed25519 keys (algorithm 27, RFC 9580 §5.5.5.9): public A = 32 bytes, secret = 32-byte seed.
  * RSA keys (GnuPG's default) sign with RSASSA-PSS / SHA-256, salt 32 (RFC 8017 §8.1): the signature
  * is as long as the modulus, so such messages need several IRC lines (see message.ts).
+ * The signatures themselves are made and checked by primitives.ts (the platform's side).
  */
+import { bytesEqual, bytesToBigInt, fromBase64, leftPad, stripLeadingZeros, toBase64 } from './bytes.js';
 import {
-  KeyObject,
-  constants,
-  createPrivateKey,
-  createPublicKey,
-  sign as nodeSign,
-  verify as nodeVerify,
-} from 'node:crypto';
-import {
-  bigIntToBytes,
-  bytesEqual,
-  bytesToBigInt,
-  concatBytes,
-  fromBase64,
-  leftPad,
-  stripLeadingZeros,
-  toBase64,
-  toBase64Url,
-} from './bytes.js';
+  ed25519PrivateKey,
+  ed25519PublicKey,
+  rsaPrivateKey,
+  rsaPublicKey,
+  rsaPublicKeyFromSpki,
+  rsaSpki,
+  signRaw,
+  verifyRaw,
+  type PlatformKey,
+  type SignatureAlgorithm,
+} from './primitives.js';
 
 /** Signature algorithm of a member's room-message signing key. */
-export type SigAlg = 'ed25519' | 'rsa-pss';
+export type SigAlg = SignatureAlgorithm;
 
 /**
  * A member's room-message signing key, as keybot lists it in key envelopes.
@@ -47,11 +42,6 @@ export const MIN_RSA_BITS = 2048;
 export const MAX_RSA_BITS = 4096;
 /** Length of a raw Ed25519 signature (RFC 8032 §5.1.6). */
 export const ED25519_SIGNATURE_BYTES = 64;
-
-// DER prefixes of PKCS#8 / SPKI wrappers for Ed25519 (RFC 8410 §7 and §4, OID 1.3.101.112).
-const ED25519_PKCS8_PREFIX = Uint8Array.from([
-  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-]);
 
 // OpenPGP public-key algorithm IDs (RFC 9580 §9.1).
 const ALG_RSA_ENCRYPT_SIGN = 1;
@@ -70,11 +60,11 @@ export interface KeyPacketLike {
 
 /** Why a key packet cannot give us a room-message signing key, or the keys it gives. */
 export type ExtractedPublic =
-  | { ok: true; alg: SigAlg; keyObject: KeyObject; publicKey: SigningPublicKey; signatureBytes: number }
+  | { ok: true; alg: SigAlg; keyObject: PlatformKey; publicKey: SigningPublicKey; signatureBytes: number }
   | { ok: false; reason: string };
 
 export type ExtractedPrivate =
-  | { ok: true; alg: SigAlg; keyObject: KeyObject }
+  | { ok: true; alg: SigAlg; keyObject: PlatformKey }
   | { ok: false; reason: string };
 
 function param(packet: KeyPacketLike, name: string, which: 'public' | 'private'): Uint8Array | undefined {
@@ -113,7 +103,7 @@ function isRsa(packet: KeyPacketLike): boolean {
 export function extractSigningPublic(packet: KeyPacketLike): ExtractedPublic {
   const ed = ed25519PublicBytes(packet);
   if (ed) {
-    const keyObject = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: toBase64Url(ed) }, format: 'jwk' });
+    const keyObject = ed25519PublicKey(ed);
     return {
       ok: true,
       alg: 'ed25519',
@@ -130,11 +120,8 @@ export function extractSigningPublic(packet: KeyPacketLike): ExtractedPublic {
     if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
       return { ok: false, reason: `RSA keys must have ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits; this one has ${bits}` };
     }
-    const keyObject = createPublicKey({
-      key: { kty: 'RSA', n: toBase64Url(stripLeadingZeros(n)), e: toBase64Url(stripLeadingZeros(e)) },
-      format: 'jwk',
-    });
-    const der = keyObject.export({ format: 'der', type: 'spki' });
+    const keyObject = rsaPublicKey(stripLeadingZeros(n), stripLeadingZeros(e));
+    const der = rsaSpki(keyObject);
     return {
       ok: true,
       alg: 'rsa-pss',
@@ -162,19 +149,15 @@ function modInverse(a: bigint, m: bigint): bigint {
  * Build the node:crypto private signing key from a decrypted OpenPGP secret key packet, and check
  * that it matches the public half (a signature made now verifies against what receivers extract).
  */
-export function extractSigningPrivate(packet: KeyPacketLike, publicKey: KeyObject): ExtractedPrivate {
-  let keyObject: KeyObject;
+export function extractSigningPrivate(packet: KeyPacketLike, publicKey: PlatformKey): ExtractedPrivate {
+  let keyObject: PlatformKey;
   let alg: SigAlg;
   try {
     const ed = ed25519PublicBytes(packet);
     if (ed) {
       const seed = param(packet, 'seed', 'private');
       if (!seed || seed.length > 32) return { ok: false, reason: 'the Ed25519 secret key packet has no usable seed' };
-      keyObject = createPrivateKey({
-        key: Buffer.from(concatBytes(ED25519_PKCS8_PREFIX, leftPad(seed, 32))),
-        format: 'der',
-        type: 'pkcs8',
-      });
+      keyObject = ed25519PrivateKey(leftPad(seed, 32));
       alg = 'ed25519';
     } else if (isRsa(packet)) {
       const n = param(packet, 'n', 'public');
@@ -186,20 +169,15 @@ export function extractSigningPrivate(packet: KeyPacketLike, publicKey: KeyObjec
       // Recompute the CRT values rather than trusting OpenPGP's u (= p^-1 mod q, the opposite
       // convention to JWK's qi = q^-1 mod p, RFC 7518 §6.3.2.7).
       const [dn, pn, qn] = [bytesToBigInt(d), bytesToBigInt(p), bytesToBigInt(q)];
-      const b64 = (v: bigint): string => toBase64Url(bigIntToBytes(v));
-      keyObject = createPrivateKey({
-        key: {
-          kty: 'RSA',
-          n: toBase64Url(stripLeadingZeros(n)),
-          e: toBase64Url(stripLeadingZeros(e)),
-          d: b64(dn),
-          p: b64(pn),
-          q: b64(qn),
-          dp: b64(dn % (pn - 1n)),
-          dq: b64(dn % (qn - 1n)),
-          qi: b64(modInverse(qn, pn)),
-        },
-        format: 'jwk',
+      keyObject = rsaPrivateKey({
+        n: bytesToBigInt(n),
+        e: bytesToBigInt(e),
+        d: dn,
+        p: pn,
+        q: qn,
+        dp: dn % (pn - 1n),
+        dq: dn % (qn - 1n),
+        qi: modInverse(qn, pn),
       });
       alg = 'rsa-pss';
     } else {
@@ -209,38 +187,17 @@ export function extractSigningPrivate(packet: KeyPacketLike, publicKey: KeyObjec
     return { ok: false, reason: `the secret key material is unusable (${(err as Error).message})` };
   }
   // Self-test: one signature, checked against the public key that receivers will use.
-  const probe = Buffer.from('sealchat signing key self-test');
+  const probe = new TextEncoder().encode('sealchat signing key self-test');
   if (!verifyRaw(alg, publicKey, probe, signRaw(alg, keyObject, probe))) {
     return { ok: false, reason: 'the secret key does not match its public key' };
   }
   return { ok: true, alg, keyObject };
 }
 
-function rsaOptions(key: KeyObject): { key: KeyObject; padding: number; saltLength: number } {
-  return { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
-}
-
-/** Sign bytes: pure Ed25519 (RFC 8032), or RSASSA-PSS with SHA-256, MGF1-SHA-256, 32-byte salt. */
-export function signRaw(alg: SigAlg, key: KeyObject, data: Uint8Array): Uint8Array {
-  const sig = alg === 'ed25519' ? nodeSign(null, data, key) : nodeSign('sha256', data, rsaOptions(key));
-  return new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength);
-}
-
-/** Verify a signature made by {@link signRaw}; false for any failure, never throws. */
-export function verifyRaw(alg: SigAlg, key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
-  try {
-    return alg === 'ed25519'
-      ? nodeVerify(null, data, key, signature)
-      : nodeVerify('sha256', data, rsaOptions(key), signature);
-  } catch {
-    return false;
-  }
-}
-
 /** A SigningPublicKey parsed into a node:crypto key, with the signature length it produces. */
 export interface ImportedSigningKey {
   alg: SigAlg;
-  keyObject: KeyObject;
+  keyObject: PlatformKey;
   signatureBytes: number;
 }
 
@@ -260,13 +217,12 @@ export function importSigningPublicKey(pub: SigningPublicKey): ImportedSigningKe
   try {
     if (pub.alg === 'ed25519') {
       if (raw.length !== 32) return undefined;
-      const keyObject = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: toBase64Url(raw) }, format: 'jwk' });
+      const keyObject = ed25519PublicKey(raw);
       imported = { alg: 'ed25519', keyObject, signatureBytes: ED25519_SIGNATURE_BYTES };
     } else if (pub.alg === 'rsa-pss') {
-      const keyObject = createPublicKey({ key: Buffer.from(raw), format: 'der', type: 'spki' });
-      const bits = keyObject.asymmetricKeyDetails?.modulusLength ?? 0;
-      if (keyObject.asymmetricKeyType !== 'rsa' || bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) return undefined;
-      imported = { alg: 'rsa-pss', keyObject, signatureBytes: Math.ceil(bits / 8) };
+      const rsa = rsaPublicKeyFromSpki(raw);
+      if (!rsa || rsa.bits < MIN_RSA_BITS || rsa.bits > MAX_RSA_BITS) return undefined;
+      imported = { alg: 'rsa-pss', keyObject: rsa.key, signatureBytes: Math.ceil(rsa.bits / 8) };
     } else {
       return undefined;
     }

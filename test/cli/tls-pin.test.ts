@@ -10,7 +10,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { makeSelfSignedCertificate } from '../../src/crypto/index.js';
+import { makeSelfSignedCertificate } from '../../src/crypto/self-signed.js';
 import { CliProcess, startWorld, tempDir, type World } from '../helpers/companions.js';
 import { until } from '../helpers/poll.js';
 

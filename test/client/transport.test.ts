@@ -8,7 +8,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { makeSelfSignedCertificate, type SelfSignedCertificate } from '../../src/crypto/index.js';
+import { makeSelfSignedCertificate, type SelfSignedCertificate } from '../../src/crypto/self-signed.js';
 import { KnownServers, decideServerTrust, type ServerTrustDecision } from '../../src/client/server-trust.js';
 import { SealTransport, ServerCertificateError, type TransportOptions } from '../../src/client/transport.js';
 import { tempDir } from '../helpers/companions.js';

@@ -18,7 +18,7 @@ import {
   type RoomOp,
 } from '../../src/crypto/index.js';
 import { privateState } from '../../src/crypto/keys.js';
-import { signRaw } from '../../src/crypto/signing.js';
+import { signRaw } from '../../src/crypto/primitives.js';
 import { fixtures, memberOf as member, type Fixtures } from './fixtures.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SealClient } from '../../src/client/client.js';
-import { makeSelfSignedCertificate } from '../../src/crypto/index.js';
+import { makeSelfSignedCertificate } from '../../src/crypto/self-signed.js';
 import { CliProcess, startWorld, tempDir, until, type World } from '../helpers/companions.js';
 
 describe('e2e: companions over TLS', function () {

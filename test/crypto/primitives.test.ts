@@ -1,0 +1,145 @@
+/**
+ * The two implementations of src/crypto's primitives, Node's (primitives.ts, node:crypto) and the
+ * browser companion's (primitives.browser.ts, Web Crypto randomness and @noble), checked against
+ * published vectors and against each other: what one seals or signs, the other opens or verifies,
+ * and both refuse the same tampering.
+ */
+import { expect } from 'chai';
+import { generateKeyPairSync, sign as nodeSign, constants } from 'node:crypto';
+import * as browser from '../../src/crypto/primitives.browser.js';
+import * as node from '../../src/crypto/primitives.js';
+
+const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
+const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const flip = (b: Uint8Array, i: number): Uint8Array => {
+  const c = Uint8Array.from(b);
+  c[i]! ^= 0x01;
+  return c;
+};
+const impls = [
+  ['Node', node],
+  ['browser', browser],
+] as const;
+
+describe('crypto primitives: Node and browser (src/crypto/primitives*.ts)', () => {
+  it('both hash SHA-256 as FIPS 180-4 says, over parts as over their concatenation', () => {
+    for (const [, p] of impls) {
+      expect(toHex(p.sha256(new TextEncoder().encode('abc')))).to.equal('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+      expect(toHex(p.sha256(new TextEncoder().encode('a'), new TextEncoder().encode('bc')))).to.equal(toHex(p.sha256(new TextEncoder().encode('abc'))));
+    }
+  });
+
+  it('both draw random bytes of the length asked, different each time', () => {
+    for (const [, p] of impls) {
+      const a = p.randomBytes(70_000);
+      expect(a.length).to.equal(70_000);
+      expect(toHex(p.randomBytes(32))).to.not.equal(toHex(p.randomBytes(32)));
+      // The part past getRandomValues' 65536-byte limit is filled too.
+      expect(a.subarray(65_536).some((x) => x !== 0)).to.equal(true);
+    }
+  });
+
+  it('both seal AES-256-GCM as the published vector says (key and IV all zeros, empty text)', () => {
+    for (const [, p] of impls) {
+      expect(toHex(p.aesGcmSeal(new Uint8Array(32), new Uint8Array(12), new Uint8Array(0)))).to.equal('530f8afbc74536b9a963b4f1c4cb738b');
+    }
+  });
+
+  it('each opens what the other sealed, and neither opens it with one bit changed, another AAD or a short input', () => {
+    const key = node.randomBytes(32);
+    const iv = node.randomBytes(12);
+    const aad = new TextEncoder().encode('room #sc-x epoch 7');
+    const text = node.randomBytes(300);
+    for (const [, from] of impls) {
+      const sealed = from.aesGcmSeal(key, iv, text, aad);
+      expect(sealed.length).to.equal(300 + node.GCM_TAG_BYTES);
+      for (const [, to] of impls) {
+        expect(toHex(to.aesGcmOpen(key, iv, sealed, aad)!)).to.equal(toHex(text));
+        expect(to.aesGcmOpen(key, iv, flip(sealed, 5), aad)).to.equal(undefined);
+        expect(to.aesGcmOpen(key, iv, flip(sealed, sealed.length - 1), aad)).to.equal(undefined);
+        expect(to.aesGcmOpen(key, iv, sealed, new TextEncoder().encode('room #sc-x epoch 8'))).to.equal(undefined);
+        expect(to.aesGcmOpen(key, iv, sealed)).to.equal(undefined);
+        expect(to.aesGcmOpen(key, iv, sealed.subarray(0, 15), aad)).to.equal(undefined);
+      }
+    }
+  });
+
+  // RFC 8032 §7.1, TEST 2 (one-byte message 0x72).
+  const RFC8032 = {
+    seed: hex('4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb'),
+    pub: hex('3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c'),
+    msg: hex('72'),
+    sig: '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00',
+  };
+
+  it('both sign Ed25519 as RFC 8032 says, and each verifies the other', () => {
+    for (const [, p] of impls) {
+      const sig = p.signRaw('ed25519', p.ed25519PrivateKey(RFC8032.seed), RFC8032.msg);
+      expect(toHex(sig)).to.equal(RFC8032.sig);
+      for (const [, q] of impls) {
+        const pub = q.ed25519PublicKey(RFC8032.pub);
+        expect(q.verifyRaw('ed25519', pub, RFC8032.msg, sig)).to.equal(true);
+        expect(q.verifyRaw('ed25519', pub, hex('73'), sig)).to.equal(false);
+        expect(q.verifyRaw('ed25519', pub, RFC8032.msg, flip(sig, 10))).to.equal(false);
+        expect(q.verifyRaw('ed25519', pub, RFC8032.msg, sig.subarray(0, 63))).to.equal(false);
+        // The right signature checked as another algorithm is false, not an error.
+        expect(q.verifyRaw('rsa-pss', pub, RFC8032.msg, sig)).to.equal(false);
+      }
+    }
+  });
+
+  describe('RSA', function () {
+    this.timeout(20_000);
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const spki = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
+    const jwk = publicKey.export({ format: 'jwk' });
+    const n = new Uint8Array(Buffer.from(jwk.n!, 'base64url'));
+    const e = new Uint8Array(Buffer.from(jwk.e!, 'base64url'));
+    const data = new TextEncoder().encode('sealchat room message transcript');
+    const pss = (saltLength: number): Uint8Array =>
+      new Uint8Array(nodeSign('sha256', data, { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }));
+
+    it('both write the same SubjectPublicKeyInfo for a modulus and exponent, and read it back with its size', () => {
+      for (const [, p] of impls) {
+        expect(toHex(p.rsaSpki(p.rsaPublicKey(n, e)))).to.equal(toHex(spki));
+        const read = p.rsaPublicKeyFromSpki(spki)!;
+        expect(read.bits).to.equal(2048);
+        expect(toHex(p.rsaSpki(read.key))).to.equal(toHex(spki));
+      }
+    });
+
+    it('both refuse a SubjectPublicKeyInfo with bytes after it, cut short, or of another algorithm', () => {
+      const ed = new Uint8Array(generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }));
+      for (const [, p] of impls) {
+        expect(p.rsaPublicKeyFromSpki(Uint8Array.from([...spki, 0]))).to.equal(undefined);
+        expect(p.rsaPublicKeyFromSpki(spki.subarray(0, spki.length - 1))).to.equal(undefined);
+        expect(p.rsaPublicKeyFromSpki(ed)).to.equal(undefined);
+        expect(p.rsaPublicKeyFromSpki(new Uint8Array(0))).to.equal(undefined);
+      }
+    });
+
+    it('both verify RSASSA-PSS (SHA-256, 32-byte salt) made by Node, and refuse tampering and another salt length', () => {
+      const sig = pss(32);
+      const node20 = pss(20);
+      for (const [, p] of impls) {
+        const key = p.rsaPublicKeyFromSpki(spki)!.key;
+        expect(p.verifyRaw('rsa-pss', key, data, sig)).to.equal(true);
+        expect(p.verifyRaw('rsa-pss', key, data.subarray(1), sig)).to.equal(false);
+        expect(p.verifyRaw('rsa-pss', key, data, flip(sig, 100))).to.equal(false);
+        expect(p.verifyRaw('rsa-pss', key, data, sig.subarray(1))).to.equal(false);
+        expect(p.verifyRaw('rsa-pss', key, data, node20)).to.equal(false);
+        expect(p.verifyRaw('ed25519', key, data, sig)).to.equal(false);
+      }
+      // And what primitives.ts signs with an RSA key, the browser verifies.
+      const jwkPriv = privateKey.export({ format: 'jwk' });
+      const big = (s: string | undefined): bigint => BigInt('0x' + Buffer.from(s!, 'base64url').toString('hex'));
+      const priv = node.rsaPrivateKey({ n: big(jwkPriv.n), e: big(jwkPriv.e), d: big(jwkPriv.d), p: big(jwkPriv.p), q: big(jwkPriv.q), dp: big(jwkPriv.dp), dq: big(jwkPriv.dq), qi: big(jwkPriv.qi) });
+      const mine = node.signRaw('rsa-pss', priv, data);
+      expect(browser.verifyRaw('rsa-pss', browser.rsaPublicKeyFromSpki(spki)!.key, data, mine)).to.equal(true);
+    });
+
+    it('the browser refuses to hold an RSA private key, and says to use an Ed25519 one', () => {
+      expect(() => browser.rsaPrivateKey({ n: 1n, e: 3n, d: 1n, p: 1n, q: 1n, dp: 1n, dq: 1n, qi: 1n })).to.throw(/use an Ed25519 key/);
+    });
+  });
+});
