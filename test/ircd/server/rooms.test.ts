@@ -8,7 +8,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { ControlClient } from '../../../src/protocol/control-client.js';
 import { keybotPassword, RawClient, startTestDaemon, type TestDaemon, type TestUser } from '../../helpers/daemon.js';
-import { HISTORY_CHUNK, openRoomStore } from '../../../src/ircd/store/index.js';
+import { HISTORY_CHUNK, openAccountStore, openRoomStore } from '../../../src/ircd/store/index.js';
 
 const ROOM = '#sc-roomroomro';
 
@@ -270,6 +270,43 @@ describe('src/ircd/store/rooms.ts: rooms survive a restart of the daemon (sqlite
         await bob.waitLine(/:keybot!\S+ NOTICE bob :SC1E kept across a restart$/);
         again.close();
         bob.close();
+      } finally {
+        await t.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('an account deleted while the daemon was down loses its rooms and its mailbox at the next start', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-rooms-'));
+    try {
+      let t = await startTestDaemon({}, { dataDir });
+      await t.addUser('alice');
+      await t.addUser('bob');
+      await t.addUser('carol');
+      const control = await ControlClient.connect(t.daemon.controlPath);
+      await control.call('room.add', { room: ROOM, accounts: ['alice', 'carol'] });
+      const kb = await RawClient.connect(t.port);
+      await kb.login('keybot', await keybotPassword(t));
+      kb.send('NOTICE bob :SC1E for bob');
+      await kb.sync();
+      kb.close();
+      control.close();
+      await t.stop();
+      // The admin tool, with no daemon running, deletes bob straight from the store.
+      const accounts = await openAccountStore(t.config.store);
+      await accounts.delete('bob'); // a mailbox, no room
+      await accounts.delete('carol'); // a room, no mailbox
+      await accounts.close();
+
+      t = await startTestDaemon({}, { dataDir });
+      try {
+        const c2 = await ControlClient.connect(t.daemon.controlPath);
+        const info = await c2.call('channel.get', { channel: ROOM });
+        c2.close();
+        expect(info?.accounts).to.deep.equal([{ account: 'alice', state: 'pending' }]);
+        expect(t.daemon.server.rooms.mailCount('bob')).to.equal(0);
       } finally {
         await t.stop();
       }
