@@ -162,6 +162,19 @@ describe('src/ircd/server/placement.ts: rooms that outlive a connection', functi
     expect(await accountsOf(room2)).to.deep.equal({ carol: 'joined' });
   });
 
+  it('room.add places an online keybot in the room first, with op, so that it sees every JOIN', async () => {
+    const kb = await RawClient.connect(t.port);
+    open.push(kb);
+    await kb.login('keybot', await keybotPassword(t));
+    const alice = await login('alice');
+    await control.call('room.add', { room, accounts: ['alice'] });
+    await kb.waitLine(new RegExp(`^:alice!\\S+ JOIN ${room}$`));
+    await alice.waitLine(new RegExp(` 353 alice @ ${room} :?.*@keybot`));
+    expect(await accountsOf()).to.deep.equal({ alice: 'joined' });
+    kb.send('QUIT');
+    await kb.waitClose(); // one keybot at a time: the next test logs it in again
+  });
+
   it('keybot is placed in every room, with op, at each of its logins', async () => {
     await control.call('room.add', { room, accounts: ['dave'] });
     const kb = await RawClient.connect(t.port);
