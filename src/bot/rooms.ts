@@ -164,6 +164,12 @@ export class Room {
     return true;
   }
 
+  /** NAMES and roster are known: the room is ready (wakes whoever waits for it). */
+  markReady(): void {
+    this.ready = true;
+    this.wake();
+  }
+
   /** Who is in the channel now (a NAMES reply), keybot excluded. */
   setPresent(nicks: Iterable<string>): void {
     this.present.clear();

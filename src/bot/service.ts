@@ -200,7 +200,7 @@ export class KeyService {
    */
   private settle(room: Room): void {
     if (!room.namesSeen || !room.rosterKnown) return;
-    room.ready = true;
+    room.markReady();
     for (const f of room.present) {
       if (room.members.has(f) || room.intruders.has(f) || room.expectedJoins.has(f)) continue;
       if (room.pending.has(f)) void this.invites.admit(room, f);
