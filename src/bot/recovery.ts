@@ -56,7 +56,8 @@ export class Recovery {
       memory.delete(casefold(info.name));
       if (roster.length === 0) {
         for (const w of waiting) this.drop(info.name, w, 'the room has no members left');
-        if (selfIn) this.ctx.opts.transport.part(info.name, 'room is empty');
+        if (selfIn || this.ctx.rooms.get(info.name)) this.ctx.opts.transport.part(info.name, 'room is empty');
+        this.ctx.rooms.delete(info.name);
         continue;
       }
       const room = this.ctx.rooms.ensure(info.name);
