@@ -31,6 +31,13 @@ const log = createLogger('keybot');
  */
 export const MAX_INVITEES = Math.floor((510 - 'PRIVMSG keybot :invite '.length + 1) / 2);
 
+/**
+ * How long an invite of someone offline waits for their login (30 days, the daemon's default
+ * history.maxAgeDays): an older one lapses at their login instead of adding them
+ * (docs/PROTOCOL.md "Rooms that outlive a connection", ### keybot).
+ */
+export const PENDING_INVITE_MAX_AGE_MS = 30 * 24 * 3600_000;
+
 /** An invitee who can be placed, with the fingerprint they are pinned to if placed. */
 export interface Invitee {
   nick: string;
@@ -230,6 +237,10 @@ export class Invites {
       if (this.ctx.rooms.get(room.name) !== room || room.pending.get(f) !== p) return;
       if (!room.hasMember(p.by)) {
         this.lapsed(room, p, `${p.by}, who invited them, is no longer in the room`);
+        return;
+      }
+      if (Date.now() - p.at > PENDING_INVITE_MAX_AGE_MS) {
+        this.lapsed(room, p, `the invite is older than ${PENDING_INVITE_MAX_AGE_MS / (24 * 3600_000)} days; invite them again`);
         return;
       }
       if (!k.ok || k.key.fingerprint !== p.fingerprint) {
