@@ -2,9 +2,10 @@
  * Epochs: when a room gets a new key, and sending it (docs/DESIGN.md "Rules the code keeps": Epochs; docs/PROTOCOL.md
  * "Key envelopes"). The key service asks for a rekey (requestRekey); this part schedules it,
  * makes the key, has crypto seal it per member and delivery send it.
- * - Every membership change keybot observes in a room (JOIN, PART, QUIT, KICK; a ping timeout
- *   arrives as QUIT) starts a new epoch with a fresh key, sent to the current members only;
- *   so does reaching rotateAfterMessages room lines or rotateAfterMs.
+ * - Every membership change keybot observes in a room (a placement's JOIN, PART, KICK, a removal;
+ *   a QUIT only where rooms end with a connection) starts a new epoch with a fresh key, sealed
+ *   for every member of the roster, online or offline (an offline member's envelopes wait in
+ *   their mailbox at the daemon); so does reaching rotateAfterMessages room lines or rotateAfterMs.
  * - Bursts coalesce: a change waits `settleMs` for more (at most `maxSettleMs` after the first),
  *   and an invite holds the rekey until everyone it places has joined. Envelopes are sealed
  *   asynchronously, then sent in one synchronous block only if the membership did not move in

@@ -98,7 +98,18 @@ describe('src/bot rooms that outlive a connection (real daemon, real keybot, rea
     await alice.envelopeFor(room);
     await alice.ask(`invite ${room} erin`, /erin is offline/);
     expect(await bob.ask(`cancel ${room} dave`, /dave/)).to.equal(`dave has no pending invite to ${room}`);
+    const accountsOf = async (): Promise<string[]> => {
+      const control = await ControlClient.connect(w.t.daemon.controlPath);
+      try {
+        return ((await control.call('channel.get', { channel: room }))?.accounts ?? []).map((a) => `${a.account}:${a.state}`).sort();
+      } finally {
+        control.close();
+      }
+    };
+    expect(await accountsOf()).to.include('erin:pending');
     expect(await bob.ask(`cancel ${room} erin`, /erin/)).to.equal(`cancelled the invite of erin to ${room}`);
+    // The daemon dropped her too: nobody will place her.
+    expect(await accountsOf()).to.not.include('erin:pending');
     await alice.until(() => alice.channelNotices.find((n) => n.target === room && n.text.startsWith('the invite of erin (by alice) was cancelled by bob')), 'the notice');
     const erin = await login('erin');
     // The marker: keybot answers erin after anything it might have sent her.
