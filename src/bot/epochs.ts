@@ -158,11 +158,21 @@ export class Epochs {
     log.info(`${room.name}: epoch ${epoch} for ${members.length} member${members.length === 1 ? '' : 's'} (${reasons})`);
   }
 
+  /** The current key is older than rotateAfterMs (its rotation was skipped while nobody was online). */
+  rotationDue(room: Room): boolean {
+    return this.ctx.o.rotateAfterMs > 0 && room.current !== undefined && Date.now() - room.current.startedAt >= this.ctx.o.rotateAfterMs;
+  }
+
   private armRotation(room: Room): void {
     clearTimeout(room.rotateTimer);
     room.rotateTimer = undefined;
     if (this.ctx.o.rotateAfterMs <= 0) return;
-    room.rotateTimer = setTimeout(() => this.requestRekey(room, 'scheduled rotation', true), this.ctx.o.rotateAfterMs);
+    room.rotateTimer = setTimeout(() => {
+      // Nobody online in the room: nothing is said under its key, and each epoch would only add
+      // envelopes to the members' mailboxes. The first member back gets a fresh one (rotationDue).
+      if (![...room.present].some((f) => room.members.has(f))) return;
+      this.requestRekey(room, 'scheduled rotation', true);
+    }, this.ctx.o.rotateAfterMs);
     room.rotateTimer.unref();
   }
 

@@ -234,7 +234,9 @@ export class KeyService {
     if (room.members.has(f)) {
       // Back at login: the envelopes sealed while they were away came from their mailbox; the
       // current one again, in case (epochs.ts checks the pin: a swapped key is removed, not keyed).
-      this.epochs.resendKey(nick, room.name).catch((err: unknown) => log.warn(`${room.name}: cannot re-send the key to ${nick}: ${(err as Error).message}`));
+      // A key whose rotation was skipped while nobody was online is replaced instead.
+      if (this.epochs.rotationDue(room)) this.epochs.requestRekey(room, 'scheduled rotation', true);
+      else this.epochs.resendKey(nick, room.name).catch((err: unknown) => log.warn(`${room.name}: cannot re-send the key to ${nick}: ${(err as Error).message}`));
       return;
     }
     if (room.pending.has(f)) {

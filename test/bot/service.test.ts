@@ -469,6 +469,21 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       expect(dir.kicked).to.deep.equal([]);
     });
 
+    it('skips the scheduled rotation while no member is online, and replaces the stale key when the first one is back', async function () {
+      start({ rotateAfterMs: 300 });
+      await daemonRoom([['alice', 'joined'], ['bob', 'offline']]);
+      await settle(() => keyEvents().length === 1);
+      svc.memberQuit('alice');
+      // Past two rotation periods with nobody online.
+      await sleep(700);
+      // The marker: alice is back; the key is older than rotateAfterMs, so a new epoch follows (and
+      // had a rotation run meanwhile, it would have come before this one).
+      svc.memberJoined(ROOM, 'alice');
+      await settle(() => keyEvents().length === 2);
+      expect(keyEvents()[1]).to.match(/\(scheduled rotation\)$/);
+      expect((await opened('bob')).map((e) => e.members.map((m) => m.account).sort())).to.deep.equal([['alice', 'bob'], ['alice', 'bob']]);
+    });
+
     it('a KICK of an offline member (room.remove, account deleted) ends their membership: the next epoch leaves them out', async function () {
       start();
       await daemonRoom([['alice', 'joined'], ['bob', 'offline']]);
