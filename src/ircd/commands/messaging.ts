@@ -94,6 +94,14 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
         s.relay(relay);
       }
       echoToSender(ctx, relay, echo);
+      // A room's history (docs/PROTOCOL.md "Rooms that outlive a connection"): what was relayed
+      // to all members, kept as relayed. STATUSMSG lines reached only some members: not kept.
+      if (!tagmsg && !status && server.rooms.isRoom(channel.folded)) {
+        server.rooms.record(channel.folded, {
+          t: relay.time, id: msgid, src: client.prefix, cmd: command, params: relayParams, a: client.account,
+          ...(tags ? { tags: [...tags] } : {}),
+        });
+      }
     } else {
       const target = server.findClient(targetName);
       if (!target) {

@@ -246,6 +246,11 @@ export class RoomRegistry {
     return list.slice(this.firstLive(list, this.limits.mailboxMax));
   }
 
+  /** Casefolded accounts that have a mailbox. */
+  mailAccounts(): string[] {
+    return [...this.mail.keys()];
+  }
+
   /** Lines waiting in an account's mailbox (for tests and operators). */
   mailCount(accountFolded: string): number {
     return this.mail.get(accountFolded)?.length ?? 0;
