@@ -13,6 +13,12 @@
  * - recovery.ts: taking over the daemon's rooms after a restart, with keybot's pins and pending invites.
  * IRC events and the simple requests (online, status, rooms) are handled here.
  *
+ * Rooms outlive a connection (docs/PROTOCOL.md "Rooms that outlive a connection", where the
+ * directory's persistentRooms says so, i.e. sealchatd): a room's roster (Room.members) is its
+ * members by account, online or offline; a QUIT makes a member offline and no epoch; a member's
+ * JOIN at login gets the current key again; an offline invitee is pending (Room.pending,
+ * invites.ts) until their JOIN at login. On an ordinary network a QUIT is a departure, as a PART.
+ *
  * Member keys are pinned per room (Room.pins, docs/PROTOCOL.md "Member fingerprints"): the
  * directory (the daemon) is asked for each member's key at every rekey, but a member whose
  * registered fingerprint differs from the one they had when placed is never keyed under the new
