@@ -183,11 +183,17 @@ export class KeyService {
     const others = nicks.filter((n) => !this.ctx.isSelf(n));
     room.namesSeen = true;
     room.setPresent(others);
-    if (!this.ctx.opts.directory.persistentRooms || (!room.rosterKnown && this.recovery.done)) {
-      // Membership ends with the connection (an ordinary network), or a room keybot was put into
-      // after its recovery: whoever is in it is the roster. A room keybot remembers (its pins came
-      // back from the room memory): whoever is in it but was never keyed there got in while
-      // keybot was away, by a join keybot did not make.
+    if (this.ctx.opts.directory.persistentRooms && !room.rosterKnown && this.recovery.done) {
+      // keybot opens its rooms itself and learns the others from the daemon at its recovery: a
+      // room it is put into otherwise is none of its own, and whoever is in it is keyed by nobody.
+      log.warn(`${room.name}: put into a room keybot neither opened nor recovered; leaving it`);
+      this.ctx.leaveRoom(room, 'keybot did not open this room');
+      return;
+    }
+    if (!this.ctx.opts.directory.persistentRooms) {
+      // Membership ends with the connection (an ordinary network): whoever is in it is the
+      // roster. A room keybot remembers (its pins came back from the room memory): whoever is in
+      // it but was never keyed there got in while keybot was away, by a join keybot did not make.
       let members = others;
       if (room.pins.size > 0) {
         for (const n of others.filter((x) => !room.pins.has(casefold(x)))) this.removals.intruder(room, n);

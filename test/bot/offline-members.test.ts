@@ -139,6 +139,23 @@ describe('src/bot rooms that outlive a connection (real daemon, real keybot, rea
     expect(trudy.envelopes.filter((e) => e.payload.room === room)).to.deep.equal([]);
   });
 
+  it('a room the operator puts keybot into (one keybot neither opened nor recovered) is left, and nobody in it is keyed', async () => {
+    const trudy = await login('trudy');
+    const rogue = '#sc-rogueroom1';
+    const control = await ControlClient.connect(w.t.daemon.controlPath);
+    try {
+      await control.call('channel.join', { channel: rogue, nick: 'trudy' });
+      await control.call('channel.join', { channel: rogue, nick: 'keybot' });
+    } finally {
+      control.close();
+    }
+    await waitUntil(() => !channelMembers(w.t, rogue).includes('keybot'), 'keybot out of the room');
+    expect(w.bot.service!.rooms.get(rogue)).to.equal(undefined);
+    // The marker: keybot answers trudy after anything it might have sent her.
+    await trudy.ask('fingerprint', /fingerprint/);
+    expect(trudy.envelopes.filter((e) => e.payload.room === rogue)).to.deep.equal([]);
+  });
+
   it('a keybot restart keeps a room with an offline member and a pending invite: both come back, the invitee is keyed at her login', async () => {
     const alice = await login('alice');
     const bob = await login('bob');
