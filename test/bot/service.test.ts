@@ -565,5 +565,27 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       await settle(() => keyEvents().length === 2);
       expect(keyEvents()[1]).to.match(/\(carol added by alice\)$/);
     });
+
+    it('after a restart, a pending invitee who logged in while keybot was away is keyed under the invite; one the memory holds no invite for is removed', async function () {
+      start();
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined']]);
+      await settle(() => keyEvents().length === 1);
+      dir.users.get('carol')!.online = false;
+      await svc.addToRoom('alice', ROOM, ['carol']);
+      const memory = svc.snapshot();
+      svc.shutdown();
+      const users = dir.users;
+      start();
+      dir.users = users;
+      // carol logged in meanwhile (the daemon placed her); dave is pending by nobody keybot knows of.
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined'], ['carol', 'joined'], ['dave', 'pending']], memory);
+      await settle(() => keyEvents().length >= 1 && dir.kicked.length === 1);
+      expect(dir.kicked).to.deep.equal([`${ROOM} dave`]);
+      await settle(() => keyEvents().some((e) => /carol/.test(e)));
+      const last = keyEvents().at(-1)!;
+      expect(last).to.match(/for alice, bob, carol \(/);
+      expect(last).to.include('carol added by alice');
+      expect((await opened('carol')).at(-1)!.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob', 'carol']);
+    });
   });
 });
