@@ -91,6 +91,24 @@ describe('src/bot rooms that outlive a connection (real daemon, real keybot, rea
     expect(verifyRoomOp({ data: ops[0]!, signingKey: aliceEntry.signingKey, fingerprint: aliceEntry.fingerprint, now: read.op!.issuedAt }).status).to.equal(RoomOpStatus.OK);
   });
 
+  it('a new room whose invitees are all offline opens with the requester alone; each invitee is keyed at login under the create operation', async () => {
+    const alice = await login('alice');
+    const line = await alice.ask('invite dave', /^opened /);
+    expect(line).to.match(/^opened #sc-[a-z2-7]{10}; keys follow$/);
+    const room = roomIn(line);
+    expect(alice.notices).to.include(`dave is offline: they join ${room} when they next log in`);
+    const e1 = (await alice.envelopeFor(room)).payload;
+    expect(e1.members.map((m) => m.account)).to.deep.equal(['alice']);
+    const dave = await login('dave');
+    const got = await dave.envelopeFor(room);
+    expect(got.payload.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'dave']);
+    expect(await keyEvent(alice, room, got.payload.epoch)).to.match(/\(dave added by alice\)$/);
+    // The create alice signed, relayed when the room opened and again before dave's epoch.
+    const ops = relayedOps(alice, room).map((d) => readRoomOp({ data: d }).op!);
+    expect(ops.map((o) => o.action)).to.deep.equal(['create', 'create']);
+    expect(ops[1]!.targets.map((t) => t.account)).to.deep.equal(['dave']);
+  });
+
   it('cancel drops a pending invite: she is not placed at login and gets no key', async () => {
     const alice = await login('alice');
     const bob = await login('bob');
