@@ -30,7 +30,7 @@ import { createLogger } from '../util/log.js';
 import { isServiceRoom, ServiceContext, type KeyServiceOptions } from './context.js';
 import type { PresenceChange } from './directory.js';
 import { Epochs, type ResendResult } from './epochs.js';
-import { Invites, type AddToRoomResult, type CancelResult, type OpenRoomResult } from './invites.js';
+import { Invites, type AddToRoomResult, type Authorised, type CancelResult, type OpenRoomResult } from './invites.js';
 import { Operations, type ProposeResult, type SignedResult } from './operations.js';
 import { Recovery } from './recovery.js';
 import { Removals, type LeaveResult } from './removals.js';
@@ -38,7 +38,7 @@ import type { RememberedRoom, Room, RoomRegistry } from './rooms.js';
 
 export { isServiceRoom, type KeyServiceOptions } from './context.js';
 export { keyEventText, type ResendResult } from './epochs.js';
-export { MAX_INVITEES, newRoomName, type AddToRoomResult, type CancelResult, type OpenRoomResult, type Refusal, type RefusalReason } from './invites.js';
+export { MAX_INVITEES, newRoomName, type AddToRoomResult, type Authorised, type CancelResult, type OpenRoomResult, type Refusal, type RefusalReason } from './invites.js';
 export type { LeaveResult } from './removals.js';
 export type { ProposeResult, SignedResult } from './operations.js';
 
@@ -116,9 +116,12 @@ export class KeyService {
     return this.invites.openRoom(requester, invitees);
   }
 
-  /** Add users WITHOUT a member's signature: as openRoom, for keybot's own tests only. */
-  addToRoom(requester: string, roomName: string, invitees: string[]): Promise<AddToRoomResult> {
-    return this.invites.addToRoom(requester, roomName, invitees);
+  /**
+   * Add users WITHOUT checking a member's signature (`auth`, if given, is taken as verified): as
+   * openRoom, for keybot's own tests only.
+   */
+  addToRoom(requester: string, roomName: string, invitees: string[], auth?: Authorised): Promise<AddToRoomResult> {
+    return this.invites.addToRoom(requester, roomName, invitees, auth);
   }
 
   /** Accounts online now, keybot excluded, sorted. */
