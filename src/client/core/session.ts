@@ -216,6 +216,10 @@ export class CompanionSession {
       actions.push(...this.keybotSteps(steps));
       return { result: taken ? { kind: 'hidden' } : r, actions };
     }
+    if (r.kind === 'key' && r.readOnly) {
+      // An older epoch, for reading only: it lifts no suspension and lets no held text out.
+      return { result: { ...r, released: [] }, actions: this.expand(r.released) };
+    }
     if (r.kind === 'key') {
       // A new epoch: its member list is the room as it is now, so it may be sent under.
       this.outbox.trust.keyInstalled(r.room);
@@ -293,7 +297,10 @@ export class CompanionSession {
   connectionLost(now = this.clock()): CompanionAction[] {
     this.online = false;
     for (const room of this.rooms.rooms()) if (this.engine.isEncryptedRoom(room)) this.restoring.set(casefold(room), room);
-    this.wipe();
+    // Nothing may be sent under the keys we held (the room may change while we are away), but
+    // they still read what was said meanwhile (the history catch-up after the next login).
+    this.rooms.clear();
+    this.engine.retireKeys(now);
     return this.keybotSteps(this.keybotKey.connectionLost(now));
   }
 
@@ -301,6 +308,7 @@ export class CompanionSession {
   reconnected(now = this.clock()): void {
     this.online = true;
     this.reconnectedAt = now;
+    this.engine.keysReconnected(now);
     this.keybotKey.reconnected();
   }
 
@@ -428,8 +436,10 @@ export class CompanionSession {
         out.push({ type: 'result', result: r });
         return;
       }
-      this.outbox.trust.keyInstalled(r.room);
-      keyed = true;
+      if (!r.readOnly) {
+        this.outbox.trust.keyInstalled(r.room);
+        keyed = true;
+      }
       out.push({ type: 'result', result: { ...r, released: [] } });
       for (const x of r.released) add(x);
     };
