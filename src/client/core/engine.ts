@@ -120,25 +120,24 @@ export class RoomCryptoEngine {
   /**
    * One line of a `chathistory` batch (history.ts): the room message's record once complete, or
    * what the line is instead. Never held for a key here and never through the live replay guard.
+   * Not queued: CompanionSession calls it inside its own serial queue, after every line before it.
    */
-  historyLine(line: IncomingLine): Promise<{ record: HistoryRecord } | { result: IncomingResult }> {
-    return this.serial(() => {
-      const now = line.now ?? this.c.clock();
-      const kind = classifyLine(line.text);
-      if (kind === 'message' || kind === 'message-part') {
-        const r = this.messages.historyRecord(line.from, line.target, line.text, kind, now);
-        return 'record' in r ? { record: { from: line.from, room: line.target, command: line.command, record: r.record } } : r;
-      }
-      if (kind === undefined && casefold(line.from) !== this.c.keybotNick && this.keys.isEncryptedRoom(line.target)) {
-        return { result: { kind: 'plaintext-in-room', room: this.keys.displayName(line.target), from: line.from, text: sanitizeText(line.text), command: line.command } };
-      }
-      return { result: { kind: 'hidden' } };
-    });
+  historyLine(line: IncomingLine): { record: HistoryRecord } | { result: IncomingResult } {
+    const now = line.now ?? this.c.clock();
+    const kind = classifyLine(line.text);
+    if (kind === 'message' || kind === 'message-part') {
+      const r = this.messages.historyRecord(line.from, line.target, line.text, kind, now);
+      return 'record' in r ? { record: { from: line.from, room: line.target, command: line.command, record: r.record } } : r;
+    }
+    if (kind === undefined && casefold(line.from) !== this.c.keybotNick && this.keys.isEncryptedRoom(line.target)) {
+      return { result: { kind: 'plaintext-in-room', room: this.keys.displayName(line.target), from: line.from, text: sanitizeText(line.text), command: line.command } };
+    }
+    return { result: { kind: 'hidden' } };
   }
 
   /** Decrypt and verify a history record with the keys held now; `wanting`: no key for its epoch (yet). */
-  openHistory(h: HistoryRecord, now?: number): Promise<MessageResult | UndecryptableResult | { wanting: number }> {
-    return this.serial(() => this.messages.openHistory(this.keys.state(h.room), h.from, h.command, h.record, now ?? this.c.clock()));
+  openHistory(h: HistoryRecord, now?: number): MessageResult | UndecryptableResult | { wanting: number } {
+    return this.messages.openHistory(this.keys.state(h.room), h.from, h.command, h.record, now ?? this.c.clock());
   }
 
   /** Why a history record of `epoch` stays unread (its key never came). */

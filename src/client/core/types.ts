@@ -19,6 +19,8 @@ export interface IncomingLine {
   text: string;
   /** Arrival time, ms since the Unix epoch (default: the engine's clock). */
   now?: number;
+  /** The line's IRCv3 tags that matter to the history catch-up (msgid, time, batch): history.ts. */
+  tags?: { msgid?: string; time?: string; batch?: string };
 }
 
 /** Why an envelope was not applied. */
@@ -142,6 +144,12 @@ export interface MessageResult {
    * Absent when none are missing, or when this is the first we see from them.
    */
   missingBefore?: number;
+  /** It came from the server's history (a catch-up after our JOIN: history.ts), not live. */
+  history?: true;
+  /** Its server time (ms since the Unix epoch), when the server gave one (server-time). */
+  time?: number;
+  /** Its IRCv3 msgid, when the server gave one. */
+  msgid?: string;
 }
 export interface UndecryptableResult {
   kind: 'undecryptable';

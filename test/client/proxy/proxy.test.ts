@@ -242,12 +242,13 @@ describe('src/client/proxy (LocalProxy with the real daemon and keybot)', functi
     await until(() => bobGot.includes('before'), 'bob to read "before"');
 
     await w.bot.close();
-    carol.send('QUIT :bye');
+    // A PART (a QUIT is only going offline: it changes nothing for the key).
     const from = a.lines.length;
-    await a.waitLine(/^:carol!\S+ QUIT /, 5000, from);
+    carol.send(`PART ${room} :bye`);
+    await a.waitLine(/^:carol!\S+ PART /, 5000, from);
     const sent = up.length;
     a.send(`PRIVMSG ${room} :too late`);
-    await a.waitLine(new RegExp(`^:\\*sealchat!\\S+ NOTICE ${room} :held: the key of ${room} is being replaced \\(carol quit\\): held until the new key arrives \\(at most 2 s\\)$`), 5000, from);
+    await a.waitLine(new RegExp(`^:\\*sealchat!\\S+ NOTICE ${room} :held: the key of ${room} is being replaced \\(carol left\\): held until the new key arrives \\(at most 2 s\\)$`), 5000, from);
     await a.waitLine(new RegExp(`NOTICE ${room} :NOT SENT: no key for ${room} arrived within 2 s; nothing was sent: "too late"$`), 5000, from);
     a.send(`PRIVMSG ${room} :after the new key`);
     await a.waitLine(/NOTICE #sc-\S+ :held: the key of /, 5000, a.lines.length - 1);
