@@ -15,11 +15,15 @@ import {
   ControlServer, errorResponse, makeAccountMethods, makeChannelMethods, makeControlDispatcher, type ControlHandlers,
 } from './control/index.js';
 import { CONTROL_SOCKET_NAME } from '../protocol/files.js';
+import { casefold } from '../protocol/names.js';
 import { type ControlRequest, type ControlResponse } from '../protocol/control.js';
 import { makeDispatcher } from './commands/dispatch.js';
 import { Commands } from './commands/table.js';
+import { removeFromAllRooms } from './server/placement.js';
+import { RoomRegistry } from './server/rooms.js';
 import { IrcServer } from './server/server.js';
-import { openAccountStore, type AccountStore } from './store/index.js';
+import { openAccountStore, openRoomStore, type AccountStore, type RoomStore } from './store/index.js';
+import { createLogger } from '../util/log.js';
 
 export interface ListenerInfo {
   host: string;
@@ -48,24 +52,38 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     handle: (req) => (dispatch ? dispatch(req) : Promise.resolve(errorResponse('internal', 'the daemon is starting'))),
     serverName: config.serverName,
   });
-  let store: AccountStore;
+  let store: AccountStore | undefined;
+  let roomStore: RoomStore | undefined;
   let accounts: Accounts;
   let service: ServiceAccount;
+  let rooms: RoomRegistry;
   try {
     store = await openAccountStore(config.store);
     accounts = new Accounts(store, { hashConcurrency: config.limits.hashConcurrency });
     service = await accounts.ensureServiceAccount(config.dataDir);
+    roomStore = await openRoomStore(config.store);
+    rooms = await RoomRegistry.open(roomStore, config.history, createLogger('rooms'));
+    // Accounts deleted while the daemon was down (the admin tool writes the store directly)
+    // lose their places in rooms, as `user.del` would have taken them.
+    const existing = new Set((await accounts.list()).map((r) => casefold(r.name)));
+    for (const room of rooms.all()) for (const a of Object.keys(room.members)) if (!existing.has(a)) rooms.forgetAccount(a);
   } catch (err) {
     await control.close();
+    await roomStore?.close();
+    await store?.close();
     throw err;
   }
   // The pipeline: socket → session (framing) → dispatcher (parse, the command table) → handler → state.
-  const server = new IrcServer(config, accounts, makeDispatcher(Commands));
+  const server = new IrcServer(config, accounts, makeDispatcher(Commands), rooms);
   const handlers: ControlHandlers = {
     ...makeAccountMethods(accounts, {
       isOnline: (name: string) => server.isOnline(name),
       disconnectAccount: (name: string, reason: string) => server.disconnectAccount(name, reason),
       releaseNick: (name: string, reason: string) => server.releaseGuestNick(name, reason),
+      removeFromRooms: async (name: string, reason: string) => {
+        removeFromAllRooms(server, name, reason);
+        await server.rooms.flush();
+      },
     }),
     ...makeChannelMethods(server),
   };
@@ -107,6 +125,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     for (const s of netServers) s.close();
     await control.close();
     await server.close();
+    await roomStore.close();
     await store.close();
     throw new Error(`cannot listen: ${(err as Error).message}`);
   }
@@ -124,6 +143,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
         for (const s of netServers) s.close();
         await server.close();
         await control.close();
+        await roomStore.close();
         await store.close();
       })();
       return closing;

@@ -43,6 +43,33 @@ export interface ChannelInfo {
   members: string[];
   /** Members holding +o. */
   operators: string[];
+  /**
+   * For a room (a channel keybot made persistent with `room.add`): every account placed in it,
+   * online or not (docs/PROTOCOL.md "Rooms that outlive a connection"). Absent for an ordinary
+   * channel.
+   */
+  accounts?: RoomAccount[];
+}
+
+/**
+ * One account of a room. `joined`: a member with at least one session in the channel now;
+ * `offline`: a member with no session in it (kept across QUIT and restarts); `pending`: added
+ * while offline, joined at the next login.
+ */
+export interface RoomAccount {
+  account: string;
+  state: 'joined' | 'offline' | 'pending';
+}
+
+/**
+ * What became of one account of a `room.add` call: `joined` true when its online sessions were
+ * put in the room now, false when it is pending (offline: joined at its next login). An unknown
+ * account (or an invalid name) answers `error` and is not added.
+ */
+export interface RoomAddOutcome {
+  account: string;
+  joined: boolean;
+  error?: { code: ControlErrorCode; message: string };
 }
 
 /** Most nicks one `channel.joinmany` call may place. */
@@ -86,6 +113,21 @@ export interface ControlMethods {
   'channel.joinmany': { params: { channel: string; nicks: string[] }; result: JoinOutcome[] };
   /** Remove a user from a channel (seen as a KICK by the service). */
   'channel.kick': { params: { channel: string; nick: string; reason?: string }; result: { ok: true } };
+  /**
+   * Make `room` a room (persistent membership by account; created on the first call) and place
+   * each account: online, every session joins now (keybot sees an ordinary JOIN); offline, the
+   * account becomes `pending` and joins at its next login. One account's failure does not stop
+   * the others; the result names each account's outcome, in the order given. At most
+   * MAX_JOIN_NICKS accounts. An account already placed is placed again (idempotent).
+   */
+  'room.add': { params: { room: string; accounts: string[] }; result: RoomAddOutcome[] };
+  /**
+   * End an account's place in a room. Online: a server KICK with `reason` from every channel
+   * session of it. Offline member: the room's present members get `:<server> KICK <room> <nick>
+   * :<reason>`. Pending: dropped silently. `not_found` if the room does not exist or the
+   * account has no place in it.
+   */
+  'room.remove': { params: { room: string; account: string; reason?: string }; result: { ok: true } };
   'channel.get': { params: { channel: string }; result: ChannelInfo | null };
   /** Channels in which `member` (default: keybot) is present. */
   'channel.list': { params: { member?: string }; result: ChannelInfo[] };

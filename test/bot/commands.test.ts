@@ -26,6 +26,10 @@ function stubService(overrides: Partial<KeyRequests> = {}): KeyRequests & { call
       calls.push(`signed ${nick} ${account} ${line}`);
       return { status: 'incomplete' };
     },
+    cancelInvite: async (req, room, name) => {
+      calls.push(`cancel ${req} ${room} ${name}`);
+      return name === 'carol' ? { status: 'cancelled', room, name } : { status: 'not_pending', room, name };
+    },
     online: async () => ['alice', 'bob'],
     status: async (name) => ({ status: 'unknown', name }),
     roomsOf: () => [],
@@ -99,7 +103,7 @@ describe('src/bot/commands.ts', function () {
       expect(await run(`invite ${most.join(' ')}`, { service })).to.deep.equal([]);
       expect(service.calls).to.have.length(1);
       // Once signed and carried out: the count, then the names in lines that fit IRC, all of them.
-      const ok = signedReplies({ status: 'opened', result: { status: 'opened', room: '#sc-aaaaaaaaaa', joined: most, refused: [] } });
+      const ok = signedReplies({ status: 'opened', result: { status: 'opened', room: '#sc-aaaaaaaaaa', joined: most, pending: [], refused: [] } });
       expect(ok[0]).to.equal(`opened #sc-aaaaaaaaaa with ${MAX_INVITEES} users; keys follow`);
       expect(ok.slice(1).every((l) => l.length <= 310)).to.equal(true);
       expect(ok.slice(1).join(' ').replace(/^with: /, '').split(/,\s*/)).to.deep.equal(most);
@@ -158,7 +162,7 @@ describe('src/bot/commands.ts', function () {
             { name: 'b@d', reason: 'invalid_name' },
           ],
         }),
-        signedOperationPart: async () => ({ status: 'opened', result: { status: 'opened', room: '#sc-abcdefghij', joined: ['bob'], refused: [] } }),
+        signedOperationPart: async () => ({ status: 'opened', result: { status: 'opened', room: '#sc-abcdefghij', joined: ['bob'], pending: [], refused: [] } }),
       });
       expect(await run('invite bob carol ghost dave keybot b@d', { service })).to.deep.equal([
         'cannot invite carol: offline',

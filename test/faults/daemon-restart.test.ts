@@ -26,7 +26,6 @@ describe('faults: daemon restart under connected companions', function () {
   const botOptions = (): KeybotOptions =>
     testKeybotOptions(t, {
       reconnect: { initialMs: 100, maxMs: 400 },
-      tuning: { rejoinWindowMs: REJOIN_WINDOW_MS, restoreGatherMs: 3000 },
     });
 
   before(async () => {

@@ -2,7 +2,7 @@
  * Test harness: a real daemon on port 0 in a temporary data dir, real accounts with real
  * OpenPGP keys, and real clients (irc-framework, or a raw socket for wire-level checks).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,8 +45,13 @@ export interface TestDaemon {
 
 export type ConfigOverrides = Partial<Omit<Config, 'limits'>> & { limits?: Partial<Limits> };
 
-export async function startTestDaemon(overrides: ConfigOverrides = {}): Promise<TestDaemon> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-test-'));
+export interface StartOptions {
+  /** Use this data dir (and its sqlite store) instead of a fresh one; stop() then leaves it in place. */
+  dataDir?: string;
+}
+
+export async function startTestDaemon(overrides: ConfigOverrides = {}, start: StartOptions = {}): Promise<TestDaemon> {
+  const dataDir = start.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'sealchat-test-')));
   const base = await loadConfig({ dataDir, listen: ['127.0.0.1:0'] });
   const { limits, ...rest } = overrides;
   const config: Config = { ...base, ...rest, limits: { ...base.limits, ...limits } };
@@ -64,14 +69,26 @@ export async function startTestDaemon(overrides: ConfigOverrides = {}): Promise<
     },
     async stop() {
       await daemon.close();
-      await rm(dataDir, { recursive: true, force: true });
+      if (start.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
 
-/** Connect an irc-framework client and wait until it is registered (or fails). */
-export function connectClient(port: number, opts: Partial<ConnectOptions> & { nick: string }): Promise<IrcClient> {
+/** The service account's (keybot's) password, from the credentials file the daemon wrote. */
+export async function keybotPassword(t: TestDaemon): Promise<string> {
+  return (JSON.parse(await readFile(t.daemon.service.credentialsFile, 'utf8')) as { password: string }).password;
+}
+
+/**
+ * Connect an irc-framework client and wait until it is registered (or fails). `beforeConnect`
+ * sees the client before it connects (to listen to what the server sends right after login).
+ */
+export function connectClient(
+  port: number,
+  { beforeConnect, ...opts }: Partial<ConnectOptions> & { nick: string; beforeConnect?: (client: IrcClient) => void },
+): Promise<IrcClient> {
   const client = new IRC.Client();
+  beforeConnect?.(client);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`${opts.nick}: registration timed out`)), 8000);
     const fail = (err: Error): void => {
@@ -185,6 +202,17 @@ export class RawClient {
         resolve();
       });
     });
+  }
+
+  /**
+   * Send a PING with a fresh token and wait for its PONG: every line the server sent before it
+   * handled the PING has arrived. Returns the index of the PONG line.
+   */
+  async sync(ms = 5000): Promise<number> {
+    const token = `sync${Math.random().toString(36).slice(2)}`;
+    this.send(`PING ${token}`);
+    await this.waitLine(new RegExp(` PONG \\S+ :?${token}$`), ms);
+    return this.lines.findIndex((l) => l.includes(` PONG `) && l.endsWith(token));
   }
 
   /** Register with PASS account:password and wait for 001. */

@@ -13,6 +13,7 @@ export const SUPPORTED_CAPS: ReadonlyMap<string, string> = new Map([
   ['away-notify', ''],
   ['batch', ''],
   ['cap-notify', ''],
+  ['draft/chathistory', ''],
   ['echo-message', ''],
   ['extended-join', ''],
   ['invite-notify', ''],

@@ -30,7 +30,7 @@ function nextMsgid(): string {
   return `${msgPrefix}-${(++msgCounter).toString(36)}`;
 }
 
-function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'TAGMSG'): void {
+function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'TAGMSG'): Promise<void> | undefined {
   const { server, session, client, params, msg } = ctx;
   const quiet = command === 'NOTICE'; // RFC 2812 §3.3.2: no automatic replies to NOTICE
   if (!params[0]) {
@@ -51,6 +51,8 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
   const tags = clientOnlyTags(msg.tags);
   const msgid = nextMsgid();
   const echo = session.caps.has('echo-message');
+  /** keybot's NOTICEs to nicks that are not online: for the mailbox, if they are accounts. */
+  let offline: string[] | null = null;
   for (const targetName of targets) {
     // STATUSMSG=@+ (modern.ircdocs.horse): @#chan reaches the channel's operators, +#chan its
     // operators and voiced members. The sender needs the same right as for #chan itself.
@@ -92,10 +94,19 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
         s.relay(relay);
       }
       echoToSender(ctx, relay, echo);
+      // A room's history (docs/PROTOCOL.md "Rooms that outlive a connection"): what was relayed
+      // to all members, kept as relayed. STATUSMSG lines reached only some members: not kept.
+      if (!tagmsg && !status && server.rooms.isRoom(channel.folded)) {
+        server.rooms.record(channel.folded, {
+          t: relay.time, id: msgid, src: client.prefix, cmd: command, params: relayParams, a: client.account,
+          ...(tags ? { tags: [...tags] } : {}),
+        });
+      }
     } else {
       const target = server.findClient(targetName);
       if (!target) {
-        if (!quiet) session.reply(ERR_NOSUCHNICK, targetName, 'No such nick (offline)');
+        if (command === 'NOTICE' && client.isService) (offline ??= []).push(targetName);
+        else if (!quiet) session.reply(ERR_NOSUCHNICK, targetName, 'No such nick (offline)');
         continue;
       }
       relayParams[0] = target.nick;
@@ -113,6 +124,39 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
       if (command === 'PRIVMSG' && target.away !== null) session.reply(RPL_AWAY, target.nick, target.away);
     }
   }
+  return offline ? toMailbox(ctx, offline, text, tags, msgid) : undefined;
+}
+
+/**
+ * The mailbox (docs/PROTOCOL.md "Rooms that outlive a connection"): a NOTICE from keybot to a
+ * nick that is not online but is a registered account is kept for that account and delivered
+ * at its next login with its original time and msgid. A nick that is no account is dropped, as
+ * any NOTICE to a missing nick (no reply to a NOTICE, RFC 2812 §3.3.2). The session's next line
+ * waits for this, so keybot's lines keep their order.
+ */
+async function toMailbox(ctx: RegisteredContext, nicks: string[], text: string, tags: Map<string, string> | null, msgid: string): Promise<void> {
+  const { server, session, client } = ctx;
+  const time = session.now;
+  for (const nick of nicks) {
+    const folded = casefold(nick);
+    const name = server.rooms.knownAccount(folded) ?? (await server.accounts.get(nick))?.name;
+    if (name === undefined) continue;
+    const relay = new Relay(client.prefix, 'NOTICE', [name, text], time, client.account, tags, msgid);
+    if (relay.bodyBytes > MAX_LINE_BYTES) {
+      session.reply(ERR_INPUTTOOLONG, 'Message too long to relay without truncation');
+      continue;
+    }
+    // It may have logged in while the account was looked up: then it gets the NOTICE now.
+    const target = server.findClient(name);
+    if (target) {
+      server.deliverToClient(target, relay);
+      continue;
+    }
+    server.rooms.storeMail(folded, {
+      t: time, id: msgid, src: client.prefix, cmd: 'NOTICE', params: [name, text], a: client.account,
+      ...(tags ? { tags: [...tags] } : {}),
+    });
+  }
 }
 
 /** The sender's other sessions always see what it sent; this one only with echo-message. */
@@ -124,16 +168,16 @@ function echoToSender(ctx: RegisteredContext, relay: Relay, echo: boolean): void
 }
 
 // PRIVMSG <target>{,<target>} <text to be sent>
-export function handlePrivmsg(ctx: RegisteredContext): void {
-  relayMessage(ctx, 'PRIVMSG');
+export function handlePrivmsg(ctx: RegisteredContext): Promise<void> | undefined {
+  return relayMessage(ctx, 'PRIVMSG');
 }
 
 // NOTICE <target>{,<target>} <text to be sent>
-export function handleNotice(ctx: RegisteredContext): void {
-  relayMessage(ctx, 'NOTICE');
+export function handleNotice(ctx: RegisteredContext): Promise<void> | undefined {
+  return relayMessage(ctx, 'NOTICE');
 }
 
 // TAGMSG <target>{,<target>}   (IRCv3 message-tags)
-export function handleTagmsg(ctx: RegisteredContext): void {
-  relayMessage(ctx, 'TAGMSG');
+export function handleTagmsg(ctx: RegisteredContext): Promise<void> | undefined {
+  return relayMessage(ctx, 'TAGMSG');
 }

@@ -6,6 +6,7 @@
  */
 import type { Command, CommandTable } from './types.js';
 import { handleCap } from './cap.js';
+import { handleChathistory } from './chathistory.js';
 import { handleJoin, handleKick, handleInvite, handleList, handleNames, handlePart, handleTopic } from './channels.js';
 import { handlePing, handlePong, handleQuit } from './connection.js';
 import { handleHelp, handleInfo, handleLinks, handleLusers, handleMotd, handleTime, handleVersion } from './info.js';
@@ -42,6 +43,8 @@ const table: Record<string, Command> = {
     help: { syntax: 'NOTICE <target>{,<target>} :<text>', text: 'Like PRIVMSG, but no automatic reply is ever sent.' } },
   TAGMSG: { handler: handleTagmsg, minParams: 1,
     help: { syntax: 'TAGMSG <target>{,<target>}', text: 'Send only client tags (IRCv3 message-tags).' } },
+  CHATHISTORY: { handler: handleChathistory, minParams: 0,
+    help: { syntax: 'CHATHISTORY LATEST|BEFORE|AFTER|AROUND <room> <ref> <limit> | BETWEEN <room> <ref> <ref> <limit> | TARGETS <ts> <ts> <limit>', text: 'A room\'s history while you were its member (IRCv3 draft/chathistory; ref: timestamp=<ISO 8601>, msgid=<id>, * for LATEST).' } },
   // channels (channels.ts, modes.ts)
   JOIN: { handler: handleJoin, minParams: 1,
     help: { syntax: 'JOIN <channel>{,<channel>} [<key>{,<key>}] | JOIN 0', text: 'Join channels (0: leave them all). Rooms named #sc-* are opened by keybot.' } },

@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 import { isIP } from 'node:net';
-import { ConfigError, DEFAULT_CONFIG, DEFAULT_LIMITS, type Config, type Limits, type ListenerConfig } from './schema.js';
+import { ConfigError, DEFAULT_CONFIG, DEFAULT_HISTORY, DEFAULT_LIMITS, type Config, type HistoryConfig, type Limits, type ListenerConfig } from './schema.js';
 
 // ---------------------------------------------------------------------------------------------
 // Validation. Each check names the key path (e.g. `limits.sendqBytes`) and shows the bad value.
@@ -80,7 +80,7 @@ const MOTD_LINE_RE = /^[^\r\n\0]*$/;
 
 const TOP_KEYS = [
   'serverName', 'networkName', 'serverInfo', 'dataDir', 'listen', 'store', 'requireAccount', 'utf8Only',
-  'serverPasswordHash', 'operators', 'motd', 'keybot', 'limits',
+  'serverPasswordHash', 'operators', 'motd', 'keybot', 'limits', 'history',
 ] as const;
 
 export function parseConfig(raw: unknown, baseDir: string): Config {
@@ -104,6 +104,7 @@ export function parseConfig(raw: unknown, baseDir: string): Config {
     motd: src.motd === undefined ? [...d.motd] : arr(src.motd, 'motd').map((l, i) => parseMotdLine(l, `motd[${i}]`)),
     keybot: parseKeybot(src.keybot),
     limits: parseLimits(src.limits),
+    history: parseHistory(src.history),
   };
   if (src.store !== undefined) cfg.store = resolveStoreUrl(str(src.store, 'store', URL_RE, 'must be a keyv URL such as sqlite:///path/to/file.sqlite'), baseDir);
   return cfg;
@@ -158,6 +159,20 @@ function parseKeybot(v: unknown): Config['keybot'] {
     rotateAfterMessages: o.rotateAfterMessages === undefined ? d.rotateAfterMessages : int(o.rotateAfterMessages, 'keybot.rotateAfterMessages', 1),
     rotateAfterMs: o.rotateAfterMs === undefined ? d.rotateAfterMs : int(o.rotateAfterMs, 'keybot.rotateAfterMs', 1),
   };
+}
+
+/** Upper bounds that keep one room's history and one mailbox within memory (they are held in memory). */
+const HISTORY_MAX: Record<keyof HistoryConfig, number> = { maxMessages: 1_000_000, maxAgeDays: 36_500, mailboxMax: 100_000 };
+
+function parseHistory(v: unknown): HistoryConfig {
+  const history: HistoryConfig = { ...DEFAULT_HISTORY };
+  if (v === undefined) return history;
+  const o = obj(v, 'history');
+  checkKeys(o, Object.keys(DEFAULT_HISTORY), 'history.');
+  for (const k of Object.keys(DEFAULT_HISTORY) as Array<keyof HistoryConfig>) {
+    if (o[k] !== undefined) history[k] = int(o[k], `history.${k}`, 1, HISTORY_MAX[k]);
+  }
+  return history;
 }
 
 /** Minimum of each numeric limit: 0 only where 0 means "unlimited". */

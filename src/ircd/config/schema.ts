@@ -46,6 +46,22 @@ export interface Limits {
   maxTargets: number;
 }
 
+/**
+ * What the daemon keeps of rooms (docs/PROTOCOL.md "Rooms that outlive a connection"; all of it
+ * ciphertext in sealchat rooms): relayed room messages for CHATHISTORY and the mailbox of
+ * keybot's NOTICEs to offline members.
+ */
+export interface HistoryConfig {
+  /** Messages kept per room, oldest dropped first (also the most one CHATHISTORY serves). */
+  maxMessages: number;
+  /** Room messages and mailbox lines older than this many days are dropped. */
+  maxAgeDays: number;
+  /** Mailbox lines kept per account, oldest dropped first. */
+  mailboxMax: number;
+}
+
+export const DEFAULT_HISTORY: Readonly<HistoryConfig> = Object.freeze({ maxMessages: 10_000, maxAgeDays: 30, mailboxMax: 2000 });
+
 export interface Config {
   serverName: string;
   networkName: string;
@@ -69,6 +85,7 @@ export interface Config {
   motd: string[];
   keybot: { rotateAfterMessages: number; rotateAfterMs: number };
   limits: Limits;
+  history: HistoryConfig;
 }
 
 export class ConfigError extends Error {
@@ -116,5 +133,6 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   ],
   keybot: { rotateAfterMessages: 100, rotateAfterMs: 3_600_000 },
   limits: DEFAULT_LIMITS,
+  history: DEFAULT_HISTORY,
 });
 

@@ -17,6 +17,8 @@ export interface PresenceView {
    * the account's own login is never refused, or merged into the guest (issue 12, item 5).
    */
   releaseNick(name: string, reason: string): void;
+  /** The account was deleted: take it out of every room (as `room.remove` would). */
+  removeFromRooms?(name: string, reason: string): Promise<void>;
 }
 
 /** Presence when no daemon runs: nobody is online, nothing to disconnect. */
@@ -60,6 +62,8 @@ export function makeAccountMethods(accounts: Accounts, presence: PresenceView): 
     'user.setkey': mapped(async ({ name, publicKey }) => info(await accounts.setKey(name, publicKey))),
     'user.del': mapped(async ({ name }) => {
       const r = await accounts.remove(name);
+      // Removed from its rooms first (members see a KICK), then its sessions close (QUIT).
+      await presence.removeFromRooms?.(r.name, 'account deleted');
       presence.disconnectAccount(r.name, 'Account deleted');
       return { ok: true as const };
     }),

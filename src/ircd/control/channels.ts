@@ -2,15 +2,16 @@
  * The presence and channel methods of the control socket (keybot's view of the live server):
  * who is online, what a channel holds, and the server-side join and kick keybot uses for its rooms.
  */
-import { type ChannelInfo, type JoinOutcome } from '../../protocol/control.js';
+import { type ChannelInfo, type JoinOutcome, type RoomAccount } from '../../protocol/control.js';
 import { casefold, isValidChannelName, KEYBOT_NICK } from '../../protocol/names.js';
 import type { Channel } from '../server/model.js';
+import { addToRoom, removeFromRoom } from '../server/placement.js';
 import { Relay } from '../server/relay.js';
 import type { IrcServer } from '../server/server.js';
 import { sendChannelBurst } from '../server/views.js';
 import { ControlFailure, type ControlHandlers } from './server.js';
 
-function channelInfo(channel: Channel): ChannelInfo {
+function channelInfo(server: IrcServer, channel: Channel): ChannelInfo {
   const { modes } = channel.modeString(false);
   const members: string[] = [];
   const operators: string[] = [];
@@ -18,7 +19,19 @@ function channelInfo(channel: Channel): ChannelInfo {
     members.push(c.nick);
     if (m.op) operators.push(c.nick);
   }
-  return { name: channel.name, modes, topic: channel.topic, members, operators };
+  const info: ChannelInfo = { name: channel.name, modes, topic: channel.topic, members, operators };
+  const room = server.rooms.get(channel.folded);
+  if (room) {
+    // A room names its accounts, online or not (docs/PROTOCOL.md "Rooms that outlive a connection").
+    info.accounts = [];
+    for (const m of Object.values(room.members)) {
+      if (m.state === 'left') continue;
+      const client = server.findClient(m.account);
+      const state: RoomAccount['state'] = m.state === 'pending' ? 'pending' : client && channel.members.has(client) ? 'joined' : 'offline';
+      info.accounts.push({ account: m.account, state });
+    }
+  }
+  return info;
 }
 
 /**
@@ -40,14 +53,31 @@ export function makeChannelMethods(server: IrcServer): ControlHandlers {
     'presence.online': async () => server.onlineAccounts(),
     'channel.get': async ({ channel }) => {
       const ch = server.channels.get(casefold(channel));
-      return ch ? channelInfo(ch) : null;
+      return ch ? channelInfo(server, ch) : null;
     },
     // member '*' lists every channel (keybot uses it to find its rooms after a restart).
     'channel.list': async ({ member }) => {
-      if (member === '*') return [...server.channels.values()].map(channelInfo);
+      if (member === '*') return [...server.channels.values()].map((ch) => channelInfo(server, ch));
       const who = server.findClient(member ?? KEYBOT_NICK);
       if (!who) return [];
-      return [...who.channels.values()].map(channelInfo);
+      return [...who.channels.values()].map((ch) => channelInfo(server, ch));
+    },
+    // Rooms that outlive a connection: membership by account (docs/PROTOCOL.md).
+    'room.add': async ({ room, accounts }) => {
+      if (!isValidChannelName(room)) throw new ControlFailure('bad_request', `invalid room name ${room}`);
+      // Look every account up first, then place them all in one synchronous step, so that
+      // nobody's login falls between the check and the placement.
+      const records = await Promise.all(accounts.map(async (asked) => ({ asked, name: (await server.accounts.get(asked))?.name ?? null })));
+      const outcome = addToRoom(server, room, records);
+      await server.rooms.flush();
+      return outcome;
+    },
+    'room.remove': async ({ room, account, reason }) => {
+      const folded = casefold(room);
+      if (!server.rooms.isRoom(folded)) throw new ControlFailure('not_found', `${room} is not a room`);
+      if (!removeFromRoom(server, folded, account, reason ?? 'Removed')) throw new ControlFailure('not_found', `${account} has no place in ${room}`);
+      await server.rooms.flush();
+      return { ok: true };
     },
     // Server-side join: bypasses +i/+k/+l, since the key service decided who is in the room.
     'channel.join': async ({ channel, nick }) => {

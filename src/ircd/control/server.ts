@@ -71,6 +71,8 @@ const PARAMS: Record<ControlMethod, ParamSpec> = {
   'channel.join': { channel: 'string', nick: 'string' },
   'channel.joinmany': { channel: 'string', nicks: 'string[]' },
   'channel.kick': { channel: 'string', nick: 'string', reason: 'string?' },
+  'room.add': { room: 'string', accounts: 'string[]' },
+  'room.remove': { room: 'string', account: 'string', reason: 'string?' },
   'channel.get': { channel: 'string' },
   'channel.list': { member: 'string?' },
 };

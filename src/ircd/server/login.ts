@@ -13,6 +13,7 @@ import {
   ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_PASSWDMISMATCH, ERR_SASLABORTED, RPL_CREATED,
   RPL_MYINFO, RPL_WELCOME, RPL_YOURHOST,
 } from '../protocol/numerics.js';
+import { placeAtLogin } from './placement.js';
 import type { IrcServer } from './server.js';
 import type { Session } from './session.js';
 import { sendChannelBurst, sendIsupport, sendLusers, sendMotd } from './views.js';
@@ -139,5 +140,7 @@ function welcome(server: IrcServer, session: Session, account: string | null, is
       sendChannelBurst(session, channel);
     }
   }
+  // Rooms that outlive a connection: the account's rooms, then its mailbox (docs/PROTOCOL.md).
+  placeAtLogin(server, session);
   server.log.info(`login ${account ? `account=${account}` : `guest=${nick}`} ip=${session.ip} session=${session.id}`);
 }

@@ -18,11 +18,15 @@ import { createLogger, type Logger } from '../../util/log.js';
 import { VERSION } from '../../util/version.js';
 import { Channel, Client, MAX_LIST_ENTRIES, type Peer } from './model.js';
 import { Relay } from './relay.js';
+import { RoomRegistry } from './rooms.js';
 import { Session, type SessionHost } from './session.js';
 import { addressKey, KeyedRateLimiter } from './throttle.js';
 
 /** Parses one line and runs its command (commands/dispatch.ts); passed in by the daemon. */
 export type LineDispatcher = (server: IrcServer, session: Session, line: string) => Promise<void> | undefined;
+
+/** Most lines one CHATHISTORY request is answered with (ISUPPORT CHATHISTORY). */
+export const CHATHISTORY_MAX = 1000;
 
 /** How many WHOWAS entries are kept: a bounded memory of recent nicks, not a log. */
 const NICK_HISTORY_MAX = 200;
@@ -68,9 +72,18 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
   private flushPending = false;
   private sweepTimer: NodeJS.Timeout;
   readonly isupport: string[];
+  /** Rooms that outlive a connection: membership by account, history, mailboxes. */
+  readonly rooms: RoomRegistry;
+  /** Most lines one CHATHISTORY request gets. */
+  readonly chathistoryMax: number;
 
-  constructor(readonly config: Config, readonly accounts: Accounts, private readonly dispatchLine: LineDispatcher) {
+  constructor(readonly config: Config, readonly accounts: Accounts, private readonly dispatchLine: LineDispatcher, rooms?: RoomRegistry) {
     super();
+    this.rooms = rooms ?? new RoomRegistry(config.history, null, this.log);
+    this.chathistoryMax = Math.min(CHATHISTORY_MAX, config.history.maxMessages);
+    // A room exists as a channel also while none of its members is online (not destroyed when
+    // empty), so that keybot and the companions find it after a restart of the daemon.
+    for (const room of this.rooms.all()) this.roomChannel(room.name);
     this.name = config.serverName;
     const l = config.limits;
     this.loginsPerIp = new KeyedRateLimiter(l.loginAttemptsPerIpPerMinute);
@@ -81,7 +94,7 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
       'AWAYLEN=390', 'CASEMAPPING=ascii', `CHANLIMIT=#:${l.channelsPerUser}`, 'CHANMODES=beI,k,l,Cimnst',
       `CHANNELLEN=${CHANNELLEN}`, 'CHANTYPES=#', 'ELIST=CMNTU', 'KICKLEN=390', `MONITOR=${l.monitorLimit}`,
       `NETWORK=${config.networkName}`, `NICKLEN=${NICKLEN}`, 'PREFIX=(ov)@+', 'STATUSMSG=@+', 'TOPICLEN=390', `USERLEN=${NICKLEN}`,
-      'MODES=4', `EXCEPTS=e`, 'INVEX=I', 'EXTBAN=,am', 'ACCOUNTEXTBAN=a', `MAXLIST=b:${MAX_LIST_ENTRIES},e:${MAX_LIST_ENTRIES},I:${MAX_LIST_ENTRIES}`, 'WHOX', `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:${l.maxTargets},KICK:${l.maxTargets},MONITOR:`,
+      'MODES=4', `EXCEPTS=e`, 'INVEX=I', 'EXTBAN=,am', 'ACCOUNTEXTBAN=a', `MAXLIST=b:${MAX_LIST_ENTRIES},e:${MAX_LIST_ENTRIES},I:${MAX_LIST_ENTRIES}`, 'WHOX', `CHATHISTORY=${this.chathistoryMax}`, 'MSGREFTYPES=msgid,timestamp', `TARGMAX=PRIVMSG:${l.maxTargets},NOTICE:${l.maxTargets},TAGMSG:${l.maxTargets},JOIN:,PART:,WHOIS:1,NAMES:${l.maxTargets},KICK:${l.maxTargets},MONITOR:`,
     ];
     if (config.utf8Only) this.isupport.push('UTF8ONLY');
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
@@ -196,6 +209,7 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     if (now % 60_000 < 1000) {
       this.loginsPerIp.sweep(now);
       this.loginsPerAccount.sweep(now);
+      this.rooms.sweep();
     }
   }
 
@@ -357,7 +371,8 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
         told.add(m);
         this.deliverToClient(m, relay);
       }
-      if (ch.members.size === 0) this.channels.delete(ch.folded);
+      // QUIT keeps a room's membership (docs/PROTOCOL.md "Rooms that outlive a connection").
+      if (ch.members.size === 0 && !this.rooms.isRoom(ch.folded)) this.channels.delete(ch.folded);
     }
     client.channels.clear();
     this.notifyMonitors(client, false);
@@ -405,6 +420,16 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     return { channel, created: true };
   }
 
+  /** A room's channel, made (invite-only and secret, as keybot keeps its rooms) if it does not exist. */
+  roomChannel(name: string): Channel {
+    const { channel, created } = this.getOrCreateChannel(name);
+    if (created) {
+      channel.flags.add('i');
+      channel.flags.add('s');
+    }
+    return channel;
+  }
+
   /** Add a member and tell everyone (JOIN, then topic and NAMES to the joiner's sessions). */
   join(client: Client, channel: Channel, asOp: boolean, sendBurst: (s: Peer) => void): void {
     channel.members.set(client, { op: asOp, voice: false });
@@ -420,18 +445,24 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     for (const s of client.sessions) sendBurst(s);
   }
 
-  /** Remove a member; `relay` (PART or KICK) goes to all members including the one leaving. */
+  /**
+   * Remove a member; `relay` (PART or KICK) goes to all members including the one leaving. In a
+   * room this ends the account's membership (a QUIT, in removeClient, does not).
+   */
   leave(client: Client, channel: Channel, relay: Relay): void {
     this.deliverToChannel(channel, relay);
     channel.members.delete(client);
     channel.membersChanged();
     client.channels.delete(channel.folded);
-    if (channel.members.size === 0) this.channels.delete(channel.folded);
+    const isRoom = this.rooms.isRoom(channel.folded);
+    if (isRoom && client.account !== null) this.rooms.endMembership(channel.folded, casefold(client.account));
+    if (channel.members.size === 0 && !isRoom) this.channels.delete(channel.folded);
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
     for (const s of [...this.sessions]) s.close('Server shutting down', true);
+    await this.rooms.close();
   }
 }
 

@@ -50,6 +50,13 @@ function withTag(line: Buffer, tag: string): Buffer {
   return Buffer.from(s.startsWith('@') ? `@${tag};${s.slice(1)}` : `@${tag} ${s}`);
 }
 
+/** Whether a serialised line carries a `batch` tag. */
+function hasBatchTag(line: Buffer): boolean {
+  if (line[0] !== 0x40 /* @ */) return false;
+  const s = line.toString('latin1', 0, Math.min(line.length, line.indexOf(0x20)));
+  return /[@;]batch=/.test(s);
+}
+
 /** The command word of a line that is not UTF-8 (read as latin1), for FAIL <command> INVALID_UTF8. */
 const COMMAND_RE = /^(?:@\S* +)?(?::\S* +)?([A-Za-z]{1,20}|[0-9]{3})(?: |$)/;
 
@@ -181,7 +188,8 @@ export class Session implements Peer {
     let tags = '';
     if (this.tagMask & TAG_SERVER_TIME || extraTags) {
       const t: Record<string, string> = { ...extraTags };
-      if (this.tagMask & TAG_SERVER_TIME) t.time = new Date().toISOString();
+      // A replayed line (CHATHISTORY, the mailbox) brings its own time.
+      if (this.tagMask & TAG_SERVER_TIME && t.time === undefined) t.time = new Date().toISOString();
       tags = serializeTags(t);
     }
     let body = serializeBody(source, command, params);
@@ -255,9 +263,16 @@ export class Session implements Peer {
     } else {
       const id = `lr${(++batchCounter).toString(36)}`;
       this.sendFrom(name, 'BATCH', [`+${id}`, 'labeled-response'], { label: l.label });
-      for (const line of l.lines) this.write(withTag(line, `batch=${id}`));
+      // A line inside a nested batch (a chathistory batch in a labeled response) keeps its own
+      // batch tag; the nested BATCH lines themselves belong to the outer one (IRCv3 batch).
+      for (const line of l.lines) this.write(hasBatchTag(line) ? line : withTag(line, `batch=${id}`));
       this.sendFrom(name, 'BATCH', [`-${id}`]);
     }
+  }
+
+  /** A fresh batch reference tag (IRCv3 batch), unique within this daemon run. */
+  newBatchId(): string {
+    return `b${(++batchCounter).toString(36)}`;
   }
 
   setCap(name: string, on: boolean): void {

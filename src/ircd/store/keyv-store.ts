@@ -42,7 +42,7 @@ const ADAPTERS: Record<string, string> = {
   etcd: '@keyv/etcd',
 };
 
-type AdapterFactory = () => Promise<KeyvStoreAdapter | Map<unknown, unknown>>;
+export type AdapterFactory = () => Promise<KeyvStoreAdapter | Map<unknown, unknown>>;
 
 export class KeyvAccountStore implements AccountStore {
   private closed = false;
@@ -137,7 +137,7 @@ export async function openAccountStore(url: string): Promise<AccountStore> {
   return KeyvAccountStore.open(url);
 }
 
-function makeKeyv<T>(store: KeyvStoreAdapter | Map<unknown, unknown>, namespace: string): Keyv<T> {
+export function makeKeyv<T>(store: KeyvStoreAdapter | Map<unknown, unknown>, namespace: string): Keyv<T> {
   const kv = new Keyv<T>({ store: store as KeyvStoreAdapter, namespace, throwOnErrors: true });
   // Errors are also thrown to the caller (throwOnErrors); the listener keeps an 'error' emit
   // from becoming an uncaught exception.
@@ -145,7 +145,7 @@ function makeKeyv<T>(store: KeyvStoreAdapter | Map<unknown, unknown>, namespace:
   return kv;
 }
 
-async function adapterFactory(url: string): Promise<AdapterFactory> {
+export async function adapterFactory(url: string): Promise<AdapterFactory> {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase();
   if (scheme === undefined) throw new StoreError(`store URL ${JSON.stringify(url)} has no scheme (expected e.g. sqlite:///path/sealchat.sqlite)`);
   if (scheme === 'memory') {
@@ -197,6 +197,6 @@ async function adapterFactory(url: string): Promise<AdapterFactory> {
 }
 
 /** Hide credentials in URLs (redis://user:pass@host) before they reach logs or errors. */
-function redact(url: string): string {
+export function redact(url: string): string {
   return url.replace(/\/\/([^/@]*)@/, '//***@');
 }
