@@ -208,6 +208,9 @@ export class RoomMessages {
     const opened = this.verify(state, from, command, record, now);
     if ('wanting' in opened || opened.kind === 'undecryptable') return opened;
     this.ownSeqSeen(state, from, opened.epoch, opened.seq);
+    // The live guard learns the number too: the next live message of this sender does not count
+    // the ones history showed as missing. (Its verdict is history.ts's business: by identity.)
+    this.replay.accept({ room: state.name, epoch: opened.epoch, sender: from, seq: opened.seq });
     return opened;
   }
 
