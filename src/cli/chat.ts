@@ -175,7 +175,7 @@ class Chat {
     c.on('quit', (q) => this.info(`${q.nick} quit${q.reason ? ` (${q.reason})` : ''}`));
     c.on('error', (err) => this.info(`error: ${err.message}`));
     c.on('disconnected', (d) => {
-      if (d.reconnecting) return this.info(`lost the connection to ${this.where}; reconnecting (room keys are gone until keybot sends new ones; text you type is held)`);
+      if (d.reconnecting) return this.info(`lost the connection to ${this.where}; reconnecting (nothing is sent under the room keys until keybot sends them again; text you type is held)`);
       this.lostReason = d.reason;
       this.info(`disconnected from ${this.where}: ${d.reason}`);
     });
