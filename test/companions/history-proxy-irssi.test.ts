@@ -13,21 +13,11 @@ import { unlockPrivateKey } from '../../src/crypto/index.js';
 import { startWorld, until, type World } from '../helpers/companions.js';
 import { escapeRe, haveIrssi, startIrssi, type RealClient } from '../helpers/realclients.js';
 import { haveCommand } from '../helpers/tmux.js';
+import { typedAs } from '../helpers/history-plugin.js';
 
 const available = (await haveIrssi()) && (await haveCommand('tmux'));
 const describeIf = available ? describe : describe.skip;
 
-/** Read `got` as the texts typed: consecutive pieces of one long text joined again, in order. */
-function typedAs(got: string[], typed: string[]): string[] {
-  const out: string[] = [];
-  let i = 0;
-  for (const want of typed) {
-    let text = got[i++] ?? '';
-    while (text !== want && want.startsWith(text) && i < got.length) text += got[i++];
-    out.push(text);
-  }
-  return i === got.length ? out : [...out, ...got.slice(i)];
-}
 
 describeIf(`companions: irssi through sealchat proxy catches up on a room${available ? '' : ' (SKIPPED: irssi or tmux is not installed)'}`, function () {
   this.timeout(90_000);

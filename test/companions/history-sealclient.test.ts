@@ -12,18 +12,8 @@ import { SealClient as Client } from '../../src/client/client.js';
 import { loginAs } from '../helpers/keybot.js';
 import { sealClient, startPluginWorld, until, type PluginWorld } from '../helpers/plugins.js';
 import { startWireTap, type RelayTap } from '../helpers/wiretap.js';
+import { typedAs } from '../helpers/history-plugin.js';
 
-/** Read `got` as the texts typed: consecutive pieces of one long text joined again, in order. */
-function typedAs(got: string[], typed: string[]): string[] {
-  const out: string[] = [];
-  let i = 0;
-  for (const want of typed) {
-    let text = got[i++] ?? '';
-    while (text !== want && want.startsWith(text) && i < got.length) text += got[i++];
-    out.push(text);
-  }
-  return i === got.length ? out : [...out, ...got.slice(i)];
-}
 
 describe('src/client/client.ts: what was said while the connection was lost (real daemon and keybot)', function () {
   this.timeout(60_000);

@@ -24,6 +24,7 @@ export class ProxyCaps {
   private readonly own = new Set<string>();
   /** Our pending CAP REQ (its caps, sorted and joined), to swallow the answer. */
   private ownRequest: string | undefined;
+  private asked = false;
   /** The server's ISUPPORT CHATHISTORY value. */
   historyLimit: string | undefined;
 
@@ -42,7 +43,9 @@ export class ProxyCaps {
    * offers all four history capabilities and the client did not enable them all.
    */
   beforeEnd(): string[] {
-    if (!HISTORY_CAPS.every((c) => this.available.has(c))) return [];
+    // Once: a CAP END after registration (a client's later negotiation) asks nothing again.
+    if (this.asked || !HISTORY_CAPS.every((c) => this.available.has(c))) return [];
+    this.asked = true;
     const want = HISTORY_CAPS.filter((c) => !this.client.has(c));
     if (want.length === 0) return [];
     this.ownRequest = [...want].sort().join(' ');
