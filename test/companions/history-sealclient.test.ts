@@ -23,7 +23,7 @@ describe('src/client/client.ts: what was said while the connection was lost (rea
   let bob: SealClient;
 
   before(async () => {
-    w = await startPluginWorld(['alice', 'bob']);
+    w = await startPluginWorld(['alice', 'bob', 'carol']);
     tap = await startWireTap(w.t.port);
   });
   after(async () => {
@@ -89,5 +89,41 @@ describe('src/client/client.ts: what was said while the connection was lost (rea
     expect(summaries).to.deep.equal([`${caughtUp.length} messages while you were away`]);
     expect(got.filter((m) => m.text === 'before the cut')).to.have.length(1);
     expect(got.at(-1)).to.include({ text: 'after bob is back' }).and.not.have.property('history');
+  });
+
+  it('reads what was said under the epochs made while he was away (carol joined, then left): the keys came from his mailbox', async () => {
+    const room = alice.localRooms()[0]!.room;
+    const carol = await sealClient(w, 'carol');
+    const got: RoomMessageEvent[] = [];
+    const summaries: string[] = [];
+    bob.on('message', (m) => got.push(m));
+    bob.on('history', (h) => summaries.push(h.summary));
+    const e0 = alice.localRooms().find((r) => r.room === room)!.epoch!;
+    tap.down = true;
+    const quit = new Promise<void>((resolve) => alice.on('quit', (q) => q.nick === 'bob' && resolve()));
+    tap.cut();
+    await quit;
+    await alice.send(room, 'under the first epoch');
+    await alice.inviteTo(room, ['carol']);
+    const e1 = (await until(() => alice.localRooms().find((r) => r.room === room && r.members.includes('carol') && r.epoch! > e0), 'the epoch with carol')).epoch!;
+    await until(() => carol.localRooms().some((r) => r.room === room && r.epoch === e1), "carol's key");
+    await alice.send(room, 'under the epoch with carol');
+    await carol.leave(room);
+    const e2 = (await until(() => alice.localRooms().find((r) => r.room === room && !r.members.includes('carol') && r.epoch! > e1), 'the epoch without carol')).epoch!;
+    await alice.send(room, 'under the epoch without carol');
+    expect(await alice.whois('bob')).to.include({ error: 'not_found' });
+
+    tap.down = false;
+    await until(() => summaries.length > 0, 'the catch-up', 30_000);
+    expect(got.map((m) => [m.text, m.epoch, m.history])).to.deep.equal([
+      ['under the first epoch', e0, true],
+      ['under the epoch with carol', e1, true],
+      ['under the epoch without carol', e2, true],
+    ]);
+    expect(summaries).to.deep.equal(['3 messages while you were away']);
+    // bob sends under the newest epoch only.
+    const sent = await bob.send(room, 'bob is back');
+    expect(sent.epoch).to.equal(e2);
+    await carol.quit();
   });
 });
