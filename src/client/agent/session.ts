@@ -168,7 +168,10 @@ export class AgentSession {
    */
   async lineIn(raw: string): Promise<LineReply> {
     const l = readLine(raw);
-    if (!l || l.source === '') return PASS;
+    if (!l) return PASS;
+    // The history catch-up's lines may come without a source (a server may leave it out).
+    if (HISTORY_COMMANDS.has(l.command)) return this.historyLine(l);
+    if (l.source === '') return PASS;
     const [first = '', second = ''] = l.params;
     switch (l.command) {
       case 'PRIVMSG':
@@ -189,11 +192,6 @@ export class AgentSession {
       case 'QUIT':
         if (l.nick !== '') await this.membership({ kind: 'quit', nick: l.nick });
         return PASS;
-      case 'CAP':
-      case 'BATCH':
-      case 'FAIL':
-      case '005':
-        return this.historyLine(l);
       default:
         return PASS;
     }
@@ -489,6 +487,8 @@ export class AgentSession {
 
 const PASS: LineReply = { id: null, ok: true, action: 'pass' };
 const HIDE: LineReply = { id: null, ok: true, action: 'hide' };
+/** The lines of the history catch-up (`historyLine`). */
+const HISTORY_COMMANDS = new Set(['CAP', 'BATCH', 'FAIL', '005']);
 
 /** Which outgoing line is which, as the server reads it: command, target (casefolded), text. */
 function ownKey(command: string, target: string, text: string): string {
