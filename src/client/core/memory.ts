@@ -33,6 +33,8 @@ interface Entry {
   rooms: Record<string, { room: string; epoch: number }>;
   /** Folded room → server time (ms) of the newest room message seen (history catch-up). */
   seen?: Record<string, number>;
+  /** Folded room → our own last sequence number, and its epoch. */
+  seqs?: Record<string, { epoch: number; seq: number }>;
 }
 
 /** The memory file that goes with a known-keybots file: same folder, `<name>.memory.json`. */
@@ -56,8 +58,8 @@ export class CompanionMemory {
    */
   private readonly rosters = new Map<string, { last: Set<string>; earlier?: Set<string> }>();
   /**
-   * Folded room → our own last sequence number and the epoch it was used under. In memory only
-   * (the process): when keybot re-sends the same epoch at a new login, a new connection goes on
+   * Folded room → our own last sequence number and the epoch it was used under: when keybot
+   * re-sends the same epoch at a new login (or after a restart: it is in the file), we go on
    * from it, since members refuse numbers they saw (ReplayGuard).
    */
   private readonly seqs = new Map<string, { epoch: number; seq: number }>();
@@ -136,6 +138,7 @@ export class CompanionMemory {
     if (r && (r.epoch > epoch || (r.epoch === epoch && r.seq >= seq))) return;
     if (!r && this.seqs.size >= MAX_ROOMS) return;
     this.seqs.set(folded, { epoch, seq });
+    this.changed();
   }
 
   /** The server time (ms) of the newest message seen in `room`, on any connection (and, with a file, in an earlier run). */
@@ -170,6 +173,7 @@ export class CompanionMemory {
       members: Object.fromEntries(this.members),
       rooms: Object.fromEntries(this.rooms),
       ...(this.seen.size > 0 ? { seen: Object.fromEntries(this.seen) } : {}),
+      ...(this.seqs.size > 0 ? { seqs: Object.fromEntries(this.seqs) } : {}),
     };
   }
 
@@ -194,6 +198,10 @@ export class CompanionMemory {
     for (const [folded, t] of Object.entries(entry.seen ?? {})) {
       if (!Number.isSafeInteger(t) || t <= 0) throw new Error(`${where}: the last seen time of ${folded} is not a time`);
       this.seen.set(casefold(folded), t);
+    }
+    for (const [folded, r] of Object.entries(entry.seqs ?? {})) {
+      if (!r || !Number.isSafeInteger(r.epoch) || r.epoch < 0 || !Number.isSafeInteger(r.seq) || r.seq < 0) throw new Error(`${where}: the sequence number of ${folded} is not valid`);
+      this.seqs.set(casefold(folded), { epoch: r.epoch, seq: r.seq });
     }
   }
 }

@@ -6,7 +6,7 @@
  * has no key to send under, must not get text out under it.
  */
 import { expect } from 'chai';
-import { CompanionSession, type CompanionAction } from '../../../src/client/index.js';
+import { CompanionMemory, CompanionSession, RoomCryptoEngine, type CompanionAction } from '../../../src/client/index.js';
 import { encryptRoomMessage, generateRoomKey, MessageStatus, peekRoomMessage } from '../../../src/crypto/index.js';
 import { envelopeLines, memberOf, party, type Party } from '../fixtures.js';
 
@@ -24,8 +24,8 @@ describe('src/client/core/room-keys.ts: keys of older epochs are for reading onl
     t0 = Date.now();
   });
 
-  async function session(): Promise<CompanionSession> {
-    const s = new CompanionSession({ account: 'alice', server: 'test:1', privateKey: alice.priv, keybotPublicKey: keybot.publicArmored, knownKeybotsFile: false });
+  async function session(memory?: CompanionMemory): Promise<CompanionSession> {
+    const s = new CompanionSession({ account: 'alice', server: 'test:1', privateKey: alice.priv, keybotPublicKey: keybot.publicArmored, knownKeybotsFile: false, ...(memory ? { memory } : {}) });
     await s.start(t0);
     s.membership({ kind: 'join', room: ROOM, nick: 'alice' });
     return s;
@@ -118,5 +118,28 @@ describe('src/client/core/room-keys.ts: keys of older epochs are for reading onl
     expect(kept.map((k) => k.epoch)).to.deep.equal(Array.from({ length: 16 }, (_, i) => 204 + i));
     s.sweep(t0 + 11 * 60_000);
     expect((s.engine as unknown as { keys: { get(r: string): { older: unknown[] } } }).keys.get(ROOM).older).to.deep.equal([]);
+  });
+
+  it('a restarted companion given the same epoch again goes on from its own last sequence number (kept in the memory file): members do not refuse it as a replay', async () => {
+    const k200 = generateRoomKey();
+    const first = new CompanionMemory('alice', 'test:1');
+    const a1 = await session(first);
+    await envelope(a1, 200, [alice, bob], k200);
+    const b = new RoomCryptoEngine({ account: 'bob', privateKey: bob.priv, keybotKey: keybot.pub });
+    for (const text of await envelopeLines({ to: bob, signer: keybot, room: ROOM, epoch: 200, key: k200, members: [memberOf(alice), memberOf(bob)], issuedAt: t0 })) {
+      await b.handleIncoming({ from: 'keybot', target: 'bob', command: 'NOTICE', text, now: t0 });
+    }
+    const bobReads = async (r: ReturnType<CompanionSession['send']>): Promise<string> => {
+      if (r.status !== 'send') throw new Error(r.status);
+      const got = await b.handleIncoming({ from: 'alice', target: ROOM, command: 'PRIVMSG', text: r.lines[0]!, now: t0 + 10 });
+      return got.kind === 'message' ? got.text : `${got.kind}: ${(got as { reason?: string }).reason}`;
+    };
+    for (const t of ['one', 'two', 'three']) expect(await bobReads(a1.send({ target: ROOM, text: t, hold: true, now: t0 + 1 }))).to.equal(t);
+    // A new process: the memory comes back from the file; keybot re-sends epoch 200 at the login.
+    const again = new CompanionMemory('alice', 'test:1');
+    again.load(JSON.parse(JSON.stringify(first.toEntry())), 'the file');
+    const a2 = await session(again);
+    await envelope(a2, 200, [alice, bob], k200, t0 + 5);
+    expect(await bobReads(a2.send({ target: ROOM, text: 'four', hold: true, now: t0 + 6 }))).to.equal('four');
   });
 });
