@@ -19,7 +19,7 @@ import type { Epochs } from './epochs.js';
 import type { KeyProblem, MemberKey } from './keybook.js';
 import type { PendingInvite, Room } from './rooms.js';
 import { randomBytes } from 'node:crypto';
-import { FrameStatus, frameParts, type EnvelopeMember } from '../crypto/index.js';
+import { FrameStatus, RoomOpStatus, frameParts, readRoomOp, verifyRoomOp, type EnvelopeMember } from '../crypto/index.js';
 
 const log = createLogger('keybot');
 
@@ -30,6 +30,13 @@ const log = createLogger('keybot');
  * opens with one command in one epoch; the bound keeps one command's work finite all the same.
  */
 export const MAX_INVITEES = Math.floor((510 - 'PRIVMSG keybot :invite '.length + 1) / 2);
+
+/**
+ * How long an invite of someone offline waits for their login (30 days, the daemon's default
+ * history.maxAgeDays): an older one lapses at their login instead of adding them
+ * (docs/PROTOCOL.md "Rooms that outlive a connection", ### keybot).
+ */
+export const PENDING_INVITE_MAX_AGE_MS = 30 * 24 * 3600_000;
 
 /** An invitee who can be placed, with the fingerprint they are pinned to if placed. */
 export interface Invitee {
@@ -232,8 +239,18 @@ export class Invites {
         this.lapsed(room, p, `${p.by}, who invited them, is no longer in the room`);
         return;
       }
+      if (Date.now() - p.at > PENDING_INVITE_MAX_AGE_MS) {
+        this.lapsed(room, p, `the invite is older than ${PENDING_INVITE_MAX_AGE_MS / (24 * 3600_000)} days; invite them again`);
+        return;
+      }
       if (!k.ok || k.key.fingerprint !== p.fingerprint) {
         this.lapsed(room, p, `their registered key changed since ${p.by} invited them (the invite named ${p.fingerprint}, now ${k.ok ? k.key.fingerprint : 'none usable'})`);
+        return;
+      }
+      const unsound = p.op ? await this.unsound(room, p, p.op) : undefined;
+      if (this.ctx.rooms.get(room.name) !== room || room.pending.get(f) !== p) return;
+      if (unsound) {
+        this.lapsed(room, p, unsound);
         return;
       }
       room.pending.delete(f);
@@ -251,6 +268,27 @@ export class Invites {
       this.ctx.changed();
       this.epochs.requestRekey(room, undefined, false, true);
     }
+  }
+
+  /**
+   * Why the signed operation kept for a pending invite does not authorise it (it may have come
+   * back from the room memory on disk, which keybot does not take on trust), or undefined: it
+   * must verify under the actor's key as pinned in the room, name this room, be made by the
+   * invite's actor and add the invitee with the fingerprint kept.
+   */
+  private async unsound(room: Room, p: PendingInvite, op: Uint8Array): Promise<string | undefined> {
+    const read = readRoomOp({ data: op });
+    if (read.status !== RoomOpStatus.OK || !read.op) return `the invite kept for them is not a signed operation (${read.status})`;
+    if (casefold(read.op.actor.account) !== casefold(p.by)) return `the invite kept for them was not made by ${p.by}`;
+    const pinned = room.pins.get(casefold(p.by));
+    const actor = await this.ctx.keys.lookup(p.by);
+    if (!actor.ok || pinned === undefined || actor.key.fingerprint !== pinned) return `${p.by}'s key is not the one pinned in the room`;
+    // Its time window was checked when it was accepted; what is checked here is who signed what.
+    const verified = verifyRoomOp({ data: op, signingKey: actor.member.signingKey, fingerprint: pinned, now: read.op.issuedAt });
+    if (verified.status !== RoomOpStatus.OK) return `the invite kept for them does not verify under ${p.by}'s key (${verified.status})`;
+    if (casefold(read.op.room) !== room.folded) return 'the invite kept for them names another room';
+    if (!read.op.targets.some((t) => casefold(t.account) === casefold(p.account) && t.fingerprint === p.fingerprint)) return 'the invite kept for them does not name them with that key';
+    return undefined;
   }
 
   /** `actor` left `room`: the invites they signed that are still pending lapse. */

@@ -56,13 +56,15 @@ export class Recovery {
       memory.delete(casefold(info.name));
       if (roster.length === 0) {
         for (const w of waiting) this.drop(info.name, w, 'the room has no members left');
-        if (selfIn) this.ctx.opts.transport.part(info.name, 'room is empty');
+        if (selfIn || this.ctx.rooms.get(info.name)) this.ctx.opts.transport.part(info.name, 'room is empty');
+        this.ctx.rooms.delete(info.name);
         continue;
       }
       const room = this.ctx.rooms.ensure(info.name);
       for (const [account, fp] of Object.entries(mem?.fingerprints ?? {})) room.pins.set(casefold(account), fp);
       const listed = new Set([...roster, ...waiting].map((a) => casefold(a)));
-      for (const p of mem?.pending ?? []) if (listed.has(casefold(p.account))) room.pending.set(casefold(p.account), { ...p });
+      // Only invites with the signed operation that made them (checked again when carried out).
+      for (const p of mem?.pending ?? []) if (p.op && listed.has(casefold(p.account))) room.pending.set(casefold(p.account), { ...p });
       const remembered = mem ? new Set(mem.members.map((m) => casefold(m))) : undefined;
       const strangers: string[] = [];
       const admit: string[] = [];

@@ -13,7 +13,8 @@
  * signed operations (public statements a member signed; base64).
  * Written atomically (a temporary file, then rename) with mode 0600, debounced after changes
  * and at a clean shutdown. A file that cannot be read, does not parse, or comes from a newer
- * keybot is reported with a warning and ignored: keybot starts all the same, restoring nothing.
+ * keybot is reported with a warning and ignored: keybot starts all the same, taking no pins or
+ * pending invites from it (the log line keeps its older wording, which docs/OPERATIONS.md quotes).
  */
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';

@@ -85,8 +85,8 @@ export class Room {
    */
   readonly pins = new Map<string, string>();
   /**
-   * JOINs keybot expects because it asked for them (a placement after a verified invite, a
-   * restore): casefolded nick → until when (ms). A JOIN that is not expected is an intruder's
+   * JOINs keybot expects because it asked for them (a placement after a verified invite):
+   * casefolded nick → until when (ms). A JOIN that is not expected is an intruder's
    * (the daemon operator's `channel.join`, say): it is removed and never keyed.
    */
   readonly expectedJoins = new Map<string, { until: number; reason?: string }>();

@@ -13,6 +13,12 @@
  * - recovery.ts: taking over the daemon's rooms after a restart, with keybot's pins and pending invites.
  * IRC events and the simple requests (online, status, rooms) are handled here.
  *
+ * Rooms outlive a connection (docs/PROTOCOL.md "Rooms that outlive a connection", where the
+ * directory's persistentRooms says so, i.e. sealchatd): a room's roster (Room.members) is its
+ * members by account, online or offline; a QUIT makes a member offline and no epoch; a member's
+ * JOIN at login gets the current key again; an offline invitee is pending (Room.pending,
+ * invites.ts) until their JOIN at login. On an ordinary network a QUIT is a departure, as a PART.
+ *
  * Member keys are pinned per room (Room.pins, docs/PROTOCOL.md "Member fingerprints"): the
  * directory (the daemon) is asked for each member's key at every rekey, but a member whose
  * registered fingerprint differs from the one they had when placed is never keyed under the new
@@ -24,7 +30,7 @@ import { createLogger } from '../util/log.js';
 import { isServiceRoom, ServiceContext, type KeyServiceOptions } from './context.js';
 import type { PresenceChange } from './directory.js';
 import { Epochs, type ResendResult } from './epochs.js';
-import { Invites, type AddToRoomResult, type CancelResult, type OpenRoomResult } from './invites.js';
+import { Invites, type AddToRoomResult, type Authorised, type CancelResult, type OpenRoomResult } from './invites.js';
 import { Operations, type ProposeResult, type SignedResult } from './operations.js';
 import { Recovery } from './recovery.js';
 import { Removals, type LeaveResult } from './removals.js';
@@ -32,7 +38,7 @@ import type { RememberedRoom, Room, RoomRegistry } from './rooms.js';
 
 export { isServiceRoom, type KeyServiceOptions } from './context.js';
 export { keyEventText, type ResendResult } from './epochs.js';
-export { MAX_INVITEES, newRoomName, type AddToRoomResult, type CancelResult, type OpenRoomResult, type Refusal, type RefusalReason } from './invites.js';
+export { MAX_INVITEES, newRoomName, type AddToRoomResult, type Authorised, type CancelResult, type OpenRoomResult, type Refusal, type RefusalReason } from './invites.js';
 export type { LeaveResult } from './removals.js';
 export type { ProposeResult, SignedResult } from './operations.js';
 
@@ -110,9 +116,12 @@ export class KeyService {
     return this.invites.openRoom(requester, invitees);
   }
 
-  /** Add users WITHOUT a member's signature: as openRoom, for keybot's own tests only. */
-  addToRoom(requester: string, roomName: string, invitees: string[]): Promise<AddToRoomResult> {
-    return this.invites.addToRoom(requester, roomName, invitees);
+  /**
+   * Add users WITHOUT checking a member's signature (`auth`, if given, is taken as verified): as
+   * openRoom, for keybot's own tests only.
+   */
+  addToRoom(requester: string, roomName: string, invitees: string[], auth?: Authorised): Promise<AddToRoomResult> {
+    return this.invites.addToRoom(requester, roomName, invitees, auth);
   }
 
   /** Accounts online now, keybot excluded, sorted. */
@@ -177,11 +186,17 @@ export class KeyService {
     const others = nicks.filter((n) => !this.ctx.isSelf(n));
     room.namesSeen = true;
     room.setPresent(others);
-    if (!this.ctx.opts.directory.persistentRooms || (!room.rosterKnown && this.recovery.done)) {
-      // Membership ends with the connection (an ordinary network), or a room keybot was put into
-      // after its recovery: whoever is in it is the roster. A room keybot remembers (its pins came
-      // back from the room memory): whoever is in it but was never keyed there got in while
-      // keybot was away, by a join keybot did not make.
+    if (this.ctx.opts.directory.persistentRooms && !room.rosterKnown && this.recovery.done) {
+      // keybot opens its rooms itself and learns the others from the daemon at its recovery: a
+      // room it is put into otherwise is none of its own, and whoever is in it is keyed by nobody.
+      log.warn(`${room.name}: put into a room keybot neither opened nor recovered; leaving it`);
+      this.ctx.leaveRoom(room, 'keybot did not open this room');
+      return;
+    }
+    if (!this.ctx.opts.directory.persistentRooms) {
+      // Membership ends with the connection (an ordinary network): whoever is in it is the
+      // roster. A room keybot remembers (its pins came back from the room memory): whoever is in
+      // it but was never keyed there got in while keybot was away, by a join keybot did not make.
       let members = others;
       if (room.pins.size > 0) {
         for (const n of others.filter((x) => !room.pins.has(casefold(x)))) this.removals.intruder(room, n);
@@ -234,7 +249,9 @@ export class KeyService {
     if (room.members.has(f)) {
       // Back at login: the envelopes sealed while they were away came from their mailbox; the
       // current one again, in case (epochs.ts checks the pin: a swapped key is removed, not keyed).
-      this.epochs.resendKey(nick, room.name).catch((err: unknown) => log.warn(`${room.name}: cannot re-send the key to ${nick}: ${(err as Error).message}`));
+      // A key whose rotation was skipped while nobody was online is replaced instead.
+      if (this.epochs.rotationDue(room)) this.epochs.requestRekey(room, 'scheduled rotation', true);
+      else this.epochs.resendKey(nick, room.name).catch((err: unknown) => log.warn(`${room.name}: cannot re-send the key to ${nick}: ${(err as Error).message}`));
       return;
     }
     if (room.pending.has(f)) {

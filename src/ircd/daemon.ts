@@ -67,6 +67,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     // lose their places in rooms, as `user.del` would have taken them.
     const existing = new Set((await accounts.list()).map((r) => casefold(r.name)));
     for (const room of rooms.all()) for (const a of Object.keys(room.members)) if (!existing.has(a)) rooms.forgetAccount(a);
+    for (const a of rooms.mailAccounts()) if (!existing.has(a)) rooms.forgetAccount(a);
   } catch (err) {
     await control.close();
     await roomStore?.close();

@@ -91,6 +91,24 @@ describe('src/bot rooms that outlive a connection (real daemon, real keybot, rea
     expect(verifyRoomOp({ data: ops[0]!, signingKey: aliceEntry.signingKey, fingerprint: aliceEntry.fingerprint, now: read.op!.issuedAt }).status).to.equal(RoomOpStatus.OK);
   });
 
+  it('a new room whose invitees are all offline opens with the requester alone; each invitee is keyed at login under the create operation', async () => {
+    const alice = await login('alice');
+    const line = await alice.ask('invite dave', /^opened /);
+    expect(line).to.match(/^opened #sc-[a-z2-7]{10}; keys follow$/);
+    const room = roomIn(line);
+    expect(alice.notices).to.include(`dave is offline: they join ${room} when they next log in`);
+    const e1 = (await alice.envelopeFor(room)).payload;
+    expect(e1.members.map((m) => m.account)).to.deep.equal(['alice']);
+    const dave = await login('dave');
+    const got = await dave.envelopeFor(room);
+    expect(got.payload.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'dave']);
+    expect(await keyEvent(alice, room, got.payload.epoch)).to.match(/\(dave added by alice\)$/);
+    // The create alice signed, relayed when the room opened and again before dave's epoch.
+    const ops = relayedOps(alice, room).map((d) => readRoomOp({ data: d }).op!);
+    expect(ops.map((o) => o.action)).to.deep.equal(['create', 'create']);
+    expect(ops[1]!.targets.map((t) => t.account)).to.deep.equal(['dave']);
+  });
+
   it('cancel drops a pending invite: she is not placed at login and gets no key', async () => {
     const alice = await login('alice');
     const bob = await login('bob');
@@ -98,7 +116,18 @@ describe('src/bot rooms that outlive a connection (real daemon, real keybot, rea
     await alice.envelopeFor(room);
     await alice.ask(`invite ${room} erin`, /erin is offline/);
     expect(await bob.ask(`cancel ${room} dave`, /dave/)).to.equal(`dave has no pending invite to ${room}`);
+    const accountsOf = async (): Promise<string[]> => {
+      const control = await ControlClient.connect(w.t.daemon.controlPath);
+      try {
+        return ((await control.call('channel.get', { channel: room }))?.accounts ?? []).map((a) => `${a.account}:${a.state}`).sort();
+      } finally {
+        control.close();
+      }
+    };
+    expect(await accountsOf()).to.include('erin:pending');
     expect(await bob.ask(`cancel ${room} erin`, /erin/)).to.equal(`cancelled the invite of erin to ${room}`);
+    // The daemon dropped her too: nobody will place her.
+    expect(await accountsOf()).to.not.include('erin:pending');
     await alice.until(() => alice.channelNotices.find((n) => n.target === room && n.text.startsWith('the invite of erin (by alice) was cancelled by bob')), 'the notice');
     const erin = await login('erin');
     // The marker: keybot answers erin after anything it might have sent her.
@@ -126,6 +155,23 @@ describe('src/bot rooms that outlive a connection (real daemon, real keybot, rea
     expect(e2.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob']);
     await trudy.ask('fingerprint', /fingerprint/);
     expect(trudy.envelopes.filter((e) => e.payload.room === room)).to.deep.equal([]);
+  });
+
+  it('a room the operator puts keybot into (one keybot neither opened nor recovered) is left, and nobody in it is keyed', async () => {
+    const trudy = await login('trudy');
+    const rogue = '#sc-rogueroom1';
+    const control = await ControlClient.connect(w.t.daemon.controlPath);
+    try {
+      await control.call('channel.join', { channel: rogue, nick: 'trudy' });
+      await control.call('channel.join', { channel: rogue, nick: 'keybot' });
+    } finally {
+      control.close();
+    }
+    await waitUntil(() => !channelMembers(w.t, rogue).includes('keybot'), 'keybot out of the room');
+    expect(w.bot.service!.rooms.get(rogue)).to.equal(undefined);
+    // The marker: keybot answers trudy after anything it might have sent her.
+    await trudy.ask('fingerprint', /fingerprint/);
+    expect(trudy.envelopes.filter((e) => e.payload.room === rogue)).to.deep.equal([]);
   });
 
   it('a keybot restart keeps a room with an offline member and a pending invite: both come back, the invitee is keyed at her login', async () => {

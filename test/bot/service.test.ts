@@ -6,13 +6,17 @@
 import { expect } from 'chai';
 import type { DirectoryRoom, DirectoryUser, Placement, PresenceChange, UserDirectory } from '../../src/bot/directory.js';
 import type { Transport } from '../../src/bot/delivery.js';
-import { KeyService, type KeyServiceOptions } from '../../src/bot/service.js';
+import { randomBytes } from 'node:crypto';
+import { KeyService, type Authorised, type KeyServiceOptions } from '../../src/bot/service.js';
 import {
   EnvelopeStatus,
   PartStatus,
   PartsReassembler,
   MAX_OP_TARGETS,
+  ROOM_OP_NONCE_BYTES,
   classifyLine,
+  rosterHash,
+  signRoomOp,
   generateUserKey,
   openEnvelope,
   unlockPrivateKey,
@@ -432,6 +436,23 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       svc.namesReceived(ROOM, ['keybot', ...present]);
     }
     const keyEvents = (): string[] => tx.events(ROOM).filter((t) => t.startsWith('new key'));
+    /** alice's signed `add` of `target` for the room's current roster, as her companion makes it. */
+    function signedAdd(target: string, by = 'alice'): Authorised {
+      const actor = members[by]!.key;
+      const op = signRoomOp({
+        signer: actor,
+        op: {
+          action: 'add',
+          room: ROOM,
+          roster: rosterHash(svc.rooms.get(ROOM)!.current!.members),
+          actor: { account: by, fingerprint: actor.fingerprint },
+          targets: [{ account: target, fingerprint: members[target]!.key.fingerprint }],
+          issuedAt: Date.now(),
+          nonce: randomBytes(ROOM_OP_NONCE_BYTES),
+        },
+      });
+      return { fingerprints: new Map([[target, members[target]!.key.fingerprint]]), op };
+    }
 
     it('a member who disconnects stays in the roster, no epoch is made, and the next epoch is sealed for them too', async function () {
       start();
@@ -467,6 +488,21 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       await settle(() => keyEvents().length === 2);
       expect(keyEvents()[1]).to.match(/\(alice left, carol joined\)$|\(carol joined, alice left\)$/);
       expect(dir.kicked).to.deep.equal([]);
+    });
+
+    it('skips the scheduled rotation while no member is online, and replaces the stale key when the first one is back', async function () {
+      start({ rotateAfterMs: 300 });
+      await daemonRoom([['alice', 'joined'], ['bob', 'offline']]);
+      await settle(() => keyEvents().length === 1);
+      svc.memberQuit('alice');
+      // Past two rotation periods with nobody online.
+      await sleep(700);
+      // The marker: alice is back; the key is older than rotateAfterMs, so a new epoch follows (and
+      // had a rotation run meanwhile, it would have come before this one).
+      svc.memberJoined(ROOM, 'alice');
+      await settle(() => keyEvents().length === 2);
+      expect(keyEvents()[1]).to.match(/\(scheduled rotation\)$/);
+      expect((await opened('bob')).map((e) => e.members.map((m) => m.account).sort())).to.deep.equal([['alice', 'bob'], ['alice', 'bob']]);
     });
 
     it('a KICK of an offline member (room.remove, account deleted) ends their membership: the next epoch leaves them out', async function () {
@@ -533,7 +569,7 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       await daemonRoom([['alice', 'joined'], ['bob', 'joined']]);
       await settle(() => keyEvents().length === 1);
       dir.users.get('carol')!.online = false;
-      await svc.addToRoom('alice', ROOM, ['carol']);
+      await svc.addToRoom('alice', ROOM, ['carol'], signedAdd('carol'));
       const memory = svc.snapshot();
       svc.shutdown();
       const users = dir.users;
@@ -549,6 +585,57 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       svc.memberJoined(ROOM, 'carol');
       await settle(() => keyEvents().length === 2);
       expect(keyEvents()[1]).to.match(/\(carol added by alice\)$/);
+    });
+
+    it('after a restart, a pending invite whose kept operation does not verify (the memory on disk was changed) lapses: the invitee is removed, never keyed', async function () {
+      start();
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined']]);
+      await settle(() => keyEvents().length === 1);
+      dir.users.get('carol')!.online = false;
+      dir.users.get('dave')!.online = false;
+      await svc.addToRoom('alice', ROOM, ['carol'], signedAdd('carol'));
+      const memory = svc.snapshot();
+      // Someone with write access to keybot.rooms.json adds dave under carol's signed operation,
+      // and an entry with no operation at all.
+      const carolInvite = memory[0]!.pending![0]!;
+      memory[0]!.pending!.push({ ...carolInvite, account: 'dave', fingerprint: members.dave!.key.fingerprint });
+      memory[0]!.pending!.push({ account: 'erin', fingerprint: members.dave!.key.fingerprint, by: 'alice', at: Date.now() });
+      svc.shutdown();
+      const users = dir.users;
+      start();
+      dir.users = users;
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined'], ['carol', 'pending'], ['dave', 'joined']], memory);
+      await settle(() => dir.kicked.includes(`${ROOM} dave`));
+      expect(tx.events(ROOM).find((t) => t.startsWith('the invite of dave by alice lapsed'))).to.include('does not name them with that key');
+      expect(svc.snapshot()[0]!.pending!.map((p) => p.account)).to.deep.equal(['carol']);
+      // The marker: carol, whose invite is sound, is keyed at her login; dave never is.
+      dir.users.get('carol')!.online = true;
+      svc.memberJoined(ROOM, 'carol');
+      await settle(() => keyEvents().some((e) => e.includes('carol added by alice')));
+      expect(tx.envelopeLinesTo('dave')).to.deep.equal([]);
+      expect(keyEvents().every((e) => !e.includes('dave'))).to.equal(true);
+    });
+
+    it('after a restart, a pending invitee who logged in while keybot was away is keyed under the invite; one the memory holds no invite for is removed', async function () {
+      start();
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined']]);
+      await settle(() => keyEvents().length === 1);
+      dir.users.get('carol')!.online = false;
+      await svc.addToRoom('alice', ROOM, ['carol'], signedAdd('carol'));
+      const memory = svc.snapshot();
+      svc.shutdown();
+      const users = dir.users;
+      start();
+      dir.users = users;
+      // carol logged in meanwhile (the daemon placed her); dave is pending by nobody keybot knows of.
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined'], ['carol', 'joined'], ['dave', 'pending']], memory);
+      await settle(() => keyEvents().length >= 1 && dir.kicked.length === 1);
+      expect(dir.kicked).to.deep.equal([`${ROOM} dave`]);
+      await settle(() => keyEvents().some((e) => /carol/.test(e)));
+      const last = keyEvents().at(-1)!;
+      expect(last).to.match(/for alice, bob, carol \(/);
+      expect(last).to.include('carol added by alice');
+      expect((await opened('carol')).at(-1)!.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob', 'carol']);
     });
   });
 });

@@ -79,7 +79,10 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
         continue;
       }
       relayParams[0] = status + channel.name;
-      const relay = new Relay(client.prefix, command, relayParams, session.now, client.account, tags, msgid);
+      // A room line's time comes from the clock of membership intervals (RoomRegistry.now), so
+      // that a line's time and a member's interval are always comparable.
+      const isRoom = server.rooms.isRoom(channel.folded);
+      const relay = new Relay(client.prefix, command, relayParams, isRoom ? server.rooms.now() : session.now, client.account, tags, msgid);
       if (relay.bodyBytes > MAX_LINE_BYTES) {
         session.reply(ERR_INPUTTOOLONG, `Message too long to relay without truncation; send at most ${MAX_LINE_BYTES - (relay.bodyBytes - Buffer.byteLength(text))} bytes of text`);
         continue;
@@ -96,7 +99,7 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
       echoToSender(ctx, relay, echo);
       // A room's history (docs/PROTOCOL.md "Rooms that outlive a connection"): what was relayed
       // to all members, kept as relayed. STATUSMSG lines reached only some members: not kept.
-      if (!tagmsg && !status && server.rooms.isRoom(channel.folded)) {
+      if (!tagmsg && !status && isRoom) {
         server.rooms.record(channel.folded, {
           t: relay.time, id: msgid, src: client.prefix, cmd: command, params: relayParams, a: client.account,
           ...(tags ? { tags: [...tags] } : {}),

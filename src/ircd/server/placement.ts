@@ -4,7 +4,7 @@
  * account is deleted. The login and the control socket share these, so they live in server/.
  */
 import type { RoomAddOutcome } from '../../protocol/control.js';
-import { casefold } from '../../protocol/names.js';
+import { casefold, KEYBOT_NICK } from '../../protocol/names.js';
 import type { Channel, Client, Peer } from './model.js';
 import { Relay } from './relay.js';
 import type { IrcServer } from './server.js';
@@ -50,6 +50,9 @@ export function placeAtLogin(server: IrcServer, session: Peer): void {
 export function addToRoom(server: IrcServer, roomName: string, records: Array<{ asked: string; name: string | null }>): RoomAddOutcome[] {
   const room = server.rooms.ensure(roomName);
   const channel = server.roomChannel(room.name);
+  // keybot is in every room (as at each of its logins), and first, so that it sees every JOIN.
+  const keybot = server.findClient(KEYBOT_NICK);
+  if (keybot?.isService) joinRoom(server, keybot, channel);
   return records.map(({ asked, name }): RoomAddOutcome => {
     if (name === null) return { account: asked, joined: false, error: { code: 'not_found', message: `no account named ${asked}` } };
     const client = server.findClient(name);

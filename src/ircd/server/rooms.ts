@@ -132,7 +132,9 @@ export class RoomRegistry {
     const m = room.members[folded];
     if (m?.state === 'member') return;
     const intervals = m?.intervals ?? [];
-    intervals.push([this.now(), null]);
+    // From the next millisecond: a line relayed in the same millisecond as the join, maybe just
+    // before it, is never served to this member (fail closed; it saw any such line live anyway).
+    intervals.push([this.now() + 1, null]);
     room.members[folded] = { account, state: 'member', intervals };
     this.touchRoom(roomFolded);
   }
@@ -244,6 +246,11 @@ export class RoomRegistry {
     this.mail.delete(accountFolded);
     this.touchMail(accountFolded);
     return list.slice(this.firstLive(list, this.limits.mailboxMax));
+  }
+
+  /** Casefolded accounts that have a mailbox. */
+  mailAccounts(): string[] {
+    return [...this.mail.keys()];
   }
 
   /** Lines waiting in an account's mailbox (for tests and operators). */

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { ControlClient } from '../../../src/protocol/control-client.js';
 import { keybotPassword, RawClient, startTestDaemon, type TestDaemon, type TestUser } from '../../helpers/daemon.js';
+import { HISTORY_CHUNK, openAccountStore, openRoomStore } from '../../../src/ircd/store/index.js';
 
 const ROOM = '#sc-roomroomro';
 
@@ -161,6 +162,19 @@ describe('src/ircd/server/placement.ts: rooms that outlive a connection', functi
     expect(await accountsOf(room2)).to.deep.equal({ carol: 'joined' });
   });
 
+  it('room.add places an online keybot in the room first, with op, so that it sees every JOIN', async () => {
+    const kb = await RawClient.connect(t.port);
+    open.push(kb);
+    await kb.login('keybot', await keybotPassword(t));
+    const alice = await login('alice');
+    await control.call('room.add', { room, accounts: ['alice'] });
+    await kb.waitLine(new RegExp(`^:alice!\\S+ JOIN ${room}$`));
+    await alice.waitLine(new RegExp(` 353 alice @ ${room} :?.*@keybot`));
+    expect(await accountsOf()).to.deep.equal({ alice: 'joined' });
+    kb.send('QUIT');
+    await kb.waitClose(); // one keybot at a time: the next test logs it in again
+  });
+
   it('keybot is placed in every room, with op, at each of its logins', async () => {
     await control.call('room.add', { room, accounts: ['dave'] });
     const kb = await RawClient.connect(t.port);
@@ -207,6 +221,105 @@ describe('src/ircd/store/rooms.ts: rooms survive a restart of the daemon (sqlite
         await again.login('alice', alice.password);
         await again.waitLine(new RegExp(`^:alice!\\S+ JOIN ${ROOM}$`));
         again.close();
+      } finally {
+        await t.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("a room's history and an account's mailbox survive a restart, within retention", async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-rooms-'));
+    const history = { maxMessages: 100, maxAgeDays: 30, mailboxMax: 10 };
+    const limits = { commandBurst: 1000, commandsPerSecond: 1000 };
+    try {
+      let t = await startTestDaemon({ history, limits }, { dataDir });
+      const alice = await t.addUser('alice');
+      await t.addUser('bob');
+      const control = await ControlClient.connect(t.daemon.controlPath);
+      const kb = await RawClient.connect(t.port);
+      await kb.login('keybot', await keybotPassword(t));
+      const c = await RawClient.connect(t.port);
+      c.send('CAP LS 302', 'CAP REQ :echo-message', 'CAP END');
+      await c.login('alice', alice.password);
+      await control.call('room.add', { room: ROOM, accounts: ['alice', 'bob'] });
+      await c.waitLine(new RegExp(` 366 alice ${ROOM} `));
+      // More lines than fit: the oldest chunks are dropped from the store too.
+      const count = history.maxMessages + 2 * HISTORY_CHUNK + 7;
+      // In two bursts with a write in between, so that trimming must rewrite chunks already stored.
+      c.send(...Array.from({ length: 90 }, (_, i) => `PRIVMSG ${ROOM} :line${i + 1}`));
+      await c.waitLine(new RegExp(`PRIVMSG ${ROOM} :?line90$`));
+      await t.daemon.server.rooms.flush();
+      c.send(...Array.from({ length: count - 90 }, (_, i) => `PRIVMSG ${ROOM} :line${i + 91}`));
+      await c.waitLine(new RegExp(`PRIVMSG ${ROOM} :?line${count}$`));
+      kb.send('NOTICE bob :SC1E kept across a restart');
+      await kb.sync();
+      for (const x of [c, kb]) x.close();
+      control.close();
+      await t.stop();
+      // The store itself holds no more than the bound and what trimming in chunks leaves.
+      const store = await openRoomStore(t.config.store);
+      const stored = (await store.load()).history.get(ROOM)!;
+      await store.close();
+      expect(stored.length).to.be.at.least(history.maxMessages).and.at.most(history.maxMessages + HISTORY_CHUNK);
+      expect(stored.at(-1)!.params).to.deep.equal([ROOM, `line${count}`]);
+
+      t = await startTestDaemon({ history, limits }, { dataDir });
+      try {
+        const again = await RawClient.connect(t.port);
+        again.send('CAP LS 302', 'CAP REQ :batch draft/chathistory', 'CAP END');
+        await again.login('alice', alice.password);
+        await again.waitLine(new RegExp(` 366 alice ${ROOM} `));
+        const from = again.lines.length;
+        again.send(`CHATHISTORY LATEST ${ROOM} * 1000`);
+        const start = await again.waitLine(/ BATCH \+\S+ chathistory /, 5000, from);
+        const id = /BATCH \+(\S+)/.exec(start)![1]!;
+        await again.waitLine(new RegExp(` BATCH -${id}$`), 5000, from);
+        const got = again.lines.slice(from).filter((l) => / PRIVMSG /.test(l)).map((l) => l.replace(/^.* :?(line\d+)$/, '$1'));
+        expect(got).to.deep.equal(Array.from({ length: history.maxMessages }, (_, i) => `line${count - history.maxMessages + i + 1}`));
+        const bob = await RawClient.connect(t.port);
+        await bob.login('bob', 'pw-bob-secret');
+        await bob.waitLine(/:keybot!\S+ NOTICE bob :SC1E kept across a restart$/);
+        again.close();
+        bob.close();
+      } finally {
+        await t.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('an account deleted while the daemon was down loses its rooms and its mailbox at the next start', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-rooms-'));
+    try {
+      let t = await startTestDaemon({}, { dataDir });
+      await t.addUser('alice');
+      await t.addUser('bob');
+      await t.addUser('carol');
+      const control = await ControlClient.connect(t.daemon.controlPath);
+      await control.call('room.add', { room: ROOM, accounts: ['alice', 'carol'] });
+      const kb = await RawClient.connect(t.port);
+      await kb.login('keybot', await keybotPassword(t));
+      kb.send('NOTICE bob :SC1E for bob');
+      await kb.sync();
+      kb.close();
+      control.close();
+      await t.stop();
+      // The admin tool, with no daemon running, deletes bob straight from the store.
+      const accounts = await openAccountStore(t.config.store);
+      await accounts.delete('bob'); // a mailbox, no room
+      await accounts.delete('carol'); // a room, no mailbox
+      await accounts.close();
+
+      t = await startTestDaemon({}, { dataDir });
+      try {
+        const c2 = await ControlClient.connect(t.daemon.controlPath);
+        const info = await c2.call('channel.get', { channel: ROOM });
+        c2.close();
+        expect(info?.accounts).to.deep.equal([{ account: 'alice', state: 'pending' }]);
+        expect(t.daemon.server.rooms.mailCount('bob')).to.equal(0);
       } finally {
         await t.stop();
       }

@@ -1,0 +1,43 @@
+/** The room store: rooms, history chunks and mailboxes round-trip through each built-in backend. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { openRoomStore, type StoredLine } from '../../../src/ircd/store/index.js';
+
+const line = (s: number, text: string): StoredLine => ({ s, t: 1_800_000_000_000 + s, id: `m-${s}`, src: 'alice!alice@h', cmd: 'PRIVMSG', params: ['#Room', text], a: 'alice' });
+
+describe('src/ircd/store/rooms.ts', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'sc-roomstore-'));
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  for (const backend of ['memory:', 'sqlite']) {
+    it(`keeps rooms, history chunks in sequence order and mailboxes (${backend})`, async () => {
+      const url = backend === 'sqlite' ? `sqlite://${path.join(dir, 'rooms.sqlite')}` : backend;
+      const store = await openRoomStore(url);
+      try {
+        await store.putRoom('#room', { name: '#Room', members: { alice: { account: 'alice', state: 'member', intervals: [[1, null]] } } });
+        await store.putChunk('#room', 1, [line(64, 'second chunk')]);
+        await store.putChunk('#room', 0, [line(0, 'first'), line(1, 'second')]);
+        await store.putChunk('#other', 0, [line(0, 'elsewhere')]);
+        await store.deleteChunk('#other', 0);
+        await store.putMailbox('bob', [{ ...line(0, 'for bob'), cmd: 'NOTICE' }]);
+        const loaded = await store.load();
+        expect(loaded.rooms).to.deep.equal([{ name: '#Room', members: { alice: { account: 'alice', state: 'member', intervals: [[1, null]] } } }]);
+        expect(loaded.history.get('#room')!.map((l) => l.params[1])).to.deep.equal(['first', 'second', 'second chunk']);
+        expect(loaded.history.has('#other')).to.equal(false);
+        expect(loaded.mailboxes.get('bob')![0]!.params).to.deep.equal(['#Room', 'for bob']);
+        await store.deleteMailbox('bob');
+        await store.deleteRoom('#room');
+        const after = await store.load();
+        expect(after.mailboxes.size).to.equal(0);
+        expect(after.rooms).to.deep.equal([]);
+      } finally {
+        await store.close();
+      }
+    });
+  }
+});
