@@ -108,13 +108,6 @@ export class KeyTrust {
     }
   }
 
-  /**
-   * `nick` quit the network: nothing changes. Offline is not leaving (docs/PROTOCOL.md "Rooms that
-   * outlive a connection"): they stay listed and keep the key either way. (Kept so a caller that
-   * reports every QUIT needs no special case.)
-   */
-  quit(_nick: string): void {}
-
   /** Our connection is gone (the keys went with it). */
   reset(): void {
     this.suspended.clear();
