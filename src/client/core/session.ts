@@ -305,6 +305,9 @@ export class CompanionSession {
       const line = this.history.joined(change.room);
       if (line !== undefined) actions.push({ type: 'raw', line });
     }
+    // keybot joining a room of ours is keybot online for certain (it came back after a restart,
+    // say): a key we could not get is asked for now, not at the next retry.
+    if (change.kind === 'join' && casefold(change.nick) === KEYBOT_NICK) actions.push(...this.keybotHeard(true));
     return { self, actions };
   }
 
