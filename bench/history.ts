@@ -1,0 +1,245 @@
+/**
+ * `npm run bench:history`: rooms that outlive a connection (issue 13), measured as a user meets
+ * them. The daemon and keybot run as shipped (`sealchatd serve`, its own process, keybot its
+ * child) on a fresh sqlite store; the companions are SealClients in this process.
+ *
+ *   catch-up   bob's connection ends; alice writes N messages (default 1000) into their room;
+ *              bob logs in again with a new companion (his memory file kept, as a restarted
+ *              `sealchat chat` would): wall time from his connect() to the last history message
+ *              shown, decrypted and verified; the daemon's CPU over the same span.
+ *   store      bytes the sqlite store grew by (file + WAL) per stored message while alice wrote.
+ *   live p99   in another room, dave writes to carol at a steady rate, and carol's delivery
+ *              latency (send to decrypted) is measured before and during bob's catch-up.
+ *
+ * The daemon's config raises only its flood limits (fakelag), as bench/run.ts does.
+ * Targets (issue 13): N = 1000 caught up in <= 2 s; live p99 during the catch-up <= 1.2 x
+ * before. Options: --messages N, --live-rate R (messages/s, default 50). Exit 1 when anything fails.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { SealClient } from '../src/client/client.js';
+import { generateUserKey } from '../src/crypto/index.js';
+import { STORE_FILE_NAME } from '../src/protocol/files.js';
+import { setLogLevel } from '../src/util/log.js';
+import { cpuMsOf, machineInfo } from './lib/proc.js';
+
+setLogLevel('warn');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cli = path.join(root, 'src/cli/sealchatd.ts');
+const { values: opts } = parseArgs({ options: { messages: { type: 'string' }, 'live-rate': { type: 'string' } } });
+const N = Number(opts.messages ?? 1000);
+const LIVE_RATE = Number(opts['live-rate'] ?? 50);
+const TARGETS = { catchUpMs: 2000, p99Ratio: 1.2 };
+const PASSWORD = 'bench-history-password-1';
+
+const log = (s: string): void => void process.stderr.write(s + '\n');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function run(args: string[], input?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, SEALCHAT_LOG: 'warn' } });
+    let err = '';
+    p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    p.stdin!.end(input ?? '');
+    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sealchatd ${args.join(' ')}: exit ${code}\n${err}`))));
+  });
+}
+
+function until<T>(check: () => T | undefined, what: string, ms = 60_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const tick = (): void => {
+      const v = check();
+      if (v !== undefined) return resolve(v);
+      if (Date.now() - t0 > ms) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 5);
+    };
+    tick();
+  });
+}
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+}
+
+async function storeBytes(dataDir: string): Promise<number> {
+  let n = 0;
+  for (const f of [STORE_FILE_NAME, `${STORE_FILE_NAME}-wal`]) n += await stat(path.join(dataDir, f)).then((s) => s.size, () => 0);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-bench-history-'));
+  const dataDir = path.join(dir, 'data');
+  const names = ['alice', 'bob', 'carol', 'dave'] as const;
+  const keys = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await generateUserKey({ name: n })] as const)));
+  for (const n of names) {
+    const file = path.join(dir, `${n}.pub.asc`);
+    await writeFile(file, keys[n]!.publicArmored);
+    await run(['user', 'add', n, '--key', file, '--password-stdin', '--data', dataDir], `${PASSWORD}\n`);
+  }
+  const port = await freePort();
+  // The daemon as shipped, with only its flood limits raised (fakelag would pace alice's 1000
+  // messages at a few per second, as it paces a person; the bench measures history, not that).
+  const config = path.join(dir, 'sealchat.json');
+  await writeFile(config, JSON.stringify({ limits: { commandBurst: 1_000_000, commandsPerSecond: 1_000_000, recvqBytes: 1 << 20, sendqBytes: 16 << 20 } }));
+  const daemon: ChildProcess = spawn(process.execPath, ['--import', 'tsx', cli, 'serve', '--config', config, '--data', dataDir, '--listen', `127.0.0.1:${port}`], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, SEALCHAT_LOG: 'warn' },
+  });
+  let out = '';
+  daemon.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const clients: SealClient[] = [];
+  try {
+    await until(() => (/keybot started/.test(out) ? true : undefined), 'the daemon and keybot to start', 30_000);
+    const connect = async (n: (typeof names)[number]): Promise<SealClient> => {
+      const c = new SealClient();
+      c.on('error', () => undefined);
+      clients.push(c);
+      await c.connect({
+        host: '127.0.0.1', port, nick: n, password: PASSWORD, privateKeyArmored: keys[n]!.privateArmored,
+        knownKeybotsFile: path.join(dir, `${n}.known_keybots.json`), reconnect: false,
+      });
+      return c;
+    };
+    const keyOf = (c: SealClient): Promise<string> => new Promise((resolve) => c.once('key', (k: { room: string }) => resolve(k.room)));
+
+    const [alice, bob, carol, dave] = [await connect('alice'), await connect('bob'), await connect('carol'), await connect('dave')];
+    // keybot's process is up; wait until it is logged in and answers.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const ok = await alice.command('fingerprint').then((r) => r.length > 0, () => false);
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error('keybot did not come online');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const bobKeyed = keyOf(bob);
+    const aliceKeyed = keyOf(alice);
+    await alice.invite(['bob']);
+    const room = await aliceKeyed;
+    await bobKeyed;
+    const daveKeyed = keyOf(dave);
+    const carolKeyed = keyOf(carol);
+    await carol.invite(['dave']);
+    const liveRoom = await carolKeyed;
+    await daveKeyed;
+    log(`rooms ${room} (alice, bob) and ${liveRoom} (carol, dave) keyed`);
+
+    // Live latency: dave writes to carol at LIVE_RATE/s, the send time in the text.
+    const latencies: Array<{ at: number; ms: number }> = [];
+    carol.on('message', (m: { room: string; text: string }) => {
+      const sent = /^live (\d+(?:\.\d+)?)$/.exec(m.text);
+      if (m.room === liveRoom && sent) latencies.push({ at: performance.now(), ms: performance.now() - Number(sent[1]) });
+    });
+    let live = true;
+    const liveLoop = (async () => {
+      while (live) {
+        await dave.send(liveRoom, `live ${performance.now()}`).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 1000 / LIVE_RATE));
+      }
+    })();
+
+    // bob goes away; alice writes N messages.
+    await bob.quit();
+    clients.splice(clients.indexOf(bob), 1);
+    const before = await storeBytes(dataDir);
+    const epochsUsed = new Map<number, number>();
+    for (let i = 0; i < N; i++) {
+      const r = await alice.send(room, `message ${i + 1} of ${N} while bob is away`);
+      epochsUsed.set(r.epoch, (epochsUsed.get(r.epoch) ?? 0) + 1);
+    }
+    if (process.env.BENCH_DEBUG) {
+      log(`alice sent under epochs ${JSON.stringify([...epochsUsed])}`);
+    }
+    await new Promise((r) => setTimeout(r, 1500)); // the store writes behind (<= 50 ms) and sqlite checkpoints
+    const perMessage = ((await storeBytes(dataDir)) - before) / N;
+
+    // Baseline live p99 over 3 s, then the catch-up with live traffic going on.
+    const baseFrom = performance.now();
+    await new Promise((r) => setTimeout(r, 3000));
+    const baseline = latencies.filter((l) => l.at >= baseFrom).map((l) => l.ms);
+
+    const pid = daemon.pid!;
+    const cpu0 = cpuMsOf(pid);
+    const t0 = performance.now();
+    const bob2 = new SealClient();
+    bob2.on('error', () => undefined);
+    clients.push(bob2);
+    let shown = 0;
+    let verified = 0;
+    bob2.on('message', (m: { room: string; history?: true; text: string }) => {
+      if (m.room === room && m.history) {
+        shown++;
+        if (/^message \d+ of/.test(m.text)) verified++;
+      }
+    });
+    let summary = '';
+    if (process.env.BENCH_DEBUG) for (const ev of ['history', 'key', 'undecryptable', 'envelope-rejected', 'warning', 'message', 'joined']) bob2.on(ev as 'key', (e: unknown) => log(`bob2 ${ev}: ${JSON.stringify(e).slice(0, 200)}`));
+    bob2.on('history', (h: { room: string; summary: string }) => {
+      if (h.room === room) summary = h.summary;
+    });
+    await bob2.connect({
+      host: '127.0.0.1', port, nick: 'bob', password: PASSWORD, privateKeyArmored: keys.bob!.privateArmored,
+      knownKeybotsFile: path.join(dir, 'bob.known_keybots.json'), reconnect: false,
+    });
+    await until(() => (shown >= N ? true : undefined), `bob to catch up on ${N} messages`, 120_000).catch((err: Error) => {
+      throw new Error(`${err.message} (${shown} shown)`);
+    });
+    const catchUpMs = performance.now() - t0;
+    const cpuMs = cpuMsOf(pid) - cpu0;
+    const during = latencies.filter((l) => l.at >= t0 && l.at <= t0 + catchUpMs + 1000).map((l) => l.ms);
+    live = false;
+    await liveLoop;
+
+    const p99Base = quantile(baseline, 0.99);
+    const p99During = quantile(during, 0.99);
+    const ratio = p99During / p99Base;
+    const { cpu, cores, load } = machineInfo();
+    const lines = [
+      '',
+      `sealchat history benchmark — ${new Date().toISOString()}`,
+      `machine: ${cpu}, ${cores} cores, node ${process.version}; load average ${load}`,
+      `daemon: sealchatd serve (sqlite store, keybot as its child), companions: SealClient in the bench process`,
+      '',
+      `catch-up: ${shown} messages shown to bob from history (${verified} verified texts), ${catchUpMs.toFixed(0)} ms from connect() to the last; daemon CPU ${cpuMs.toFixed(0)} ms (${((cpuMs / N) * 1000).toFixed(0)} us per message)`,
+      `  summary: "${summary}"`,
+      `store: ${perMessage.toFixed(0)} bytes per stored message (sqlite file + WAL growth while alice wrote ${N})`,
+      `live p99 in another room (dave → carol, ${LIVE_RATE}/s, send to decrypted): before ${p99Base.toFixed(1)} ms (${baseline.length} samples), during the catch-up ${p99During.toFixed(1)} ms (${during.length} samples): ${ratio.toFixed(2)} x`,
+      '',
+      `target: ${N} messages caught up in <= ${TARGETS.catchUpMs} ms: ${N === 1000 ? (catchUpMs <= TARGETS.catchUpMs ? 'MET' : 'MISSED') : `(only with --messages 1000)`}`,
+      `target: live p99 during the catch-up <= ${TARGETS.p99Ratio} x before: ${ratio <= TARGETS.p99Ratio ? 'MET' : 'MISSED'}${during.length < 20 ? ' (few samples: the catch-up was short)' : ''}`,
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+    if (verified !== N || shown !== N) {
+      process.stdout.write(`FAIL: expected ${N} messages shown once each, got ${shown} (${verified} with the text sent)\n`);
+      process.exitCode = 1;
+    }
+  } finally {
+    for (const c of clients) await c.quit().catch(() => undefined);
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.once('exit', r));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error((err as Error)?.stack ?? String(err));
+  process.exit(1);
+});
