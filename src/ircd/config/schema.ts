@@ -23,7 +23,7 @@ export interface WebSocketOptions {
    * is always allowed: Origin only stops other web sites from using a visitor's browser.
    */
   origins: string[];
-  /** Serve the web companion at GET / (true: the bundle built into dist/web; a path: that folder; false: no page). */
+  /** Serve the web companion at GET / (true: the bundle `npm run build` puts in dist/page; a path: that folder; false: no page). */
   page: boolean | string;
 }
 

@@ -141,10 +141,10 @@ export function originAllowed(origin: string | undefined, host: string | undefin
   return host !== undefined && o === `${secure ? 'https' : 'http'}://${host.toLowerCase()}`;
 }
 
-/** Where `npm run build` puts the web companion: dist/web under the package root. */
+/** Where `npm run build` puts the web companion (src/web/build.ts): dist/page under the package root. */
 export function builtinPageDir(): string {
   // This file is src/ircd/server/websocket.ts (tsx) or dist/ircd/server/websocket.js (built).
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'dist', 'web');
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'dist', 'page');
 }
 
 const CONTENT_TYPES: Record<string, string> = {
