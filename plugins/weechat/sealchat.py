@@ -296,12 +296,16 @@ def show_message(server, ev):
     buf = buffer_for(server, ev.get("target", ""))
     text = irc_colors(ev.get("text", ""))
     tags = "irc_privmsg,notify_message,nick_%s,log1" % nick
+    # What was said while we were away: shown at its own time (the agent marked the text already).
+    date = int(ev.get("time", 0) // 1000) if ev.get("history") and isinstance(ev.get("time"), (int, float)) else 0
+    if ev.get("history"):
+        tags = "irc_privmsg,nick_%s,sealchat_history,log1" % nick
     if text.startswith("\x01ACTION "):
         body = text[len("\x01ACTION "):].rstrip("\x01")
-        weechat.prnt_date_tags(buf, 0, tags + ",irc_action", "%s%s%s %s" % (
+        weechat.prnt_date_tags(buf, date, tags + ",irc_action", "%s%s%s %s" % (
             weechat.prefix("action"), weechat.info_get("nick_color", nick), nick, weechat.color("reset") + body))
     else:
-        weechat.prnt_date_tags(buf, 0, tags, "%s%s\t%s" % (weechat.info_get("nick_color", nick), nick, text))
+        weechat.prnt_date_tags(buf, date, tags, "%s%s\t%s" % (weechat.info_get("nick_color", nick), nick, text))
 
 
 def effects(reply):
@@ -344,7 +348,7 @@ def out_cb(data, modifier, server, line):
 
 
 def in_cb(data, modifier, server, line):
-    """irc_in2_privmsg / irc_in2_notice: one received line."""
+    """irc_in2_privmsg / irc_in2_notice (and cap, batch, fail, 005 for the history catch-up): one received line."""
     return apply_line(server, "in", line) if protected(server) else line
 
 
@@ -467,7 +471,9 @@ if weechat.register(SCRIPT_NAME, "sealchat", SCRIPT_VERSION, "MIT",
         weechat.config_set_desc_plugin(name, desc)
     for m in ("irc_out_privmsg", "irc_out_notice", "irc_out_topic"):
         weechat.hook_modifier(m, "out_cb", "")
-    for m in ("irc_in2_privmsg", "irc_in2_notice"):
+    # CAP, BATCH, FAIL and 005 too: the agent's history catch-up (it asks for the capabilities
+    # WeeChat 3.8 does not, and hides their answer and the history batch it decrypts).
+    for m in ("irc_in2_privmsg", "irc_in2_notice", "irc_in2_cap", "irc_in2_batch", "irc_in2_fail", "irc_in2_005"):
         weechat.hook_modifier(m, "in_cb", "")
     weechat.hook_modifier("input_text_for_buffer", "input_cb", "")
     weechat.hook_command_run("/msg", "msg_cmd_cb", "")

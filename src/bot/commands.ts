@@ -18,7 +18,7 @@ const log = createLogger('keybot');
 /** The part of the key service commands use (tests stub it). */
 export type KeyRequests = Pick<
   KeyService,
-  'proposeInvite' | 'signedOperationPart' | 'online' | 'status' | 'roomsOf' | 'leave' | 'resendKey' | 'fingerprint' | 'publicKeyArmored' | 'selfNick'
+  'proposeInvite' | 'signedOperationPart' | 'cancelInvite' | 'online' | 'status' | 'roomsOf' | 'leave' | 'resendKey' | 'fingerprint' | 'publicKeyArmored' | 'selfNick'
 >;
 
 /** What a handler gets to work with. */
@@ -59,6 +59,8 @@ function refusalText(r: Refusal, room?: string): string {
       return `cannot invite ${r.name}: that is me, the key service`;
     case 'already_member':
       return `cannot invite ${r.name}: already in ${room ?? 'the room'}`;
+    case 'already_invited':
+      return `cannot invite ${r.name}: already invited to ${room ?? 'the room'}; they join when they next log in`;
     case 'failed':
       return `cannot invite ${r.name}: could not join (${r.detail ?? 'refused'})`;
     case 'too_many':
@@ -90,6 +92,11 @@ function listLines(label: string, items: string[], budget = REPLY_BUDGET): strin
   return lines;
 }
 
+/** How the requester learns that an invitee is offline and joins later (docs/PROTOCOL.md "Rooms that outlive a connection"). */
+function pendingText(name: string, room: string): string {
+  return `${name} is offline: they join ${room} when they next log in`;
+}
+
 /** What the requester reads once keybot carried out an invite they signed. */
 export function signedReplies(r: SignedResult): string[] {
   if (r.status === 'incomplete') return [];
@@ -99,7 +106,8 @@ export function signedReplies(r: SignedResult): string[] {
     const a = r.result;
     if (a.status === 'not_member') return ['invite refused: you are no longer in that room'];
     for (const refusal of a.refused) out.push(refusalText(refusal, a.room));
-    if (a.joined.length === 0) return [...out, `nobody added to ${a.room}`];
+    for (const name of a.pending) out.push(pendingText(name, a.room));
+    if (a.joined.length === 0) return a.pending.length > 0 ? out : [...out, `nobody added to ${a.room}`];
     const line = `added ${a.joined.join(', ')} to ${a.room}`;
     if (line.length <= REPLY_BUDGET) return [...out, line];
     return [...out, `added ${a.joined.length} users to ${a.room}`, ...listLines('added', a.joined)];
@@ -108,6 +116,8 @@ export function signedReplies(r: SignedResult): string[] {
   if (o.status === 'requester_unusable') return ['invite refused: your account has no usable key'];
   for (const refusal of o.refused) out.push(refusalText(refusal));
   if (o.status === 'nobody') return [...out, 'no room opened: none of the users you invited can join now'];
+  for (const name of o.pending) out.push(pendingText(name, o.room));
+  if (o.joined.length === 0) return [...out, `opened ${o.room}; keys follow`];
   const line = `opened ${o.room} with ${o.joined.join(', ')}; keys follow`;
   if (line.length <= REPLY_BUDGET) return [...out, line];
   // Too many names for one line: the count first (one line that says it all), then the names.
@@ -226,6 +236,20 @@ export const COMMANDS: readonly Command[] = [
       const r = await ctx.service.leave(ctx.account, room!);
       if (r.status === 'not_member') return notMember(ctx, room!);
       ctx.reply(`you left ${r.room}`);
+    },
+  },
+  {
+    name: 'cancel',
+    usage: '<#room> <user>',
+    summary: 'drop the invite of someone who has not logged in yet (any member may)',
+    minArgs: 2,
+    maxArgs: 2,
+    async handler(ctx, [room, user]) {
+      if (!checkRoomArg(ctx, room!)) return;
+      const r = await ctx.service.cancelInvite(ctx.account, room!, user!);
+      if (r.status === 'not_member') return notMember(ctx, room!);
+      if (r.status === 'not_pending') return ctx.reply(`${r.name} has no pending invite to ${r.room}`);
+      ctx.reply(`cancelled the invite of ${r.name} to ${r.room}`);
     },
   },
   {

@@ -37,13 +37,9 @@ export interface KeyServiceOptions {
   retryMs?: number;
   /** How long an invite keybot proposed waits for the requester's signature (default 30 s; operations.ts). */
   proposalTtlMs?: number;
-  /** How long remembered members may come back into a room re-created after a daemon restart (default 120 s). */
-  rejoinWindowMs?: number;
-  /** How long a re-created room's first epoch waits for members still missing (default 10 s). */
-  restoreGatherMs?: number;
   /**
-   * What snapshot() reports may have changed (a new epoch, new pins, a room dropped, a restore
-   * begun or ended): the owner saves it (main.ts, room-memory.ts). Called often; debounce it.
+   * What snapshot() reports may have changed (a new epoch, new pins, a room dropped, a pending
+   * invite kept or carried out): the owner saves it (main.ts, room-memory.ts). Called often; debounce it.
    */
   onRoomsChanged?: () => void;
 }
@@ -72,8 +68,6 @@ export class ServiceContext {
       notBefore: opts.notBefore ?? 0,
       echoTimeoutMs: opts.echoTimeoutMs ?? 5000,
       retryMs: opts.retryMs ?? 2000,
-      rejoinWindowMs: opts.rejoinWindowMs ?? 120_000,
-      restoreGatherMs: opts.restoreGatherMs ?? 10_000,
     };
   }
 
@@ -91,8 +85,11 @@ export class ServiceContext {
     if (!this.stopped) this.opts.onRoomsChanged?.();
   }
 
-  /** keybot is the last one (or opening failed): leave, so the channel disappears. */
+  /** keybot is the last one (or opening failed): leave, so the channel disappears; pending invites go with it. */
   leaveRoom(room: Room, why: string): void {
+    for (const p of room.pending.values()) {
+      this.opts.directory.removeFromRoom(room.name, p.account, `the room ended (${why})`).catch(() => undefined);
+    }
     this.opts.transport.part(room.name, why);
     this.rooms.delete(room.name);
     log.info(`${room.name}: left (${why})`);

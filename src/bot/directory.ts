@@ -25,7 +25,13 @@ export interface DirectoryRoom {
   name: string;
   /** Flag modes, e.g. "+inst". */
   modes: string;
+  /** Nicks present in the channel now. */
   members: string[];
+  /**
+   * For a room whose membership outlives a connection (sealchatd, docs/PROTOCOL.md "Rooms that
+   * outlive a connection"): every account placed in it and its state. Undefined elsewhere.
+   */
+  accounts?: Array<{ account: string; state: 'joined' | 'offline' | 'pending' }>;
 }
 
 /** Why a directory call failed, in terms keybot can act on. */
@@ -49,8 +55,12 @@ export class DirectoryError extends Error {
   }
 }
 
-/** What became of one user of a batch placement (putManyInRoom). */
-export type Placement = { nick: string; ok: true } | { nick: string; ok: false; error: DirectoryError };
+/**
+ * What became of one user of a batch placement (putManyInRoom). `pending`: the user is offline
+ * and was added as a pending member, joined by the directory at their next login (only where
+ * rooms outlive a connection).
+ */
+export type Placement = { nick: string; ok: true; pending?: boolean } | { nick: string; ok: false; error: DirectoryError };
 
 export interface PresenceChange {
   name: string;
@@ -59,19 +69,29 @@ export interface PresenceChange {
 
 /** What keybot needs from the network it serves. Every method may throw DirectoryError. */
 export interface UserDirectory {
+  /**
+   * Room membership belongs to accounts and outlives a connection (sealchatd): a QUIT makes a
+   * member offline, not gone; offline invitees become pending; NOTICEs to offline members are
+   * kept for them. False on an ordinary IRC network (a QUIT is a departure there).
+   */
+  readonly persistentRooms: boolean;
   /** A user by account name; null if there is no such account. */
   lookupUser(name: string): Promise<DirectoryUser | null>;
   /** Account names of everyone online now. */
   listOnline(): Promise<string[]>;
-  /** Put an online user into a room, creating it if needed, bypassing +i (the service decided). */
+  /** Put keybot itself into a channel, creating it if needed (the service's own join). */
   putInRoom(room: string, nick: string): Promise<void>;
   /**
-   * putInRoom for many users in one call, in order: one user's failure (offline, say) does not
-   * stop the others. One outcome per nick, in the order given. Throws only if the call as a
-   * whole fails (directory unavailable, bad room name).
+   * Place many users in a room in one call, in order, bypassing +i (the service decided): one
+   * user's failure does not stop the others. One outcome per nick, in the order given. With
+   * persistentRooms an offline user becomes a pending member (`pending`); otherwise offline is a
+   * failure. Throws only if the call as a whole fails (directory unavailable, bad room name).
    */
   putManyInRoom(room: string, nicks: string[]): Promise<Placement[]>;
-  /** Take a user out of a room; members see a KICK with `reason`. */
+  /**
+   * Take a user out of a room (a member online or offline, or a pending one); members see a KICK
+   * with `reason` (nothing for a pending one).
+   */
   removeFromRoom(room: string, nick: string, reason: string): Promise<void>;
   /** Every channel on the network (keybot picks its rooms out by name after a restart). */
   listRooms(): Promise<DirectoryRoom[]>;
@@ -92,6 +112,8 @@ export interface UserDirectory {
 
 /** UserDirectory over sealchatd's control socket (src/ircd/control-protocol.ts). */
 export class ControlSocketDirectory implements UserDirectory {
+  readonly persistentRooms = true;
+
   private constructor(private readonly control: ControlClient) {}
 
   static async connect(path: string): Promise<ControlSocketDirectory> {
@@ -123,27 +145,39 @@ export class ControlSocketDirectory implements UserDirectory {
     await this.call(() => this.control.call('channel.join', { channel: room, nick }));
   }
 
+  /** `room.add`: the daemon keeps the room and its members by account (offline: pending). */
   async putManyInRoom(room: string, nicks: string[]): Promise<Placement[]> {
     const out: Placement[] = [];
     for (let i = 0; i < nicks.length; i += MAX_JOIN_NICKS) {
       const batch = nicks.slice(i, i + MAX_JOIN_NICKS);
-      const results = await this.call(() => this.control.call('channel.joinmany', { channel: room, nicks: batch }));
-      if (!Array.isArray(results) || results.length !== batch.length) throw new DirectoryError('unavailable', 'channel.joinmany: malformed answer from the daemon');
+      const results = await this.call(() => this.control.call('room.add', { room, accounts: batch }));
+      if (!Array.isArray(results) || results.length !== batch.length) throw new DirectoryError('unavailable', 'room.add: malformed answer from the daemon');
       results.forEach((r, j) => {
         const nick = batch[j]!;
-        out.push(r.ok ? { nick, ok: true } : { nick, ok: false, error: new DirectoryError(directoryCode(r.error.code), r.error.message) });
+        if (r.error) out.push({ nick, ok: false, error: new DirectoryError(directoryCode(r.error.code), r.error.message) });
+        else out.push(r.joined ? { nick, ok: true } : { nick, ok: true, pending: true });
       });
     }
     return out;
   }
 
+  /**
+   * `room.remove` (online: a KICK; offline: a KICK the daemon sends on their behalf; pending:
+   * dropped). Someone in the channel without a place in the room (an operator's `channel.join`)
+   * is not known to `room.remove`: kicked from the channel instead.
+   */
   async removeFromRoom(room: string, nick: string, reason: string): Promise<void> {
-    await this.call(() => this.control.call('channel.kick', { channel: room, nick, reason }));
+    try {
+      await this.call(() => this.control.call('room.remove', { room, account: nick, reason }));
+    } catch (err) {
+      if (!(err instanceof DirectoryError) || (err.code !== 'not_found' && err.code !== 'refused')) throw err;
+      await this.call(() => this.control.call('channel.kick', { channel: room, nick, reason }));
+    }
   }
 
   async listRooms(): Promise<DirectoryRoom[]> {
     const list = await this.call(() => this.control.call('channel.list', { member: '*' }));
-    return list.map((c) => ({ name: c.name, modes: c.modes, members: c.members }));
+    return list.map((c) => ({ name: c.name, modes: c.modes, members: c.members, ...(c.accounts ? { accounts: c.accounts.map((a) => ({ ...a })) } : {}) }));
   }
 
   async publishServiceKey(account: string, armored: string): Promise<DirectoryUser> {

@@ -2,9 +2,10 @@
  * Epochs: when a room gets a new key, and sending it (docs/DESIGN.md "Rules the code keeps": Epochs; docs/PROTOCOL.md
  * "Key envelopes"). The key service asks for a rekey (requestRekey); this part schedules it,
  * makes the key, has crypto seal it per member and delivery send it.
- * - Every membership change keybot observes in a room (JOIN, PART, QUIT, KICK; a ping timeout
- *   arrives as QUIT) starts a new epoch with a fresh key, sent to the current members only;
- *   so does reaching rotateAfterMessages room lines or rotateAfterMs.
+ * - Every membership change keybot observes in a room (a placement's JOIN, PART, KICK, a removal;
+ *   a QUIT only where rooms end with a connection) starts a new epoch with a fresh key, sealed
+ *   for every member of the roster, online or offline (an offline member's envelopes wait in
+ *   their mailbox at the daemon); so does reaching rotateAfterMessages room lines or rotateAfterMs.
  * - Bursts coalesce: a change waits `settleMs` for more (at most `maxSettleMs` after the first),
  *   and an invite holds the rekey until everyone it places has joined. Envelopes are sealed
  *   asynchronously, then sent in one synchronous block only if the membership did not move in
@@ -157,11 +158,21 @@ export class Epochs {
     log.info(`${room.name}: epoch ${epoch} for ${members.length} member${members.length === 1 ? '' : 's'} (${reasons})`);
   }
 
+  /** The current key is older than rotateAfterMs (its rotation was skipped while nobody was online). */
+  rotationDue(room: Room): boolean {
+    return this.ctx.o.rotateAfterMs > 0 && room.current !== undefined && Date.now() - room.current.startedAt >= this.ctx.o.rotateAfterMs;
+  }
+
   private armRotation(room: Room): void {
     clearTimeout(room.rotateTimer);
     room.rotateTimer = undefined;
     if (this.ctx.o.rotateAfterMs <= 0) return;
-    room.rotateTimer = setTimeout(() => this.requestRekey(room, 'scheduled rotation', true), this.ctx.o.rotateAfterMs);
+    room.rotateTimer = setTimeout(() => {
+      // Nobody online in the room: nothing is said under its key, and each epoch would only add
+      // envelopes to the members' mailboxes. The first member back gets a fresh one (rotationDue).
+      if (![...room.present].some((f) => room.members.has(f))) return;
+      this.requestRekey(room, 'scheduled rotation', true);
+    }, this.ctx.o.rotateAfterMs);
     room.rotateTimer.unref();
   }
 

@@ -113,8 +113,9 @@ export class KeybotConnection implements Transport {
     c.on('quit', (e: { nick: string }) => {
       if (!me(e.nick)) sink.memberQuit(e.nick);
     });
-    // Nicks equal accounts and the ircd refuses changes; if a rename ever happens, the old
-    // nick's key holder is gone: treat it as a quit (the new nick gets no key).
+    // Nicks equal accounts and the ircd refuses changes; if a rename ever happens, treat it as a
+    // quit: the old nick's account is offline (still a member where rooms outlive a connection,
+    // gone elsewhere), and the new nick gets no key (it is in no roster).
     c.on('nick', (e: { nick: string; new_nick: string }) => {
       if (me(e.nick)) return;
       log.warn(`${e.nick} is now ${e.new_nick}; treating it as a quit`);

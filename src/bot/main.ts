@@ -4,20 +4,14 @@
  *
  *   irc event → command parser (commands.ts) → key service (service.ts) → crypto → delivery
  *
- * A session starts by re-entering every #sc-* room and rekeying it (service.recover), so a lost
- * connection and a process restart heal the same way. Keys never outlive their session.
+ * A session starts by taking over every #sc-* room the daemon lists and rekeying it
+ * (service.recover), so a lost connection, a daemon restart and a process restart heal the same
+ * way: the daemon keeps its rooms and their members by account (docs/PROTOCOL.md "Rooms that
+ * outlive a connection"). Keys never outlive their session.
  *
- * A daemon restart loses the channels themselves. So a lost session leaves behind, in memory,
- * the names and members of its rooms (never keys), and the lost session's control connection
- * is kept until the next session is up: if the daemon closed it (it went away), the next
- * session re-creates the remembered rooms that no longer exist for their remembered members;
- * if it is still open (only keybot's IRC connection broke), rooms that vanished meanwhile were
- * emptied by their members and stay gone.
- *
- * The same memory survives a restart of keybot's own process (under `sealchatd serve` a daemon
- * restart takes keybot down too): it is saved in `<dataDir>/keybot.rooms.json` with the daemon's
- * instance id (room-memory.ts), and a new process treats it as what a lost session remembered.
- * There the instance id tells the two cases apart: another id, the daemon restarted.
+ * What the daemon cannot vouch for, keybot remembers itself: the member pins and the signed
+ * operations of pending invites (never keys). A lost session leaves them behind in memory for the
+ * next one, and saves them in `<dataDir>/keybot.rooms.json` (room-memory.ts) for the next process.
  */
 import path from 'node:path';
 import { backoffDelay } from '../protocol/backoff.js';
@@ -35,7 +29,7 @@ import { NetworkSession } from './network/session.js';
 const log = createLogger('keybot');
 
 export type ServiceTuning = Partial<
-  Pick<KeyServiceOptions, 'settleMs' | 'maxSettleMs' | 'minEpochIntervalMs' | 'echoTimeoutMs' | 'retryMs' | 'rejoinWindowMs' | 'restoreGatherMs' | 'proposalTtlMs'>
+  Pick<KeyServiceOptions, 'settleMs' | 'maxSettleMs' | 'minEpochIntervalMs' | 'echoTimeoutMs' | 'retryMs' | 'proposalTtlMs'>
 >;
 
 export interface KeybotOptions {
@@ -54,11 +48,6 @@ export interface KeybotOptions {
   commands?: Pick<DispatcherOptions, 'burst' | 'refillMs'>;
   /** Reconnect backoff after a lost session (default 1 s doubling to 30 s). */
   reconnect?: { initialMs?: number; maxMs?: number };
-  /**
-   * How long members of rooms lost with a restarted daemon may come back into them (default
-   * 120 s; also settable as tuning.rejoinWindowMs).
-   */
-  rejoinWindowMs?: number;
   /** Debounce of saving the room memory to keybot.rooms.json after a change (default 1000 ms). */
   saveRoomsAfterMs?: number;
   /**
@@ -86,10 +75,8 @@ export class Keybot {
   private attempts = 0;
   /** Rooms of the last lost session (names and members only), until a new session is up. */
   private memory: RememberedRoom[] = [];
-  /** A lost session, kept until the next one is up: its directory tells whether the daemon went away. */
+  /** A lost session, kept until the next one is up. */
   private previous: Session | undefined;
-  /** The daemon closed a session's control connection: its channels are gone. */
-  private daemonWentAway = false;
   /** What an earlier process saved (keybot.rooms.json), until the first session is up. */
   private stored: StoredRoomMemory | undefined;
   /** Saves the current session's rooms to keybot.rooms.json. */
@@ -171,23 +158,10 @@ export class Keybot {
     let session: Session | undefined;
     try {
       const instance = directory.serverInstance ? await directory.serverInstance() : undefined;
-      // Read once a daemon answers: a restarted daemon has closed the lost session's connection.
-      // Rooms a lost session was still re-creating after an earlier daemon restart are restored
-      // in any case (RememberedRoom.restorePending).
-      let daemonRestarted = this.daemonWentAway;
-      let restore = daemonRestarted ? this.memory : this.memory.filter((r) => r.restorePending);
-      let known = this.memory;
+      // What keybot remembers of its rooms: the lost session's, or what the last process saved.
       const stored = this.stored;
-      if (stored) {
-        // A new process: what the last one saved is what a lost session remembered, and the
-        // daemon restarted since if its instance differs (unknown on either side: assume not).
-        known = stored.rooms;
-        daemonRestarted = stored.daemonInstance !== undefined && instance !== undefined && stored.daemonInstance !== instance;
-        restore = daemonRestarted ? stored.rooms : stored.rooms.filter((r) => r.restorePending);
-        if (stored.rooms.length > 0) {
-          log.info(`${stored.rooms.length} remembered room${stored.rooms.length === 1 ? '' : 's'} from the last run; the daemon ${daemonRestarted ? 'restarted since' : 'kept running'}`);
-        }
-      }
+      const known = stored ? stored.rooms : this.memory;
+      if (stored && stored.rooms.length > 0) log.info(`${stored.rooms.length} remembered room${stored.rooms.length === 1 ? '' : 's'} from the last run`);
       // On a network, a second keybot shows as the nick being taken (NetworkSession.started).
       if (network) await directory.publishServiceKey(this.credentials.account, this.identity.publicArmored);
       else await this.publishKey(directory);
@@ -201,7 +175,6 @@ export class Keybot {
         rotateAfterMs: this.opts.rotateAfterMs,
         // The restart rule (service.ts header): no epoch in the second this session started.
         notBefore: (Math.floor(startedAt / 1000) + 1) * 1000,
-        ...(this.opts.rejoinWindowMs !== undefined ? { rejoinWindowMs: this.opts.rejoinWindowMs } : {}),
         ...this.opts.tuning,
         onRoomsChanged: () => this.saver.changed(),
       });
@@ -217,24 +190,14 @@ export class Keybot {
       const s: Session = { directory, conn, service: svc, closingDirectory: false, instance };
       session = s;
       conn.onClose((why) => this.lost(s, `IRC: ${why}`));
-      directory.onClose((err) => {
-        if (!s.closingDirectory) this.daemonWentAway = true;
-        this.lost(s, `directory: ${err.message}`);
-      });
-      // Pins come from everything the lost session knew, also when the daemon kept running
-      // (restore is empty then): a dropped connection must not let a swapped key in.
-      await svc.recover(restore, known);
+      directory.onClose((err) => this.lost(s, `directory: ${err.message}`));
+      // Pins and pending invites come from everything the last session knew: a dropped
+      // connection or a restart must not let a swapped key or an unsigned member in.
+      await svc.recover(known);
       // Off the critical path: the next invite finds the keys of those online already parsed.
       svc.warmKeys().catch((err: unknown) => log.debug(`cannot warm the key cache: ${(err as Error).message}`));
-      if (known.length > restore.length && !daemonRestarted) {
-        log.info(
-          'the daemon kept running: rooms that vanished meanwhile were emptied by their members and are not restored' +
-            (restore.length > 0 ? ` (the ${restore.length} still being restored after an earlier daemon restart are)` : ''),
-        );
-      }
       this.memory = [];
       this.stored = undefined;
-      this.daemonWentAway = false;
       this.retirePrevious();
       this.attempts = 0;
       return s;
@@ -265,7 +228,7 @@ export class Keybot {
   private lost(session: Session, why: string): void {
     if (this.session !== session) return;
     this.session = undefined;
-    // Names and members only, in case the daemon restarted (then its channels are gone).
+    // Rosters, pins and pending invites (never keys), for the next session.
     this.memory = session.service.snapshot();
     // Also on disk, in case this process dies before the next session is up.
     if (!this.closing) void this.saver.write({ daemonInstance: session.instance, rooms: this.memory });

@@ -2,18 +2,19 @@
  * keybot's room memory on disk: `<dataDir>/keybot.rooms.json` (docs/OPERATIONS.md "What it
  * keeps", docs/PROTOCOL.md "Faults").
  *
- * What a lost session remembers (RememberedRoom: room names, member accounts and the fingerprint
- * each member is pinned to) also has to survive a restart of keybot's process: under `sealchatd
- * serve` a daemon restart takes keybot down with it. So keybot writes it here, with the instance
- * id of the daemon it was connected to (control method `server.info`), and reads it back on start.
- * A different instance id means the daemon restarted since: its channels are gone, and the rooms
- * are re-created for their remembered members. The same id means the daemon kept running: rooms
- * that vanished were emptied by their members and stay gone; only the pins are taken back.
+ * What a lost session remembers (RememberedRoom: room names, member accounts, the fingerprint
+ * each member is pinned to, and the signed operations of pending invites) also has to survive a
+ * restart of keybot's process. The daemon keeps the rooms and their members itself (docs/PROTOCOL.md
+ * "Rooms that outlive a connection"); this file is what keybot checks the daemon's word against
+ * (recovery.ts). It also holds the instance id of the daemon it was connected to (control method
+ * `server.info`), for people reading it.
  *
- * Never key material: the file is built field by field from names and public fingerprints.
+ * Never key material: the file is built field by field from names, public fingerprints and
+ * signed operations (public statements a member signed; base64).
  * Written atomically (a temporary file, then rename) with mode 0600, debounced after changes
  * and at a clean shutdown. A file that cannot be read, does not parse, or comes from a newer
- * keybot is reported with a warning and ignored: keybot starts all the same, restoring nothing.
+ * keybot is reported with a warning and ignored: keybot starts all the same, taking no pins or
+ * pending invites from it (the log line keeps its older wording, which docs/OPERATIONS.md quotes).
  */
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -21,12 +22,16 @@ import { isValidAccountName } from '../protocol/names.js';
 import { ROOM_MEMORY_FILE } from '../protocol/files.js';
 import { createLogger } from '../util/log.js';
 import { isServiceRoom } from './context.js';
-import type { RememberedRoom } from './rooms.js';
+import type { PendingInvite, RememberedRoom } from './rooms.js';
 
 const log = createLogger('keybot');
 
 /** The layout this keybot writes; it refuses files with a higher version. */
 export const ROOM_MEMORY_VERSION = 1;
+
+/** Most bytes of one signed operation kept (an operation names at most 100 targets: a few KiB). */
+const MAX_OP_BYTES = 16 * 1024;
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** What the file holds. */
 export interface StoredRoomMemory {
@@ -58,7 +63,15 @@ export function serializeRoomMemory(memory: StoredRoomMemory, now = new Date()):
           .filter(([a, fp]) => isValidAccountName(a) && FINGERPRINT_RE.test(fp))
           .map(([a, fp]) => [String(a), String(fp)]),
       ),
-      ...(r.restorePending === true ? { restorePending: true } : {}),
+      pending: (r.pending ?? [])
+        .filter((p) => isValidAccountName(p.account) && isValidAccountName(p.by) && FINGERPRINT_RE.test(p.fingerprint))
+        .map((p) => ({
+          account: String(p.account),
+          fingerprint: String(p.fingerprint),
+          by: String(p.by),
+          ...(p.op ? { op: Buffer.from(p.op).toString('base64') } : {}),
+          at: Number(p.at),
+        })),
     }));
   const doc = { version: ROOM_MEMORY_VERSION, daemonInstance: memory.daemonInstance ?? null, savedAt: now.toISOString(), rooms };
   return JSON.stringify(doc, null, 2) + '\n';
@@ -78,7 +91,8 @@ export function parseRoomMemory(raw: unknown): StoredRoomMemory | string {
   const rooms: RememberedRoom[] = [];
   for (const [i, r] of doc.rooms.entries()) {
     if (typeof r !== 'object' || r === null) return `rooms[${i}] is not an object`;
-    const { name, members, fingerprints, restorePending } = r as Record<string, unknown>;
+    // restorePending (layout 1) is read and ignored: the daemon keeps its rooms now.
+    const { name, members, fingerprints, restorePending, pending } = r as Record<string, unknown>;
     if (typeof name !== 'string' || !isServiceRoom(name)) return `rooms[${i}].name is not a keybot room`;
     if (!Array.isArray(members) || !members.every((m) => typeof m === 'string' && isValidAccountName(m))) {
       return `rooms[${i}].members is not a list of account names`;
@@ -94,7 +108,20 @@ export function parseRoomMemory(raw: unknown): StoredRoomMemory | string {
       }
     }
     if (restorePending !== undefined && typeof restorePending !== 'boolean') return `rooms[${i}].restorePending is not true or false`;
-    rooms.push({ name, members: [...(members as string[])], fingerprints: pins, ...(restorePending === true ? { restorePending: true } : {}) });
+    const invites: PendingInvite[] = [];
+    if (pending !== undefined) {
+      if (!Array.isArray(pending)) return `rooms[${i}].pending is not a list`;
+      for (const [j, p] of pending.entries()) {
+        const bad = `rooms[${i}].pending[${j}] is not a pending invite`;
+        if (typeof p !== 'object' || p === null) return bad;
+        const { account, fingerprint, by, op, at } = p as Record<string, unknown>;
+        if (typeof account !== 'string' || !isValidAccountName(account) || typeof by !== 'string' || !isValidAccountName(by)) return bad;
+        if (typeof fingerprint !== 'string' || !FINGERPRINT_RE.test(fingerprint) || typeof at !== 'number' || !Number.isFinite(at)) return bad;
+        if (op !== undefined && (typeof op !== 'string' || !BASE64_RE.test(op) || op.length > (MAX_OP_BYTES * 4) / 3 + 4)) return bad;
+        invites.push({ account, fingerprint, by, at, ...(typeof op === 'string' ? { op: new Uint8Array(Buffer.from(op, 'base64')) } : {}) });
+      }
+    }
+    rooms.push({ name, members: [...(members as string[])], fingerprints: pins, pending: invites });
   }
   return { daemonInstance: typeof instance === 'string' ? instance : undefined, rooms };
 }

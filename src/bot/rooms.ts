@@ -10,26 +10,40 @@ import type { EnvelopeMember } from '../crypto/index.js';
 import { casefold } from '../protocol/names.js';
 
 /**
+ * An invite of someone who was offline (docs/PROTOCOL.md "Rooms that outlive a connection"):
+ * the daemon holds them as a pending member and joins them at their next login; keybot keys them
+ * only then, under the signed operation that added them, which it relays to the room first.
+ * A signed public statement, no secret: kept in the room memory on disk.
+ */
+export interface PendingInvite {
+  account: string;
+  /** The fingerprint the signed operation names for them (they are keyed under no other). */
+  fingerprint: string;
+  /** The member who signed the invite; the invite lapses if they leave first. */
+  by: string;
+  /** The signed operation (`SC1O` data: JSON, NUL, signature); undefined only for keybot's own tests. */
+  op?: Uint8Array;
+  /** When keybot accepted it, ms since the Unix epoch. */
+  at: number;
+}
+
+/**
  * What keybot keeps of a room across a lost session or a restart of its process: its name,
- * members and their pins, in memory and in `<dataDir>/keybot.rooms.json` (room-memory.ts).
- * Never a key (a restored room gets a new epoch).
+ * members, their pins and pending invites, in memory and in `<dataDir>/keybot.rooms.json`
+ * (room-memory.ts). Never a key (a recovered room gets a new epoch).
  */
 export interface RememberedRoom {
   name: string;
-  /** Members other than keybot, as the server spelled their nicks. */
+  /** The roster (members online or offline) other than keybot, as the server spelled them. */
   members: string[];
+  /** Invites of people who were offline, not carried out yet. */
+  pending?: PendingInvite[];
   /**
    * The fingerprint each account was pinned to in the room (casefolded account → fingerprint):
    * a member whose registered key no longer matches is removed, not keyed (see Room.pins).
    * Fingerprints are public; no key material.
    */
   fingerprints?: Record<string, string>;
-  /**
-   * The room was lost with a daemon restart and is still being re-created for its members (see
-   * recovery.ts): whoever reads this memory next restores it even if the daemon did not restart
-   * again since, so a keybot that dies mid-restore does not drop the room.
-   */
-  restorePending?: boolean;
 }
 
 /** One epoch of a room: the key and exactly the members it was sent to. */
@@ -45,8 +59,24 @@ export interface Epoch {
 
 export class Room {
   readonly folded: string;
-  /** Members other than keybot: casefolded nick → nick as the server spells it. */
+  /**
+   * The roster, keybot excluded: casefolded account → as the server spells it. Members online or
+   * offline (docs/PROTOCOL.md "Rooms that outlive a connection"): every epoch is sealed for all.
+   */
   readonly members = new Map<string, string>();
+  /** Who is in the channel now (casefolded nicks, keybot excluded): online members, intruders on their way out. */
+  readonly present = new Set<string>();
+  /** Invites of people who were offline, by casefolded account (see PendingInvite). */
+  readonly pending = new Map<string, PendingInvite>();
+  /** Pending invitees whose invite is being carried out now (Invites.admit). */
+  readonly admitting = new Set<string>();
+  /**
+   * keybot knows the roster: it opened the room, or the directory told it (recovery). Until
+   * then the NAMES list alone does not make anyone a member (offline members are not in it).
+   */
+  rosterKnown = false;
+  /** keybot has seen the room's NAMES list since its own JOIN. */
+  namesSeen = false;
   /**
    * The fingerprint each account had when it was placed in the room (or first keyed in it),
    * casefolded account → fingerprint, kept for the room's lifetime (also after the account left).
@@ -55,8 +85,8 @@ export class Room {
    */
   readonly pins = new Map<string, string>();
   /**
-   * JOINs keybot expects because it asked for them (a placement after a verified invite, a
-   * restore): casefolded nick → until when (ms). A JOIN that is not expected is an intruder's
+   * JOINs keybot expects because it asked for them (a placement after a verified invite):
+   * casefolded nick → until when (ms). A JOIN that is not expected is an intruder's
    * (the daemon operator's `channel.join`, say): it is removed and never keyed.
    */
   readonly expectedJoins = new Map<string, { until: number; reason?: string }>();
@@ -68,7 +98,7 @@ export class Room {
   version = 0;
   /** `version` when the current epoch was installed; differs → membership changed since. */
   keyedVersion = -1;
-  /** keybot has its NAMES list, so `members` is complete. */
+  /** keybot has its NAMES list and knows the roster, so `members` is complete. */
   ready = false;
   current: Epoch | undefined;
   /** Room messages (PRIVMSG/NOTICE lines) since the current epoch began. */
@@ -117,6 +147,7 @@ export class Room {
   /** Record a member; false if already there. */
   addMember(nick: string): boolean {
     const f = casefold(nick);
+    this.pending.delete(f);
     if (this.members.has(f)) return false;
     this.members.set(f, nick);
     this.version++;
@@ -126,13 +157,26 @@ export class Room {
 
   /** Forget a member; false if not there. */
   removeMember(nick: string): boolean {
+    this.present.delete(casefold(nick));
     if (!this.members.delete(casefold(nick))) return false;
     this.version++;
     this.wake();
     return true;
   }
 
-  /** Replace the member list (a NAMES reply); true if it changed anything. */
+  /** NAMES and roster are known: the room is ready (wakes whoever waits for it). */
+  markReady(): void {
+    this.ready = true;
+    this.wake();
+  }
+
+  /** Who is in the channel now (a NAMES reply), keybot excluded. */
+  setPresent(nicks: Iterable<string>): void {
+    this.present.clear();
+    for (const n of nicks) this.present.add(casefold(n));
+  }
+
+  /** Replace the member list (a NAMES reply where rooms end with a connection); true if it changed anything. */
   setMembers(nicks: Iterable<string>): boolean {
     const next = new Map<string, string>();
     for (const n of nicks) next.set(casefold(n), n);
@@ -239,7 +283,7 @@ export class RoomRegistry {
     return [...this.rooms.values()];
   }
 
-  /** Rooms in which `nick` is a member, sorted by name. */
+  /** Rooms in which `nick` is a member (online or offline), sorted by name. */
   roomsOf(nick: string): Room[] {
     const f = casefold(nick);
     return this.all()

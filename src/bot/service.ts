@@ -10,8 +10,14 @@
  *   (rekey, `key` resend) through crypto and delivery.
  * - invites.ts: `invite`: opening a room, checking invitees, placing and pinning them.
  * - removals.ts: `leave`, evictions, the "key changed" removal, and how members read each.
- * - recovery.ts: re-entering rooms after a restart, and re-creating those lost with the daemon.
+ * - recovery.ts: taking over the daemon's rooms after a restart, with keybot's pins and pending invites.
  * IRC events and the simple requests (online, status, rooms) are handled here.
+ *
+ * Rooms outlive a connection (docs/PROTOCOL.md "Rooms that outlive a connection", where the
+ * directory's persistentRooms says so, i.e. sealchatd): a room's roster (Room.members) is its
+ * members by account, online or offline; a QUIT makes a member offline and no epoch; a member's
+ * JOIN at login gets the current key again; an offline invitee is pending (Room.pending,
+ * invites.ts) until their JOIN at login. On an ordinary network a QUIT is a departure, as a PART.
  *
  * Member keys are pinned per room (Room.pins, docs/PROTOCOL.md "Member fingerprints"): the
  * directory (the daemon) is asked for each member's key at every rekey, but a member whose
@@ -24,15 +30,15 @@ import { createLogger } from '../util/log.js';
 import { isServiceRoom, ServiceContext, type KeyServiceOptions } from './context.js';
 import type { PresenceChange } from './directory.js';
 import { Epochs, type ResendResult } from './epochs.js';
-import { Invites, type AddToRoomResult, type OpenRoomResult } from './invites.js';
+import { Invites, type AddToRoomResult, type Authorised, type CancelResult, type OpenRoomResult } from './invites.js';
 import { Operations, type ProposeResult, type SignedResult } from './operations.js';
 import { Recovery } from './recovery.js';
 import { Removals, type LeaveResult } from './removals.js';
-import type { RememberedRoom, RoomRegistry } from './rooms.js';
+import type { RememberedRoom, Room, RoomRegistry } from './rooms.js';
 
 export { isServiceRoom, type KeyServiceOptions } from './context.js';
 export { keyEventText, type ResendResult } from './epochs.js';
-export { MAX_INVITEES, newRoomName, type AddToRoomResult, type OpenRoomResult, type Refusal, type RefusalReason } from './invites.js';
+export { MAX_INVITEES, newRoomName, type AddToRoomResult, type Authorised, type CancelResult, type OpenRoomResult, type Refusal, type RefusalReason } from './invites.js';
 export type { LeaveResult } from './removals.js';
 export type { ProposeResult, SignedResult } from './operations.js';
 
@@ -63,7 +69,7 @@ export class KeyService {
     this.removals = new Removals(this.ctx);
     this.epochs = new Epochs(this.ctx, this.removals);
     this.invites = new Invites(this.ctx, this.epochs);
-    this.recovery = new Recovery(this.ctx, this.invites, this.epochs);
+    this.recovery = new Recovery(this.ctx, this.invites, this.removals, (room) => this.settle(room));
     this.operations = new Operations(this.ctx, this.invites, opts.proposalTtlMs);
     this.operations.onExpired = (requester, text) => this.ctx.opts.transport.notice(requester, text);
   }
@@ -110,9 +116,12 @@ export class KeyService {
     return this.invites.openRoom(requester, invitees);
   }
 
-  /** Add users WITHOUT a member's signature: as openRoom, for keybot's own tests only. */
-  addToRoom(requester: string, roomName: string, invitees: string[]): Promise<AddToRoomResult> {
-    return this.invites.addToRoom(requester, roomName, invitees);
+  /**
+   * Add users WITHOUT checking a member's signature (`auth`, if given, is taken as verified): as
+   * openRoom, for keybot's own tests only.
+   */
+  addToRoom(requester: string, roomName: string, invitees: string[], auth?: Authorised): Promise<AddToRoomResult> {
+    return this.invites.addToRoom(requester, roomName, invitees, auth);
   }
 
   /** Accounts online now, keybot excluded, sorted. */
@@ -148,6 +157,11 @@ export class KeyService {
     return this.removals.leave(requester, roomName);
   }
 
+  /** `cancel <#room> <user>`: drop a pending invite (any member). */
+  cancelInvite(requester: string, roomName: string, name: string): Promise<CancelResult> {
+    return this.invites.cancel(requester, roomName, name);
+  }
+
   /** `key <#room>`: re-send the current epoch's envelope to a member who missed it. */
   resendKey(requester: string, roomName: string): Promise<ResendResult> {
     return this.epochs.resendKey(requester, roomName);
@@ -155,7 +169,7 @@ export class KeyService {
 
   // ---- events (from the IRC connection) -------------------------------------------------------
 
-  /** keybot joined a room: it is ours once its NAMES arrive. */
+  /** keybot joined a room: it is ours once its NAMES arrive (and its roster is known). */
   selfJoined(roomName: string): void {
     if (!isServiceRoom(roomName)) {
       log.warn(`joined ${roomName}, which is not a keybot room; leaving it`);
@@ -169,16 +183,44 @@ export class KeyService {
   namesReceived(roomName: string, nicks: string[]): void {
     if (!isServiceRoom(roomName) || !nicks.some((n) => this.ctx.isSelf(n))) return;
     const room = this.ctx.rooms.ensure(roomName);
-    room.ready = true;
-    let others = nicks.filter((n) => !this.ctx.isSelf(n));
-    // A room keybot remembers (its pins came back from the room memory): whoever is in it but
-    // was never keyed there got in while keybot was away, by a join keybot did not make.
-    if (room.pins.size > 0) {
-      const strangers = others.filter((n) => !room.pins.has(casefold(n)));
-      others = others.filter((n) => room.pins.has(casefold(n)));
-      for (const n of strangers) this.removals.intruder(room, n);
+    const others = nicks.filter((n) => !this.ctx.isSelf(n));
+    room.namesSeen = true;
+    room.setPresent(others);
+    if (this.ctx.opts.directory.persistentRooms && !room.rosterKnown && this.recovery.done) {
+      // keybot opens its rooms itself and learns the others from the daemon at its recovery: a
+      // room it is put into otherwise is none of its own, and whoever is in it is keyed by nobody.
+      log.warn(`${room.name}: put into a room keybot neither opened nor recovered; leaving it`);
+      this.ctx.leaveRoom(room, 'keybot did not open this room');
+      return;
     }
-    room.setMembers(others);
+    if (!this.ctx.opts.directory.persistentRooms) {
+      // Membership ends with the connection (an ordinary network): whoever is in it is the
+      // roster. A room keybot remembers (its pins came back from the room memory): whoever is in
+      // it but was never keyed there got in while keybot was away, by a join keybot did not make.
+      let members = others;
+      if (room.pins.size > 0) {
+        for (const n of others.filter((x) => !room.pins.has(casefold(x)))) this.removals.intruder(room, n);
+        members = others.filter((n) => room.pins.has(casefold(n)));
+      }
+      room.setMembers(members);
+      room.rosterKnown = true;
+    }
+    this.settle(room);
+  }
+
+  /**
+   * The room's NAMES and roster are both known: it is ready. Whoever is in the channel must be
+   * explained: a member (online now), a pending invitee (their invite is carried out now), or
+   * an intruder (removed, never keyed). Then the room gets the epoch it is due.
+   */
+  private settle(room: Room): void {
+    if (!room.namesSeen || !room.rosterKnown) return;
+    room.markReady();
+    for (const f of room.present) {
+      if (room.members.has(f) || room.intruders.has(f) || room.expectedJoins.has(f)) continue;
+      if (room.pending.has(f)) void this.invites.admit(room, f);
+      else this.removals.intruder(room, f);
+    }
     if (room.members.size === 0 && room.holds === 0) {
       this.ctx.leaveRoom(room, 'empty');
       return;
@@ -186,35 +228,74 @@ export class KeyService {
     this.epochs.requestRekey(room);
   }
 
+  /**
+   * A JOIN of someone else. Explained are only: a JOIN keybot asked for (a placement after a
+   * verified invite), a member's own JOIN at login (the daemon places members back in their
+   * rooms: they get the current key again, no new epoch), and a pending invitee's JOIN at
+   * login (their invite is carried out now). Anyone else is an intruder.
+   */
   memberJoined(roomName: string, nick: string): void {
     const room = this.ctx.rooms.get(roomName);
     if (!room) return;
-    // Only JOINs keybot asked for (placements after a verified invite, restores) make members.
-    const expected = room.ready ? room.takeExpectedJoin(nick) : {};
-    if (!expected) {
-      this.removals.intruder(room, nick);
+    const f = casefold(nick);
+    room.present.add(f);
+    // Not ready yet: settle() judges everyone present once the roster is known.
+    if (!room.ready) return;
+    const expected = room.takeExpectedJoin(nick);
+    if (expected) {
+      if (room.addMember(nick)) this.epochs.requestRekey(room, room.current ? (expected.reason ?? `${nick} joined`) : undefined);
       return;
     }
-    if (room.addMember(nick)) this.epochs.requestRekey(room, room.current ? (expected.reason ?? `${nick} joined`) : undefined);
+    if (room.members.has(f)) {
+      // Back at login: the envelopes sealed while they were away came from their mailbox; the
+      // current one again, in case (epochs.ts checks the pin: a swapped key is removed, not keyed).
+      // A key whose rotation was skipped while nobody was online is replaced instead.
+      if (this.epochs.rotationDue(room)) this.epochs.requestRekey(room, 'scheduled rotation', true);
+      else this.epochs.resendKey(nick, room.name).catch((err: unknown) => log.warn(`${room.name}: cannot re-send the key to ${nick}: ${(err as Error).message}`));
+      return;
+    }
+    if (room.pending.has(f)) {
+      void this.invites.admit(room, nick);
+      return;
+    }
+    this.removals.intruder(room, nick);
   }
 
-  /** A PART (`kicked` false) or KICK (`kicked` true) of someone else. */
+  /** A PART (`kicked` false) or KICK (`kicked` true) of someone else, online or not. */
   memberLeft(roomName: string, nick: string, kicked: boolean): void {
     const room = this.ctx.rooms.get(roomName);
     if (!room) return;
+    const f = casefold(nick);
+    room.present.delete(f);
+    if (room.pending.delete(f)) this.ctx.changed();
     const why = this.removals.departure(room, nick, kicked);
-    if (room.removeMember(nick)) this.epochs.requestRekey(room, `${nick} ${why}`);
+    if (room.removeMember(nick)) {
+      this.epochs.requestRekey(room, `${nick} ${why}`);
+      // A member who left can add nobody any more: the invites they signed that wait for a login lapse.
+      this.invites.actorLeft(room, nick);
+    }
     // An intruder is gone: a fresh epoch lets the members' companions send again (they stop when a stranger joins).
-    else if (room.intruders.delete(casefold(nick))) this.epochs.requestRekey(room, `${nick} ${why}`, true);
+    else if (room.intruders.delete(f)) this.epochs.requestRekey(room, `${nick} ${why}`, true);
   }
 
+  /**
+   * A QUIT (or a ping timeout). Where rooms outlive a connection, a member who quits is offline,
+   * still a member: no epoch (docs/PROTOCOL.md "Rooms that outlive a connection"). Elsewhere a
+   * QUIT is a departure, as a PART.
+   */
   memberQuit(nick: string): void {
+    const f = casefold(nick);
     for (const room of this.ctx.rooms.all()) {
-      if (room.intruders.delete(casefold(nick))) this.epochs.requestRekey(room, `${nick} was removed (not invited by a member)`, true);
+      room.present.delete(f);
+      if (room.intruders.delete(f)) this.epochs.requestRekey(room, `${nick} was removed (not invited by a member)`, true);
     }
+    if (this.ctx.opts.directory.persistentRooms) return;
     for (const room of this.ctx.rooms.roomsOf(nick)) {
       this.removals.quit(room, nick);
-      if (room.removeMember(nick)) this.epochs.requestRekey(room, `${nick} quit`);
+      if (room.removeMember(nick)) {
+        this.epochs.requestRekey(room, `${nick} quit`);
+        this.invites.actorLeft(room, nick);
+      }
     }
   }
 
@@ -247,30 +328,25 @@ export class KeyService {
   // ---- restart --------------------------------------------------------------------------------
 
   /**
-   * Re-enter every `#sc-*` room on the network and rekey each; re-create each `remembered` room
-   * that no longer exists (see recovery.ts). Returns how many rooms were recovered or are being
-   * restored.
+   * Take over every `#sc-*` room the daemon lists and rekey each (recovery.ts); `known`: what
+   * keybot remembers of its rooms (pins, pending invites). Returns how many rooms were recovered.
    */
-  recover(remembered: RememberedRoom[] = [], known: RememberedRoom[] = remembered): Promise<number> {
-    return this.recovery.recover(remembered, known);
+  recover(known: RememberedRoom[] = []): Promise<number> {
+    return this.recovery.recover(known);
   }
 
   /**
-   * The rooms this session operates and their members (and members still expected back in a
-   * restored room), for the next session in case the daemon restarted. Names only, no keys.
+   * The rooms this session operates: roster, pins and pending invites (no keys), for the next
+   * session and the room memory on disk.
    */
   snapshot(): RememberedRoom[] {
     return this.recovery.snapshot();
   }
 
-  /**
-   * Someone came online: parse their key ahead of need (an invite may name them next), and if
-   * they belong to a room being restored, put them back in it.
-   */
+  /** Someone came online: parse their key ahead of need (an invite may name them next). */
   presence(change: PresenceChange): void {
     if (!change.online || this.ctx.stopped) return;
     this.ctx.keys.warm([change.name]);
-    this.recovery.cameOnline(change.name);
   }
 
   /** Parse the keys of everyone online now ahead of need, in the background (session start). */
@@ -284,7 +360,6 @@ export class KeyService {
     this.ctx.stopped = true;
     this.operations.stop();
     this.ctx.keys.stopWarming();
-    this.recovery.stop();
     this.ctx.rooms.clear();
   }
 }

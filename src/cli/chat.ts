@@ -125,12 +125,19 @@ class Chat {
       ),
     );
     c.on('keybot-unavailable', (e) => this.info(`${e.reason}; rooms get no keys until keybot's key is pinned`));
-    c.on('key', (k) => this.info(`key for ${k.room}: epoch ${k.epoch}, members ${k.members.join(', ')}; verified (signed by keybot)${keyChangesSuffix(k)}`));
+    c.on('key', (k) =>
+      k.readOnly
+        ? this.info(`older key for ${k.room}: epoch ${k.epoch} (missed while you were away), members ${k.members.join(', ')}; verified (signed by keybot); for reading history only`)
+        : this.info(`key for ${k.room}: epoch ${k.epoch}, members ${k.members.join(', ')}; verified (signed by keybot)${keyChangesSuffix(k)}`),
+    );
     c.on('warning', (w) => this.info(`warning: ${w.text}`));
     c.on('message', (m) => {
       if (m.missingBefore) this.print(`${clock()} ${m.room} -!- ${missingMessagesText(m.missingBefore, m.from, m.room)}`);
-      this.print(m.action ? `${clock()} ${m.room} * ${m.from} ${m.text}` : `${clock()} ${m.room} <${m.from}> ${m.text}`);
+      // What was said while we were away: its own time, and marked.
+      const at = m.history ? `${clock(new Date(m.time ?? Date.now()))} ${m.room} [history]` : `${clock()} ${m.room}`;
+      this.print(m.action ? `${at} * ${m.from} ${m.text}` : `${at} <${m.from}> ${m.text}`);
     });
+    c.on('history', (h) => this.info(`${h.room}: ${h.summary}`));
     c.on('plaintext-warning', (m) => this.print(`${clock()} ${m.room} <${m.from}> [NOT ENCRYPTED, NOT VERIFIED] ${m.text}`));
     c.on('undecryptable', (u) => this.info(`${u.room}: could not read a message from ${u.from}: ${u.reason}`));
     c.on('envelope-rejected', (e) => {
@@ -168,7 +175,7 @@ class Chat {
     c.on('quit', (q) => this.info(`${q.nick} quit${q.reason ? ` (${q.reason})` : ''}`));
     c.on('error', (err) => this.info(`error: ${err.message}`));
     c.on('disconnected', (d) => {
-      if (d.reconnecting) return this.info(`lost the connection to ${this.where}; reconnecting (room keys are gone until keybot sends new ones; text you type is held)`);
+      if (d.reconnecting) return this.info(`lost the connection to ${this.where}; reconnecting (nothing is sent under the room keys until keybot sends them again; text you type is held)`);
       this.lostReason = d.reason;
       this.info(`disconnected from ${this.where}: ${d.reason}`);
     });

@@ -35,6 +35,7 @@ import {
   type IncomingResult,
   type KeyResult,
   type KeybotOptions,
+  type LineTags,
   type KeybotState,
   type MembershipChange,
   type PlaintextInRoomResult,
@@ -116,6 +117,33 @@ export interface RoomMessageEvent {
   action: boolean;
   /** Messages of this sender that never arrived before this one (the server dropped them). */
   missingBefore?: number;
+  /** It was said while we were away: the history catch-up after our JOIN (docs/PROTOCOL.md "Rooms that outlive a connection"). */
+  history?: true;
+  /** When the server received it (ms since the Unix epoch; server-time), if it said. */
+  time?: number;
+  /** Its IRCv3 msgid, if the server gave one. */
+  msgid?: string;
+}
+
+/** What irc-framework says of a PRIVMSG, NOTICE or ACTION. */
+interface IrcTextEvent {
+  nick?: string;
+  target: string;
+  message: string;
+  tags?: Record<string, string>;
+  batch?: { id: string };
+}
+
+/** The tags the core reads (msgid, server-time, batch), from an irc-framework event. */
+function lineTags(e: IrcTextEvent): LineTags | undefined {
+  const t = e.tags ?? {};
+  const batch = e.batch?.id ?? t.batch;
+  const out: LineTags = {
+    ...(typeof t.msgid === 'string' ? { msgid: t.msgid } : {}),
+    ...(typeof t.time === 'string' ? { time: t.time } : {}),
+    ...(typeof batch === 'string' ? { batch } : {}),
+  };
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** Events of {@link SealClient}, with their arguments. */
@@ -138,6 +166,12 @@ export interface SealClientEvents {
   /** A new room key was accepted. */
   key: [Omit<KeyResult, 'released' | 'kind'>];
   message: [RoomMessageEvent];
+  /**
+   * A history catch-up of `room` is shown: its messages came just before as `message` events
+   * with `history: true`, in order; `summary` is the one line for the user
+   * (`12 messages while you were away`; what could not be read is counted there, once).
+   */
+  history: [{ room: string; count: number; unreadable: number; summary: string }];
   undecryptable: [Omit<UndecryptableResult, 'kind'>];
   /** Someone wrote plaintext into an encrypted room: it is not confidential and not verified. */
   'plaintext-warning': [Omit<PlaintextInRoomResult, 'kind'>];
@@ -485,15 +519,32 @@ export class SealClient extends EventEmitter {
   /** Listen to one IRC connection. */
   private wire(irc: IrcClient): void {
     const core = this.core!;
-    const text = (command: TextCommand, e: { nick?: string; target: string; message: string }, wrap = (m: string) => m): void => {
+    // The history catch-up (core/history.ts) needs draft/chathistory; irc-framework asks for
+    // batch, server-time and message-tags itself.
+    irc.requestCap('draft/chathistory');
+    const text = (command: TextCommand, e: IrcTextEvent, wrap = (m: string) => m): void => {
       const from = e.nick ?? '';
       const line = wrap(e.message);
-      this.enqueue(() => this.incoming(command, from, e.target, line));
+      const tags = lineTags(e);
+      this.enqueue(() => this.incoming(command, from, e.target, line, tags));
     };
-    irc.on('privmsg', (e: { nick: string; target: string; message: string }) => text('PRIVMSG', e));
-    irc.on('notice', (e: { nick?: string; target: string; message: string }) => text('NOTICE', e));
-    irc.on('action', (e: { nick: string; target: string; message: string }) => text('PRIVMSG', e, formatAction));
-    irc.on('join', (e: { nick: string; channel: string }) => this.enqueue(() => this.membership({ kind: 'join', room: e.channel, nick: e.nick })));
+    // irc-framework hands a batch over whole at its end: 'batch start', its lines, 'batch end'.
+    irc.on('batch start', (b: { id: string; type: string; params: string[] }) =>
+      this.enqueue(() => void core.batch({ ref: b.id, start: true, type: b.type, ...(b.params[0] !== undefined ? { target: b.params[0] } : {}) })),
+    );
+    irc.on('batch end', (b: { id: string }) => this.enqueue(() => this.act(core.batch({ ref: b.id, start: false }).actions)));
+    irc.on('privmsg', (e: IrcTextEvent) => text('PRIVMSG', e));
+    irc.on('notice', (e: IrcTextEvent) => text('NOTICE', e));
+    irc.on('action', (e: IrcTextEvent) => text('PRIVMSG', e, formatAction));
+    irc.on('join', (e: { nick: string; channel: string }) => {
+      // What the server enabled is known before any JOIN (CAP ACK, then ISUPPORT): our own JOIN asks for history with it.
+      const limit = irc.network.supports('CHATHISTORY');
+      const caps = irc.network.cap.enabled;
+      this.enqueue(() => {
+        this.act(core.capabilities(caps, typeof limit === 'string' ? limit : undefined));
+        this.membership({ kind: 'join', room: e.channel, nick: e.nick });
+      });
+    });
     irc.on('part', (e: { nick: string; channel: string; message: string }) =>
       this.enqueue(() => this.membership({ kind: 'part', room: e.channel, nick: e.nick }, e.message)),
     );
@@ -528,12 +579,12 @@ export class SealClient extends EventEmitter {
     irc.on('close', () => this.onClose(irc));
   }
 
-  private async incoming(command: TextCommand, from: string, target: string, text: string): Promise<void> {
+  private async incoming(command: TextCommand, from: string, target: string, text: string, tags?: LineTags): Promise<void> {
     if (!from) {
       this.emit('notice', { from: '', target, text });
       return;
     }
-    const { result, actions } = await this.core!.received({ from, target, command, text });
+    const { result, actions } = await this.core!.received({ from, target, command, text, ...(tags ? { tags } : {}) });
     if (result.kind === 'passthrough') {
       // Not sealchat's business (a private message, a user's notice, an ordinary channel): the
       // result carries no line, so report it from here, as received.
@@ -574,6 +625,14 @@ export class SealClient extends EventEmitter {
         this.emit('message-unsent', { id: a.id, room: a.room, reason: a.reason, heldMs: a.heldMs });
         this.settle(a.id)?.reject(new SealClientError('no-key', a.reason));
       },
+      // The catch-up's CHATHISTORY, for this connection (it may come while the login completes: the daemon places us in our rooms then).
+      raw: (line) => {
+        if (this.registered) this.irc?.raw(line);
+      },
+      history: (shown) => {
+        for (const r of shown.results) this.report(r);
+        if (shown.summary !== '') this.emit('history', { room: shown.room, count: shown.count, unreadable: shown.unreadable, summary: shown.summary });
+      },
     });
   }
 
@@ -602,6 +661,9 @@ export class SealClient extends EventEmitter {
           command: r.command,
           action: action !== undefined,
           ...(r.missingBefore ? { missingBefore: r.missingBefore } : {}),
+          ...(r.history ? { history: true as const } : {}),
+          ...(r.time !== undefined ? { time: r.time } : {}),
+          ...(r.msgid !== undefined ? { msgid: r.msgid } : {}),
         });
         break;
       }

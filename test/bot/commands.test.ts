@@ -26,6 +26,10 @@ function stubService(overrides: Partial<KeyRequests> = {}): KeyRequests & { call
       calls.push(`signed ${nick} ${account} ${line}`);
       return { status: 'incomplete' };
     },
+    cancelInvite: async (req, room, name) => {
+      calls.push(`cancel ${req} ${room} ${name}`);
+      return name === 'carol' ? { status: 'cancelled', room, name } : { status: 'not_pending', room, name };
+    },
     online: async () => ['alice', 'bob'],
     status: async (name) => ({ status: 'unknown', name }),
     roomsOf: () => [],
@@ -64,7 +68,7 @@ describe('src/bot/commands.ts', function () {
     });
 
     it('names the commands the brief asks for', function () {
-      expect(COMMANDS.map((c) => c.name)).to.include.members(['invite', 'online', 'status', 'rooms', 'leave', 'key', 'fingerprint', 'help']);
+      expect(COMMANDS.map((c) => c.name)).to.include.members(['invite', 'online', 'status', 'rooms', 'leave', 'key', 'cancel', 'fingerprint', 'help']);
     });
 
     it('shows the usage of one command, and says so for an unknown one', function () {
@@ -99,7 +103,7 @@ describe('src/bot/commands.ts', function () {
       expect(await run(`invite ${most.join(' ')}`, { service })).to.deep.equal([]);
       expect(service.calls).to.have.length(1);
       // Once signed and carried out: the count, then the names in lines that fit IRC, all of them.
-      const ok = signedReplies({ status: 'opened', result: { status: 'opened', room: '#sc-aaaaaaaaaa', joined: most, refused: [] } });
+      const ok = signedReplies({ status: 'opened', result: { status: 'opened', room: '#sc-aaaaaaaaaa', joined: most, pending: [], refused: [] } });
       expect(ok[0]).to.equal(`opened #sc-aaaaaaaaaa with ${MAX_INVITEES} users; keys follow`);
       expect(ok.slice(1).every((l) => l.length <= 310)).to.equal(true);
       expect(ok.slice(1).join(' ').replace(/^with: /, '').split(/,\s*/)).to.deep.equal(most);
@@ -158,7 +162,7 @@ describe('src/bot/commands.ts', function () {
             { name: 'b@d', reason: 'invalid_name' },
           ],
         }),
-        signedOperationPart: async () => ({ status: 'opened', result: { status: 'opened', room: '#sc-abcdefghij', joined: ['bob'], refused: [] } }),
+        signedOperationPart: async () => ({ status: 'opened', result: { status: 'opened', room: '#sc-abcdefghij', joined: ['bob'], pending: [], refused: [] } }),
       });
       expect(await run('invite bob carol ghost dave keybot b@d', { service })).to.deep.equal([
         'cannot invite carol: offline',
@@ -231,6 +235,32 @@ describe('src/bot/commands.ts', function () {
       const sent = stubService({ resendKey: async () => ({ status: 'sent', room: '#sc-x', epoch: 7 }) });
       expect(await run('key #sc-x', { service: sent })).to.deep.equal(['sent you the key of #sc-x again (epoch 7)']);
       expect(await run('key sc-x')).to.deep.equal(['"sc-x" is not a room name (they look like #sc-...)']);
+    });
+
+    it('cancel: drops a pending invite for a member; says so when there is none, and to non-members as for a missing room', async function () {
+      const service = stubService();
+      expect(await run('cancel #sc-x carol', { service })).to.deep.equal(['cancelled the invite of carol to #sc-x']);
+      expect(await run('cancel #sc-x dave', { service })).to.deep.equal(['dave has no pending invite to #sc-x']);
+      expect(service.calls).to.deep.equal(['cancel alice #sc-x carol', 'cancel alice #sc-x dave']);
+      const outsider = stubService({ cancelInvite: async () => ({ status: 'not_member' }) });
+      expect(await run('cancel #sc-x carol', { service: outsider })).to.deep.equal(['you are not in #sc-x']);
+      expect(await run('cancel #sc-x')).to.deep.equal(['usage: cancel <#room> <user>']);
+      expect(await run('cancel sc-x carol')).to.deep.equal(['"sc-x" is not a room name (they look like #sc-...)']);
+      expect(helpLines('cancel')).to.deep.equal(['usage: cancel <#room> <user>', 'drop the invite of someone who has not logged in yet (any member may)']);
+    });
+
+    it('invite: an offline invitee is told to join at login, in a new room or an existing one', function () {
+      expect(signedReplies({ status: 'added', result: { status: 'added', room: '#sc-x', joined: [], pending: ['carol'], refused: [] } })).to.deep.equal([
+        'carol is offline: they join #sc-x when they next log in',
+      ]);
+      expect(signedReplies({ status: 'opened', result: { status: 'opened', room: '#sc-y', joined: ['bob'], pending: ['carol'], refused: [] } })).to.deep.equal([
+        'carol is offline: they join #sc-y when they next log in',
+        'opened #sc-y with bob; keys follow',
+      ]);
+      expect(signedReplies({ status: 'opened', result: { status: 'opened', room: '#sc-z', joined: [], pending: ['carol'], refused: [] } })).to.deep.equal([
+        'carol is offline: they join #sc-z when they next log in',
+        'opened #sc-z; keys follow',
+      ]);
     });
 
     it('pubkey: the armor, one line per NOTICE, starting with the BEGIN line and without empty lines', async function () {

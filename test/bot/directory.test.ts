@@ -1,6 +1,7 @@
 /**
  * ControlSocketDirectory against a real daemon's control socket: the batch placement
- * (`channel.joinmany`) next to the single one.
+ * (`room.add`: offline accounts become pending) next to keybot's own join, removals
+ * (`room.remove`) and the rooms with their accounts (`channel.list`).
  */
 import { expect } from 'chai';
 import path from 'node:path';
@@ -35,16 +36,29 @@ describe('src/bot/directory.ts ControlSocketDirectory (real daemon)', function (
     return ch ? [...ch.members.keys()].map((c) => c.nick).sort() : [];
   };
 
-  it('places many users in one call and refuses an offline one by name, placing the others', async () => {
+  it('places many users in one call: an offline one becomes pending, an unknown one is refused by name, the others join', async () => {
     const joined = waitFor(clients[2]!, 'join', (e: { channel: string; nick: string }) => e.channel === '#sc-batchtest1' && e.nick === 'dave');
     const out = await dir.putManyInRoom('#sc-batchtest1', ['alice', 'carol', 'bob', 'ghost', 'dave']);
-    expect(out.map((o) => [o.nick, o.ok])).to.deep.equal([['alice', true], ['carol', false], ['bob', true], ['ghost', false], ['dave', true]]);
-    const carol = out[1]!;
-    expect(!carol.ok && carol.error).to.be.instanceOf(DirectoryError);
-    expect(!carol.ok && carol.error.code).to.equal('offline');
-    expect(!carol.ok && carol.error.message).to.match(/carol/);
+    expect(out.map((o) => [o.nick, o.ok, o.ok && o.pending === true])).to.deep.equal([
+      ['alice', true, false],
+      ['carol', true, true],
+      ['bob', true, false],
+      ['ghost', false, false],
+      ['dave', true, false],
+    ]);
+    const ghost = out[3]!;
+    expect(!ghost.ok && ghost.error).to.be.instanceOf(DirectoryError);
+    expect(!ghost.ok && ghost.error.message).to.match(/ghost/);
     expect(members('#sc-batchtest1')).to.deep.equal(['alice', 'bob', 'dave']);
     await joined;
+    const listed = (await dir.listRooms()).find((r) => r.name === '#sc-batchtest1')!;
+    expect(listed.accounts!.map((a) => `${a.account}:${a.state}`).sort()).to.deep.equal(['alice:joined', 'bob:joined', 'carol:pending', 'dave:joined']);
+    // room.remove: the pending one is dropped, a member removed (a KICK); someone without a place is kicked from the channel.
+    await dir.removeFromRoom('#sc-batchtest1', 'carol', 'cancelled');
+    await dir.removeFromRoom('#sc-batchtest1', 'dave', 'removed');
+    const after = (await dir.listRooms()).find((r) => r.name === '#sc-batchtest1')!;
+    expect(after.accounts!.map((a) => `${a.account}:${a.state}`).sort()).to.deep.equal(['alice:joined', 'bob:joined']);
+    expect(members('#sc-batchtest1')).to.deep.equal(['alice', 'bob']);
   });
 
   it('placing someone already in the room is no error, and the single form still works', async () => {
@@ -55,6 +69,7 @@ describe('src/bot/directory.ts ControlSocketDirectory (real daemon)', function (
     let err: unknown;
     await dir.putInRoom('#sc-batchtest2', 'carol').catch((e: unknown) => (err = e));
     expect(err).to.be.instanceOf(DirectoryError).and.to.include({ code: 'offline' });
+    expect(dir.persistentRooms).to.equal(true);
   });
 
   it('refuses the whole call for a bad channel name; the daemon refuses a malformed nick list', async () => {

@@ -171,11 +171,19 @@ export async function startWorld(names: string[], opts: { daemon?: ConfigOverrid
     users,
     async login(name) {
       const u = users[name]!;
-      const client = await connectClient(t.port, { nick: name, password: u.password });
       const key = (await unlockPrivateKey({ armored: u.privateKey })).key!;
-      const m = new TestMember(name, client, key, () => botKey);
-      clients.push(m);
-      return m;
+      // The member listens before it connects: the daemon delivers the mailbox (envelopes sealed
+      // while the member was offline) right after registration.
+      let m: TestMember | undefined;
+      await connectClient(t.port, {
+        nick: name,
+        password: u.password,
+        beforeConnect: (client) => {
+          m = new TestMember(name, client, key, () => botKey);
+        },
+      });
+      clients.push(m!);
+      return m!;
     },
     async restartBot(overrides, whileDown) {
       await bot.close();

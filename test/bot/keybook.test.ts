@@ -6,6 +6,7 @@ import { keyFor } from '../helpers/daemon.js';
 
 /** Users and their keys, as a daemon would report them; keys may be replaced at any time. */
 class KeyDirectory implements UserDirectory {
+  readonly persistentRooms = true;
   readonly users = new Map<string, DirectoryUser>();
   lookups: string[] = [];
   failFor = new Set<string>();

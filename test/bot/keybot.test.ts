@@ -34,19 +34,19 @@ describe('src/bot keybot (real daemon, real keybot, irc-framework members, real 
     expect(err?.message).to.match(/another keybot is running/);
   });
 
-  it('invite with an offline and an unknown invitee: opens the room for the online ones and names each refusal', async () => {
+  it('invite with an offline and an unknown invitee: opens the room for the online ones, refuses the unknown one, and says the offline one joins at login', async () => {
     const alice = await login('alice');
     const bob = await login('bob');
     const opened = alice.ask('invite bob carol ghost', /^opened /);
     const [offline, unknown] = await Promise.all([
-      alice.until(() => alice.notices.find((n) => /carol/.test(n)), 'carol refusal'),
+      alice.until(() => alice.notices.find((n) => /carol/.test(n)), 'carol pending'),
       alice.until(() => alice.notices.find((n) => /ghost/.test(n)), 'ghost refusal'),
     ]);
-    expect(offline).to.equal('cannot invite carol: offline');
     expect(unknown).to.equal('cannot invite ghost: no such account');
     const line = await opened;
     expect(line).to.match(/^opened #sc-[a-z2-7]{10} with bob; keys follow$/);
     const room = roomOf(line);
+    expect(offline).to.equal(`carol is offline: they join ${room} when they next log in`);
     // In the room without typing /join, and the room is invite-only and secret.
     expect(channelMembers(w.t, room)).to.deep.equal(['alice', 'bob', 'keybot']);
     expect(channelFlags(w.t, room)).to.include('i').and.to.include('s');
@@ -106,7 +106,7 @@ describe('src/bot keybot (real daemon, real keybot, irc-framework members, real 
     expect(a2.payload.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob']);
     // The marker: keybot answers carol after everything it sent her before (bob already has the
     // new epoch, so any envelope of it for carol was sent before this answer).
-    await carol.ask('rooms', /rooms/);
+    await carol.ask('fingerprint', /fingerprint/);
     expect(carol.partsReceived, 'envelope parts carol got after she left').to.equal(carolParts);
     expect(carol.envelopes.filter((e) => e.payload.room === room && e.payload.epoch > first)).to.deep.equal([]);
   });
@@ -145,10 +145,11 @@ describe('src/bot keybot (real daemon, real keybot, irc-framework members, real 
     expect((await alice.envelopeFor(room, first)).payload.epoch).to.equal(e.payload.epoch);
   });
 
-  it('leave <#room> takes the requester out and rekeys for the rest; QUIT does the same', async () => {
+  it('leave <#room> takes the requester out and rekeys for the rest; a QUIT does not: the member stays, offline, and is keyed at login', async () => {
     const alice = await login('alice');
     const bob = await login('bob');
     const carol = await login('carol');
+    const dave = await login('dave');
     const room = roomOf(await alice.ask('invite bob carol', /^opened /));
     const e1 = (await alice.envelopeFor(room)).payload.epoch;
     await bob.envelopeFor(room);
@@ -158,10 +159,25 @@ describe('src/bot keybot (real daemon, real keybot, irc-framework members, real 
     const announce = await alice.until(() => alice.channelNotices.find((n) => n.target === room && n.text.includes(`epoch ${e2.epoch}`)), 'key event');
     expect(announce.text).to.match(/\(carol left\)$/);
     bob.quit();
+    await waitUntil(() => w.t.daemon.server.findClient('bob') === undefined, 'bob offline');
+    // The marker: alice adds dave. A QUIT epoch would come before his, or be merged into it.
+    await alice.ask(`invite ${room} dave`, /^added /);
     const e3 = (await alice.envelopeFor(room, e2.epoch)).payload;
-    expect(e3.members.map((m) => m.account)).to.deep.equal(['alice']);
+    expect(e3.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob', 'dave']);
+    const why = await alice.until(() => alice.channelNotices.find((n) => n.target === room && n.text.includes(`epoch ${e3.epoch}`)), 'key event');
+    expect(why.text).to.match(/\(dave added by alice\)$/);
+    // bob logs in: the daemon puts him back; keybot explains his JOIN by his membership and sends
+    // him the current key (no new epoch, nobody removed).
+    const back = await login('bob');
+    const got = await back.envelopeFor(room, e2.epoch);
+    expect(got.payload.epoch).to.equal(e3.epoch);
+    expect(Buffer.from(got.payload.key).equals(Buffer.from((await alice.envelopeFor(room, e2.epoch)).payload.key))).to.equal(true);
+    await alice.ask('fingerprint', /fingerprint/);
+    expect(alice.channelNotices.filter((n) => n.target === room && /bob (joined without|was removed)/.test(n.text))).to.deep.equal([]);
+    expect(alice.envelopes.filter((e) => e.payload.room === room && e.payload.epoch > e3.epoch)).to.deep.equal([]);
+    expect(channelMembers(w.t, room)).to.deep.equal(['alice', 'bob', 'dave', 'keybot']);
     // The last member leaves: keybot leaves too and the room is gone.
-    alice.client.part(room);
+    for (const m of [alice, back, dave]) m.client.part(room);
     await waitUntil(() => channelMembers(w.t, room).length === 0, 'the room to close');
     expect(w.bot.service!.rooms.get(room)).to.equal(undefined);
   });
@@ -172,11 +188,14 @@ describe('src/bot keybot (real daemon, real keybot, irc-framework members, real 
     expect(await alice.ask('online', /^online/)).to.equal('online (2): alice, bob');
     expect(await alice.ask('status bob', /^bob/)).to.match(/^bob is online; key [0-9A-F]{4}( [0-9A-F]{4}){9}$/);
     expect(await alice.ask('status frank', /^frank/)).to.match(/^frank is offline; key /);
+    expect(await alice.ask('status ghost', /^ghost/)).to.equal('ghost: no such account');
     expect(await alice.ask('status nobody', /nobody/)).to.equal('nobody: no such account');
-    expect(await alice.ask('rooms', /rooms|#sc-/)).to.equal('you are in no rooms; open one with: invite <user>...');
-    const room = roomOf(await alice.ask('invite bob', /^opened /));
-    const e = await alice.envelopeFor(room);
-    expect(await alice.ask('rooms', /#sc-/)).to.equal(`${room} (epoch ${e.payload.epoch}): alice, bob`);
+    // frank has never been invited anywhere (the others' rooms outlive the earlier tests).
+    const frank = await login('frank');
+    expect(await frank.ask('rooms', /rooms|#sc-/)).to.equal('you are in no rooms; open one with: invite <user>...');
+    const room = roomOf(await frank.ask('invite bob', /^opened /));
+    const e = await frank.envelopeFor(room);
+    expect(await frank.ask('rooms', /#sc-/)).to.equal(`${room} (epoch ${e.payload.epoch}): bob, frank`);
     const fp = await alice.ask('fingerprint', /fingerprint/);
     expect(fp.replace(/ /g, '')).to.include(w.bot.fingerprint.toUpperCase());
     await alice.ask('help', /^keybot opens/);
@@ -188,8 +207,8 @@ describe('src/bot keybot (real daemon, real keybot, irc-framework members, real 
   it('says so and opens nothing when no invitee can join', async () => {
     const alice = await login('alice');
     const before = new Set(w.bot.service!.rooms.all().map((r) => r.name));
-    expect(await alice.ask('invite carol ghost', /^no room/)).to.equal('no room opened: none of the users you invited can join now');
-    expect(alice.notices).to.include('cannot invite carol: offline');
+    expect(await alice.ask('invite ghost keybot', /^no room/)).to.equal('no room opened: none of the users you invited can join now');
+    expect(alice.notices).to.include('cannot invite ghost: no such account');
     expect(w.bot.service!.rooms.all().filter((r) => !before.has(r.name))).to.deep.equal([]);
   });
 

@@ -1,6 +1,7 @@
 /**
- * Epoch triggers seen through the real daemon: room messages, a ping timeout (a QUIT), an
- * operator's kick over the control socket; and keybot's public key over IRC.
+ * Epoch triggers seen through the real daemon: room messages, an operator's kick over the
+ * control socket (and a ping timeout, which is none: the member is offline, still a member);
+ * and keybot's public key over IRC.
  */
 import { expect } from 'chai';
 import { readPublicKey } from '../../src/crypto/index.js';
@@ -40,8 +41,9 @@ describe('src/bot keybot epochs through the daemon', function () {
     expect(announce.text).to.match(/\(4 messages\)$/);
   });
 
-  it('treats a ping timeout (a QUIT) as a membership change', async () => {
+  it('a ping timeout (a QUIT) makes the member offline, not gone: no epoch, and the next one is sealed for them too', async () => {
     const alice = await login('alice');
+    const bob = await login('bob');
     const raw = await RawClient.connect(w.t.port);
     await raw.login('carol', w.users.carol!.password);
     const line = await alice.ask('invite carol', /^opened /);
@@ -50,10 +52,14 @@ describe('src/bot keybot epochs through the daemon', function () {
     expect(first.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'carol']);
     raw.autoPong = false;
     await raw.waitClose(5000);
+    await waitUntil(() => w.t.daemon.server.findClient('carol') === undefined, 'carol offline');
+    // The marker: alice adds bob. A QUIT epoch would come before his, or be merged into it.
+    await alice.ask(`invite ${room} bob`, /^added /);
     const next = (await alice.envelopeFor(room, first.epoch)).payload;
-    expect(next.members.map((m) => m.account)).to.deep.equal(['alice']);
+    expect(next.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob', 'carol']);
     const announce = await alice.until(() => alice.channelNotices.find((n) => n.text.includes(`epoch ${next.epoch}`)), 'key event');
-    expect(announce.text).to.match(/\(carol quit\)$/);
+    expect(announce.text).to.match(/\(bob added by alice\)$/);
+    await bob.envelopeFor(room);
   });
 
   it("rekeys when an operator kicks a member over the control socket, and says they were removed", async () => {
@@ -73,7 +79,7 @@ describe('src/bot keybot epochs through the daemon', function () {
     const announce = await bob.until(() => bob.channelNotices.find((n) => n.text.includes(`epoch ${next.epoch}`)), 'key event');
     expect(announce.text).to.match(/\(carol was removed\)$/);
     // The marker: keybot's answer to carol comes after anything it sent her before.
-    await carol.ask('rooms', /rooms/);
+    await carol.ask('fingerprint', /fingerprint/);
     expect(carol.partsReceived, 'envelope parts carol got after the kick').to.equal(carolParts);
     expect(carol.envelopes.filter((e) => e.payload.epoch > epoch)).to.deep.equal([]);
   });

@@ -16,7 +16,7 @@ import { restartDaemon } from '../faults/helpers.js';
 import { captureWarnings } from './helpers.js';
 
 const FP = 'a'.repeat(40);
-const ROOM = { name: '#sc-abcdefghij', members: ['alice', 'bob'], fingerprints: { alice: FP, bob: 'b'.repeat(64) } };
+const ROOM = { name: '#sc-abcdefghij', members: ['alice', 'bob'], fingerprints: { alice: FP, bob: 'b'.repeat(64) }, pending: [] };
 
 describe('src/bot/room-memory.ts', () => {
   let dir: string;
@@ -34,13 +34,21 @@ describe('src/bot/room-memory.ts', () => {
     expect(parseRoomMemory(doc)).to.deep.equal({ daemonInstance: 'abc', rooms: [ROOM] });
   });
 
-  it('keeps the mark of a room still being restored, and only a true one', () => {
-    const pending = { ...ROOM, restorePending: true };
-    const text = serializeRoomMemory({ daemonInstance: 'abc', rooms: [pending, { ...ROOM, name: '#sc-bcdefghijk', restorePending: false }] });
-    const doc = JSON.parse(text) as { rooms: Array<Record<string, unknown>> };
-    expect(doc.rooms.map((r) => r.restorePending)).to.deep.equal([true, undefined]);
-    expect(parseRoomMemory(doc)).to.deep.equal({ daemonInstance: 'abc', rooms: [pending, { ...ROOM, name: '#sc-bcdefghijk' }] });
-    expect(parseRoomMemory({ version: 1, rooms: [{ ...ROOM, restorePending: 'yes' }] })).to.match(/restorePending/);
+  it('keeps pending invites with their signed operation, and refuses a malformed one', () => {
+    const op = new Uint8Array([123, 34, 118, 34, 0, 1, 2, 255]);
+    const invite = { account: 'carol', fingerprint: 'c'.repeat(40), by: 'alice', op, at: 1764100000123 };
+    const text = serializeRoomMemory({ daemonInstance: 'abc', rooms: [{ ...ROOM, pending: [invite] }] });
+    const doc = JSON.parse(text) as { rooms: Array<{ pending: Array<Record<string, unknown>> }> };
+    expect(doc.rooms[0]!.pending[0]!.op).to.equal(Buffer.from(op).toString('base64'));
+    expect(parseRoomMemory(doc)).to.deep.equal({ daemonInstance: 'abc', rooms: [{ ...ROOM, pending: [invite] }] });
+    const bad = (p: Record<string, unknown>): unknown => parseRoomMemory({ version: 1, rooms: [{ ...ROOM, pending: [{ ...invite, op: 'e3YiAAEC/w==', ...p }] }] });
+    expect(bad({})).to.not.be.a('string');
+    expect(bad({ by: 'a b' })).to.match(/pending\[0\]/);
+    expect(bad({ fingerprint: 'nothex' })).to.match(/pending\[0\]/);
+    expect(bad({ op: 'not base64!' })).to.match(/pending\[0\]/);
+    expect(parseRoomMemory({ version: 1, rooms: [{ ...ROOM, pending: 'carol' }] })).to.match(/pending is not a list/);
+    // A file from before issue 13 (a restore mark, no pending invites) is still read.
+    expect(parseRoomMemory({ version: 1, rooms: [{ name: ROOM.name, members: ROOM.members, fingerprints: ROOM.fingerprints, restorePending: true }] })).to.deep.equal({ daemonInstance: undefined, rooms: [ROOM] });
   });
 
   it('refuses a file from a newer keybot, and one whose rooms are not keybot rooms or accounts', () => {

@@ -6,13 +6,17 @@
 import { expect } from 'chai';
 import type { DirectoryRoom, DirectoryUser, Placement, PresenceChange, UserDirectory } from '../../src/bot/directory.js';
 import type { Transport } from '../../src/bot/delivery.js';
-import { KeyService, type KeyServiceOptions } from '../../src/bot/service.js';
+import { randomBytes } from 'node:crypto';
+import { KeyService, type Authorised, type KeyServiceOptions } from '../../src/bot/service.js';
 import {
   EnvelopeStatus,
   PartStatus,
   PartsReassembler,
   MAX_OP_TARGETS,
+  ROOM_OP_NONCE_BYTES,
   classifyLine,
+  rosterHash,
+  signRoomOp,
   generateUserKey,
   openEnvelope,
   unlockPrivateKey,
@@ -23,6 +27,8 @@ import { keyFor } from '../helpers/daemon.js';
 import { sleep } from './helpers.js';
 
 class FakeDirectory implements UserDirectory {
+  /** false: a QUIT is a departure (an ordinary network); true: sealchatd's rooms that outlive a connection. */
+  persistentRooms = false;
   users = new Map<string, DirectoryUser>();
   /** While set, lookups wait for it. */
   gate: Promise<void> | undefined;
@@ -48,7 +54,8 @@ class FakeDirectory implements UserDirectory {
   }
   async putManyInRoom(room: string, nicks: string[]): Promise<Placement[]> {
     for (const nick of nicks) this.placed.push(`${room} ${nick}`);
-    return nicks.map((nick) => ({ nick, ok: true as const }));
+    // As room.add: someone offline becomes a pending member.
+    return nicks.map((nick) => ({ nick, ok: true as const, ...(this.persistentRooms && !this.users.get(nick.toLowerCase())?.online ? { pending: true } : {}) }));
   }
   async removeFromRoom(room: string, nick: string, reason: string): Promise<void> {
     this.kicked.push(`${room} ${nick}`);
@@ -386,7 +393,7 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       dir.users = users;
       swapKey('bob');
       dir.rooms = [{ name: ROOM, modes: '+is', members: ['keybot', 'alice', 'bob'] }];
-      expect(await svc.recover([], memory)).to.equal(1);
+      expect(await svc.recover(memory)).to.equal(1);
       svc.namesReceived(ROOM, ['keybot', 'alice', 'bob']);
       await settle(() => tx.events(ROOM).some((t) => t.startsWith('new key')));
       expect(dir.kicked).to.deep.equal([`${ROOM} bob`]);
@@ -394,29 +401,241 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       expect((await opened('alice'))[0]!.members.map((m) => m.account)).to.deep.equal(['alice']);
     });
 
-    it('re-pins nobody from the directory when a room is re-created after a daemon restart', async function () {
-      start({ restoreGatherMs: 100 });
+    it('after a restart, removes an offline member whose key was swapped meanwhile, and keys the others', async function () {
+      start();
       openRoom(['alice', 'bob']);
       await settle(() => tx.events(ROOM).length === 1);
       const memory = svc.snapshot();
       svc.shutdown();
       const users = dir.users;
-      start({ restoreGatherMs: 100, echoTimeoutMs: 2000 });
+      start();
       dir.users = users;
+      dir.persistentRooms = true;
       swapKey('bob');
-      // The daemon lost the room: recover() re-creates it for alice and bob.
-      const recovering = svc.recover(memory);
-      await settle(() => dir.placed.includes(`${ROOM} keybot`));
-      svc.selfJoined(ROOM);
-      svc.namesReceived(ROOM, ['keybot']);
-      svc.modesChanged(ROOM, 'keybot', [{ mode: '+is' }]);
-      await settle(() => dir.placed.includes(`${ROOM} alice`));
-      svc.memberJoined(ROOM, 'alice');
-      svc.memberJoined(ROOM, 'bob');
-      expect(await recovering).to.equal(1);
+      // The daemon kept the room; bob is offline.
+      dir.rooms = [{ name: ROOM, modes: '+is', members: ['keybot', 'alice'], accounts: [{ account: 'alice', state: 'joined' }, { account: 'bob', state: 'offline' }] }];
+      expect(await svc.recover(memory)).to.equal(1);
+      svc.namesReceived(ROOM, ['keybot', 'alice']);
       await settle(() => tx.events(ROOM).some((t) => t.startsWith('new key')));
-      expect(dir.kicked).to.include(`${ROOM} bob`);
+      expect(dir.kicked).to.deep.equal([`${ROOM} bob`]);
+      expect(dir.kickReasons).to.deep.equal(['key changed']);
       expect(tx.envelopeLinesTo('bob')).to.deep.equal([]);
+      expect((await opened('alice'))[0]!.members.map((m) => m.account)).to.deep.equal(['alice']);
+    });
+  });
+
+  describe('rooms that outlive a connection (docs/PROTOCOL.md)', function () {
+    type State = 'joined' | 'offline' | 'pending';
+    /** A room the daemon keeps, taken over as after a restart (no memory: the daemon's roster is believed). */
+    async function daemonRoom(accounts: Array<[string, State]>, memory: Parameters<KeyService['recover']>[0] = []): Promise<void> {
+      dir.persistentRooms = true;
+      const present = accounts.filter(([, st]) => st === 'joined').map(([n]) => n);
+      for (const [n, st] of accounts) dir.users.get(n)!.online = st === 'joined';
+      dir.rooms = [{ name: ROOM, modes: '+is', members: ['keybot', ...present], accounts: accounts.map(([account, state]) => ({ account, state })) }];
+      expect(await svc.recover(memory)).to.equal(1);
+      svc.namesReceived(ROOM, ['keybot', ...present]);
+    }
+    const keyEvents = (): string[] => tx.events(ROOM).filter((t) => t.startsWith('new key'));
+    /** alice's signed `add` of `target` for the room's current roster, as her companion makes it. */
+    function signedAdd(target: string, by = 'alice'): Authorised {
+      const actor = members[by]!.key;
+      const op = signRoomOp({
+        signer: actor,
+        op: {
+          action: 'add',
+          room: ROOM,
+          roster: rosterHash(svc.rooms.get(ROOM)!.current!.members),
+          actor: { account: by, fingerprint: actor.fingerprint },
+          targets: [{ account: target, fingerprint: members[target]!.key.fingerprint }],
+          issuedAt: Date.now(),
+          nonce: randomBytes(ROOM_OP_NONCE_BYTES),
+        },
+      });
+      return { fingerprints: new Map([[target, members[target]!.key.fingerprint]]), op };
+    }
+
+    it('a member who disconnects stays in the roster, no epoch is made, and the next epoch is sealed for them too', async function () {
+      start();
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined']]);
+      await settle(() => keyEvents().length === 1);
+      svc.memberQuit('bob');
+      dir.users.get('bob')!.online = false;
+      expect(svc.snapshot()[0]!.members.sort()).to.deep.equal(['alice', 'bob']);
+      // The marker: carol joins. A quit epoch would come before hers, or be merged into it.
+      placedJoin('carol');
+      await settle(() => keyEvents().length === 2);
+      expect(keyEvents()[1]).to.match(/\(carol joined\)$/);
+      const bobGot = await opened('bob');
+      expect(bobGot.map((e) => e.members.map((m) => m.account).sort())).to.deep.equal([['alice', 'bob'], ['alice', 'bob', 'carol']]);
+      expect(dir.kicked).to.deep.equal([]);
+    });
+
+    it("a member's JOIN at login is no intruder: they get the current epoch again, and no new one is made", async function () {
+      start();
+      await daemonRoom([['alice', 'joined'], ['bob', 'offline']]);
+      await settle(() => keyEvents().length === 1);
+      // bob was offline: the first epoch was sealed for him all the same (his mailbox keeps it).
+      const lines = tx.envelopeLinesTo('bob').length;
+      expect(lines).to.be.greaterThan(0);
+      svc.memberJoined(ROOM, 'bob');
+      await settle(() => tx.envelopeLinesTo('bob').length > lines);
+      const got = await opened('bob');
+      expect(got.length).to.equal(2);
+      expect(got[1]!.epoch).to.equal(got[0]!.epoch);
+      // The marker: alice leaves; the next epoch names only that.
+      svc.memberLeft(ROOM, 'alice', false);
+      placedJoin('carol');
+      await settle(() => keyEvents().length === 2);
+      expect(keyEvents()[1]).to.match(/\(alice left, carol joined\)$|\(carol joined, alice left\)$/);
+      expect(dir.kicked).to.deep.equal([]);
+    });
+
+    it('skips the scheduled rotation while no member is online, and replaces the stale key when the first one is back', async function () {
+      start({ rotateAfterMs: 300 });
+      await daemonRoom([['alice', 'joined'], ['bob', 'offline']]);
+      await settle(() => keyEvents().length === 1);
+      svc.memberQuit('alice');
+      // Past two rotation periods with nobody online.
+      await sleep(700);
+      // The marker: alice is back; the key is older than rotateAfterMs, so a new epoch follows (and
+      // had a rotation run meanwhile, it would have come before this one).
+      svc.memberJoined(ROOM, 'alice');
+      await settle(() => keyEvents().length === 2);
+      expect(keyEvents()[1]).to.match(/\(scheduled rotation\)$/);
+      expect((await opened('bob')).map((e) => e.members.map((m) => m.account).sort())).to.deep.equal([['alice', 'bob'], ['alice', 'bob']]);
+    });
+
+    it('a KICK of an offline member (room.remove, account deleted) ends their membership: the next epoch leaves them out', async function () {
+      start();
+      await daemonRoom([['alice', 'joined'], ['bob', 'offline']]);
+      await settle(() => keyEvents().length === 1);
+      svc.memberLeft(ROOM, 'bob', true);
+      await settle(() => keyEvents().length === 2);
+      expect(keyEvents()[1]).to.match(/\(bob was removed\)$/);
+      expect((await opened('alice')).at(-1)!.members.map((m) => m.account)).to.deep.equal(['alice']);
+    });
+
+    it('an offline invitee becomes pending: no key until their JOIN at login, then a new epoch with them', async function () {
+      start();
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined']]);
+      await settle(() => keyEvents().length === 1);
+      dir.users.get('carol')!.online = false;
+      const r = await svc.addToRoom('alice', ROOM, ['carol']);
+      expect(r).to.deep.include({ status: 'added', joined: [], pending: ['carol'] });
+      expect(svc.snapshot()[0]!.pending!.map((p) => [p.account, p.by, p.fingerprint])).to.deep.equal([['carol', 'alice', members.carol!.key.fingerprint]]);
+      // The marker: bob leaves and the room is rekeyed; carol is in no epoch yet.
+      svc.memberLeft(ROOM, 'bob', false);
+      await settle(() => keyEvents().length === 2);
+      expect(tx.envelopeLinesTo('carol')).to.deep.equal([]);
+      // carol logs in; the daemon places her.
+      dir.users.get('carol')!.online = true;
+      svc.memberJoined(ROOM, 'carol');
+      await settle(() => keyEvents().length === 3);
+      expect(keyEvents()[2]).to.match(/\(carol added by alice\)$/);
+      expect((await opened('carol'))[0]!.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'carol']);
+      expect(dir.kicked).to.deep.equal([]);
+    });
+
+    it('cancel drops a pending invite: the invitee is removed at the directory and, logging in, is an intruder', async function () {
+      start();
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined']]);
+      await settle(() => keyEvents().length === 1);
+      dir.users.get('carol')!.online = false;
+      await svc.addToRoom('alice', ROOM, ['carol']);
+      expect(await svc.cancelInvite('dave', ROOM, 'carol')).to.deep.equal({ status: 'not_member' });
+      expect(await svc.cancelInvite('bob', ROOM, 'dave')).to.deep.equal({ status: 'not_pending', room: ROOM, name: 'dave' });
+      expect(await svc.cancelInvite('bob', ROOM, 'carol')).to.deep.equal({ status: 'cancelled', room: ROOM, name: 'carol' });
+      expect(dir.kicked).to.deep.equal([`${ROOM} carol`]);
+      expect(svc.snapshot()[0]!.pending).to.deep.equal([]);
+      svc.memberJoined(ROOM, 'carol');
+      await settle(() => dir.kicked.length === 2);
+      expect(dir.kickReasons[1]).to.equal('not invited by a member of the room');
+      expect(tx.envelopeLinesTo('carol')).to.deep.equal([]);
+    });
+
+    it('a pending invite lapses when the member who signed it leaves first', async function () {
+      start();
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined']]);
+      await settle(() => keyEvents().length === 1);
+      dir.users.get('carol')!.online = false;
+      await svc.addToRoom('alice', ROOM, ['carol']);
+      svc.memberLeft(ROOM, 'alice', false);
+      expect(dir.kicked).to.deep.equal([`${ROOM} carol`]);
+      expect(svc.snapshot()[0]!.pending).to.deep.equal([]);
+    });
+
+    it('after a restart: offline members and pending invites come back; an account the daemon lists that keybot never keyed is removed', async function () {
+      start();
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined']]);
+      await settle(() => keyEvents().length === 1);
+      dir.users.get('carol')!.online = false;
+      await svc.addToRoom('alice', ROOM, ['carol'], signedAdd('carol'));
+      const memory = svc.snapshot();
+      svc.shutdown();
+      const users = dir.users;
+      start();
+      dir.users = users;
+      // bob went offline; dave was put in by someone other than keybot while it was away.
+      await daemonRoom([['alice', 'joined'], ['bob', 'offline'], ['carol', 'pending'], ['dave', 'offline']], memory);
+      await settle(() => keyEvents().length === 1 && dir.kicked.length === 1);
+      expect(dir.kicked).to.deep.equal([`${ROOM} dave`]);
+      expect(keyEvents()[0]).to.match(/for alice, bob \(/);
+      expect(svc.snapshot()[0]!.pending!.map((p) => p.account)).to.deep.equal(['carol']);
+      dir.users.get('carol')!.online = true;
+      svc.memberJoined(ROOM, 'carol');
+      await settle(() => keyEvents().length === 2);
+      expect(keyEvents()[1]).to.match(/\(carol added by alice\)$/);
+    });
+
+    it('after a restart, a pending invite whose kept operation does not verify (the memory on disk was changed) lapses: the invitee is removed, never keyed', async function () {
+      start();
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined']]);
+      await settle(() => keyEvents().length === 1);
+      dir.users.get('carol')!.online = false;
+      dir.users.get('dave')!.online = false;
+      await svc.addToRoom('alice', ROOM, ['carol'], signedAdd('carol'));
+      const memory = svc.snapshot();
+      // Someone with write access to keybot.rooms.json adds dave under carol's signed operation,
+      // and an entry with no operation at all.
+      const carolInvite = memory[0]!.pending![0]!;
+      memory[0]!.pending!.push({ ...carolInvite, account: 'dave', fingerprint: members.dave!.key.fingerprint });
+      memory[0]!.pending!.push({ account: 'erin', fingerprint: members.dave!.key.fingerprint, by: 'alice', at: Date.now() });
+      svc.shutdown();
+      const users = dir.users;
+      start();
+      dir.users = users;
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined'], ['carol', 'pending'], ['dave', 'joined']], memory);
+      await settle(() => dir.kicked.includes(`${ROOM} dave`));
+      expect(tx.events(ROOM).find((t) => t.startsWith('the invite of dave by alice lapsed'))).to.include('does not name them with that key');
+      expect(svc.snapshot()[0]!.pending!.map((p) => p.account)).to.deep.equal(['carol']);
+      // The marker: carol, whose invite is sound, is keyed at her login; dave never is.
+      dir.users.get('carol')!.online = true;
+      svc.memberJoined(ROOM, 'carol');
+      await settle(() => keyEvents().some((e) => e.includes('carol added by alice')));
+      expect(tx.envelopeLinesTo('dave')).to.deep.equal([]);
+      expect(keyEvents().every((e) => !e.includes('dave'))).to.equal(true);
+    });
+
+    it('after a restart, a pending invitee who logged in while keybot was away is keyed under the invite; one the memory holds no invite for is removed', async function () {
+      start();
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined']]);
+      await settle(() => keyEvents().length === 1);
+      dir.users.get('carol')!.online = false;
+      await svc.addToRoom('alice', ROOM, ['carol'], signedAdd('carol'));
+      const memory = svc.snapshot();
+      svc.shutdown();
+      const users = dir.users;
+      start();
+      dir.users = users;
+      // carol logged in meanwhile (the daemon placed her); dave is pending by nobody keybot knows of.
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined'], ['carol', 'joined'], ['dave', 'pending']], memory);
+      await settle(() => keyEvents().length >= 1 && dir.kicked.length === 1);
+      expect(dir.kicked).to.deep.equal([`${ROOM} dave`]);
+      await settle(() => keyEvents().some((e) => /carol/.test(e)));
+      const last = keyEvents().at(-1)!;
+      expect(last).to.match(/for alice, bob, carol \(/);
+      expect(last).to.include('carol added by alice');
+      expect((await opened('carol')).at(-1)!.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob', 'carol']);
     });
   });
 });

@@ -71,8 +71,8 @@ describe('src/cli/sealchat.ts chat (src/cli/chat.ts)', function () {
     await chat.waitOut(/keybot's key [0-9A-F ]+ is pinned \(it matches --keybot-fingerprint\)/);
 
     chat.send('/invite bob carol');
-    // carol is not online: keybot says so; the room opens with bob.
-    await chat.waitOut(/-keybot- cannot invite carol: offline/);
+    // carol is not online: keybot says she joins at her next login; the room opens with bob.
+    await chat.waitOut(/-keybot- carol is offline: they join #sc-\S+ when they next log in/);
     const opened = await chat.waitOut(new RegExp(`-keybot- opened (${ROOM_RE.source}) with bob`));
     const room = opened[1]!;
     await chat.waitOut(new RegExp(`key for ${room}: epoch \\d+, members alice, bob; verified \\(signed by keybot\\); room opened by alice with bob, verified`));
@@ -151,11 +151,39 @@ describe('src/cli/sealchat.ts chat (src/cli/chat.ts)', function () {
     await chat.waitOut(new RegExp(`-!- ${room}: message held: the connection to the server was lost and ${room}'s key with it: held until the new key arrives \\(at most 30 s\\)`), 10_000, from);
     await chat.waitOut(/\/quit \[MESSAGE\]/, 10_000, from);
     await chat.waitOut(/-!- reconnected to 127\.0\.0\.1:\d+ as alice; rooms come back as keybot sends their keys/, 10_000, from);
-    // keybot took alice out of the room when she quit: no key comes back, the text is not sent.
+    // alice quits before keybot's key for the room is back (it re-sends it at her login): the text is not sent.
     chat.send('/quit');
     await chat.waitOut(new RegExp(`-!- ${room}: NOT SENT: you quit; nothing was sent: "said while away"`), 10_000, from);
     expect(await chat.exit()).to.equal(0);
     expect(chat.stdout).not.to.match(/<alice> said while away/);
+    await bob.quit();
+  });
+
+  it('a restarted chat shows what was said while it was not running: marked, at its time, in order, once, with the count', async () => {
+    const bob: SealClient = await w.member('bob');
+    const chat = startChat();
+    const room = await roomWithBob(chat, bob);
+    await bob.send(room, 'seen live');
+    await chat.waitOut(new RegExp(`\\d\\d:\\d\\d ${room} <bob> seen live`));
+    chat.send('/quit');
+    expect(await chat.exit()).to.equal(0);
+    // alice is offline, still a member; bob writes. His WHOIS answer comes after the daemon kept all three.
+    for (const t of ['missed one', 'missed two', 'missed three, grüße']) await bob.send(room, t);
+    expect(await bob.whois('alice')).to.include({ error: 'not_found' });
+    const again = startChat();
+    await again.waitOut(new RegExp(`-!- ${room}: 3 messages while you were away`), 20_000);
+    const shown = again.stdout.split('\n').filter((l) => l.includes(` ${room} `) && l.includes('<bob>'));
+    expect(shown.map((l) => l.replace(/^\d\d:\d\d /, ''))).to.deep.equal([
+      `${room} [history] <bob> missed one`,
+      `${room} [history] <bob> missed two`,
+      `${room} [history] <bob> missed three, grüße`,
+    ]);
+    // Asked AFTER the newest message seen (kept in the memory file): "seen live" is not shown again.
+    await bob.send(room, 'after the restart');
+    await again.waitOut(new RegExp(`\\d\\d:\\d\\d ${room} <bob> after the restart`));
+    expect(again.stdout).not.to.include('seen live');
+    again.send('/quit');
+    expect(await again.exit()).to.equal(0);
     await bob.quit();
   });
 
@@ -235,13 +263,13 @@ describe('src/cli/sealchat.ts chat (src/cli/chat.ts)', function () {
     const bob: SealClient = await w.member('bob');
     const chat = startChat();
     const room = await roomWithBob(chat, bob);
-    // keybot goes away; then bob quits: alice's key may no longer be sent under.
+    // keybot goes away; then bob leaves (PART: a QUIT is only going offline): alice's key may no longer be sent under.
     await w.bot.close();
     const from = chat.stdout.length;
-    await bob.quit('gone');
-    await chat.waitOut(/-!- bob quit/, 10_000, from);
+    bob['irc']!.part(room, 'gone');
+    await chat.waitOut(/-!- bob left/, 10_000, from);
     chat.send('after bob left');
-    await chat.waitOut(new RegExp(`-!- ${room}: message held: the key of ${room} is being replaced \\(bob quit\\)`), 10_000, from);
+    await chat.waitOut(new RegExp(`-!- ${room}: message held: the key of ${room} is being replaced \\(bob left\\)`), 10_000, from);
     // keybot is back: a new epoch for alice alone, and the held text goes out under it.
     const bot = await startKeybot({ dataDir: w.t.dataDir, irc: { host: '127.0.0.1', port: w.t.port }, rotateAfterMessages: 1000, rotateAfterMs: 3_600_000, commands: { burst: 100 } });
     try {

@@ -41,7 +41,6 @@ describe('faults: src/client/outbox.ts (hold, resend, report)', function () {
     await keyUp(engine, alice, 100, [alice, bob]);
     const box = new Outbox(engine);
     box.trust.left(ROOM, 'keybot');
-    box.trust.quit('keybot');
     box.trust.joined(ROOM, 'keybot');
     const r = box.submit({ room: ROOM, text: 'in the gap', mayHold: true, now: t0 });
     expect(r.status).to.equal('send');
@@ -77,7 +76,7 @@ describe('faults: src/client/outbox.ts (hold, resend, report)', function () {
     expect(box.size()).to.equal(0);
   });
 
-  it('a non-member joining, or a member quitting, suspends the key too; a new epoch lifts it', async function () {
+  it('a non-member joining suspends the key too, and a new epoch lifts it; a member leaving does, and rejoining before the epoch does not lift it', async function () {
     const engine = engineFor(alice);
     await keyUp(engine, alice, 100, [alice, bob]);
     const trust = new KeyTrust(engine);
@@ -87,8 +86,10 @@ describe('faults: src/client/outbox.ts (hold, resend, report)', function () {
     expect(trust.suspension(ROOM)).to.equal('Mallory joined');
     trust.keyInstalled(ROOM);
     expect(trust.suspension(ROOM)).to.equal(undefined);
-    trust.quit('BOB');
-    expect(trust.suspension(ROOM)).to.equal('BOB quit');
+    trust.left(ROOM, 'BOB');
+    expect(trust.suspension(ROOM)).to.equal('BOB left');
+    trust.joined(ROOM, 'bob');
+    expect(trust.suspension(ROOM)).to.equal('BOB left');
     trust.keyInstalled(ROOM);
     trust.left(ROOM, 'alice'); // we left ourselves: the keys go anyway, nothing to suspend
     expect(trust.suspension(ROOM)).to.equal(undefined);
@@ -98,7 +99,7 @@ describe('faults: src/client/outbox.ts (hold, resend, report)', function () {
     const engine = engineFor(alice);
     await keyUp(engine, alice, 100, [alice, bob, carol]);
     const box = new Outbox(engine, { holdMs: 1000 });
-    box.trust.quit('carol');
+    box.trust.left(ROOM, 'carol');
     const a = box.submit({ room: ROOM, text: 'a', mayHold: true, now: t0 });
     const b = box.submit({ room: ROOM, text: 'b', mayHold: true, now: t0 + 900 });
     expect(box.expire(t0 + 999)).to.deep.equal([]);

@@ -79,9 +79,16 @@ export async function keybotPassword(t: TestDaemon): Promise<string> {
   return (JSON.parse(await readFile(t.daemon.service.credentialsFile, 'utf8')) as { password: string }).password;
 }
 
-/** Connect an irc-framework client and wait until it is registered (or fails). */
-export function connectClient(port: number, opts: Partial<ConnectOptions> & { nick: string }): Promise<IrcClient> {
+/**
+ * Connect an irc-framework client and wait until it is registered (or fails). `beforeConnect`
+ * sees the client before it connects (to listen to what the server sends right after login).
+ */
+export function connectClient(
+  port: number,
+  { beforeConnect, ...opts }: Partial<ConnectOptions> & { nick: string; beforeConnect?: (client: IrcClient) => void },
+): Promise<IrcClient> {
   const client = new IRC.Client();
+  beforeConnect?.(client);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`${opts.nick}: registration timed out`)), 8000);
     const fail = (err: Error): void => {

@@ -19,6 +19,14 @@ export interface WireTap {
   close(): Promise<void>;
 }
 
+/** The relay of {@link startWireTap}: it can also play a network that goes out. */
+export interface RelayTap extends WireTap {
+  /** Cut every connection through the tap now (a lost network): the tap still takes new ones... */
+  cut(): void;
+  /** ...unless it is down: while down, a new connection is closed at once (the network is still out). */
+  down: boolean;
+}
+
 let markers = 0;
 
 /** A fresh marker token: `PING :<token>` is the raw line to have the client send. */
@@ -26,10 +34,15 @@ export function markerToken(): string {
   return `tapmark${process.pid}x${++markers}`;
 }
 
-export async function startWireTap(upstreamPort: number, upstreamHost = '127.0.0.1'): Promise<WireTap> {
+export async function startWireTap(upstreamPort: number, upstreamHost = '127.0.0.1'): Promise<RelayTap> {
   const sent: string[] = [];
   const sockets = new Set<net.Socket>();
+  let tap: RelayTap;
   const server = net.createServer((client) => {
+    if (tap.down) {
+      client.destroy();
+      return;
+    }
     const upstream = net.connect({ host: upstreamHost, port: upstreamPort });
     sockets.add(client).add(upstream);
     let buf = '';
@@ -54,15 +67,21 @@ export async function startWireTap(upstreamPort: number, upstreamHost = '127.0.0
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
-  return {
+  tap = {
     port,
     sent,
+    down: false,
     waitSent: (re, what, from, ms) => waitSentLine(sent, re, what, from, ms),
+    cut() {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+  return tap;
 }
 
 /** Something that can type a command into a real client (RealClient.send). */

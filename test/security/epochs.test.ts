@@ -4,7 +4,9 @@
  * line names, on the room's ciphertext; a second session of alice's account records that
  * ciphertext (what the ircd, or a network without TLS, carries).
  *
- * - eve leaves with `leave #room`, frank disconnects (QUIT): neither can read anything said after.
+ * - eve leaves with `leave #room`; frank disconnects (QUIT: he stays a member, offline, as rooms
+ *   outlive a connection) and is then removed while offline (`room.remove`, what deleting his
+ *   account does too): neither can read anything said after.
  * - dave is invited into the ongoing room: he cannot read anything said before.
  *
  * The attacker here decrypts with AES-GCM directly (room, sender and header as the AAD; the
@@ -12,14 +14,15 @@
  *
  * Already proven elsewhere, end to end: test/e2e/rooms.test.ts "dave, invited into the ongoing
  * room, reads what is said now but not what was said before" and "bob leaves and cannot decrypt
- * what is said after" (with the companion's own, wiped, state); a ping timeout and an operator's
- * KICK start new epochs: test/bot/membership.test.ts "treats a ping timeout (a QUIT) as a
- * membership change", "rekeys when an operator kicks a member over the control socket".
+ * what is said after" (with the companion's own, wiped, state); an operator's KICK starts a new
+ * epoch: test/bot/membership.test.ts "rekeys when an operator kicks a member over the control
+ * socket" (a ping timeout does not: the member stays, offline).
  */
 import { expect } from 'chai';
 import { createDecipheriv } from 'node:crypto';
 import type { SealClient } from '../../src/client/client.js';
 import type { EnvelopePayload } from '../../src/crypto/index.js';
+import { ControlClient } from '../../src/protocol/control-client.js';
 import { casefold } from '../../src/protocol/names.js';
 import { insiderHas, next, openRoom, sameEpoch, startSecWorld, until, type Insider, type Line, type SecWorld } from './world.js';
 
@@ -132,10 +135,18 @@ describe('security: leavers cannot read what follows, joiners cannot read what p
     });
   });
 
-  it('frank disconnects: the keys he kept open nothing said after', async function () {
+  it('frank disconnects, then is removed while offline: the keys he kept open nothing said after', async function () {
     const held = frank.keys.map((k) => k.epoch);
     expect(held.length).to.equal(2);
     frank.close();
+    await until(() => (w.t.daemon.server.findClient('frank') === undefined ? true : undefined), 'frank offline');
+    // Offline, he is still a member (rooms outlive a connection); removing him ends that.
+    const control = await ControlClient.connect(w.t.daemon.controlPath);
+    try {
+      await control.call('room.remove', { room, account: 'frank', reason: 'removed while away' });
+    } finally {
+      control.close();
+    }
     const e3 = await sameEpoch(room, [alice, bob], ['alice', 'bob'], Math.max(...held));
     const after = await talk(['frank dropped off', 'good']);
     expect(after.map(epochOf)).to.deep.equal([e3, e3]);

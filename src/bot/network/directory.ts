@@ -56,6 +56,8 @@ const WHOIS_TRUST_MS = 30_000;
 const NICKS_PER_LINE = 12;
 
 export class NetworkDirectory implements UserDirectory {
+  /** On an ordinary network a QUIT is a departure: channels know nothing of accounts. */
+  readonly persistentRooms = false;
   private readonly known = new Map<string, Known>();
   /** Accounts keybot has announced online (casefolded → display). */
   private readonly present = new Map<string, string>();

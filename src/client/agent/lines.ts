@@ -17,6 +17,8 @@ export interface PluginLine {
   /** Upper-cased. */
   command: string;
   params: string[];
+  /** The IRCv3 tags the core reads (msgid, time, batch), if the line carries them. */
+  lineTags?: { msgid?: string; time?: string; batch?: string };
 }
 
 /** Read one line; undefined if the IRC grammar does not allow it. */
@@ -27,7 +29,15 @@ export function readLine(raw: string): PluginLine | undefined {
   const trimmed = raw.replace(/^ +/, '');
   const tags = trimmed.startsWith('@') ? trimmed.slice(0, trimmed.indexOf(' ') + 1) : '';
   const source = m.source ?? '';
-  return { tags, source, nick: source.split('!')[0]!.split('@')[0]!, command: m.command, params: m.params };
+  const lineTags = Object.fromEntries(['msgid', 'time', 'batch'].flatMap((k) => (m.tags.has(k) ? [[k, m.tags.get(k)!]] : [])));
+  return {
+    tags,
+    source,
+    nick: source.split('!')[0]!.split('@')[0]!,
+    command: m.command,
+    params: m.params,
+    ...(Object.keys(lineTags).length > 0 ? { lineTags } : {}),
+  };
 }
 
 /**

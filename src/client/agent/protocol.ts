@@ -219,6 +219,10 @@ export interface AgentEvent {
   verified?: boolean;
   room?: string;
   level?: 'info' | 'warn' | 'error';
+  /** A `message` said while we were away (the history catch-up): `text` carries its mark and time. */
+  history?: boolean;
+  /** Its server time, ms since the Unix epoch (a `message` from history). */
+  time?: number;
 }
 
 /**

@@ -318,6 +318,8 @@ export class Agent {
     // A plugin loaded mid-session (or an agent restarted under it) is already in rooms whose
     // keys this new session lacks: ask keybot to send them again.
     session.requestRoomKeys(rooms);
+    // The history catch-up needs capabilities the plugin's client may not ask for (core/history.ts).
+    session.requestHistoryCaps();
     return { ok: true, attached: false, keybot: session.keybotState.status };
   }
 

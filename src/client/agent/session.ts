@@ -29,8 +29,11 @@ import {
   type MembershipChange,
   type RoomInfo,
   type TextCommand,
+  HISTORY_CAPS,
+  type HistoryShown,
+  type LineTags,
 } from '../core/index.js';
-import { outLine, readLine, withMarker, withText } from './lines.js';
+import { outLine, readLine, withMarker, withText, type PluginLine } from './lines.js';
 import type { AgentEvent, AgentSend, CheckReply, IncomingReply, LineReply, OutgoingReply } from './protocol.js';
 
 /** Options of {@link AgentSession}: the core's, with the plugin's name for the connection. */
@@ -79,6 +82,9 @@ export class AgentSession {
   /** Lines this session asked its plugin to send, by {@link ownLineKey}: they come back through the plugin's outgoing hook, and pass once each. */
   private readonly ownLines = new Map<string, number>();
   private readonly core: CompanionSession;
+  /** The history capabilities asked for (then [] once answered), and the server's CHATHISTORY limit. */
+  private capsAsked: string[] | undefined;
+  private historyLimit: string | undefined;
   private events: AgentEvent[] = [];
   private sends: AgentSend[] = [];
   private closed = false;
@@ -104,7 +110,7 @@ export class AgentSession {
   }
 
   /** Decide one received line. */
-  incoming(line: { from: string; target: string; command: TextCommand; text: string }): Promise<IncomingReply> {
+  incoming(line: { from: string; target: string; command: TextCommand; text: string; tags?: LineTags }): Promise<IncomingReply> {
     return this.core.serial(async () => {
       if (this.closed) return { id: null, ok: true, action: 'pass' };
       const { result, actions } = await this.core.received(line);
@@ -162,13 +168,16 @@ export class AgentSession {
    */
   async lineIn(raw: string): Promise<LineReply> {
     const l = readLine(raw);
-    if (!l || l.source === '') return PASS;
+    if (!l) return PASS;
+    // The history catch-up's lines may come without a source (a server may leave it out).
+    if (HISTORY_COMMANDS.has(l.command)) return this.historyLine(l);
+    if (l.source === '') return PASS;
     const [first = '', second = ''] = l.params;
     switch (l.command) {
       case 'PRIVMSG':
       case 'NOTICE': {
         if (l.params.length < 2) return PASS;
-        const r = await this.incoming({ from: l.nick, target: first, command: l.command, text: second });
+        const r = await this.incoming({ from: l.nick, target: first, command: l.command, text: second, ...(l.lineTags ? { tags: l.lineTags } : {}) });
         if (r.action !== 'show') return { id: null, ok: true, action: r.action };
         const text = withMarker(r.text ?? '', r.verified ? this.marker : r.warning ? `[${r.warning}]` : '');
         return { id: null, ok: true, action: 'show', line: withText(l, l.command, text), text };
@@ -186,6 +195,51 @@ export class AgentSession {
       default:
         return PASS;
     }
+  }
+
+  /**
+   * Ask the server for the capabilities of the history catch-up (after `connected`): the plugin's
+   * client may not have asked for them (WeeChat 3.8 asks for server-time and message-tags, not
+   * batch; neither asks for draft/chathistory). The answer comes back as a line in, hidden.
+   */
+  requestHistoryCaps(): void {
+    if (this.protocol < 3 || this.capsAsked !== undefined) return;
+    this.capsAsked = [...HISTORY_CAPS];
+    this.sendLine(`CAP REQ :${HISTORY_CAPS.join(' ')}`);
+  }
+
+  /** CAP, BATCH, FAIL and ISUPPORT lines: what the history catch-up needs of them (protocol 3). */
+  private historyLine(l: PluginLine): Promise<LineReply> {
+    return this.core.serial(() => {
+      if (this.closed) return PASS;
+      const [first = '', second = '', third] = l.params;
+      if (l.command === '005') {
+        const limit = l.params.slice(1, -1).map((p) => /^CHATHISTORY(?:=(\d+))?$/i.exec(p)).find((x) => x);
+        if (limit) this.historyLimit = limit[1] ?? '0';
+        return PASS;
+      }
+      if (l.command === 'CAP') {
+        const sub = second.toUpperCase();
+        const caps = (l.params[l.params.length - 1] ?? '').split(' ').filter((c) => c !== '').map((c) => c.toLowerCase());
+        const ours = this.capsAsked !== undefined && caps.length === this.capsAsked.length && this.capsAsked.every((c) => caps.includes(c));
+        if (!ours || (sub !== 'ACK' && sub !== 'NAK')) return PASS;
+        this.capsAsked = [];
+        if (sub === 'ACK') this.act(this.core.capabilities(caps, this.historyLimit));
+        else this.notice('the server offers no history: what was said while you were away is not shown', 'info');
+        return HIDE;
+      }
+      if (l.command === 'BATCH') {
+        const b = this.core.batch({ ref: first.slice(1), start: first.startsWith('+'), ...(second !== '' ? { type: second } : {}), ...(third !== undefined ? { target: third } : {}) });
+        this.act(b.actions);
+        return b.taken ? HIDE : PASS;
+      }
+      // FAIL CHATHISTORY <code> <context> :<description>: our request was refused.
+      if (first.toUpperCase() === 'CHATHISTORY' && this.core.catchesUp) {
+        this.notice(`no history: ${l.params[l.params.length - 1] ?? ''} (${second})`, 'warn');
+        return HIDE;
+      }
+      return PASS;
+    });
   }
 
   /**
@@ -353,7 +407,27 @@ export class AgentSession {
     warning: (text) => this.notice(text, 'warn'),
     released: (a) => this.notice(heldTextNotice(a), 'info', a.room),
     unsent: (a) => this.notice(heldTextNotice(a), 'error', a.room),
+    raw: (line) => this.sendLine(line),
+    history: (shown) => this.history(shown),
   };
+
+  /**
+   * What was said while we were away, as `message` events in order, each marked (the verified
+   * marker, then `[history HH:MM]`, the time it was said) with `history` and `time`; then the summary.
+   */
+  private history(shown: HistoryShown): void {
+    for (const r of shown.results) {
+      if (r.kind !== 'message') {
+        this.result(r);
+        continue;
+      }
+      const when = new Date(r.time ?? Date.now());
+      const mark = `[history ${String(when.getHours()).padStart(2, '0')}:${String(when.getMinutes()).padStart(2, '0')}]`;
+      const text = withMarker(r.text, this.protocol >= 3 ? `${this.marker} ${mark}` : mark);
+      this.event({ type: 'message', target: r.room, from: r.from, text, verified: true, history: true, ...(r.time !== undefined ? { time: r.time } : {}) });
+    }
+    if (shown.summary !== '') this.notice(shown.summary, 'info', shown.room);
+  }
 
   private keybotNotice(k: KeybotState, retry: boolean): void {
     switch (k.status) {
@@ -381,7 +455,9 @@ export class AgentSession {
           target: r.room,
           room: r.room,
           level: 'info',
-          text: `key for ${r.room} (epoch ${r.epoch}) from keybot, verified; members: ${r.members.join(', ')}${keyChangesSuffix(r)}`,
+          text: r.readOnly
+            ? `older key for ${r.room} (epoch ${r.epoch}, missed while you were away) from keybot, verified; for reading history only`
+            : `key for ${r.room} (epoch ${r.epoch}) from keybot, verified; members: ${r.members.join(', ')}${keyChangesSuffix(r)}`,
         });
         break;
       case 'message':
@@ -410,6 +486,9 @@ export class AgentSession {
 }
 
 const PASS: LineReply = { id: null, ok: true, action: 'pass' };
+const HIDE: LineReply = { id: null, ok: true, action: 'hide' };
+/** The lines of the history catch-up (`historyLine`). */
+const HISTORY_COMMANDS = new Set(['CAP', 'BATCH', 'FAIL', '005']);
 
 /** Which outgoing line is which, as the server reads it: command, target (casefolded), text. */
 function ownKey(command: string, target: string, text: string): string {

@@ -32,7 +32,15 @@ import { CompanionMemory } from './memory.js';
 import { RoomOperations } from './operations.js';
 import { RoomKeys, engineConfig, isChannel, type EngineConfig, type HeldMessage } from './room-keys.js';
 import { RoomMessages } from './room-messages.js';
-import type { IncomingLine, IncomingResult, OutgoingResult, RoomCryptoEngineOptions, RoomInfo, UndecryptableResult } from './types.js';
+import type { TextCommand, IncomingLine, IncomingResult, MessageResult, OutgoingResult, RoomCryptoEngineOptions, RoomInfo, UndecryptableResult } from './types.js';
+
+/** A complete room message of a history batch, not yet decrypted (history.ts keeps it while its key is on the way). */
+export interface HistoryRecord {
+  from: string;
+  room: string;
+  command: TextCommand;
+  record: HeldMessage['record'];
+}
 
 /** A transport-free crypto session; see the file comment. */
 export class RoomCryptoEngine {
@@ -51,7 +59,7 @@ export class RoomCryptoEngine {
     // Without a memory of its own (a test, a one-off), the engine remembers for its lifetime only.
     this.memory = options.memory ?? new CompanionMemory(options.account, '');
     this.keys = new RoomKeys(this.c, this.memory.epochs());
-    this.messages = new RoomMessages(this.c, this.keys, options.reassembler);
+    this.messages = new RoomMessages(this.c, this.keys, options.reassembler, (room, epoch, seq) => this.memory.recordOwnSeq(room, epoch, seq));
     this.operations = new RoomOperations(this.c.account, this.c.privateKey);
     this.envelopes = new EnvelopeIntake(this.c, this.keys, this.messages, this.memory, this.operations, {
       ...(options.keybotKey ? { keybotKey: options.keybotKey } : {}),
@@ -93,6 +101,48 @@ export class RoomCryptoEngine {
     this.operations.forgetRoom(room);
     this.keys.forget(room);
     this.messages.forgetRoom(room);
+  }
+
+  /**
+   * Our connection is gone: no key may be sent under until keybot's envelopes come again (the
+   * room may have changed meanwhile), but each is kept for READING the history of the gap
+   * (docs/PROTOCOL.md "Rooms that outlive a connection"), bounded, for `historyKeyMs`.
+   */
+  retireKeys(now?: number): void {
+    this.keys.retireAll(now ?? this.c.clock());
+  }
+
+  /** Logged in again: the keys kept for reading count their lifetime from now. */
+  keysReconnected(now?: number): void {
+    this.keys.refreshReadOnly(now ?? this.c.clock());
+  }
+
+  /**
+   * One line of a `chathistory` batch (history.ts): the room message's record once complete, or
+   * what the line is instead. Never held for a key here and never through the live replay guard.
+   * Not queued: CompanionSession calls it inside its own serial queue, after every line before it.
+   */
+  historyLine(line: IncomingLine): { record: HistoryRecord } | { result: IncomingResult } {
+    const now = line.now ?? this.c.clock();
+    const kind = classifyLine(line.text);
+    if (kind === 'message' || kind === 'message-part') {
+      const r = this.messages.historyRecord(line.from, line.target, line.text, kind, now);
+      return 'record' in r ? { record: { from: line.from, room: line.target, command: line.command, record: r.record } } : r;
+    }
+    if (kind === undefined && casefold(line.from) !== this.c.keybotNick && this.keys.isEncryptedRoom(line.target)) {
+      return { result: { kind: 'plaintext-in-room', room: this.keys.displayName(line.target), from: line.from, text: sanitizeText(line.text), command: line.command } };
+    }
+    return { result: { kind: 'hidden' } };
+  }
+
+  /** Decrypt and verify a history record with the keys held now; `wanting`: no key for its epoch (yet). */
+  openHistory(h: HistoryRecord, now?: number): MessageResult | UndecryptableResult | { wanting: number } {
+    return this.messages.openHistory(this.keys.state(h.room), h.from, h.command, h.record, now ?? this.c.clock());
+  }
+
+  /** Why a history record of `epoch` stays unread (its key never came). */
+  historyNoKey(h: HistoryRecord, epoch: number): UndecryptableResult {
+    return this.messages.noKey(this.keys.state(h.room), h.from, epoch);
   }
 
   /**

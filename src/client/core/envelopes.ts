@@ -185,12 +185,20 @@ export class EnvelopeIntake {
     // The floor is what an earlier connection installed (memory.ts): a replay after a reconnect or
     // a restart is as old as one on this connection.
     const highest = Math.max(state.highestEpoch ?? -1, state.floor ?? -1);
-    if (!isNewerEpoch({ current: highest < 0 ? undefined : highest, offered: p.epoch })) {
-      const earlier = state.highestEpoch === undefined || (state.floor ?? -1) > state.highestEpoch ? ' on an earlier connection' : '';
+    const earlier = state.highestEpoch === undefined || (state.floor ?? -1) > state.highestEpoch ? ' on an earlier connection' : '';
+    // Rule 7 as "Rooms that outlive a connection" has it: a newer epoch is installed to send under;
+    // the newest again, when we hold no key to send under (keybot re-sends it at our login), too;
+    // an older one we do not hold is installed for READING only (epochs we missed, from the
+    // mailbox); anything we hold already, or anything of a room we left, changes nothing.
+    const newer = isNewerEpoch({ current: highest < 0 ? undefined : highest, offered: p.epoch });
+    const resent = !newer && p.epoch === highest && !state.current && !state.left;
+    const readOnly = !newer && !resent && p.epoch < highest && !state.left && this.keys.keyFor(state, p.epoch) === undefined;
+    if (!newer && !resent && !readOnly) {
+      p.key.fill(0);
       const reason =
-        p.epoch === highest
-          ? `epoch ${p.epoch} of ${p.room} was already received${earlier}`
-          : `epoch ${p.epoch} of ${p.room} is older than epoch ${highest}, already received${earlier} (a replay?)`;
+        p.epoch === highest || this.keys.keyFor(state, p.epoch) !== undefined
+          ? `epoch ${p.epoch} of ${p.room} was already received${p.epoch === highest ? earlier : ''}`
+          : `epoch ${p.epoch} of ${p.room} is older than epoch ${highest}, already received${earlier}, and you left the room (a replay?)`;
       return { ...this.rejected(from, 'not-newer', reason), room: p.room, epoch: p.epoch };
     }
     // Every other member must be listed with the fingerprint pinned for their account.
@@ -212,6 +220,7 @@ export class EnvelopeIntake {
         'and accept it (acceptMemberKey)';
       return { ...this.rejected(from, 'member-key-changed', reason), room: p.room, epoch: p.epoch, account: m.account, pinned, offered };
     }
+    if (readOnly) return this.installReadOnly(from, p, now);
     // Everyone the epoch adds to the roster we held must be named by an operation a member signed.
     const previous = state.current ? [...state.current.members.values()] : undefined;
     const explained = this.operations.explain(p.room, previous, p.members, now, (account, fingerprint) => this.memory.wasMemberEarlier(p.room, account, fingerprint));
@@ -233,14 +242,19 @@ export class EnvelopeIntake {
     state.previous = state.current ? { ...state.current, retiredAt: now } : undefined;
     const members = new Map<string, EnvelopeMember>();
     for (const m of p.members) members.set(casefold(m.account), m);
+    // The newest epoch again: go on from our own sequence numbers under it (a receiver refuses
+    // numbers it saw, as replays), which the key we held kept, or this process's memory.
+    const before = resent ? this.keys.takeReadOnly(state, p.epoch) : undefined;
+    wipe(before);
     state.current = { epoch: p.epoch, key: p.key, members, issuedAt: p.issuedAt };
     state.highestEpoch = p.epoch;
+    state.left = undefined;
     this.memory.recordEpoch(p.room, p.epoch);
     this.memory.recordRoster(p.room, p.members, previous === undefined);
-    state.installed.push(p.epoch);
+    if (!resent) state.installed.push(p.epoch);
     if (state.installed.length > 16) state.installed.shift();
     state.name = p.room;
-    state.seq = 0;
+    state.seq = resent ? Math.max(before?.seq ?? 0, this.memory.ownSeq(p.room, p.epoch)) : 0;
     const released = this.messages.release(state, now);
     return {
       kind: 'key',
@@ -251,6 +265,32 @@ export class EnvelopeIntake {
       issuedAt: p.issuedAt,
       verified: true,
       ...(explained.changes.length > 0 ? { changes: explained.changes } : {}),
+      released,
+    };
+  }
+
+  /**
+   * An epoch older than the newest we know, that passed every other rule: its key decrypts that
+   * epoch's messages (history of a gap) and is NEVER sent under (it is not `current`). It pins
+   * nobody and explains no addition: it changes nothing of what we send.
+   */
+  private installReadOnly(from: string, p: { room: string; epoch: number; key: Uint8Array; members: EnvelopeMember[]; issuedAt: number }, now: number): IncomingResult {
+    const state = this.keys.state(p.room);
+    const members = new Map<string, EnvelopeMember>();
+    for (const m of p.members) members.set(casefold(m.account), m);
+    this.keys.keepReadOnly(state, { epoch: p.epoch, key: p.key, members, issuedAt: p.issuedAt }, now);
+    if (!state.installed.includes(p.epoch)) state.installed.push(p.epoch);
+    if (state.installed.length > 16) state.installed.shift();
+    if (state.highestEpoch === undefined) state.name = p.room;
+    const released = this.messages.release(state, now);
+    return {
+      kind: 'key',
+      room: p.room,
+      epoch: p.epoch,
+      members: p.members.map((m) => m.account),
+      issuedAt: p.issuedAt,
+      verified: true,
+      readOnly: true,
       released,
     };
   }

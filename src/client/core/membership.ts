@@ -8,8 +8,12 @@
  *  - we join a room: it is one of ours, text for it may wait for its key;
  *  - we leave it (PART, or KICK of us): our keys for it are wiped at once, and text held for it
  *    is given up (keybot rekeys the others);
- *  - someone else joins, leaves or quits: KeyTrust (outbox.ts) decides whether the room's current
- *    key may still be sent under; until the next epoch, text is held by the Outbox, never sent.
+ *  - someone else joins or leaves (PART, KICK): KeyTrust (outbox.ts) decides whether the room's
+ *    current key may still be sent under; until the next epoch, text is held by the Outbox, never sent;
+ *  - someone QUITs: nothing. Offline is not leaving (docs/PROTOCOL.md "Rooms that outlive a
+ *    connection"): they stay a member, listed in every epoch and keyed through the daemon's
+ *    mailbox, and keep the key either way; their JOIN at their next login (they are listed) is
+ *    no change either. Our own JOINs at login (the daemon places us back) are ordinary self-joins.
  *
  * No I/O: the owner reports what the returned Unsent texts mean to the user.
  */
@@ -73,9 +77,8 @@ export class RoomMembership {
     const { kind, nick } = change;
     const self = this.isSelf(nick);
     if (kind === 'quit') {
-      // Our own QUIT ends the connection, which its owner handles. A member of a keyed room
-      // quit: that key may no longer be sent under.
-      if (!self) this.outbox.trust.quit(nick);
+      // Our own QUIT ends the connection, which its owner handles. A member who quit is offline,
+      // still a member, still holding the key: it may still be sent under.
       return { self, unsent: [] };
     }
     const room = change.room;

@@ -31,6 +31,10 @@ interface Entry {
   members: Record<string, string>;
   /** Folded room → the room as keybot spells it, and its highest epoch. */
   rooms: Record<string, { room: string; epoch: number }>;
+  /** Folded room → server time (ms) of the newest room message seen (history catch-up). */
+  seen?: Record<string, number>;
+  /** Folded room → our own last sequence number, and its epoch. */
+  seqs?: Record<string, { epoch: number; seq: number }>;
 }
 
 /** The memory file that goes with a known-keybots file: same folder, `<name>.memory.json`. */
@@ -53,6 +57,14 @@ export class CompanionMemory {
    * (operations.ts).
    */
   private readonly rosters = new Map<string, { last: Set<string>; earlier?: Set<string> }>();
+  /**
+   * Folded room → our own last sequence number and the epoch it was used under: when keybot
+   * re-sends the same epoch at a new login (or after a restart: it is in the file), we go on
+   * from it, since members refuse numbers they saw (ReplayGuard).
+   */
+  private readonly seqs = new Map<string, { epoch: number; seq: number }>();
+  /** Folded room → the server time (ms) of the newest room message seen (history catch-up asks for what came after). */
+  private readonly seen = new Map<string, number>();
 
   constructor(
     readonly account: string,
@@ -114,6 +126,36 @@ export class CompanionMemory {
     return this.rosters.get(casefold(room))?.earlier?.has(`${casefold(account)} ${fingerprint.toLowerCase()}`) ?? false;
   }
 
+  /** Our own last sequence number under `epoch` of `room` (0 if none). */
+  ownSeq(room: string, epoch: number): number {
+    const r = this.seqs.get(casefold(room));
+    return r?.epoch === epoch ? r.seq : 0;
+  }
+
+  recordOwnSeq(room: string, epoch: number, seq: number): void {
+    const folded = casefold(room);
+    const r = this.seqs.get(folded);
+    if (r && (r.epoch > epoch || (r.epoch === epoch && r.seq >= seq))) return;
+    if (!r && this.seqs.size >= MAX_ROOMS) return;
+    this.seqs.set(folded, { epoch, seq });
+    this.changed();
+  }
+
+  /** The server time (ms) of the newest message seen in `room`, on any connection (and, with a file, in an earlier run). */
+  lastSeen(room: string): number | undefined {
+    return this.seen.get(casefold(room));
+  }
+
+  /** A room message with server time `time` (ms) was seen: remember the newest. */
+  recordSeen(room: string, time: number): void {
+    const folded = casefold(room);
+    const old = this.seen.get(folded);
+    if (!Number.isSafeInteger(time) || time <= 0 || (old !== undefined && old >= time)) return;
+    if (old === undefined && this.seen.size >= MAX_ROOMS) return;
+    this.seen.set(folded, time);
+    this.changed();
+  }
+
   recordEpoch(room: string, epoch: number): void {
     const folded = casefold(room);
     const old = this.rooms.get(folded);
@@ -130,6 +172,8 @@ export class CompanionMemory {
       ...(this.keybot !== undefined ? { keybot: this.keybot } : {}),
       members: Object.fromEntries(this.members),
       rooms: Object.fromEntries(this.rooms),
+      ...(this.seen.size > 0 ? { seen: Object.fromEntries(this.seen) } : {}),
+      ...(this.seqs.size > 0 ? { seqs: Object.fromEntries(this.seqs) } : {}),
     };
   }
 
@@ -150,6 +194,14 @@ export class CompanionMemory {
     for (const [folded, r] of Object.entries(entry.rooms ?? {})) {
       if (!r || typeof r.room !== 'string' || !Number.isSafeInteger(r.epoch) || r.epoch < 0) throw new Error(`${where}: room ${folded} has no valid epoch`);
       this.rooms.set(casefold(r.room), { room: r.room, epoch: r.epoch });
+    }
+    for (const [folded, t] of Object.entries(entry.seen ?? {})) {
+      if (!Number.isSafeInteger(t) || t <= 0) throw new Error(`${where}: the last seen time of ${folded} is not a time`);
+      this.seen.set(casefold(folded), t);
+    }
+    for (const [folded, r] of Object.entries(entry.seqs ?? {})) {
+      if (!r || !Number.isSafeInteger(r.epoch) || r.epoch < 0 || !Number.isSafeInteger(r.seq) || r.seq < 0) throw new Error(`${where}: the sequence number of ${folded} is not valid`);
+      this.seqs.set(casefold(folded), { epoch: r.epoch, seq: r.seq });
     }
   }
 }

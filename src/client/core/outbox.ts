@@ -6,8 +6,9 @@
  *  - KeyTrust says whether the current key of a room may still be used to SEND. A key is good
  *    for sending while the room's membership, as this companion sees it on IRC, is the one the
  *    key was issued for. keybot's own departure (a crash, a restart) does not end an epoch: the
- *    key never left keybot's memory and the members who hold it are still the members. But once
- *    someone listed in the epoch leaves (PART, KICK, QUIT) or someone not listed joins, the key
+ *    key never left keybot's memory and the members who hold it are still the members. Nor does a
+ *    member's QUIT: offline is not leaving (docs/PROTOCOL.md "Rooms that outlive a connection").
+ *    But once someone listed in the epoch leaves (PART, KICK) or someone not listed joins, the key
  *    is suspended for sending until a newer epoch arrives: normally within a second, since
  *    keybot rekeys on every change; while keybot is away, only when it is back. Receiving is not
  *    affected (messages already in flight under that key still decrypt).
@@ -104,17 +105,6 @@ export class KeyTrust {
     if (this.members(room)?.has(casefold(nick))) {
       this.addLeaver(room, nick);
       this.suspend(room, `${nick} left`);
-    }
-  }
-
-  /** `nick` quit the network: every room whose key they hold is suspended. */
-  quit(nick: string): void {
-    if (this.ignored(nick)) return;
-    for (const r of this.engine.listRooms()) {
-      if (r.hasKey && r.members.some((m) => casefold(m) === casefold(nick))) {
-        this.addLeaver(r.room, nick);
-        this.suspend(r.room, `${nick} quit`);
-      }
     }
   }
 

@@ -13,9 +13,20 @@ export interface EpochKey {
   /** Folded account → member. */
   members: Map<string, EnvelopeMember>;
   issuedAt: number;
-  /** Set when a newer epoch replaced this one. */
+  /** Set when a newer epoch replaced this one, or it was kept for reading only. */
   retiredAt?: number;
+  /** Our own last sequence number under it (kept when the key is retired: a re-sent epoch goes on from it). */
+  seq?: number;
 }
+
+/**
+ * Keys of other epochs than the current one kept for READING only (docs/PROTOCOL.md "Rooms that
+ * outlive a connection"): epochs we missed, delivered from the daemon's mailbox after the newer
+ * one, and the keys we held when our connection was lost, so the history of the gap decrypts.
+ * Bounded per room; each is wiped `historyKeyMs` after it was retired. Never sent under:
+ * encryptOutgoing uses `current` only.
+ */
+export const MAX_READ_ONLY_KEYS = 16;
 
 /** A room message whose epoch we do not hold yet (its envelope may still be on the way). */
 export interface HeldMessage {
@@ -32,6 +43,10 @@ export interface RoomState {
   name: string;
   current?: EpochKey;
   previous?: EpochKey;
+  /** Read-only keys of older epochs (see MAX_READ_ONLY_KEYS), oldest first. */
+  older: EpochKey[];
+  /** We left the room (PART, KICK): its epochs are not taken again, not even for reading, until a newer one. */
+  left?: boolean;
   highestEpoch?: number;
   /**
    * The highest epoch installed on an earlier connection (CompanionMemory, memory.ts), as it was
@@ -63,6 +78,8 @@ export interface EngineConfig {
   readonly sigAlg: SigAlg;
   readonly keybotNick: string;
   readonly graceMs: number;
+  /** How long a read-only key of an older epoch is kept for reading history. */
+  readonly historyKeyMs: number;
   readonly holdMs: number;
   readonly maxHeldPerRoom: number;
   readonly maxHeldTotal: number;
@@ -85,6 +102,7 @@ export function engineConfig(options: RoomCryptoEngineOptions): EngineConfig {
     sigAlg: signingPublicKeyOf({ key: options.privateKey }).alg,
     keybotNick: casefold(options.keybotNick ?? KEYBOT_NICK),
     graceMs: options.previousEpochGraceMs ?? 120_000,
+    historyKeyMs: options.historyKeyMs ?? 10 * 60_000,
     holdMs: options.holdMs ?? 15_000,
     maxHeldPerRoom: options.maxHeldPerRoom ?? 64,
     maxHeldTotal: options.maxHeldTotal ?? 1024,
@@ -118,7 +136,7 @@ export class RoomKeys {
     let s = this.rooms.get(folded);
     if (!s) {
       const floor = this.floors.get(folded);
-      s = { name: room, seq: 0, held: [], installed: [], keyChanges: [], ...(floor !== undefined ? { floor } : {}) };
+      s = { name: room, seq: 0, held: [], installed: [], keyChanges: [], older: [], ...(floor !== undefined ? { floor } : {}) };
       this.rooms.set(folded, s);
     }
     return s;
@@ -143,11 +161,65 @@ export class RoomKeys {
   }
 
   expirePrevious(state: RoomState | undefined, now: number): void {
-    const prev = state?.previous;
+    if (!state) return;
+    const prev = state.previous;
     if (prev && now - (prev.retiredAt ?? now) > this.c.graceMs) {
       wipe(prev);
       state.previous = undefined;
     }
+    if (state.older.length > 0) {
+      const keep = state.older.filter((k) => now - (k.retiredAt ?? now) <= this.c.historyKeyMs);
+      for (const k of state.older) if (!keep.includes(k)) wipe(k);
+      state.older = keep;
+    }
+  }
+
+  /** The key of `epoch` that decrypts (current, the replaced one, or a read-only older one). */
+  keyFor(state: RoomState, epoch: number): EpochKey | undefined {
+    if (state.current?.epoch === epoch) return state.current;
+    if (state.previous?.epoch === epoch) return state.previous;
+    return state.older.find((k) => k.epoch === epoch);
+  }
+
+  /** Keep `key` for reading only (bounded: the oldest is wiped first). */
+  keepReadOnly(state: RoomState, key: EpochKey, now: number): void {
+    const same = state.older.find((k) => k.epoch === key.epoch);
+    if (same) {
+      if (same.key !== key.key) wipe(same);
+      state.older = state.older.filter((k) => k !== same);
+    }
+    state.older.push({ ...key, retiredAt: now });
+    state.older.sort((a, b) => a.epoch - b.epoch);
+    while (state.older.length > MAX_READ_ONLY_KEYS) wipe(state.older.shift());
+  }
+
+  /** Take the read-only key of `epoch` out of the older ones (it becomes current again). */
+  takeReadOnly(state: RoomState, epoch: number): EpochKey | undefined {
+    const k = state.older.find((x) => x.epoch === epoch) ?? (state.previous?.epoch === epoch ? state.previous : undefined);
+    if (!k) return undefined;
+    state.older = state.older.filter((x) => x !== k);
+    if (state.previous === k) state.previous = undefined;
+    return k;
+  }
+
+  /**
+   * Our connection is gone (docs/PROTOCOL.md "Rooms that outlive a connection"): we are still a
+   * member, but the room may have changed meanwhile, so no key may be SENT under until keybot's
+   * envelopes come again; the keys are kept for reading the history of the gap.
+   */
+  retireAll(now: number): void {
+    for (const state of this.rooms.values()) {
+      if (state.current) this.keepReadOnly(state, { ...state.current, seq: state.seq }, now);
+      if (state.previous) this.keepReadOnly(state, state.previous, now);
+      state.current = undefined;
+      state.previous = undefined;
+      state.seq = 0;
+    }
+  }
+
+  /** Logged in again: the read-only keys count their lifetime from now (the catch-up needs them). */
+  refreshReadOnly(now: number): void {
+    for (const state of this.rooms.values()) for (const k of state.older) k.retiredAt = now;
   }
 
   /** What we know about a room, or undefined if nothing. */
@@ -176,12 +248,15 @@ export class RoomKeys {
     return out;
   }
 
-  /** Wipe a room's keys and held messages; its highest epoch stays (old envelopes stay refused). */
+  /** Wipe a room's keys and held messages (we left it); its highest epoch stays (old envelopes stay refused). */
   forget(room: string): void {
     const state = this.rooms.get(casefold(room));
     if (!state) return;
     wipe(state.current);
     wipe(state.previous);
+    for (const k of state.older) wipe(k);
+    state.older = [];
+    state.left = true;
     state.current = undefined;
     state.previous = undefined;
     state.seq = 0;

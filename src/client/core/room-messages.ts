@@ -19,7 +19,7 @@ import {
 import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import { isChannel, type EngineConfig, type HeldMessage, type RoomKeys, type RoomState } from './room-keys.js';
 import { formatAction, parseAction } from '../../protocol/ctcp.js';
-import type { IncomingResult, OutgoingResult, TextCommand, UndecryptableCode, UndecryptableResult } from './types.js';
+import type { IncomingResult, MessageResult, OutgoingResult, TextCommand, UndecryptableCode, UndecryptableResult } from './types.js';
 
 const MAX_U32 = 0xffff_ffff;
 const utf8 = new TextEncoder();
@@ -28,13 +28,17 @@ const utf8 = new TextEncoder();
 export class RoomMessages {
   private readonly replay = new ReplayGuard();
   readonly messageParts: PartsReassembler;
+  /** Parts of history lines (a chathistory batch), apart from live ones. */
+  readonly historyParts: PartsReassembler;
 
   constructor(
     private readonly c: EngineConfig,
     private readonly keys: RoomKeys,
     reassembler?: ReassemblerOptions,
+    private readonly onOwnSeq: (room: string, epoch: number, seq: number) => void = () => undefined,
   ) {
     this.messageParts = new PartsReassembler(reassembler);
+    this.historyParts = new PartsReassembler(reassembler);
   }
 
   /** Drop the replay memory of a room whose keys were wiped. */
@@ -45,6 +49,7 @@ export class RoomMessages {
   /** Drop stale message parts. */
   sweep(now: number): void {
     this.messageParts.sweep({ now });
+    this.historyParts.sweep({ now });
   }
 
   /**
@@ -104,6 +109,7 @@ export class RoomMessages {
       state.seq++;
       lines.push(...r.lines);
     }
+    this.onOwnSeq(state.name, current.epoch, state.seq);
     return { status: 'ok', room, epoch: current.epoch, lines };
   }
 
@@ -148,24 +154,10 @@ export class RoomMessages {
     mayHold: boolean,
   ): IncomingResult {
     const room = state.name;
-    const fail = (code: UndecryptableCode, reason: string, epoch?: number): UndecryptableResult => ({
-      kind: 'undecryptable',
-      room,
-      from,
-      code,
-      reason,
-      ...(epoch !== undefined ? { epoch } : {}),
-    });
-    const peek = peekRoomMessage(record);
-    if (peek.status !== MessageStatus.OK || peek.epoch === undefined) {
-      return peek.status === MessageStatus.UNSUPPORTED_VERSION
-        ? fail('unsupported-version', `a room message of version ${peek.version ?? '?'}, which this client does not know`)
-        : fail('malformed', 'not a well-formed room message');
-    }
-    const epoch = peek.epoch;
-    this.keys.expirePrevious(state, now);
-    const key = state.current?.epoch === epoch ? state.current : state.previous?.epoch === epoch ? state.previous : undefined;
-    if (!key) {
+    const fail = failWith(room, from);
+    const opened = this.verify(state, from, command, record, now);
+    if ('wanting' in opened) {
+      const epoch = opened.wanting;
       const newer = state.highestEpoch === undefined || epoch > state.highestEpoch;
       // Its envelope may still be on the way (keybot seals one member at a time): wait a little.
       if (newer && mayHold && (state.current || state.highestEpoch === undefined)) {
@@ -175,16 +167,83 @@ export class RoomMessages {
           return { kind: 'held', what: 'message', from, room, epoch, reason: `waiting for the key of epoch ${epoch}` };
         }
       }
-      if (state.highestEpoch === undefined) {
-        return fail('no-key', `no key for ${room}: keybot has not sent you one (ask with /msg ${KEYBOT_NICK} key ${room})`, epoch);
-      }
-      if (!state.current) return fail('no-key', `you no longer hold a key for ${room}`, epoch);
-      if (epoch > state.highestEpoch) return fail('unknown-epoch', `no key for epoch ${epoch} of ${room} (yet)`, epoch);
-      if (state.installed.includes(epoch)) {
-        return fail('epoch-discarded', `the key of epoch ${epoch} of ${room} was replaced and has been discarded`, epoch);
-      }
-      return fail('unknown-epoch', `no key for epoch ${epoch} of ${room}: it predates your key or was discarded (you hold epoch ${state.current.epoch})`, epoch);
+      return this.noKey(state, from, epoch);
     }
+    if (opened.kind === 'undecryptable') return opened;
+    const { epoch, seq } = opened;
+    const guard = this.replay.accept({ room, epoch, sender: from, seq });
+    if (guard.status !== ReplayStatus.OK) {
+      return fail('replay', guard.status === ReplayStatus.REPLAY ? `a replay of ${from}'s message ${seq}` : `an old message of ${from} (seq ${seq}) seen again`, epoch);
+    }
+    // Another session of our own account shares our sequence space (docs/PROTOCOL.md): go above it.
+    this.ownSeqSeen(state, from, epoch, seq);
+    // A skipped sequence number is a message the server did not deliver (docs/PROTOCOL.md "Who
+    // accepts a room message"): say so. Our own account's other sessions share our numbers, and
+    // what this session sent never comes back to it, so our own gaps mean nothing.
+    const missing = guard.previous !== undefined && casefold(from) !== this.c.folded ? seq - guard.previous - 1 : 0;
+    return { ...opened, ...(missing > 0 ? { missingBefore: missing } : {}) };
+  }
+
+  /**
+   * One line of a `chathistory` batch: its record once complete (the parts of a long message are
+   * reassembled apart from live ones), or what it is instead (an incomplete part: hidden).
+   */
+  historyRecord(from: string, target: string, text: string, kind: 'message' | 'message-part', now: number): { record: HeldMessage['record'] } | { result: IncomingResult } {
+    if (!isChannel(target)) return { result: failWith(target, from)('not-a-room', 'a room message was sent privately, not to a room') };
+    if (kind === 'message') return { record: { payload: text } };
+    const r = this.historyParts.accept({ sender: `${from} ${casefold(target)}`, line: text, now });
+    if (r.status === PartStatus.INCOMPLETE || r.status === PartStatus.DUPLICATE) return { result: { kind: 'hidden' } };
+    if (r.status !== PartStatus.COMPLETE) {
+      return { result: failWith(this.keys.displayName(target), from)('malformed', `the parts of a message did not reassemble (${r.status})`) };
+    }
+    return { record: { data: r.data! } };
+  }
+
+  /**
+   * Decrypt and verify a history record with whatever key we hold for its epoch (current, replaced
+   * or read-only). No replay guard: history is told apart from live messages by msgid and by
+   * (epoch, sender, seq) (history.ts); and nothing is held here. `wanting`: no key for its epoch (yet).
+   */
+  openHistory(state: RoomState, from: string, command: TextCommand, record: HeldMessage['record'], now: number): MessageResult | UndecryptableResult | { wanting: number } {
+    const opened = this.verify(state, from, command, record, now);
+    if ('wanting' in opened || opened.kind === 'undecryptable') return opened;
+    this.ownSeqSeen(state, from, opened.epoch, opened.seq);
+    // The live guard learns the number too: the next live message of this sender does not count
+    // the ones history showed as missing. (Its verdict is history.ts's business: by identity.)
+    this.replay.accept({ room: state.name, epoch: opened.epoch, sender: from, seq: opened.seq });
+    return opened;
+  }
+
+  /** Why no key of ours opens a message of `epoch`. */
+  noKey(state: RoomState, from: string, epoch: number): UndecryptableResult {
+    const room = state.name;
+    const fail = failWith(room, from);
+    if (state.highestEpoch === undefined && state.older.length === 0) {
+      return fail('no-key', `no key for ${room}: keybot has not sent you one (ask with /msg ${KEYBOT_NICK} key ${room})`, epoch);
+    }
+    if (!state.current && state.older.length === 0) return fail('no-key', `you no longer hold a key for ${room}`, epoch);
+    if (state.highestEpoch !== undefined && epoch > state.highestEpoch) return fail('unknown-epoch', `no key for epoch ${epoch} of ${room} (yet)`, epoch);
+    if (state.installed.includes(epoch)) {
+      return fail('epoch-discarded', `the key of epoch ${epoch} of ${room} was replaced and has been discarded`, epoch);
+    }
+    const held = state.current ? ` (you hold epoch ${state.current.epoch})` : '';
+    return fail('unknown-epoch', `no key for epoch ${epoch} of ${room}: it predates your key or was discarded${held}`, epoch);
+  }
+
+  /** Decrypt and verify with the key of the record's epoch, if we hold it. */
+  private verify(state: RoomState, from: string, command: TextCommand, record: HeldMessage['record'], now: number): MessageResult | UndecryptableResult | { wanting: number } {
+    const room = state.name;
+    const fail = failWith(room, from);
+    const peek = peekRoomMessage(record);
+    if (peek.status !== MessageStatus.OK || peek.epoch === undefined) {
+      return peek.status === MessageStatus.UNSUPPORTED_VERSION
+        ? fail('unsupported-version', `a room message of version ${peek.version ?? '?'}, which this client does not know`)
+        : fail('malformed', 'not a well-formed room message');
+    }
+    const epoch = peek.epoch;
+    this.keys.expirePrevious(state, now);
+    const key = this.keys.keyFor(state, epoch);
+    if (!key) return { wanting: epoch };
     const member = key.members.get(casefold(from));
     if (!member) return fail('not-a-member', `${from} is not a member of epoch ${epoch} of ${room}`, epoch);
     const res = decryptRoomMessage({ ...record, roomKey: key.key, room, epoch, sender: from, senderKey: member.signingKey });
@@ -201,18 +260,14 @@ export class RoomMessages {
       default:
         return fail('malformed', `not a well-formed room message (${res.status})`, epoch);
     }
-    const seq = res.seq!;
-    const guard = this.replay.accept({ room, epoch, sender: from, seq });
-    if (guard.status !== ReplayStatus.OK) {
-      return fail('replay', guard.status === ReplayStatus.REPLAY ? `a replay of ${from}'s message ${seq}` : `an old message of ${from} (seq ${seq}) seen again`, epoch);
-    }
-    // Another session of our own account shares our sequence space (docs/PROTOCOL.md): go above it.
-    if (casefold(from) === this.c.folded && state.current === key && seq > state.seq) state.seq = seq;
-    // A skipped sequence number is a message the server did not deliver (docs/PROTOCOL.md "Who
-    // accepts a room message"): say so. Our own account's other sessions share our numbers, and
-    // what this session sent never comes back to it, so our own gaps mean nothing.
-    const missing = guard.previous !== undefined && casefold(from) !== this.c.folded ? seq - guard.previous - 1 : 0;
-    return { kind: 'message', room, from, text: res.plaintext!, epoch, seq, command, verified: true, ...(missing > 0 ? { missingBefore: missing } : {}) };
+    return { kind: 'message', room, from, text: res.plaintext!, epoch, seq: res.seq!, command, verified: true };
+  }
+
+  /** Our own account's number seen (another session, or our own history): send above it. */
+  private ownSeqSeen(state: RoomState, from: string, epoch: number, seq: number): void {
+    if (casefold(from) !== this.c.folded) return;
+    if (state.current?.epoch === epoch && seq > state.seq) state.seq = seq;
+    this.onOwnSeq(state.name, epoch, seq);
   }
 
   /** Decide the held messages of a room whose key may now be here. */
@@ -251,6 +306,17 @@ export class RoomMessages {
     }
     return out;
   }
+}
+
+function failWith(room: string, from: string) {
+  return (code: UndecryptableCode, reason: string, epoch?: number): UndecryptableResult => ({
+    kind: 'undecryptable',
+    room,
+    from,
+    code,
+    reason,
+    ...(epoch !== undefined ? { epoch } : {}),
+  });
 }
 
 /** Split text at a code point boundary so the head has at most `max` UTF-8 bytes. */

@@ -16,6 +16,7 @@
 import type { PrivateKeyHandle } from '../../crypto/index.js';
 import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import { RoomCryptoEngine } from './engine.js';
+import { HistoryCatchUp, type HistoryShown, type LineTags } from './history.js';
 import { KeybotKey, type KeybotOptions, type KeybotState, type KeybotStep } from './keybot.js';
 import type { CompanionMemory } from './memory.js';
 import { RoomMembership, type MembershipChange } from './membership.js';
@@ -59,7 +60,11 @@ export type CompanionAction =
   /** Held text was encrypted under the room's new key; its lines are the `send` actions before this. */
   | { type: 'released'; id: number; room: string; epoch: number; lines: number; heldMs: number }
   /** Held text was given up: it was NOT sent. `text` is what the user typed. */
-  | { type: 'unsent'; id: number; room: string; reason: string; heldMs: number; text?: string };
+  | { type: 'unsent'; id: number; room: string; reason: string; heldMs: number; text?: string }
+  /** Send this raw IRC line to the server as it is (`CHATHISTORY …`: the history catch-up). */
+  | { type: 'raw'; line: string }
+  /** A history batch, decided (history.ts): show its messages, in order, marked as history, then its summary. */
+  | { type: 'history'; shown: HistoryShown };
 
 /** What an adapter does with each kind of action, in its own words. */
 export interface ActionHandlers {
@@ -69,6 +74,8 @@ export interface ActionHandlers {
   warning(text: string): void;
   released(a: Extract<CompanionAction, { type: 'released' }>): void;
   unsent(a: Extract<CompanionAction, { type: 'unsent' }>): void;
+  raw(line: string): void;
+  history(shown: HistoryShown): void;
 }
 
 /** Carry out `actions` in order with the adapter's handlers. */
@@ -79,6 +86,8 @@ export function carryOut(actions: CompanionAction[], h: ActionHandlers): void {
     else if (a.type === 'keybot') h.keybot(a.state, a.retry);
     else if (a.type === 'warning') h.warning(a.text);
     else if (a.type === 'released') h.released(a);
+    else if (a.type === 'raw') h.raw(a.line);
+    else if (a.type === 'history') h.history(a.shown);
     else h.unsent(a);
   }
 }
@@ -126,6 +135,7 @@ export class CompanionSession {
   readonly outbox: Outbox;
   private readonly rooms: RoomMembership;
   private readonly keybotKey: KeybotKey;
+  private readonly history: HistoryCatchUp;
   private readonly clock: () => number;
   /** Held texts (id → text), to name them when they are given up. */
   private readonly heldTexts = new Map<number, string>();
@@ -152,6 +162,7 @@ export class CompanionSession {
     this.outbox = new Outbox(this.engine, { ...o.outbox, clock: this.clock });
     this.rooms = new RoomMembership(this.engine, this.outbox);
     this.keybotKey = new KeybotKey(o, this.engine);
+    this.history = new HistoryCatchUp(this.engine, o.memory, o.engine?.holdMs);
   }
 
   /**
@@ -202,6 +213,11 @@ export class CompanionSession {
   /** One received PRIVMSG or NOTICE from a nick (server notices are none of the core's business). */
   async received(line: IncomingLine): Promise<Received> {
     const now = line.now ?? this.clock();
+    if (this.history.inBatch(line.tags)) {
+      // A line of a history batch we asked for: decided with the whole batch at its end.
+      this.history.line({ ...line, now });
+      return { result: { kind: 'hidden' }, actions: [] };
+    }
     const actions: CompanionAction[] = [];
     if (casefold(line.from) === KEYBOT_NICK) actions.push(...this.keybotSteps(this.keybotKey.heard(now, false)));
     const r = await this.engine.handleIncoming({ ...line, now });
@@ -216,13 +232,64 @@ export class CompanionSession {
       actions.push(...this.keybotSteps(steps));
       return { result: taken ? { kind: 'hidden' } : r, actions };
     }
+    if (r.kind === 'key' && r.readOnly) {
+      // An older epoch, for reading only: it lifts no suspension and lets no held text out.
+      return { result: { ...r, released: [] }, actions: [...this.expand(r.released), ...this.historyReady(now)] };
+    }
     if (r.kind === 'key') {
       // A new epoch: its member list is the room as it is now, so it may be sent under.
       this.outbox.trust.keyInstalled(r.room);
-      actions.push(...this.expand(r.released), ...this.release(now));
+      actions.push(...this.expand(r.released), ...this.release(now), ...this.historyReady(now));
       return { result: { ...r, released: [] }, actions };
     }
+    // A message history showed, arriving live again: the live replay guard refuses it as old; it
+    // is no attack, just the overlap of live and history (never shown twice, not reported).
+    if (r.kind === 'undecryptable' && r.code === 'replay' && this.history.shownId(line.tags?.msgid)) return { result: { kind: 'hidden' }, actions };
+    if (r.kind === 'message') {
+      // Shown from history already (live and history overlap): not twice.
+      if (this.history.live(r, line.tags)) return { result: { kind: 'hidden' }, actions };
+      return { result: { ...r, ...(line.tags?.msgid ? { msgid: line.tags.msgid } : {}) }, actions };
+    }
     return { result: r, actions };
+  }
+
+  /**
+   * The capabilities the server enabled for this connection (every CAP ACK so far) and its
+   * ISUPPORT `CHATHISTORY` limit: with `draft/chathistory`, `batch`, `server-time` and
+   * `message-tags`, our JOINs ask for what we missed (history.ts). Returns the requests for rooms
+   * already joined when the capabilities came.
+   */
+  capabilities(enabled: readonly string[], historyLimit?: string | number): CompanionAction[] {
+    const before = this.history.available;
+    this.history.capabilities(enabled, historyLimit);
+    if (before || !this.history.available) return [];
+    // Enabled after we joined (a plugin's agent asks for the capabilities once it is told of the
+    // connection): catch up on the rooms we are in already.
+    return this.rooms.rooms().flatMap((room) => {
+      const line = this.history.joined(room);
+      return line !== undefined ? [{ type: 'raw', line } as const] : [];
+    });
+  }
+
+  /** Does this connection catch up on history after a JOIN? */
+  get catchesUp(): boolean {
+    return this.history.available;
+  }
+
+  /**
+   * `BATCH +ref type params…` (`start`) or `BATCH -ref`. Returns whether the batch is a history
+   * batch of ours (`taken`: the adapter need not show it) and, at its end, what to show.
+   */
+  batch(b: { ref: string; start: boolean; type?: string; target?: string; now?: number }): { taken: boolean; actions: CompanionAction[] } {
+    if (b.start) return { taken: this.history.batchStart(b.ref, b.type ?? '', b.target), actions: [] };
+    const open = this.history.inBatch({ batch: b.ref });
+    const shown = this.history.batchEnd(b.ref, b.now ?? this.clock());
+    return { taken: open, actions: shown ? [{ type: 'history', shown }] : [] };
+  }
+
+  /** History batches that waited for a key and can be shown now. */
+  private historyReady(now: number): CompanionAction[] {
+    return this.history.retry(now).map((shown) => ({ type: 'history', shown }) as const);
   }
 
   /**
@@ -232,7 +299,16 @@ export class CompanionSession {
   membership(change: MembershipChange): { self: boolean; actions: CompanionAction[] } {
     const { self, unsent } = this.rooms.apply(change);
     if (self && change.room !== undefined) this.restoring.delete(casefold(change.room));
-    return { self, actions: this.unsent(unsent) };
+    const actions = this.unsent(unsent);
+    if (self && change.kind === 'join' && change.room !== undefined) {
+      // Our JOIN (our own, or the daemon placing us back at login): ask for what we missed.
+      const line = this.history.joined(change.room);
+      if (line !== undefined) actions.push({ type: 'raw', line });
+    }
+    // keybot joining a room of ours is keybot online for certain (it came back after a restart,
+    // say): a key we could not get is asked for now, not at the next retry.
+    if (change.kind === 'join' && casefold(change.nick) === KEYBOT_NICK) actions.push(...this.keybotHeard(true));
+    return { self, actions };
   }
 
   /** Count `room` as joined without a JOIN (a plugin loaded while already in it). */
@@ -263,6 +339,7 @@ export class CompanionSession {
     actions.push(...this.unsent(this.outbox.expire(now)));
     actions.push(...this.keybotSteps(this.keybotKey.sweep(now)));
     actions.push(...this.askForFreshKeys(now));
+    actions.push(...this.historyReady(now));
     // After a reconnect, rooms keybot did not give back within the hold time are not waited for.
     if (this.online && this.restoring.size > 0 && now - this.reconnectedAt > this.outbox.holdMs) this.restoring.clear();
     return actions;
@@ -293,7 +370,11 @@ export class CompanionSession {
   connectionLost(now = this.clock()): CompanionAction[] {
     this.online = false;
     for (const room of this.rooms.rooms()) if (this.engine.isEncryptedRoom(room)) this.restoring.set(casefold(room), room);
-    this.wipe();
+    // Nothing may be sent under the keys we held (the room may change while we are away), but
+    // they still read what was said meanwhile (the history catch-up after the next login).
+    this.rooms.clear();
+    this.history.reset();
+    this.engine.retireKeys(now);
     return this.keybotSteps(this.keybotKey.connectionLost(now));
   }
 
@@ -301,6 +382,7 @@ export class CompanionSession {
   reconnected(now = this.clock()): void {
     this.online = true;
     this.reconnectedAt = now;
+    this.engine.keysReconnected(now);
     this.keybotKey.reconnected();
   }
 
@@ -428,8 +510,10 @@ export class CompanionSession {
         out.push({ type: 'result', result: r });
         return;
       }
-      this.outbox.trust.keyInstalled(r.room);
-      keyed = true;
+      if (!r.readOnly) {
+        this.outbox.trust.keyInstalled(r.room);
+        keyed = true;
+      }
       out.push({ type: 'result', result: { ...r, released: [] } });
       for (const x of r.released) add(x);
     };

@@ -19,6 +19,8 @@ export interface IncomingLine {
   text: string;
   /** Arrival time, ms since the Unix epoch (default: the engine's clock). */
   now?: number;
+  /** The line's IRCv3 tags that matter to the history catch-up (msgid, time, batch): history.ts. */
+  tags?: { msgid?: string; time?: string; batch?: string };
 }
 
 /** Why an envelope was not applied. */
@@ -97,6 +99,12 @@ export interface KeyResult {
   issuedAt: number;
   verified: true;
   /**
+   * The epoch is older than the newest one we know (one we missed, delivered from the daemon's
+   * mailbox): its key is kept for READING its messages (history) only, never sent under, and the
+   * room's current key is unchanged (docs/PROTOCOL.md "Rooms that outlive a connection").
+   */
+  readOnly?: true;
+  /**
    * What changed, as verified from the members' signed operations keybot relayed:
    * "carol added by alice, verified", "room opened by alice with you, bob, verified".
    */
@@ -136,6 +144,12 @@ export interface MessageResult {
    * Absent when none are missing, or when this is the first we see from them.
    */
   missingBefore?: number;
+  /** It came from the server's history (a catch-up after our JOIN: history.ts), not live. */
+  history?: true;
+  /** Its server time (ms since the Unix epoch), when the server gave one (server-time). */
+  time?: number;
+  /** Its IRCv3 msgid, when the server gave one. */
+  msgid?: string;
 }
 export interface UndecryptableResult {
   kind: 'undecryptable';
@@ -230,6 +244,11 @@ export interface RoomCryptoEngineOptions {
   keybotNick?: string;
   /** How long a replaced epoch's key still decrypts messages in flight (default 120 s). */
   previousEpochGraceMs?: number;
+  /**
+   * How long a key kept for reading only (an older epoch from the mailbox, or the key held when
+   * the connection was lost) still decrypts history (default 10 min after it was retired).
+   */
+  historyKeyMs?: number;
   /** How long a message for an epoch not yet received waits for its envelope (default 15 s). */
   holdMs?: number;
   /** Messages held per room (default 64) and in total (default 1024). */

@@ -24,6 +24,7 @@ import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import type { Logger } from '../../util/log.js';
 import { CompanionSession, SerialQueue, carryOut, heldTextNotice, keyChangesSuffix, missingMessagesText, sendLine } from '../core/index.js';
 import type { CompanionAction, CompanionSessionOptions, IncomingResult, KeybotPinSource, KeybotState, MemoryBook, MembershipKind, TextCommand } from '../core/index.js';
+import { ProxyCaps } from './caps.js';
 import { ProxyWire, type Tap, type UpstreamOptions } from './wire.js';
 
 /** The proxy's own nick in NOTICEs it shows the client. */
@@ -39,6 +40,11 @@ export interface ProxySessionOptions extends Omit<CompanionSessionOptions, 'acco
   allowPlaintext?: boolean;
   tap?: Tap;
   log?: Logger;
+}
+
+/** The tags that are there. */
+function definedOnly(t: { msgid: string | undefined; time: string | undefined; batch: string | undefined }): { msgid?: string; time?: string; batch?: string } {
+  return Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)) as { msgid?: string; time?: string; batch?: string };
 }
 
 /** No CR, LF or NUL can reach the wire through a notice's text. */
@@ -78,6 +84,8 @@ export class ProxySession {
   /** The full `nick!user@host` last seen per folded nick: released messages need their sender's prefix. */
   private readonly prefixes = new Map<string, string>();
   private readonly closeListeners: Array<() => void> = [];
+  /** Capabilities: the client's, and those the proxy adds for the history catch-up (caps.ts). */
+  private readonly caps = new ProxyCaps();
 
   constructor(
     down: net.Socket,
@@ -186,6 +194,25 @@ export class ProxySession {
       warning: (text) => this.notice(this.nick ?? '*', text),
       released: (a) => this.notice(a.room, heldTextNotice(a)),
       unsent: (a) => this.notice(a.room, heldTextNotice(a)),
+      raw: (line) => this.toServer(line),
+      history: (shown) => {
+        // What was said while we were away, in order: with its server time as a tag for a client
+        // that asked for server-time, else with the time in the text; then the summary.
+        const tagged = this.caps.clientHas('server-time');
+        for (const r of shown.results) {
+          if (r.kind !== 'message') {
+            this.deliver(r);
+            continue;
+          }
+          const when = new Date(r.time ?? Date.now());
+          const mark = `[history ${String(when.getHours()).padStart(2, '0')}:${String(when.getMinutes()).padStart(2, '0')}]`;
+          const action = parseAction(r.text);
+          const text = tagged ? r.text : action !== undefined ? formatAction(`${mark} ${action}`) : `${mark} ${r.text}`;
+          const tags = tagged && r.time !== undefined ? { time: new Date(r.time).toISOString() } : undefined;
+          this.toClient(serializeMessage({ ...(tags ? { tags } : {}), source: this.prefixOf(r.from), command: r.command, params: [r.room, text] }));
+        }
+        if (shown.summary !== '') this.notice(shown.room, shown.summary);
+      },
     });
   }
 
@@ -225,6 +252,10 @@ export class ProxySession {
       case 'PRIVMSG':
       case 'NOTICE':
         if (m.params.length >= 2) return this.outgoingText(m.command, m.params[0]!, m.params[1]!);
+        return this.toServer(raw);
+      case 'CAP':
+        // The client ends its negotiation: first ask for what the history catch-up needs (caps.ts).
+        if ((m.params[0] ?? '').toUpperCase() === 'END') for (const line of this.caps.beforeEnd()) this.toServer(line);
         return this.toServer(raw);
       case 'TOPIC':
         if (m.params.length >= 2 && this.core?.engine.isEncryptedRoom(m.params[0]!)) {
@@ -332,7 +363,8 @@ export class ProxySession {
 
   // ---- server → client ---------------------------------------------------------------------
 
-  private async fromServer(raw: Buffer): Promise<void> {
+  private async fromServer(line: Buffer): Promise<void> {
+    let raw = line;
     if (this.closed) return;
     const parsed = parseLine(raw.toString('utf8'));
     if (!parsed.ok) return this.toClient(raw);
@@ -343,14 +375,45 @@ export class ProxySession {
       this.prefixes.set(casefold(nick), m.source!);
     }
     const core = this.core;
+    // Tags the client did not ask for (the proxy enabled them for itself) are taken off (caps.ts).
+    const tags = this.caps.tagsFor(m);
+    if (tags !== undefined) raw = Buffer.from(serializeMessage({ tags, source: m.source, command: m.command, params: m.params }));
     switch (m.command) {
       case '001':
         return this.welcome(raw, m);
+      case '005':
+        this.caps.isupport(m);
+        if (core) this.act(core.capabilities(this.caps.enabled(), this.caps.historyLimit));
+        return this.toClient(raw);
+      case 'CAP':
+        if (this.caps.fromServer(m)) this.toClient(raw);
+        return;
+      case 'BATCH': {
+        const ref = (m.params[0] ?? '').slice(1);
+        const start = (m.params[0] ?? '').startsWith('+');
+        const taken = core
+          ? (() => {
+              const b = core.batch({ ref, start, ...(m.params[1] !== undefined ? { type: m.params[1] } : {}), ...(m.params[2] !== undefined ? { target: m.params[2] } : {}) });
+              this.act(b.actions);
+              return b.taken;
+            })()
+          : false;
+        if (!taken && this.caps.batchVisible()) this.toClient(raw);
+        return;
+      }
+      case 'FAIL':
+        // Our history request was refused (a room we are not a member of by the server's books): say so.
+        if ((m.params[0] ?? '').toUpperCase() === 'CHATHISTORY' && core?.catchesUp) {
+          this.notice(this.nick ?? '*', `no history: ${m.params[m.params.length - 1] ?? ''} (${m.params[1] ?? ''})`);
+          return;
+        }
+        return this.toClient(raw);
       case 'PRIVMSG':
       case 'NOTICE': {
         if (!core || nick === undefined || m.params.length < 2) return this.toClient(raw);
-        const { result, actions } = await core.received({ from: nick, target: m.params[0]!, command: m.command, text: m.params[1]! });
-        this.deliver(result, { raw, m });
+        const lineTags = { msgid: m.tags.get('msgid'), time: m.tags.get('time'), batch: m.tags.get('batch') };
+        const { result, actions } = await core.received({ from: nick, target: m.params[0]!, command: m.command, text: m.params[1]!, tags: definedOnly(lineTags) });
+        this.deliver(result, { raw, m: tags !== undefined ? { ...m, tags } : m });
         this.act(actions);
         return;
       }
@@ -368,8 +431,8 @@ export class ProxySession {
         return this.toClient(raw);
       case 'QUIT':
       case 'NICK':
-        // A member quit, or changed nick (keybot treats that as a quit: the new nick holds no
-        // key): the keys they hold may no longer be sent under.
+        // A member quit (offline is not leaving: nothing changes for the keys), or changed nick
+        // (the core treats it as a quit).
         this.membership('quit', undefined, nick);
         return this.toClient(raw);
       case '401': {
@@ -415,6 +478,7 @@ export class ProxySession {
     const { upstream: _u, account: _a, allowPlaintext: _p, tap: _t, log: _l, ...companion } = this.o;
     const core = new CompanionSession({ ...companion, account: nick, server, memory, queue: this.queue });
     this.core = core;
+    this.act(core.capabilities(this.caps.enabled(), this.caps.historyLimit));
     this.toClient(raw);
     this.sweepTimer = setInterval(() => this.enqueue(() => this.act(core.sweep())), 1000);
     this.sweepTimer.unref();
@@ -454,6 +518,10 @@ export class ProxySession {
         this.notice(r.code === 'not-a-room' ? me : r.room, `could not read a message from ${r.from}: ${r.reason}`);
         return;
       case 'key': {
+        if (r.readOnly) {
+          this.notice(r.room, `older key: ${r.room} epoch ${r.epoch} (missed while you were away), members ${r.members.join(', ')}; verified (signed by keybot); for reading history only`);
+          return;
+        }
         const previous = r.previousEpoch !== undefined ? '' : ' (first key)';
         this.notice(r.room, `key: ${r.room} epoch ${r.epoch}${previous}, members ${r.members.join(', ')}; verified (signed by keybot)${keyChangesSuffix(r)}`);
         return;
