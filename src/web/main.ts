@@ -210,6 +210,7 @@ function Line(l: ChatLine): ComponentChild {
     l.nick ? h('span', { class: 'nick' }, l.nick) : null,
     l.verified ? h('span', { class: 'verified', title: 'encrypted, and signed by this member: verified' }, '✓') : null,
     l.kind === 'plaintext' ? h('span', { class: 'unverified', title: 'not encrypted, not verified' }, '⚠') : null,
+    l.history ? h('span', { class: 'history', title: 'said while you were away (from the server\'s history)' }, 'history') : null,
     h('span', { class: 'text' }, l.text),
   );
 }

@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { access, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import type { SealClient } from '../../src/client/client.js';
 import { buildWebPage } from '../../src/web/build.js';
@@ -28,6 +28,7 @@ describeIf(`web companion in Chromium${available ? '' : ' (SKIPPED: chromium is 
   this.timeout(120_000);
   let w: World;
   let browser: Browser;
+  let context: BrowserContext;
   let page: Page;
   let pageDir: string;
   let url: string;
@@ -46,7 +47,9 @@ describeIf(`web companion in Chromium${available ? '' : ' (SKIPPED: chromium is 
     });
     url = `http://127.0.0.1:${w.t.daemon.listeners.find((l) => l.websocket)!.port}/`;
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
-    page = await browser.newPage({ viewport: { width: 1100, height: 640 } });
+    // One context: a second page of it shares the first one's IndexedDB (the same browser).
+    context = await browser.newContext({ viewport: { width: 1100, height: 640 } });
+    page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
     bob = await w.member('bob');
     carol = await RawClient.connect(w.t.port);
@@ -167,6 +170,32 @@ describeIf(`web companion in Chromium${available ? '' : ' (SKIPPED: chromium is 
       await mkdir(path.join(ROOT, 'docs', 'img'), { recursive: true });
       await copyFile(shot, path.join(ROOT, 'docs', 'img', 'web-companion.png'));
     }
+  });
+
+  it('a later visit asks only the passphrase (a wrong one is refused) and shows what was said while alice was away', async () => {
+    const quit = new Promise<void>((resolve) => bob.on('quit', (e) => e.nick === 'alice' && resolve()));
+    await page.close();
+    await quit;
+    await bob.send(room, 'said while alice was away, one');
+    await bob.send(room, 'said while alice was away, two');
+    page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(url);
+    await page.locator('.stored', { hasText: 'alice' }).waitFor();
+    expect(await page.locator('textarea[name=armored]').count()).to.equal(0);
+    await page.fill('input[name=account]', 'alice');
+    await page.fill('input[name=password]', w.users.alice!.password);
+    await page.fill('input[name=passphrase]', 'not the passphrase');
+    await page.click('button.primary');
+    await page.locator('.error', { hasText: 'the passphrase is wrong' }).waitFor();
+    await page.fill('input[name=passphrase]', 'correct horse battery staple');
+    await page.click('button.primary');
+    await page.locator('.conn.online').waitFor({ timeout: 15_000 });
+    await page.locator('.room', { hasText: room }).click();
+    await waitLine(/2 messages while you were away/);
+    const away = (await lines()).filter((l) => /said while alice was away/.test(l));
+    expect(away).to.have.length(2);
+    for (const l of away) expect(l).to.match(/bob\s*✓\s*history/);
   });
 
   it('bob leaves and alice sees the new key, and bob offline', async () => {

@@ -14,7 +14,7 @@ import type { PrivateKeyHandle } from '../../crypto/index.js';
 import { parseLine, serializeBody, type IrcMessage } from '../../protocol/message.js';
 import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
 import {
-  CompanionSession, SerialQueue, carryOut, heldTextNotice, keyChangesSuffix, missingMessagesText, sendLine,
+  CompanionSession, HISTORY_CAPS, SerialQueue, carryOut, heldTextNotice, keyChangesSuffix, missingMessagesText, sendLine,
   type CompanionAction, type IncomingResult, type KeybotPinSource, type KeybotState, type MembershipKind,
 } from '../core/index.js';
 import { MemoryBook, memoryFileFor } from '../core/memory.js';
@@ -30,6 +30,8 @@ export interface ChatLine {
   text: string;
   /** A room message whose signature verified (the core shows no other as a message). */
   verified?: boolean;
+  /** Said while we were away: from the server's history (the history catch-up, core/history.ts). */
+  history?: boolean;
 }
 
 /** One room (or the status view) as the page shows it. */
@@ -100,6 +102,9 @@ export class WebCompanion {
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private nextId = 1;
   private capLs: string[] = [];
+  /** Capabilities the server acknowledged, and its ISUPPORT CHATHISTORY limit: what the history catch-up needs. */
+  private readonly caps = new Set<string>();
+  private historyLimit: string | undefined;
   private readonly book: MemoryBook;
 
   constructor(private readonly o: WebCompanionOptions) {
@@ -219,6 +224,15 @@ export class WebCompanion {
       warning: (text) => this.line(this.here, { kind: 'warning', text }),
       released: (a) => this.line(a.room, { kind: 'notice', text: heldTextNotice(a) }),
       unsent: (a) => this.line(a.room, { kind: 'warning', text: heldTextNotice(a) }),
+      raw: (line) => this.send(line),
+      history: (shown) => {
+        // What was said while we were away, in the server's order with its times, then the summary.
+        for (const r of shown.results) {
+          if (r.kind === 'message') this.line(r.room, { kind: 'message', nick: r.from, text: r.text, verified: true, history: true, time: r.time ?? Date.now() });
+          else this.deliver(r);
+        }
+        if (shown.summary !== '') this.line(shown.room, { kind: 'notice', text: shown.summary });
+      },
     });
   }
 
@@ -334,13 +348,36 @@ export class WebCompanion {
         return;
       case '001':
         return this.welcome(m);
+      case '005':
+        for (const p of m.params.slice(1, -1)) {
+          const hit = /^CHATHISTORY(?:=(\d+))?$/i.exec(p);
+          if (hit) this.historyLimit = hit[1] ?? '0';
+        }
+        if (core) this.act(core.capabilities([...this.caps], this.historyLimit));
+        return;
+      case 'BATCH': {
+        if (!core) return;
+        const ref = (m.params[0] ?? '').slice(1);
+        const start = (m.params[0] ?? '').startsWith('+');
+        const b = core.batch({ ref, start, ...(m.params[1] !== undefined ? { type: m.params[1] } : {}), ...(m.params[2] !== undefined ? { target: m.params[2] } : {}) });
+        this.act(b.actions);
+        return;
+      }
+      case 'FAIL':
+        if ((m.params[0] ?? '').toUpperCase() === 'CHATHISTORY') this.line(STATUS, { kind: 'warning', text: `no history: ${m.params[m.params.length - 1] ?? ''} (${m.params[1] ?? ''})` });
+        return;
       case 'PRIVMSG':
       case 'NOTICE': {
         if (!core || nick === undefined || m.params.length < 2) {
           if (m.command === 'NOTICE' && m.params[1]) this.line(STATUS, { kind: 'notice', nick: nick ?? 'server', text: m.params[1], time });
           return;
         }
-        const { result, actions } = await core.received({ from: nick, target: m.params[0]!, command: m.command, text: m.params[1]! });
+        const tags: { msgid?: string; time?: string; batch?: string } = {};
+        for (const k of ['msgid', 'time', 'batch'] as const) {
+          const v = m.tags.get(k);
+          if (v !== undefined) tags[k] = v;
+        }
+        const { result, actions } = await core.received({ from: nick, target: m.params[0]!, command: m.command, text: m.params[1]!, tags });
         this.deliver(result, { from: nick, target: m.params[0]!, text: m.params[1]!, time });
         this.act(actions);
         return;
@@ -399,7 +436,7 @@ export class WebCompanion {
       const more = m.params[2] === '*';
       this.capLs.push(...(m.params[more ? 3 : 2] ?? '').split(' ').map((c) => c.split('=')[0]!));
       if (more) return;
-      const want = ['sasl', 'server-time'].filter((c) => this.capLs.includes(c));
+      const want = ['sasl', ...HISTORY_CAPS].filter((c) => this.capLs.includes(c));
       if (!want.includes('sasl')) {
         // No SASL: the account and password as PASS (sealchatd takes PASS until registration ends).
         this.send(serializeBody(null, 'PASS', [`${this.o.account}:${this.o.password}`]));
@@ -407,7 +444,9 @@ export class WebCompanion {
       if (want.length === 0) return this.send('CAP END');
       this.send(`CAP REQ :${want.join(' ')}`);
     } else if (sub === 'ACK') {
-      if ((m.params[2] ?? '').split(' ').includes('sasl')) this.send('AUTHENTICATE PLAIN');
+      const acked = (m.params[2] ?? '').split(' ').filter((c) => c !== '');
+      for (const c of acked) this.caps.add(c.toLowerCase());
+      if (acked.includes('sasl')) this.send('AUTHENTICATE PLAIN');
       else this.send('CAP END');
     } else if (sub === 'NAK') {
       this.send(serializeBody(null, 'PASS', [`${this.o.account}:${this.o.password}`]));
