@@ -48,6 +48,7 @@ const ui: Ui = {
 };
 
 const root = document.getElementById('app')!;
+root.textContent = ''; // the "loading" placeholder: preact draws into an empty element
 let scheduled = false;
 function redraw(): void {
   if (scheduled) return;
