@@ -37,7 +37,15 @@ function db(): Promise<IDBDatabase> {
   opened ??= new Promise<IDBDatabase>((resolve, reject) => {
     const req = indexedDB.open(DB_NAME, 1);
     req.onupgradeneeded = () => req.result.createObjectStore(STORE);
-    req.onsuccess = () => resolve(req.result);
+    req.onsuccess = () => {
+      const d = req.result;
+      // Another tab (or "forget this browser") deletes or upgrades the database: let it, and open again next time.
+      d.onversionchange = () => {
+        d.close();
+        opened = undefined;
+      };
+      resolve(d);
+    };
     req.onerror = () => reject(req.error ?? new Error('IndexedDB cannot be opened'));
   });
   opened.catch(() => (opened = undefined));
