@@ -180,8 +180,10 @@ describeIf(`web companion in Chromium${available ? '' : ' (SKIPPED: chromium is 
     await bob.send(room, 'said while alice was away, two');
     page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    const loadAt = Date.now();
     await page.goto(url);
     await page.locator('.stored', { hasText: 'alice' }).waitFor();
+    const loadMs = Date.now() - loadAt;
     expect(await page.locator('textarea[name=armored]').count()).to.equal(0);
     await page.fill('input[name=account]', 'alice');
     await page.fill('input[name=password]', w.users.alice!.password);
@@ -189,8 +191,10 @@ describeIf(`web companion in Chromium${available ? '' : ' (SKIPPED: chromium is 
     await page.click('button.primary');
     await page.locator('.error', { hasText: 'the passphrase is wrong' }).waitFor();
     await page.fill('input[name=passphrase]', 'correct horse battery staple');
+    const clickAt = Date.now();
     await page.click('button.primary');
     await page.locator('.conn.online').waitFor({ timeout: 15_000 });
+    console.log(`      (second visit: page load ${loadMs} ms; Log in to logged in (unseal, unlock, SASL) ${Date.now() - clickAt} ms)`);
     await page.locator('.room', { hasText: room }).click();
     await waitLine(/2 messages while you were away/);
     const away = (await lines()).filter((l) => /said while alice was away/.test(l));
