@@ -108,15 +108,27 @@ describe('security: forged envelopes made from genuine ones', function () {
     expect(f.roomInfo(room)).to.include({ epoch: e2 });
   });
 
-  it('a companion that holds nothing accepts an old envelope only within its 15-minute lifetime', async function () {
+  it('a companion that holds nothing sends under an old envelope only within its 15-minute lifetime; past it, the key only reads', async function () {
     // The one replay the epoch rule cannot stop (docs/PROTOCOL.md rule 7): a restarted companion
-    // knows no epoch yet. The issue time, under keybot's signature, bounds the window.
+    // knows no epoch yet. The issue time, under keybot's signature, bounds the window for SENDING;
+    // an older envelope (an epoch missed while away, from the mailbox) is taken for reading only.
     const issued = env1.payload!.issuedAt;
-    const late = last(await feed(fresh(), env1.lines, issued + 15 * 60_000 + 1_000));
-    expect(late).to.include({ kind: 'envelope-rejected', code: 'expired' });
+    const lateAt = issued + 15 * 60_000 + 1_000;
+    const stale = fresh();
+    const late = last(await feed(stale, env1.lines, lateAt));
+    expect(late).to.include({ kind: 'key', epoch: e1, readOnly: true });
+    // Nothing can be sent under it.
+    const tried = stale.encryptOutgoing({ room, text: 'under a replayed key?', now: lateAt });
+    expect(tried.status, JSON.stringify(tried)).to.equal('no-key');
+    expect(stale.roomInfo(room, lateAt)).to.not.include({ epoch: e1, hasKey: true });
     const early = last(await feed(fresh(), env1.lines, issued - 5 * 60_000 - 1_000));
     expect(early).to.include({ kind: 'envelope-rejected', code: 'not-yet-valid' });
-    expect(last(await feed(fresh(), env1.lines, issued + 15 * 60_000 - 1_000))).to.include({ kind: 'key', epoch: e1 });
+    const inTime = fresh();
+    const ok = last(await feed(inTime, env1.lines, issued + 15 * 60_000 - 1_000));
+    expect(ok).to.include({ kind: 'key', epoch: e1 });
+    expect(ok).to.not.have.property('readOnly');
+    // A year and a day later it is refused even for reading.
+    expect(last(await feed(fresh(), env1.lines, issued + 367 * 86_400_000))).to.include({ kind: 'envelope-rejected', code: 'expired' });
   });
 
   it('a genuine part with one base64 character changed is refused, wherever the change is', async function () {

@@ -5,6 +5,7 @@
  * releases the messages RoomMessages (room-messages.ts) held for them.
  */
 import {
+  DEFAULT_ENVELOPE_MAX_AGE_MS,
   EnvelopeStatus,
   PartStatus,
   PartsReassembler,
@@ -21,6 +22,12 @@ import type { RoomOperations } from './operations.js';
 import { wipe, type EngineConfig, type RoomKeys } from './room-keys.js';
 import type { RoomMessages } from './room-messages.js';
 import type { EnvelopeRejectCode, EnvelopeRejectedResult, IncomingResult } from './types.js';
+
+/**
+ * How old an envelope may be and still be opened for reading only (history of epochs we missed
+ * while away: the daemon keeps our mailbox up to its history.maxAgeDays, 30 by default).
+ */
+export const READ_ONLY_MAX_AGE_MS = 366 * 86_400_000;
 
 const ENVELOPE_CODES: Record<string, EnvelopeRejectCode> = {
   [EnvelopeStatus.MALFORMED]: 'malformed',
@@ -167,13 +174,17 @@ export class EnvelopeIntake {
   }
 
   private async openEnvelopeData(from: string, data: Uint8Array, now: number): Promise<IncomingResult> {
+    // Rule 6 (15 minutes) guards what we SEND under. An older envelope (an epoch we missed, kept
+    // in our mailbox while we were away) is still opened, up to READ_ONLY_MAX_AGE_MS, but it can
+    // only ever be installed for reading (below).
+    const maxAge = this.c.envelopeMaxAgeMs ?? DEFAULT_ENVELOPE_MAX_AGE_MS;
     const res = await openEnvelope({
       data,
       decryptionKey: this.c.privateKey,
       signerKey: this.keybotKey!,
       expectedAccount: this.c.account,
       now,
-      ...(this.c.envelopeMaxAgeMs !== undefined ? { maxAgeMs: this.c.envelopeMaxAgeMs } : {}),
+      maxAgeMs: Math.max(maxAge, READ_ONLY_MAX_AGE_MS),
       ...(this.c.envelopeMaxSkewMs !== undefined ? { maxSkewMs: this.c.envelopeMaxSkewMs } : {}),
     });
     if (res.status !== EnvelopeStatus.OK || !res.payload) {
@@ -181,6 +192,7 @@ export class EnvelopeIntake {
       return this.rejected(from, code, ENVELOPE_REASONS[code] + (res.reason ? ` (${res.reason})` : ''));
     }
     const p = res.payload;
+    const stale = p.issuedAt < now - maxAge;
     const state = this.keys.state(p.room);
     // The floor is what an earlier connection installed (memory.ts): a replay after a reconnect or
     // a restart is as old as one on this connection.
@@ -192,7 +204,14 @@ export class EnvelopeIntake {
     // mailbox); anything we hold already, or anything of a room we left, changes nothing.
     const newer = isNewerEpoch({ current: highest < 0 ? undefined : highest, offered: p.epoch });
     const resent = !newer && p.epoch === highest && !state.current && !state.left;
-    const readOnly = !newer && !resent && p.epoch < highest && !state.left && this.keys.keyFor(state, p.epoch) === undefined;
+    const notHeld = !state.left && this.keys.keyFor(state, p.epoch) === undefined;
+    // Past rule 6's 15 minutes, an envelope may only be read from, whatever its epoch: a daemon
+    // that kept a genuine old envelope cannot make us send under its key.
+    const readOnly = notHeld && (stale ? newer || resent || p.epoch < highest : !newer && !resent && p.epoch < highest);
+    if (stale && !readOnly) {
+      p.key.fill(0);
+      return { ...this.rejected(from, 'expired', ENVELOPE_REASONS.expired), room: p.room, epoch: p.epoch };
+    }
     if (!newer && !resent && !readOnly) {
       p.key.fill(0);
       const reason =

@@ -42,6 +42,13 @@ const RELAYED_TTL_MS = 10 * 60_000;
 /** An operation's time may differ from ours by this much (docs/PROTOCOL.md: 5 minutes old, 1 ahead). */
 const OP_MAX_AGE_MS = 5 * 60_000;
 const OP_MAX_SKEW_MS = 60_000;
+/**
+ * How old a relayed operation may be when it explains a pending member (an invitee who was
+ * offline, keyed when they log in): keybot lets a pending invite lapse after 30 days.
+ */
+const PENDING_MAX_AGE_MS = 30 * 86_400_000 + 60 * 60_000;
+/** Additions remembered per room, so one operation explains one account once. */
+const MAX_EXPLAINED_PER_ROOM = 512;
 const MAX_INTENTS = 16;
 const MAX_RELAYED_PER_ROOM = 32;
 
@@ -77,6 +84,8 @@ export class RoomOperations {
   private readonly folded: string;
   private intents: Intent[] = [];
   private readonly relayed = new Map<string, Relayed[]>();
+  /** Folded room → `<nonce>/<folded account>` of additions an operation already explained. */
+  private readonly explainedBefore = new Map<string, Set<string>>();
   private readonly proposals = new PartsReassembler({ maxBytes: 16 * 1024, maxPendingPerSender: 2, timeoutMs: 30_000 });
   private readonly ops = new PartsReassembler({ maxBytes: 16 * 1024, maxPendingPerSender: 4, maxPendingMessages: 64, timeoutMs: 30_000 });
 
@@ -188,11 +197,23 @@ export class RoomOperations {
         opened = true;
         explained.add(casefold(op.actor.account));
       }
+      const used = this.explainedBefore.get(f) ?? new Set<string>();
       for (const t of op.targets) {
         const m = byAccount.get(casefold(t.account));
         if (!m || m.fingerprint !== t.fingerprint || explained.has(casefold(t.account))) continue;
+        // A pending addition: only someone this epoch adds, and only once per operation.
+        const once = `${Array.from(op.nonce, (b) => b.toString(16).padStart(2, '0')).join('')}/${casefold(t.account)}`;
+        if (op.pending && (before.has(casefold(t.account)) || used.has(once))) continue;
         explained.add(casefold(t.account));
+        if (!before.has(casefold(t.account))) used.add(once);
         names.push(casefold(t.account) === this.folded ? 'you' : m.account);
+      }
+      if (used.size > 0) this.explainedBefore.set(f, new Set([...used].slice(-MAX_EXPLAINED_PER_ROOM)));
+      if (op.pending) {
+        // Said with the invite's age: an old invite carried out now is visible as such.
+        if (names.length > 0) changes.push(`${names.join(', ')} added by ${op.actor.account} (invited ${ago(now - op.issuedAt)} ago, while offline), verified`);
+        else rest.push(x);
+        continue;
       }
       if (op.action === 'create') changes.push(`room opened by ${op.actor.account}${names.length ? ` with ${names.join(', ')}` : ''}, verified`);
       else if (names.length > 0) changes.push(`${names.join(', ')} added by ${op.actor.account}, verified`);
@@ -217,6 +238,13 @@ export class RoomOperations {
    * previous roster under that member's entry and made for exactly that roster (without one, by
    * the actor's entry in the new roster, for display only); for `create`, signed by the opener's
    * entry in the new roster and made for the empty roster.
+   *
+   * A **pending addition** (docs/PROTOCOL.md "Rooms that outlive a connection", keybot): an
+   * invitee who was offline is keyed at their login, up to 30 days later, under the operation
+   * that invited them, relayed again unchanged; the roster has often moved since. Such an
+   * operation (an `add` for another roster, or a `create` once we hold a roster) is taken if it
+   * verifies under the actor's entry in the roster we hold now; it then explains only accounts
+   * this epoch adds, each once (`pending`).
    */
   private verified(
     data: Uint8Array,
@@ -224,28 +252,41 @@ export class RoomOperations {
     previous: readonly EnvelopeMember[] | undefined,
     next: ReadonlyMap<string, EnvelopeMember>,
     now: number,
-  ): RoomOp | undefined {
+  ): (RoomOp & { pending?: true }) | undefined {
     const claimed = readProposedOp({ data: data.subarray(0, Math.max(0, data.indexOf(0))) }).op;
     if (!claimed || casefold(claimed.room) !== room) return undefined;
     const actorFolded = casefold(claimed.actor.account);
-    const entry =
-      claimed.action === 'add' && previous
-        ? previous.find((m) => casefold(m.account) === actorFolded)
-        : next.get(actorFolded);
+    const entry = previous ? previous.find((m) => casefold(m.account) === actorFolded) : next.get(actorFolded);
     if (!entry) return undefined;
-    const v = verifyRoomOp({ data, signingKey: entry.signingKey, fingerprint: entry.fingerprint, now, maxAgeMs: RELAYED_TTL_MS, maxSkewMs: OP_MAX_SKEW_MS });
+    const v = verifyRoomOp({ data, signingKey: entry.signingKey, fingerprint: entry.fingerprint, now, maxAgeMs: PENDING_MAX_AGE_MS, maxSkewMs: OP_MAX_SKEW_MS });
     if (v.status !== RoomOpStatus.OK || !v.op) return undefined;
     const op = v.op;
-    if (op.action === 'create') return same(op.roster, EMPTY_ROSTER_HASH) && !previous ? op : undefined;
+    const recent = now - op.issuedAt <= RELAYED_TTL_MS;
+    if (op.action === 'create') {
+      if (!same(op.roster, EMPTY_ROSTER_HASH)) return undefined;
+      if (!previous) return recent ? op : undefined;
+      return { ...op, pending: true };
+    }
     if (op.action !== 'add') return undefined;
-    if (previous && !same(op.roster, rosterHash(previous))) return undefined;
-    return op;
+    if (!previous) return recent ? op : undefined;
+    if (same(op.roster, rosterHash(previous)) && recent) return op;
+    return { ...op, pending: true };
   }
 
   /** Forget what was kept for a room (we left it). */
   forgetRoom(room: string): void {
     this.relayed.delete(casefold(room));
+    this.explainedBefore.delete(casefold(room));
   }
+}
+
+/** "40 s", "12 min", "5 h", "3 days": how long ago, for people. */
+function ago(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172_800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86_400)} days`;
 }
 
 function same(a: Uint8Array, b: Uint8Array): boolean {

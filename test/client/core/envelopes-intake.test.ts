@@ -53,9 +53,10 @@ describe('src/client/core/envelopes.ts: what a companion does with key envelopes
     expect(engine.roomInfo(ROOM)).to.equal(undefined);
   });
 
-  it("uses the engine's envelope age and skew limits, not the defaults", async function () {
+  it("uses the engine's envelope age and skew limits, not the defaults: past the age an envelope only reads", async function () {
     const strict = engineFor({ envelopeMaxAgeMs: 1000, envelopeMaxSkewMs: 1000 });
-    expect(await lastOf(strict, await sealed(1), t0 + 2000)).to.include({ kind: 'envelope-rejected', code: 'expired' });
+    expect(await lastOf(strict, await sealed(1), t0 + 2000)).to.include({ kind: 'key', epoch: 1, readOnly: true });
+    expect(strict.encryptOutgoing({ room: ROOM, text: 'x', now: t0 + 2000 })).to.include({ status: 'no-key' });
     expect(await lastOf(strict, await sealed(2, [alice, bob], t0 + 2000))).to.include({ kind: 'envelope-rejected', code: 'not-yet-valid' });
     expect(await lastOf(strict, await sealed(3), t0 + 500)).to.include({ kind: 'key', epoch: 3 });
   });
