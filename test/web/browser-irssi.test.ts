@@ -3,7 +3,7 @@
  * serves), bob in unmodified irssi through `sealchat proxy` (src/client/proxy). alice pins keybot
  * to the fingerprint given in the page's address (no first-use warning), invites bob, both read
  * each other (non-ASCII, and a text longer than an IRC line), bob is shown online, and when bob
- * leaves in irssi alice's page shows the new key.
+ * leaves in irssi alice's page shows the new key. An offline invitee is reported.
  */
 import { expect } from 'chai';
 import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -41,7 +41,7 @@ describeIf(`web companion in Chromium with irssi through sealchat proxy${availab
   before(async () => {
     pageDir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-page-'));
     await buildWebPage(pageDir);
-    w = await startWorld(['alice', 'bob'], {
+    w = await startWorld(['alice', 'bob', 'carol'], {
       listen: [
         { host: '127.0.0.1', port: 0 },
         { host: '127.0.0.1', port: 0, websocket: { origins: [], page: pageDir } },
@@ -105,6 +105,9 @@ describeIf(`web companion in Chromium with irssi through sealchat proxy${availab
     await irssi.showChannel(room);
     await irssi.waitForText(new RegExp(`key: ${escapeRe(room)} epoch \\d+ \\(first key\\), members alice, bob; verified`), 15_000);
     await page.locator('.members li.online', { hasText: 'bob' }).waitFor();
+    // carol has an account but is not online: keybot says so (she joins at her next login), the page shows it.
+    await type(`/invite ${room} carol`);
+    await waitLine(/keybot\s*carol is offline: they join #sc-\S+ when they next log in/);
 
     const hello = `grüße an irssi ✓ ${Date.now() % 10_000}`;
     await type(hello);
@@ -123,7 +126,7 @@ describeIf(`web companion in Chromium with irssi through sealchat proxy${availab
     await page.screenshot({ path: path.join(dir, 'room-phone.png') });
 
     await irssi.send(`/part ${room}`);
-    await waitLine(new RegExp(`key: ${escapeRe(room)} epoch \\d+, members alice;`));
+    await waitLine(new RegExp(`key: ${escapeRe(room)} epoch \\d+, members alice(, carol)?;`));
     await page.locator('.members li.online', { hasText: 'bob' }).waitFor({ state: 'detached' });
     expect(pageErrors).to.deep.equal([]);
   });
