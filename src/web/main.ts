@@ -56,6 +56,8 @@ function redraw(): void {
   requestAnimationFrame(() => {
     scheduled = false;
     render(h(App, null), root);
+    const unread = ui.companion ? [...ui.companion.rooms.values()].reduce((n, r) => n + r.unread, 0) : 0;
+    document.title = unread > 0 ? `(${unread}) sealchat` : 'sealchat';
     const log = document.querySelector('.lines');
     if (log) log.scrollTop = log.scrollHeight;
   });

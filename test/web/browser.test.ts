@@ -160,6 +160,7 @@ describeIf(`web companion in Chromium${available ? '' : ' (SKIPPED: chromium is 
     await page.keyboard.press('Alt+1'); // the status view
     await bob.send(room, 'while you looked elsewhere');
     await page.locator('.room .unread', { hasText: '1' }).waitFor();
+    expect(await page.title()).to.equal('(1) sealchat');
     await page.locator('.room', { hasText: room }).click();
     await waitLine(/while you looked elsewhere/);
     const dir = process.env.SEALCHAT_ARTIFACTS ?? path.join(ROOT, 'reports', 'web');

@@ -139,8 +139,9 @@ export class WebCompanion {
   /** What the user typed in the current view: text, or a /command. */
   input(text: string): void {
     if (text.trim() === '') return;
-    if (text.startsWith('/') && !text.startsWith('//')) return this.command(text.slice(1));
-    this.say(this.active, text.startsWith('//') ? text.slice(1) : text);
+    if (text.startsWith('/') && !text.startsWith('//')) return this.command(text.split(/\r?\n/)[0]!.slice(1));
+    // An IRC message is one line: several typed lines (Shift+Enter) go out as several messages.
+    for (const line of (text.startsWith('//') ? text.slice(1) : text).split(/\r?\n/)) if (line.trim() !== '') this.say(this.active, line);
   }
 
   /** Make `name` the current view (its unread count goes to 0). */
