@@ -20,6 +20,8 @@ const NEEDS_TOOLS = [
   { re: /^test\/client\/proxy\/proxy\.test\.ts$/, tools: 'openssl' },
   { re: /^test\/realclients\/tls-pin\.test\.ts$/, tools: 'tmux, irssi, weechat' },
   { re: /^test\/network\/(inspircd-atheme|cli)\.test\.ts$/, tools: 'inspircd, atheme-services' },
+  { re: /^test\/web\/browser(-keys)?\.test\.ts$/, tools: 'chromium' },
+  { re: /^test\/web\/browser-irssi\.test\.ts$/, tools: 'chromium, tmux, irssi' },
   // Runs whenever CI=true: a skip there means the CI detection broke.
   { re: /^test\/package\/install\.test\.ts$/, tools: 'npm (CI=true runs the package test)' },
 ];

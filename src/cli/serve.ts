@@ -45,7 +45,13 @@ async function startAndAnnounce(config: Config, opts: RunOptions): Promise<Daemo
   out.write(`sealchatd ${VERSION}: ${config.serverName} (network ${config.networkName})\n`);
   for (const l of daemon.listeners) {
     const host = l.host.includes(':') ? `[${l.host}]` : l.host;
-    out.write(`listening on ${host}:${l.port}${l.tls ? ' (TLS)' : ''}\n`);
+    if (l.websocket) {
+      // IRC over WebSocket, and the web companion's page on the same port (docs/COMPANIONS.md "In the browser").
+      const web = `${l.tls ? 'https' : 'http'}://${host}:${l.port}/`;
+      out.write(`listening on ${host}:${l.port} (WebSocket${l.tls ? ', TLS' : ''}: ${l.tls ? 'wss' : 'ws'}://${host}:${l.port}/; the web companion at ${web})\n`);
+    } else {
+      out.write(`listening on ${host}:${l.port}${l.tls ? ' (TLS)' : ''}\n`);
+    }
     if (!l.tls && !isLoopback(l.host)) {
       // Account passwords (PASS, SASL PLAIN) cross this listener in clear.
       out.write(`warning: ${host}:${l.port} is a plain listener other machines can reach: passwords cross it in clear; give people a TLS listener (docs/OPERATIONS.md "TLS")\n`);
@@ -91,7 +97,8 @@ export async function runServe(config: Config, opts: RunOptions): Promise<number
   const entry = process.argv[1];
   if (!entry) throw new Error('cannot tell which script to run keybot with (process.argv[1] is empty)');
   const args = [...process.execArgv, entry, 'keybot', ...opts.adminArgs];
-  const plain = daemon.listeners.find((l) => !l.tls);
+  // keybot speaks IRC over TCP: never a WebSocket listener.
+  const plain = daemon.listeners.find((l) => !l.tls && !l.websocket);
   if (plain) args.push('--irc', ircAddress(plain.host, plain.port));
   const keybot = new ChildSupervisor({ name: 'keybot', command: process.execPath, args });
   // Operators (and the fault tests) can tell which process holds the room keys.

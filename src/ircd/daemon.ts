@@ -22,6 +22,7 @@ import { Commands } from './commands/table.js';
 import { removeFromAllRooms } from './server/placement.js';
 import { RoomRegistry } from './server/rooms.js';
 import { IrcServer } from './server/server.js';
+import { createWebSocketListener } from './server/websocket.js';
 import { openAccountStore, openRoomStore, type AccountStore, type RoomStore } from './store/index.js';
 import { createLogger } from '../util/log.js';
 
@@ -29,6 +30,8 @@ export interface ListenerInfo {
   host: string;
   port: number;
   tls: boolean;
+  /** IRC over WebSocket (and the web companion's page) rather than raw TCP. */
+  websocket: boolean;
 }
 
 export interface Daemon {
@@ -91,18 +94,27 @@ export async function startDaemon(config: Config): Promise<Daemon> {
   dispatch = makeControlDispatcher(handlers);
   server.on('presence', (data) => void control.broadcast({ event: 'presence', data }).catch(() => undefined));
 
-  const netServers: Array<net.Server | tls.Server> = [];
+  const netServers: net.Server[] = [];
   const listeners: ListenerInfo[] = [];
   try {
     for (const l of config.listen) {
       // A handshake that never completes is dropped well before Node's default 120 s.
       const handshakeTimeout = Math.min(config.limits.registrationTimeoutMs, 10_000);
-      const srv = l.tls
-        ? tls.createServer({ cert: readFileSync(l.tls.cert), key: readFileSync(l.tls.key), handshakeTimeout }, (s) => server.accept(s, true))
+      const tlsFiles = l.tls ? { cert: readFileSync(l.tls.cert), key: readFileSync(l.tls.key) } : undefined;
+      // A WebSocket listener hands its connections to the same sessions (server/websocket.ts).
+      const srv: net.Server = l.websocket
+        ? createWebSocketListener(server, {
+            options: l.websocket,
+            ...(tlsFiles ? { tls: tlsFiles } : {}),
+            recvqBytes: config.limits.recvqBytes,
+            handshakeTimeoutMs: handshakeTimeout,
+          })
+        : tlsFiles
+        ? tls.createServer({ ...tlsFiles, handshakeTimeout }, (s) => server.accept(s, true))
         : net.createServer((s) => {
             if (server.admitConnection(s, false)) server.accept(s, false);
           });
-      if (l.tls) {
+      if (l.tls && !l.websocket) {
         srv.on('connection', (raw: net.Socket) => {
           raw.setNoDelay(true);
           server.admitConnection(raw, true);
@@ -119,7 +131,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
         });
       });
       const addr = srv.address() as net.AddressInfo;
-      listeners.push({ host: l.host, port: addr.port, tls: Boolean(l.tls) });
+      listeners.push({ host: l.host, port: addr.port, tls: Boolean(l.tls), websocket: Boolean(l.websocket) });
       netServers.push(srv);
     }
   } catch (err) {

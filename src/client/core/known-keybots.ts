@@ -7,14 +7,13 @@
  * a warning. A key that differs from the configured or remembered one is refused, never adopted:
  * the user must check it out of band and edit the file (or pass the new fingerprint).
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { normalizeFingerprint } from '../../protocol/fingerprint.js';
+// Files for Node, IndexedDB in the browser bundle (storage.ts, storage.browser.ts).
+import { path, readDocument, storageHome, writeDocument } from './storage.js';
 
-/** Where sealchat keeps per-user files: $SEALCHAT_HOME, else ~/.sealchat. */
+/** Where sealchat keeps per-user files: $SEALCHAT_HOME, else ~/.sealchat (in the browser: /sealchat in IndexedDB). */
 export function sealchatHome(): string {
-  return process.env.SEALCHAT_HOME || path.join(os.homedir(), '.sealchat');
+  return storageHome();
 }
 
 /** One remembered keybot. */
@@ -51,20 +50,12 @@ export class PinFile<T extends { fingerprint: string }> {
   async set(server: string, entry: T): Promise<void> {
     const all = await this.readAll();
     all[server] = entry;
-    await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(all, null, 2) + '\n', { mode: 0o600 });
-    await rename(tmp, this.file);
+    await writeDocument(this.file, JSON.stringify(all, null, 2) + '\n');
   }
 
   private async readAll(): Promise<Record<string, T>> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      throw err;
-    }
+    const text = await readDocument(this.file);
+    if (text === undefined) return {};
     const parsed: unknown = JSON.parse(text);
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${this.file}: expected a JSON object`);
     return parsed as Record<string, T>;

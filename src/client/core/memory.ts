@@ -11,11 +11,11 @@
  * unless the user asked to remember nothing, in a file next to the known-keybots file
  * (0600, atomic write), so a restart keeps it too. Never a key: only names, fingerprints, numbers.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { normalizeFingerprint } from '../../protocol/fingerprint.js';
 import { casefold } from '../../protocol/names.js';
 import { sealchatHome } from './known-keybots.js';
+// Files for Node, IndexedDB in the browser bundle (storage.ts, storage.browser.ts).
+import { path, readDocument, writeDocument } from './storage.js';
 
 const FILE_VERSION = 1;
 /** Rooms and member pins kept per entry; a flood of made-up rooms cannot grow the file forever. */
@@ -268,10 +268,7 @@ export class MemoryBook {
         // Merge into what is there: another process (the agent and the proxy) may keep other entries.
         const all = await this.readAll();
         for (const m of mems) all[entryId(m.account, m.server)] = m.toEntry();
-        await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-        const tmp = `${file}.${process.pid}.tmp`;
-        await writeFile(tmp, JSON.stringify({ version: FILE_VERSION, entries: all }, null, 2) + '\n', { mode: 0o600 });
-        await rename(tmp, file);
+        await writeDocument(file, JSON.stringify({ version: FILE_VERSION, entries: all }, null, 2) + '\n');
       } catch {
         // The memory stays in force for this process; the next change tries the file again.
         for (const m of mems) this.dirty.add(m);
@@ -282,13 +279,8 @@ export class MemoryBook {
 
   private async readAll(): Promise<Record<string, unknown>> {
     const file = this.file as string;
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      throw err;
-    }
+    const text = await readDocument(file);
+    if (text === undefined) return {};
     const parsed = JSON.parse(text) as { version?: unknown; entries?: unknown };
     if (!parsed || typeof parsed !== 'object' || parsed.version !== FILE_VERSION || !parsed.entries || typeof parsed.entries !== 'object') {
       throw new Error(`${file}: not a sealchat memory file (version ${FILE_VERSION})`);

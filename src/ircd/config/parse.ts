@@ -121,7 +121,7 @@ function parseListeners(v: unknown, baseDir: string): ListenerConfig[] {
   return list.map((entry, i) => {
     const key = `listen[${i}]`;
     const o = obj(entry, key);
-    checkKeys(o, ['host', 'port', 'tls'], `${key}.`);
+    checkKeys(o, ['host', 'port', 'tls', 'websocket', 'origins', 'page'], `${key}.`);
     const host = str(o.host, `${key}.host`);
     if (/[\s[\]]/.test(host)) fail(`${key}.host`, 'must be a bare address or host name (no brackets)', host);
     const listener: ListenerConfig = { host, port: int(o.port, `${key}.port`, 0, 65535) };
@@ -133,8 +133,28 @@ function parseListeners(v: unknown, baseDir: string): ListenerConfig[] {
         key: path.resolve(baseDir, str(t.key, `${key}.tls.key`)),
       };
     }
+    const websocket = o.websocket === undefined ? false : bool(o.websocket, `${key}.websocket`);
+    if (!websocket) {
+      for (const k of ['origins', 'page'] as const) {
+        if (o[k] !== undefined) fail(`${key}.${k}`, 'applies only to a WebSocket listener (add "websocket": true)', o[k]);
+      }
+      return listener;
+    }
+    const origins = o.origins === undefined ? [] : arr(o.origins, `${key}.origins`).map((x, j) => parseOrigin(x, `${key}.origins[${j}]`));
+    let page: boolean | string = true;
+    if (typeof o.page === 'string') page = path.resolve(baseDir, str(o.page, `${key}.page`));
+    else if (o.page !== undefined) page = bool(o.page, `${key}.page`);
+    listener.websocket = { origins, page };
     return listener;
   });
+}
+
+// An origin as browsers send it (RFC 6454 §6.1): scheme://host[:port], no path, no trailing slash.
+const ORIGIN_RE = /^https?:\/\/(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+function parseOrigin(v: unknown, key: string): string {
+  if (v === '*') return v;
+  return str(v, key, ORIGIN_RE, 'must be an origin like "https://chat.example.org" (scheme, host, optional port; no path) or "*"').toLowerCase();
 }
 
 function parseOperators(v: unknown): Config['operators'] {

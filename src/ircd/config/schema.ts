@@ -8,6 +8,23 @@ export interface ListenerConfig {
   port: number;
   /** Paths to a PEM certificate chain and its private key; absent = plain TCP. */
   tls?: { cert: string; key: string };
+  /**
+   * Speak IRC over WebSocket (IRCv3 WebSocket: one line per message) instead of raw TCP, and
+   * serve the web companion over HTTP(S) on the same port. Same sessions, limits and logins.
+   */
+  websocket?: WebSocketOptions;
+}
+
+/** What a WebSocket listener allows and serves (listen[].websocket, listen[].origins, listen[].page). */
+export interface WebSocketOptions {
+  /**
+   * Browser origins (`scheme://host[:port]`) whose pages may open a connection, besides the
+   * listener's own origin; `*` allows any. A handshake without an Origin header (not a browser)
+   * is always allowed: Origin only stops other web sites from using a visitor's browser.
+   */
+  origins: string[];
+  /** Serve the web companion at GET / (true: the bundle `npm run build` puts in dist/page; a path: that folder; false: no page). */
+  page: boolean | string;
 }
 
 export interface Limits {
