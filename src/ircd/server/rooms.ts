@@ -322,14 +322,18 @@ export class RoomRegistry {
       const room = this.rooms.get(folded);
       writes.push(room ? store.putRoom(folded, room) : store.deleteRoom(folded));
     }
+    // Every chunk in one call: one transaction (one fsync) on sqlite instead of one per chunk.
+    const puts: Array<{ folded: string; n: number; lines: StoredLine[] }> = [];
     for (const [folded, ns] of chunks) {
       const list = this.history.get(folded) ?? [];
       const first = list[0]?.s ?? 0;
       for (const n of ns) {
         const lines = list.slice(Math.max(0, n * HISTORY_CHUNK - first), Math.max(0, (n + 1) * HISTORY_CHUNK - first));
-        writes.push(lines.length ? store.putChunk(folded, n, lines) : store.deleteChunk(folded, n));
+        if (lines.length) puts.push({ folded, n, lines });
+        else writes.push(store.deleteChunk(folded, n));
       }
     }
+    if (puts.length) writes.push(store.putChunks(puts));
     for (const account of mail) {
       const lines = this.mail.get(account);
       writes.push(lines?.length ? store.putMailbox(account, lines) : store.deleteMailbox(account));

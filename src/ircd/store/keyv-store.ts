@@ -195,7 +195,7 @@ export async function adapterFactory(url: string): Promise<AdapterFactory> {
         await adapter.disconnect().catch(() => {});
         throw err;
       }
-      return adapter;
+      return withSetMany(adapter);
     };
   }
   const pkg = ADAPTERS[scheme];
@@ -215,6 +215,31 @@ export async function adapterFactory(url: string): Promise<AdapterFactory> {
   const Adapter = mod.default as new (uri: string) => KeyvStoreAdapter;
   if (typeof Adapter !== 'function') throw new StoreError(`${pkg} has no default export to construct an adapter from`);
   return async () => new Adapter(url);
+}
+
+/** Rows per upsert statement: 2 parameters each, far below SQLite's 32766. */
+const SET_MANY_ROWS = 256;
+
+/**
+ * @keyv/sqlite has no setMany, so keyv's setMany falls back to one INSERT per entry, and each is
+ * a transaction of its own with an fsync (synchronous=FULL). The room store writes many history
+ * chunks at once (every room that had traffic since the last write-behind): give the adapter a
+ * setMany that writes them in one statement, hence one transaction and one fsync, with the same
+ * rows (keyv has already prefixed the keys and serialised the values) and the same upsert as its
+ * set().
+ */
+function withSetMany(adapter: KeyvSqlite): KeyvSqlite {
+  const table = adapter.opts.table as string;
+  const setMany = async (entries: Array<{ key: string; value: unknown }>): Promise<boolean[]> => {
+    for (let i = 0; i < entries.length; i += SET_MANY_ROWS) {
+      const part = entries.slice(i, i + SET_MANY_ROWS);
+      const params: unknown[] = [];
+      for (const e of part) params.push(e.key, e.value);
+      await adapter.query(`INSERT INTO ${table} (key, value) VALUES ${part.map(() => '(?, ?)').join(', ')} ON CONFLICT(key) DO UPDATE SET value=excluded.value`, ...params);
+    }
+    return entries.map(() => true);
+  };
+  return Object.assign(adapter, { setMany });
 }
 
 /** Hide credentials in URLs (redis://user:pass@host) before they reach logs or errors. */

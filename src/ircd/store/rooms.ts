@@ -71,6 +71,8 @@ export interface RoomStore {
   deleteRoom(folded: string): Promise<void>;
   /** Replace history chunk `n` of a room. */
   putChunk(folded: string, n: number, lines: StoredLine[]): Promise<void>;
+  /** Replace several history chunks at once (one transaction where the backend allows). */
+  putChunks(chunks: Array<{ folded: string; n: number; lines: StoredLine[] }>): Promise<void>;
   deleteChunk(folded: string, n: number): Promise<void>;
   putMailbox(account: string, lines: StoredLine[]): Promise<void>;
   deleteMailbox(account: string): Promise<void>;
@@ -136,6 +138,13 @@ export class KeyvRoomStore implements RoomStore {
   async putChunk(folded: string, n: number, lines: StoredLine[]): Promise<void> {
     this.checkOpen();
     if (!(await this.history.set(`${folded} ${n}`, lines))) throw new StoreError(`store refused to write history of ${folded}`);
+  }
+
+  async putChunks(chunks: Array<{ folded: string; n: number; lines: StoredLine[] }>): Promise<void> {
+    this.checkOpen();
+    if (chunks.length === 0) return;
+    const done = await this.history.setMany(chunks.map(({ folded, n, lines }) => ({ key: `${folded} ${n}`, value: lines })));
+    if (done.some((ok) => !ok)) throw new StoreError(`store refused to write history of ${chunks[done.indexOf(false)]!.folded}`);
   }
 
   async deleteChunk(folded: string, n: number): Promise<void> {

@@ -39,5 +39,21 @@ describe('src/ircd/store/rooms.ts', () => {
         await store.close();
       }
     });
+
+    it(`writes many history chunks in one call, replacing what was there (${backend})`, async () => {
+      const url = backend === 'sqlite' ? `sqlite://${path.join(dir, 'many.sqlite')}` : backend;
+      const store = await openRoomStore(url);
+      try {
+        await store.putChunk('#r0', 0, [line(0, 'old')]);
+        // More chunks than one upsert statement takes (256 rows), over 300 rooms.
+        await store.putChunks(Array.from({ length: 300 }, (_, r) => ({ folded: `#r${r}`, n: 0, lines: [line(0, `room ${r}`), line(1, ':colon')] })));
+        const loaded = await store.load();
+        expect(loaded.history.size).to.equal(300);
+        expect(loaded.history.get('#r0')!.map((l) => l.params[1])).to.deep.equal(['room 0', ':colon']);
+        expect(loaded.history.get('#r299')!.map((l) => l.params[1])).to.deep.equal(['room 299', ':colon']);
+      } finally {
+        await store.close();
+      }
+    });
   }
 });
