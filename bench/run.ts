@@ -277,6 +277,7 @@ function memoryFigures(a: MemoryReading, b: MemoryReading, n: number): { rssPerC
   const kb = (x: number): string => (x / 1024).toFixed(2);
   let text = `RSS ${(a.rss / MiB).toFixed(1)} → ${(b.rss / MiB).toFixed(1)} MiB = ${kb(rssPerConn)} KB per connection`;
   if (heapPerConn !== null) text += ` (of which V8 heap in use after a full GC: ${kb(heapPerConn)} KB)`;
+  if (a.heapTotal !== undefined && b.heapTotal !== undefined) text += `; V8 heap reserved ${(a.heapTotal / MiB).toFixed(1)} → ${(b.heapTotal / MiB).toFixed(1)} MiB, external ${((a.external ?? 0) / MiB).toFixed(1)} → ${((b.external ?? 0) / MiB).toFixed(1)} MiB`;
   return { rssPerConn, heapPerConn, text };
 }
 
@@ -473,7 +474,7 @@ async function main(): Promise<void> {
     { name: 'inspircd', make: startInspircd, installed: inspircdInstalled() },
     { name: 'ngircd', make: startNgircd, installed: ngircdInstalled() },
     // Registration and idle memory without argon2: what the relay and the password-less peers do.
-    { name: 'sealchat-guests', make: () => startSealchat(LOGINS, WARM_LOGINS, undefined, SEALCHAT_BENCH_LIMITS, true), scenarios: new Set() },
+    { name: 'sealchat-guests', make: () => startSealchat(LOGINS, WARM_LOGINS, opts.profile, SEALCHAT_BENCH_LIMITS, true), scenarios: new Set() },
   ];
   const results: TargetFigures[] = [];
   for (const t of plan) {

@@ -124,7 +124,7 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
 
   const script = fileURLToPath(new URL('../daemon-proc.ts', import.meta.url));
   const execArgv = ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
-  const child = new IpcChild<ToDaemon, FromDaemon>(script, [configFile], execArgv, { ...process.env, GLIBC_TUNABLES: PINNED_MALLOC });
+  const child = new IpcChild<ToDaemon, FromDaemon>(script, [configFile], execArgv, process.env.BENCH_NO_PIN ? process.env : { ...process.env, GLIBC_TUNABLES: PINNED_MALLOC });
   const ready = await child.next();
   if (ready.ev !== 'ready') throw new Error('sealchat daemon did not start');
   const pid = child.pid;
