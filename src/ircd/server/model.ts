@@ -49,9 +49,20 @@ export class Client {
     readonly isService: boolean,
   ) {}
 
+  /**
+   * `nick!user@host`, built again only after a nick change: every relayed line and every line a
+   * room keeps as history carries it (one string, not one per line).
+   */
   get prefix(): string {
-    return `${this.nick}!${this.username}@${this.hostname}`;
+    if (this.prefixNick !== this.nick) {
+      this.prefixNick = this.nick;
+      this.cachedPrefix = `${this.nick}!${this.username}@${this.hostname}`;
+    }
+    return this.cachedPrefix;
   }
+
+  private prefixNick = '';
+  private cachedPrefix = '';
 
   /** User modes, to change them; `hasMode` reads one without making the Set. */
   get modes(): Set<string> {
