@@ -167,13 +167,17 @@ export class RoomRegistry {
 
   // ---- history ------------------------------------------------------------------------------
 
-  /** Keep a line relayed to a room (the caller checked `isRoom`). */
-  record(roomFolded: string, line: NewLine): void {
+  /**
+   * Keep a line relayed to a room (the caller checked `isRoom`). The line is kept as given, with
+   * its sequence number `s` set here: one object per relayed line, not a copy of it.
+   */
+  record(roomFolded: string, line: StoredLine): void {
     const s = this.nextSeq.get(roomFolded) ?? 0;
     this.nextSeq.set(roomFolded, s + 1);
     let list = this.history.get(roomFolded);
     if (!list) this.history.set(roomFolded, (list = []));
-    list.push({ s, ...line });
+    line.s = s;
+    list.push(line);
     this.touchChunk(roomFolded, Math.floor(s / HISTORY_CHUNK));
     // Trim in steps of a chunk, not per line: reads apply the exact bound (live()).
     if (list.length >= this.limits.maxMessages + HISTORY_CHUNK) this.prune(roomFolded);

@@ -14,7 +14,7 @@
  * daemon cannot read (it never holds a room key).
  */
 import type Keyv from 'keyv';
-import { adapterFactory, makeKeyv, redact } from './keyv-store.js';
+import { adapterFactory, makeKeyv, redact, SerializedArray } from './keyv-store.js';
 import { StoreError } from './types.js';
 
 /** Lines per stored history chunk. */
@@ -79,15 +79,33 @@ export interface RoomStore {
   close(): Promise<void>;
 }
 
+/** What putChunks wrote last for a chunk that was not full yet: its lines' JSON, to extend. */
+interface OpenChunk {
+  /** The chunk's last line when it was written (the lines before it are the same objects). */
+  last: StoredLine;
+  count: number;
+  items: string;
+}
+
 export class KeyvRoomStore implements RoomStore {
   private closed = false;
+  /**
+   * In a busy room the newest chunk is rewritten at every write-behind until it is full; its
+   * lines (immutable once recorded) are serialised once and their JSON kept here until the chunk
+   * is full, so each rewrite serialises only the lines added since. Only chunks written in the
+   * last call are kept (at most one open chunk per room that had traffic since the previous one).
+   */
+  private openChunks = new Map<string, OpenChunk>();
+  private readonly serializeLine: ((line: StoredLine) => string | Promise<string>) | undefined;
 
   private constructor(
     private readonly rooms: Keyv<RoomRecord>,
     private readonly history: Keyv<StoredLine[]>,
     private readonly mailbox: Keyv<StoredLine[]>,
     readonly url: string,
-  ) {}
+  ) {
+    this.serializeLine = history.serialize as ((line: StoredLine) => string | Promise<string>) | undefined;
+  }
 
   /** Open the room store at a keyv URL (the account store's URL: same file, other namespaces). */
   static async open(url: string): Promise<KeyvRoomStore> {
@@ -143,7 +161,34 @@ export class KeyvRoomStore implements RoomStore {
   async putChunks(chunks: Array<{ folded: string; n: number; lines: StoredLine[] }>): Promise<void> {
     this.checkOpen();
     if (chunks.length === 0) return;
-    const done = await this.history.setMany(chunks.map(({ folded, n, lines }) => ({ key: `${folded} ${n}`, value: lines })));
+    const serialize = this.serializeLine;
+    const open = new Map<string, OpenChunk>();
+    const entries: Array<{ key: string; value: StoredLine[] }> = [];
+    for (const { folded, n, lines } of chunks) {
+      const key = `${folded} ${n}`;
+      if (!serialize || lines.length === 0) {
+        entries.push({ key, value: lines });
+        continue;
+      }
+      const prev = this.openChunks.get(key);
+      let items: string;
+      let from: number;
+      if (prev && prev.count <= lines.length && lines[prev.count - 1] === prev.last) {
+        items = prev.items;
+        from = prev.count;
+      } else {
+        items = '';
+        from = 0;
+      }
+      for (let i = from; i < lines.length; i++) {
+        const json = serialize(lines[i]!); // a string: keyv's serialisers are synchronous
+        items += (i === 0 ? '' : ',') + (typeof json === 'string' ? json : await json);
+      }
+      if (lines.length < HISTORY_CHUNK) open.set(key, { last: lines[lines.length - 1]!, count: lines.length, items });
+      entries.push({ key, value: new SerializedArray(items) as unknown as StoredLine[] });
+    }
+    this.openChunks = open;
+    const done = await this.history.setMany(entries);
     if (done.some((ok) => !ok)) throw new StoreError(`store refused to write history of ${chunks[done.indexOf(false)]!.folded}`);
   }
 

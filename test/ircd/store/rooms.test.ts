@@ -40,6 +40,27 @@ describe('src/ircd/store/rooms.ts', () => {
       }
     });
 
+    it(`rewrites a growing chunk, also after its first lines were dropped (${backend})`, async () => {
+      const url = backend === 'sqlite' ? `sqlite://${path.join(dir, 'grow.sqlite')}` : backend;
+      const store = await openRoomStore(url);
+      try {
+        const all = Array.from({ length: 64 }, (_, s) => line(s, s % 3 ? `text ${s}` : `:colon ${s}`));
+        const texts = async (): Promise<unknown[]> => (await store.load()).history.get('#g')!.map((l) => l.params[1]);
+        await store.putChunks([{ folded: '#g', n: 0, lines: all.slice(0, 10) }]);
+        expect(await texts()).to.deep.equal(all.slice(0, 10).map((l) => l.params[1]));
+        await store.putChunks([{ folded: '#g', n: 0, lines: all.slice(0, 30) }]);
+        expect(await texts()).to.deep.equal(all.slice(0, 30).map((l) => l.params[1]));
+        // Retention dropped the first lines: the chunk now starts later.
+        await store.putChunks([{ folded: '#g', n: 0, lines: all.slice(5, 40) }]);
+        expect(await texts()).to.deep.equal(all.slice(5, 40).map((l) => l.params[1]));
+        await store.putChunks([{ folded: '#g', n: 0, lines: all.slice(5, 64) }]);
+        const loaded = (await store.load()).history.get('#g')!;
+        expect(loaded).to.deep.equal(all.slice(5, 64));
+      } finally {
+        await store.close();
+      }
+    });
+
     it(`writes many history chunks in one call, replacing what was there (${backend})`, async () => {
       const url = backend === 'sqlite' ? `sqlite://${path.join(dir, 'many.sqlite')}` : backend;
       const store = await openRoomStore(url);
