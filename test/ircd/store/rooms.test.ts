@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { openRoomStore, type StoredLine } from '../../../src/ircd/store/index.js';
+import { openRoomStore, type RoomStore, type StoredLine } from '../../../src/ircd/store/index.js';
 
 const line = (s: number, text: string): StoredLine => ({ s, t: 1_800_000_000_000 + s, id: `m-${s}`, src: 'alice!alice@h', cmd: 'PRIVMSG', params: ['#Room', text], a: 'alice' });
 
@@ -56,6 +56,43 @@ describe('src/ircd/store/rooms.ts', () => {
         await store.putChunks([{ folded: '#g', n: 0, lines: all.slice(5, 64) }]);
         const loaded = (await store.load()).history.get('#g')!;
         expect(loaded).to.deep.equal(all.slice(5, 64));
+      } finally {
+        await store.close();
+      }
+    });
+
+    it(`appends to a chunk that is not full, and writes it whole once full, also across a restart (${backend})`, async () => {
+      const url = backend === 'sqlite' ? `sqlite://${path.join(dir, 'parts.sqlite')}` : backend;
+      const all = Array.from({ length: 64 }, (_, s) => line(s, `text ${s}`));
+      const keys = async (st: RoomStore): Promise<string[]> => {
+        const kv = (st as unknown as { history: { iterator: (ns: undefined) => AsyncIterable<[string, unknown]> } }).history;
+        const out: string[] = [];
+        for await (const [k] of kv.iterator(undefined)) out.push(String(k));
+        return out.sort();
+      };
+      let store = await openRoomStore(url);
+      try {
+        await store.putChunks([{ folded: '#p', n: 0, lines: all.slice(0, 10) }]);
+        await store.putChunks([{ folded: '#p', n: 0, lines: all.slice(0, 12) }]);
+        await store.putChunks([{ folded: '#p', n: 0, lines: all.slice(0, 20) }]);
+        expect(await keys(store)).to.deep.equal(['#p 0', '#p 0.10', '#p 0.12']);
+        expect((await store.load()).history.get('#p')).to.deep.equal(all.slice(0, 20));
+        if (backend === 'sqlite') {
+          // A restart: the parts are found again and dropped by the chunk's next (whole) write.
+          await store.close();
+          store = await openRoomStore(url);
+          expect((await store.load()).history.get('#p')).to.deep.equal(all.slice(0, 20));
+          await store.putChunks([{ folded: '#p', n: 0, lines: all.slice(0, 30) }]);
+          expect(await keys(store)).to.deep.equal(['#p 0']);
+          await store.putChunks([{ folded: '#p', n: 0, lines: all.slice(0, 40) }]);
+        }
+        await store.putChunks([{ folded: '#p', n: 0, lines: all }]);
+        expect(await keys(store)).to.deep.equal(['#p 0']);
+        expect((await store.load()).history.get('#p')).to.deep.equal(all);
+        await store.putChunks([{ folded: '#q', n: 0, lines: all.slice(0, 3) }]);
+        await store.putChunks([{ folded: '#q', n: 0, lines: all.slice(0, 5) }]);
+        await store.deleteChunk('#q', 0);
+        expect(await keys(store)).to.deep.equal(['#p 0']);
       } finally {
         await store.close();
       }
