@@ -5,23 +5,33 @@
  * load generator, so before/after comparisons of a daemon change are far less noisy than the
  * end-to-end benchmark on a shared machine.
  *
- *   node --import tsx bench/hotpath.ts [--seconds S] [--rounds N]
+ * With --history the same runs go to rooms (issue 13): every channel is made a room with
+ * room.add's own code (server/placement.ts), so each line is also kept as history and written
+ * behind to a real sqlite store in a temporary directory; its CPU counts the store's threads too.
+ *
+ *   node --import tsx bench/hotpath.ts [--seconds S] [--rounds N] [--history]
  */
 import { EventEmitter } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { Accounts } from '../src/ircd/accounts.js';
 import { DEFAULT_CONFIG, type Config } from '../src/ircd/config.js';
 import { makeDispatcher } from '../src/ircd/commands/dispatch.js';
 import { Commands } from '../src/ircd/commands/table.js';
+import { addToRoom } from '../src/ircd/server/placement.js';
+import { RoomRegistry } from '../src/ircd/server/rooms.js';
 import { IrcServer } from '../src/ircd/server/server.js';
+import { openRoomStore, type RoomStore } from '../src/ircd/store/index.js';
 import { Session } from '../src/ircd/server/session.js';
-import { setLogLevel } from '../src/util/log.js';
+import { createLogger, setLogLevel } from '../src/util/log.js';
 import { SEALCHAT_BENCH_LIMITS } from './lib/targets.js';
 
 setLogLevel('warn');
 
-const { values: opts } = parseArgs({ options: { seconds: { type: 'string' }, rounds: { type: 'string' } } });
+const { values: opts } = parseArgs({ options: { seconds: { type: 'string' }, rounds: { type: 'string' }, history: { type: 'boolean', default: false } } });
 const SECONDS = Number(opts.seconds ?? 2);
 const ROUNDS = Number(opts.rounds ?? 3);
 const BATCH = 64; // lines per simulated read, like a pipelined sender
@@ -56,8 +66,8 @@ const config: Config = {
   limits: { ...DEFAULT_CONFIG.limits, ...SEALCHAT_BENCH_LIMITS },
 };
 
-function setup(rooms: number, size: number): { server: IrcServer; sockets: FakeSocket[]; names: string[] } {
-  const server = new IrcServer(config, {} as Accounts, makeDispatcher(Commands));
+async function setup(rooms: number, size: number, registry?: RoomRegistry): Promise<{ server: IrcServer; sockets: FakeSocket[]; names: string[] }> {
+  const server = new IrcServer(config, {} as Accounts, makeDispatcher(Commands), registry);
   const sockets: FakeSocket[] = [];
   const names: string[] = [];
   for (let r = 0; r < rooms; r++) {
@@ -73,7 +83,12 @@ function setup(rooms: number, size: number): { server: IrcServer; sockets: FakeS
       server.join(session.client!, channel, created, () => undefined);
       sockets.push(sock);
     }
+    if (registry) {
+      const accounts = Array.from({ length: size }, (_, m) => `u${r}x${m}`);
+      addToRoom(server, name, accounts.map((a) => ({ asked: a, name: a })));
+    }
   }
+  if (registry) await registry.flush();
   return { server, sockets, names };
 }
 
@@ -82,7 +97,15 @@ function payload(): string {
 }
 
 async function measure(label: string, rooms: number, size: number, senders: number): Promise<void> {
-  const { server, sockets, names } = setup(rooms, size);
+  let store: RoomStore | null = null;
+  let dir = '';
+  let registry: RoomRegistry | undefined;
+  if (opts.history) {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-hotpath-'));
+    store = await openRoomStore(`sqlite://${path.join(dir, 'store.sqlite')}`);
+    registry = await RoomRegistry.open(store, config.history, server0Log);
+  }
+  const { server, sockets, names } = await setup(rooms, size, registry);
   await new Promise((r) => setImmediate(r)); // flush the JOIN bursts
   const text = payload();
   const chunks = names.map((n) => Buffer.from(`PRIVMSG ${n} :${text}\r\n`.repeat(BATCH)));
@@ -107,10 +130,17 @@ async function measure(label: string, rooms: number, size: number, senders: numb
     void ns;
   }
   for (const s of server.sessions) s.close('done');
+  if (registry) {
+    await registry.close();
+    await store!.close();
+    await rm(dir, { recursive: true, force: true });
+  }
   results.sort((a, b) => a - b);
   const med = results[results.length >> 1]!;
   console.log(`${label}: ${(med).toFixed(1)} ns CPU per delivery (${(med * (size - 1)).toFixed(0)} ns per message), rounds ${results.map((x) => x.toFixed(1)).join(' ')}`);
 }
 
-await measure('rooms 200x5 (all send)', 200, 5, 5);
-await measure('fan-out 50/5', 1, 50, 5);
+const server0Log = createLogger('hotpath');
+const tag = opts.history ? ', rooms with history' : '';
+await measure(`rooms 200x5 (all send)${tag}`, 200, 5, 5);
+await measure(`fan-out 50/5${tag}`, 1, 50, 5);

@@ -15,7 +15,7 @@
  * Options: --quick (smoke check: 250 logins, one 2 s round, windows 50), --rounds N (repeat each
  * measured run; default 2), --seconds S (per measured run; default 8), --windows 1,50,256 (blast:
  * messages in flight per sender, each measured; --window N for one), --workers N (load-generator
- * processes; default 1), --logins N, --only sealchat,relay,inspircd,ngircd,sealchat-guests (which
+ * processes; default 1), --logins N, --only sealchat,sealchat-rooms,relay,inspircd,ngircd,sealchat-guests (which
  * servers; default all that are installed), --scenarios rooms,fanout (which traffic scenarios;
  * logins and idle memory always run), --profile DIR (V8 CPU profile of the sealchat daemon).
  * Exit status 1 when a delivery check fails; missed targets are reported, not failed.
@@ -237,6 +237,10 @@ async function benchTarget(make: () => Promise<Target>, scenarios: Set<string> =
         }));
         return expect(w.request({ cmd: 'join', rooms: specs }), 'joined');
       }));
+      await target.makeRooms?.(Array.from({ length: roomsPerWorker * WORKERS }, (_, g) => ({
+        name: `#room-${g}`,
+        members: Array.from({ length: ROOM_SIZE }, (_, m) => g * ROOM_SIZE + m),
+      })));
       rooms = await scenario(target, workers, `rooms ${roomsPerWorker * WORKERS}x${ROOM_SIZE}`,
         () => PACED_DELIVERIES / (ROOM_SIZE - 1) / WORKERS);
       await Promise.all(workers.map((w) => expect(w.request({ cmd: 'part' }), 'parted')));
@@ -247,6 +251,7 @@ async function benchTarget(make: () => Promise<Target>, scenarios: Set<string> =
       await Promise.all(workers.map((w, k) => expect(w.request({ cmd: 'trim', count: k === 0 ? FANOUT_SIZE : 0 }), 'trimmed')));
       const fan: RoomSpec = { name: '#fanout', members: Array.from({ length: FANOUT_SIZE }, (_, i) => i), senders: FANOUT_SENDERS };
       await expect(workers[0]!.request({ cmd: 'join', rooms: [fan] }), 'joined');
+      await target.makeRooms?.([{ name: fan.name, members: fan.members }]);
       fanout = await scenario(target, [workers[0]!], `fan-out ${FANOUT_SIZE}/${FANOUT_SENDERS}`,
         () => PACED_DELIVERIES / (FANOUT_SIZE - 1));
       await expect(workers[0]!.request({ cmd: 'part' }), 'parted');
@@ -272,6 +277,7 @@ function memoryFigures(a: MemoryReading, b: MemoryReading, n: number): { rssPerC
   const kb = (x: number): string => (x / 1024).toFixed(2);
   let text = `RSS ${(a.rss / MiB).toFixed(1)} → ${(b.rss / MiB).toFixed(1)} MiB = ${kb(rssPerConn)} KB per connection`;
   if (heapPerConn !== null) text += ` (of which V8 heap in use after a full GC: ${kb(heapPerConn)} KB)`;
+  if (a.heapTotal !== undefined && b.heapTotal !== undefined) text += `; V8 heap reserved ${(a.heapTotal / MiB).toFixed(1)} → ${(b.heapTotal / MiB).toFixed(1)} MiB, external ${((a.external ?? 0) / MiB).toFixed(1)} → ${((b.external ?? 0) / MiB).toFixed(1)} MiB`;
   return { rssPerConn, heapPerConn, text };
 }
 
@@ -364,8 +370,9 @@ function printReport(results: TargetFigures[], started: Date, loadBefore: string
   out.push(`sealchat benchmark — ${started.toISOString()}${QUICK ? ' (--quick: smaller and shorter; not the reference figures)' : ''}`);
   out.push(`machine: ${cpu}, ${cores} cores, node ${process.version}; load average before ${loadBefore}, after ${load}`);
   out.push(`runs: ${ROUNDS} round(s) of ${RUN_MS / 1000} s per measured run, windows ${WINDOWS.join(', ')}, ${WORKERS} load-generator process(es); values are median [min–max] over rounds`);
-  out.push(`servers, in the order run: ${names.map((n) => (n === 'sealchat' || n === 'sealchat-guests' ? n : peerVersion(n as TargetName))).join('; ')}`);
-  out.push('sealchat runs as shipped with accounts (PASS checks an argon2id hash); sealchat-guests is the same daemon with requireAccount false (logins and idle only);');
+  out.push(`servers, in the order run: ${names.map((n) => (n.startsWith('sealchat') ? n : peerVersion(n as TargetName))).join('; ')}`);
+  out.push('sealchat runs as shipped with accounts (PASS checks an argon2id hash); sealchat-rooms is the same with every bench channel made a room (room.add: history kept and');
+  out.push('  written to the store); sealchat-guests is the same daemon with requireAccount false (logins and idle only);');
   out.push('  InspIRCd and ngircd check a server password in plain text; the relay checks nothing. Limits are raised on every server (see docs/PERFORMANCE.md).');
   out.push('');
   const head = ['figure', ...names, ...peers.map((p) => `sealchat/${p}`), 'target', 'met'];
@@ -420,6 +427,18 @@ function printReport(results: TargetFigures[], started: Date, loadBefore: string
     out.push(`  ${t.label}: ${ratio.toFixed(2)} — ${met ? 'MET' : 'MISSED'}`);
   }
 
+  // Issue 13's rooms: what keeping history costs per delivery, same run.
+  const withRooms = byName.get('sealchat-rooms');
+  if (seal && withRooms) {
+    out.push('');
+    out.push('room history (sealchat-rooms / sealchat, same run):');
+    for (const row of rows.filter((r) => r.key?.startsWith('rooms-cpu-') || r.key?.startsWith('fanout-cpu-'))) {
+      const a = valuesOf(row, withRooms);
+      const b = valuesOf(row, seal);
+      if (a.length && b.length) out.push(`  ${row.label}: ${(median(a) / median(b)).toFixed(2)}`);
+    }
+  }
+
   out.push('');
   let allOk = true;
   for (const t of results) {
@@ -445,14 +464,17 @@ function printReport(results: TargetFigures[], started: Date, loadBefore: string
 async function main(): Promise<void> {
   const started = new Date();
   const loadBefore = machineInfo().load;
-  const wanted = new Set((opts.only ?? 'sealchat,sealchat-guests,relay,inspircd,ngircd').split(','));
+  const wanted = new Set((opts.only ?? 'sealchat,sealchat-rooms,sealchat-guests,relay,inspircd,ngircd').split(','));
   const plan: Array<{ name: TargetName; make: () => Promise<Target>; scenarios?: Set<string>; installed?: boolean }> = [
     { name: 'sealchat', make: () => startSealchat(LOGINS, WARM_LOGINS, opts.profile) },
+    // The same daemon with every bench channel made a room (room.add, as keybot does): each
+    // relayed line is also kept as history and written behind to the store (issue 13).
+    { name: 'sealchat-rooms', make: () => startSealchat(LOGINS, WARM_LOGINS, opts.profile, SEALCHAT_BENCH_LIMITS, false, true) },
     { name: 'relay', make: startRelay },
     { name: 'inspircd', make: startInspircd, installed: inspircdInstalled() },
     { name: 'ngircd', make: startNgircd, installed: ngircdInstalled() },
     // Registration and idle memory without argon2: what the relay and the password-less peers do.
-    { name: 'sealchat-guests', make: () => startSealchat(LOGINS, WARM_LOGINS, undefined, SEALCHAT_BENCH_LIMITS, true), scenarios: new Set() },
+    { name: 'sealchat-guests', make: () => startSealchat(LOGINS, WARM_LOGINS, opts.profile, SEALCHAT_BENCH_LIMITS, true), scenarios: new Set() },
   ];
   const results: TargetFigures[] = [];
   for (const t of plan) {

@@ -14,7 +14,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateUserKey } from '../../src/crypto/index.js';
 import { ARGON2_OPTIONS } from '../../src/ircd/accounts.js';
-import { STORE_FILE_NAME } from '../../src/protocol/files.js';
+import { ControlClient } from '../../src/protocol/control-client.js';
+import { CONTROL_SOCKET_NAME, STORE_FILE_NAME } from '../../src/protocol/files.js';
 import { openAccountStore, type AccountRecord } from '../../src/ircd/store/index.js';
 import type { FromDaemon, ToDaemon } from '../daemon-proc.js';
 import type { ConnSpec } from './wire.js';
@@ -43,7 +44,7 @@ export interface MemoryReading {
   external?: number;
 }
 
-export type TargetName = 'sealchat' | 'sealchat-guests' | 'relay' | 'inspircd' | 'ngircd';
+export type TargetName = 'sealchat' | 'sealchat-rooms' | 'sealchat-guests' | 'relay' | 'inspircd' | 'ngircd';
 
 export interface Target {
   readonly name: TargetName;
@@ -53,6 +54,12 @@ export interface Target {
   conn(i: number, kind: 'bench' | 'warm'): ConnSpec;
   cpuMs(): number;
   memory(): Promise<MemoryReading>;
+  /**
+   * sealchat-rooms only: make channels the connections have joined into rooms that outlive a
+   * connection (issue 13), as keybot does, over the daemon's control socket (`room.add` with the
+   * members' accounts). From then on every line relayed to them is kept as history.
+   */
+  makeRooms?(rooms: Array<{ name: string; members: number[] }>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -84,7 +91,7 @@ export const SEALCHAT_BENCH_LIMITS = {
  * (src/ircd/store, openAccountStore) before the daemon starts. Logins still verify that hash in
  * full, once per login; only the setup is shortened. One real OpenPGP public key is shared too.
  */
-export async function startSealchat(count: number, warm: number, profileDir?: string, limits: Record<string, number> = SEALCHAT_BENCH_LIMITS, guests = false): Promise<Target> {
+export async function startSealchat(count: number, warm: number, profileDir?: string, limits: Record<string, number> = SEALCHAT_BENCH_LIMITS, guests = false, rooms = false): Promise<Target> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-bench-'));
   const dataDir = path.join(dir, 'data');
   const storeUrl = `sqlite://${path.join(dataDir, STORE_FILE_NAME)}`;
@@ -117,14 +124,24 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
 
   const script = fileURLToPath(new URL('../daemon-proc.ts', import.meta.url));
   const execArgv = ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
-  const child = new IpcChild<ToDaemon, FromDaemon>(script, [configFile], execArgv, { ...process.env, GLIBC_TUNABLES: PINNED_MALLOC });
+  const child = new IpcChild<ToDaemon, FromDaemon>(script, [configFile], execArgv, process.env.BENCH_NO_PIN ? process.env : { ...process.env, GLIBC_TUNABLES: PINNED_MALLOC });
   const ready = await child.next();
   if (ready.ev !== 'ready') throw new Error('sealchat daemon did not start');
   const pid = child.pid;
+  let control: ControlClient | null = null;
   return {
-    name: guests ? 'sealchat-guests' : 'sealchat',
+    name: guests ? 'sealchat-guests' : rooms ? 'sealchat-rooms' : 'sealchat',
     port: ready.port,
     pid,
+    ...(rooms ? {
+      async makeRooms(specs: Array<{ name: string; members: number[] }>): Promise<void> {
+        control ??= await ControlClient.connect(path.join(dataDir, CONTROL_SOCKET_NAME));
+        for (const spec of specs) {
+          const out = await control.call('room.add', { room: spec.name, accounts: spec.members.map((i) => benchNick(i, 'bench')) });
+          if (out.some((o) => !o.joined)) throw new Error(`room.add ${spec.name}: not every member placed`);
+        }
+      },
+    } : {}),
     conn: (i, kind) => {
       const nick = benchNick(i, kind);
       return { nick, pass: guests ? null : `${nick}:${BENCH_PASSWORD}` };
@@ -136,6 +153,7 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
       return { rss: rssOf(pid), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
     },
     async stop() {
+      control?.close();
       child.proc.send({ cmd: 'stop' } satisfies ToDaemon);
       await Promise.race([new Promise((r) => child.proc.once('exit', r)), new Promise((r) => setTimeout(r, 5000))]);
       await child.stop();

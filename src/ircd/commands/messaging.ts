@@ -12,6 +12,7 @@ import {
   ERR_NOTEXTTOSEND, ERR_TOOMANYTARGETS, RPL_AWAY,
 } from '../protocol/numerics.js';
 import { Relay } from '../server/relay.js';
+import type { StoredLine } from '../store/index.js';
 import type { RegisteredContext } from './types.js';
 
 let msgCounter = 0;
@@ -100,10 +101,10 @@ function relayMessage(ctx: RegisteredContext, command: 'PRIVMSG' | 'NOTICE' | 'T
       // A room's history (docs/PROTOCOL.md "Rooms that outlive a connection"): what was relayed
       // to all members, kept as relayed. STATUSMSG lines reached only some members: not kept.
       if (!tagmsg && !status && isRoom) {
-        server.rooms.record(channel.folded, {
-          t: relay.time, id: msgid, src: client.prefix, cmd: command, params: relayParams, a: client.account,
-          ...(tags ? { tags: [...tags] } : {}),
-        });
+        // `s` is set by record(); the key order is the stored one.
+        const line: StoredLine = { s: 0, t: relay.time, id: msgid, src: client.prefix, cmd: command, params: relayParams, a: client.account };
+        if (tags) line.tags = [...tags];
+        server.rooms.record(channel.folded, line);
       }
     } else {
       const target = server.findClient(targetName);

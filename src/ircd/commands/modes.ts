@@ -58,7 +58,7 @@ function userMode(ctx: RegisteredContext): void {
     }
     // +o only through OPER; everyone may drop it. +i hides from WHO masks; +w receives WALLOPS.
     if (c === 'i' || c === 'w' || (c === 'o' && !adding)) {
-      if (adding === client.modes.has(c)) continue;
+      if (adding === client.hasMode(c)) continue;
       if (adding) client.modes.add(c);
       else client.modes.delete(c);
       const sign = adding ? '+' : '-';

@@ -68,5 +68,5 @@ export function handleWallops(ctx: RegisteredContext): void {
   }
   const text = fitLastParam(client.prefix, 'WALLOPS', [params[0]!], 400);
   const relay = new Relay(client.prefix, 'WALLOPS', text, Date.now(), client.account);
-  for (const c of server.clients.values()) if (c.modes.has('w')) server.deliverToClient(c, relay);
+  for (const c of server.clients.values()) if (c.hasMode('w')) server.deliverToClient(c, relay);
 }

@@ -140,7 +140,7 @@ export function handleWho(ctx: RegisteredContext): void {
     const shares = (t: Client): boolean => [...t.channels.values()].some((ch) => ch.members.has(client));
     for (const t of server.clients.values()) {
       if (!globMatch(pattern, t.folded)) continue;
-      if (t.modes.has('i') && t !== client && !shares(t)) continue; // +i hides from global WHO
+      if (t.hasMode('i') && t !== client && !shares(t)) continue; // +i hides from global WHO
       row(t, null);
     }
   }

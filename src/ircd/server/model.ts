@@ -31,7 +31,8 @@ export class Client {
   readonly sessions = new Set<Peer>();
   readonly channels = new Map<string, Channel>();
   away: string | null = null;
-  readonly modes = new Set<string>();
+  /** User modes (made on first use: most clients never set one). */
+  private modeSet: Set<string> | null = null;
   readonly signonAt = Math.floor(Date.now() / 1000);
   lastActiveAt = Date.now();
 
@@ -48,12 +49,32 @@ export class Client {
     readonly isService: boolean,
   ) {}
 
+  /**
+   * `nick!user@host`, built again only after a nick change: every relayed line and every line a
+   * room keeps as history carries it (one string, not one per line).
+   */
   get prefix(): string {
-    return `${this.nick}!${this.username}@${this.hostname}`;
+    if (this.prefixNick !== this.nick) {
+      this.prefixNick = this.nick;
+      this.cachedPrefix = `${this.nick}!${this.username}@${this.hostname}`;
+    }
+    return this.cachedPrefix;
+  }
+
+  private prefixNick = '';
+  private cachedPrefix = '';
+
+  /** User modes, to change them; `hasMode` reads one without making the Set. */
+  get modes(): Set<string> {
+    return (this.modeSet ??= new Set());
+  }
+
+  hasMode(mode: string): boolean {
+    return this.modeSet !== null && this.modeSet.has(mode);
   }
 
   get isOper(): boolean {
-    return this.modes.has('o');
+    return this.hasMode('o');
   }
 }
 

@@ -167,13 +167,17 @@ export class RoomRegistry {
 
   // ---- history ------------------------------------------------------------------------------
 
-  /** Keep a line relayed to a room (the caller checked `isRoom`). */
-  record(roomFolded: string, line: NewLine): void {
+  /**
+   * Keep a line relayed to a room (the caller checked `isRoom`). The line is kept as given, with
+   * its sequence number `s` set here: one object per relayed line, not a copy of it.
+   */
+  record(roomFolded: string, line: StoredLine): void {
     const s = this.nextSeq.get(roomFolded) ?? 0;
     this.nextSeq.set(roomFolded, s + 1);
     let list = this.history.get(roomFolded);
     if (!list) this.history.set(roomFolded, (list = []));
-    list.push({ s, ...line });
+    line.s = s;
+    list.push(line);
     this.touchChunk(roomFolded, Math.floor(s / HISTORY_CHUNK));
     // Trim in steps of a chunk, not per line: reads apply the exact bound (live()).
     if (list.length >= this.limits.maxMessages + HISTORY_CHUNK) this.prune(roomFolded);
@@ -322,14 +326,18 @@ export class RoomRegistry {
       const room = this.rooms.get(folded);
       writes.push(room ? store.putRoom(folded, room) : store.deleteRoom(folded));
     }
+    // Every chunk in one call: one transaction (one fsync) on sqlite instead of one per chunk.
+    const puts: Array<{ folded: string; n: number; lines: StoredLine[] }> = [];
     for (const [folded, ns] of chunks) {
       const list = this.history.get(folded) ?? [];
       const first = list[0]?.s ?? 0;
       for (const n of ns) {
         const lines = list.slice(Math.max(0, n * HISTORY_CHUNK - first), Math.max(0, (n + 1) * HISTORY_CHUNK - first));
-        writes.push(lines.length ? store.putChunk(folded, n, lines) : store.deleteChunk(folded, n));
+        if (lines.length) puts.push({ folded, n, lines });
+        else writes.push(store.deleteChunk(folded, n));
       }
     }
+    if (puts.length) writes.push(store.putChunks(puts));
     for (const account of mail) {
       const lines = this.mail.get(account);
       writes.push(lines?.length ? store.putMailbox(account, lines) : store.deleteMailbox(account));

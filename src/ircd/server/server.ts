@@ -129,7 +129,8 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     }
     this.perIp.set(key, count + 1);
     this.connections++;
-    socket.once('close', () => {
+    // 'close' is emitted once; `on` spares the per-connection wrapper that `once` makes.
+    socket.on('close', () => {
       this.connections--;
       const n = (this.perIp.get(key) ?? 1) - 1;
       if (n <= 0) this.perIp.delete(key);
@@ -178,6 +179,7 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
 
   /** Forget a session's MONITOR list, dropping index entries nobody watches any more. */
   unmonitorAll(session: Session): void {
+    if (!session.monitoring) return;
     for (const folded of session.monitors) this.unmonitor(session, folded);
     session.monitors.clear();
   }

@@ -73,6 +73,13 @@ export interface SaslState {
 
 let nextSessionId = 1;
 
+/**
+ * Shared by every session that has enabled no capability, and by every session before its first
+ * MONITOR: most connections never do either, and an empty Set costs ~100 bytes each (issue 14:
+ * memory per connection). `setCap` and `monitors` make a session's own Set on first use.
+ */
+const NO_CAPS: ReadonlySet<string> = new Set();
+
 // The last multi-part flush: its parts and the buffer joined from them. Members of one room get
 // the same relayed buffers in the same order within a turn, and the server flushes them one after
 // another, so in a busy room most flushes would join exactly the previous list again: write the
@@ -97,8 +104,8 @@ function joinOutput(parts: Buffer[], bytes: number): Buffer {
 
 export class Session implements Peer {
   readonly id = nextSessionId++;
-  /** IRCv3 capabilities this connection enabled. */
-  readonly caps = new Set<string>();
+  /** IRCv3 capabilities this connection enabled (changed only through setCap). */
+  caps: ReadonlySet<string> = NO_CAPS;
   /** Bitmask of tag caps (relay.ts), kept in step with `caps`. */
   tagMask = 0;
   capVersion = 0;
@@ -116,16 +123,16 @@ export class Session implements Peer {
   registering = false;
   /** Set once registration completes; the identity this session belongs to. */
   client: Client | null = null;
-  readonly monitors = new Set<string>();
+  private monitorSet: Set<string> | null = null;
 
-  readonly connectedAt = Date.now();
-  lastInputAt = Date.now();
+  readonly connectedAt: number;
+  lastInputAt: number;
   /**
    * When the line being handled now was taken from the queue (read once per batch of lines, not
    * per line: Date.now() costs about as much as parsing a short line). Handlers use it for
    * server-time and idle times.
    */
-  now = Date.now();
+  now: number;
   pingSentAt = 0;
   closed = false;
 
@@ -136,7 +143,7 @@ export class Session implements Peer {
   private readonly queue: Array<{ line: string | null; bytes: number; invalidUtf8?: true }> = [];
   private queuedBytes = 0;
   private tokens: number;
-  private lastRefill = Date.now();
+  private lastRefill: number;
   private pumping = false;
   private resumeTimer: NodeJS.Timeout | null = null;
   /** keybot and operators are exempt from fakelag. */
@@ -159,15 +166,27 @@ export class Session implements Peer {
     readonly ip: string,
     readonly tls: boolean,
   ) {
+    this.connectedAt = this.lastInputAt = this.now = this.lastRefill = Date.now();
     this.tokens = server.config.limits.commandBurst;
     this.sendqBytes = server.config.limits.sendqBytes;
     this.utf8Only = server.config.utf8Only;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', () => this.close('Connection reset'));
-    socket.on('close', () => this.close('Connection closed'));
-    // A slow reader's writes pile up in our queue and the socket's; sendq bounds both.
-    socket.on('drain', () => undefined);
+    // One listener for both ends of a connection ('error' comes first, with an Error; 'close'
+    // follows with a boolean): close() is idempotent, so the first reason stays.
+    const ended = (err: unknown): void => this.close(err instanceof Error ? 'Connection reset' : 'Connection closed');
+    socket.on('error', ended);
+    socket.on('close', ended);
+  }
+
+  /** Casefolded nicks this connection MONITORs (IRCv3 monitor); made on first use. */
+  get monitors(): Set<string> {
+    return (this.monitorSet ??= new Set());
+  }
+
+  /** Whether this connection MONITORs anyone, without making the Set. */
+  get monitoring(): boolean {
+    return this.monitorSet !== null && this.monitorSet.size > 0;
   }
 
   /** The nick to address numerics to: '*' before registration (modern.ircdocs.horse). */
@@ -276,8 +295,12 @@ export class Session implements Peer {
   }
 
   setCap(name: string, on: boolean): void {
-    if (on) this.caps.add(name);
-    else this.caps.delete(name);
+    if (on) {
+      if (this.caps === NO_CAPS) this.caps = new Set<string>();
+      (this.caps as Set<string>).add(name);
+    } else if (this.caps !== NO_CAPS) {
+      (this.caps as Set<string>).delete(name);
+    }
     const bit = name === 'server-time' ? TAG_SERVER_TIME : name === 'account-tag' ? TAG_ACCOUNT : name === 'message-tags' ? TAG_MESSAGE_TAGS : 0;
     if (bit) this.tagMask = on ? this.tagMask | bit : this.tagMask & ~bit;
   }
@@ -313,8 +336,9 @@ export class Session implements Peer {
     }
     // A complete line is a sign of life and resets the keepalive (RFC 2812 §3.7.2); bytes
     // trickling in without a newline are not.
+    let now = 0;
     if (this.queue.length !== queued) {
-      this.lastInputAt = Date.now();
+      this.lastInputAt = now = Date.now();
       this.pingSentAt = 0;
     }
     const rest = buf.length - start;
@@ -327,7 +351,7 @@ export class Session implements Peer {
     } else {
       this.inbuf = start === 0 ? buf : buf.subarray(start);
     }
-    this.pump();
+    if (this.queue.length > 0) this.pump(now);
   }
 
   /**
@@ -343,53 +367,59 @@ export class Session implements Peer {
   }
 
   /** Process queued lines in order, one at a time (a handler may be async), under fakelag. */
-  private pump(): void {
+  private pump(now = 0): void {
     if (this.pumping || this.closed) return;
     this.pumping = true;
+    this.step(now || Date.now());
+  }
+
+  /**
+   * The pump's loop, a method rather than a closure made per read (issue 14: per-line costs): it
+   * runs until the queue is empty, fakelag holds it (resumed by a timer) or a handler is
+   * asynchronous (resumed when it settles); `pumping` stays true while it is held.
+   */
+  private step(now: number): void {
+    this.now = now;
     const limits = this.server.config.limits;
-    const step = (): void => {
-      const now = (this.now = Date.now());
-      while (!this.closed && this.queue.length > 0) {
-        const head = this.queue[0]!.line;
-        if (!this.exemptFromFakelag && head !== null && !isKeepalive(head)) {
-          this.tokens = Math.min(limits.commandBurst, this.tokens + ((now - this.lastRefill) / 1000) * limits.commandsPerSecond);
-          this.lastRefill = now;
-          if (this.tokens < 1) {
-            // Fakelag: hold the rest of the queue until a token is due (ergo, RFC 1459 §8.10).
-            const wait = Math.ceil(((1 - this.tokens) / limits.commandsPerSecond) * 1000);
-            this.resumeTimer = setTimeout(() => {
-              this.resumeTimer = null;
-              this.pumping = true;
-              step();
-            }, wait);
-            this.pumping = false;
-            return;
-          }
-          this.tokens -= 1;
-        }
-        const { line, bytes, invalidUtf8 } = this.queue.shift()!;
-        this.queuedBytes -= bytes;
-        if (line === null) {
-          this.reply(ERR_INPUTTOOLONG, 'Input line was too long');
-          continue;
-        }
-        if (invalidUtf8) {
-          const command = COMMAND_RE.exec(line)?.[1]?.toUpperCase() ?? '*';
-          this.sendFrom(this.server.name, 'FAIL', [command, 'INVALID_UTF8', 'Line refused: it is not valid UTF-8 (UTF8ONLY)']);
-          continue;
-        }
-        const pending = this.server.dispatch(this, line);
-        if (pending) {
-          pending.then(step, (err: unknown) => {
-            this.server.log.error(`handler failed: ${(err as Error)?.stack ?? String(err)}`);
-            step();
-          });
+    while (!this.closed && this.queue.length > 0) {
+      const head = this.queue[0]!.line;
+      if (!this.exemptFromFakelag && head !== null && !isKeepalive(head)) {
+        this.tokens = Math.min(limits.commandBurst, this.tokens + ((now - this.lastRefill) / 1000) * limits.commandsPerSecond);
+        this.lastRefill = now;
+        if (this.tokens < 1) {
+          // Fakelag: hold the rest of the queue until a token is due (ergo, RFC 1459 §8.10).
+          const wait = Math.ceil(((1 - this.tokens) / limits.commandsPerSecond) * 1000);
+          this.resumeTimer = setTimeout(() => {
+            this.resumeTimer = null;
+            this.pumping = true;
+            this.step(Date.now());
+          }, wait);
+          this.pumping = false;
           return;
         }
+        this.tokens -= 1;
       }
-      this.pumping = false;
-    };
-    step();
+      const { line, bytes, invalidUtf8 } = this.queue.shift()!;
+      this.queuedBytes -= bytes;
+      if (line === null) {
+        this.reply(ERR_INPUTTOOLONG, 'Input line was too long');
+        continue;
+      }
+      if (invalidUtf8) {
+        const command = COMMAND_RE.exec(line)?.[1]?.toUpperCase() ?? '*';
+        this.sendFrom(this.server.name, 'FAIL', [command, 'INVALID_UTF8', 'Line refused: it is not valid UTF-8 (UTF8ONLY)']);
+        continue;
+      }
+      const pending = this.server.dispatch(this, line);
+      if (pending) {
+        pending.then(() => this.step(Date.now()), (err: unknown) => {
+          this.server.log.error(`handler failed: ${(err as Error)?.stack ?? String(err)}`);
+          this.step(Date.now());
+        });
+        return;
+      }
+    }
+    this.pumping = false;
   }
 
   /**

@@ -68,7 +68,7 @@ export function sendLusers(server: IrcServer, session: Peer): void {
   let invisible = 0;
   let opers = 0;
   for (const c of server.clients.values()) {
-    if (c.modes.has('i')) invisible++;
+    if (c.hasMode('i')) invisible++;
     if (c.isOper) opers++;
   }
   const users = server.clients.size;

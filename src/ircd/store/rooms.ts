@@ -6,15 +6,20 @@
  *   `rooms`   RoomRecord under the casefolded room name;
  *   `history` HistoryChunk under `<folded room> <n>`: the lines whose sequence number s has
  *             floor(s / HISTORY_CHUNK) = n (a space never occurs in a channel name);
+ *             While a chunk is not full, the lines added to it after its first write are
+ *             appended under keys of their own, `<folded room> <n>.<from>` (from = the index of
+ *             their first line in the chunk), and dropped when the chunk is written whole;
  *   `mailbox` StoredLine[] under the casefolded account name.
- * keyv has no range queries, so history is written in chunks: a new line rewrites one chunk of
- * at most HISTORY_CHUNK lines, never the whole room.
+ * keyv has no range queries, so history is written in chunks: a new line never rewrites the
+ * whole room, and a busy room's newest chunk is not rewritten at every write-behind either (its
+ * lines would otherwise be written up to HISTORY_CHUNK times over). Every key under `<folded
+ * room> ` holds lines of that room; reading merges them by sequence number.
  *
  * What is stored is what the daemon relayed: for sealchat rooms that is ciphertext, which the
  * daemon cannot read (it never holds a room key).
  */
 import type Keyv from 'keyv';
-import { adapterFactory, makeKeyv, redact } from './keyv-store.js';
+import { adapterFactory, makeKeyv, redact, SerializedArray } from './keyv-store.js';
 import { StoreError } from './types.js';
 
 /** Lines per stored history chunk. */
@@ -71,21 +76,47 @@ export interface RoomStore {
   deleteRoom(folded: string): Promise<void>;
   /** Replace history chunk `n` of a room. */
   putChunk(folded: string, n: number, lines: StoredLine[]): Promise<void>;
+  /** Replace several history chunks at once (one transaction where the backend allows). */
+  putChunks(chunks: Array<{ folded: string; n: number; lines: StoredLine[] }>): Promise<void>;
   deleteChunk(folded: string, n: number): Promise<void>;
   putMailbox(account: string, lines: StoredLine[]): Promise<void>;
   deleteMailbox(account: string): Promise<void>;
   close(): Promise<void>;
 }
 
+/** A chunk that is not full yet, as the store holds it: its lines can be appended. */
+interface OpenChunk {
+  /** Its last line when written (the lines before it are the same objects); null after a restart. */
+  last: StoredLine | null;
+  count: number;
+  /** Keys of its appended parts, dropped once the chunk is written whole. */
+  parts: string[];
+  /** Its lines' JSON as written, kept only while it is being written to (see putChunks). */
+  items: string | null;
+}
+
+/** `<folded room> <n>.<from>`: an appended part of chunk `<folded room> <n>`. */
+const PART_KEY = /^(.* \d+)\.\d+$/;
+
 export class KeyvRoomStore implements RoomStore {
   private closed = false;
+  /**
+   * Chunks that are not full, by key: lines added to them are appended as parts instead of the
+   * chunk being rewritten (layout above). Lines are immutable once recorded, so the JSON of a
+   * chunk's lines is kept for its final whole write, but only for chunks written in the latest
+   * call (at most one per room that had traffic in the latest write-behind).
+   */
+  private readonly openChunks = new Map<string, OpenChunk>();
+  private readonly serializeLine: ((line: StoredLine) => string | Promise<string>) | undefined;
 
   private constructor(
     private readonly rooms: Keyv<RoomRecord>,
     private readonly history: Keyv<StoredLine[]>,
     private readonly mailbox: Keyv<StoredLine[]>,
     readonly url: string,
-  ) {}
+  ) {
+    this.serializeLine = history.serialize as ((line: StoredLine) => string | Promise<string>) | undefined;
+  }
 
   /** Open the room store at a keyv URL (the account store's URL: same file, other namespaces). */
   static async open(url: string): Promise<KeyvRoomStore> {
@@ -116,8 +147,20 @@ export class KeyvRoomStore implements RoomStore {
       const list = history.get(folded) ?? [];
       list.push(...lines);
       history.set(folded, list);
+      const part = PART_KEY.exec(key);
+      if (part) {
+        // Parts left from before: the chunk's next write is whole and drops them.
+        const chunk = part[1]!;
+        const open = this.openChunks.get(chunk) ?? { last: null, count: 0, parts: [], items: null };
+        open.parts.push(key);
+        this.openChunks.set(chunk, open);
+      }
     }
-    for (const list of history.values()) list.sort((x, y) => x.s - y.s);
+    for (const [folded, list] of history) {
+      list.sort((x, y) => x.s - y.s);
+      // A stop between a chunk's whole write and dropping its parts leaves lines twice.
+      history.set(folded, list.filter((l, i) => i === 0 || l.s !== list[i - 1]!.s));
+    }
     const mailboxes = new Map<string, StoredLine[]>();
     for (const [key, lines] of await this.entries(this.mailbox)) mailboxes.set(key, lines);
     return { rooms, history, mailboxes };
@@ -134,13 +177,72 @@ export class KeyvRoomStore implements RoomStore {
   }
 
   async putChunk(folded: string, n: number, lines: StoredLine[]): Promise<void> {
+    await this.putChunks([{ folded, n, lines }]);
+  }
+
+  async putChunks(chunks: Array<{ folded: string; n: number; lines: StoredLine[] }>): Promise<void> {
     this.checkOpen();
-    if (!(await this.history.set(`${folded} ${n}`, lines))) throw new StoreError(`store refused to write history of ${folded}`);
+    if (chunks.length === 0) return;
+    const entries: Array<{ key: string; value: StoredLine[] }> = [];
+    /** Parts that the chunks written whole now make redundant. */
+    const drop: string[] = [];
+    /** The open chunks' state once the writes are done (null: full, no longer open). */
+    const next = new Map<string, OpenChunk | null>();
+    for (const { folded, n, lines } of chunks) {
+      const key = `${folded} ${n}`;
+      const prev = this.openChunks.get(key);
+      if (!this.serializeLine || lines.length === 0) {
+        entries.push({ key, value: lines });
+        continue;
+      }
+      const extended = prev !== undefined && prev.last !== null && prev.count <= lines.length && lines[prev.count - 1] === prev.last;
+      if (extended && lines.length === prev.count) continue; // nothing new
+      const last = lines[lines.length - 1]!;
+      if (extended && lines.length < HISTORY_CHUNK) {
+        // Append: only the new lines, under a key of their own.
+        const partKey = `${key}.${prev.count}`;
+        const added = await this.serializeItems(lines, prev.count);
+        entries.push({ key: partKey, value: new SerializedArray(added) as unknown as StoredLine[] });
+        next.set(key, { last, count: lines.length, parts: [...prev.parts, partKey], items: prev.items === null ? null : `${prev.items},${added}` });
+        continue;
+      }
+      // Whole: its first write, now full, or changed (retention dropped its first lines).
+      const items = extended && prev.items !== null ? `${prev.items},${await this.serializeItems(lines, prev.count)}` : await this.serializeItems(lines, 0);
+      entries.push({ key, value: new SerializedArray(items) as unknown as StoredLine[] });
+      if (prev) drop.push(...prev.parts);
+      next.set(key, lines.length < HISTORY_CHUNK ? { last, count: lines.length, parts: [], items } : null);
+    }
+    if (entries.length > 0) {
+      const done = await this.history.setMany(entries);
+      if (done.some((ok) => !ok)) throw new StoreError(`store refused to write history of ${entries[done.indexOf(false)]!.key.split(' ')[0]}`);
+    }
+    // Only after the whole chunks are written; if this fails, the state stays as it was and
+    // the next write of those chunks drops the parts again.
+    if (drop.length > 0) await this.history.delete(drop);
+    for (const [key, state] of next) {
+      if (state) this.openChunks.set(key, state);
+      else this.openChunks.delete(key);
+    }
+    for (const [key, state] of this.openChunks) if (!next.has(key)) state.items = null;
+  }
+
+  /** The JSON of lines[from..], comma-separated, each in keyv's format. */
+  private async serializeItems(lines: StoredLine[], from: number): Promise<string> {
+    const serialize = this.serializeLine!;
+    let items = '';
+    for (let i = from; i < lines.length; i++) {
+      const json = serialize(lines[i]!); // a string: keyv's serialisers are synchronous
+      items += (i === from ? '' : ',') + (typeof json === 'string' ? json : await json);
+    }
+    return items;
   }
 
   async deleteChunk(folded: string, n: number): Promise<void> {
     this.checkOpen();
-    await this.history.delete(`${folded} ${n}`);
+    const key = `${folded} ${n}`;
+    const parts = this.openChunks.get(key)?.parts ?? [];
+    await this.history.delete(parts.length ? [key, ...parts] : key);
+    this.openChunks.delete(key);
   }
 
   async putMailbox(account: string, lines: StoredLine[]): Promise<void> {
