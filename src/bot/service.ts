@@ -289,15 +289,7 @@ export class KeyService {
       room.present.delete(f);
       if (room.intruders.delete(f)) this.epochs.requestRekey(room, `${nick} was removed (not invited by a member)`, true);
     }
-    if (this.ctx.opts.directory.persistentRooms) {
-      // The current epoch goes to the member's mailbox once more: a companion that does not come
-      // back as the same process (a closed laptop, a restart) holds no room key, and without it
-      // could not read what is said under this epoch while they are away.
-      for (const room of this.ctx.rooms.roomsOf(nick)) {
-        if (room.current) void this.epochs.resendKey(nick, room.name).catch((err: unknown) => log.warn(`${room.name}: could not keep the key for ${nick}: ${(err as Error).message}`));
-      }
-      return;
-    }
+    if (this.ctx.opts.directory.persistentRooms) return;
     for (const room of this.ctx.rooms.roomsOf(nick)) {
       this.removals.quit(room, nick);
       if (room.removeMember(nick)) {
