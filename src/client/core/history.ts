@@ -297,7 +297,7 @@ export class HistoryCatchUp {
     const ref = at?.msgid ? `msgid=${at.msgid}` : serverTime(at?.time) !== undefined ? `timestamp=${at!.time}` : undefined;
     if (c.pages >= MAX_PAGES || ref === undefined) {
       c.done = true;
-      c.cut = `${c.backwards ? 'older' : 'later'} history was not fetched (${c.pages === 1 ? 'one page' : `${c.pages} pages`} of ${this.limit} lines)`;
+      c.cut = `${c.backwards ? 'older' : 'later'} history was not fetched (${c.pages === 1 ? 'one page' : `${c.pages} pages`} of ${this.limit} line${this.limit === 1 ? '' : 's'})`;
       return undefined;
     }
     c.pages++;
