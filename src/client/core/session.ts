@@ -63,7 +63,7 @@ export type CompanionAction =
   | { type: 'unsent'; id: number; room: string; reason: string; heldMs: number; text?: string }
   /** Send this raw IRC line to the server as it is (`CHATHISTORY …`: the history catch-up). */
   | { type: 'raw'; line: string }
-  /** A history batch, decided (history.ts): show its messages, in order, marked as history, then its summary. */
+  /** A part of a history catch-up, decided (history.ts): show its messages, in order, marked as history, then its summary (the last part's). */
   | { type: 'history'; shown: HistoryShown };
 
 /** What an adapter does with each kind of action, in its own words. */
@@ -283,8 +283,15 @@ export class CompanionSession {
   batch(b: { ref: string; start: boolean; type?: string; target?: string; now?: number }): { taken: boolean; actions: CompanionAction[] } {
     if (b.start) return { taken: this.history.batchStart(b.ref, b.type ?? '', b.target), actions: [] };
     const open = this.history.inBatch({ batch: b.ref });
-    const shown = this.history.batchEnd(b.ref, b.now ?? this.clock());
-    return { taken: open, actions: shown ? [{ type: 'history', shown }] : [] };
+    // A full page: the next one is asked for (`raw`) before what can be shown of this one.
+    const { request, shown } = this.history.batchEnd(b.ref, b.now ?? this.clock());
+    const actions: CompanionAction[] = request !== undefined ? [{ type: 'raw', line: request }] : [];
+    return { taken: open, actions: [...actions, ...shown.map((s) => ({ type: 'history', shown: s }) as const)] };
+  }
+
+  /** `FAIL CHATHISTORY … [target]`: our history request was refused; that room's catch-up ends with what it has. */
+  historyFailed(target?: string, now = this.clock()): CompanionAction[] {
+    return this.history.failed(target, now).map((shown) => ({ type: 'history', shown }) as const);
   }
 
   /** History batches that waited for a key and can be shown now. */
