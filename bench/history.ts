@@ -3,10 +3,11 @@
  * them. The daemon and keybot run as shipped (`sealchatd serve`, its own process, keybot its
  * child) on a fresh sqlite store; the companions are SealClients in this process.
  *
- *   catch-up   bob's connection ends; alice writes N messages (default 1000) into their room;
- *              bob logs in again with a new companion (his memory file kept, as a restarted
- *              `sealchat chat` would): wall time from his connect() to the last history message
- *              shown, decrypted and verified; the daemon's CPU over the same span.
+ *   catch-up   bob's network goes down (a TCP relay between him and the daemon cuts his
+ *              connection and refuses new ones); alice writes N messages (default 1000) into
+ *              their room; the network comes back and bob's companion (the same SealClient,
+ *              reconnecting by itself) logs in again: wall time from the network's return to the
+ *              last history message shown, decrypted and verified; the daemon's CPU over it.
  *   store      bytes the sqlite store grew by (file + WAL) per stored message while alice wrote.
  *   live p99   in another room, dave writes to carol at a steady rate, and carol's delivery
  *              latency (send to decrypted) is measured before and during bob's catch-up.
@@ -48,6 +49,40 @@ function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** A TCP relay to the daemon that can cut every connection through it and refuse new ones. */
+async function relayTo(port: number): Promise<{ port: number; down(): void; up(): void; close(): void }> {
+  let open = true;
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  const server = net.createServer((client) => {
+    if (!open) return client.destroy();
+    const upstream = net.connect({ host: '127.0.0.1', port });
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    pairs.add(pair);
+    client.pipe(upstream).pipe(client);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+      pairs.delete(pair);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    down: () => {
+      open = false;
+      for (const [a, b] of pairs) {
+        a.destroy();
+        b.destroy();
+      }
+      pairs.clear();
+    },
+    up: () => (open = true),
+    close: () => server.close(),
+  };
 }
 
 function run(args: string[], input?: string): Promise<void> {
@@ -107,15 +142,19 @@ async function main(): Promise<void> {
   let out = '';
   daemon.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const clients: SealClient[] = [];
+  let net1: Awaited<ReturnType<typeof relayTo>> | undefined;
   try {
     await until(() => (/keybot started/.test(out) ? true : undefined), 'the daemon and keybot to start', 30_000);
+    net1 = await relayTo(port);
+    const bobNet = net1;
     const connect = async (n: (typeof names)[number]): Promise<SealClient> => {
       const c = new SealClient();
       c.on('error', () => undefined);
       clients.push(c);
       await c.connect({
-        host: '127.0.0.1', port, nick: n, password: PASSWORD, privateKeyArmored: keys[n]!.privateArmored,
-        knownKeybotsFile: path.join(dir, `${n}.known_keybots.json`), reconnect: false,
+        host: '127.0.0.1', port: n === 'bob' ? bobNet.port : port, nick: n, password: PASSWORD, privateKeyArmored: keys[n]!.privateArmored,
+        knownKeybotsFile: path.join(dir, `${n}.known_keybots.json`),
+        reconnect: n === 'bob' ? { initialMs: 100, maxMs: 200, jitter: 0 } : false,
       });
       return c;
     };
@@ -156,9 +195,24 @@ async function main(): Promise<void> {
       }
     })();
 
-    // bob goes away; alice writes N messages.
-    await bob.quit();
-    clients.splice(clients.indexOf(bob), 1);
+    // bob's network goes down (he keeps trying); alice writes N messages.
+    let shown = 0;
+    let verified = 0;
+    bob.on('message', (m: { room: string; history?: true; text: string }) => {
+      if (m.room === room && m.history) {
+        shown++;
+        if (/^message \d+ of/.test(m.text)) verified++;
+      }
+    });
+    let summary = '';
+    bob.on('history', (h: { room: string; summary: string }) => {
+      if (h.room === room) summary = h.summary;
+    });
+    bobNet.down();
+    for (let gone = false; !gone; ) {
+      gone = (await alice.command('status bob')).some((l) => /offline/i.test(l));
+      if (!gone) await new Promise((r) => setTimeout(r, 50));
+    }
     const before = await storeBytes(dataDir);
     const epochsUsed = new Map<number, number>();
     for (let i = 0; i < N; i++) {
@@ -179,26 +233,7 @@ async function main(): Promise<void> {
     const pid = daemon.pid!;
     const cpu0 = cpuMsOf(pid);
     const t0 = performance.now();
-    const bob2 = new SealClient();
-    bob2.on('error', () => undefined);
-    clients.push(bob2);
-    let shown = 0;
-    let verified = 0;
-    bob2.on('message', (m: { room: string; history?: true; text: string }) => {
-      if (m.room === room && m.history) {
-        shown++;
-        if (/^message \d+ of/.test(m.text)) verified++;
-      }
-    });
-    let summary = '';
-    if (process.env.BENCH_DEBUG) for (const ev of ['history', 'key', 'undecryptable', 'envelope-rejected', 'warning', 'message', 'joined']) bob2.on(ev as 'key', (e: unknown) => log(`bob2 ${ev}: ${JSON.stringify(e).slice(0, 200)}`));
-    bob2.on('history', (h: { room: string; summary: string }) => {
-      if (h.room === room) summary = h.summary;
-    });
-    await bob2.connect({
-      host: '127.0.0.1', port, nick: 'bob', password: PASSWORD, privateKeyArmored: keys.bob!.privateArmored,
-      knownKeybotsFile: path.join(dir, 'bob.known_keybots.json'), reconnect: false,
-    });
+    bobNet.up();
     await until(() => (shown >= N ? true : undefined), `bob to catch up on ${N} messages`, 120_000).catch((err: Error) => {
       throw new Error(`${err.message} (${shown} shown)`);
     });
@@ -218,13 +253,13 @@ async function main(): Promise<void> {
       `machine: ${cpu}, ${cores} cores, node ${process.version}; load average ${load}`,
       `daemon: sealchatd serve (sqlite store, keybot as its child), companions: SealClient in the bench process`,
       '',
-      `catch-up: ${shown} messages shown to bob from history (${verified} verified texts), ${catchUpMs.toFixed(0)} ms from connect() to the last; daemon CPU ${cpuMs.toFixed(0)} ms (${((cpuMs / N) * 1000).toFixed(0)} us per message)`,
+      `catch-up: ${shown} messages shown to bob from history (${verified} verified texts), ${catchUpMs.toFixed(0)} ms from the network's return to the last (bob's reconnect backoff included); daemon CPU ${cpuMs.toFixed(0)} ms (${((cpuMs / N) * 1000).toFixed(0)} us per message)`,
       `  summary: "${summary}"`,
       `store: ${perMessage.toFixed(0)} bytes per stored message (sqlite file + WAL growth while alice wrote ${N})`,
       `live p99 in another room (dave → carol, ${LIVE_RATE}/s, send to decrypted): before ${p99Base.toFixed(1)} ms (${baseline.length} samples), during the catch-up ${p99During.toFixed(1)} ms (${during.length} samples): ${ratio.toFixed(2)} x`,
       '',
       `target: ${N} messages caught up in <= ${TARGETS.catchUpMs} ms: ${N === 1000 ? (catchUpMs <= TARGETS.catchUpMs ? 'MET' : 'MISSED') : `(only with --messages 1000)`}`,
-      `target: live p99 during the catch-up <= ${TARGETS.p99Ratio} x before: ${ratio <= TARGETS.p99Ratio ? 'MET' : 'MISSED'}${during.length < 20 ? ' (few samples: the catch-up was short)' : ''}`,
+      `target: live p99 during the catch-up <= ${TARGETS.p99Ratio} x before: ${ratio <= TARGETS.p99Ratio ? 'MET' : 'MISSED'}${during.length < 20 ? ' (few samples: the catch-up was short)' : ''}; note: carol and dave share this process with bob, whose decrypting counts in their latency`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
     if (verified !== N || shown !== N) {
@@ -233,6 +268,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const c of clients) await c.quit().catch(() => undefined);
+    net1?.close();
     daemon.kill('SIGTERM');
     await new Promise((r) => daemon.once('exit', r));
     await rm(dir, { recursive: true, force: true });
