@@ -9,7 +9,6 @@
  * refused) the command ends with exit 1 and the reason.
  */
 import { stat } from 'node:fs/promises';
-import net from 'node:net';
 import readline from 'node:readline';
 import { CliError, UsageError, readSmallTextFile } from './util.js';
 import { KEYBOT_NICK, casefold, isValidAccountName } from '../protocol/names.js';
@@ -18,9 +17,9 @@ import { parseAction } from '../protocol/ctcp.js';
 import { SealClient, type ReconnectOptions } from '../client/client.js';
 import { SealClientError } from '../client/errors.js';
 import { chatHelp, parseChatInput, type ChatCommandName } from './chat-commands.js';
-import type { HostPort } from '../protocol/address.js';
 import { formatFingerprint, normalizeFingerprint } from '../protocol/fingerprint.js';
 import { keyChangesSuffix, knownServersFileFor, missingMessagesText } from '../client/index.js';
+import { loginFailure } from './connect.js';
 import { clock, parseHostPort, serverCertificateNote, tlsOptions } from './format.js';
 import { defaultKeyFile, type Values } from './keygen.js';
 import { PASSPHRASE, PASSWORD, obtainSecret, secretSource, unlockKeyFile } from './secrets.js';
@@ -28,29 +27,6 @@ import { PASSPHRASE, PASSWORD, obtainSecret, secretSource, unlockKeyFile } from 
 export interface ChatIo {
   input: NodeJS.ReadableStream & { isTTY?: boolean };
   output: NodeJS.WritableStream & { isTTY?: boolean };
-}
-
-/** Why a connection could not be made, in words (asked only after SealClient failed). */
-function probe(server: HostPort, ms = 3000): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: server.host, port: server.port });
-    const done = (why: string | undefined): void => {
-      clearTimeout(t);
-      s.destroy();
-      resolve(why);
-    };
-    const t = setTimeout(() => done('no answer (a firewall, or the wrong address?)'), ms);
-    s.once('connect', () => done(undefined));
-    s.once('error', (err: NodeJS.ErrnoException) => {
-      const why: Record<string, string> = {
-        ECONNREFUSED: 'connection refused (is the server running, on that port?)',
-        ENOTFOUND: 'no such host',
-        EHOSTUNREACH: 'host unreachable',
-        ENETUNREACH: 'network unreachable',
-      };
-      done(why[err.code ?? ''] ?? err.message);
-    });
-  });
 }
 
 /** Text shown from outside sealchat's rooms (private messages, notices): no control characters. */
@@ -432,14 +408,7 @@ export async function runChat(values: Values, _args: string[], io: ChatIo = { in
       reconnect,
     });
   } catch (err) {
-    if (!(err instanceof SealClientError)) throw err;
-    if (err.code === 'tls') throw new CliError(`${err.message} (check the fingerprint with your administrator; if the server really has a new certificate, remove its line from known_servers.json or pass --tls-fingerprint)`);
-    if (err.code === 'auth') throw new CliError(`cannot log in to ${where} as ${user}: wrong account name or password (${err.message})`);
-    if (err.code === 'connection' || err.code === 'timeout') {
-      const why = await probe(server);
-      throw new CliError(why ? `cannot connect to ${where}: ${why}` : `cannot log in to ${where}: ${err.message}`);
-    }
-    throw new CliError(err.message);
+    throw await loginFailure(err, server, user);
   }
   chat.info(`connected to ${where}${tls.tls ? ' (TLS)' : ''} as ${user}; /help lists the commands`);
   return chat.run();
