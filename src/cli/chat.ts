@@ -8,20 +8,19 @@
  * sent; the input loop never waits for it. When reconnecting stops (given up, or the login is
  * refused) the command ends with exit 1 and the reason.
  */
-import { stat } from 'node:fs/promises';
 import readline from 'node:readline';
-import { CliError, UsageError, readSmallTextFile } from './util.js';
-import { KEYBOT_NICK, casefold, isValidAccountName } from '../protocol/names.js';
+import { CliError, UsageError } from './util.js';
+import { KEYBOT_NICK, casefold } from '../protocol/names.js';
 import { sanitizeText } from '../crypto/sanitize.js';
 import { parseAction } from '../protocol/ctcp.js';
 import { SealClient, type ReconnectOptions } from '../client/client.js';
 import { SealClientError } from '../client/errors.js';
 import { chatHelp, parseChatInput, type ChatCommandName } from './chat-commands.js';
-import { formatFingerprint, normalizeFingerprint } from '../protocol/fingerprint.js';
+import { formatFingerprint } from '../protocol/fingerprint.js';
 import { keyChangesSuffix, knownServersFileFor, missingMessagesText } from '../client/index.js';
-import { loginFailure } from './connect.js';
-import { clock, parseHostPort, serverCertificateNote, tlsOptions } from './format.js';
-import { defaultKeyFile, type Values } from './keygen.js';
+import { companionLogin, loginFailure } from './connect.js';
+import { clock, serverCertificateNote } from './format.js';
+import type { Values } from './keygen.js';
 import { PASSPHRASE, PASSWORD, obtainSecret, secretSource, unlockKeyFile } from './secrets.js';
 
 export interface ChatIo {
@@ -355,27 +354,7 @@ class Chat {
 
 /** Run `sealchat chat`; resolves with the exit code once the session ends. */
 export async function runChat(values: Values, _args: string[], io: ChatIo = { input: process.stdin, output: process.stdout }): Promise<number> {
-  if (typeof values.server !== 'string') throw new UsageError('--server HOST:PORT is required');
-  if (typeof values.user !== 'string') throw new UsageError('--user NAME is required (your account name)');
-  const server = parseHostPort(values.server, '--server');
-  const tls = tlsOptions(values);
-  const user = values.user;
-  if (!isValidAccountName(user)) throw new UsageError(`--user: "${user}" is not a valid account name`);
-  let keybotFingerprint: string | undefined;
-  if (typeof values['keybot-fingerprint'] === 'string') {
-    keybotFingerprint = normalizeFingerprint(values['keybot-fingerprint']);
-    if (!keybotFingerprint) throw new UsageError(`--keybot-fingerprint: "${values['keybot-fingerprint']}" is not a key fingerprint (40 or 64 hex digits)`);
-  }
-  const keybotPublicKey = typeof values['keybot-key'] === 'string' ? await readSmallTextFile(values['keybot-key']) : undefined;
-
-  const keyFile = typeof values.key === 'string' ? values.key : defaultKeyFile(user);
-  if (typeof values.key !== 'string') {
-    const found = await stat(keyFile).then(
-      () => true,
-      () => false,
-    );
-    if (!found) throw new CliError(`no key at ${keyFile}: make one with 'sealchat keygen ${user}', or pass --key FILE`);
-  }
+  const { server, tls, user, keyFile, keybotFingerprint, keybotPublicKey } = await companionLogin(values);
   const privateKey = await unlockKeyFile(keyFile, secretSource(values, PASSPHRASE));
   const password = await obtainSecret(secretSource(values, PASSWORD), PASSWORD, `Password for ${user} on ${server.host}:${server.port}: `);
 

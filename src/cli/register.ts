@@ -5,39 +5,20 @@
  * with a proof signed by the key, prints keybot's answer and quits. `--old-key` also signs with
  * the key registered so far, which lets a key change take effect without the cool-down.
  */
-import { stat } from 'node:fs/promises';
 import { SealClient } from '../client/client.js';
 import { SealClientError } from '../client/errors.js';
 import { knownServersFileFor } from '../client/index.js';
-import { isValidAccountName } from '../protocol/names.js';
-import { normalizeFingerprint } from '../protocol/fingerprint.js';
-import { loginFailure } from './connect.js';
-import { parseHostPort, serverCertificateNote, tlsOptions } from './format.js';
-import { defaultKeyFile, type Values } from './keygen.js';
+import { companionLogin, loginFailure } from './connect.js';
+import { serverCertificateNote } from './format.js';
+import type { Values } from './keygen.js';
 import { PASSPHRASE, PASSWORD, obtainSecret, secretSource, unlockKeyFile } from './secrets.js';
-import { CliError, UsageError, readSmallTextFile } from './util.js';
+import { CliError } from './util.js';
 
 /** keybot's answer when the key is the registered one now (registered, already was, or a pending change to another was cancelled). */
 const REGISTERED = /^register: (key [0-9a-f]+ (registered for|is already registered for) |the pending change to \S+ is cancelled)/m;
 
 export async function runRegister(values: Values, _args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  if (typeof values.server !== 'string') throw new UsageError('--server HOST:PORT is required');
-  if (typeof values.user !== 'string') throw new UsageError('--user NAME is required (your account on the network)');
-  const server = parseHostPort(values.server, '--server');
-  const tls = tlsOptions(values);
-  const user = values.user;
-  if (!isValidAccountName(user)) throw new UsageError(`--user: "${user}" is not a valid account name`);
-  let keybotFingerprint: string | undefined;
-  if (typeof values['keybot-fingerprint'] === 'string') {
-    keybotFingerprint = normalizeFingerprint(values['keybot-fingerprint']);
-    if (!keybotFingerprint) throw new UsageError(`--keybot-fingerprint: "${values['keybot-fingerprint']}" is not a key fingerprint (40 or 64 hex digits)`);
-  }
-  const keybotPublicKey = typeof values['keybot-key'] === 'string' ? await readSmallTextFile(values['keybot-key']) : undefined;
-
-  const keyFile = typeof values.key === 'string' ? values.key : defaultKeyFile(user);
-  if (typeof values.key !== 'string' && !(await stat(keyFile).then(() => true, () => false))) {
-    throw new CliError(`no key at ${keyFile}: make one with 'sealchat keygen ${user}', or pass --key FILE`);
-  }
+  const { server, tls, user, keyFile, keybotFingerprint, keybotPublicKey } = await companionLogin(values, 'your account on the network');
   const privateKey = await unlockKeyFile(keyFile, secretSource(values, PASSPHRASE));
   const oldKey =
     typeof values['old-key'] === 'string'
