@@ -236,6 +236,8 @@ export class AgentSession {
       // FAIL CHATHISTORY <code> <context> :<description>: our request was refused.
       if (first.toUpperCase() === 'CHATHISTORY' && this.core.catchesUp) {
         this.notice(`no history: ${l.params[l.params.length - 1] ?? ''} (${second})`, 'warn');
+        // That room's catch-up ends now with what it has (not at its page timeout).
+        this.act(this.core.historyFailed(l.params.slice(2, -1).find((p) => p.startsWith('#'))));
         return HIDE;
       }
       return PASS;

@@ -405,6 +405,8 @@ export class ProxySession {
         // Our history request was refused (a room we are not a member of by the server's books): say so.
         if ((m.params[0] ?? '').toUpperCase() === 'CHATHISTORY' && core?.catchesUp) {
           this.notice(this.nick ?? '*', `no history: ${m.params[m.params.length - 1] ?? ''} (${m.params[1] ?? ''})`);
+          // That room's catch-up ends now with what it has (not at its page timeout).
+          this.act(core.historyFailed(m.params.slice(2, -1).find((p) => p.startsWith('#'))));
           return;
         }
         return this.toClient(raw);

@@ -72,4 +72,40 @@ describe('src/client/agent/session.ts: the history catch-up, as a plugin sees it
     // A live line the history showed is not shown twice.
     expect((await line(`@msgid=a2 :alice!alice@h PRIVMSG ${ROOM} :${said(2, 'second ✓ ünï')}`)).action).to.equal('hide');
   });
+
+  it('a FAIL to a next page ends that room\'s catch-up at once: what came is shown, with the summary saying the rest could not be fetched', async () => {
+    const a2 = await startAgent({ account: 'bob', privateKey: bob.priv, socketPath: path.join(dir, 'f.sock'), knownKeybotsFile: false, keybotPublicKey: keybot.publicArmored });
+    const c2 = await AgentClient.connect(a2.socketPath);
+    try {
+      const line = (l: string) => c2.call({ op: 'line', server: SERVER, dir: 'in', line: l });
+      await c2.call({ op: 'connected', server: SERVER, nick: 'bob', fresh: true, protocol: 3 });
+      await line(':bob!bob@h JOIN #sc-agenthist');
+      await line(':srv 005 bob CHATHISTORY=2 :are supported by this server');
+      await line(':srv CAP bob ACK :draft/chathistory batch server-time message-tags');
+      const key = generateRoomKey();
+      for (const text of await envelopeLines({ to: bob, signer: keybot, room: ROOM, epoch: 8, key, members: [memberOf(alice), memberOf(bob)] })) {
+        await line(`:keybot!keybot@h NOTICE bob :${text}`);
+      }
+      const said = (seq: number, text: string): string => {
+        const r = encryptRoomMessage({ roomKey: key, room: ROOM, epoch: 8, sender: 'alice', seq, plaintext: text, signer: alice.priv });
+        if (r.status !== MessageStatus.OK) throw new Error(r.status);
+        return r.lines[0]!;
+      };
+      // A full page (2 of 2): the next one is asked for at once.
+      await line(`:srv BATCH +p1 chathistory ${ROOM}`);
+      await line(`@batch=p1;time=2026-12-07T09:00:00.000Z;msgid=b3 :alice!alice@h PRIVMSG ${ROOM} :${said(3, 'third')}`);
+      await line(`@batch=p1;time=2026-12-07T09:01:00.000Z;msgid=b4 :alice!alice@h PRIVMSG ${ROOM} :${said(4, 'fourth')}`);
+      const end = await line('BATCH -p1');
+      expect((end.send ?? []).map((x: { line: string }) => x.line)).to.deep.equal([`CHATHISTORY BEFORE ${ROOM} msgid=b3 2`]);
+      // The server refuses it: the catch-up ends now, not at its page timeout.
+      const fail = await line(`:srv FAIL CHATHISTORY INVALID_TARGET BEFORE ${ROOM} :Messages could not be retrieved`);
+      expect(fail.action).to.equal('hide');
+      const events = (fail.events ?? []) as Array<Record<string, any>>;
+      expect(events.filter((e) => e.type === 'message').map((e) => e.text)).to.have.length(2);
+      expect(events.filter((e) => e.type === 'notice' && e.target === ROOM).map((e) => e.text).join(' ')).to.match(/2 messages while you were away.*older history could not be fetched/);
+    } finally {
+      c2.close();
+      await a2.close();
+    }
+  });
 });
