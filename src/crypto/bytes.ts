@@ -74,20 +74,6 @@ export function hexToBytes(hex: string): Uint8Array {
   return out;
 }
 
-/** Bytes of `text` in UTF-8, without encoding it. */
-export function utf8Length(text: string): number {
-  let n = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 4;
-      i++;
-    } else n += 3; // BMP, or a lone surrogate (encoded as U+FFFD, 3 bytes)
-  }
-  return n;
-}
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let length = 0;

@@ -1,7 +1,7 @@
 /**
  * Splitting text into chunks that each encrypt to one room message (maxPlaintextBytes, message.ts).
  */
-import { utf8Length } from './bytes.js';
+import { utf8Length } from '../util/utf8.js';
 import { maxPlaintextBytes } from './message.js';
 import type { SigAlg } from './signing.js';
 

@@ -8,6 +8,7 @@
  * Overlong input is rejected by the caller with 417 ERR_INPUTTOOLONG, never truncated:
  * truncation would corrupt ciphertext silently.
  */
+import { utf8Length } from '../util/utf8.js';
 
 export interface IrcMessage {
   /** Read-only: lines without tags (nearly all) share one empty map. */
@@ -97,7 +98,7 @@ export function parseLine(line: string): ParseResult {
     const tagText = line.slice(pos + 1, end);
     // Servers add their own tags (time, account, msgid) when relaying, so a client's share is
     // capped at 4094 bytes and the relayed tag section stays within 8191.
-    if (Buffer.byteLength(tagText) > MAX_CLIENT_TAG_BYTES) return { ok: false, reason: 'tags_too_long' };
+    if (utf8Length(tagText) > MAX_CLIENT_TAG_BYTES) return { ok: false, reason: 'tags_too_long' };
     const parsed = new Map<string, string>();
     for (const item of tagText.split(';')) {
       if (!item) continue;
@@ -110,7 +111,7 @@ export function parseLine(line: string): ParseResult {
     while (line.charCodeAt(pos) === 0x20) pos++;
   }
   const rest = line.slice(pos);
-  if (Buffer.byteLength(rest) + 2 > MAX_LINE_BYTES) return { ok: false, reason: 'too_long' };
+  if (utf8Length(rest) + 2 > MAX_LINE_BYTES) return { ok: false, reason: 'too_long' };
   let source: string | null = null;
   if (line[pos] === ':') {
     const end = line.indexOf(' ', pos);

@@ -59,7 +59,6 @@ export async function buildWebPage(outDir = path.join(ROOT, 'dist', 'page'), o: 
     metafile: true,
     legalComments: 'linked',
     logLevel: 'silent',
-    inject: [path.join(SRC, 'web', 'buffer-shim.ts')],
     plugins: [browserTwins],
   });
   for (const f of ['index.html', 'style.css']) await copyFile(path.join(SRC, 'web', f), path.join(outDir, f));
