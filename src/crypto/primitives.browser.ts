@@ -15,14 +15,10 @@
 import { gcm } from '@noble/ciphers/aes.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+// The types are primitives.ts's own (a type-only import: nothing of node:crypto comes along).
+import type { PlatformKey, RsaPrivateParts, SignatureAlgorithm } from './primitives.js';
 
-/** Signature algorithm of a room-message signing key. */
-export type SignatureAlgorithm = 'ed25519' | 'rsa-pss';
-
-/** A signing key (public or private) as the platform holds it; opaque outside this file. */
-export interface PlatformKey {
-  readonly platformKey: unknown;
-}
+export type { PlatformKey, RsaPrivateParts, SignatureAlgorithm };
 
 /** The GCM tag length used throughout (bytes). */
 export const GCM_TAG_BYTES = 16;
@@ -201,17 +197,6 @@ export function rsaPublicKeyFromSpki(spki: Uint8Array): { key: PlatformKey; bits
   }
 }
 
-/** The values of an RSA private key (RFC 8017 §3.2, second form; `qi` = q⁻¹ mod p). */
-export interface RsaPrivateParts {
-  n: bigint;
-  e: bigint;
-  d: bigint;
-  p: bigint;
-  q: bigint;
-  dp: bigint;
-  dq: bigint;
-  qi: bigint;
-}
 
 /** RSA private keys are refused in the browser (see the file's comment). */
 export function rsaPrivateKey(_k: RsaPrivateParts): PlatformKey {
