@@ -533,6 +533,15 @@ export class SealClient extends EventEmitter {
       this.enqueue(() => void core.batch({ ref: b.id, start: true, type: b.type, ...(b.params[0] !== undefined ? { target: b.params[0] } : {}) })),
     );
     irc.on('batch end', (b: { id: string }) => this.enqueue(() => this.act(core.batch({ ref: b.id, start: false }).actions)));
+    // IRCv3 standard replies: irc-framework has no handler for FAIL and hands it over as an unknown
+    // command. `FAIL CHATHISTORY <code> <subcommand> [<target> …] :<text>`: our history request was
+    // refused, so that room's catch-up ends now with what it has (not at its page timeout) and its
+    // summary says the rest could not be fetched. Without a target it is the oldest request out.
+    irc.on('unknown command', (c: { command?: string; params?: string[] }) => {
+      const params = c.params ?? [];
+      if ((c.command ?? '').toUpperCase() !== 'FAIL' || (params[0] ?? '').toUpperCase() !== 'CHATHISTORY') return;
+      this.enqueue(() => this.act(core.historyFailed(params.slice(2, -1).find((p) => p.startsWith('#')))));
+    });
     irc.on('privmsg', (e: IrcTextEvent) => text('PRIVMSG', e));
     irc.on('notice', (e: IrcTextEvent) => text('NOTICE', e));
     irc.on('action', (e: IrcTextEvent) => text('PRIVMSG', e, formatAction));

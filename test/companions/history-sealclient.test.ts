@@ -126,4 +126,43 @@ describe('src/client/client.ts: what was said while the connection was lost (rea
     expect(sent.epoch).to.equal(e2);
     await carol.quit();
   });
+
+  it('a history page the daemon refuses (FAIL CHATHISTORY) ends the catch-up at once: what came is shown, and the summary says the rest could not be fetched', async () => {
+    const room = alice.localRooms()[0]!.room;
+    const got: RoomMessageEvent[] = [];
+    const summaries: string[] = [];
+    bob.on('message', (m) => got.push(m));
+    bob.on('history', (h) => summaries.push(h.summary));
+    // Pages of 3 (the daemon's ISUPPORT, as bob reads it), and the second page's request mangled
+    // on the way (its reference made one the daemon cannot parse): the daemon refuses it with
+    // FAIL CHATHISTORY INVALID_PARAMS, which names no target.
+    tap.rewriteDown = (l) => l.replace(/ CHATHISTORY=\d+ /, ' CHATHISTORY=3 ');
+    tap.rewriteUp = (l) => (/^CHATHISTORY AFTER \S+ msgid=/.test(l) ? l.replace(/msgid=\S+/, 'mangled=1') : l);
+    try {
+      // What bob read last is where his catch-up starts.
+      await alice.send(room, 'before the paged cut');
+      await until(() => got.some((m) => m.text === 'before the paged cut'), 'bob to read it live');
+      got.length = 0;
+      tap.down = true;
+      const quit = new Promise<void>((resolve) => alice.on('quit', (q) => q.nick === 'bob' && resolve()));
+      tap.cut();
+      await quit;
+      for (let i = 1; i <= 5; i++) await alice.send(room, `paged ${i}`);
+      expect(await alice.whois('bob')).to.include({ error: 'not_found' });
+      const asked = tap.sent.length;
+      tap.down = false;
+      // Within the test's wait (15 s), well before the catch-up's own page timeout (60 s).
+      await until(() => summaries.length > 0, 'the summary after the refused page');
+      expect(tap.sent.slice(asked).filter((l) => l.startsWith('CHATHISTORY AFTER ')), tap.sent.slice(asked).join('\n')).to.have.length(2);
+      expect(got.map((m) => [m.text, m.history])).to.deep.equal([
+        ['paged 1', true],
+        ['paged 2', true],
+        ['paged 3', true],
+      ]);
+      expect(summaries, tap.sent.slice(asked).filter((l) => l.startsWith('CHATHISTORY')).join(' / ')).to.deep.equal(['3 messages while you were away; later history could not be fetched']);
+    } finally {
+      delete tap.rewriteDown;
+      delete tap.rewriteUp;
+    }
+  });
 });

@@ -25,6 +25,10 @@ export interface RelayTap extends WireTap {
   cut(): void;
   /** ...unless it is down: while down, a new connection is closed at once (the network is still out). */
   down: boolean;
+  /** Set to change what reaches the server: each line the client sends (CRLF removed) is replaced by what this returns. */
+  rewriteUp?: (line: string) => string;
+  /** The same for what reaches the client: each line the server sends is replaced by what this returns. */
+  rewriteDown?: (line: string) => string;
 }
 
 let markers = 0;
@@ -50,12 +54,25 @@ export async function startWireTap(upstreamPort: number, upstreamHost = '127.0.0
       buf += d.toString('latin1');
       let i: number;
       while ((i = buf.indexOf('\n')) !== -1) {
-        sent.push(Buffer.from(buf.slice(0, i).replace(/\r$/, ''), 'latin1').toString('utf8'));
+        const raw = buf.slice(0, i + 1);
+        const line = Buffer.from(raw.replace(/\r?\n$/, ''), 'latin1').toString('utf8');
+        sent.push(line);
         buf = buf.slice(i + 1);
+        // Whole lines go on as they came (bytes unchanged), or as the test rewrote them.
+        upstream.write(tap.rewriteUp ? `${tap.rewriteUp(line)}\r\n` : Buffer.from(raw, 'latin1'));
       }
-      upstream.write(d);
     });
-    upstream.on('data', (d: Buffer) => client.write(d));
+    let down = '';
+    upstream.on('data', (d: Buffer) => {
+      if (!tap.rewriteDown) return void client.write(d);
+      down += d.toString('latin1');
+      let i: number;
+      while ((i = down.indexOf('\n')) !== -1) {
+        const line = Buffer.from(down.slice(0, i).replace(/\r$/, ''), 'latin1').toString('utf8');
+        down = down.slice(i + 1);
+        client.write(`${tap.rewriteDown(line)}\r\n`);
+      }
+    });
     const end = (): void => {
       client.destroy();
       upstream.destroy();
