@@ -10,40 +10,48 @@ import {
   MessageStatus, decryptRoomMessage, encryptRoomMessage, generateRoomKey, readPublicKey, signingPublicKeyOf, unlockPrivateKey,
 } from '../src/crypto/index.js';
 
-export interface CryptoRates {
+export interface Rate {
   /** Messages per second, one thread (the page's). */
-  encrypt: number;
-  decrypt: number;
-  messages: { encrypted: number; decrypted: number };
+  perSecond: number;
+  messages: number;
   userAgent: string;
 }
 
-/** Encrypt+sign for `ms`, then verify+decrypt what was made for `ms`; 120-byte messages (one IRC line). */
-export async function measure(o: { privateArmored: string; publicArmored: string; passphrase: string; account: string; ms: number }): Promise<CryptoRates> {
+let held: { key: Awaited<ReturnType<typeof unlockPrivateKey>>['key']; senderKey: ReturnType<typeof signingPublicKeyOf>; roomKey: Uint8Array; payloads: string[] } | undefined;
+const ROOM = '#sc-bench';
+const TEXT = 'x'.repeat(120);
+
+/** Unlock the member's key (as the page does) and make a room key (as keybot does). */
+export async function prepare(o: { privateArmored: string; publicArmored: string; passphrase: string }): Promise<void> {
   const unlocked = await unlockPrivateKey({ armored: o.privateArmored, passphrase: o.passphrase });
   if (!unlocked.key) throw new Error(`unlock: ${unlocked.status}`);
   const pub = await readPublicKey({ armored: o.publicArmored });
   if (!pub.key) throw new Error(`public key: ${pub.status}`);
-  const senderKey = signingPublicKeyOf({ key: pub.key });
-  const roomKey = generateRoomKey();
-  const room = '#sc-bench';
-  const text = 'x'.repeat(120);
-  const payloads: string[] = [];
+  held = { key: unlocked.key, senderKey: signingPublicKeyOf({ key: pub.key }), roomKey: generateRoomKey(), payloads: [] };
+}
+
+/** Encrypt+sign 120-byte messages (one IRC line each) for `ms`. */
+export function encryptFor(o: { account: string; ms: number }): Rate {
+  const h = held!;
   let seq = 0;
-  let t = performance.now();
+  const t = performance.now();
   while (performance.now() - t < o.ms) {
-    const r = encryptRoomMessage({ roomKey, room, epoch: 1, sender: o.account, seq: ++seq, plaintext: text, signer: unlocked.key });
+    const r = encryptRoomMessage({ roomKey: h.roomKey, room: ROOM, epoch: 1, sender: o.account, seq: ++seq, plaintext: TEXT, signer: h.key! });
     if (r.status !== MessageStatus.OK) throw new Error(`encrypt: ${r.status}`);
-    payloads.push(r.payload);
+    h.payloads.push(r.payload);
   }
-  const encrypt = seq / ((performance.now() - t) / 1000);
+  return { perSecond: seq / ((performance.now() - t) / 1000), messages: seq, userAgent: navigator.userAgent };
+}
+
+/** Verify+decrypt what encryptFor made, round and round, for `ms`. */
+export function decryptFor(o: { account: string; ms: number }): Rate {
+  const h = held!;
   let n = 0;
-  t = performance.now();
+  const t = performance.now();
   while (performance.now() - t < o.ms) {
-    const r = decryptRoomMessage({ payload: payloads[n % payloads.length]!, roomKey, room, epoch: 1, sender: o.account, senderKey });
-    if (r.status !== MessageStatus.OK || r.plaintext !== text) throw new Error(`decrypt: ${r.status}`);
+    const r = decryptRoomMessage({ payload: h.payloads[n % h.payloads.length]!, roomKey: h.roomKey, room: ROOM, epoch: 1, sender: o.account, senderKey: h.senderKey });
+    if (r.status !== MessageStatus.OK || r.plaintext !== TEXT) throw new Error(`decrypt: ${r.status}`);
     n++;
   }
-  const decrypt = n / ((performance.now() - t) / 1000);
-  return { encrypt, decrypt, messages: { encrypted: seq, decrypted: n }, userAgent: navigator.userAgent };
+  return { perSecond: n / ((performance.now() - t) / 1000), messages: n, userAgent: navigator.userAgent };
 }
