@@ -34,8 +34,9 @@ type EdPoint = InstanceType<typeof ed25519.Point>;
  * base-point multiplication) and the decoded public point (a square root, a small-order check).
  * A member's key signs or verifies every message of a room, so this is most of the cost saved.
  * A public key that has verified PRECOMPUTE_AFTER signatures also gets a window table for its
- * multiplication (width 4, ~100 KiB; keys are imported once, src/crypto/signing.ts keeps them):
- * verification is then about twice as fast. A key seen once or twice (an envelope's) pays nothing.
+ * multiplication (width 6, ~280 KiB; keys are imported once, src/crypto/signing.ts keeps them):
+ * verification is then 2-3 times as fast. A key seen once or twice (an envelope's) pays nothing,
+ * and at most MAX_TABLES keys (the members who write most, first come) hold a table: ~9 MiB.
  */
 type Held =
   | { kind: 'ed25519-public'; raw: Uint8Array; point?: EdPoint | null; verified?: number }
@@ -266,7 +267,9 @@ function rsaPssVerify(k: { n: bigint; e: bigint; bits: number }, message: Uint8A
 
 const Fn = ed25519.Point.Fn;
 const PRECOMPUTE_AFTER = 4;
-const PRECOMPUTE_WINDOW = 4;
+const PRECOMPUTE_WINDOW = 6;
+const MAX_TABLES = 32;
+let tables = 0;
 
 /** SHA-512 of the parts as a little-endian integer mod L (RFC 8032 §5.1.6 steps 2 and 4). */
 function hashToScalar(...parts: Uint8Array[]): bigint {
@@ -305,7 +308,10 @@ function ed25519Verify(k: Extract<Held, { kind: 'ed25519-public' }>, data: Uint8
   const A = k.point;
   if (A === null) return false;
   k.verified = (k.verified ?? 0) + 1;
-  if (k.verified === PRECOMPUTE_AFTER) A.precompute(PRECOMPUTE_WINDOW, false);
+  if (k.verified === PRECOMPUTE_AFTER && tables < MAX_TABLES) {
+    tables++;
+    A.precompute(PRECOMPUTE_WINDOW, false);
+  }
   const r = signature.subarray(0, 32);
   let R: EdPoint;
   let SB: EdPoint;
