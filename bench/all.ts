@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- options]`: the daemon benchmark (bench/run.ts, options passed through, e.g.
  * --quick), then key distribution and client crypto (bench/keys.ts), then a flooder in a busy
- * room under the default limits (bench/flood.ts). Each runs in its own
+ * room under the default limits (bench/flood.ts), then the web companion in Chromium
+ * (bench/web.ts: bundle size, page load to logged in, crypto in the page). Each runs in its own
  * process so that neither's heap or JIT state colours the other's figures.
  */
 import { spawnSync } from 'node:child_process';
@@ -15,4 +16,5 @@ const run = (file: string, args: string[]): number =>
 const daemon = run('run.ts', process.argv.slice(2));
 const keys = run('keys.ts', []);
 const flood = run('flood.ts', process.argv.includes('--quick') ? ['--quick'] : []);
-process.exit(daemon || keys || flood);
+const web = run('web.ts', process.argv.includes('--quick') ? ['--loads', '3', '--crypto-ms', '1000'] : []);
+process.exit(daemon || keys || flood || web);

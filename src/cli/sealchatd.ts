@@ -34,7 +34,8 @@ const CONFIG_HELP: Array<[string, string]> = [
 const DAEMON_OPTIONS: Options = { ...CONFIG_OPTIONS, listen: { type: 'string', short: 'l', multiple: true } };
 const DAEMON_HELP: Array<[string, string]> = [
   ...CONFIG_HELP,
-  ['-l, --listen HOST:PORT', 'plain IRC listener, repeatable ([::1]:6667 for IPv6); replaces the config file\'s plain listeners'],
+  ['-l, --listen HOST:PORT', 'plain IRC listener, repeatable ([::1]:6667 for IPv6); replaces the config file\'s plain IRC listeners'],
+  ['-l, --listen ws://HOST:PORT', 'plain WebSocket listener serving the web companion; replaces the config file\'s plain WebSocket listeners (TLS listeners are always kept)'],
 ];
 
 async function configFrom(values: Values): Promise<Config> {
@@ -105,7 +106,7 @@ async function newPassword(values: Values): Promise<string> {
 const COMMANDS: Command[] = [
   {
     name: 'ircd',
-    usage: '[--config FILE] [--data DIR] [--listen HOST:PORT]...',
+    usage: '[--config FILE] [--data DIR] [--listen [ws://]HOST:PORT]...',
     summary: 'run the IRC daemon in the foreground',
     options: DAEMON_OPTIONS,
     optionHelp: DAEMON_HELP,
@@ -114,7 +115,7 @@ const COMMANDS: Command[] = [
   },
   {
     name: 'serve',
-    usage: '[--config FILE] [--data DIR] [--listen HOST:PORT]...',
+    usage: '[--config FILE] [--data DIR] [--listen [ws://]HOST:PORT]...',
     summary: 'run the IRC daemon and keybot together (npm start)',
     options: DAEMON_OPTIONS,
     optionHelp: DAEMON_HELP,

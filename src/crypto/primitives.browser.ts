@@ -14,7 +14,8 @@
  */
 import { gcm } from '@noble/ciphers/aes.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { bytesToNumberLE } from '@noble/curves/utils.js';
+import { sha256 as nobleSha256, sha512 } from '@noble/hashes/sha2.js';
 // The types are primitives.ts's own (a type-only import: nothing of node:crypto comes along).
 import type { PlatformKey, RsaPrivateParts, SignatureAlgorithm } from './primitives.js';
 
@@ -25,9 +26,21 @@ export const GCM_TAG_BYTES = 16;
 /** RSASSA-PSS salt length (bytes), with SHA-256 and MGF1-SHA-256 (RFC 8017 §8.1). */
 export const PSS_SALT_BYTES = 32;
 
+type EdPoint = InstanceType<typeof ed25519.Point>;
+
+/**
+ * Ed25519 keys keep what every signature or verification with them would compute again: the
+ * expanded secret (RFC 8032 §5.1.5: SHA-512 of the seed, the clamped scalar, the public key, one
+ * base-point multiplication) and the decoded public point (a square root, a small-order check).
+ * A member's key signs or verifies every message of a room, so this is most of the cost saved.
+ * A public key that has verified PRECOMPUTE_AFTER signatures also gets a window table for its
+ * multiplication (width 6, ~280 KiB; keys are imported once, src/crypto/signing.ts keeps them):
+ * verification is then 2-3 times as fast. A key seen once or twice (an envelope's) pays nothing,
+ * and at most MAX_TABLES keys (the members who write most, first come) hold a table: ~9 MiB.
+ */
 type Held =
-  | { kind: 'ed25519-public'; raw: Uint8Array }
-  | { kind: 'ed25519-private'; seed: Uint8Array }
+  | { kind: 'ed25519-public'; raw: Uint8Array; point?: EdPoint | null; verified?: number }
+  | { kind: 'ed25519-private'; seed: Uint8Array; expanded?: { prefix: Uint8Array; scalar: bigint; pointBytes: Uint8Array } }
   | { kind: 'rsa-public'; n: bigint; e: bigint; bits: number };
 
 const wrap = (held: Held): PlatformKey => ({ platformKey: held });
@@ -252,21 +265,79 @@ function rsaPssVerify(k: { n: bigint; e: bigint; bits: number }, message: Uint8A
   return diff === 0;
 }
 
+const Fn = ed25519.Point.Fn;
+const PRECOMPUTE_AFTER = 4;
+const PRECOMPUTE_WINDOW = 6;
+const MAX_TABLES = 32;
+let tables = 0;
+
+/** SHA-512 of the parts as a little-endian integer mod L (RFC 8032 §5.1.6 steps 2 and 4). */
+function hashToScalar(...parts: Uint8Array[]): bigint {
+  const h = sha512.create();
+  for (const p of parts) h.update(p);
+  return Fn.create(bytesToNumberLE(h.digest()));
+}
+
+/** RFC 8032 §5.1.6 (pure Ed25519, no context), with the seed's expansion done once per key. */
+function ed25519Sign(k: Extract<Held, { kind: 'ed25519-private' }>, data: Uint8Array): Uint8Array {
+  const x = (k.expanded ??= ed25519.utils.getExtendedPublicKey(k.seed));
+  const r = hashToScalar(x.prefix, data);
+  const R = ed25519.Point.BASE.multiply(r).toBytes();
+  const s = Fn.create(r + hashToScalar(R, x.pointBytes, data) * x.scalar);
+  const out = new Uint8Array(64);
+  out.set(R);
+  out.set(Fn.toBytes(s), 32);
+  return out;
+}
+
+/**
+ * RFC 8032 §5.1.7 as @noble's `ed25519.verify(sig, data, raw, { zip215: false })` checks it:
+ * strict decoding of A and R, S < L, a small-order A refused, the cofactored equation
+ * [8][S]B = [8]R + [8][k]A. The decoded A (or its refusal) is kept with the key.
+ */
+function ed25519Verify(k: Extract<Held, { kind: 'ed25519-public' }>, data: Uint8Array, signature: Uint8Array): boolean {
+  if (signature.length !== 64) return false;
+  if (k.point === undefined) {
+    try {
+      const A = ed25519.Point.fromBytes(k.raw, false);
+      k.point = A.isSmallOrder() ? null : A;
+    } catch {
+      k.point = null;
+    }
+  }
+  const A = k.point;
+  if (A === null) return false;
+  k.verified = (k.verified ?? 0) + 1;
+  if (k.verified === PRECOMPUTE_AFTER && tables < MAX_TABLES) {
+    tables++;
+    A.precompute(PRECOMPUTE_WINDOW, false);
+  }
+  const r = signature.subarray(0, 32);
+  let R: EdPoint;
+  let SB: EdPoint;
+  try {
+    R = ed25519.Point.fromBytes(r, false);
+    SB = ed25519.Point.BASE.multiplyUnsafe(bytesToNumberLE(signature.subarray(32))); // throws unless 0 <= S < L
+  } catch {
+    return false;
+  }
+  const kA = A.multiplyUnsafe(hashToScalar(r, k.raw, data));
+  return R.add(kA).subtract(SB).clearCofactor().is0();
+}
+
 /** Sign bytes: pure Ed25519 (RFC 8032). RSA private keys never exist here (see rsaPrivateKey). */
 export function signRaw(alg: SignatureAlgorithm, key: PlatformKey, data: Uint8Array): Uint8Array {
   const k = unwrap(key);
   if (alg !== 'ed25519' || k.kind !== 'ed25519-private') throw new TypeError(`cannot sign with a ${k.kind} key as ${alg}`);
-  return ed25519.sign(data, k.seed);
+  return ed25519Sign(k, data);
 }
 
 /** Verify a signature made by {@link signRaw}; false for any failure, never throws. */
 export function verifyRaw(alg: SignatureAlgorithm, key: PlatformKey, data: Uint8Array, signature: Uint8Array): boolean {
   try {
     const k = unwrap(key);
-    if (alg === 'ed25519' && k.kind === 'ed25519-public') {
-      // Strict RFC 8032 decoding (zip215 off), as OpenSSL verifies in primitives.ts.
-      return signature.length === 64 && ed25519.verify(signature, data, k.raw, { zip215: false });
-    }
+    // Strict RFC 8032 decoding (zip215 off), as OpenSSL verifies in primitives.ts.
+    if (alg === 'ed25519' && k.kind === 'ed25519-public') return ed25519Verify(k, data, signature);
     if (alg === 'rsa-pss' && k.kind === 'rsa-public') return rsaPssVerify(k, data, signature);
     return false;
   } catch {

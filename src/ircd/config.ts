@@ -23,7 +23,11 @@ export interface LoadConfigOptions {
   file?: string;
   /** `--data DIR`: overrides the file's dataDir. */
   dataDir?: string;
-  /** `--listen HOST:PORT` (repeatable): replaces the file's plain listeners, keeps its TLS ones. */
+  /**
+   * `--listen HOST:PORT` or `--listen ws://HOST:PORT` (repeatable): the plain IRC (or plain
+   * WebSocket) listeners given replace the file's plain listeners of that kind; the other kind and
+   * every TLS listener are kept.
+   */
   listen?: string[];
   /** Base for relative CLI paths and defaults (default: process.cwd()). */
   cwd?: string;
@@ -55,19 +59,36 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> 
   } else if (!isObject(raw) || raw.dataDir === undefined) {
     config.dataDir = path.resolve(cwd, DEFAULT_CONFIG.dataDir);
   }
-  if (opts.listen !== undefined && opts.listen.length > 0) {
-    const plain = opts.listen.map((spec) => {
-      try {
-        return parseHostPort(spec, { allowZero: true });
-      } catch (err) {
-        throw new ConfigError(`config: --listen: ${(err as Error).message}`);
-      }
-    });
-    config.listen = [...plain, ...config.listen.filter((l) => l.tls)];
-  }
+  if (opts.listen !== undefined && opts.listen.length > 0) config.listen = overrideListeners(config.listen, opts.listen);
   if (config.store === '') config.store = `sqlite://${path.join(config.dataDir, STORE_FILE_NAME)}`;
   await checkTlsFiles(config.listen);
   return config;
+}
+
+const WS_SCHEME = 'ws://';
+
+/**
+ * `--listen` over the file's listeners. `HOST:PORT` is a plain IRC listener, `ws://HOST:PORT` a
+ * plain WebSocket one serving the built-in page (its own origin only, as `"websocket": true`).
+ * Given plain IRC listeners replace the file's plain IRC ones and given WebSocket listeners its
+ * plain WebSocket ones; a kind not given is kept (a `--listen` for IRC must not silently take
+ * away the web companion's listener), and so is every TLS listener.
+ */
+function overrideListeners(file: ListenerConfig[], specs: string[]): ListenerConfig[] {
+  const given = specs.map((spec): ListenerConfig => {
+    const ws = spec.toLowerCase().startsWith(WS_SCHEME);
+    let hp;
+    try {
+      hp = parseHostPort(ws ? spec.slice(WS_SCHEME.length).replace(/\/$/, '') : spec, { allowZero: true });
+    } catch (err) {
+      throw new ConfigError(`config: --listen: ${(err as Error).message}`);
+    }
+    return ws ? { ...hp, websocket: { origins: [], page: true } } : hp;
+  });
+  const givesIrc = given.some((l) => !l.websocket);
+  const givesWs = given.some((l) => l.websocket);
+  const kept = file.filter((l) => l.tls || (l.websocket ? !givesWs : !givesIrc));
+  return [...given, ...kept];
 }
 
 /**

@@ -8,7 +8,7 @@
  *
  * `npm run build` runs it (node dist/web/build.js); tests import buildWebPage().
  */
-import { build, type Metafile, type Plugin } from 'esbuild';
+import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,27 +44,43 @@ export interface WebBuild {
   inputs: string[];
 }
 
-/** Build the page into `outDir` (default dist/page). */
-export async function buildWebPage(outDir = path.join(ROOT, 'dist', 'page'), o: { minify?: boolean } = {}): Promise<WebBuild> {
-  await mkdir(outDir, { recursive: true });
-  const out = await build({
-    entryPoints: [path.join(SRC, 'web', 'main.ts')],
-    outfile: path.join(outDir, 'app.js'),
+/** The esbuild options every browser bundle of sealchat shares: the twins, no Node built-in. */
+function browserOptions(minify: boolean): BuildOptions & { metafile: true } {
+  return {
     bundle: true,
     platform: 'browser',
     format: 'esm',
     target: 'es2022',
-    minify: o.minify ?? true,
+    minify,
     sourcemap: false,
     metafile: true,
     legalComments: 'linked',
     logLevel: 'silent',
     plugins: [browserTwins],
+  };
+}
+
+/** Build the page into `outDir` (default dist/page). */
+export async function buildWebPage(outDir = path.join(ROOT, 'dist', 'page'), o: { minify?: boolean } = {}): Promise<WebBuild> {
+  await mkdir(outDir, { recursive: true });
+  const out = await build({
+    ...browserOptions(o.minify ?? true),
+    entryPoints: [path.join(SRC, 'web', 'main.ts')],
+    outfile: path.join(outDir, 'app.js'),
   });
   for (const f of ['index.html', 'style.css']) await copyFile(path.join(SRC, 'web', f), path.join(outDir, f));
   const meta: Metafile = out.metafile;
   const js = Object.entries(meta.outputs).find(([k]) => k.endsWith('app.js'))!;
   return { outDir, bytes: js[1].bytes, inputs: Object.keys(meta.inputs) };
+}
+
+/**
+ * Bundle another entry (an ES module) for the browser exactly as the page is bundled: the same
+ * twins and options. The web bench uses it to run src/crypto's functions in Chromium as the
+ * page compiles them, without a bench-only path in the page itself.
+ */
+export async function buildBrowserModule(entry: string, outfile: string, o: { minify?: boolean } = {}): Promise<void> {
+  await build({ ...browserOptions(o.minify ?? true), entryPoints: [entry], outfile });
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

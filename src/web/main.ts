@@ -92,24 +92,33 @@ async function logIn(): Promise<void> {
   if (!ui.passphrase) return set({ error: 'the passphrase is needed: it unlocks your key in this browser' });
   const store = new BrowserKeyStore(serverKey(ui.server));
   set({ busy: ui.stored ? 'unlocking your key…' : 'checking and saving your key…', error: '' });
-  const r = ui.stored
-    ? await store.unseal(ui.passphrase)
+  const making = !ui.stored && ui.keyMode === 'generate';
+  const keyed = ui.stored
+    ? store.unseal(ui.passphrase)
     : ui.keyMode === 'import'
-      ? await store.importKey({ account: ui.account, armored: ui.armored, passphrase: ui.passphrase })
-      : await store.generate({ account: ui.account, passphrase: ui.passphrase });
-  if (!r.ok) return set({ busy: '', error: `cannot use the key: ${r.reason}` });
-  if (!ui.stored && ui.keyMode === 'generate') {
+      ? store.importKey({ account: ui.account, armored: ui.armored, passphrase: ui.passphrase })
+      : store.generate({ account: ui.account, passphrase: ui.passphrase });
+  // Log in while the key is unsealed and unlocked (see WebCompanionOptions.privateKey): the
+  // connection and SASL need no key, so they no longer wait for the key's KDFs.
+  const companion = making
+    ? undefined
+    : new WebCompanion({
+        url: ui.server,
+        account: ui.account,
+        password: ui.password,
+        privateKey: keyed.then((r) => (r.ok ? r.key : Promise.reject(new Error(r.reason)))),
+        ...(ui.keybotFingerprint ? { keybotFingerprint: ui.keybotFingerprint } : {}),
+        changed: redraw,
+      });
+  const r = await keyed;
+  if (!r.ok) {
+    companion?.quit();
+    return set({ busy: '', error: `cannot use the key: ${r.reason}` });
+  }
+  if (!companion) {
     // The administrator must add the account with this public key before a login can succeed.
     return set({ busy: '', stored: r.info, made: r.info, passphrase: '' });
   }
-  const companion = new WebCompanion({
-    url: ui.server,
-    account: ui.account,
-    password: ui.password,
-    privateKey: r.key,
-    ...(ui.keybotFingerprint ? { keybotFingerprint: ui.keybotFingerprint } : {}),
-    changed: redraw,
-  });
   // Only the unlocked handle is kept (in memory); the passphrase and password are not.
   set({ busy: '', screen: 'chat', companion, passphrase: '', password: '', armored: '', stored: r.info });
 }

@@ -76,6 +76,16 @@ describe('src/cli/tls-default.ts (sealchatd serve)', function () {
     expect(d.stdout()).not.to.match(/\(TLS\)|TLS certificate/);
   });
 
+  it('keeps a configured plain WebSocket listener under --listen, and takes one as --listen ws://HOST:PORT', async () => {
+    const config = path.join(dir, 'ws.json');
+    await writeFile(config, JSON.stringify({ dataDir: path.join(dir, 'data4'), listen: [{ host: '127.0.0.1', port: 6667 }, { host: '127.0.0.1', port: 0, websocket: true }] }));
+    const kept = await serve(['--config', config, '--listen', '127.0.0.1:0']);
+    expect(kept.stdout()).to.match(/listening on 127\.0\.0\.1:\d+ \(WebSocket: ws:\/\/127\.0\.0\.1:\d+\//);
+    const given = await serve(['--data', path.join(dir, 'data5'), '--listen', '127.0.0.1:0', '--listen', 'ws://127.0.0.1:0']);
+    expect(given.stdout()).to.match(/listening on 127\.0\.0\.1:\d+ \(WebSocket: ws:\/\/127\.0\.0\.1:\d+\//);
+    expect(given.stdout().match(/^listening on /gm)).to.have.length(2);
+  });
+
   it('warns about a plain listener other machines can reach', async () => {
     const config = path.join(dir, 'open.json');
     await writeFile(config, JSON.stringify({ dataDir: path.join(dir, 'data3'), listen: [{ host: '0.0.0.0', port: 0 }] }));

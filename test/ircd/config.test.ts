@@ -93,6 +93,20 @@ describe('src/ircd/config', () => {
     expect(await errorOf(loadConfig({ cwd: dir, listen: ['6667'] }))).to.match(/^config: --listen: "6667" is not HOST:PORT/);
   });
 
+  it('keeps the file\'s plain WebSocket listener when --listen names only IRC listeners, and replaces it with ws://HOST:PORT', async () => {
+    const file = { listen: [{ host: '127.0.0.1', port: 6667 }, { host: '0.0.0.0', port: 8097, websocket: true, origins: ['https://chat.example.org'] }] };
+    const kinds = (c: Awaited<ReturnType<typeof loadConfig>>): string[] => c.listen.map((l) => `${l.websocket ? 'ws' : 'irc'} ${l.host}:${l.port}`);
+    const ircOnly = await withFile(file, { listen: ['127.0.0.1:0'] });
+    expect(kinds(ircOnly)).to.deep.equal(['irc 127.0.0.1:0', 'ws 0.0.0.0:8097']);
+    expect(ircOnly.listen[1]!.websocket).to.deep.equal({ origins: ['https://chat.example.org'], page: true });
+    const wsOnly = await withFile(file, { listen: ['ws://127.0.0.1:0'] });
+    expect(kinds(wsOnly)).to.deep.equal(['ws 127.0.0.1:0', 'irc 127.0.0.1:6667']);
+    expect(wsOnly.listen[0]!.websocket).to.deep.equal({ origins: [], page: true });
+    const both = await withFile(file, { listen: ['WS://[::1]:8000/', '[::1]:7000'] });
+    expect(kinds(both)).to.deep.equal(['ws ::1:8000', 'irc ::1:7000']);
+    expect(await errorOf(loadConfig({ cwd: dir, listen: ['ws://8097'] }))).to.match(/^config: --listen: "8097" is not HOST:PORT/);
+  });
+
   it('matches exempt IPs, CIDR ranges and IPv4-mapped peers', () => {
     const exempt = makeIpMatcher(['127.0.0.1', '::1', '10.1.0.0/16']);
     expect(exempt('127.0.0.1')).to.equal(true);

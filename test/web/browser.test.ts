@@ -49,6 +49,22 @@ describeIf(`web companion in Chromium${available ? '' : ' (SKIPPED: chromium is 
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
     // One context: a second page of it shares the first one's IndexedDB (the same browser).
     context = await browser.newContext({ viewport: { width: 1100, height: 640 } });
+    // Records, in order, when the page opens and closes WebSockets and when its passphrase KDF
+    // (PBKDF2 in Web Crypto, the key store's seal) starts and ends: the login must not wait for the key.
+    await context.addInitScript({
+      content: `(() => {
+        const ev = (window.__events = []);
+        const Ws = window.WebSocket;
+        window.WebSocket = class extends Ws {
+          constructor(...a) { super(...a); ev.push('ws-new'); this.addEventListener('open', () => ev.push('ws-open')); this.addEventListener('close', () => ev.push('ws-close')); }
+        };
+        const derive = crypto.subtle.deriveKey.bind(crypto.subtle);
+        crypto.subtle.deriveKey = (...a) => { ev.push('kdf-start'); return derive(...a).finally(() => ev.push('kdf-end')); };
+        // openpgp.js checks the key's self-signatures with Web Crypto while it unlocks the key.
+        const verify = crypto.subtle.verify.bind(crypto.subtle);
+        crypto.subtle.verify = (...a) => verify(...a).finally(() => ev.push('verify-end'));
+      })();`,
+    });
     page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
     bob = await w.member('bob');
@@ -95,6 +111,11 @@ describeIf(`web companion in Chromium${available ? '' : ' (SKIPPED: chromium is 
     await page.locator('.conn.online').waitFor({ timeout: 15_000 });
     await page.locator('.keybot.pinned').waitFor({ timeout: 15_000 });
     console.log(`      (page load to logged in and keybot pinned: ${Date.now() - t0} ms)`);
+    // Sealing the imported key derived its seal key beside the key's unlocking (whose signature
+    // checks are the first verify calls), not after it.
+    const events = await page.evaluate(() => (window as unknown as { __events: string[] }).__events);
+    expect(events).to.include('verify-end');
+    expect(events.indexOf('kdf-start')).to.be.within(0, events.indexOf('verify-end'));
     expect(await page.locator('.keybot.pinned code').getAttribute('title')).to.equal(w.bot.fingerprint);
     expect(await page.locator('.tofu').innerText()).to.match(/trusted on first use/);
     // The key rests in IndexedDB sealed: neither the armored key nor its secret packet is there in clear.
@@ -191,10 +212,17 @@ describeIf(`web companion in Chromium${available ? '' : ' (SKIPPED: chromium is 
     await page.fill('input[name=passphrase]', 'not the passphrase');
     await page.click('button.primary');
     await page.locator('.error', { hasText: 'the passphrase is wrong' }).waitFor();
+    // The connection opened while the key was unsealed is closed again when the key does not come.
+    const events = (): Promise<string[]> => page.evaluate(() => (window as unknown as { __events: string[] }).__events);
+    await page.waitForFunction(() => (window as unknown as { __events: string[] }).__events.includes('ws-close'), undefined, { timeout: 10_000 });
+    expect(await page.locator('.conn').count()).to.equal(0);
     await page.fill('input[name=passphrase]', 'correct horse battery staple');
     const clickAt = Date.now();
     await page.click('button.primary');
     await page.locator('.conn.online').waitFor({ timeout: 15_000 });
+    // The login ran beside the key's unsealing: the socket was open before the passphrase KDF ended.
+    const second = (await events()).slice((await events()).lastIndexOf('ws-close') + 1);
+    expect(second.indexOf('ws-open')).to.be.within(0, second.indexOf('kdf-end'));
     console.log(`      (second visit: page load ${loadMs} ms; Log in to logged in (unseal, unlock, SASL) ${Date.now() - clickAt} ms)`);
     await page.locator('.room', { hasText: room }).click();
     await waitLine(/2 messages while you were away/);

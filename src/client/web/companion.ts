@@ -51,7 +51,14 @@ export interface WebCompanionOptions {
   url: string;
   account: string;
   password: string;
-  privateKey: PrivateKeyHandle;
+  /**
+   * The unlocked key, or its unlocking under way: the connection and the login (SASL, which the
+   * server checks with its password hash) need no key, so the page starts them while the key is
+   * unsealed and unlocked, and the core starts at the welcome once the key is there. A key that
+   * does not come (a rejected promise) closes the connection with its reason before anything is
+   * sent or shown.
+   */
+  privateKey: PrivateKeyHandle | Promise<PrivateKeyHandle>;
   /** Pin keybot to this fingerprint (else trust on first use, remembered in this browser). */
   keybotFingerprint?: string;
   /** Called after every change of the model. */
@@ -112,6 +119,8 @@ export class WebCompanion {
     const u = new URL(o.url);
     this.server = `${u.hostname}:${u.port || (u.protocol === 'wss:' ? '443' : '80')}`;
     this.book = new MemoryBook(memoryFileFor(this.knownKeybotsFile));
+    // A key that fails before the welcome is handled there (and by the page); not an unhandled rejection.
+    Promise.resolve(o.privateKey).catch(() => undefined);
     this.room(STATUS);
     this.ws = new WebSocket(o.url, ['text.ircv3.net']);
     this.ws.onopen = () => {
@@ -458,6 +467,14 @@ export class WebCompanion {
   private async welcome(m: IrcMessage): Promise<void> {
     const nick = m.params[0] ?? this.o.account;
     this.nick = nick;
+    let privateKey: PrivateKeyHandle;
+    try {
+      privateKey = await this.o.privateKey;
+    } catch (err) {
+      this.closedReason = `no key: ${(err as Error).message}`;
+      this.ws.close();
+      return;
+    }
     let memory;
     try {
       memory = await this.book.memory(nick, this.server);
@@ -470,7 +487,7 @@ export class WebCompanion {
     const core = new CompanionSession({
       account: nick,
       server: this.server,
-      privateKey: this.o.privateKey,
+      privateKey,
       memory,
       queue: this.queue,
       knownKeybotsFile: this.knownKeybotsFile,

@@ -71,12 +71,13 @@ export class BrowserKeyStore {
    */
   async importKey(o: { account: string; armored: string; passphrase: string }): Promise<UnsealResult> {
     if (o.passphrase.length < 8) return { ok: false, reason: 'choose a passphrase of at least 8 characters: it protects the key in this browser' };
-    const r = await unlockPrivateKey({ armored: o.armored, passphrase: o.passphrase });
-    if (r.status !== UnlockStatus.OK || !r.key) return { ok: false, reason: unlockWords(r.status, r.reason) };
-    const pub = r.key.publicKey.armored;
     const salt = crypto.getRandomValues(new Uint8Array(16));
     const iv = crypto.getRandomValues(new Uint8Array(12));
-    const k = await deriveKey(o.passphrase, salt);
+    // The seal's key is derived (PBKDF2, in Web Crypto's own thread) while openpgp.js unlocks the
+    // key: neither waits for the other. A key that does not unlock wastes only the derivation.
+    const [r, k] = await Promise.all([unlockPrivateKey({ armored: o.armored, passphrase: o.passphrase }), deriveKey(o.passphrase, salt)]);
+    if (r.status !== UnlockStatus.OK || !r.key) return { ok: false, reason: unlockWords(r.status, r.reason) };
+    const pub = r.key.publicKey.armored;
     const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, k, new TextEncoder().encode(o.armored)));
     const doc: Sealed = { format: FORMAT, account: o.account, fingerprint: r.key.fingerprint, publicArmored: pub, salt: b64(salt), iv: b64(iv), sealed: b64(sealed) };
     await writeDocument(this.name, JSON.stringify(doc));
