@@ -260,10 +260,13 @@ export class Session implements Peer {
     const data = joinOutput(this.out, bytes);
     this.out = [];
     this.outBytes = 0;
-    // As many bytes as UTF-16 units: all ASCII, written as one-byte text. Otherwise the socket
-    // gets the UTF-8 bytes, so that its writableLength (part of the sendq) counts bytes.
-    if (data.length === bytes) this.socket.write(data, 'latin1');
-    else this.socket.write(Buffer.from(data, 'utf8'));
+    // As many bytes as UTF-16 units: all ASCII, written as one-byte text, which the socket encodes
+    // straight into its write. Otherwise, or when the socket still holds earlier output (a slow
+    // reader: this write would wait in its queue), the socket gets the UTF-8 bytes, so that its
+    // writableLength (part of the sendq) counts bytes and a backlog stays outside the V8 heap, as
+    // Buffers, instead of being copied by every young-generation GC while it waits.
+    if (data.length === bytes && this.socket.writableLength === 0) this.socket.write(data, 'latin1');
+    else this.socket.write(Buffer.from(data, data.length === bytes ? 'latin1' : 'utf8'));
   }
 
   /**
