@@ -4,6 +4,7 @@
  * `node --import tsx --expose-gc bench/daemon-proc.ts <config.json>`; talks over the fork IPC
  * channel: 'ready' with the port, 'mem' (after a full GC) on request, 'stop'.
  */
+import v8 from 'node:v8';
 import { loadConfig } from '../src/ircd/config.js';
 import { startDaemon } from '../src/ircd/daemon.js';
 import { setLogLevel } from '../src/util/log.js';
@@ -11,7 +12,7 @@ import { setLogLevel } from '../src/util/log.js';
 export type ToDaemon = { cmd: 'mem' } | { cmd: 'stop' };
 export type FromDaemon =
   | { ev: 'ready'; port: number }
-  | { ev: 'mem'; rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
+  | { ev: 'mem'; rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number; youngResident: number }
   | { ev: 'error'; message: string };
 
 const file = process.argv[2];
@@ -35,7 +36,10 @@ try {
       gc?.();
       gc?.();
       const m = process.memoryUsage();
-      reply({ ev: 'mem', rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers });
+      // V8's young generation as resident pages: it grows with the allocation of a burst of
+      // logins once, whatever the number of connections kept (docs/PERFORMANCE.md, idle memory).
+      const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.physical_space_size ?? 0;
+      reply({ ev: 'mem', rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, youngResident: young });
     } else if (msg.cmd === 'stop') {
       void daemon.close().finally(() => process.exit(0));
     }

@@ -162,6 +162,8 @@ interface TargetFigures {
   loginServerCpuMs: number;
   idleBytesPerConn: number;
   idleHeapPerConn: number | null;
+  /** The RSS delta less the growth of V8's young generation's resident pages, per connection (sealchat only). */
+  idleNoYoungPerConn: number | null;
   rooms: ScenarioFigures;
   fanout: ScenarioFigures;
 }
@@ -260,7 +262,7 @@ async function benchTarget(make: () => Promise<Target>, scenarios: Set<string> =
     await Promise.all(workers.map((w) => expect(w.request({ cmd: 'close' }), 'closed')));
     return {
       name: target.name, logins: LOGINS, loginSeconds, loginFailures, loginServerCpuMs,
-      idleBytesPerConn: idle.rssPerConn, idleHeapPerConn: idle.heapPerConn, rooms, fanout,
+      idleBytesPerConn: idle.rssPerConn, idleHeapPerConn: idle.heapPerConn, idleNoYoungPerConn: idle.noYoungPerConn, rooms, fanout,
     };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
@@ -271,14 +273,18 @@ async function benchTarget(make: () => Promise<Target>, scenarios: Set<string> =
 const MiB = 1048576;
 
 /** Memory per idle connection: the RSS delta over n registered idle connections, divided by n. */
-function memoryFigures(a: MemoryReading, b: MemoryReading, n: number): { rssPerConn: number; heapPerConn: number | null; text: string } {
+function memoryFigures(a: MemoryReading, b: MemoryReading, n: number): { rssPerConn: number; heapPerConn: number | null; noYoungPerConn: number | null; text: string } {
   const rssPerConn = (b.rss - a.rss) / n;
   const heapPerConn = a.heapUsed !== undefined && b.heapUsed !== undefined ? (b.heapUsed - a.heapUsed) / n : null;
   const kb = (x: number): string => (x / 1024).toFixed(2);
   let text = `RSS ${(a.rss / MiB).toFixed(1)} → ${(b.rss / MiB).toFixed(1)} MiB = ${kb(rssPerConn)} KB per connection`;
   if (heapPerConn !== null) text += ` (of which V8 heap in use after a full GC: ${kb(heapPerConn)} KB)`;
   if (a.heapTotal !== undefined && b.heapTotal !== undefined) text += `; V8 heap reserved ${(a.heapTotal / MiB).toFixed(1)} → ${(b.heapTotal / MiB).toFixed(1)} MiB, external ${((a.external ?? 0) / MiB).toFixed(1)} → ${((b.external ?? 0) / MiB).toFixed(1)} MiB`;
-  return { rssPerConn, heapPerConn, text };
+  if (a.youngResident !== undefined && b.youngResident !== undefined) {
+    text += `; V8 young generation resident ${(a.youngResident / MiB).toFixed(1)} → ${(b.youngResident / MiB).toFixed(1)} MiB (RSS without it: ${kb((b.rss - a.rss - (b.youngResident - a.youngResident)) / n)} KB per connection)`;
+  }
+  const noYoungPerConn = a.youngResident !== undefined && b.youngResident !== undefined ? (b.rss - a.rss - (b.youngResident - a.youngResident)) / n : null;
+  return { rssPerConn, heapPerConn, noYoungPerConn, text };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -344,6 +350,7 @@ function rowsFor(): Row[] {
     { label: `${rooms} @ 50k/s: p50 latency (ms)`, get: (t) => t.rooms.paced.map((r) => r.p50), fmt: ms, lower: true },
     { key: 'rooms-p99', label: `${rooms} @ 50k/s: p99 latency (ms)`, get: (t) => t.rooms.paced.map((r) => r.p99), fmt: ms, lower: true, target: TARGETS.p99Ms },
     { key: 'idle-rss', label: `idle: memory per registered connection (KB RSS)`, get: (t) => [t.idleBytesPerConn / 1024], fmt: (x) => x.toFixed(2), lower: true, target: LOGINS === 1000 ? TARGETS.idleKB : undefined },
+    { label: `idle: RSS per connection less V8's young generation growth (KB)`, get: (t) => (t.idleNoYoungPerConn === null ? [] : [t.idleNoYoungPerConn / 1024]), fmt: (x) => x.toFixed(2), lower: true },
     { label: `idle: JS heap per connection (KB)`, get: (t) => (t.idleHeapPerConn === null ? [] : [t.idleHeapPerConn / 1024]), fmt: (x) => x.toFixed(2), lower: true },
     { label: `logins: ${LOGINS} logins (s)`, get: (t) => [t.loginSeconds], fmt: (x) => x.toFixed(2), lower: true, target: LOGINS === 1000 ? TARGETS.loginsS : undefined },
     { label: `logins per second`, get: (t) => [t.logins / t.loginSeconds], fmt: (x) => x.toFixed(1), lower: false },

@@ -42,6 +42,8 @@ export interface MemoryReading {
   heapUsed?: number;
   heapTotal?: number;
   external?: number;
+  /** V8's young generation, resident bytes (sealchat only). */
+  youngResident?: number;
 }
 
 export type TargetName = 'sealchat' | 'sealchat-rooms' | 'sealchat-guests' | 'relay' | 'inspircd' | 'ngircd';
@@ -150,7 +152,7 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
     async memory() {
       const m = await child.request({ cmd: 'mem' });
       if (m.ev !== 'mem') throw new Error('bad mem reply');
-      return { rss: rssOf(pid), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+      return { rss: rssOf(pid), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, youngResident: m.youngResident };
     },
     async stop() {
       control?.close();

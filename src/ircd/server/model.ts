@@ -64,9 +64,19 @@ export class Client {
   private prefixNick = '';
   private cachedPrefix = '';
 
+  /**
+   * The server's index of clients that have a mode Set (set by IrcServer.attach), so that LUSERS
+   * counts invisible users and operators without walking every client at every login (issue 14).
+   */
+  modeIndex: Set<Client> | null = null;
+
   /** User modes, to change them; `hasMode` reads one without making the Set. */
   get modes(): Set<string> {
-    return (this.modeSet ??= new Set());
+    if (this.modeSet === null) {
+      this.modeSet = new Set();
+      this.modeIndex?.add(this);
+    }
+    return this.modeSet;
   }
 
   hasMode(mode: string): boolean {

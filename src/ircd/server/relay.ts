@@ -2,9 +2,10 @@
  * A message relayed to many recipients, serialised once per tag variant.
  *
  * Recipients differ only in which IRCv3 tags they asked for (server-time, account-tag,
- * message-tags), so there are at most 8 distinct byte strings for one relayed message. Each is
- * built on first use and the same Buffer is written to every recipient of that variant
- * (docs/DESIGN.md "Rules the code keeps": Fan-out).
+ * message-tags), so there are at most 8 distinct lines for one relayed message. Each is built
+ * on first use, with its UTF-8 length, and the same string is queued to every recipient of that
+ * variant (docs/DESIGN.md "Rules the code keeps": Fan-out). Lines stay strings until a session's
+ * flush writes its whole turn's output at once (issue 14: no Buffer per relayed message).
  */
 import { serializeBody, serializeTags } from '../../protocol/message.js';
 
@@ -13,10 +14,13 @@ export const TAG_ACCOUNT = 2;
 export const TAG_MESSAGE_TAGS = 4;
 
 export class Relay {
-  /** The untagged line, which most recipients get; the other variants only when asked for. */
-  private plain: Buffer | undefined;
-  private variants: Array<Buffer | undefined> | undefined;
+  /** The untagged line with CRLF, which most recipients get. */
   private readonly body: string;
+  /** UTF-8 length of `body`; -1 until first asked. */
+  private bodyLength = -1;
+  /** Tagged variants by tag mask, and their UTF-8 lengths; only when asked for. */
+  private variants: Array<string | undefined> | undefined;
+  private variantLengths: number[] | undefined;
 
   constructor(
     source: string | null,
@@ -36,29 +40,44 @@ export class Relay {
 
   /** Byte length of the non-tag part including CRLF, for the 512-byte rule. */
   get bodyBytes(): number {
-    // The plain line is needed by most recipients anyway; its length is the byte count.
-    return (this.plain ??= Buffer.from(this.body)).length;
+    if (this.bodyLength < 0) this.bodyLength = Buffer.byteLength(this.body);
+    return this.bodyLength;
   }
 
-  bytesFor(mask: number): Buffer {
-    if (mask === 0) return (this.plain ??= Buffer.from(this.body));
+  /** The line (CRLF included) for a recipient whose tag caps are `mask`. */
+  lineFor(mask: number): string {
+    if (mask === 0 || !this.tagsApply(mask)) return this.body;
+    return this.variant(mask);
+  }
+
+  /** UTF-8 byte length of lineFor(mask). */
+  lengthFor(mask: number): number {
+    if (mask === 0 || !this.tagsApply(mask)) return this.bodyBytes;
+    this.variant(mask);
+    return this.variantLengths![mask]!;
+  }
+
+  /** Whether any tag is sent to a recipient with `mask` (otherwise the plain line, as serializeTags of nothing gives). */
+  private tagsApply(mask: number): boolean {
+    return (mask & TAG_SERVER_TIME) !== 0
+      || ((mask & TAG_ACCOUNT) !== 0 && Boolean(this.account))
+      || ((mask & TAG_MESSAGE_TAGS) !== 0 && (Boolean(this.clientTags?.size) || Boolean(this.msgid)));
+  }
+
+  private variant(mask: number): string {
     const cached = this.variants?.[mask];
-    if (cached) return cached;
-    let buf: Buffer;
-    if (!(mask & TAG_SERVER_TIME) && !(mask & TAG_ACCOUNT && this.account) && !(mask & TAG_MESSAGE_TAGS && (this.clientTags?.size || this.msgid))) {
-      // No tag applies to this recipient: the plain line (what serializeTags of nothing gives).
-      buf = this.plain ??= Buffer.from(this.body);
-    } else {
-      const tags = new Map<string, string>();
-      if (mask & TAG_ACCOUNT && this.account) tags.set('account', this.account);
-      if (mask & TAG_SERVER_TIME) tags.set('time', new Date(this.time).toISOString());
-      if (mask & TAG_MESSAGE_TAGS) {
-        if (this.clientTags) for (const [k, v] of this.clientTags) tags.set(k, v);
-        if (this.msgid) tags.set('msgid', this.msgid);
-      }
-      buf = Buffer.from(serializeTags(tags) + this.body);
+    if (cached !== undefined) return cached;
+    const tags = new Map<string, string>();
+    if (mask & TAG_ACCOUNT && this.account) tags.set('account', this.account);
+    if (mask & TAG_SERVER_TIME) tags.set('time', new Date(this.time).toISOString());
+    if (mask & TAG_MESSAGE_TAGS) {
+      if (this.clientTags) for (const [k, v] of this.clientTags) tags.set(k, v);
+      if (this.msgid) tags.set('msgid', this.msgid);
     }
-    (this.variants ??= new Array<Buffer | undefined>(8))[mask] = buf;
-    return buf;
+    const tagText = serializeTags(tags);
+    const line = tagText + this.body;
+    (this.variants ??= new Array<string | undefined>(8))[mask] = line;
+    (this.variantLengths ??= new Array<number>(8).fill(0))[mask] = Buffer.byteLength(tagText) + this.bodyBytes;
+    return line;
   }
 }

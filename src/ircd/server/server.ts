@@ -55,6 +55,10 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
   /** Registered identities by casefolded nick. */
   readonly clients = new Map<string, Client>();
   readonly channels = new Map<string, Channel>();
+  /** Clients that have user modes (Client.modeIndex): LUSERS counts them, not every client. */
+  readonly clientsWithModes = new Set<Client>();
+  /** Sessions in `sessions` that completed registration (LUSERS: the others are unknown connections). */
+  private registeredSessions = 0;
   /** Casefolded nick → sessions that MONITOR it (IRCv3 monitor). */
   readonly monitoredBy = new Map<string, Set<Session>>();
   readonly loginsPerIp: KeyedRateLimiter;
@@ -166,11 +170,17 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     for (const s of queue) s.flush();
   }
 
+  /** Connections that have not completed registration (LUSERS 253). */
+  get unregisteredSessions(): number {
+    return this.sessions.size - this.registeredSessions;
+  }
+
   onSessionClosed(session: Session, reason: string): void {
     if (!this.sessions.delete(session)) return;
     this.unmonitorAll(session);
     const client = session.client;
     if (client) {
+      this.registeredSessions--;
       client.sessions.delete(session);
       for (const ch of client.channels.values()) ch.membersChanged();
       if (client.sessions.size === 0) this.removeClient(client, reason);
@@ -270,12 +280,14 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     if (!client) {
       const username = identity.account ? identity.account : `~${(session.username ?? 'user').slice(0, NICKLEN - 1)}`;
       client = new Client(identity.nick, folded, identity.account, username, session.ip, session.realname || identity.nick, identity.isService);
+      client.modeIndex = this.clientsWithModes;
       this.clients.set(folded, client);
       isNew = true;
       if (this.clients.size > this.maxUsersSeen) this.maxUsersSeen = this.clients.size;
     }
     client.sessions.add(session);
     for (const ch of client.channels.values()) ch.membersChanged();
+    if (session.client === null && this.sessions.has(session)) this.registeredSessions++;
     session.client = client;
     if (identity.isService) session.exemptFromFakelag = true;
     if (isNew) {
@@ -361,6 +373,7 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
   private removeClient(client: Client, reason: string): void {
     if (this.clients.get(client.folded) !== client) return;
     this.clients.delete(client.folded);
+    this.clientsWithModes.delete(client);
     this.remember(client);
     // Every co-member hears the QUIT exactly once, however many channels they share.
     const relay = new Relay(client.prefix, 'QUIT', [reason], Date.now(), client.account);

@@ -8,7 +8,7 @@
  * it imports nothing above it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { escapeTagValue, MAX_CLIENT_TAG_BYTES, MAX_LINE_BYTES, serializeBody, serializeTags } from '../../protocol/message.js';
 import type { Logger } from '../../util/log.js';
@@ -45,16 +45,15 @@ const labelScope = new AsyncLocalStorage<Session>();
 let batchCounter = 0;
 
 /** `line` (serialised, maybe with tags) with one more tag. */
-function withTag(line: Buffer, tag: string): Buffer {
-  const s = line.toString();
-  return Buffer.from(s.startsWith('@') ? `@${tag};${s.slice(1)}` : `@${tag} ${s}`);
+function withTag(line: string, tag: string): string {
+  return line.startsWith('@') ? `@${tag};${line.slice(1)}` : `@${tag} ${line}`;
 }
 
 /** Whether a serialised line carries a `batch` tag. */
-function hasBatchTag(line: Buffer): boolean {
-  if (line[0] !== 0x40 /* @ */) return false;
-  const s = line.toString('latin1', 0, Math.min(line.length, line.indexOf(0x20)));
-  return /[@;]batch=/.test(s);
+function hasBatchTag(line: string): boolean {
+  if (line.charCodeAt(0) !== 0x40 /* @ */) return false;
+  const sp = line.indexOf(' ');
+  return /[@;]batch=/.test(sp === -1 ? line : line.slice(0, sp));
 }
 
 /** The command word of a line that is not UTF-8 (read as latin1), for FAIL <command> INVALID_UTF8. */
@@ -80,25 +79,27 @@ let nextSessionId = 1;
  */
 const NO_CAPS: ReadonlySet<string> = new Set();
 
-// The last multi-part flush: its parts and the buffer joined from them. Members of one room get
-// the same relayed buffers in the same order within a turn, and the server flushes them one after
+// The last multi-part flush: its parts and the text joined from them. Members of one room get
+// the same relayed lines in the same order within a turn, and the server flushes them one after
 // another, so in a busy room most flushes would join exactly the previous list again: write the
-// same joined buffer instead (docs/DESIGN.md "Rules the code keeps": Fan-out).
+// same joined text instead (docs/DESIGN.md "Rules the code keeps": Fan-out).
 // A flushed `out` array is never modified again (flush replaces it), so keeping it is safe.
-let lastParts: Buffer[] | null = null;
-let lastJoined: Buffer | null = null;
+let lastParts: string[] | null = null;
+let lastJoined = '';
+let lastBytes = 0;
 
-function joinOutput(parts: Buffer[], bytes: number): Buffer {
+function joinOutput(parts: string[], bytes: number): string {
   if (parts.length === 1) return parts[0]!;
   const prev = lastParts;
-  if (prev !== null && prev.length === parts.length && lastJoined!.length === bytes) {
+  if (prev !== null && prev.length === parts.length && lastBytes === bytes) {
     let i = 0;
     while (i < parts.length && prev[i] === parts[i]) i++;
-    if (i === parts.length) return lastJoined!;
+    if (i === parts.length) return lastJoined;
   }
-  const joined = Buffer.concat(parts, bytes);
+  const joined = parts.join('');
   lastParts = parts;
   lastJoined = joined;
+  lastBytes = bytes;
   return joined;
 }
 
@@ -149,10 +150,11 @@ export class Session implements Peer {
   /** keybot and operators are exempt from fakelag. */
   exemptFromFakelag = false;
 
-  // Output queue, flushed once per event-loop turn by the server.
-  private out: Buffer[] = [];
+  // Output queue, flushed once per event-loop turn by the server: lines as strings, their UTF-8
+  // bytes counted for the sendq, encoded once per flush by the socket (issue 14: no Buffer per line).
+  private out: string[] = [];
   /** The response of a labeled command while it runs (labeled-response), sent when it is done. */
-  private labeled: { label: string; lines: Buffer[]; bytes: number } | null = null;
+  private labeled: { label: string; lines: string[]; bytes: number } | null = null;
   private outBytes = 0;
   flushScheduled = false;
   /** limits.sendqBytes, read once: write() runs for every delivery. */
@@ -212,28 +214,34 @@ export class Session implements Peer {
       tags = serializeTags(t);
     }
     let body = serializeBody(source, command, params);
-    if (Buffer.byteLength(body) + 2 > MAX_LINE_BYTES) body = serializeBody(source, command, fitParams(source, command, params));
-    this.write(Buffer.from(tags + body + '\r\n'));
+    let bodyBytes = Buffer.byteLength(body);
+    if (bodyBytes + 2 > MAX_LINE_BYTES) {
+      body = serializeBody(source, command, fitParams(source, command, params));
+      bodyBytes = Buffer.byteLength(body);
+    }
+    this.write(tags + body + '\r\n', (tags === '' ? 0 : Buffer.byteLength(tags)) + bodyBytes + 2);
   }
 
   /** Send a relayed message (serialised once per tag variant across all recipients). */
   relay(r: Relay): void {
     if (this.closed) return;
-    this.write(r.bytesFor(this.tagMask));
+    const mask = this.tagMask;
+    this.write(r.lineFor(mask), r.lengthFor(mask));
   }
 
-  private write(buf: Buffer): void {
+  /** Queue one line (CRLF included) of `bytes` UTF-8 bytes. */
+  private write(line: string, bytes: number): void {
     if (this.labeled !== null && labelScope.getStore() === this) {
-      this.labeled.lines.push(buf);
-      this.labeled.bytes += buf.length;
+      this.labeled.lines.push(line);
+      this.labeled.bytes += bytes;
       if (this.labeled.bytes + this.outBytes + this.socket.writableLength > this.sendqBytes) {
         this.labeled = null;
         this.close('SendQ exceeded', true);
       }
       return;
     }
-    this.out.push(buf);
-    this.outBytes += buf.length;
+    this.out.push(line);
+    this.outBytes += bytes;
     if (this.outBytes + this.socket.writableLength > this.sendqBytes) {
       // Slow reader: drop it rather than let its queue grow without bound.
       this.out = [];
@@ -248,10 +256,17 @@ export class Session implements Peer {
   flush(): void {
     this.flushScheduled = false;
     if (this.outBytes === 0 || this.socket.destroyed) return;
-    const data = joinOutput(this.out, this.outBytes);
+    const bytes = this.outBytes;
+    const data = joinOutput(this.out, bytes);
     this.out = [];
     this.outBytes = 0;
-    this.socket.write(data);
+    // As many bytes as UTF-16 units: all ASCII, written as one-byte text, which the socket encodes
+    // straight into its write. Otherwise, or when the socket still holds earlier output (a slow
+    // reader: this write would wait in its queue), the socket gets the UTF-8 bytes, so that its
+    // writableLength (part of the sendq) counts bytes and a backlog stays outside the V8 heap, as
+    // Buffers, instead of being copied by every young-generation GC while it waits.
+    if (data.length === bytes && this.socket.writableLength === 0) this.socket.write(data, 'latin1');
+    else this.socket.write(Buffer.from(data, data.length === bytes ? 'latin1' : 'utf8'));
   }
 
   /**
@@ -278,15 +293,19 @@ export class Session implements Peer {
     if (l.lines.length === 0) {
       this.sendFrom(name, 'ACK', [], { label: l.label });
     } else if (l.lines.length === 1) {
-      this.write(withTag(l.lines[0]!, `label=${escapeTagValue(l.label)}`));
+      this.writeText(withTag(l.lines[0]!, `label=${escapeTagValue(l.label)}`));
     } else {
       const id = `lr${(++batchCounter).toString(36)}`;
       this.sendFrom(name, 'BATCH', [`+${id}`, 'labeled-response'], { label: l.label });
       // A line inside a nested batch (a chathistory batch in a labeled response) keeps its own
       // batch tag; the nested BATCH lines themselves belong to the outer one (IRCv3 batch).
-      for (const line of l.lines) this.write(hasBatchTag(line) ? line : withTag(line, `batch=${id}`));
+      for (const line of l.lines) this.writeText(hasBatchTag(line) ? line : withTag(line, `batch=${id}`));
       this.sendFrom(name, 'BATCH', [`-${id}`]);
     }
+  }
+
+  private writeText(line: string): void {
+    this.write(line, Buffer.byteLength(line));
   }
 
   /** A fresh batch reference tag (IRCv3 batch), unique within this daemon run. */

@@ -65,15 +65,16 @@ export function visibleChannel(server: IrcServer, session: Peer, client: Client,
 
 /** RPL_LUSER* (RFC 2812 §3.4.2) and the local/global counts (modern.ircdocs.horse 265/266). */
 export function sendLusers(server: IrcServer, session: Peer): void {
+  // Only clients with user modes can be invisible or operators: a walk over those, not over
+  // every client and session at every login (issue 14: registration cost).
   let invisible = 0;
   let opers = 0;
-  for (const c of server.clients.values()) {
+  for (const c of server.clientsWithModes) {
     if (c.hasMode('i')) invisible++;
     if (c.isOper) opers++;
   }
   const users = server.clients.size;
-  let unknown = 0;
-  for (const s of server.sessions) if (!s.client) unknown++;
+  const unknown = server.unregisteredSessions;
   const max = server.maxUsersSeen;
   session.reply(RPL_LUSERCLIENT, `There are ${users - invisible} users and ${invisible} invisible on 1 servers`);
   session.reply(RPL_LUSEROP, String(opers), 'operator(s) online');

@@ -51,6 +51,8 @@ export class KeyvAccountStore implements AccountStore {
     private readonly accounts: Keyv<AccountRecord>,
     private readonly meta: Keyv<number>,
     readonly url: string,
+    /** sqlite only: whether a row exists under a keyv key, without keyv's layers (see get). */
+    private readonly hasRow: ((key: string) => Promise<boolean>) | null = null,
   ) {}
 
   /**
@@ -63,11 +65,12 @@ export class KeyvAccountStore implements AccountStore {
       const factory = await adapterFactory(url);
       // Two keyv instances, each on its own adapter: keyv writes its namespace onto the
       // adapter, so two namespaces cannot share one adapter object.
-      const accounts = makeKeyv<AccountRecord>(await factory(), 'accounts');
+      const accountsAdapter = await factory();
+      const accounts = makeKeyv<AccountRecord>(accountsAdapter, 'accounts');
       opened.push(accounts as Keyv);
       const meta = makeKeyv<number>(await factory(), 'meta');
       opened.push(meta as Keyv);
-      const store = new KeyvAccountStore(accounts, meta, url);
+      const store = new KeyvAccountStore(accounts, meta, url, accountsAdapter instanceof KeyvSqlite ? rowProbe(accountsAdapter) : null);
       await store.migrate();
       return store;
     } catch (err) {
@@ -79,6 +82,10 @@ export class KeyvAccountStore implements AccountStore {
 
   async get(folded: string): Promise<AccountRecord | undefined> {
     this.checkOpen();
+    // Most lookups of a name that is no account come from guest logins (a guest may not take an
+    // account's nick): on sqlite one indexed `SELECT 1` answers those, at about half the cost of
+    // keyv's get (issue 14: registration CPU). A row that exists is read through keyv as before.
+    if (this.hasRow !== null && !(await this.hasRow(`accounts:${folded}`))) return undefined;
     const rec = await this.accounts.get(folded);
     return rec === undefined || rec === null ? undefined : rec;
   }
@@ -230,6 +237,16 @@ export async function adapterFactory(url: string): Promise<AdapterFactory> {
   const Adapter = mod.default as new (uri: string) => KeyvStoreAdapter;
   if (typeof Adapter !== 'function') throw new StoreError(`${pkg} has no default export to construct an adapter from`);
   return async () => new Adapter(url);
+}
+
+/**
+ * Whether the adapter's table holds a row under a key as keyv writes it (`<namespace>:<key>`).
+ * keyv's get answers undefined for a missing row and reads, checks expiry and parses a present one,
+ * so "no row" here is exactly keyv's undefined.
+ */
+function rowProbe(adapter: KeyvSqlite): (key: string) => Promise<boolean> {
+  const sql = `SELECT 1 FROM ${adapter.opts.table as string} WHERE key = ? LIMIT 1`;
+  return async (key) => ((await adapter.query(sql, key)) as unknown[]).length > 0;
 }
 
 /** Rows per upsert or delete statement: at most 2 parameters each, far below SQLite's 32766. */
