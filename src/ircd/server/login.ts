@@ -14,6 +14,7 @@ import {
   RPL_MYINFO, RPL_WELCOME, RPL_YOURHOST,
 } from '../protocol/numerics.js';
 import type { Client } from './model.js';
+import { notifyWatchers } from './notify.js';
 import { placeAtLogin } from './placement.js';
 import { Relay } from './relay.js';
 import type { IrcServer } from './server.js';
@@ -181,21 +182,13 @@ function welcome(server: IrcServer, session: Session, account: string | null, is
  * A SASL login after registration (IRCv3 sasl-3.2), which commands/sasl.ts allows only with
  * config forceNickEqualsAccount off, only for a guest, and only to an account not online: the
  * guest's identity becomes the account's under the nick it has, which no account owns (guests
- * cannot hold an account's name). Co-members with account-notify see ACCOUNT (IRCv3
- * account-notify); the account comes online. A nick that is not the account's keeps it out of
- * rooms (welcome above).
+ * cannot hold an account's name), so it stays out of rooms (welcome above). Co-members with
+ * account-notify, and watchers with extended-monitor and account-notify, see ACCOUNT (IRCv3);
+ * the account comes online.
  */
 export function logInAfterRegistration(server: IrcServer, client: Client, account: string): void {
   client.account = account;
-  const relay = new Relay(client.prefix, 'ACCOUNT', [account], Date.now(), account);
-  const told = new Set<Client>([client]);
-  for (const ch of client.channels.values()) {
-    for (const m of ch.members.keys()) {
-      if (told.has(m)) continue;
-      told.add(m);
-      for (const s of m.sessions) if (s.caps.has('account-notify')) s.relay(relay);
-    }
-  }
+  notifyWatchers(server, client, new Relay(client.prefix, 'ACCOUNT', [account], Date.now(), account), 'account-notify');
   server.emit('presence', { name: account, online: true });
   server.log.info(`login account=${account} nick=${client.nick} after registration`);
 }

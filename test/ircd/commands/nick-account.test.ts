@@ -202,6 +202,35 @@ describe('src/ircd/commands/registration.ts, sasl.ts: config forceNickEqualsAcco
       expect(lines).to.not.include('AUTHENTICATE +');
     });
 
+    it('tells MONITOR watchers with extended-monitor of ACCOUNT (with account-notify) and AWAY (with away-notify), once', async () => {
+      const g = keep(await guest(t.port, 'watched', 'sasl'));
+      const caps = 'extended-monitor account-notify away-notify';
+      const em = keep(await guest(t.port, 'emwatch', caps));
+      const co = keep(await guest(t.port, 'cowatch2', caps)); // also shares a channel: told once
+      const plain = keep(await guest(t.port, 'monwatch', 'account-notify away-notify'));
+      const nocap = keep(await guest(t.port, 'emonly', 'extended-monitor'));
+      const watchers = [em, co, plain, nocap];
+      for (const w of watchers) {
+        w.send('MONITOR + watched');
+        await w.waitLine(/ 730 \S+ :?watched!/);
+      }
+      g.send('JOIN #em');
+      await g.waitLine(/ 366 watched #em /);
+      co.send('JOIN #em');
+      await co.waitLine(/ 366 cowatch2 #em /);
+      const from = watchers.map((w) => w.lines.length);
+      g.send('AUTHENTICATE PLAIN');
+      await g.waitLine(/^AUTHENTICATE \+$/);
+      g.send(`AUTHENTICATE ${b64('dora\0dora\0' + users.dora!.password)}`);
+      await g.waitLine(/ 903 /);
+      g.send('AWAY :gone fishing');
+      await g.waitLine(/ 306 /);
+      const seen = await Promise.all(watchers.map((w, i) => linesUntilSync(w, from[i])));
+      const relayed = seen.map((lines) => lines.filter((l) => / (ACCOUNT|AWAY) /.test(l)));
+      const both = [':watched!~g@127.0.0.1 ACCOUNT dora', ':watched!~g@127.0.0.1 AWAY :gone fishing'];
+      expect(relayed).to.deep.equal([both, both, [], []]);
+    });
+
     it('refuses SASL after registration to an account that is online (904) and re-authentication (907)', async () => {
       keep(await saslLogin(t.port, 'val', users.val!));
       const g = keep(await guest(t.port, 'intruder', 'sasl'));
