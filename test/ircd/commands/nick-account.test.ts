@@ -156,7 +156,7 @@ describe('src/ircd/commands/registration.ts, sasl.ts: config forceNickEqualsAcco
       expect(lines.some((l) => / NICK elsewhere/.test(l))).to.equal(false);
     });
 
-    it('keeps a session under another nick out of its rooms: not placed at login, pending on room.add, JOIN refused', async () => {
+    it('keeps a session under another nick out of its rooms: not placed at login, refused by room.add, JOIN refused', async () => {
       await control.call('room.add', { room: '#sc-nickroom2', accounts: ['jilles'] });
       const c = keep(await saslLogin(t.port, 'jj', users.jilles!));
       const notice = await c.waitLine(/ NOTICE jj :/);
@@ -164,7 +164,8 @@ describe('src/ircd/commands/registration.ts, sasl.ts: config forceNickEqualsAcco
       let lines = await linesUntilSync(c);
       expect(lines.some((l) => / JOIN #sc-nickroom2/.test(l))).to.equal(false);
       const [out] = await control.call('room.add', { room: '#sc-nickroom3', accounts: ['jilles'] });
-      expect(out).to.deep.equal({ account: 'jilles', joined: false });
+      expect(out).to.deep.equal({ account: 'jilles', joined: false, error: { code: 'forbidden', message: 'jilles is connected as jj; encrypted rooms need the account name as nick' } });
+      expect((await control.call('channel.get', { channel: '#sc-nickroom3' }))?.accounts).to.deep.equal([]);
       const from = c.lines.length;
       c.send('JOIN #sc-nickroom2');
       lines = await linesUntilSync(c, from);
