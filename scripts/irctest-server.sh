@@ -5,6 +5,9 @@
 # controllers configure theirs; links.py checks it), oper operuser/operpassword, and flood
 # limits raised the way irctest's own controllers raise ngircd's and InspIRCd's (recvq too:
 # sasl.py sends 400 kB at once and expects 904, not an Excess Flood that depends on TCP chunking).
+# forceNickEqualsAccount off, as irctest runs Ergo (nick reservation, force-nick-equals-account
+# left off): the services tests log in under a nick other than the account, and log guests in
+# with SASL after registration.
 #   scripts/irctest-server.sh CONFIG_DIR HOST PORT [PASSWORD]
 # Needs SEALCHAT (a built checkout) and OPER_HASH (sealchatd hash-password of "operpassword").
 set -eu
@@ -14,6 +17,7 @@ sph=null
 if [ -n "$pass" ]; then sph="\"$(printf '%s' "$pass" | node "$SCD" hash-password --stdin)\""; fi
 cat > "$dir/sealchat.json" <<CONF
 { "serverName": "My.Little.Server", "serverInfo": "test server", "dataDir": "$dir/data", "requireAccount": false, "utf8Only": true,
+  "forceNickEqualsAccount": false,
   "serverPasswordHash": $sph,
   "listen": [{ "host": "$host", "port": $port }],
   "operators": [{ "name": "operuser", "passwordHash": "${OPER_HASH:?}" }],

@@ -33,6 +33,7 @@ describe('src/ircd/config', () => {
     expect(c.store).to.equal(`sqlite://${path.join(dir, 'data', 'sealchat.sqlite')}`);
     expect(c.listen).to.deep.equal([{ host: '127.0.0.1', port: 6667 }]);
     expect(c.requireAccount).to.equal(true);
+    expect(c.forceNickEqualsAccount).to.equal(true);
     expect(c.limits).to.deep.equal(DEFAULT_LIMITS);
     expect(c.serverPasswordHash).to.equal(null);
   });
@@ -58,6 +59,7 @@ describe('src/ircd/config', () => {
     expect(await errorOf(withFile({ limits: { clonesPerIp: -1 } }))).to.equal('config: limits.clonesPerIp must be a non-negative integer (got -1)');
     expect(await errorOf(withFile({ requireAccount: 'yes' }))).to.equal('config: requireAccount must be true or false (got "yes")');
     expect(await errorOf(withFile({ utf8Only: 1 }))).to.equal('config: utf8Only must be true or false (got 1)');
+    expect(await errorOf(withFile({ forceNickEqualsAccount: 'no' }))).to.equal('config: forceNickEqualsAccount must be true or false (got "no")');
     expect(await errorOf(withFile({ listen: [{ host: '::', port: 70000 }] }))).to.equal('config: listen[0].port must be at most 65535 (got 70000)');
     expect(await errorOf(withFile({ serverPasswordHash: 'hunter2' }))).to.match(/^config: serverPasswordHash must be an argon2 hash/);
     expect(await errorOf(withFile({ serverName: 'nodots' }))).to.match(/^config: serverName must be a host name with at least one dot/);

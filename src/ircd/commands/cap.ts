@@ -16,6 +16,7 @@ export const SUPPORTED_CAPS: ReadonlyMap<string, string> = new Map([
   ['draft/chathistory', ''],
   ['echo-message', ''],
   ['extended-join', ''],
+  ['extended-monitor', ''],
   ['invite-notify', ''],
   ['labeled-response', ''],
   ['message-tags', ''],

@@ -45,6 +45,12 @@ export function handleJoin(ctx: RegisteredContext): void {
     // invite exception (+I) only past +i, a ban exception (+e) only past +b.
     // keybot is never banned from a room it operates; its server-side joins (control/channels.ts)
     // do not come through here at all.
+    if (existing && client.account !== null && client.folded !== casefold(client.account) && server.rooms.isRoom(existing.folded)) {
+      // Companions and keybot know a room member by its nick = account (docs/PROTOCOL.md "Room
+      // messages"); with forceNickEqualsAccount off an account may hold another nick, not in a room.
+      session.reply(ERR_INVITEONLYCHAN, existing.name, `Cannot join channel: an encrypted room needs your account name ${client.account} as nick`);
+      return;
+    }
     if (existing && !existing.invited.has(client.folded)) {
       if (existing.flags.has('i') && !existing.listMatches('I', client)) {
         session.reply(ERR_INVITEONLYCHAN, existing.name, 'Cannot join channel (+i): it is invite-only');

@@ -1,6 +1,7 @@
 /**
  * Presence: AWAY (RFC 2812 §4.1, IRCv3 away-notify) and MONITOR (IRCv3 monitor: 730/731 are also
- * pushed by the server when a watched nick comes or goes).
+ * pushed by the server when a watched nick comes or goes; with extended-monitor, AWAY and ACCOUNT
+ * too, server/notify.ts).
  */
 import { casefold, isValidNick } from '../../protocol/names.js';
 import { truncateUtf8 } from '../protocol/text.js';
@@ -8,7 +9,7 @@ import {
   ERR_MONLISTFULL, ERR_UNKNOWNCOMMAND, RPL_ENDOFMONLIST, RPL_MONLIST, RPL_MONOFFLINE, RPL_MONONLINE,
   RPL_NOWAWAY, RPL_UNAWAY,
 } from '../protocol/numerics.js';
-import type { Client } from '../server/model.js';
+import { notifyWatchers } from '../server/notify.js';
 import { Relay } from '../server/relay.js';
 import type { Session } from '../server/session.js';
 import type { RegisteredContext } from './types.js';
@@ -98,14 +99,7 @@ export function handleAway(ctx: RegisteredContext): void {
   client.away = text;
   if (text === null) session.reply(RPL_UNAWAY, 'You are no longer marked as being away');
   else session.reply(RPL_NOWAWAY, 'You have been marked as being away');
-  // away-notify (IRCv3): co-members with the cap learn of the change.
-  const relay = new Relay(client.prefix, 'AWAY', text === null ? [] : [text], Date.now(), client.account);
-  const told = new Set<Client>();
-  for (const ch of client.channels.values()) {
-    for (const m of ch.members.keys()) {
-      if (m === client || told.has(m)) continue;
-      told.add(m);
-      for (const s of m.sessions) if (s.caps.has('away-notify')) s.relay(relay);
-    }
-  }
+  // away-notify (IRCv3): co-members with the cap learn of the change, and so do watchers with
+  // extended-monitor.
+  notifyWatchers(ctx.server, client, new Relay(client.prefix, 'AWAY', text === null ? [] : [text], Date.now(), client.account), 'away-notify');
 }

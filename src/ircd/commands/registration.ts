@@ -9,6 +9,8 @@ import {
   ERR_ALREADYREGISTERED, ERR_ERRONEUSNICKNAME, ERR_NEEDMOREPARAMS, ERR_NICKNAMEINUSE, ERR_NONICKNAMEGIVEN,
 } from '../protocol/numerics.js';
 import { completeRegistration } from '../server/login.js';
+import type { Client } from '../server/model.js';
+import type { IrcServer } from '../server/server.js';
 import type { Context, RegisteredContext } from './types.js';
 
 // PASS <password>   or   PASS <account>:<password>  (bouncer convention)
@@ -44,9 +46,22 @@ async function changeNick(ctx: RegisteredContext, nick: string): Promise<void> {
   const { session, server, client } = ctx;
   const folded = casefold(nick);
   if (client.account) {
-    // nick = account name (docs/DESIGN.md "Rules the code keeps"); only the case may differ, and we keep the registered one.
-    if (folded !== client.folded) session.reply(ERR_ERRONEUSNICKNAME, nick, 'Your nick is your account name; it cannot be changed');
-    return;
+    const own = folded === casefold(client.account);
+    if (server.config.forceNickEqualsAccount) {
+      // nick = account name (docs/DESIGN.md "Rules the code keeps"); only the case may differ, and we keep the registered one.
+      if (folded !== client.folded) session.reply(ERR_ERRONEUSNICKNAME, nick, 'Your nick is your account name; it cannot be changed');
+      return;
+    }
+    if (own) {
+      // Back to the account's own name (in its registered case); its rooms follow at the next login.
+      if (folded !== client.folded) server.rename(client, client.account);
+      return;
+    }
+    if (folded !== client.folded && inRoom(server, client)) {
+      // Companions and keybot know a room member by its nick = account (docs/PROTOCOL.md "Room messages").
+      session.reply(ERR_ERRONEUSNICKNAME, nick, 'You are in an encrypted room: there your nick must stay your account name');
+      return;
+    }
   }
   if (nick === client.nick) return;
   if (folded !== client.folded) {
@@ -58,6 +73,11 @@ async function changeNick(ctx: RegisteredContext, nick: string): Promise<void> {
   }
   // A change of case only is a change too: the client and its channels see the new spelling.
   server.rename(client, nick);
+}
+
+function inRoom(server: IrcServer, client: Client): boolean {
+  for (const folded of client.channels.keys()) if (server.rooms.isRoom(folded)) return true;
+  return false;
 }
 
 // USER <username> <mode> <unused> :<realname>   (RFC 2812 §3.1.3)

@@ -1,12 +1,16 @@
 /**
  * AUTHENTICATE: SASL PLAIN (IRCv3 sasl-3.1/3.2). A success sets the session's account, which
- * registration (server/login.ts) then uses without asking for a password again.
+ * registration (server/login.ts) then uses without asking for a password again. After
+ * registration only a guest may log in, and only with config forceNickEqualsAccount off.
  */
 import { casefold } from '../../protocol/names.js';
 import {
   ERR_ALREADYREGISTERED, ERR_SASLABORTED, ERR_SASLALREADY, ERR_SASLFAIL, ERR_SASLTOOLONG, RPL_LOGGEDIN, RPL_SASLMECHS,
   RPL_SASLSUCCESS,
 } from '../protocol/numerics.js';
+import type { AccountRecord } from '../store/index.js';
+import type { Client } from '../server/model.js';
+import { logInAfterRegistration } from '../server/login.js';
 import type { Context } from './types.js';
 
 const SASL_CHUNK = 400;
@@ -17,15 +21,17 @@ const SASL_MAX = 1200;
 export async function handleAuthenticate(ctx: Context): Promise<void> {
   const { session, server, params } = ctx;
   const arg = params[0];
-  if (session.client) {
-    // sasl-3.2 lets servers allow a new AUTHENTICATE after registration; we do not. A nick here
-    // is its account name (docs/DESIGN.md), so logging a connection into another account would
-    // change who it is under the channels it sits in. 462 is the reply the spec's readers expect
-    // from a server without it (irctest: SASL_AFTER_REGISTRATION not supported).
+  if (session.client && server.config.forceNickEqualsAccount) {
+    // sasl-3.2 lets servers allow a new AUTHENTICATE after registration. A nick here is its
+    // account name (docs/DESIGN.md), so a guest logging in would have to become someone else
+    // under the channels it sits in. 462 is the reply the spec's readers expect from a server
+    // without it (irctest: SASL_AFTER_REGISTRATION not supported).
     session.reply(ERR_ALREADYREGISTERED, 'You may not reregister: SASL is only available before registration');
     return;
   }
-  if (session.saslAccount) {
+  if (session.saslAccount || session.client?.account != null) {
+    // No re-authentication (a SHOULD of sasl-3.2): it would move every session of the identity,
+    // and its rooms, to another account. 907 is the spec's answer for it.
     session.reply(ERR_SASLALREADY, 'You have already authenticated using SASL');
     return;
   }
@@ -81,8 +87,25 @@ export async function handleAuthenticate(ctx: Context): Promise<void> {
     if (session.saslAttempts >= 3) session.close('Too many failed SASL attempts', true);
     return;
   }
+  if (session.client) return logInGuest(ctx, session.client, record);
   session.saslAccount = record.name;
   const mask = `${session.nick ?? record.name}!${record.name}@${session.ip}`;
   session.reply(RPL_LOGGEDIN, mask, record.name, `You are now logged in as ${record.name}`);
+  session.reply(RPL_SASLSUCCESS, 'SASL authentication successful');
+}
+
+/**
+ * A guest logs in after registration (forceNickEqualsAccount off; server/login.ts). Not to the
+ * key service's account (its nick is reserved) nor to an account already online: one identity per
+ * account, and a guest's nick cannot become that identity's.
+ */
+function logInGuest(ctx: Context, client: Client, record: AccountRecord): void {
+  const { session, server } = ctx;
+  if (record.service === true || server.isOnline(record.name)) {
+    session.reply(ERR_SASLFAIL, `SASL authentication failed: ${record.name} is already connected; log in before registering to share its nick`);
+    return;
+  }
+  logInAfterRegistration(server, client, record.name);
+  session.reply(RPL_LOGGEDIN, client.prefix, record.name, `You are now logged in as ${record.name}`);
   session.reply(RPL_SASLSUCCESS, 'SASL authentication successful');
 }

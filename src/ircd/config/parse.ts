@@ -80,7 +80,7 @@ const MOTD_LINE_RE = /^[^\r\n\0]*$/;
 
 const TOP_KEYS = [
   'serverName', 'networkName', 'serverInfo', 'dataDir', 'listen', 'store', 'requireAccount', 'utf8Only',
-  'serverPasswordHash', 'operators', 'motd', 'keybot', 'limits', 'history',
+  'forceNickEqualsAccount', 'serverPasswordHash', 'operators', 'motd', 'keybot', 'limits', 'history',
 ] as const;
 
 export function parseConfig(raw: unknown, baseDir: string): Config {
@@ -96,6 +96,7 @@ export function parseConfig(raw: unknown, baseDir: string): Config {
     store: '',
     requireAccount: src.requireAccount === undefined ? d.requireAccount : bool(src.requireAccount, 'requireAccount'),
     utf8Only: src.utf8Only === undefined ? d.utf8Only : bool(src.utf8Only, 'utf8Only'),
+    forceNickEqualsAccount: src.forceNickEqualsAccount === undefined ? d.forceNickEqualsAccount : bool(src.forceNickEqualsAccount, 'forceNickEqualsAccount'),
     serverPasswordHash:
       src.serverPasswordHash === undefined || src.serverPasswordHash === null
         ? null

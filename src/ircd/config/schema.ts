@@ -95,6 +95,14 @@ export interface Config {
    * (IRCv3 utf8-only). Off: bad bytes are read as U+FFFD, as before.
    */
   utf8Only: boolean;
+  /**
+   * An account holder's nick is its account name (docs/DESIGN.md "Nick is the account"). false
+   * (Ergo's `accounts.nick-reservation.force-nick-equals-account: false`) lets a session logged in
+   * with SASL or PASS use another nick that no account owns, and lets a guest log in with SASL
+   * after registration; such a session is kept out of rooms, whose end-to-end layer binds the
+   * sender's nick to its account (docs/OPERATIONS.md "forceNickEqualsAccount").
+   */
+  forceNickEqualsAccount: boolean;
   /** argon2 encoded hash of an optional server-wide password (PASS), or null. */
   serverPasswordHash: string | null;
   /** OPER credentials. */
@@ -142,6 +150,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze({
   store: '',
   requireAccount: true,
   utf8Only: false,
+  forceNickEqualsAccount: true,
   serverPasswordHash: null,
   operators: [],
   motd: [

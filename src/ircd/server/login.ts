@@ -13,7 +13,10 @@ import {
   ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_PASSWDMISMATCH, ERR_SASLABORTED, RPL_CREATED,
   RPL_MYINFO, RPL_WELCOME, RPL_YOURHOST,
 } from '../protocol/numerics.js';
+import type { Client } from './model.js';
+import { notifyWatchers } from './notify.js';
 import { placeAtLogin } from './placement.js';
+import { Relay } from './relay.js';
 import type { IrcServer } from './server.js';
 import type { Session } from './session.js';
 import { sendChannelBurst, sendIsupport, sendLusers, sendMotd } from './views.js';
@@ -86,7 +89,20 @@ async function register(server: IrcServer, session: Session): Promise<void> {
     session.close('Key service already connected', true);
     return;
   }
-  welcome(server, session, account, isService);
+  welcome(server, session, account, isService, await nickWanted(server, session, account, isService));
+}
+
+/**
+ * The nick an account holder asks to register under. The nick is the account (docs/DESIGN.md
+ * "Nick is the account"), unless config forceNickEqualsAccount is off (Ergo's
+ * force-nick-equals-account): then the NICK it sent, if that is no account's name and not
+ * keybot's. welcome() makes the final, synchronous choice.
+ */
+async function nickWanted(server: IrcServer, session: Session, account: string, isService: boolean): Promise<string> {
+  const wanted = session.nick!;
+  const folded = casefold(wanted);
+  if (server.config.forceNickEqualsAccount || isService || folded === casefold(account) || folded === KEYBOT_NICK) return account;
+  return (await server.accounts.get(wanted)) === null ? wanted : account;
 }
 
 async function guestPasswordOk(server: IrcServer, password: string): Promise<boolean> {
@@ -113,10 +129,21 @@ async function registerGuest(server: IrcServer, session: Session): Promise<void>
   welcome(server, session, null, false, nick);
 }
 
-function welcome(server: IrcServer, session: Session, account: string | null, isService: boolean, guestNick?: string): void {
+function welcome(server: IrcServer, session: Session, account: string | null, isService: boolean, wanted: string): void {
   if (session.closed) return;
-  const nick = account ?? guestNick!;
-  const attached = server.attach(session, { nick, account, isService });
+  let nick = wanted;
+  let attached: ReturnType<IrcServer['attach']>;
+  if (account === null) {
+    attached = server.attach(session, { nick, account, isService });
+  } else {
+    // One identity per account: a further session joins the one online, under its nick. A nick
+    // taken meanwhile, or any nick but the account's own while forceNickEqualsAccount is on,
+    // gives way to the account name, which no one else may hold (001 says which it is).
+    const online = server.clientOfAccount(account);
+    if (online) nick = online.nick;
+    attached = server.attach(session, { nick, account, isService });
+    if (!attached && casefold(nick) !== casefold(account)) attached = server.attach(session, { nick: (nick = account), account, isService });
+  }
   if (!attached) {
     // Another connection took this nick while ours was being checked: it keeps it, this one
     // stays unregistered and may choose another (RFC 2812 §3.1.2).
@@ -141,6 +168,27 @@ function welcome(server: IrcServer, session: Session, account: string | null, is
     }
   }
   // Rooms that outlive a connection: the account's rooms, then its mailbox (docs/PROTOCOL.md).
-  placeAtLogin(server, session);
-  server.log.info(`login ${account ? `account=${account}` : `guest=${nick}`} ip=${session.ip} session=${session.id}`);
+  // Companions and keybot know a room member by a nick that is its account name (docs/PROTOCOL.md
+  // "Room messages"), so an identity under another nick (forceNickEqualsAccount off) is placed in
+  // none, and its mailbox waits for a login under the account's name.
+  if (account === null || client.folded === casefold(account)) placeAtLogin(server, session);
+  else if (server.rooms.roomsOf(casefold(account)).length > 0) {
+    session.sendFrom(name, 'NOTICE', [client.nick, `Your encrypted rooms need your account name as nick: they wait until you connect as ${account}`]);
+  }
+  server.log.info(`login ${account ? `account=${account} nick=${client.nick}` : `guest=${nick}`} ip=${session.ip} session=${session.id}`);
+}
+
+/**
+ * A SASL login after registration (IRCv3 sasl-3.2), which commands/sasl.ts allows only with
+ * config forceNickEqualsAccount off, only for a guest, and only to an account not online: the
+ * guest's identity becomes the account's under the nick it has, which no account owns (guests
+ * cannot hold an account's name), so it stays out of rooms (welcome above). Co-members with
+ * account-notify, and watchers with extended-monitor and account-notify, see ACCOUNT (IRCv3);
+ * the account comes online.
+ */
+export function logInAfterRegistration(server: IrcServer, client: Client, account: string): void {
+  client.account = account;
+  notifyWatchers(server, client, new Relay(client.prefix, 'ACCOUNT', [account], Date.now(), account), 'account-notify');
+  server.emit('presence', { name: account, online: true });
+  server.log.info(`login account=${account} nick=${client.nick} after registration`);
 }

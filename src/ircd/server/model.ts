@@ -37,11 +37,11 @@ export class Client {
   lastActiveAt = Date.now();
 
   constructor(
-    /** Display nick; equals the account name for account holders. */
+    /** Display nick; equals the account name for account holders unless config forceNickEqualsAccount is off. */
     public nick: string,
     public folded: string,
-    /** Account name (display case), or null for a guest. */
-    readonly account: string | null,
+    /** Account name (display case), or null for a guest (until a SASL login after registration: commands/sasl.ts). */
+    public account: string | null,
     readonly username: string,
     readonly hostname: string,
     readonly realname: string,

@@ -57,6 +57,13 @@ export function addToRoom(server: IrcServer, roomName: string, records: Array<{ 
     if (name === null) return { account: asked, joined: false, error: { code: 'not_found', message: `no account named ${asked}` } };
     const client = server.findClient(name);
     const online = client !== undefined && client.account !== null && casefold(client.account) === casefold(name);
+    const elsewhere = online ? undefined : server.clientOfAccount(name);
+    if (elsewhere) {
+      // forceNickEqualsAccount off: online under another nick, which a room cannot have
+      // (docs/PROTOCOL.md "Room messages"). Refused rather than pending, so that keybot keeps
+      // no one in a room it could not open.
+      return { account: name, joined: false, error: { code: 'forbidden', message: `${name} is connected as ${elsewhere.nick}; encrypted rooms need the account name as nick` } };
+    }
     if (online && client.isService) {
       joinRoom(server, client, channel);
       return { account: name, joined: true };

@@ -255,8 +255,23 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     return this.clients.get(casefold(nick));
   }
 
+  /**
+   * The identity logged in to account `name`. Its nick is the account name, unless config
+   * forceNickEqualsAccount is off: then it may hold another nick, and only then is the registry
+   * walked (at logins and control calls, never per message).
+   */
+  clientOfAccount(name: string): Client | undefined {
+    const folded = casefold(name);
+    const byNick = this.clients.get(folded);
+    if (byNick?.account != null && casefold(byNick.account) === folded) return byNick;
+    if (this.config.forceNickEqualsAccount) return undefined;
+    for (const c of this.clients.values()) if (c.account !== null && casefold(c.account) === folded) return c;
+    return undefined;
+  }
+
+  /** Whether account `name` has a session (docs/DESIGN.md "Presence"). */
   isOnline(name: string): boolean {
-    return this.clients.has(casefold(name));
+    return this.clientOfAccount(name) !== undefined;
   }
 
   onlineAccounts(): string[] {
@@ -297,15 +312,16 @@ export class IrcServer extends EventEmitter<ServerEvents> implements SessionHost
     return { client, isNew };
   }
 
-  /** A guest holding `nick` (which an account now owns) is disconnected; an account's own client is left alone. */
+  /** Whoever holds `nick` (which an account now owns) is disconnected, unless it is that account's own client. */
   releaseGuestNick(nick: string, reason: string): void {
     const client = this.findClient(nick);
-    if (client && client.account === null) this.disconnect(client, reason);
+    // With forceNickEqualsAccount off another account's identity may hold the nick too.
+    if (client && (client.account === null || casefold(client.account) !== casefold(nick))) this.disconnect(client, reason);
   }
 
   /** Disconnect every session of an account (account deleted, KILL). */
   disconnectAccount(name: string, reason: string): void {
-    const client = this.findClient(name);
+    const client = this.clientOfAccount(name);
     if (client) this.disconnect(client, reason);
   }
 
