@@ -187,3 +187,64 @@ export async function registerAccount(port: number, name: string, password: stri
 export function versions(): string {
   return `${spawnSync(INSPIRCD, ['--version']).stdout?.toString().trim()} / ${spawnSync(ATHEME, ['-v']).stdout?.toString().split('\n')[0]}`;
 }
+
+const NGIRCD = '/usr/sbin/ngircd';
+export const NGIRCD_NETWORK = 'ngtest';
+
+/** Undefined when ngIRCd can run here, else why not. */
+export function ngircdMissing(): string | undefined {
+  return existsSync(NGIRCD) ? undefined : `needs ${NGIRCD} (apt-get install ngircd)`;
+}
+
+/**
+ * ngIRCd (no services: keybot keeps its own accounts there) on a free loopback port, with a
+ * generated config that includes nothing of the system's (IncludeDir is the temp dir). Nicks up to
+ * 30 characters (ngIRCd's default is 9). Under root it drops to nobody after reading the config.
+ */
+export async function startNgircd(): Promise<TestNetwork> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-ngircd-'));
+  const port = await freePort();
+  const conf = `[Global]
+Name = irc.ngtest.local
+Info = sealchat test
+Listen = 127.0.0.1
+Ports = ${port}
+Network = ${NGIRCD_NETWORK}
+MotdPhrase = sealchat ngIRCd test
+[Limits]
+MaxNickLength = 30
+MaxJoins = 50
+[Options]
+PAM = no
+Ident = no
+DNS = no
+IncludeDir = ${dir}
+# An IRC operator may set channel modes without being a channel operator: the tests' stand-in
+# for what a network's operators can do to a room.
+OperCanUseMode = yes
+[Operator]
+Name = ${OPER.name}
+Password = ${OPER.password}
+`;
+  await writeFile(path.join(dir, 'ngircd.conf'), conf);
+  const ircd = spawn(NGIRCD, ['--nodaemon', '--config', path.join(dir, 'ngircd.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  ircd.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  ircd.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const stop = async (): Promise<void> => {
+    if (ircd.exitCode === null && ircd.signalCode === null) {
+      const gone = new Promise((r) => ircd.once('exit', r));
+      ircd.kill('SIGTERM');
+      await gone;
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await until(() => /Now listening on \[127\.0\.0\.1\]:\d+/.test(out) || ircd.exitCode !== null, 'ngIRCd to listen', 15_000);
+    if (ircd.exitCode !== null) throw new Error(`ngIRCd did not start:\n${out}`);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, dir, stop };
+}
