@@ -11,6 +11,7 @@ import type { IrcEndpoint } from '../bot/keybot.js';
 import type { Config } from '../ircd/config.js';
 import { parseHostPort } from '../protocol/address.js';
 import { formatFingerprint } from '../protocol/fingerprint.js';
+import { KEYBOT_NICK } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import { VERSION } from '../util/version.js';
 import { UsageError } from './util.js';
@@ -114,6 +115,10 @@ export interface RunNetworkKeybotOptions {
   account: string;
   password: string;
   keyChangeCoolDownMs: number;
+  /** `keybot`: a network without services; keybot keeps its own accounts (docs/NETWORKS.md "ngIRCd"). */
+  accounts?: 'services' | 'keybot';
+  /** OPER after login (ngIRCd's +F). */
+  oper?: { name: string; password: string };
   out?: NodeJS.WritableStream;
 }
 
@@ -129,9 +134,16 @@ export async function runNetworkKeybot(opts: RunNetworkKeybotOptions): Promise<n
     irc: endpoint,
     rotateAfterMessages: config.keybot.rotateAfterMessages,
     rotateAfterMs: config.keybot.rotateAfterMs,
-    network: { account: opts.account, password: opts.password, keyChangeCoolDownMs: opts.keyChangeCoolDownMs },
+    network: {
+      account: opts.account,
+      password: opts.password,
+      keyChangeCoolDownMs: opts.keyChangeCoolDownMs,
+      ...(opts.accounts ? { accounts: opts.accounts } : {}),
+      ...(opts.oper ? { oper: opts.oper } : {}),
+    },
   });
   out.write(`keybot ${VERSION}: key fingerprint ${formatFingerprint(bot.fingerprint)}\n`);
-  out.write(`keybot: logged in to ${endpoint.host}:${endpoint.port}${endpoint.tls ? ' (TLS)' : ''} as ${opts.account}; key directory in ${config.dataDir}\n`);
+  const as = opts.accounts === 'keybot' ? `${KEYBOT_NICK} with its own accounts` : opts.account;
+  out.write(`keybot: logged in to ${endpoint.host}:${endpoint.port}${endpoint.tls ? ' (TLS)' : ''} as ${as}; key directory in ${config.dataDir}\n`);
   return serveUntilStopped(bot);
 }

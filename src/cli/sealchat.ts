@@ -87,7 +87,7 @@ const COMMANDS: Command[] = [
   },
   {
     name: 'register',
-    usage: '--server HOST:PORT --user NAME [--tls] [--key FILE] [--old-key FILE] [--keybot-fingerprint FP]',
+    usage: '--server HOST:PORT --user NAME [--tls] [--key FILE] [--old-key FILE] [--keybot-account] [--keybot-fingerprint FP]',
     summary: "on an IRC network where keybot keeps its own key directory, register your key with keybot (docs/NETWORKS.md)",
     options: {
       ...SERVER_OPTIONS,
@@ -97,6 +97,7 @@ const COMMANDS: Command[] = [
       'old-passphrase-file': { type: 'string' },
       'password-file': { type: 'string' },
       'password-env': { type: 'string' },
+      'keybot-account': { type: 'boolean' },
       ...PASSPHRASE_OPTIONS,
     },
     optionHelp: [
@@ -107,6 +108,7 @@ const COMMANDS: Command[] = [
       ['--old-passphrase-file FILE', "read the old key's passphrase from FILE (else it is asked)"],
       ['--password-file FILE', 'read the account password from FILE (else it is asked, without echo)'],
       ['--password-env VAR', 'read the account password from the environment variable VAR'],
+      ['--keybot-account', "a network without services (ngIRCd): no SASL; the password is your keybot account's (made the first time)"],
       ...PASSPHRASE_HELP,
     ],
     args: { min: 0, max: 0 },
