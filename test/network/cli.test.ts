@@ -73,11 +73,14 @@ describe('sealchatd keybot --network and sealchat register (src/cli/keybot.ts, s
     expect(endorsed.code, endorsed.stderr).to.equal(0);
     expect(endorsed.stdout).to.include(`register: key ${bobFp} registered for alice, replacing ${aliceFp} (signed by it)`);
 
-    // A wrong account password: SASL fails, and keybot will not take a key from someone not logged in.
+    // A wrong account password: SASL fails (904), and the login fails there, in words, at once
+    // (not registered unauthenticated, to be refused by keybot or to wait).
     await writeFile(path.join(dir, 'wrong'), 'not-the-password\n');
+    const t0 = Date.now();
     const wrong = await CliProcess.run(['register', '--server', server, '--user', 'alice', '--key', path.join(dir, 'alice.key.asc'), '--password-file', path.join(dir, 'wrong')], { home: dir, ms: 60_000 });
     expect(wrong.code).to.equal(1);
-    expect(wrong.stderr).to.match(/cannot register: .*log in to your network account first/);
+    expect(wrong.stderr).to.match(new RegExp(`cannot log in to ${server} as alice: wrong account name or password \\(SASL login as alice failed: `));
+    expect(Date.now() - t0).to.be.below(15_000);
 
     keybot.child.kill('SIGTERM');
     expect(await keybot.exited).to.deep.equal({ code: 0, signal: null });

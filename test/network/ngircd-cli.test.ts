@@ -68,6 +68,11 @@ describe('sealchatd keybot --accounts keybot and sealchat register --keybot-acco
     expect(wrong.stdout).to.include('login refused: wrong password for the keybot account alice');
     expect(wrong.stderr).to.match(/keybot did not log you in/);
 
+    // Without --keybot-account the companion asks for SASL, which ngIRCd does not offer: it says so.
+    const sasl = await CliProcess.run(as('password').filter((x) => x !== '--keybot-account'), { home: dir, ms: 60_000 });
+    expect(sasl.code, sasl.stdout).to.equal(1);
+    expect(sasl.stderr).to.match(/offers no SASL \(a network without services\? there, log in to keybot instead: --keybot-account\)/);
+
     keybot.child.kill('SIGTERM');
     expect(await keybot.exited).to.deep.equal({ code: 0, signal: null });
   });
