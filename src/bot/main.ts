@@ -24,6 +24,7 @@ import { KeybotConnection, type IrcEndpoint, type IrcEventSink } from './keybot.
 import { loadRoomMemory, RoomMemoryWriter, type StoredRoomMemory } from './room-memory.js';
 import type { RememberedRoom } from './rooms.js';
 import { KeyService, type KeyServiceOptions } from './service.js';
+import type { Pace } from './network/pacing.js';
 import { NetworkSession, type NetworkAccounts } from './network/session.js';
 
 const log = createLogger('keybot');
@@ -63,6 +64,8 @@ export interface KeybotOptions {
     accounts?: NetworkAccounts;
     /** An IRC operator block to OPER to after login (ngIRCd: for +F, relaxed flood protection). */
     oper?: { name: string; password: string };
+    /** Pacing of keybot's lines under the network's flood limits (network/pacing.ts); false: none. */
+    pace?: Pace | false;
   };
 }
 
@@ -162,6 +165,7 @@ export class Keybot {
           ...(this.opts.network.keyChangeCoolDownMs !== undefined ? { keyChangeCoolDownMs: this.opts.network.keyChangeCoolDownMs } : {}),
           ...(this.opts.network.accounts ? { accounts: this.opts.network.accounts } : {}),
           ...(this.opts.network.oper ? { oper: this.opts.network.oper } : {}),
+          ...(this.opts.network.pace !== undefined ? { pace: this.opts.network.pace } : {}),
         })
       : undefined;
     const directory: UserDirectory = network

@@ -45,7 +45,7 @@ describe('sealchatd keybot --network and sealchat register (src/cli/keybot.ts, s
 
   it('keybot serves the network from the command line and a user registers, changes and re-registers a key', async function () {
     if (why) this.skip();
-    keybot = spawnSealchatd(['keybot', '--network', `irc://127.0.0.1:${net!.port}`, '--password-file', path.join(dir, 'password'), '--data', path.join(dir, 'keybot'), '--key-change-cool-down', '1h']);
+    keybot = spawnSealchatd(['keybot', '--network', `irc://127.0.0.1:${net!.port}`, '--password-file', path.join(dir, 'password'), '--data', path.join(dir, 'keybot'), '--key-change-cool-down', '1h', '--pace', '50,15']);
     await until(() => /logged in to 127\.0\.0\.1:\d+ as keybot/.test(keybot!.stdout()) || keybot!.child.exitCode !== null, () => `keybot to log in; stdout:\n${keybot!.stdout()}\nstderr:\n${keybot!.stderr()}`, 30_000);
     expect(keybot.child.exitCode, keybot.stderr()).to.equal(null);
     expect(keybot.stdout()).to.match(/key fingerprint [0-9A-F ]{40,}/);
@@ -105,6 +105,7 @@ describe('sealchatd keybot --network: command-line errors', function () {
     ['a cool-down that is not a duration', ['--network', 'irc://127.0.0.1', '--password-env', 'X', '--key-change-cool-down', 'soon'], /--key-change-cool-down: "soon" is not a duration/],
     ['--insecure without TLS', ['--network', 'irc://127.0.0.1', '--password-env', 'X', '--insecure'], /--insecure is for ircs:\/\/ networks/],
     ['a network option without --network', ['--account', 'kb'], /--account is for --network/],
+    ['a --pace that is not BURST,PER_SECOND', ['--network', 'irc://127.0.0.1', '--password-env', 'X', '--pace', 'fast'], /--pace: "fast" is not BURST,PER_SECOND \(e\.g\. 8,1\) or off/],
   ];
   for (const [what, args, message] of cases) {
     it(`rejects ${what} with exit 2 and says why`, async () => {

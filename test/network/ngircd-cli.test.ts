@@ -46,7 +46,7 @@ describe('sealchatd keybot --accounts keybot and sealchat register --keybot-acco
     if (why) return this.skip();
     keybot = spawnSealchatd([
       'keybot', '--network', `irc://127.0.0.1:${net!.port}`, '--accounts', 'keybot', '--oper', OPER.name,
-      '--password-file', path.join(dir, 'oper'), '--data', path.join(dir, 'keybot'),
+      '--password-file', path.join(dir, 'oper'), '--data', path.join(dir, 'keybot'), '--pace', '50,15',
     ]);
     await until(() => /logged in to 127\.0\.0\.1:\d+ as keybot with its own accounts/.test(keybot!.stdout()) || keybot!.child.exitCode !== null, () => `keybot to log in; stdout:\n${keybot!.stdout()}\nstderr:\n${keybot!.stderr()}`, 30_000);
     expect(keybot.child.exitCode, keybot.stderr()).to.equal(null);

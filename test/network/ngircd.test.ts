@@ -17,7 +17,7 @@ import { startKeybot, type Keybot } from '../../src/bot/main.js';
 import { SealClient, type RoomMessageEvent } from '../../src/client/client.js';
 import { keyFor } from '../helpers/daemon.js';
 import { ROOM_RE, until } from '../helpers/poll.js';
-import { OPER, connectPlain, ngircdMissing, startNgircd, type TestNetwork } from './servers.js';
+import { OPER, ROOMY_PACE, connectPlain, ngircdMissing, startNgircd, type TestNetwork } from './servers.js';
 
 const PASSWORD = 'keybot-pw-for-tests';
 
@@ -55,7 +55,7 @@ describe('keybot on ngIRCd with its own accounts (issue 16)', function () {
       rotateAfterMessages: 1000,
       rotateAfterMs: 3_600_000,
       commands: { burst: 100 },
-      network: { account: 'keybot', password: '', accounts: 'keybot', oper: OPER, keyChangeCoolDownMs: 3_600_000 },
+      network: { account: 'keybot', password: '', accounts: 'keybot', oper: OPER, keyChangeCoolDownMs: 3_600_000, pace: ROOMY_PACE },
     });
   });
 

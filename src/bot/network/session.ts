@@ -22,6 +22,7 @@ import type { KeyService } from '../service.js';
 import { KeybotAccounts, KeybotLogins } from './accounts.js';
 import { NetworkDirectory } from './directory.js';
 import { NetworkKeyStore } from './keystore.js';
+import { DEFAULT_PACE, paceLines, type Pace } from './pacing.js';
 import { KeyRegistrations } from './registration.js';
 
 const log = createLogger('keybot');
@@ -40,6 +41,8 @@ export interface NetworkSessionOptions {
    * and a rekey of a room of ten takes ten seconds or more (docs/NETWORKS.md "ngIRCd").
    */
   oper?: { name: string; password: string };
+  /** Pacing of keybot's lines (pacing.ts; default DEFAULT_PACE, under InspIRCd's default class); false: none. */
+  pace?: Pace | false;
 }
 
 /** `services`: the network's (SASL, account-tag; InspIRCd + Atheme). `keybot`: keybot's own (ngIRCd). */
@@ -71,7 +74,11 @@ export class NetworkSession {
     const store = await NetworkKeyStore.open(o.dataDir, o.keyChangeCoolDownMs !== undefined ? { coolDownMs: o.keyChangeCoolDownMs } : {});
     const own = o.accounts === 'keybot' ? { accounts: await KeybotAccounts.open(o.dataDir), logins: new KeybotLogins(o.irc) } : undefined;
     const directory = new NetworkDirectory({ irc: o.irc, store, serviceAccount: o.serviceAccount, ...(own ? { logins: own.logins } : {}) });
-    directory.onClose(() => void own?.accounts.close());
+    const stopPacing = o.pace === false ? undefined : paceLines(o.irc, o.pace ?? DEFAULT_PACE);
+    directory.onClose(() => {
+      stopPacing?.();
+      void own?.accounts.close();
+    });
     const registrations = new KeyRegistrations({
       store,
       network: () => networkName(o.irc),
