@@ -62,7 +62,7 @@ const COMMANDS: Command[] = [
   },
   {
     name: 'chat',
-    usage: '--server HOST:PORT --user NAME [--tls] [--key FILE] [--keybot-fingerprint FP]',
+    usage: '--server HOST:PORT --user NAME [--tls] [--sasl] [--key FILE] [--keybot-fingerprint FP]',
     summary: 'chat in encrypted rooms from the terminal',
     options: {
       ...SERVER_OPTIONS,
@@ -71,6 +71,7 @@ const COMMANDS: Command[] = [
       'password-file': { type: 'string' },
       'password-env': { type: 'string' },
       'reconnect-attempts': { type: 'string' },
+      sasl: { type: 'boolean' },
       ...PASSPHRASE_OPTIONS,
     },
     optionHelp: [
@@ -79,6 +80,7 @@ const COMMANDS: Command[] = [
       ['-k, --key FILE', 'your private key (default ~/.sealchat/NAME.key.asc)'],
       ['--password-file FILE', 'read the account password from FILE (else it is asked, without echo)'],
       ['--password-env VAR', 'read the account password from the environment variable VAR'],
+      ['--sasl', "log in with SASL (an existing network's services account, docs/NETWORKS.md) instead of PASS"],
       ...PASSPHRASE_HELP,
       ['--reconnect-attempts N', 'after a lost connection, give up after N failed attempts in a row (default: keep trying; 0: exit at once)'],
     ],

@@ -82,6 +82,23 @@ describe('sealchatd keybot --network and sealchat register (src/cli/keybot.ts, s
     expect(wrong.stderr).to.match(new RegExp(`cannot log in to ${server} as alice: wrong account name or password \\(SASL login as alice failed: `));
     expect(Date.now() - t0).to.be.below(15_000);
 
+    // sealchat chat --sasl: logs in to the services account and talks to keybot; a wrong
+    // password is told at once (SASL 904), not left to hang or to keybot.
+    const chatArgs = (pw: string): string[] => ['chat', '--sasl', '--server', server, '--user', 'alice', '--key', path.join(dir, 'bob.key.asc'), '--password-file', path.join(dir, pw), '--reconnect-attempts', '0'];
+    const chat = CliProcess.start(chatArgs('password'), { home: dir });
+    try {
+      await chat.waitOut(/connected to 127\.0\.0\.1:\d+ as alice/, 30_000);
+      chat.send('/msg keybot fingerprint');
+      await chat.waitOut(/[0-9A-F]{4} [0-9A-F]{4} [0-9A-F]{4}/, 20_000);
+      chat.send('/quit');
+      expect(await chat.exit(15_000)).to.equal(0);
+    } finally {
+      chat.kill();
+    }
+    const badChat = await CliProcess.run(chatArgs('wrong'), { home: dir, ms: 30_000 });
+    expect(badChat.code).to.equal(1);
+    expect(badChat.stderr).to.match(/cannot log in to 127\.0\.0\.1:\d+ as alice: wrong account name or password \(SASL login as alice failed/);
+
     keybot.child.kill('SIGTERM');
     expect(await keybot.exited).to.deep.equal({ code: 0, signal: null });
   });

@@ -77,6 +77,17 @@ describe('sealchatd keybot --accounts keybot and sealchat register --keybot-acco
     expect(await keybot.exited).to.deep.equal({ code: 0, signal: null });
   });
 
+  it('sealchat chat --sasl refuses a server without SASL instead of sending the password as PASS', async function () {
+    if (why) return this.skip();
+    const chat = await CliProcess.run(
+      ['chat', '--sasl', '--server', `127.0.0.1:${net!.port}`, '--user', 'alice', '--key', path.join(dir, 'alice.key.asc'), '--password-file', path.join(dir, 'password'), '--reconnect-attempts', '0'],
+      { home: dir, ms: 30_000 },
+    );
+    expect(chat.code, chat.stdout).to.equal(1);
+    expect(chat.stderr).to.match(/offers no SASL/);
+    expect(chat.stdout).to.not.match(/connected to/);
+  });
+
   it('keybot refuses a wrong operator password with a clear error and exit 1', async function () {
     if (why) return this.skip();
     const bad = spawnSealchatd(['keybot', '--network', `irc://127.0.0.1:${net!.port}`, '--accounts', 'keybot', '--oper', OPER.name, '--password-file', path.join(dir, 'wrong'), '--data', path.join(dir, 'keybot2')]);

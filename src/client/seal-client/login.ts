@@ -47,6 +47,9 @@ export function login(irc: IrcClient, o: LoginOptions, timeoutMs: number, regist
     // ERR_SASLFAIL (904) and friends: irc-framework ends CAP and registers us anyway, not logged
     // in, where keybot then refuses everything; the login failed, so say so (IRCv3 sasl-3.1).
     const saslFailed = (e: { reason?: string; message?: string }): void => {
+      // Without `sasl` irc-framework tries the PASS password by SASL where offered; a server
+      // without SASL then takes (or ignores) PASS as before.
+      if (e.reason === 'capability_missing' && !o.sasl) return;
       const why =
         e.reason === 'capability_missing'
           ? `${o.host}:${o.port} offers no SASL (a network without services? there, log in to keybot instead: --keybot-account)`
