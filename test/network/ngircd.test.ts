@@ -16,7 +16,7 @@ import type { Client as IrcClient } from 'irc-framework';
 import { startKeybot, type Keybot } from '../../src/bot/main.js';
 import { SealClient, type RoomMessageEvent } from '../../src/client/client.js';
 import { keyFor } from '../helpers/daemon.js';
-import { ROOM_RE, until } from '../helpers/poll.js';
+import { ROOM_RE, sleep, until } from '../helpers/poll.js';
 import { OPER, ROOMY_PACE, connectPlain, ngircdMissing, startNgircd, type TestNetwork } from './servers.js';
 
 const PASSWORD = 'keybot-pw-for-tests';
@@ -180,5 +180,28 @@ describe('keybot on ngIRCd with its own accounts (issue 16)', function () {
     // A wrong password does not log the taker in either.
     taker.say('keybot', 'login not-the-password');
     expect(await takerSays.next(/^login/, "keybot's answer to a wrong password")).to.equal('login refused: wrong password for the keybot account carol2');
+  });
+
+  it("keybot notices by ISON that a user with a key quit where it could not see it (ngIRCd has no MONITOR)", async function () {
+    if (why) return this.skip();
+    const erin = await companion('erin');
+    expect((await erin.register()).join('\n')).to.match(/registered for erin$/m);
+    const dave = await connectPlain(net!.port, 'dave');
+    plains.push(dave);
+    const daveSays = noticesOf(dave);
+    dave.say('keybot', `login ${PASSWORD}`);
+    await daveSays.next(/^login: keybot account dave created/, "keybot's answer to dave's login");
+    dave.say('keybot', 'online');
+    expect(await daveSays.next(/^online/, "keybot's online list")).to.include('erin');
+    // erin shares no channel with keybot and sends nothing more: only a poll can tell.
+    await erin.quit();
+    const deadline = Date.now() + 45_000;
+    for (;;) {
+      dave.say('keybot', 'online');
+      const list = await daveSays.next(/^online|^nobody/, "keybot's online list");
+      if (!list.includes('erin')) break;
+      if (Date.now() > deadline) throw new Error(`keybot still lists erin online 45 s after she quit: ${list}`);
+      await sleep(5_000);
+    }
   });
 });
