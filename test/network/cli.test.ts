@@ -79,7 +79,7 @@ describe('sealchatd keybot --network and sealchat register (src/cli/keybot.ts, s
     const t0 = Date.now();
     const wrong = await CliProcess.run(['register', '--server', server, '--user', 'alice', '--key', path.join(dir, 'alice.key.asc'), '--password-file', path.join(dir, 'wrong')], { home: dir, ms: 60_000 });
     expect(wrong.code).to.equal(1);
-    expect(wrong.stderr).to.match(new RegExp(`cannot log in to ${server} as alice: wrong account name or password \\(SASL login as alice failed: `));
+    expect(wrong.stderr).to.match(new RegExp(`cannot log in to ${server} as alice: wrong account name or password \\(the server refused the login: .+ \\(SASL as alice\\)\\)`));
     expect(Date.now() - t0).to.be.below(15_000);
 
     // sealchat chat --sasl: logs in to the services account and talks to keybot; a wrong
@@ -97,7 +97,7 @@ describe('sealchatd keybot --network and sealchat register (src/cli/keybot.ts, s
     }
     const badChat = await CliProcess.run(chatArgs('wrong'), { home: dir, ms: 30_000 });
     expect(badChat.code).to.equal(1);
-    expect(badChat.stderr).to.match(/cannot log in to 127\.0\.0\.1:\d+ as alice: wrong account name or password \(SASL login as alice failed/);
+    expect(badChat.stderr).to.match(/cannot log in to 127\.0\.0\.1:\d+ as alice: wrong account name or password \(the server refused the login: .+ \(SASL as alice\)\)/);
 
     keybot.child.kill('SIGTERM');
     expect(await keybot.exited).to.deep.equal({ code: 0, signal: null });

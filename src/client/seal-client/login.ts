@@ -53,7 +53,7 @@ export function login(irc: IrcClient, o: LoginOptions, timeoutMs: number, regist
       const why =
         e.reason === 'capability_missing'
           ? `${o.host}:${o.port} offers no SASL (a network without services? there, log in to keybot instead: --keybot-account)`
-          : `SASL login as ${o.sasl?.account ?? o.nick} failed: ${e.message ?? e.reason ?? 'unknown reason'}`;
+          : `the server refused the login: ${e.message ?? e.reason ?? 'unknown reason'} (SASL as ${o.sasl?.account ?? o.nick})`;
       fail(new SealClientError('auth', why));
     };
     irc.on('sasl failed', saslFailed);
