@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Fails CI when a suite was skipped whose tools CI itself installs (.ci/run: tmux, irssi, WeeChat
-// and its Python plugin, gpg, openssl, InspIRCd and Atheme). Those suites skip themselves on a developer machine that
+// and its Python plugin, gpg, openssl, InspIRCd and Atheme, ngIRCd). Those suites skip themselves on a developer machine that
 // lacks the tool; in CI a skip means the detection or the install broke (a misdetected WeeChat
 // Python plugin silently dropped three suites once), and the run must not pass as green.
 //
@@ -19,7 +19,8 @@ const NEEDS_TOOLS = [
   { re: /^test\/crypto\/keys\.test\.ts$/, tools: 'gpg' },
   { re: /^test\/client\/proxy\/proxy\.test\.ts$/, tools: 'openssl' },
   { re: /^test\/realclients\/tls-pin\.test\.ts$/, tools: 'tmux, irssi, weechat' },
-  { re: /^test\/network\/(inspircd-atheme|cli)\.test\.ts$/, tools: 'inspircd, atheme-services' },
+  { re: /^test\/network\/(inspircd-atheme|cli|pacing)\.test\.ts$/, tools: 'inspircd, atheme-services' },
+  { re: /^test\/network\/ngircd(-[a-z]+)?\.test\.ts$/, tools: 'ngircd' },
   { re: /^test\/web\/browser(-keys)?\.test\.ts$/, tools: 'chromium' },
   { re: /^test\/web\/browser-irssi\.test\.ts$/, tools: 'chromium, tmux, irssi' },
   // Runs whenever CI=true: a skip there means the CI detection broke.

@@ -57,6 +57,8 @@ export interface KeybotConnectionOptions {
   password: string;
   /** Give up registering after this long (default 15 s). */
   registrationTimeoutMs?: number;
+  /** false: no SASL (a network without services, where keybot keeps its own accounts). Default true. */
+  sasl?: boolean;
 }
 
 export class KeybotConnection implements Transport {
@@ -165,7 +167,7 @@ export class KeybotConnection implements Transport {
         nick: this.nick,
         username: this.nick,
         gecos: 'sealchat key service',
-        account: { account, password },
+        ...(this.opts.sasl === false ? {} : { account: { account, password } }),
         sasl_disconnect_on_fail: true,
         auto_reconnect: false,
         version: 'sealchat keybot',

@@ -24,7 +24,8 @@ import { KeybotConnection, type IrcEndpoint, type IrcEventSink } from './keybot.
 import { loadRoomMemory, RoomMemoryWriter, type StoredRoomMemory } from './room-memory.js';
 import type { RememberedRoom } from './rooms.js';
 import { KeyService, type KeyServiceOptions } from './service.js';
-import { NetworkSession } from './network/session.js';
+import type { Pace } from './network/pacing.js';
+import { NetworkSession, type NetworkAccounts } from './network/session.js';
 
 const log = createLogger('keybot');
 
@@ -55,7 +56,17 @@ export interface KeybotOptions {
    * own services account there, and the directory is network/directory.ts over keybot's own
    * connection, with keys from its key store (no control socket).
    */
-  network?: { account: string; password: string; keyChangeCoolDownMs?: number };
+  network?: {
+    account: string;
+    password: string;
+    keyChangeCoolDownMs?: number;
+    /** `keybot`: a network without services (ngIRCd), keybot keeps its own accounts. */
+    accounts?: NetworkAccounts;
+    /** An IRC operator block to OPER to after login (ngIRCd: for +F, relaxed flood protection). */
+    oper?: { name: string; password: string };
+    /** Pacing of keybot's lines under the network's flood limits (network/pacing.ts); false: none. */
+    pace?: Pace | false;
+  };
 }
 
 interface Session {
@@ -139,7 +150,12 @@ export class Keybot {
     const startedAt = Date.now();
     // On a network the directory rides on keybot's own connection, so that comes first.
     let conn: KeybotConnection | undefined = this.opts.network
-      ? new KeybotConnection({ endpoint: this.opts.irc, account: this.credentials.account, password: this.credentials.password })
+      ? new KeybotConnection({
+          endpoint: this.opts.irc,
+          account: this.credentials.account,
+          password: this.credentials.password,
+          sasl: this.opts.network.accounts !== 'keybot',
+        })
       : undefined;
     const network = conn && this.opts.network
       ? await NetworkSession.open({
@@ -147,6 +163,9 @@ export class Keybot {
           irc: conn.irc,
           serviceAccount: this.credentials.account,
           ...(this.opts.network.keyChangeCoolDownMs !== undefined ? { keyChangeCoolDownMs: this.opts.network.keyChangeCoolDownMs } : {}),
+          ...(this.opts.network.accounts ? { accounts: this.opts.network.accounts } : {}),
+          ...(this.opts.network.oper ? { oper: this.opts.network.oper } : {}),
+          ...(this.opts.network.pace !== undefined ? { pace: this.opts.network.pace } : {}),
         })
       : undefined;
     const directory: UserDirectory = network

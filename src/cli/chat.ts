@@ -380,7 +380,9 @@ export async function runChat(values: Values, _args: string[], io: ChatIo = { in
         if (note) chat.info(note);
       },
       nick: user,
-      password,
+      // --sasl: the network's services account (SASL PLAIN), as networks with services want;
+      // else PASS, as sealchatd takes it.
+      ...(values.sasl === true ? { sasl: { account: user, password } } : { password }),
       privateKey,
       ...(keybotFingerprint !== undefined ? { keybotFingerprint } : {}),
       ...(keybotPublicKey !== undefined ? { keybotPublicKey } : {}),

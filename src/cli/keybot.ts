@@ -8,9 +8,11 @@
 import { mkdir } from 'node:fs/promises';
 import { startKeybot, type Keybot } from '../bot/main.js';
 import type { IrcEndpoint } from '../bot/keybot.js';
+import type { Pace } from '../bot/network/pacing.js';
 import type { Config } from '../ircd/config.js';
 import { parseHostPort } from '../protocol/address.js';
 import { formatFingerprint } from '../protocol/fingerprint.js';
+import { KEYBOT_NICK } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import { VERSION } from '../util/version.js';
 import { UsageError } from './util.js';
@@ -107,6 +109,16 @@ export function parseDuration(text: string, option: string): number {
   return Number(m[1]) * UNITS[m[2]!]!;
 }
 
+/** `--pace 8,1` (8 lines at once, then 1 a second; fractions allowed) or `--pace off`. */
+export function parsePace(text: string): Pace | false {
+  if (text === 'off') return false;
+  const m = /^(\d{1,5}),(\d{1,5}(?:\.\d{1,3})?)$/.exec(text);
+  const burst = Number(m?.[1]);
+  const perSecond = Number(m?.[2]);
+  if (!m || burst < 1 || perSecond <= 0) throw new UsageError(`--pace: "${text}" is not BURST,PER_SECOND (e.g. 8,1) or off`);
+  return { burst, perSecond };
+}
+
 export interface RunNetworkKeybotOptions {
   config: Config;
   endpoint: IrcEndpoint;
@@ -114,6 +126,12 @@ export interface RunNetworkKeybotOptions {
   account: string;
   password: string;
   keyChangeCoolDownMs: number;
+  /** `keybot`: a network without services; keybot keeps its own accounts (docs/NETWORKS.md "ngIRCd"). */
+  accounts?: 'services' | 'keybot';
+  /** OPER after login (ngIRCd's +F). */
+  oper?: { name: string; password: string };
+  /** Pacing of keybot's lines (default: src/bot/network/pacing.ts DEFAULT_PACE); false: none. */
+  pace?: Pace | false;
   out?: NodeJS.WritableStream;
 }
 
@@ -129,9 +147,17 @@ export async function runNetworkKeybot(opts: RunNetworkKeybotOptions): Promise<n
     irc: endpoint,
     rotateAfterMessages: config.keybot.rotateAfterMessages,
     rotateAfterMs: config.keybot.rotateAfterMs,
-    network: { account: opts.account, password: opts.password, keyChangeCoolDownMs: opts.keyChangeCoolDownMs },
+    network: {
+      account: opts.account,
+      password: opts.password,
+      keyChangeCoolDownMs: opts.keyChangeCoolDownMs,
+      ...(opts.accounts ? { accounts: opts.accounts } : {}),
+      ...(opts.oper ? { oper: opts.oper } : {}),
+      ...(opts.pace !== undefined ? { pace: opts.pace } : {}),
+    },
   });
   out.write(`keybot ${VERSION}: key fingerprint ${formatFingerprint(bot.fingerprint)}\n`);
-  out.write(`keybot: logged in to ${endpoint.host}:${endpoint.port}${endpoint.tls ? ' (TLS)' : ''} as ${opts.account}; key directory in ${config.dataDir}\n`);
+  const as = opts.accounts === 'keybot' ? `${KEYBOT_NICK} with its own accounts` : opts.account;
+  out.write(`keybot: logged in to ${endpoint.host}:${endpoint.port}${endpoint.tls ? ' (TLS)' : ''} as ${as}; key directory in ${config.dataDir}\n`);
   return serveUntilStopped(bot);
 }

@@ -62,7 +62,7 @@ const COMMANDS: Command[] = [
   },
   {
     name: 'chat',
-    usage: '--server HOST:PORT --user NAME [--tls] [--key FILE] [--keybot-fingerprint FP]',
+    usage: '--server HOST:PORT --user NAME [--tls] [--sasl] [--key FILE] [--keybot-fingerprint FP]',
     summary: 'chat in encrypted rooms from the terminal',
     options: {
       ...SERVER_OPTIONS,
@@ -71,6 +71,7 @@ const COMMANDS: Command[] = [
       'password-file': { type: 'string' },
       'password-env': { type: 'string' },
       'reconnect-attempts': { type: 'string' },
+      sasl: { type: 'boolean' },
       ...PASSPHRASE_OPTIONS,
     },
     optionHelp: [
@@ -79,6 +80,7 @@ const COMMANDS: Command[] = [
       ['-k, --key FILE', 'your private key (default ~/.sealchat/NAME.key.asc)'],
       ['--password-file FILE', 'read the account password from FILE (else it is asked, without echo)'],
       ['--password-env VAR', 'read the account password from the environment variable VAR'],
+      ['--sasl', "log in with SASL (an existing network's services account, docs/NETWORKS.md) instead of PASS"],
       ...PASSPHRASE_HELP,
       ['--reconnect-attempts N', 'after a lost connection, give up after N failed attempts in a row (default: keep trying; 0: exit at once)'],
     ],
@@ -87,7 +89,7 @@ const COMMANDS: Command[] = [
   },
   {
     name: 'register',
-    usage: '--server HOST:PORT --user NAME [--tls] [--key FILE] [--old-key FILE] [--keybot-fingerprint FP]',
+    usage: '--server HOST:PORT --user NAME [--tls] [--key FILE] [--old-key FILE] [--keybot-account] [--keybot-fingerprint FP]',
     summary: "on an IRC network where keybot keeps its own key directory, register your key with keybot (docs/NETWORKS.md)",
     options: {
       ...SERVER_OPTIONS,
@@ -97,6 +99,7 @@ const COMMANDS: Command[] = [
       'old-passphrase-file': { type: 'string' },
       'password-file': { type: 'string' },
       'password-env': { type: 'string' },
+      'keybot-account': { type: 'boolean' },
       ...PASSPHRASE_OPTIONS,
     },
     optionHelp: [
@@ -107,6 +110,7 @@ const COMMANDS: Command[] = [
       ['--old-passphrase-file FILE', "read the old key's passphrase from FILE (else it is asked)"],
       ['--password-file FILE', 'read the account password from FILE (else it is asked, without echo)'],
       ['--password-env VAR', 'read the account password from the environment variable VAR'],
+      ['--keybot-account', "a network without services (ngIRCd): no SASL; the password is your keybot account's (made the first time)"],
       ...PASSPHRASE_HELP,
     ],
     args: { min: 0, max: 0 },

@@ -128,7 +128,7 @@ const COMMANDS: Command[] = [
   },
   {
     name: 'keybot',
-    usage: '[--config FILE] [--data DIR] [--irc HOST:PORT] | --network irc(s)://HOST[:PORT] --password-file FILE [--account NAME]',
+    usage: '[--config FILE] [--data DIR] [--irc HOST:PORT] | --network irc(s)://HOST[:PORT] --password-file FILE [--account NAME] [--accounts keybot [--oper NAME]]',
     summary: 'run the key service bot (connects to a running ircd, or with --network to an existing IRC network)',
     options: {
       ...CONFIG_OPTIONS,
@@ -139,6 +139,9 @@ const COMMANDS: Command[] = [
       'password-env': { type: 'string' },
       'key-change-cool-down': { type: 'string' },
       insecure: { type: 'boolean' },
+      accounts: { type: 'string' },
+      oper: { type: 'string' },
+      pace: { type: 'string' },
     },
     optionHelp: [
       ...CONFIG_HELP,
@@ -149,12 +152,15 @@ const COMMANDS: Command[] = [
       ['--password-env VAR', "with --network: read it from the environment variable VAR"],
       ['--key-change-cool-down D', 'with --network: how long a key change not signed by the old key waits, e.g. 7d, 12h (default 7d)'],
       ['--insecure', "with --network ircs://: do not verify the server's TLS certificate (test networks only)"],
+      ['--accounts services|keybot', "with --network: whose accounts say who a user is: the network's services (default), or keybot's own on a network without services (ngIRCd); then no services password"],
+      ['--pace BURST,PER_SECOND|off', "with --network: keybot's lines, BURST at once then PER_SECOND (default 8,1: under InspIRCd's default connect class); raise it with the class (docs/NETWORKS.md)"],
+      ['--oper NAME', 'with --accounts keybot: OPER as NAME after login (the password from --password-file/--password-env) for ngIRCd\'s +F, relaxed flood protection'],
     ],
     args: { min: 0, max: 0 },
     run: async (values) => {
       const keybot = await import('./keybot.js');
       if (typeof values.network !== 'string') {
-        for (const flag of ['account', 'password-file', 'password-env', 'key-change-cool-down', 'insecure']) {
+        for (const flag of ['account', 'password-file', 'password-env', 'key-change-cool-down', 'insecure', 'accounts', 'oper', 'pace']) {
           if (values[flag] !== undefined) throw new UsageError(`--${flag} is for --network`);
         }
         return keybot.runKeybot({ config: await configFrom(values), irc: values.irc as string | undefined });
@@ -169,8 +175,23 @@ const COMMANDS: Command[] = [
       if (!isValidAccountName(account)) throw new UsageError(`--account: "${account}" is not a valid account name`);
       const keyChangeCoolDownMs =
         typeof values['key-change-cool-down'] === 'string' ? keybot.parseDuration(values['key-change-cool-down'], '--key-change-cool-down') : 7 * 86_400_000;
-      const password = await networkPassword(values);
-      return keybot.runNetworkKeybot({ config: await configFrom(values), endpoint, account, password, keyChangeCoolDownMs });
+      const accounts = values.accounts ?? 'services';
+      if (accounts !== 'services' && accounts !== 'keybot') throw new UsageError(`--accounts: "${String(accounts)}" is not services or keybot`);
+      if (typeof values.oper === 'string' && accounts !== 'keybot') throw new UsageError('--oper is for --accounts keybot (ngIRCd)');
+      const pace = typeof values.pace === 'string' ? keybot.parsePace(values.pace) : undefined;
+      // With keybot's own accounts there is no services login: the password, if any, is --oper's.
+      const needsPassword = accounts === 'services' || typeof values.oper === 'string';
+      const password = needsPassword ? await networkPassword(values) : '';
+      return keybot.runNetworkKeybot({
+        config: await configFrom(values),
+        endpoint,
+        account,
+        password,
+        keyChangeCoolDownMs,
+        accounts,
+        ...(typeof values.oper === 'string' ? { oper: { name: values.oper, password } } : {}),
+        ...(pace !== undefined ? { pace } : {}),
+      });
     },
   },
   {

@@ -45,7 +45,7 @@ describe('sealchatd keybot --network and sealchat register (src/cli/keybot.ts, s
 
   it('keybot serves the network from the command line and a user registers, changes and re-registers a key', async function () {
     if (why) this.skip();
-    keybot = spawnSealchatd(['keybot', '--network', `irc://127.0.0.1:${net!.port}`, '--password-file', path.join(dir, 'password'), '--data', path.join(dir, 'keybot'), '--key-change-cool-down', '1h']);
+    keybot = spawnSealchatd(['keybot', '--network', `irc://127.0.0.1:${net!.port}`, '--password-file', path.join(dir, 'password'), '--data', path.join(dir, 'keybot'), '--key-change-cool-down', '1h', '--pace', '50,15']);
     await until(() => /logged in to 127\.0\.0\.1:\d+ as keybot/.test(keybot!.stdout()) || keybot!.child.exitCode !== null, () => `keybot to log in; stdout:\n${keybot!.stdout()}\nstderr:\n${keybot!.stderr()}`, 30_000);
     expect(keybot.child.exitCode, keybot.stderr()).to.equal(null);
     expect(keybot.stdout()).to.match(/key fingerprint [0-9A-F ]{40,}/);
@@ -73,11 +73,31 @@ describe('sealchatd keybot --network and sealchat register (src/cli/keybot.ts, s
     expect(endorsed.code, endorsed.stderr).to.equal(0);
     expect(endorsed.stdout).to.include(`register: key ${bobFp} registered for alice, replacing ${aliceFp} (signed by it)`);
 
-    // A wrong account password: SASL fails, and keybot will not take a key from someone not logged in.
+    // A wrong account password: SASL fails (904), and the login fails there, in words, at once
+    // (not registered unauthenticated, to be refused by keybot or to wait).
     await writeFile(path.join(dir, 'wrong'), 'not-the-password\n');
+    const t0 = Date.now();
     const wrong = await CliProcess.run(['register', '--server', server, '--user', 'alice', '--key', path.join(dir, 'alice.key.asc'), '--password-file', path.join(dir, 'wrong')], { home: dir, ms: 60_000 });
     expect(wrong.code).to.equal(1);
-    expect(wrong.stderr).to.match(/cannot register: .*log in to your network account first/);
+    expect(wrong.stderr).to.match(new RegExp(`cannot log in to ${server} as alice: wrong account name or password \\(the server refused the login: .+ \\(SASL as alice\\)\\)`));
+    expect(Date.now() - t0).to.be.below(15_000);
+
+    // sealchat chat --sasl: logs in to the services account and talks to keybot; a wrong
+    // password is told at once (SASL 904), not left to hang or to keybot.
+    const chatArgs = (pw: string): string[] => ['chat', '--sasl', '--server', server, '--user', 'alice', '--key', path.join(dir, 'bob.key.asc'), '--password-file', path.join(dir, pw), '--reconnect-attempts', '0'];
+    const chat = CliProcess.start(chatArgs('password'), { home: dir });
+    try {
+      await chat.waitOut(/connected to 127\.0\.0\.1:\d+ as alice/, 30_000);
+      chat.send('/msg keybot fingerprint');
+      await chat.waitOut(/[0-9A-F]{4} [0-9A-F]{4} [0-9A-F]{4}/, 20_000);
+      chat.send('/quit');
+      expect(await chat.exit(15_000)).to.equal(0);
+    } finally {
+      chat.kill();
+    }
+    const badChat = await CliProcess.run(chatArgs('wrong'), { home: dir, ms: 30_000 });
+    expect(badChat.code).to.equal(1);
+    expect(badChat.stderr).to.match(/cannot log in to 127\.0\.0\.1:\d+ as alice: wrong account name or password \(the server refused the login: .+ \(SASL as alice\)\)/);
 
     keybot.child.kill('SIGTERM');
     expect(await keybot.exited).to.deep.equal({ code: 0, signal: null });
@@ -102,6 +122,7 @@ describe('sealchatd keybot --network: command-line errors', function () {
     ['a cool-down that is not a duration', ['--network', 'irc://127.0.0.1', '--password-env', 'X', '--key-change-cool-down', 'soon'], /--key-change-cool-down: "soon" is not a duration/],
     ['--insecure without TLS', ['--network', 'irc://127.0.0.1', '--password-env', 'X', '--insecure'], /--insecure is for ircs:\/\/ networks/],
     ['a network option without --network', ['--account', 'kb'], /--account is for --network/],
+    ['a --pace that is not BURST,PER_SECOND', ['--network', 'irc://127.0.0.1', '--password-env', 'X', '--pace', 'fast'], /--pace: "fast" is not BURST,PER_SECOND \(e\.g\. 8,1\) or off/],
   ];
   for (const [what, args, message] of cases) {
     it(`rejects ${what} with exit 2 and says why`, async () => {

@@ -15,7 +15,7 @@ import { SealClient, type RoomMessageEvent } from '../../src/client/client.js';
 import { unlockPrivateKey } from '../../src/crypto/index.js';
 import { keyFor } from '../helpers/daemon.js';
 import { ROOM_RE, until } from '../helpers/poll.js';
-import { OPER, connectPlain, missing, registerAccount, startNetwork, type TestNetwork } from './servers.js';
+import { OPER, ROOMY_PACE, connectPlain, missing, registerAccount, startNetwork, type TestNetwork } from './servers.js';
 
 const PASSWORD = 'pw-for-tests-1';
 /** keybot's reply with fingerprints as people read them ("B8D3 205E ...") made comparable to hex. */
@@ -41,7 +41,7 @@ describe('keybot on InspIRCd 3 + Atheme (issue 16)', function () {
       rotateAfterMessages: 1000,
       rotateAfterMs: 3_600_000,
       commands: { burst: 100 },
-      network: { account: 'keybot', password: PASSWORD, keyChangeCoolDownMs: 3_600_000 },
+      network: { account: 'keybot', password: PASSWORD, keyChangeCoolDownMs: 3_600_000, pace: ROOMY_PACE },
     });
   });
 

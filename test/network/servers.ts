@@ -41,12 +41,19 @@ export interface TestNetwork {
   stop(): Promise<void>;
 }
 
-function inspircdConf(dir: string, port: number, linkPort: number): string {
+/** The test network's connect class: room for keybot's bursts (docs/NETWORKS.md "Running it"). */
+export const ROOMY_CLASS = 'threshold="100" commandrate="20000" hardsendq="1048576" softsendq="65536" recvq="65536"';
+/** keybot's pace for ROOMY_CLASS (and ngIRCd with +F): well under threshold 100, commandrate 20/s. */
+export const ROOMY_PACE = { burst: 50, perSecond: 15 };
+/** InspIRCd 3's default connect class (its inspircd.conf example and built-in defaults). */
+export const DEFAULT_CLASS = 'threshold="10" commandrate="1000" hardsendq="1048576" softsendq="8192" recvq="8192"';
+
+function inspircdConf(dir: string, port: number, linkPort: number, connectClass: string): string {
   return `<server name="irc.test.local" description="sealchat test" network="${NETWORK_NAME}" id="001">
 <admin name="test" nick="test" email="test@example.org">
 <bind address="127.0.0.1" port="${port}" type="clients">
 <bind address="127.0.0.1" port="${linkPort}" type="servers">
-<connect allow="*" timeout="20" pingfreq="120" threshold="100" commandrate="20000" hardsendq="1048576" softsendq="65536" recvq="65536" localmax="100" globalmax="100" limit="1000" useident="no" resolvehostnames="no">
+<connect allow="*" timeout="20" pingfreq="120" ${connectClass} localmax="100" globalmax="100" limit="1000" useident="no" resolvehostnames="no">
 <files motd="${dir}/motd.txt">
 <pid file="${dir}/inspircd.pid">
 <options prefixquit="Quit: " hostintopic="yes">
@@ -108,11 +115,11 @@ nicknames { enforce_time = 30; };
 }
 
 /** Start InspIRCd and Atheme linked to it; resolves once services have synched. */
-export async function startNetwork(): Promise<TestNetwork> {
+export async function startNetwork(o: { connectClass?: string } = {}): Promise<TestNetwork> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-net-'));
   const [port, linkPort] = [await freePort(), await freePort()];
   await writeFile(path.join(dir, 'motd.txt'), 'sealchat network test\n');
-  await writeFile(path.join(dir, 'inspircd.conf'), inspircdConf(dir, port, linkPort));
+  await writeFile(path.join(dir, 'inspircd.conf'), inspircdConf(dir, port, linkPort, o.connectClass ?? ROOMY_CLASS));
   await writeFile(path.join(dir, 'atheme.conf'), athemeConf(linkPort));
   await mkdir(path.join(dir, 'atheme'), { recursive: true });
   const asRoot = process.getuid?.() === 0 ? ['--runasroot'] : [];
@@ -186,4 +193,67 @@ export async function registerAccount(port: number, name: string, password: stri
 /** Whether the Debian binaries answer at all (a broken install is a failure, not a skip). */
 export function versions(): string {
   return `${spawnSync(INSPIRCD, ['--version']).stdout?.toString().trim()} / ${spawnSync(ATHEME, ['-v']).stdout?.toString().split('\n')[0]}`;
+}
+
+const NGIRCD = '/usr/sbin/ngircd';
+export const NGIRCD_NETWORK = 'ngtest';
+
+/** Undefined when ngIRCd can run here, else why not. */
+export function ngircdMissing(): string | undefined {
+  return existsSync(NGIRCD) ? undefined : `needs ${NGIRCD} (apt-get install ngircd)`;
+}
+
+/**
+ * ngIRCd (no services: keybot keeps its own accounts there) on a free loopback port, with a
+ * generated config that includes nothing of the system's (IncludeDir is the temp dir). Nicks up to
+ * 30 characters (ngIRCd's default is 9). Under root it drops to nobody after reading the config.
+ */
+export async function startNgircd(): Promise<TestNetwork> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-ngircd-'));
+  const port = await freePort();
+  const conf = `[Global]
+Name = irc.ngtest.local
+Info = sealchat test
+Listen = 127.0.0.1
+Ports = ${port}
+Network = ${NGIRCD_NETWORK}
+MotdPhrase = sealchat ngIRCd test
+[Limits]
+MaxNickLength = 30
+MaxJoins = 50
+# Every test client comes from 127.0.0.1 (the default allows 5 connections per address).
+MaxConnectionsIP = 0
+[Options]
+PAM = no
+Ident = no
+DNS = no
+IncludeDir = ${dir}
+# An IRC operator may set channel modes without being a channel operator: the tests' stand-in
+# for what a network's operators can do to a room.
+OperCanUseMode = yes
+[Operator]
+Name = ${OPER.name}
+Password = ${OPER.password}
+`;
+  await writeFile(path.join(dir, 'ngircd.conf'), conf);
+  const ircd = spawn(NGIRCD, ['--nodaemon', '--config', path.join(dir, 'ngircd.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  ircd.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  ircd.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const stop = async (): Promise<void> => {
+    if (ircd.exitCode === null && ircd.signalCode === null) {
+      const gone = new Promise((r) => ircd.once('exit', r));
+      ircd.kill('SIGTERM');
+      await gone;
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await until(() => /Now listening on \[127\.0\.0\.1\]:\d+/.test(out) || ircd.exitCode !== null, 'ngIRCd to listen', 15_000);
+    if (ircd.exitCode !== null) throw new Error(`ngIRCd did not start:\n${out}`);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, dir, stop };
 }

@@ -27,6 +27,7 @@ import {
   type PresenceChange,
   type UserDirectory,
 } from '../directory.js';
+import { PRESENCE_TRUST_MS, type KeybotLogins } from './accounts.js';
 import type { NetworkKeyStore } from './keystore.js';
 
 const log = createLogger('keybot');
@@ -41,6 +42,11 @@ export interface NetworkDirectoryOptions {
   replyTimeoutMs?: number;
   /** ISON polling interval where there is no MONITOR (default 30 s). */
   isonIntervalMs?: number;
+  /**
+   * keybot's own logins (accounts.ts), on a network without services: then who someone is comes
+   * from these alone, never from the network's account replies or from a nick.
+   */
+  logins?: KeybotLogins;
 }
 
 /** What keybot knows of a nick: the account it is logged in to (null: none), and how it learnt it. */
@@ -120,8 +126,26 @@ export class NetworkDirectory implements UserDirectory {
 
   /** Whether `nick` is logged in to the account of the same name, as far as keybot knows now (no WHOIS). */
   isLoggedInAsSelf(nick: string): boolean {
+    if (this.o.logins) return casefold(this.o.logins.accountOf(nick) ?? '') === casefold(nick);
     const k = this.known.get(casefold(nick));
     return k !== undefined && k.account !== null && casefold(k.account) === casefold(nick);
+  }
+
+  /** keybot's own accounts: `nick` has just logged in (KeybotLogins.bind). */
+  loggedIn(nick: string): void {
+    if (this.isLoggedInAsSelf(nick)) this.announce(nick, true);
+  }
+
+  /**
+   * keybot's own accounts: whether `nick` is still the connection that logged in (a WHOIS unless
+   * checked within `maxAgeMs`). A login that is not is dropped, as a logout.
+   */
+  async verifyLogin(nick: string, maxAgeMs = 0): Promise<boolean> {
+    const logins = this.o.logins;
+    if (!logins || logins.accountOf(nick) === null) return false;
+    if (await logins.verify(nick, maxAgeMs)) return true;
+    this.loggedOut(nick);
+    return false;
   }
 
   // ---- UserDirectory ---------------------------------------------------------------------
@@ -197,7 +221,9 @@ export class NetworkDirectory implements UserDirectory {
   }
 
   private hasMonitor(): boolean {
-    return this.o.irc.network.supports('MONITOR') !== false;
+    // irc-framework answers undefined for a token the server did not send (ngIRCd has no MONITOR).
+    const m = this.o.irc.network.supports('MONITOR');
+    return m !== undefined && m !== false;
   }
 
   private tagged(e: { nick?: string; account?: string }): void {
@@ -207,21 +233,26 @@ export class NetworkDirectory implements UserDirectory {
 
   /** `nick` is (now) logged in to `account` (null: to none), told by the server as it happened. */
   private learn(nick: string, account: string | null, until?: number): void {
+    // With keybot's own accounts the network's word on accounts is not asked for and not taken.
+    if (this.o.logins) return;
     const f = casefold(nick);
     const was = this.isLoggedInAsSelf(nick);
     this.known.set(f, { account, ...(until !== undefined ? { until } : {}) });
     const is = this.isLoggedInAsSelf(nick);
     if (is && !was && this.watched.has(f)) this.announce(nick, true);
-    if (was && !is) {
-      this.announce(nick, false);
-      for (const l of this.logoutListeners) l(nick);
-    }
+    if (was && !is) this.loggedOut(nick);
+  }
+
+  private loggedOut(nick: string): void {
+    this.announce(nick, false);
+    for (const l of this.logoutListeners) l(nick);
   }
 
   /** The nick is gone (QUIT, NICK, MONITOR offline). */
   private gone(nick: string): void {
     const f = casefold(nick);
     this.known.delete(f);
+    this.o.logins?.drop(nick);
     if (this.present.has(f)) this.announce(nick, false);
   }
 
@@ -236,6 +267,7 @@ export class NetworkDirectory implements UserDirectory {
 
   /** Is `name` online as the account `name`? What keybot knows, else a WHOIS. */
   private async onlineAs(name: string): Promise<boolean> {
+    if (this.o.logins) return this.isLoggedInAsSelf(name) && (await this.verifyLogin(name, PRESENCE_TRUST_MS));
     const k = this.known.get(casefold(name));
     if (k && (k.until === undefined || k.until > Date.now())) return this.isLoggedInAsSelf(name);
     const account = await this.whoisAccount(name);
@@ -254,6 +286,10 @@ export class NetworkDirectory implements UserDirectory {
   }
 
   private async confirm(nick: string): Promise<void> {
+    if (this.o.logins) {
+      await this.verifyLogin(nick);
+      return;
+    }
     await this.whoisAccount(nick).catch(() => undefined);
   }
 

@@ -38,6 +38,8 @@ export interface RegistrationOptions {
   network: () => string;
   /** A key was registered or changed: watch the account's presence, parse its key. */
   onRegistered?: (account: string) => void;
+  /** What to tell someone not logged in (default: log in to the network's account). */
+  notLoggedIn?: string;
   now?: () => number;
 }
 
@@ -57,7 +59,7 @@ export class KeyRegistrations {
 
   /** Answer one `register` line from `account` (null: not logged in); `reply` sends a NOTICE to the sender. */
   async handle(account: string | null, text: string, reply: (line: string) => void): Promise<void> {
-    if (account === null) return reply('register refused: log in to your network account first (SASL or NickServ IDENTIFY)');
+    if (account === null) return reply(`register refused: ${this.o.notLoggedIn ?? 'log in to your network account first (SASL or NickServ IDENTIFY)'}`);
     const f = casefold(account);
     const now = this.now();
     if (/^\s*register\s*$/i.test(text)) {

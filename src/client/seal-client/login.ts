@@ -28,6 +28,7 @@ export function login(irc: IrcClient, o: LoginOptions, timeoutMs: number, regist
       irc.off('registered', ok);
       irc.off('irc error', early);
       irc.off('close', earlyClose);
+      irc.off('sasl failed', saslFailed);
       if (!gone) irc.quit();
       reject(err);
     };
@@ -36,12 +37,26 @@ export function login(irc: IrcClient, o: LoginOptions, timeoutMs: number, regist
       clearTimeout(timer);
       irc.off('irc error', early);
       irc.off('close', earlyClose);
+      irc.off('sasl failed', saslFailed);
       registered();
       resolve();
     };
     const early = (e: { error?: string; reason?: string }): void => {
       fail(new SealClientError('auth', `the server refused the login: ${e.reason ?? e.error ?? 'unknown reason'}`));
     };
+    // ERR_SASLFAIL (904) and friends: irc-framework ends CAP and registers us anyway, not logged
+    // in, where keybot then refuses everything; the login failed, so say so (IRCv3 sasl-3.1).
+    const saslFailed = (e: { reason?: string; message?: string }): void => {
+      // Without `sasl` irc-framework tries the PASS password by SASL where offered; a server
+      // without SASL then takes (or ignores) PASS as before.
+      if (e.reason === 'capability_missing' && !o.sasl) return;
+      const why =
+        e.reason === 'capability_missing'
+          ? `${o.host}:${o.port} offers no SASL (a network without services? there, log in to keybot instead: --keybot-account)`
+          : `the server refused the login: ${e.message ?? e.reason ?? 'unknown reason'} (SASL as ${o.sasl?.account ?? o.nick})`;
+      fail(new SealClientError('auth', why));
+    };
+    irc.on('sasl failed', saslFailed);
     let closeReason: Error | undefined;
     const socketClose = (err?: Error): void => {
       closeReason = err || undefined;
