@@ -3,6 +3,7 @@
  * in by hand, so the timing-sensitive rules (coalescing, never keying a leaver, epoch numbers,
  * rotation) can be pinned down deterministically.
  */
+import { follow } from './v3-follow.js';
 import { expect } from 'chai';
 import type { DirectoryRoom, DirectoryUser, Placement, PresenceChange, UserDirectory } from '../../src/bot/directory.js';
 import type { Transport } from '../../src/bot/delivery.js';
@@ -89,10 +90,10 @@ class RecordingTransport implements Transport {
   }
   /** Key-event announcements sent to a room. */
   events(room: string): string[] {
-    return this.lines.filter((l) => l.target === room).map((l) => l.text);
+    return this.lines.filter((l) => l.target === room && classifyLine(l.text) !== 'envelope-part').map((l) => l.text);
   }
   envelopeLinesTo(nick: string): string[] {
-    return this.lines.filter((l) => l.target === nick && classifyLine(l.text) === 'envelope-part').map((l) => l.text);
+    return this.lines.filter((l) => l.target === nick && (classifyLine(l.text) === 'envelope-part' || l.text.startsWith('SC1K '))).map((l) => l.text);
   }
 }
 
@@ -141,22 +142,7 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
 
   /** Every envelope `name` got, opened with their key. */
   async function opened(name: string): Promise<EnvelopePayload[]> {
-    const r = new PartsReassembler();
-    const out: EnvelopePayload[] = [];
-    for (const line of tx.envelopeLinesTo(name)) {
-      const res = r.accept({ sender: 'keybot', line, now: Date.now() });
-      if (res.status !== PartStatus.COMPLETE) continue;
-      const env = await openEnvelope({
-        data: res.data!,
-        decryptionKey: members[name]!.key,
-        signerKey: keybotKey.publicKey,
-        expectedAccount: name,
-        now: Date.now(),
-      });
-      expect(env.status).to.equal(EnvelopeStatus.OK);
-      out.push(env.payload!);
-    }
-    return out;
+    return follow(tx.lines, name, members[name]!.key, keybotKey.publicKey);
   }
 
   async function settle(check: () => boolean, ms = 5000): Promise<void> {
