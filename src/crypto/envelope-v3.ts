@@ -185,6 +185,7 @@ export async function openJoinEnvelope(options: {
     return { status: EnvelopeStatus.MALFORMED, reason: (err as Error).message };
   }
   const ours = mine.key.getKeyIDs();
+  if (message.getEncryptionKeyIDs().length === 0) return { status: EnvelopeStatus.MALFORMED, reason: 'not a public-key encrypted message' };
   if (!message.getEncryptionKeyIDs().some((id) => ours.some((o) => o.equals(id, true)))) return { status: EnvelopeStatus.NOT_FOR_ME };
   let literal: Uint8Array;
   try {
