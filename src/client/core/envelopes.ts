@@ -219,7 +219,7 @@ export class EnvelopeIntake {
     }
     const changed = this.keyChange(from, state, n.room, n.epoch, n.added);
     if (changed) return changed;
-    state.notice = { epoch: n.epoch, digest: v.digest, roster: derived.roster, changes: (derived.changes ?? []).map((c) => this.describe(c)), issuedAt: n.issuedAt, at: now };
+    state.notice = { epoch: n.epoch, digest: v.digest, roster: derived.roster, changes: (derived.changes ?? []).filter((c) => c.action !== 'gone').map((c) => this.describe(c)), issuedAt: n.issuedAt, at: now };
     // Its key line may have come first.
     const waiting = state.keyLines.find((k) => peekKeyLine(k.line)?.epoch === n.epoch);
     state.keyLines = [];
@@ -255,7 +255,10 @@ export class EnvelopeIntake {
     return this.installCurrent(state, { room: state.name, epoch: n.epoch, key: opened.key, members: n.roster, issuedAt: n.issuedAt }, false, [...state.current.members.values()], n.changes, now);
   }
 
-  /** One verified change, as members read it. */
+  /**
+   * One verified change, as members read it (departures are not listed: fewer readers needs nobody's
+   * signature, and keybot's key event already names them, as with version 2).
+   */
   private describe(c: RosterChange): string {
     const names = c.targets.map((t) => (casefold(t) === this.c.folded ? 'you' : t)).join(', ');
     switch (c.action) {
