@@ -1,5 +1,5 @@
 /**
- * `npm run bench:keys-v3` (BENCH_V3_SIZES=50,500,2000): what envelope version 3 costs keybot and
+ * `npx tsx bench/keys-v3.ts` (BENCH_V3_SIZES=50,500,2000): what envelope version 3 costs keybot and
  * each member (docs/PROTOCOL.md "Envelope version 3"; figures in docs/PERFORMANCE.md, keys).
  *
  * keybot's key service (src/bot: epochs, delivery, invites, as shipped) runs in this process

@@ -21,6 +21,7 @@ import {
   advanceRoster,
   generateMemberKey,
   generateRoomKey,
+  readRoomOp,
   rosterHash,
   signEpochNotice,
   type EnvelopeMember,
@@ -220,13 +221,18 @@ export class Epochs {
       // Same account, other key or signing key: not a change a notice can state.
       if (b && (b.fingerprint !== m.fingerprint || b.signingKey.alg !== m.signingKey.alg || b.signingKey.key !== m.signingKey.key)) return undefined;
     }
+    // An operation some of whose targets are not keyed now (evicted, or still pending) cannot
+    // apply; it explains nobody in this epoch, so it is left out (its targets, if any are added,
+    // are then unexplained, and everyone gets a join envelope instead).
+    const keyed = new Set(members.map((m) => casefold(m.account)));
+    const ops = room.opsSince.filter((op) => readRoomOp({ data: op }).op?.targets.every((t) => keyed.has(casefold(t.account))) ?? false);
     const n: EpochNotice = {
       room: room.name,
       epoch,
       prev: prev.epoch,
       issuedAt,
       roster: rosterHash(members),
-      ops: room.opsSince,
+      ops,
       added: members.filter((m) => !before.has(casefold(m.account))),
       gone: prev.members.filter((m) => !after.has(casefold(m.account))).map((m) => m.account),
     };
