@@ -38,7 +38,9 @@ class Directory implements UserDirectory {
   async listOnline(): Promise<string[]> { return [...this.users.keys()]; }
   async putInRoom(): Promise<void> {}
   async putManyInRoom(_room: string, nicks: string[]): Promise<Placement[]> { return nicks.map((nick) => ({ nick, ok: true as const })); }
-  async removeFromRoom(): Promise<void> {}
+  /** The daemon's KICK echo of a removal, as keybot sees it on IRC. */
+  onRemove: (room: string, nick: string) => void = () => undefined;
+  async removeFromRoom(room: string, nick: string): Promise<void> { setImmediate(() => this.onRemove(room, nick)); }
   async listRooms(): Promise<DirectoryRoom[]> { return this.rooms; }
   async publishServiceKey(): Promise<DirectoryUser> { throw new Error('not used'); }
   onPresence(): void {}
@@ -89,6 +91,7 @@ async function run(all: Member[], n: number): Promise<{ steps: Step[]; opened: n
   const keybotKey = (await unlockPrivateKey({ armored: (await generateUserKey({ name: 'keybot' })).privateArmored })).key!;
   const tx = new Recorder();
   const svc = new KeyService({ directory: dir, transport: tx, signer: keybotKey, rotateAfterMessages: 0, rotateAfterMs: 0, settleMs: 5, maxSettleMs: 50, minEpochIntervalMs: 0 });
+  dir.onRemove = (room, nick) => svc.memberLeft(room, nick, true);
   // The room as the daemon keeps it, with its opener alone: the first epoch keys alice (m0000).
   const alice = members[0]!;
   dir.rooms = [{ name: ROOM, modes: '+is', members: ['keybot', alice.name], accounts: [{ account: alice.name, state: 'joined' }] }];
@@ -143,6 +146,7 @@ async function run(all: Member[], n: number): Promise<{ steps: Step[]; opened: n
     }, () => (room().current?.epoch ?? 0) > before && !room().rekeying || room().members.size < at + batch.length);
     steps.push(step);
     if (room().members.size < at + batch.length) {
+      await until(() => !room().rekeying && room().keyedVersion === room().version, 'the room to settle after the evictions');
       note = `the room stopped at ${room().members.size} members: a join envelope listing the roster did not fit IRC (${MAX_OP_TARGETS} invitees evicted)`;
       break;
     }
