@@ -1,14 +1,23 @@
 /**
- * Delivery: sign an epoch's payload once, seal one key envelope per member (src/crypto), frame each into `SC1E` parts that
- * fit one IRC line, and hand the lines to the transport as NOTICEs to the member's nick
- * (NOTICE, so no client ever auto-replies; docs/PROTOCOL.md "Envelope parts").
+ * Delivery: what keybot sends for an epoch, framed into lines that fit IRC, handed to the
+ * transport as NOTICEs (NOTICE, so no client ever auto-replies; docs/PROTOCOL.md "Envelope parts").
+ *
+ * Envelope version 3 (docs/PROTOCOL.md "Envelope version 3"), what keybot sends:
+ *  - a **join envelope** (`sealJoinEnvelopes`: OpenPGP to the member's key, the whole roster and
+ *    the member's member key) to each member who cannot follow the epoch from the one before;
+ *  - one signed **epoch notice** (`epochNoticeLines`) to the room, O(changes);
+ *  - one **key line** (`keyLine`) per member who holds the epoch before.
+ * Version 2 (`sealEnvelopes`: one signed payload listing everyone, sealed per member) is kept for
+ * the tests that check companions still read it during the transition; keybot no longer sends it.
  */
 import {
   EnvelopeStatus,
   FrameStatus,
   frameParts,
   sealEnvelope,
+  sealJoinEnvelope,
   signEnvelope,
+  wrapEpochKey,
   type EnvelopeMember,
   type PrivateKeyHandle,
   type PublicKeyHandle,
@@ -96,4 +105,64 @@ export function sendEnvelopes(transport: Transport, sealed: SealedEnvelope[]): v
   const lines: Array<{ target: string; text: string }> = [];
   for (const s of sealed) for (const text of s.parts) lines.push({ target: s.nick, text });
   transport.notices(lines);
+}
+
+/** A member who gets a join envelope: their key, the member key keybot keeps for them, the operations that added them. */
+export interface JoinRecipient extends EnvelopeRecipient {
+  fingerprint: string;
+  memberKey: Uint8Array;
+  ops: Uint8Array[];
+}
+
+/**
+ * Seal a version-3 join envelope for each recipient (OpenPGP to their key, keybot's raw signature
+ * over their fingerprint and the payload inside). As sealEnvelopes: what sealed and what failed.
+ */
+export async function sealJoinEnvelopes(options: {
+  signer: PrivateKeyHandle;
+  room: string;
+  epoch: number;
+  key: Uint8Array;
+  roster: EnvelopeMember[];
+  recipients: JoinRecipient[];
+  issuedAt: number;
+}): Promise<{ sealed: SealedEnvelope[]; failed: SealFailure[] }> {
+  const { signer, room, epoch, key, roster, issuedAt } = options;
+  const sealed: SealedEnvelope[] = [];
+  const failed: SealFailure[] = [];
+  const results = await Promise.all(
+    options.recipients.map(async (r) => {
+      try {
+        const res = await sealJoinEnvelope({
+          signer,
+          recipientKey: r.key,
+          payload: { room, epoch, key, issuedAt, memberKey: r.memberKey, recipient: { account: r.account, fingerprint: r.fingerprint }, roster, ops: r.ops },
+        });
+        if (res.status !== EnvelopeStatus.OK || !res.data) return { r, reason: res.reason ?? res.status };
+        const framed = frameParts({ data: res.data, kind: 'envelope' });
+        if (framed.status !== FrameStatus.OK) return { r, reason: 'envelope too large for IRC' };
+        return { r, parts: framed.parts };
+      } catch (err) {
+        return { r, reason: (err as Error).message };
+      }
+    }),
+  );
+  for (const x of results) {
+    if (x.parts) sealed.push({ nick: x.r.nick, account: x.r.account, parts: x.parts });
+    else failed.push({ nick: x.r.nick, account: x.r.account, reason: x.reason ?? 'failed' });
+  }
+  return { sealed, failed };
+}
+
+/** The signed epoch notice as `SC1E` lines to the room, or undefined if it does not fit a companion's reassembly cap. */
+export function epochNoticeLines(room: string, data: Uint8Array): Array<{ target: string; text: string }> | undefined {
+  const framed = frameParts({ data, kind: 'envelope' });
+  if (framed.status !== FrameStatus.OK) return undefined;
+  return framed.parts.map((text) => ({ target: room, text }));
+}
+
+/** One member's key line (`SC1K`): the epoch's key under their member key, bound to the notice. */
+export function keyLine(options: { nick: string; account: string; memberKey: Uint8Array; key: Uint8Array; room: string; epoch: number; digest: Uint8Array }): { target: string; text: string } {
+  const { nick, account, memberKey, key, room, epoch, digest } = options;
+  return { target: nick, text: wrapEpochKey({ memberKey, key, room, epoch, account, digest }) };
 }

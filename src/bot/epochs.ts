@@ -15,14 +15,25 @@
  *   after a restart the first epoch waits until the second after the start (`notBefore`), so it
  *   is newer than anything the previous instance issued, with no state on disk.
  */
-import { generateRoomKey } from '../crypto/index.js';
+import {
+  MAX_NOTICE_OPS,
+  RoomOpStatus,
+  advanceRoster,
+  generateMemberKey,
+  generateRoomKey,
+  readRoomOp,
+  rosterHash,
+  signEpochNotice,
+  type EnvelopeMember,
+  type EpochNotice,
+} from '../crypto/index.js';
 import { casefold } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import type { ServiceContext } from './context.js';
-import { sealEnvelopes, sendEnvelopes, type EnvelopeRecipient } from './delivery.js';
+import { epochNoticeLines, keyLine, sealJoinEnvelopes, sendEnvelopes, type EnvelopeRecipient, type JoinRecipient } from './delivery.js';
 import type { MemberKey } from './keybook.js';
 import type { Removals } from './removals.js';
-import type { Room } from './rooms.js';
+import type { Epoch, Room } from './rooms.js';
 
 const log = createLogger('keybot');
 
@@ -132,13 +143,23 @@ export class Epochs {
     const epoch = Math.min(MAX_U32, Math.max((room.current?.epoch ?? 0) + 1, Math.floor(startedAt / 1000)));
     const key = generateRoomKey();
     const members = usable.map((u) => u.member);
-    const { sealed, failed } = await sealEnvelopes({
+    const prev = room.current;
+    // Envelope version 3: one signed notice to the room when the members who hold the epoch
+    // before can derive this roster from theirs (advanceRoster, the very check their companions
+    // make); otherwise (a first epoch, a restart, an addition no operation of this change explains,
+    // such as a pending invite carried out days later) everyone gets a join envelope.
+    const notice = prev ? this.notice(room, prev, epoch, members, startedAt) : undefined;
+    const follows = (f: string): boolean =>
+      notice !== undefined && room.holders.has(f) && room.present.has(f) && room.memberKeys.has(f) && prev!.members.some((m) => casefold(m.account) === f);
+    const joining = usable.filter((u) => !follows(casefold(u.account)));
+    const ops = room.opsSince.slice(-MAX_NOTICE_OPS);
+    const { sealed, failed } = await sealJoinEnvelopes({
       signer: this.ctx.opts.signer,
       room: room.name,
       epoch,
       key,
-      members,
-      recipients: usable,
+      roster: members,
+      recipients: joining.map((u) => this.joinRecipient(room, u, ops)),
       issuedAt: startedAt,
     });
     if (failed.length > 0 || this.ctx.rooms.get(room.name) !== room || room.version !== version) {
@@ -148,14 +169,77 @@ export class Epochs {
     }
     // From here to the end: synchronous, so no IRC event can change the room in between.
     const reasons = room.pendingReasons.join(', ') || 'new epoch';
+    const lines: Array<{ target: string; text: string }> = [];
+    if (notice) {
+      lines.push(...notice.lines);
+      for (const u of usable) {
+        const f = casefold(u.account);
+        if (follows(f)) lines.push(keyLine({ nick: u.nick, account: u.account, memberKey: room.memberKeys.get(f)!, key, room: room.name, epoch, digest: notice.digest }));
+      }
+    }
+    for (const e of sealed) for (const text of e.parts) lines.push({ target: e.nick, text });
     room.install({ epoch, key, members, startedAt }, version);
+    room.epochOps = room.opsSince;
+    room.opsSince = [];
+    room.holders.clear();
+    for (const u of usable) if (room.present.has(casefold(u.account))) room.holders.add(casefold(u.account));
     // First keyed here without a placement by keybot (a restart, a join keybot did not make): pin now.
     for (const m of members) if (!room.pins.has(casefold(m.account))) room.pins.set(casefold(m.account), m.fingerprint);
     this.ctx.changed();
-    sendEnvelopes(this.ctx.opts.transport, sealed);
+    this.ctx.opts.transport.notices(lines);
     this.ctx.opts.transport.notice(room.name, keyEventText(epoch, members.map((m) => m.account), reasons));
     this.armRotation(room);
-    log.info(`${room.name}: epoch ${epoch} for ${members.length} member${members.length === 1 ? '' : 's'} (${reasons})`);
+    log.info(
+      `${room.name}: epoch ${epoch} for ${members.length} member${members.length === 1 ? '' : 's'} (${reasons}; ` +
+        `${notice ? `notice, ${members.length - sealed.length} key lines, ` : ''}${sealed.length} join envelopes)`,
+    );
+  }
+
+  /** A join envelope's recipient: the member key keybot keeps for them (made now if none), and the operations that explain this epoch. */
+  private joinRecipient(room: Room, u: EnvelopeRecipient & { member: EnvelopeMember }, ops: Uint8Array[]): JoinRecipient {
+    const f = casefold(u.account);
+    let mk = room.memberKeys.get(f);
+    if (!mk) {
+      mk = generateMemberKey();
+      room.memberKeys.set(f, mk);
+    }
+    const own = room.joinOps.get(f) ?? [];
+    const all = [...own, ...ops.filter((o) => !own.includes(o))].slice(-MAX_NOTICE_OPS);
+    return { nick: u.nick, account: u.account, key: u.key, fingerprint: u.member.fingerprint, memberKey: mk, ops: all };
+  }
+
+  /**
+   * The signed epoch notice from `prev` to `members`, if the roster of `prev` and the operations
+   * carried out since derive it (checked with advanceRoster, as every member will) and it fits.
+   */
+  private notice(room: Room, prev: Epoch, epoch: number, members: EnvelopeMember[], issuedAt: number): { lines: Array<{ target: string; text: string }>; digest: Uint8Array } | undefined {
+    if (room.opsSince.length > MAX_NOTICE_OPS) return undefined;
+    const before = new Map(prev.members.map((m) => [casefold(m.account), m]));
+    const after = new Set(members.map((m) => casefold(m.account)));
+    for (const m of members) {
+      const b = before.get(casefold(m.account));
+      // Same account, other key or signing key: not a change a notice can state.
+      if (b && (b.fingerprint !== m.fingerprint || b.signingKey.alg !== m.signingKey.alg || b.signingKey.key !== m.signingKey.key)) return undefined;
+    }
+    // An operation some of whose targets are not keyed now (evicted, or still pending) cannot
+    // apply; it explains nobody in this epoch, so it is left out (its targets, if any are added,
+    // are then unexplained, and everyone gets a join envelope instead).
+    const keyed = new Set(members.map((m) => casefold(m.account)));
+    const ops = room.opsSince.filter((op) => readRoomOp({ data: op }).op?.targets.every((t) => keyed.has(casefold(t.account))) ?? false);
+    const n: EpochNotice = {
+      room: room.name,
+      epoch,
+      prev: prev.epoch,
+      issuedAt,
+      roster: rosterHash(members),
+      ops,
+      added: members.filter((m) => !before.has(casefold(m.account))),
+      gone: prev.members.filter((m) => !after.has(casefold(m.account))).map((m) => m.account),
+    };
+    if (advanceRoster({ roster: prev.members, notice: n }).status !== RoomOpStatus.OK) return undefined;
+    const signed = signEpochNotice({ signer: this.ctx.opts.signer, notice: n });
+    const lines = epochNoticeLines(room.name, signed.data);
+    return lines ? { lines, digest: signed.digest } : undefined;
   }
 
   /** The current key is older than rotateAfterMs (its rotation was skipped while nobody was online). */
@@ -200,18 +284,20 @@ export class Epochs {
     }
     const key = cur.key.slice();
     try {
-      const { sealed } = await sealEnvelopes({
+      const { sealed } = await sealJoinEnvelopes({
         signer: this.ctx.opts.signer,
         room: room.name,
         epoch: cur.epoch,
         key,
-        members: cur.members,
-        recipients: [{ nick: requester, account: k.account, key: k.key }],
+        roster: cur.members,
+        recipients: [this.joinRecipient(room, { nick: requester, account: k.account, key: k.key, member: listed }, room.epochOps)],
         issuedAt: Date.now(),
       });
       // Only if that epoch is still current and the requester still in the room.
       if (room.current !== cur || !room.hasMember(requester) || sealed.length === 0) return { status: 'pending', room: room.name };
       sendEnvelopes(this.ctx.opts.transport, sealed);
+      // A companion that opened it holds this epoch: it can follow the next notice.
+      if (room.present.has(casefold(k.account))) room.holders.add(casefold(k.account));
     } finally {
       key.fill(0);
     }

@@ -19,7 +19,7 @@ import type { Epochs } from './epochs.js';
 import type { KeyProblem, MemberKey } from './keybook.js';
 import type { PendingInvite, Room } from './rooms.js';
 import { randomBytes } from 'node:crypto';
-import { FrameStatus, RoomOpStatus, frameParts, readRoomOp, verifyRoomOp, type EnvelopeMember } from '../crypto/index.js';
+import { RoomOpStatus, readRoomOp, verifyRoomOp, type EnvelopeMember } from '../crypto/index.js';
 
 const log = createLogger('keybot');
 
@@ -352,14 +352,15 @@ export class Invites {
   }
 
   /**
-   * Relay the signed operation to the room (`SC1O` NOTICE parts), after its placements and
-   * before the epoch they cause: each member's companion checks it against the roster it holds
-   * and shows who added whom (docs/PROTOCOL.md "Room operations").
+   * Record the signed operation for the epoch it causes, after its placements: the epoch notice
+   * carries it to the room, and the join envelopes of those it added name it, so each member's
+   * companion checks it against the roster it holds and shows who added whom (docs/PROTOCOL.md
+   * "Room operations", "Envelope version 3").
    */
   private relay(room: Room, op: Uint8Array): void {
-    const framed = frameParts({ data: op, kind: 'op' });
-    if (framed.status !== FrameStatus.OK) return;
-    this.ctx.opts.transport.notices(framed.parts.map((text) => ({ target: room.name, text })));
+    const read = readRoomOp({ data: op });
+    const parsed = read.op;
+    room.recordOp(op, parsed ? [...parsed.targets.map((t) => t.account), ...(parsed.action === 'create' ? [parsed.actor.account] : [])] : []);
   }
 
   /** Pin an account's fingerprint in a room (a placement by keybot or an invite by a member). */

@@ -101,6 +101,25 @@ export class Room {
   /** keybot has its NAMES list and knows the roster, so `members` is complete. */
   ready = false;
   current: Epoch | undefined;
+  /**
+   * Envelope version 3 (docs/PROTOCOL.md "Envelope version 3"): each member's member key for this
+   * room (casefolded account → 32 bytes), made at their first join envelope, shared with them
+   * alone; later epochs' keys reach them wrapped under it (a key line). Memory only, never on
+   * disk; wiped when they leave, so a former member's key opens no later key line.
+   */
+  readonly memberKeys = new Map<string, Uint8Array>();
+  /**
+   * Casefolded accounts whose companion holds the current epoch on a live connection: sent it
+   * (join envelope or key line) while present. Only they can follow an epoch notice; anyone else
+   * (offline, reconnected, added) gets a join envelope.
+   */
+  readonly holders = new Set<string>();
+  /** Signed operations (`SC1O` data) carried out since the current epoch, in order: the next epoch notice carries them. */
+  opsSince: Uint8Array[] = [];
+  /** The operations the current epoch carried (a join envelope re-sent for it names them). */
+  epochOps: Uint8Array[] = [];
+  /** The operations that added each member (casefolded account), for their join envelope. */
+  readonly joinOps = new Map<string, Uint8Array[]>();
   /** Room messages (PRIVMSG/NOTICE lines) since the current epoch began. */
   messagesSinceRekey = 0;
   /** Why the next epoch is due, collected until it is issued (shown to members, e.g. "bob left"). */
@@ -155,10 +174,21 @@ export class Room {
     return true;
   }
 
-  /** Forget a member; false if not there. */
+  /** A signed operation was carried out: the next epoch notice names it, and its targets' join envelopes. */
+  recordOp(op: Uint8Array, targets: string[]): void {
+    this.opsSince.push(op);
+    for (const t of targets) this.joinOps.set(casefold(t), [op]);
+  }
+
+  /** Forget a member; false if not there. Their member key is wiped: they open no later key line. */
   removeMember(nick: string): boolean {
-    this.present.delete(casefold(nick));
-    if (!this.members.delete(casefold(nick))) return false;
+    const f = casefold(nick);
+    this.present.delete(f);
+    this.holders.delete(f);
+    this.memberKeys.get(f)?.fill(0);
+    this.memberKeys.delete(f);
+    this.joinOps.delete(f);
+    if (!this.members.delete(f)) return false;
     this.version++;
     this.wake();
     return true;
@@ -181,6 +211,13 @@ export class Room {
     const next = new Map<string, string>();
     for (const n of nicks) next.set(casefold(n), n);
     const same = next.size === this.members.size && [...next.keys()].every((k) => this.members.has(k));
+    for (const f of this.members.keys()) {
+      if (next.has(f)) continue;
+      this.holders.delete(f);
+      this.memberKeys.get(f)?.fill(0);
+      this.memberKeys.delete(f);
+      this.joinOps.delete(f);
+    }
     this.members.clear();
     for (const [k, v] of next) this.members.set(k, v);
     if (!same) this.version++;
@@ -238,6 +275,9 @@ export class Room {
     this.settleTimer = this.rotateTimer = undefined;
     this.current?.key.fill(0);
     this.current = undefined;
+    for (const k of this.memberKeys.values()) k.fill(0);
+    this.memberKeys.clear();
+    this.holders.clear();
     this.ready = false;
     this.wake();
   }

@@ -287,6 +287,9 @@ export class KeyService {
     const f = casefold(nick);
     for (const room of this.ctx.rooms.all()) {
       room.present.delete(f);
+      // Their companion's connection ended: it holds no key to follow an epoch notice with (it
+      // gets a join envelope at its next login, epochs.ts resendKey).
+      room.holders.delete(f);
       if (room.intruders.delete(f)) this.epochs.requestRekey(room, `${nick} was removed (not invited by a member)`, true);
     }
     if (this.ctx.opts.directory.persistentRooms) return;

@@ -167,7 +167,13 @@ export async function openJoinEnvelope(options: {
   now: number;
   maxAgeMs?: number;
   maxSkewMs?: number;
-}): Promise<{ status: EnvelopeStatus; payload?: JoinPayload; reason?: string }> {
+}): Promise<{
+  status: EnvelopeStatus;
+  payload?: JoinPayload;
+  reason?: string;
+  /** The envelope holds a version 1 or 2 payload (not checked here: openEnvelope reads those). */
+  legacy?: 1 | 2;
+}> {
   const caller = 'openJoinEnvelope';
   if (!options || typeof options !== 'object') throw new TypeError(`${caller}: expected one options object`);
   const mine = privateState(options.decryptionKey, caller);
@@ -179,6 +185,7 @@ export async function openJoinEnvelope(options: {
     return { status: EnvelopeStatus.MALFORMED, reason: (err as Error).message };
   }
   const ours = mine.key.getKeyIDs();
+  if (message.getEncryptionKeyIDs().length === 0) return { status: EnvelopeStatus.MALFORMED, reason: 'not a public-key encrypted message' };
   if (!message.getEncryptionKeyIDs().some((id) => ours.some((o) => o.equals(id, true)))) return { status: EnvelopeStatus.NOT_FOR_ME };
   let literal: Uint8Array;
   try {
@@ -187,7 +194,13 @@ export async function openJoinEnvelope(options: {
     return { status: EnvelopeStatus.DECRYPT_FAILED, reason: (err as Error).message };
   }
   const parts = splitSigned(literal);
-  if (!parts) return { status: EnvelopeStatus.UNSIGNED };
+  if (!parts) {
+    // A version 1 or 2 payload (JSON alone, its OpenPGP signature around it): say so, so that the
+    // caller can open it the older way (openEnvelope) during the transition, or refuse a downgrade.
+    const legacy = literal[0] === 0x7b ? parseJson(literal) : undefined;
+    if (legacy && (legacy.v === 1 || legacy.v === 2)) return { status: EnvelopeStatus.UNSUPPORTED_VERSION, legacy: legacy.v };
+    return { status: EnvelopeStatus.UNSIGNED };
+  }
   const myFp = options.decryptionKey.fingerprint;
   if (!verifyRaw(keybot.signingAlg, keybot.signingKeyObject, joinTranscript(myFp, parts.json), parts.signature)) {
     return { status: EnvelopeStatus.BAD_SIGNATURE };

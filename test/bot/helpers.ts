@@ -4,10 +4,17 @@
  */
 import type { Client as IrcClient } from 'irc-framework';
 import {
+  advanceRoster,
   classifyLine,
   EnvelopeStatus,
+  isEpochNotice,
   openEnvelope,
+  openJoinEnvelope,
   PartsReassembler,
+  peekKeyLine,
+  RoomOpStatus,
+  unwrapEpochKey,
+  verifyEpochNotice,
   PartStatus,
   readPublicKey,
   unlockPrivateKey,
@@ -22,9 +29,13 @@ import { connectClient, startTestDaemon, type ConfigOverrides, type TestDaemon, 
 
 export interface OpenedEnvelope {
   payload: EnvelopePayload;
-  /** How many NOTICE lines it came in. */
+  /** How many NOTICE lines it came in (a key line: 1; its epoch notice is counted in `noticeParts`). */
   parts: number;
   at: number;
+  /** How it came (envelope version 3): a join envelope, or the epoch notice and our key line; `v2` for the older envelope. */
+  via: 'join' | 'key-line' | 'v2';
+  /** For a key line: how many NOTICE lines its epoch notice took. */
+  noticeParts?: number;
 }
 
 /** A logged-in user who records keybot's replies and opens the envelopes keybot sends them. */
@@ -40,7 +51,16 @@ export class TestMember {
   /** Every envelope part keybot sent this member, complete or not. */
   partsReceived = 0;
   private readonly reassembler = new PartsReassembler();
+  private readonly noticeReassembler = new PartsReassembler();
   private partsSeen = 0;
+  private noticePartsSeen = 0;
+  /** Version 3: our member key per room, and the verified notice waiting for our key line. */
+  private readonly memberKeys = new Map<string, Uint8Array>();
+  private readonly notices3 = new Map<string, { epoch: number; digest: Uint8Array; roster: EnvelopePayload['members']; issuedAt: number; parts: number }>();
+  /** Epoch notices this member refused (advanceRoster), with why. */
+  readonly refusedNotices: string[] = [];
+  /** The signed operations that came with each join envelope and accepted epoch notice, in order. */
+  readonly opsSeen: Array<{ room: string; data: Uint8Array }> = [];
   private waiters = new Set<() => void>();
 
   constructor(
@@ -52,6 +72,19 @@ export class TestMember {
     this.operations = new RoomOperations(name, key);
     client.on('notice', (e: { nick?: string; target: string; message: string }) => {
       if (e.nick?.toLowerCase() !== 'keybot') return;
+      if (e.target.startsWith('#') && classifyLine(e.message) === 'envelope-part') {
+        // An epoch notice (envelope version 3), to the room.
+        this.noticePartsSeen++;
+        const r = this.noticeReassembler.accept({ sender: e.target, line: e.message, now: Date.now() });
+        if (r.status === PartStatus.COMPLETE) this.notice(r.data!, this.noticePartsSeen);
+        this.wake();
+        return;
+      }
+      if (!e.target.startsWith('#') && e.message.startsWith('SC1K ')) {
+        this.keyLine(e.message);
+        this.wake();
+        return;
+      }
       if (e.target.startsWith('#')) {
         this.channelNotices.push({ target: e.target, text: e.message });
         this.wake();
@@ -80,10 +113,57 @@ export class TestMember {
 
   private async open(data: Uint8Array, parts: number): Promise<void> {
     this.partsSeen = 0;
-    const res = await openEnvelope({ data, decryptionKey: this.key, signerKey: this.keybotKey(), expectedAccount: this.name, now: Date.now() });
-    if (res.status === EnvelopeStatus.OK) this.envelopes.push({ payload: res.payload!, parts, at: Date.now() });
-    else this.failures.push(`envelope: ${res.status} ${res.reason ?? ''}`);
+    const now = Date.now();
+    const j = await openJoinEnvelope({ data, decryptionKey: this.key, keybotKey: this.keybotKey(), expectedAccount: this.name, now });
+    if (j.status === EnvelopeStatus.OK && j.payload) {
+      const p = j.payload;
+      this.memberKeys.set(p.room.toLowerCase(), p.memberKey);
+      for (const data of p.ops) this.opsSeen.push({ room: p.room, data });
+      this.envelopes.push({ payload: { room: p.room, epoch: p.epoch, key: p.key, members: p.roster, issuedAt: p.issuedAt }, parts, at: now, via: 'join' });
+    } else if (j.legacy) {
+      const res = await openEnvelope({ data, decryptionKey: this.key, signerKey: this.keybotKey(), expectedAccount: this.name, now });
+      if (res.status === EnvelopeStatus.OK) this.envelopes.push({ payload: res.payload!, parts, at: now, via: 'v2' });
+      else this.failures.push(`envelope: ${res.status} ${res.reason ?? ''}`);
+    } else this.failures.push(`envelope: ${j.status} ${j.reason ?? ''}`);
     this.wake();
+  }
+
+  /** An epoch notice: followed only from the epoch we hold (the latest we opened), as a companion does. */
+  private notice(data: Uint8Array, parts: number): void {
+    this.noticePartsSeen = 0;
+    if (!isEpochNotice(data)) return;
+    const v = verifyEpochNotice({ data, keybotKey: this.keybotKey(), now: Date.now() });
+    if (v.status !== EnvelopeStatus.OK || !v.notice) {
+      this.failures.push(`notice: ${v.status}`);
+      return;
+    }
+    const n = v.notice;
+    const held = this.latest(n.room);
+    if (!held || held.payload.epoch !== n.prev) return;
+    const r = advanceRoster({ roster: held.payload.members, notice: n });
+    if (r.status !== RoomOpStatus.OK) {
+      this.refusedNotices.push(`${n.room}@${n.epoch}: ${r.status} ${r.reason ?? ''}`);
+      return;
+    }
+    for (const data of n.ops) this.opsSeen.push({ room: n.room, data });
+    this.notices3.set(n.room.toLowerCase(), { epoch: n.epoch, digest: v.digest!, roster: r.roster!, issuedAt: n.issuedAt, parts });
+  }
+
+  private keyLine(line: string): void {
+    const peek = peekKeyLine(line);
+    if (!peek) return;
+    const n = this.notices3.get(peek.room.toLowerCase());
+    const mk = this.memberKeys.get(peek.room.toLowerCase());
+    if (!n || !mk || n.epoch !== peek.epoch) {
+      this.failures.push(`key line for ${peek.room}@${peek.epoch} without its notice`);
+      return;
+    }
+    const k = unwrapEpochKey({ line, memberKey: mk, account: this.name, digest: n.digest });
+    if (!k) {
+      this.failures.push(`key line for ${peek.room}@${peek.epoch} does not open`);
+      return;
+    }
+    this.envelopes.push({ payload: { room: k.room, epoch: k.epoch, key: k.key, members: n.roster, issuedAt: n.issuedAt }, parts: 1, at: Date.now(), via: 'key-line', noticeParts: n.parts });
   }
 
   private wake(): void {

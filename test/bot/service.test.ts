@@ -3,6 +3,8 @@
  * in by hand, so the timing-sensitive rules (coalescing, never keying a leaver, epoch numbers,
  * rotation) can be pinned down deterministically.
  */
+import { follow } from './v3-follow.js';
+import { RoomCryptoEngine, type IncomingResult } from '../../src/client/index.js';
 import { expect } from 'chai';
 import type { DirectoryRoom, DirectoryUser, Placement, PresenceChange, UserDirectory } from '../../src/bot/directory.js';
 import type { Transport } from '../../src/bot/delivery.js';
@@ -89,10 +91,10 @@ class RecordingTransport implements Transport {
   }
   /** Key-event announcements sent to a room. */
   events(room: string): string[] {
-    return this.lines.filter((l) => l.target === room).map((l) => l.text);
+    return this.lines.filter((l) => l.target === room && classifyLine(l.text) !== 'envelope-part').map((l) => l.text);
   }
   envelopeLinesTo(nick: string): string[] {
-    return this.lines.filter((l) => l.target === nick && classifyLine(l.text) === 'envelope-part').map((l) => l.text);
+    return this.lines.filter((l) => l.target === nick && (classifyLine(l.text) === 'envelope-part' || l.text.startsWith('SC1K '))).map((l) => l.text);
   }
 }
 
@@ -141,22 +143,7 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
 
   /** Every envelope `name` got, opened with their key. */
   async function opened(name: string): Promise<EnvelopePayload[]> {
-    const r = new PartsReassembler();
-    const out: EnvelopePayload[] = [];
-    for (const line of tx.envelopeLinesTo(name)) {
-      const res = r.accept({ sender: 'keybot', line, now: Date.now() });
-      if (res.status !== PartStatus.COMPLETE) continue;
-      const env = await openEnvelope({
-        data: res.data!,
-        decryptionKey: members[name]!.key,
-        signerKey: keybotKey.publicKey,
-        expectedAccount: name,
-        now: Date.now(),
-      });
-      expect(env.status).to.equal(EnvelopeStatus.OK);
-      out.push(env.payload!);
-    }
-    return out;
+    return follow(tx.lines, name, members[name]!.key, keybotKey.publicKey);
   }
 
   async function settle(check: () => boolean, ms = 5000): Promise<void> {
@@ -453,6 +440,73 @@ describe('src/bot/service.ts (fake directory, recording transport, real crypto)'
       });
       return { fingerprints: new Map([[target, members[target]!.key.fingerprint]]), op };
     }
+
+    it('sends envelope version 3: a join envelope once per member, then per change one signed notice naming only the change and one key line per member; companions install it', async function () {
+      start();
+      await daemonRoom([['alice', 'joined'], ['bob', 'joined'], ['carol', 'joined']]);
+      await settle(() => keyEvents().length === 1);
+      // Each member's companion (the core every companion uses) reads what keybot sent, in order.
+      const engines = Object.fromEntries(
+        ['alice', 'bob', 'carol', 'dave'].map((n) => [n, new RoomCryptoEngine({ account: n, privateKey: members[n]!.key, keybotKey: keybotKey.publicKey })]),
+      );
+      let fed = 0;
+      const feed = async (): Promise<Record<string, IncomingResult[]>> => {
+        const got: Record<string, IncomingResult[]> = { alice: [], bob: [], carol: [], dave: [] };
+        const present = new Set(svc.rooms.get(ROOM)!.present);
+        for (const l of tx.lines.slice(fed)) {
+          for (const n of Object.keys(engines)) {
+            if (l.target !== n && !(l.target === ROOM && present.has(n))) continue;
+            const r = await engines[n]!.handleIncoming({ from: 'keybot', target: l.target, command: 'NOTICE', text: l.text });
+            if (r.kind !== 'hidden' && r.kind !== 'bot-notice') got[n]!.push(r);
+          }
+        }
+        fed = tx.lines.length;
+        return got;
+      };
+      const linesTo = (from: number, target: string): string[] => tx.lines.slice(from).filter((l) => l.target === target).map((l) => l.text);
+      const first = await feed();
+      for (const n of ['alice', 'bob', 'carol']) {
+        expect(first[n]!.map((r) => r.kind), n).to.deep.equal(['key']);
+        expect(linesTo(0, n).every((t) => classifyLine(t) === 'envelope-part'), `${n}: a join envelope`).to.equal(true);
+      }
+      const e1 = (first.alice![0] as { epoch: number }).epoch;
+
+      // dave added by alice's signed invite: the members who hold epoch 1 get one key line each; dave a join envelope.
+      let mark = tx.lines.length;
+      const adding = svc.addToRoom('alice', ROOM, ['dave'], signedAdd('dave'));
+      await settle(() => svc.rooms.get(ROOM)!.expectedJoins.has('dave'));
+      svc.memberJoined(ROOM, 'dave');
+      await adding;
+      await settle(() => keyEvents().length === 2);
+      for (const n of ['alice', 'bob', 'carol']) {
+        expect(linesTo(mark, n).length, `${n}: one line`).to.equal(1);
+        expect(linesTo(mark, n)[0]).to.match(/^SC1K /);
+      }
+      expect(linesTo(mark, 'dave').every((t) => classifyLine(t) === 'envelope-part')).to.equal(true);
+      const added = await feed();
+      for (const n of ['alice', 'bob', 'carol']) expect(added[n], n).to.deep.equal([added[n]![0]]);
+      expect(added.alice![0]).to.deep.include({ kind: 'key', changes: ['dave added by alice, verified'] });
+      expect(added.bob![0]).to.deep.include({ kind: 'key', previousEpoch: e1, changes: ['dave added by alice, verified'] });
+      expect(added.dave![0]).to.include({ kind: 'key' });
+      const e2 = (added.alice![0] as { epoch: number }).epoch;
+
+      // bob leaves: the notice states only that (O(changes), the same size whatever the roster), one key line each.
+      mark = tx.lines.length;
+      svc.memberLeft(ROOM, 'bob', false);
+      await settle(() => keyEvents().length === 3);
+      const noticeLines = linesTo(mark, ROOM).filter((t) => classifyLine(t) === 'envelope-part');
+      const notice = Buffer.from(noticeLines.map((t) => t.split(' ')[3]).join(''), 'base64');
+      const json = JSON.parse(notice.subarray(0, notice.indexOf(0)).toString('utf8')) as Record<string, unknown>;
+      expect(json).to.deep.include({ v: 3, t: 'epoch', prev: e2, ops: [], add: [], gone: ['bob'] });
+      expect(notice.length).to.be.lessThan(400);
+      expect(noticeLines.length).to.equal(2);
+      for (const n of ['alice', 'carol', 'dave']) expect(linesTo(mark, n).map((t) => t.slice(0, 5)), n).to.deep.equal(['SC1K ']);
+      expect(linesTo(mark, 'bob')).to.deep.equal([]);
+      const left = await feed();
+      for (const n of ['alice', 'carol', 'dave']) expect(left[n]![0], n).to.deep.include({ kind: 'key', previousEpoch: e2 });
+      expect(left.bob).to.deep.equal([]);
+      for (const n of ['alice', 'carol', 'dave']) expect(engines[n]!.roomInfo(ROOM)?.members.sort()).to.deep.equal(['alice', 'carol', 'dave']);
+    });
 
     it('a member who disconnects stays in the roster, no epoch is made, and the next epoch is sealed for them too', async function () {
       start();

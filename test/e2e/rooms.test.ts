@@ -13,7 +13,13 @@ import {
   PartsReassembler,
   classifyLine,
   encryptRoomMessage,
+  advanceRoster,
+  isEpochNotice,
   openEnvelope,
+  openJoinEnvelope,
+  peekKeyLine,
+  unwrapEpochKey,
+  verifyEpochNotice,
   readPublicKey,
   type EnvelopePayload,
 } from '../../src/crypto/index.js';
@@ -96,14 +102,53 @@ describe('e2e: rooms with the real keybot and SealClient companions', function (
     eve = await connectClient(t.port, { nick: 'eve', password: users.eve!.password });
     const eveBot = (await readPublicKey({ armored: keybotArmored })).key!;
     const parts = new PartsReassembler();
+    const roomParts = new PartsReassembler();
+    // Envelope version 3: her join envelopes, the epoch notices to the room, her key lines, in order.
+    let opening: Promise<unknown> = Promise.resolve();
+    const memberKeys = new Map<string, Uint8Array>();
+    const notices = new Map<string, { epoch: number; digest: Uint8Array; roster: EnvelopePayload['members']; issuedAt: number }>();
+    const latest = (room: string): EnvelopePayload | undefined => eveKeys.filter((k) => k.room.toLowerCase() === room.toLowerCase()).at(-1);
     const seen = (command: Seen['command']) => (e: { nick?: string; target: string; message: string }) => {
       eveSaw.push({ command, from: e.nick ?? '', target: e.target, text: e.message });
-      if (command !== 'NOTICE' || e.nick !== 'keybot' || classifyLine(e.message) !== 'envelope-part') return;
-      const r = parts.accept({ sender: 'keybot', line: e.message, now: Date.now() });
+      if (command !== 'NOTICE' || e.nick !== 'keybot') return;
+      const text = e.message;
+      if (text.startsWith('SC1K ')) {
+        opening = opening.then(() => {
+          const peek = peekKeyLine(text);
+          const n = peek && notices.get(peek.room.toLowerCase());
+          const mk = peek && memberKeys.get(peek.room.toLowerCase());
+          const k = n && mk && n.epoch === peek.epoch ? unwrapEpochKey({ line: text, memberKey: mk, account: 'eve', digest: n.digest }) : undefined;
+          if (k && n) eveKeys.push({ room: k.room, epoch: k.epoch, key: k.key, members: n.roster, issuedAt: n.issuedAt });
+        });
+        return;
+      }
+      if (classifyLine(text) !== 'envelope-part') return;
+      if (e.target.startsWith('#')) {
+        const r = roomParts.accept({ sender: e.target, line: text, now: Date.now() });
+        if (r.status !== PartStatus.COMPLETE || !isEpochNotice(r.data!)) return;
+        const data = r.data!;
+        opening = opening.then(() => {
+          const v = verifyEpochNotice({ data, keybotKey: eveBot, now: Date.now() });
+          const held = v.notice && latest(v.notice.room);
+          if (!v.notice || !held || held.epoch !== v.notice.prev) return;
+          const adv = advanceRoster({ roster: held.members, notice: v.notice });
+          if (adv.roster) notices.set(v.notice.room.toLowerCase(), { epoch: v.notice.epoch, digest: v.digest!, roster: adv.roster, issuedAt: v.notice.issuedAt });
+        });
+        return;
+      }
+      const r = parts.accept({ sender: 'keybot', line: text, now: Date.now() });
       if (r.status !== PartStatus.COMPLETE) return;
-      void openEnvelope({ data: r.data!, decryptionKey: users.eve!.party.priv, signerKey: eveBot, expectedAccount: 'eve', now: Date.now() }).then(
-        (o) => o.status === EnvelopeStatus.OK && eveKeys.push(o.payload!),
-      );
+      const data = r.data!;
+      opening = opening.then(async () => {
+        const j = await openJoinEnvelope({ data, decryptionKey: users.eve!.party.priv, keybotKey: eveBot, expectedAccount: 'eve', now: Date.now() });
+        if (j.payload) {
+          memberKeys.set(j.payload.room.toLowerCase(), j.payload.memberKey);
+          eveKeys.push({ room: j.payload.room, epoch: j.payload.epoch, key: j.payload.key, members: j.payload.roster, issuedAt: j.payload.issuedAt });
+          return;
+        }
+        const o = await openEnvelope({ data, decryptionKey: users.eve!.party.priv, signerKey: eveBot, expectedAccount: 'eve', now: Date.now() });
+        if (o.status === EnvelopeStatus.OK) eveKeys.push(o.payload!);
+      });
     };
     eve.on('privmsg', seen('PRIVMSG'));
     eve.on('notice', seen('NOTICE'));

@@ -11,7 +11,7 @@
 import { expect } from 'chai';
 import { createDecipheriv } from 'node:crypto';
 import type { SealClient } from '../../src/client/client.js';
-import { EnvelopeStatus, PartStatus, PartsReassembler, openEnvelope, type EnvelopePayload } from '../../src/crypto/index.js';
+import { EnvelopeStatus, PartStatus, PartsReassembler, openEnvelope, openJoinEnvelope, type EnvelopePayload } from '../../src/crypto/index.js';
 import { casefold } from '../../src/protocol/names.js';
 import { insiderHas, openRoom, record, sameEpoch, startSecWorld, until, type Insider, type SecWorld } from './world.js';
 
@@ -97,6 +97,9 @@ describe('security: a daemon that swaps a member\'s registered key', function ()
         if (r.status === PartStatus.COMPLETE) data = r.data;
       }
       if (!data) continue;
+      // Either envelope version: a join envelope (version 3) or a version-2 one.
+      const j = await openJoinEnvelope({ data, decryptionKey: mallory.priv, keybotKey: w.keybotPub, expectedAccount: 'bob', now: Date.now() });
+      if (j.payload) stolen.push({ room: j.payload.room, epoch: j.payload.epoch, key: j.payload.key, members: j.payload.roster, issuedAt: j.payload.issuedAt });
       const o = await openEnvelope({ data, decryptionKey: mallory.priv, signerKey: w.keybotPub, expectedAccount: 'bob', now: Date.now() });
       if (o.payload) stolen.push(o.payload);
     }
@@ -147,9 +150,11 @@ describe('security: a daemon that swaps a member\'s registered key', function ()
         const r = parts.accept({ sender: 'keybot', line: l, now: Date.now() });
         if (r.status === PartStatus.COMPLETE) data = r.data;
       }
-      const o = data && (await openEnvelope({ data, decryptionKey: mallory.priv, signerKey: w.keybotPub, expectedAccount: 'bob', now: Date.now() }));
+      // keybot sends a join envelope (envelope version 3) to the key the directory names for bob: mallory's.
+      const o = data && (await openJoinEnvelope({ data, decryptionKey: mallory.priv, keybotKey: w.keybotPub, expectedAccount: 'bob', now: Date.now() }));
       if (o && o.payload && casefold(o.payload.room) === casefold(room2)) {
-        wire.say(room2, wire.seal(room2, 'I, bob, approve', { key: o.payload, seq: 7, signer: mallory.priv })[0]!);
+        const key = { room: o.payload.room, epoch: o.payload.epoch, key: o.payload.key, members: o.payload.roster, issuedAt: o.payload.issuedAt };
+        wire.say(room2, wire.seal(room2, 'I, bob, approve', { key, seq: 7, signer: mallory.priv })[0]!);
         forged++;
       }
     }

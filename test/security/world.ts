@@ -19,10 +19,17 @@ import {
   PartStatus,
   PartsReassembler,
   classifyLine,
+  RoomOpStatus,
+  advanceRoster,
   encryptRoomMessage,
+  isEpochNotice,
   openEnvelope,
+  openJoinEnvelope,
   parsePart,
+  peekKeyLine,
   readPublicKey,
+  unwrapEpochKey,
+  verifyEpochNotice,
   type EnvelopePayload,
   type PrivateKeyHandle,
   type PublicKeyHandle,
@@ -142,6 +149,10 @@ export class Insider {
   /** Every envelope keybot sent this account, complete or not. */
   readonly envelopes: CapturedEnvelope[] = [];
   private readonly parts = new PartsReassembler();
+  /** Envelope version 3: epoch notices to rooms, our member keys, the notice each key line waits for. */
+  private readonly noticeParts = new PartsReassembler();
+  private readonly memberKeys = new Map<string, Uint8Array>();
+  private readonly notices = new Map<string, { epoch: number; digest: Uint8Array; roster: EnvelopePayload['members']; issuedAt: number }>();
   private readonly seqs = new Map<string, number>();
   private opening: Promise<unknown> = Promise.resolve();
   private processed = 0;
@@ -243,7 +254,12 @@ export class Insider {
       const bang = source?.indexOf('!') ?? -1;
       const line: Line = { i, raw, source, command, params, ...(source && bang > 0 ? { nick: source.slice(0, bang) } : {}) };
       this.lines.push(line);
-      if (command === 'NOTICE' && casefold(line.nick ?? '') === 'keybot' && classifyLine(params[1] ?? '') === 'envelope-part') this.envelopePart(params[1]!);
+      if (command !== 'NOTICE' || casefold(line.nick ?? '') !== 'keybot') continue;
+      const text = params[1] ?? '';
+      if (classifyLine(text) === 'envelope-part') {
+        if ((params[0] ?? '').startsWith('#')) this.noticePart(params[0]!, text);
+        else this.envelopePart(text);
+      } else if (text.startsWith('SC1K ')) this.keyLine(text);
     }
   }
 
@@ -260,12 +276,53 @@ export class Insider {
     if (r.status !== PartStatus.COMPLETE) return;
     const done = env;
     this.opening = this.opening.then(async () => {
+      const j = await openJoinEnvelope({ data: r.data!, decryptionKey: this.user.party.priv, keybotKey: this.keybotPub, expectedAccount: this.name, now: Date.now() });
+      if (j.status === EnvelopeStatus.OK && j.payload) {
+        const p = j.payload;
+        this.memberKeys.set(casefold(p.room), p.memberKey);
+        done.status = j.status;
+        done.payload = { room: p.room, epoch: p.epoch, key: p.key, members: p.roster, issuedAt: p.issuedAt };
+        this.keys.push(done.payload);
+        return;
+      }
+      if (!j.legacy) {
+        done.status = j.status;
+        return;
+      }
       const o = await openEnvelope({ data: r.data!, decryptionKey: this.user.party.priv, signerKey: this.keybotPub, expectedAccount: this.name, now: Date.now() });
       done.status = o.status;
       if (o.payload) {
         done.payload = o.payload;
         this.keys.push(o.payload);
       }
+    });
+  }
+
+  /** An epoch notice (envelope version 3): followed from the newest key we hold, as a companion does. */
+  private noticePart(room: string, text: string): void {
+    const r = this.noticeParts.accept({ sender: `keybot ${casefold(room)}`, line: text, now: Date.now() });
+    if (r.status !== PartStatus.COMPLETE || !isEpochNotice(r.data!)) return;
+    const data = r.data!;
+    this.opening = this.opening.then(() => {
+      const v = verifyEpochNotice({ data, keybotKey: this.keybotPub, now: Date.now() });
+      if (v.status !== EnvelopeStatus.OK || !v.notice) return;
+      const n = v.notice;
+      const held = this.latestKey(n.room);
+      if (!held || held.epoch !== n.prev) return;
+      const adv = advanceRoster({ roster: held.members, notice: n });
+      if (adv.status === RoomOpStatus.OK) this.notices.set(casefold(n.room), { epoch: n.epoch, digest: v.digest!, roster: adv.roster!, issuedAt: n.issuedAt });
+    });
+  }
+
+  private keyLine(text: string): void {
+    this.opening = this.opening.then(() => {
+      const peek = peekKeyLine(text);
+      if (!peek) return;
+      const n = this.notices.get(casefold(peek.room));
+      const mk = this.memberKeys.get(casefold(peek.room));
+      if (!n || !mk || n.epoch !== peek.epoch) return;
+      const k = unwrapEpochKey({ line: text, memberKey: mk, account: this.name, digest: n.digest });
+      if (k) this.keys.push({ room: k.room, epoch: k.epoch, key: k.key, members: n.roster, issuedAt: n.issuedAt });
     });
   }
 }

@@ -25,7 +25,7 @@
  *  - outgoing text in a room we have or had a key for, or in any `#sc-` room, is encrypted or
  *    refused: the engine never hands back plaintext for such a room (fail closed).
  */
-import { classifyLine, sanitizeText, type EnvelopeMember, type PublicKeyHandle } from '../../crypto/index.js';
+import { KEY_LINE_PREFIX, classifyLine, sanitizeText, type EnvelopeMember, type PublicKeyHandle } from '../../crypto/index.js';
 import { casefold } from '../../protocol/names.js';
 import { EnvelopeIntake } from './envelopes.js';
 import { CompanionMemory } from './memory.js';
@@ -267,6 +267,8 @@ export class RoomCryptoEngine {
     const { from, target, command, text } = line;
     const kind = classifyLine(text);
     const fromKeybot = casefold(from) === this.c.keybotNick;
+    // A version-3 key line (docs/PROTOCOL.md "Envelope version 3"): keybot's NOTICE to us alone.
+    if (text.startsWith(`${KEY_LINE_PREFIX} `) && !isChannel(target)) return this.envelopes.keyLine(from, text, fromKeybot, now);
     if (kind === 'envelope-part') return this.envelopes.envelopePart(from, text, fromKeybot, now);
     // Room operations (operations.ts): only keybot proposes (to us) and relays (to a room).
     if (kind === 'proposal-part') {

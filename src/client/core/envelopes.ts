@@ -9,17 +9,25 @@ import {
   EnvelopeStatus,
   PartStatus,
   PartsReassembler,
+  RoomOpStatus,
+  advanceRoster,
+  isEpochNotice,
   isNewerEpoch,
   openEnvelope,
+  openJoinEnvelope,
   parsePart,
+  peekKeyLine,
+  unwrapEpochKey,
+  verifyEpochNotice,
   type EnvelopeMember,
   type PublicKeyHandle,
   type ReassemblerOptions,
+  type RosterChange,
 } from '../../crypto/index.js';
 import { casefold } from '../../protocol/names.js';
 import type { CompanionMemory } from './memory.js';
 import type { RoomOperations } from './operations.js';
-import { wipe, type EngineConfig, type RoomKeys } from './room-keys.js';
+import { wipe, type EngineConfig, type RoomKeys, type RoomState } from './room-keys.js';
 import type { RoomMessages } from './room-messages.js';
 import type { EnvelopeRejectCode, EnvelopeRejectedResult, IncomingResult } from './types.js';
 
@@ -57,6 +65,8 @@ const ENVELOPE_REASONS: Record<EnvelopeRejectCode, string> = {
   'not-newer': 'its epoch is not newer than the key you hold',
   'member-key-changed': 'it lists a member with another key than the one you saw for them before',
   'unexplained-member': 'it adds someone no member signed an invite for',
+  downgrade: 'it is a version 1 or 2 envelope for a room you hold under version 3 (a downgrade)',
+  'bad-roster': 'its roster does not follow from the one you hold and the operations it names',
 };
 
 /** Install room keys from keybot's envelopes. */
@@ -173,25 +183,155 @@ export class EnvelopeIntake {
     return this.openEnvelopeData(from, r.data!, now);
   }
 
+  /**
+   * A version-3 epoch notice (keybot's NOTICE to the room; docs/PROTOCOL.md "Envelope version 3").
+   * Only a member holding the epoch it follows, under version 3, can derive its roster: then the
+   * roster must follow from ours and the operations it carries (advanceRoster: each verifies under
+   * its actor's entry and applies; nobody is added that no operation names), and every account it
+   * adds must have the fingerprint pinned for it. The key comes in our key line. A member that does
+   * not hold the epoch before gets a join envelope from keybot instead: the notice is not for it.
+   */
+  private acceptNotice(from: string, data: Uint8Array, now: number): IncomingResult {
+    const v = verifyEpochNotice({
+      data,
+      keybotKey: this.keybotKey!,
+      now,
+      maxAgeMs: this.c.envelopeMaxAgeMs ?? DEFAULT_ENVELOPE_MAX_AGE_MS,
+      ...(this.c.envelopeMaxSkewMs !== undefined ? { maxSkewMs: this.c.envelopeMaxSkewMs } : {}),
+    });
+    if (v.status !== EnvelopeStatus.OK || !v.notice || !v.digest) {
+      const code = ENVELOPE_CODES[v.status] ?? 'malformed';
+      return this.rejected(from, code, `epoch notice: ${ENVELOPE_REASONS[code]}`);
+    }
+    const n = v.notice;
+    const state = this.keys.get(n.room);
+    const cur = state?.current;
+    // Not the epoch we hold (we hold none, an older one, or a version-2 one): keybot sends us a join envelope.
+    if (!state || state.left || !cur || cur.epoch !== n.prev || !state.v3 || !state.memberKey) return { kind: 'hidden' };
+    const derived = advanceRoster({ roster: [...cur.members.values()], notice: n });
+    if (derived.status !== RoomOpStatus.OK || !derived.roster) {
+      const added = n.added.map((m) => m.account);
+      const code: EnvelopeRejectCode = derived.status === RoomOpStatus.BAD_TARGET ? 'unexplained-member' : 'bad-roster';
+      const reason =
+        `${ENVELOPE_REASONS[code]}: epoch ${n.epoch} of ${state.name} (${derived.reason ?? derived.status}). ` +
+        `Nothing is sent to ${state.name} under it`;
+      return { ...this.rejected(from, code, reason), room: state.name, epoch: n.epoch, ...(code === 'unexplained-member' ? { accounts: added } : {}) };
+    }
+    const changed = this.keyChange(from, state, n.room, n.epoch, n.added);
+    if (changed) return changed;
+    state.notice = { epoch: n.epoch, digest: v.digest, roster: derived.roster, changes: (derived.changes ?? []).filter((c) => c.action !== 'gone').map((c) => this.describe(c)), issuedAt: n.issuedAt, at: now };
+    // Its key line may have come first.
+    const waiting = state.keyLines.find((k) => peekKeyLine(k.line)?.epoch === n.epoch);
+    state.keyLines = [];
+    return waiting ? this.keyLineFor(from, state, waiting.line, now) : { kind: 'hidden' };
+  }
+
+  /** A key line (`SC1K`, keybot's NOTICE to us): the key of the epoch whose notice we accepted. */
+  keyLine(from: string, text: string, fromKeybot: boolean, now: number): IncomingResult {
+    if (!fromKeybot) return this.rejected(from, 'not-keybot', `${ENVELOPE_REASONS['not-keybot']}, and this key line came from ${from}`);
+    const peek = peekKeyLine(text);
+    if (!peek) return this.rejected(from, 'malformed', ENVELOPE_REASONS.malformed);
+    const state = this.keys.get(peek.room);
+    if (!state || state.left || !state.memberKey) return { kind: 'hidden' };
+    if (state.notice?.epoch !== peek.epoch) {
+      // Before its notice (both come from keybot in this order, but be lenient): wait briefly.
+      state.keyLines = [...state.keyLines.filter((k) => now - k.at < 30_000), { line: text, at: now }].slice(-4);
+      return { kind: 'hidden' };
+    }
+    return this.keyLineFor(from, state, text, now);
+  }
+
+  private keyLineFor(from: string, state: RoomState, line: string, now: number): IncomingResult {
+    const n = state.notice!;
+    const opened = unwrapEpochKey({ line, memberKey: state.memberKey!, account: this.c.account, digest: n.digest });
+    if (!opened || opened.epoch !== n.epoch || casefold(opened.room) !== casefold(state.name)) {
+      return { ...this.rejected(from, 'decrypt-failed', 'a key line from keybot does not open with your member key for this room and epoch'), room: state.name, epoch: n.epoch };
+    }
+    state.notice = undefined;
+    if (!state.current || n.epoch <= (state.highestEpoch ?? -1)) {
+      opened.key.fill(0);
+      return { kind: 'hidden' };
+    }
+    return this.installCurrent(state, { room: state.name, epoch: n.epoch, key: opened.key, members: n.roster, issuedAt: n.issuedAt }, false, [...state.current.members.values()], n.changes, now);
+  }
+
+  /**
+   * One verified change, as members read it (departures are not listed: fewer readers needs nobody's
+   * signature, and keybot's key event already names them, as with version 2).
+   */
+  private describe(c: RosterChange): string {
+    const names = c.targets.map((t) => (casefold(t) === this.c.folded ? 'you' : t)).join(', ');
+    switch (c.action) {
+      case 'add':
+        return `${names} added by ${c.actor}, verified`;
+      case 'remove':
+        return `${names} removed by ${c.actor}, verified`;
+      case 'leave':
+        return `${c.actor} left, verified`;
+      case 'gone':
+        return `${names} left`;
+      default:
+        return `room opened by ${c.actor}${names ? ` with ${names}` : ''}, verified`;
+    }
+  }
+
+  /** Rule 8: an account listed with another fingerprint than the one pinned for it refuses the epoch. */
+  private keyChange(from: string, state: RoomState, room: string, epoch: number, members: readonly EnvelopeMember[]): EnvelopeRejectedResult | undefined {
+    for (const m of members) {
+      const folded = casefold(m.account);
+      if (folded === this.c.folded) continue; // our own entry was checked against our key
+      const pinned = this.memory.memberPin(m.account);
+      const offered = m.fingerprint.toLowerCase();
+      if (pinned === undefined || pinned === offered) continue;
+      if (!state.keyChanges.some((c) => casefold(c.account) === folded && c.offered === offered)) {
+        state.keyChanges.push({ account: m.account, pinned, offered });
+      }
+      state.name = room;
+      const reason =
+        `${ENVELOPE_REASONS['member-key-changed']}: epoch ${epoch} of ${room} lists ${m.account} with key ${offered}, ` +
+        `but ${m.account}'s key was ${pinned}. Someone may have replaced ${m.account}'s registered key to read the room ` +
+        `and write in their name. Nothing is sent to ${room} until you check the new fingerprint with ${m.account} ` +
+        'and accept it (acceptMemberKey)';
+      return { ...this.rejected(from, 'member-key-changed', reason), room, epoch, account: m.account, pinned, offered };
+    }
+    return undefined;
+  }
+
   private async openEnvelopeData(from: string, data: Uint8Array, now: number): Promise<IncomingResult> {
+    if (isEpochNotice(data)) return this.acceptNotice(from, data, now);
     // Rule 6 (15 minutes) guards what we SEND under. An older envelope (an epoch we missed, kept
     // in our mailbox while we were away) is still opened, up to READ_ONLY_MAX_AGE_MS, but it can
     // only ever be installed for reading (below).
     const maxAge = this.c.envelopeMaxAgeMs ?? DEFAULT_ENVELOPE_MAX_AGE_MS;
-    const res = await openEnvelope({
-      data,
-      decryptionKey: this.c.privateKey,
-      signerKey: this.keybotKey!,
-      expectedAccount: this.c.account,
+    const window = {
       now,
       maxAgeMs: Math.max(maxAge, READ_ONLY_MAX_AGE_MS),
       ...(this.c.envelopeMaxSkewMs !== undefined ? { maxSkewMs: this.c.envelopeMaxSkewMs } : {}),
-    });
-    if (res.status !== EnvelopeStatus.OK || !res.payload) {
-      const code = ENVELOPE_CODES[res.status] ?? 'malformed';
-      return this.rejected(from, code, ENVELOPE_REASONS[code] + (res.reason ? ` (${res.reason})` : ''));
+    };
+    // Version 3 (a join envelope) first; a version 1 or 2 payload is read the older way (the
+    // transition), unless it is for a room we hold under version 3.
+    const join = await openJoinEnvelope({ data, decryptionKey: this.c.privateKey, keybotKey: this.keybotKey!, expectedAccount: this.c.account, ...window });
+    let p: { room: string; epoch: number; key: Uint8Array; members: EnvelopeMember[]; issuedAt: number; v3?: { memberKey: Uint8Array; ops: Uint8Array[] } };
+    if (join.status === EnvelopeStatus.OK && join.payload) {
+      const j = join.payload;
+      p = { room: j.room, epoch: j.epoch, key: j.key, members: j.roster, issuedAt: j.issuedAt, v3: { memberKey: j.memberKey, ops: j.ops } };
+    } else if (join.legacy !== undefined) {
+      const res = await openEnvelope({ data, decryptionKey: this.c.privateKey, signerKey: this.keybotKey!, expectedAccount: this.c.account, ...window });
+      if (res.status !== EnvelopeStatus.OK || !res.payload) {
+        const code = ENVELOPE_CODES[res.status] ?? 'malformed';
+        return this.rejected(from, code, ENVELOPE_REASONS[code] + (res.reason ? ` (${res.reason})` : ''));
+      }
+      p = res.payload;
+      const held = this.keys.get(p.room);
+      if (held?.v3) {
+        p.key.fill(0);
+        const reason = `${ENVELOPE_REASONS.downgrade}: epoch ${p.epoch} of ${held.name} came as version ${join.legacy}. Nothing is installed from it`;
+        return { ...this.rejected(from, 'downgrade', reason), room: held.name, epoch: p.epoch };
+      }
+    } else {
+      const code = ENVELOPE_CODES[join.status] ?? 'malformed';
+      return this.rejected(from, code, ENVELOPE_REASONS[code] + (join.reason ? ` (${join.reason})` : ''));
     }
-    const p = res.payload;
     const stale = p.issuedAt < now - maxAge;
     const state = this.keys.state(p.room);
     // The floor is what an earlier connection installed (memory.ts): a replay after a reconnect or
@@ -214,6 +354,9 @@ export class EnvelopeIntake {
     }
     if (!newer && !resent && !readOnly) {
       p.key.fill(0);
+      // keybot's join envelope for the epoch we hold (re-sent at our login or after a `key`):
+      // our member key is the one keybot keeps now, so we follow its next notice.
+      if (p.v3 && state.current?.epoch === p.epoch && !state.left) this.takeMemberKey(state, p.v3.memberKey);
       const reason =
         p.epoch === highest || this.keys.keyFor(state, p.epoch) !== undefined
           ? `epoch ${p.epoch} of ${p.room} was already received${p.epoch === highest ? earlier : ''}`
@@ -221,27 +364,16 @@ export class EnvelopeIntake {
       return { ...this.rejected(from, 'not-newer', reason), room: p.room, epoch: p.epoch };
     }
     // Every other member must be listed with the fingerprint pinned for their account.
-    for (const m of p.members) {
-      const folded = casefold(m.account);
-      if (folded === this.c.folded) continue; // openEnvelope checked our own entry against our key
-      const pinned = this.memory.memberPin(m.account);
-      const offered = m.fingerprint.toLowerCase();
-      if (pinned === undefined || pinned === offered) continue;
-      if (!state.keyChanges.some((c) => casefold(c.account) === folded && c.offered === offered)) {
-        state.keyChanges.push({ account: m.account, pinned, offered });
-      }
-      state.name = p.room;
+    const changed = this.keyChange(from, state, p.room, p.epoch, p.members);
+    if (changed) {
       p.key.fill(0);
-      const reason =
-        `${ENVELOPE_REASONS['member-key-changed']}: epoch ${p.epoch} of ${p.room} lists ${m.account} with key ${offered}, ` +
-        `but ${m.account}'s key was ${pinned}. Someone may have replaced ${m.account}'s registered key to read the room ` +
-        `and write in their name. Nothing is sent to ${p.room} until you check the new fingerprint with ${m.account} ` +
-        'and accept it (acceptMemberKey)';
-      return { ...this.rejected(from, 'member-key-changed', reason), room: p.room, epoch: p.epoch, account: m.account, pinned, offered };
+      return changed;
     }
     if (readOnly) return this.installReadOnly(from, p, now);
-    // Everyone the epoch adds to the roster we held must be named by an operation a member signed.
+    // Everyone the epoch adds to the roster we held must be named by an operation a member signed
+    // (version 3: the join envelope names them itself; version 2: keybot relayed them to the room).
     const previous = state.current ? [...state.current.members.values()] : undefined;
+    if (p.v3) for (const op of p.v3.ops) this.operations.relayedData(p.room, op, now);
     const explained = this.operations.explain(p.room, previous, p.members, now, (account, fingerprint) => this.memory.wasMemberEarlier(p.room, account, fingerprint));
     if (explained.unexplained.length > 0) {
       state.name = p.room;
@@ -252,11 +384,34 @@ export class EnvelopeIntake {
         `for ${explained.unexplained.length === 1 ? 'them' : 'them all'}. Nothing is sent to ${p.room} under it`;
       return { ...this.rejected(from, 'unexplained-member', reason), room: p.room, epoch: p.epoch, accounts: explained.unexplained };
     }
+    state.v3 = p.v3 !== undefined;
+    if (p.v3) this.takeMemberKey(state, p.v3.memberKey);
+    else {
+      state.memberKey?.fill(0);
+      state.memberKey = undefined;
+    }
+    return this.installCurrent(state, p, resent, previous, explained.changes, now);
+  }
+
+  private takeMemberKey(state: RoomState, mk: Uint8Array): void {
+    if (state.memberKey && state.memberKey !== mk) state.memberKey.fill(0);
+    state.memberKey = mk;
+    state.notice = undefined;
+  }
+
+  /** Install a verified epoch to send under: the current key becomes the previous one (kept briefly); an older one is wiped. */
+  private installCurrent(
+    state: RoomState,
+    p: { room: string; epoch: number; key: Uint8Array; members: EnvelopeMember[]; issuedAt: number },
+    resent: boolean,
+    previous: EnvelopeMember[] | undefined,
+    changes: string[],
+    now: number,
+  ): IncomingResult {
     for (const m of p.members) {
       const folded = casefold(m.account);
       if (folded !== this.c.folded) this.memory.pinMember(m.account, m.fingerprint);
     }
-    // Install: the current key becomes the previous one (kept briefly); an older one is wiped.
     wipe(state.previous);
     state.previous = state.current ? { ...state.current, retiredAt: now } : undefined;
     const members = new Map<string, EnvelopeMember>();
@@ -283,7 +438,7 @@ export class EnvelopeIntake {
       members: p.members.map((m) => m.account),
       issuedAt: p.issuedAt,
       verified: true,
-      ...(explained.changes.length > 0 ? { changes: explained.changes } : {}),
+      ...(changes.length > 0 ? { changes } : {}),
       released,
     };
   }

@@ -157,9 +157,17 @@ export class RoomOperations {
   relayedPart(room: string, line: string, now: number): void {
     const r = this.ops.accept({ sender: `keybot ${casefold(room)}`, line, now });
     if (r.status !== PartStatus.COMPLETE || r.kind !== 'op' || !r.data) return;
+    this.relayedData(room, r.data, now);
+  }
+
+  /**
+   * A signed operation that came for `room` some other way: named inside keybot's version-3 join
+   * envelope (docs/PROTOCOL.md "Envelope version 3"). Checked like a relayed one by explain().
+   */
+  relayedData(room: string, data: Uint8Array, now: number): void {
     const f = casefold(room);
-    const list = (this.relayed.get(f) ?? []).filter((x) => now - x.at < RELAYED_TTL_MS);
-    list.push({ data: r.data, at: now });
+    const list = (this.relayed.get(f) ?? []).filter((x) => now - x.at < RELAYED_TTL_MS && !same(x.data, data));
+    list.push({ data, at: now });
     this.relayed.set(f, list.slice(-MAX_RELAYED_PER_ROOM));
   }
 

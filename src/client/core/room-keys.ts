@@ -60,6 +60,17 @@ export interface RoomState {
   held: HeldMessage[];
   /** Member key changes seen in envelopes for this room: while any, outgoing text is refused. */
   keyChanges: MemberKeyChange[];
+  /**
+   * Envelope version 3 (docs/PROTOCOL.md "Envelope version 3"): the room's current key came from
+   * a version-3 join envelope or epoch notice; a version 1 or 2 envelope for it is a downgrade.
+   */
+  v3?: boolean;
+  /** Our member key for the room (from keybot's last join envelope): opens the key lines. */
+  memberKey?: Uint8Array;
+  /** A verified epoch notice that follows our current epoch, waiting for its key line. */
+  notice?: { epoch: number; digest: Uint8Array; roster: EnvelopeMember[]; changes: string[]; issuedAt: number; at: number };
+  /** Key lines that came before their notice (at most a few, briefly). */
+  keyLines: Array<{ line: string; at: number }>;
 }
 
 export function isChannel(name: string): boolean {
@@ -136,7 +147,7 @@ export class RoomKeys {
     let s = this.rooms.get(folded);
     if (!s) {
       const floor = this.floors.get(folded);
-      s = { name: room, seq: 0, held: [], installed: [], keyChanges: [], older: [], ...(floor !== undefined ? { floor } : {}) };
+      s = { name: room, seq: 0, held: [], installed: [], keyChanges: [], older: [], keyLines: [], ...(floor !== undefined ? { floor } : {}) };
       this.rooms.set(folded, s);
     }
     return s;
@@ -256,6 +267,10 @@ export class RoomKeys {
     wipe(state.previous);
     for (const k of state.older) wipe(k);
     state.older = [];
+    state.memberKey?.fill(0);
+    state.memberKey = undefined;
+    state.notice = undefined;
+    state.keyLines = [];
     state.left = true;
     state.current = undefined;
     state.previous = undefined;

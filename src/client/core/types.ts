@@ -48,7 +48,11 @@ export type EnvelopeRejectCode =
    * It adds someone to a room whose roster we held that no operation signed by a member
    * explains (docs/PROTOCOL.md "Room operations"): see `accounts`.
    */
-  | 'unexplained-member';
+  | 'unexplained-member'
+  /** A version 1 or 2 envelope for a room we hold under version 3 (docs/PROTOCOL.md "Envelope version 3"). */
+  | 'downgrade'
+  /** An epoch notice whose roster does not follow from the one we hold and its operations (advanceRoster). */
+  | 'bad-roster';
 
 /** Why a room message cannot be shown. */
 export type UndecryptableCode =

@@ -1,0 +1,62 @@
+/**
+ * Envelope version 3 end to end (docs/PROTOCOL.md "Envelope version 3", "Rooms that outlive a
+ * connection"): the real daemon, the real keybot and SealClient companions (the companion core).
+ * A member who was offline while an epoch passed holds no epoch to follow its notice from: keybot
+ * gives them a join envelope (in their mailbox, and again at their login), and they read on, and
+ * follow the next epoch by its notice and their key line like everyone else.
+ */
+import { expect } from 'chai';
+import { startKeybot, type Keybot } from '../../src/bot/main.js';
+import type { SealClient } from '../../src/client/client.js';
+import { startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
+import { loginAs, testKeybotOptions } from '../helpers/keybot.js';
+import { next } from '../client/helpers.js';
+import { companion, roomIn, sameEpoch, until } from '../faults/helpers.js';
+
+describe('src/bot envelope version 3 (real daemon, real keybot, SealClient companions)', function () {
+  this.timeout(60_000);
+  let t: TestDaemon;
+  let bot: Keybot;
+  const users: Record<string, TestUser> = {};
+  const clients: SealClient[] = [];
+
+  before(async () => {
+    t = await startTestDaemon();
+    for (const n of ['alice', 'bob', 'carol']) users[n] = await t.addUser(n);
+    bot = await startKeybot(testKeybotOptions(t));
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
+    await bot?.close();
+    await t?.stop();
+  });
+
+  const connect = async (name: string): Promise<SealClient> => {
+    const c = await companion({ ...loginAs(t, users[name]!), keybotFingerprint: bot.fingerprint, reconnect: false });
+    clients.push(c);
+    return c;
+  };
+
+  it('a member offline while an epoch passed gets a join envelope at login and reads on, then follows the next notice', async () => {
+    const [alice, bob, carol] = await Promise.all([connect('alice'), connect('bob'), connect('carol')]);
+    const room = roomIn(await alice.invite(['bob']));
+    const e1 = await until(() => sameEpoch([alice, bob], room, ['alice', 'bob']), `one epoch of ${room}`);
+    // bob goes offline (his companion is gone); alice adds carol: an epoch bob cannot follow by its notice.
+    await bob.quit();
+    await until(() => t.daemon.server.findClient('bob') === undefined, 'bob offline');
+    expect(await alice.inviteTo(room, ['carol'])).to.include(`added carol to ${room}`);
+    const e2 = await until(() => sameEpoch([alice, carol], room, ['alice', 'bob', 'carol'], e1), `an epoch of ${room} with carol`);
+    // bob logs in again (a new companion, nothing held): the daemon puts him back; keybot's join envelope keys him.
+    const back = await connect('bob');
+    expect(await until(() => sameEpoch([alice, back, carol], room, ['alice', 'bob', 'carol'], e1), `bob back on epoch ${e2}`)).to.equal(e2);
+    const got = next(back, 'message', (m) => m.room === room);
+    await alice.send(room, 'while you were away, carol came');
+    expect(await got).to.include({ from: 'alice', text: 'while you were away, carol came', epoch: e2 });
+    // The next change reaches bob as everyone: the notice and his key line.
+    await carol.leave(room);
+    const e3 = await until(() => sameEpoch([alice, back], room, ['alice', 'bob'], e2), `an epoch of ${room} without carol`);
+    const atAlice = next(alice, 'message', (m) => m.room === room && m.from === 'bob');
+    await back.send(room, 'reading on');
+    expect(await atAlice).to.include({ from: 'bob', text: 'reading on', epoch: e3 });
+  });
+});
