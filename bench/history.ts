@@ -30,7 +30,7 @@ import { SealClient } from '../src/client/client.js';
 import { generateUserKey } from '../src/crypto/index.js';
 import { STORE_FILE_NAME } from '../src/protocol/files.js';
 import { setLogLevel } from '../src/util/log.js';
-import { cpuMsOf, machineInfo } from './lib/proc.js';
+import { cpuMsOf, machineInfo, sealchatd, until } from './lib/proc.js';
 
 setLogLevel('warn');
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -88,28 +88,6 @@ async function relayTo(port: number): Promise<{ port: number; down(): void; up()
   };
 }
 
-function run(args: string[], input?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, SEALCHAT_LOG: 'warn' } });
-    let err = '';
-    p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    p.stdin!.end(input ?? '');
-    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sealchatd ${args.join(' ')}: exit ${code}\n${err}`))));
-  });
-}
-
-function until<T>(check: () => T | undefined, what: string, ms = 60_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const tick = (): void => {
-      const v = check();
-      if (v !== undefined) return resolve(v);
-      if (Date.now() - t0 > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -130,7 +108,7 @@ async function main(): Promise<void> {
   for (const n of names) {
     const file = path.join(dir, `${n}.pub.asc`);
     await writeFile(file, keys[n]!.publicArmored);
-    await run(['user', 'add', n, '--key', file, '--password-stdin', '--data', dataDir], `${PASSWORD}\n`);
+    await sealchatd(['user', 'add', n, '--key', file, '--password-stdin', '--data', dataDir], `${PASSWORD}\n`);
   }
   const port = await freePort();
   // The daemon as shipped, with only its flood limits raised (fakelag would pace alice's 1000

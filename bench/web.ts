@@ -31,7 +31,7 @@ import { generateUserKey } from '../src/crypto/index.js';
 import { buildBrowserModule, buildWebPage } from '../src/web/build.js';
 import type { Rate } from './web-crypto.js';
 import { readdirSync, readFileSync } from 'node:fs';
-import { cpuMsOf, machineInfo } from './lib/proc.js';
+import { cpuMsOf, machineInfo, sealchatd, until } from './lib/proc.js';
 
 /** `root` and every process below it (/proc/<pid>/stat's parent field), for CPU totals. */
 function processTree(root: number): number[] {
@@ -84,28 +84,6 @@ const CHROMIUM_ARGS = [
 
 const log = (s: string): void => void process.stderr.write(s + '\n');
 
-function run(args: string[], input?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, SEALCHAT_LOG: 'warn' } });
-    let err = '';
-    p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    p.stdin!.end(input ?? '');
-    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sealchatd ${args.join(' ')}: exit ${code}\n${err}`))));
-  });
-}
-
-function until<T>(check: () => T | undefined, what: string, ms = 60_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const tick = (): void => {
-      const v = check();
-      if (v !== undefined) return resolve(v);
-      if (Date.now() - t0 > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -208,7 +186,7 @@ async function main(): Promise<void> {
     // Accounts: alice's key is passphrase-protected, as a key made by `sealchat keygen` or GnuPG is.
     const alice = await generateUserKey({ name: 'alice', passphrase: PASSPHRASE });
     await writeFile(path.join(dir, 'alice.pub.asc'), alice.publicArmored);
-    await run(['user', 'add', 'alice', '--key', path.join(dir, 'alice.pub.asc'), '--password-stdin', '--data', dataDir], `${PASSWORD}\n`);
+    await sealchatd(['user', 'add', 'alice', '--key', path.join(dir, 'alice.pub.asc'), '--password-stdin', '--data', dataDir], `${PASSWORD}\n`);
 
     const config = path.join(dir, 'sealchat.json');
     await writeFile(config, JSON.stringify({ listen: [{ host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port: 0, websocket: true, page: pageDir }] }));

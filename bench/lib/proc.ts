@@ -1,7 +1,9 @@
-/** Reading another process's CPU time and memory from /proc (Linux), and child-process IPC. */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+/** Reading another process's CPU time and memory from /proc (Linux), child-process IPC, and running the sealchatd CLI. */
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 let ticksPerSecond = 100;
 try {
@@ -87,4 +89,32 @@ export class IpcChild<Req, Res extends { ev: string }> {
     await done;
     clearTimeout(t);
   }
+}
+
+/** The repository's `sealchatd` CLI (TypeScript, through tsx), for the benches that start it as shipped. */
+export const SEALCHATD_CLI = path.join(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..'), 'src/cli/sealchatd.ts');
+
+/** Run `sealchatd <args>` (e.g. `user add`) to its end, `input` on its stdin; rejects with its stderr on a non-zero exit. */
+export function sealchatd(args: string[], input?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', SEALCHATD_CLI, ...args], { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, SEALCHAT_LOG: 'warn' } });
+    let err = '';
+    p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    p.stdin!.end(input ?? '');
+    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sealchatd ${args.join(' ')}: exit ${code}\n${err}`))));
+  });
+}
+
+/** Poll `check` every 20 ms until it gives a value; rejects after `ms` naming `what`. */
+export function until<T>(check: () => T | undefined, what: string, ms = 60_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const tick = (): void => {
+      const v = check();
+      if (v !== undefined) return resolve(v);
+      if (Date.now() - t0 > ms) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 20);
+    };
+    tick();
+  });
 }
