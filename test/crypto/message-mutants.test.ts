@@ -98,10 +98,10 @@ describe('src/crypto/message*.ts: the limits of a record', function () {
     it('throws on misuse: no options, both payload and data, data that is not bytes, a payload that is not a string', function () {
       expect(() => peekRoomMessage(null as never)).to.throw(TypeError, /one options object/);
       expect(() => peekRoomMessage('SC1M x' as never)).to.throw(TypeError, /one options object/);
-      expect(() => peekRoomMessage({ payload: 'SC1M x', data: record(150) })).to.throw(TypeError, /not both/);
-      expect(() => peekRoomMessage({ data: [1, 2, 3] as never })).to.throw(TypeError, /data must be a Uint8Array/);
-      expect(() => peekRoomMessage({ payload: 42 as never })).to.throw(TypeError, /payload must be a string/);
-      expect(() => peekRoomMessage({})).to.throw(TypeError, /payload must be a string/);
+      expect(() => peekRoomMessage({ payload: 'SC1M x', data: record(150) })).to.throw(TypeError, /^peekRoomMessage: give options\.payload or options\.data, not both$/);
+      expect(() => peekRoomMessage({ data: [1, 2, 3] as never })).to.throw(TypeError, /^peekRoomMessage: options\.data must be a Uint8Array$/);
+      expect(() => peekRoomMessage({ payload: 42 as never })).to.throw(TypeError, /^peekRoomMessage: options\.payload must be a string/);
+      expect(() => peekRoomMessage({})).to.throw(TypeError, /^peekRoomMessage: options\.payload must be a string/);
     });
   });
 
@@ -143,8 +143,10 @@ describe('src/crypto/message*.ts: the limits of a record', function () {
     });
 
     it('checks its options before anything else', function () {
-      expect(() => decryptRoomMessage(null as never)).to.throw(TypeError, /one options object/);
-      expect(() => open({ roomKey: new Uint8Array(33) })).to.throw(TypeError, /roomKey/);
+      expect(() => decryptRoomMessage(null as never)).to.throw(TypeError, /^decryptRoomMessage: expected one options object$/);
+      expect(() => decryptRoomMessage('SC1M x' as never)).to.throw(TypeError, /^decryptRoomMessage: expected one options object$/);
+      expect(() => open({ payload: 7 as never })).to.throw(TypeError, /^decryptRoomMessage: options\.payload must be a string/);
+      expect(() => open({ roomKey: new Uint8Array(33) })).to.throw(TypeError, /^decryptRoomMessage: options\.roomKey must be a 32-byte Uint8Array$/);
       expect(() => open({ roomKey: Array.from(roomKey) as never })).to.throw(TypeError, /roomKey/);
       expect(() => open({ room: '' })).to.throw(TypeError, /options\.room must be a non-empty string/);
       expect(() => open({ sender: 7 as never })).to.throw(TypeError, /options\.sender must be a non-empty string/);
@@ -211,7 +213,9 @@ describe('src/crypto/message*.ts: the limits of a record', function () {
     });
 
     it('throws on misuse: no options, text that is not a string, a public key as signer', function () {
-      expect(() => encryptRoomMessage(undefined as never)).to.throw(TypeError, /one options object/);
+      expect(() => encryptRoomMessage(undefined as never)).to.throw(TypeError, /^encryptRoomMessage: expected one options object$/);
+      expect(() => encryptRoomMessage('hello' as never)).to.throw(TypeError, /^encryptRoomMessage: expected one options object$/);
+      expect(() => enc({ roomKey: new Uint8Array(31) })).to.throw(TypeError, /^encryptRoomMessage: options\.roomKey must be a 32-byte Uint8Array$/);
       expect(() => enc({ plaintext: 5 as never })).to.throw(TypeError, /options\.plaintext must be a string/);
       expect(() => enc({ room: undefined as never })).to.throw(TypeError, /options\.room/);
       expect(() => maxPlaintextBytes('dsa' as never)).to.throw(TypeError, /unknown signature algorithm dsa/);
@@ -224,7 +228,8 @@ describe('src/crypto/message*.ts: the limits of a record', function () {
     const max = () => maxPlaintextBytes('ed25519');
 
     it('throws on misuse', function () {
-      expect(() => splitPlaintext(null as never)).to.throw(TypeError, /one options object/);
+      expect(() => splitPlaintext(null as never)).to.throw(TypeError, /^splitPlaintext: expected one options object$/);
+      expect(() => splitPlaintext('some text' as never)).to.throw(TypeError, /^splitPlaintext: expected one options object$/);
       expect(() => splitPlaintext({ text: 3 as never, sigAlg: 'ed25519' })).to.throw(TypeError, /options\.text must be a string/);
     });
 
@@ -270,6 +275,11 @@ describe('src/crypto/message*.ts: the limits of a record', function () {
       expect(chunks.join('')).to.equal('hi ' + huge + ' ok');
       for (const c of chunks) expect(Buffer.byteLength(c)).to.be.at.most(max());
       expect(Buffer.byteLength(chunks[1]!)).to.be.greaterThan(max() - 2);
+    });
+
+    it('forgets the space it broke at: a long word after it is cut where the chunk is full, not at a stale position', function () {
+      const text = 'a'.repeat(100) + ' ' + 'b'.repeat(300);
+      expect(splitPlaintext({ text, sigAlg: 'ed25519' })).to.deep.equal(['a'.repeat(100) + ' ', 'b'.repeat(max()), 'b'.repeat(max()), 'b'.repeat(300 - 2 * max())]);
     });
 
     it('splits RSA senders’ text at 256 bytes', function () {
