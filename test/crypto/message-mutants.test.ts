@@ -282,6 +282,19 @@ describe('src/crypto/message*.ts: the limits of a record', function () {
       expect(splitPlaintext({ text, sigAlg: 'ed25519' })).to.deep.equal(['a'.repeat(100) + ' ', 'b'.repeat(max()), 'b'.repeat(max()), 'b'.repeat(300 - 2 * max())]);
     });
 
+    it('keeps text that fills a chunk exactly in one chunk, even with a space late in it', function () {
+      const text = 'a'.repeat(100) + ' ' + 'b'.repeat(max() - 101);
+      expect(splitPlaintext({ text, sigAlg: 'ed25519' })).to.deep.equal([text]);
+    });
+
+    it('fills a chunk exactly when cutting a cluster by code points', function () {
+      // é (2 bytes) and 200 combining acutes (2 bytes each): 2 + 65 * 2 = 132 bytes fit exactly.
+      const huge = '\u00e9' + '\u0301'.repeat(200);
+      const chunks = splitPlaintext({ text: huge, sigAlg: 'ed25519' });
+      expect(chunks.map((c) => Buffer.byteLength(c))).to.deep.equal([max(), max(), max(), 2 + 2 * 200 - 3 * max()]);
+      expect(chunks.join('')).to.equal(huge);
+    });
+
     it('splits RSA senders’ text at 256 bytes', function () {
       const chunks = splitPlaintext({ text: 'q'.repeat(600), sigAlg: 'rsa-pss' });
       expect(chunks.map((c) => c.length)).to.deep.equal([256, 256, 88]);
