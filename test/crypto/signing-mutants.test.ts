@@ -240,6 +240,8 @@ describe('src/crypto/signing.ts: which keys sign room messages', function () {
       expect(importSigningPublicKey({ alg: 'rsa-pss', key: rsaSpkiOfBits(2047) })).to.equal(undefined);
       expect(importSigningPublicKey({ alg: 'rsa-pss', key: rsaSpkiOfBits(4097) })).to.equal(undefined);
       expect(importSigningPublicKey({ alg: 'ed25519', key: rsaSpkiOfBits(2048) })).to.equal(undefined);
+      // An unknown algorithm name is refused even with a good RSA key.
+      expect(importSigningPublicKey({ alg: 'dsa' as never, key: rsaSpkiOfBits(2048) })).to.equal(undefined);
     });
 
     it('keeps the last 1024 keys it parsed, and no more', function () {
