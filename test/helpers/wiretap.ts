@@ -27,8 +27,8 @@ export interface RelayTap extends WireTap {
   down: boolean;
   /** Set to change what reaches the server: each line the client sends (CRLF removed) is replaced by what this returns. */
   rewriteUp?: (line: string) => string;
-  /** The same for what reaches the client: each line the server sends is replaced by what this returns. */
-  rewriteDown?: (line: string) => string;
+  /** The same for what reaches the client: each line the server sends is replaced by what this returns (null: dropped). */
+  rewriteDown?: (line: string) => string | null;
 }
 
 let markers = 0;
@@ -70,7 +70,8 @@ export async function startWireTap(upstreamPort: number, upstreamHost = '127.0.0
       while ((i = down.indexOf('\n')) !== -1) {
         const line = Buffer.from(down.slice(0, i).replace(/\r$/, ''), 'latin1').toString('utf8');
         down = down.slice(i + 1);
-        client.write(`${tap.rewriteDown(line)}\r\n`);
+        const out = tap.rewriteDown(line);
+        if (out !== null) client.write(`${out}\r\n`);
       }
     });
     const end = (): void => {
