@@ -149,8 +149,10 @@ export class Epochs {
     // make); otherwise (a first epoch, a restart, an addition no operation of this change explains,
     // such as a pending invite carried out days later) everyone gets a join envelope.
     const notice = prev ? this.notice(room, prev, epoch, members, startedAt) : undefined;
+    // Asked twice per member: a Set, not a scan of the previous roster (which made an epoch O(N²)).
+    const before = new Set(prev?.members.map((m) => casefold(m.account)));
     const follows = (f: string): boolean =>
-      notice !== undefined && room.holders.has(f) && room.present.has(f) && room.memberKeys.has(f) && prev!.members.some((m) => casefold(m.account) === f);
+      notice !== undefined && room.holders.has(f) && room.present.has(f) && room.memberKeys.has(f) && before.has(f);
     const joining = usable.filter((u) => !follows(casefold(u.account)));
     const ops = room.opsSince.slice(-MAX_NOTICE_OPS);
     const { sealed, failed } = await sealJoinEnvelopes({
