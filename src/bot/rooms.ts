@@ -180,14 +180,19 @@ export class Room {
     for (const t of targets) this.joinOps.set(casefold(t), [op]);
   }
 
-  /** Forget a member; false if not there. Their member key is wiped: they open no later key line. */
-  removeMember(nick: string): boolean {
-    const f = casefold(nick);
-    this.present.delete(f);
+  /** What keybot holds for a member who is gone (casefolded account): their member key wiped, so they open no later key line. */
+  private forgetKeys(f: string): void {
     this.holders.delete(f);
     this.memberKeys.get(f)?.fill(0);
     this.memberKeys.delete(f);
     this.joinOps.delete(f);
+  }
+
+  /** Forget a member; false if not there. Their member key is wiped: they open no later key line. */
+  removeMember(nick: string): boolean {
+    const f = casefold(nick);
+    this.present.delete(f);
+    this.forgetKeys(f);
     if (!this.members.delete(f)) return false;
     this.version++;
     this.wake();
@@ -211,13 +216,7 @@ export class Room {
     const next = new Map<string, string>();
     for (const n of nicks) next.set(casefold(n), n);
     const same = next.size === this.members.size && [...next.keys()].every((k) => this.members.has(k));
-    for (const f of this.members.keys()) {
-      if (next.has(f)) continue;
-      this.holders.delete(f);
-      this.memberKeys.get(f)?.fill(0);
-      this.memberKeys.delete(f);
-      this.joinOps.delete(f);
-    }
+    for (const f of this.members.keys()) if (!next.has(f)) this.forgetKeys(f);
     this.members.clear();
     for (const [k, v] of next) this.members.set(k, v);
     if (!same) this.version++;
