@@ -8,7 +8,7 @@
  * it imports nothing above it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { isAscii, isUtf8 } from 'node:buffer';
+import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { escapeTagValue, MAX_CLIENT_TAG_BYTES, MAX_LINE_BYTES, serializeBody, serializeTags } from '../../protocol/message.js';
 import type { Logger } from '../../util/log.js';
