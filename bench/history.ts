@@ -30,7 +30,7 @@ import { SealClient } from '../src/client/client.js';
 import { generateUserKey } from '../src/crypto/index.js';
 import { STORE_FILE_NAME } from '../src/protocol/files.js';
 import { setLogLevel } from '../src/util/log.js';
-import { cpuMsOf, machineInfo, sealchatd, until } from './lib/proc.js';
+import { cpuMsOf, freePort, machineInfo, sealchatd, until } from './lib/proc.js';
 
 setLogLevel('warn');
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,17 +42,6 @@ const TARGETS = { catchUpMs: 2000, p99Ratio: 1.2 };
 const PASSWORD = 'bench-history-password-1';
 
 const log = (s: string): void => void process.stderr.write(s + '\n');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A TCP relay to the daemon that can cut every connection through it and refuse new ones. */
 async function relayTo(port: number): Promise<{ port: number; down(): void; up(): void; close(): void }> {

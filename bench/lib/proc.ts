@@ -1,6 +1,7 @@
 /** Reading another process's CPU time and memory from /proc (Linux), child-process IPC, and running the sealchatd CLI. */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,5 +117,17 @@ export function until<T>(check: () => T | undefined, what: string, ms = 60_000):
       setTimeout(tick, 20);
     };
     tick();
+  });
+}
+
+/** A TCP port free on 127.0.0.1 now, for a server that must be told its port (a peer server's config). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
   });
 }

@@ -19,7 +19,7 @@ import { CONTROL_SOCKET_NAME, STORE_FILE_NAME } from '../../src/protocol/files.j
 import { openAccountStore, type AccountRecord } from '../../src/ircd/store/index.js';
 import type { FromDaemon, ToDaemon } from '../daemon-proc.js';
 import type { ConnSpec } from './wire.js';
-import { cpuMsOf, IpcChild, rssOf } from './proc.js';
+import { cpuMsOf, freePort, IpcChild, rssOf } from './proc.js';
 
 export const NGIRCD = '/usr/sbin/ngircd';
 export const INSPIRCD = '/usr/sbin/inspircd';
@@ -162,17 +162,6 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(port: number, proc: ChildProcess, ms: number, name = 'ngircd'): Promise<void> {
