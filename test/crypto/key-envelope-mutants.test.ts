@@ -17,7 +17,8 @@ import {
   type EnvelopeMember,
   type EnvelopePayload,
 } from '../../src/crypto/index.js';
-import { createMessage, encrypt, readKey, readPrivateKey } from '../../src/crypto/openpgp.js';
+import { isRoomName } from '../../src/crypto/envelope.js';
+import { createMessage, enums, encrypt, readKey, readPrivateKey, sign } from '../../src/crypto/openpgp.js';
 import { fixtures, memberOf, type Fixtures } from './fixtures.js';
 
 const ED_KEY = Buffer.alloc(32, 7).toString('base64');
@@ -101,6 +102,10 @@ describe('src/crypto/envelope*.ts: the limits of a key envelope', function () {
       for (const fingerprint of ['A'.repeat(40), 'a'.repeat(39), 'a'.repeat(41), 'a'.repeat(63), 'g'.repeat(40), 'x' + 'a'.repeat(40)]) {
         expect(problem({ members: [someone('a', { fingerprint })] }), fingerprint).to.equal('encodeEnvelopePayload: member a has a bad fingerprint');
       }
+      // Not a string that reads as one: an array holding a good fingerprint is still refused.
+      expect(problem({ members: [someone('a', { fingerprint: [FP40] as never })] })).to.equal('encodeEnvelopePayload: member a has a bad fingerprint');
+      expect(isRoomName('#ops')).to.equal(true);
+      expect(isRoomName(['#ops'])).to.equal(false);
     });
 
     it('takes a 32-byte Ed25519 key or an RSA key of 200 bytes or more, in at most 1400 base64 characters', function () {
@@ -129,6 +134,14 @@ describe('src/crypto/envelope*.ts: the limits of a key envelope', function () {
       expect((none as Error).message).to.equal('signEnvelope: options.payload must be an object');
       const noOptions = await signEnvelope(undefined as never).then(() => undefined, (e: unknown) => e);
       expect((noOptions as Error).message).to.match(/^signEnvelope: expected one options object/);
+      for (const bad of [null, 'x', 7]) {
+        const m = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => (e as Error).message);
+        expect(await m(signEnvelope(bad as never)), String(bad)).to.equal('signEnvelope: expected one options object');
+        expect(await m(sealEnvelope(bad as never)), String(bad)).to.equal('sealEnvelope: expected one options object');
+        if (bad !== null) {
+          expect(await m(signEnvelope({ signer: f.keybot.priv, payload: bad as never })), String(bad)).to.equal('signEnvelope: options.payload must be an object');
+        }
+      }
     });
 
     it('says SEAL_FAILED with the reason when OpenPGP cannot sign, e.g. at a time before keybot’s key existed', async function () {
@@ -271,6 +284,54 @@ describe('src/crypto/envelope*.ts: the limits of a key envelope', function () {
       expect((await open({ data: later })).status).to.equal(EnvelopeStatus.BAD_SIGNATURE);
     });
 
+    it("refuses a signature that names keybot's key but does not verify, as a bad signature whatever its time", async function () {
+      // keybot's key ID on a signature whose hash prefix no longer matches: the key ID alone must
+      // not count as keybot's signature, nor make the envelope "not yet valid".
+      const forged = async (date: number): Promise<Uint8Array> => {
+        const message = await createMessage({ binary: new TextEncoder().encode(wire()), date: new Date(date) });
+        const signed = await sign({ message, signingKeys: bot, date: new Date(date), format: 'object' });
+        const sig = signed.packets.filterByTag(enums.packet.signature)[0] as unknown as { signedHashValue: Uint8Array };
+        sig.signedHashValue[0] ^= 1;
+        return (await encrypt({ message: signed, encryptionKeys: pub, date: new Date(date), format: 'binary' })) as Uint8Array;
+      };
+      // (At T + 5 min it is as far ahead as the skew allows; a forged one dated later still fails,
+      // reported as NOT_YET_VALID by its unverified time.)
+      for (const at of [T, T + 5 * 60_000]) {
+        const r = await open({ data: await forged(at) });
+        expect(r.status, `signed at T${(at - T) / 60_000} min`).to.equal(EnvelopeStatus.BAD_SIGNATURE);
+      }
+      // The unaltered signature, made the same way, opens: the flipped byte is what failed.
+      const message = await createMessage({ binary: new TextEncoder().encode(wire()), date: new Date(T) });
+      const signed = await sign({ message, signingKeys: bot, date: new Date(T), format: 'object' });
+      const good = (await encrypt({ message: signed, encryptionKeys: pub, date: new Date(T), format: 'binary' })) as Uint8Array;
+      expect((await open({ data: good })).status).to.equal(EnvelopeStatus.OK);
+    });
+
+    it("opens an envelope that keybot signed and someone else signed too: keybot's signature is what counts", async function () {
+      const mallory = await readPrivateKey({ armoredKey: f.mallory.privateArmored });
+      const message = await createMessage({ binary: new TextEncoder().encode(wire()), date: new Date(T) });
+      const both = (await encrypt({ message, encryptionKeys: pub, signingKeys: [mallory, bot], date: new Date(T), format: 'binary' })) as Uint8Array;
+      expect((await open({ data: both })).status).to.equal(EnvelopeStatus.OK);
+    });
+
+    it('opens an envelope encrypted to us among other recipients, and one whose recipient key ID is hidden', async function () {
+      const other = await readKey({ armoredKey: f.mallory.publicArmored });
+      const message = await createMessage({ binary: new TextEncoder().encode(wire()), date: new Date(T) });
+      const toBoth = (await encrypt({ message, encryptionKeys: [other, pub], signingKeys: bot, date: new Date(T), format: 'binary' })) as Uint8Array;
+      expect((await open({ data: toBoth })).status).to.equal(EnvelopeStatus.OK);
+      const hidden = (await encrypt({ message, encryptionKeys: pub, signingKeys: bot, wildcard: true, date: new Date(T), format: 'binary' })) as Uint8Array;
+      expect((await open({ data: hidden })).status).to.equal(EnvelopeStatus.OK);
+    });
+
+    it('refuses a payload issued more than 5 minutes ahead even when the signature itself is made now', async function () {
+      expect((await open({ data: await raw(wire({ iat: T + 5 * 60_000 })) })).status).to.equal(EnvelopeStatus.OK);
+      expect((await open({ data: await raw(wire({ iat: T + 5 * 60_000 + 1 })) })).status).to.equal(EnvelopeStatus.NOT_YET_VALID);
+    });
+
+    it("ignores a stray recipient in a version-2 payload: the member list decides", async function () {
+      expect((await open({ data: await raw(wire({ to: 'bob' })) })).status).to.equal(EnvelopeStatus.OK);
+    });
+
     it('throws on misuse before reading anything', async function () {
       const err = (over: object) => open(over as never).then(() => undefined, (e: unknown) => (e as Error).message);
       expect(await err({ data: 'x' })).to.equal('openEnvelope: options.data must be a Uint8Array');
@@ -279,6 +340,7 @@ describe('src/crypto/envelope*.ts: the limits of a key envelope', function () {
       expect(await err({ now: '1' })).to.equal('openEnvelope: options.now must be a number (ms)');
       expect(await err({ now: NaN })).to.equal('openEnvelope: options.now must be a number (ms)');
       expect(await openEnvelope(null as never).then(() => undefined, (e: unknown) => (e as Error).message)).to.equal('openEnvelope: expected one options object');
+      expect(await openEnvelope('x' as never).then(() => undefined, (e: unknown) => (e as Error).message)).to.equal('openEnvelope: expected one options object');
     });
   });
 
