@@ -320,7 +320,9 @@ export class Operations {
       const me = await this.ctx.keys.lookup(account);
       if (me.ok) actorKey = me.member;
     } else {
-      roster = room?.current?.members ?? [];
+      // A member keybot already took out (a signed remove, a PART) may still be listed in the
+      // current epoch until the next one: they act no more.
+      roster = room?.hasMember(account) ? (room.current?.members ?? []) : [];
       actorKey = roster.find((m) => casefold(m.account) === casefold(account));
     }
     if (!actorKey) return refused(op.action !== 'create' ? `you are not a keyed member of ${op.room}` : 'your account has no usable key');
