@@ -18,7 +18,7 @@ import {
   type RoomOp,
 } from '../../src/crypto/index.js';
 import { casefold } from '../../src/protocol/names.js';
-import { channelMembers, loginPerTest, startWorld, type BotWorld, type TestMember } from './helpers.js';
+import { channelMembers, loginPerTest, startWorld, waitUntil, type BotWorld, type TestMember } from './helpers.js';
 
 const roomOf = (reply: string): string => /#sc-[a-z2-7]{10}/.exec(reply)![0];
 
@@ -82,6 +82,29 @@ describe('keybot: signed leave and remove (real daemon)', function () {
     expect(next.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob', 'carol']);
     const why = await alice!.until(() => alice!.channelNotices.find((n) => n.target === room && n.text.includes(`epoch ${next.epoch}`)), 'key event');
     expect(why.text).to.match(/\(dave removed by alice\)$/);
+  });
+
+  it('a member removed while offline is not put back at her next login and gets no key of the room', async function () {
+    const [alice, bob] = await Promise.all(['alice', 'bob'].map((n) => login(n)));
+    const carol = await login('carol');
+    const { room, epoch } = await roomWith(alice!, [bob!, carol]);
+    carol.quit();
+    await waitUntil(() => w.t.daemon.server.findClient('carol') === undefined, 'carol offline');
+    // Offline is still a member (rooms outlive a connection): alice removes her, signed.
+    expect(w.bot.service!.rooms.get(room)!.hasMember('carol')).to.equal(true);
+    expect(await alice!.ask(`remove ${room} carol`, /^removed /)).to.equal(`removed carol from ${room}; the others get a new key`);
+    const next = (await alice!.envelopeFor(room, epoch)).payload;
+    expect(next.members.map((m) => m.account).sort()).to.deep.equal(['alice', 'bob']);
+    // carol logs in again: the daemon no longer has a place for her in the room (keybot had it
+    // removed there too), so she is not put back, not even as an intruder keybot must remove.
+    const back = await login('carol');
+    await back.ask('rooms', /./);
+    // (keybot's "you were removed from …" may wait for her in her mailbox; nothing else names the room.)
+    expect(back.notices.filter((n) => n.includes(room) && !n.startsWith(`you were removed from ${room} by alice`))).to.deep.equal([]);
+    expect(channelMembers(w.t, room).map(casefold)).to.not.include('carol');
+    await alice!.ask('fingerprint', /fingerprint/); // the marker: keybot answered after anything it did at her login
+    expect(alice!.channelNotices.filter((n) => n.target === room && /carol (joined|was removed)/.test(n.text)).map((n) => n.text)).to.deep.equal([]);
+    expect(back.envelopes.filter((e) => casefold(e.payload.room) === casefold(room) && e.payload.epoch >= next.epoch)).to.deep.equal([]);
   });
 
   it('a plain IRC client cannot sign a leave: it expires with a notice that names /part; a PART takes the member out unsigned, and the key event says "left" only', async function () {
