@@ -91,7 +91,7 @@ export interface ProposalAnswer {
 
 /** How a new epoch's roster follows from the previous one. */
 export interface RosterExplanation {
-  /** "carol added by alice, verified", "room opened by alice, verified" — for the user. */
+  /** "carol added by alice, verified", "room opened by alice, verified", "bob removed by alice, verified" — for the user. */
   changes: string[];
   /** Accounts the new roster adds that no verified operation names: the epoch must be refused. */
   unexplained: string[];
@@ -235,6 +235,15 @@ export class RoomOperations {
         rest.push(x);
         continue;
       }
+      if (op.action === 'leave' || op.action === 'remove') {
+        // A signed departure shown with the epoch that carries it out (a join envelope's ops: the
+        // epoch notice's are shown by advanceRoster). It explains no addition.
+        const gone = (op.action === 'leave' ? [op.actor.account] : op.targets.map((t) => t.account)).filter((a) => !byAccount.has(casefold(a)));
+        if (gone.length === 0) rest.push(x);
+        else if (op.action === 'leave') changes.push(`${op.actor.account} left, verified`);
+        else changes.push(`${gone.map((a) => (casefold(a) === this.folded ? 'you' : a)).join(', ')} removed by ${op.actor.account}, verified`);
+        continue;
+      }
       const names: string[] = [];
       if (op.action === 'create') {
         opened = true;
@@ -310,6 +319,9 @@ export class RoomOperations {
       if (!previous) return recent ? op : undefined;
       return { ...op, pending: true };
     }
+    // A departure is shown only when made for exactly the roster we held (fewer readers needs no
+    // signature, so nothing depends on it but what the user reads).
+    if (op.action === 'leave' || op.action === 'remove') return previous && same(op.roster, rosterHash(previous)) && recent ? op : undefined;
     if (op.action !== 'add') return undefined;
     if (!previous) return recent ? op : undefined;
     if (same(op.roster, rosterHash(previous)) && recent) return op;

@@ -4,7 +4,7 @@
  * client, then keybot's proposal of exactly that. Real keys and envelopes, no mocks.
  */
 import { expect } from 'chai';
-import { FrameStatus, RoomOpStatus, encodeRoomOp, frameParts, rosterHash, verifyRoomOp, type RoomOp } from '../../../src/crypto/index.js';
+import { FrameStatus, RoomOpStatus, encodeRoomOp, frameParts, rosterHash, signRoomOp, verifyRoomOp, type RoomOp } from '../../../src/crypto/index.js';
 import { RoomCryptoEngine } from '../../../src/client/core/index.js';
 import { envelopeLines, memberOf, party, type Party } from '../fixtures.js';
 
@@ -158,5 +158,65 @@ describe('src/client/core/operations.ts: signing leave and remove', function () 
       fresh.typedToKeybot(`remove ${ROOM} bob`, t0);
       expect((await propose(fresh, op())).refused).to.include(`you hold no key for ${ROOM}`);
     });
+  });
+});
+
+describe('src/client/core/operations.ts: a signed departure that comes with a join envelope', function () {
+  let alice: Party, bob: Party, carol: Party, keybot: Party;
+  let t0: number;
+  before(async function () {
+    this.timeout(30_000);
+    [alice, bob, carol, keybot] = await Promise.all(['alice', 'bob', 'carol', 'keybot'].map((n) => party(n)));
+  });
+  beforeEach(() => {
+    t0 = Date.now();
+  });
+
+  async function keyUp(engine: RoomCryptoEngine, epoch: number, members: Party[]): Promise<unknown> {
+    let last: unknown;
+    for (const text of await envelopeLines({ to: alice, signer: keybot, room: ROOM, epoch, members: members.map((m) => memberOf(m)), issuedAt: t0 })) {
+      last = await engine.handleIncoming({ from: 'keybot', target: alice.name, command: 'NOTICE', text, now: t0 });
+    }
+    return last;
+  }
+
+  /** `actor`'s signed `action` (of `targets`) for the roster `roster`, relayed by keybot to the room. */
+  async function relay(engine: RoomCryptoEngine, actor: Party, action: 'leave' | 'remove', roster: Party[], targets: Party[] = []): Promise<void> {
+    const data = signRoomOp({
+      signer: actor.priv,
+      op: {
+        action,
+        room: ROOM,
+        roster: rosterHash(roster.map((m) => memberOf(m))),
+        actor: { account: actor.name, fingerprint: actor.fingerprint },
+        targets: targets.map((t) => ({ account: t.name, fingerprint: t.fingerprint })),
+        issuedAt: t0,
+        nonce: crypto.getRandomValues(new Uint8Array(16)),
+      },
+    });
+    const framed = frameParts({ data, kind: 'op' });
+    for (const text of framed.parts) await engine.handleIncoming({ from: 'keybot', target: ROOM, command: 'NOTICE', text, now: t0 });
+  }
+
+  const engine = (): RoomCryptoEngine => new RoomCryptoEngine({ account: alice.name, privateKey: alice.priv, keybotKey: keybot.pub });
+
+  it('is shown with the epoch that carries it out: "bob removed by carol, verified", "carol left, verified"', async function () {
+    const a = engine();
+    await keyUp(a, 100, [alice, bob, carol]);
+    await relay(a, carol, 'remove', [alice, bob, carol], [bob]);
+    expect(await keyUp(a, 101, [alice, carol])).to.deep.include({ kind: 'key', epoch: 101, changes: ['bob removed by carol, verified'] });
+    await relay(a, carol, 'leave', [alice, carol]);
+    expect(await keyUp(a, 102, [alice])).to.deep.include({ kind: 'key', epoch: 102, changes: ['carol left, verified'] });
+  });
+
+  it('is not shown when signed by a non-member, for another roster, or when the epoch still lists who it takes out', async function () {
+    const a = engine();
+    await keyUp(a, 100, [alice, bob, carol]);
+    await relay(a, keybot, 'remove', [alice, bob, carol], [bob]);
+    await relay(a, carol, 'remove', [alice, carol], [bob]);
+    await relay(a, carol, 'remove', [alice, bob, carol], [alice]);
+    const r = (await keyUp(a, 101, [alice, carol])) as { kind: string; changes?: string[] };
+    expect(r.kind).to.equal('key');
+    expect(r.changes).to.equal(undefined);
   });
 });
