@@ -11,14 +11,26 @@ import { parseKeybotCommand } from '../protocol/keybot-command.js';
 import { createLogger } from '../util/log.js';
 import { DirectoryError } from './directory.js';
 import { classifyLine } from '../crypto/index.js';
-import { MAX_INVITEES, type KeyService, type Refusal, type SignedResult } from './service.js';
+import { MAX_OP_TARGETS } from '../crypto/index.js';
+import { MAX_INVITEES, type KeyService, type ProposeDepartureResult, type Refusal, type RemoveRefusal, type SignedResult } from './service.js';
 
 const log = createLogger('keybot');
 
 /** The part of the key service commands use (tests stub it). */
 export type KeyRequests = Pick<
   KeyService,
-  'proposeInvite' | 'signedOperationPart' | 'cancelInvite' | 'online' | 'status' | 'roomsOf' | 'leave' | 'resendKey' | 'fingerprint' | 'publicKeyArmored' | 'selfNick'
+  | 'proposeInvite'
+  | 'proposeLeave'
+  | 'proposeRemove'
+  | 'signedOperationPart'
+  | 'cancelInvite'
+  | 'online'
+  | 'status'
+  | 'roomsOf'
+  | 'resendKey'
+  | 'fingerprint'
+  | 'publicKeyArmored'
+  | 'selfNick'
 >;
 
 /** What a handler gets to work with. */
@@ -97,10 +109,33 @@ function pendingText(name: string, room: string): string {
   return `${name} is offline: they join ${room} when they next log in`;
 }
 
-/** What the requester reads once keybot carried out an invite they signed. */
+function removeRefusalText(r: RemoveRefusal, room: string): string {
+  switch (r.reason) {
+    case 'self':
+      return `cannot remove ${r.name}: that is you; to leave ${room} send: leave ${room}`;
+    case 'service':
+      return `cannot remove ${r.name}: that is me, the key service`;
+    case 'invalid_name':
+      return `cannot remove ${r.name}: not a valid account name`;
+    case 'unknown':
+      return `cannot remove ${r.name}: no such account`;
+    case 'not_member':
+      return `cannot remove ${r.name}: not in ${room}`;
+    case 'pending':
+      return `cannot remove ${r.name}: invited, not in ${room} yet; drop the invite with: cancel ${room} ${r.name}`;
+    case 'not_keyed':
+      return `cannot remove ${r.name} yet: the key of ${room} that lists them is on its way; try again in a moment`;
+    case 'too_many':
+      return `cannot remove ${r.name} in this command: one remove names at most ${MAX_OP_TARGETS} people`;
+  }
+}
+
+/** What the requester reads once keybot carried out (or refused) an operation they signed. */
 export function signedReplies(r: SignedResult): string[] {
   if (r.status === 'incomplete') return [];
-  if (r.status === 'refused') return [`invite refused: ${r.reason}`];
+  if (r.status === 'refused') return [`${r.command} refused: ${r.reason}`];
+  if (r.status === 'left') return [`you left ${r.room}`];
+  if (r.status === 'removed') return [`removed ${r.removed.join(', ')} from ${r.room}; the others get a new key`];
   const out: string[] = [];
   if (r.status === 'added') {
     const a = r.result;
@@ -136,6 +171,25 @@ function checkRoomArg(ctx: CommandContext, room: string): boolean {
 }
 
 const TOO_MANY_INVITEES = `too many names: invite takes at most ${MAX_INVITEES} users at a time`;
+const TOO_MANY_REMOVED = `too many names: remove takes at most ${MAX_OP_TARGETS} users at a time`;
+
+/** keybot's answer to `leave` or `remove` once proposed (the outcome follows the signature: signedReplies). */
+function departureReplies(ctx: CommandContext, room: string, command: 'leave' | 'remove', r: ProposeDepartureResult): void {
+  switch (r.status) {
+    case 'proposed':
+      for (const refusal of r.refused) ctx.reply(removeRefusalText(refusal, r.room));
+      return;
+    case 'not_member':
+      return notMember(ctx, room);
+    case 'key_pending':
+      return ctx.reply(`${r.room} has no key that lists you yet; ${command} again in a moment`);
+    case 'nobody_to_remove':
+      for (const refusal of r.refused) ctx.reply(removeRefusalText(refusal, r.room));
+      return ctx.reply(`nobody removed from ${r.room}`);
+    case 'busy':
+      return ctx.reply('too many room changes waiting for your signature; wait for them to finish');
+  }
+}
 
 export const COMMANDS: readonly Command[] = [
   {
@@ -228,14 +282,25 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'leave',
     usage: '<#room>',
-    summary: 'leave a room (the others get a new key)',
+    summary: 'leave a room, signed by your client (the others get a new key)',
     minArgs: 1,
     maxArgs: 1,
     async handler(ctx, [room]) {
       if (!checkRoomArg(ctx, room!)) return;
-      const r = await ctx.service.leave(ctx.account, room!);
-      if (r.status === 'not_member') return notMember(ctx, room!);
-      ctx.reply(`you left ${r.room}`);
+      // keybot proposes; the requester's companion signs; the leave happens then (operations.ts).
+      departureReplies(ctx, room!, 'leave', ctx.service.proposeLeave(ctx.account, room!));
+    },
+  },
+  {
+    name: 'remove',
+    usage: '<#room> <user>...',
+    summary: 'remove members from a room you are in, signed by your client (any member may; the others get a new key)',
+    minArgs: 2,
+    maxArgs: MAX_OP_TARGETS + 1,
+    tooMany: TOO_MANY_REMOVED,
+    async handler(ctx, [room, ...names]) {
+      if (!checkRoomArg(ctx, room!)) return;
+      departureReplies(ctx, room!, 'remove', await ctx.service.proposeRemove(ctx.account, room!, names));
     },
   },
   {
@@ -381,7 +446,7 @@ export class CommandDispatcher {
     } catch (err) {
       if (err instanceof DirectoryError && err.code === 'unavailable') return ctx.reply('sorry, the user directory is unavailable right now; try again in a moment');
       log.error(`signed operation from ${ctx.nick} failed`, err);
-      ctx.reply('sorry, the invite failed; try again in a moment');
+      ctx.reply('sorry, that room change failed; try again in a moment');
     }
   }
 

@@ -223,11 +223,15 @@ export class Epochs {
       // Same account, other key or signing key: not a change a notice can state.
       if (b && (b.fingerprint !== m.fingerprint || b.signingKey.alg !== m.signingKey.alg || b.signingKey.key !== m.signingKey.key)) return undefined;
     }
-    // An operation some of whose targets are not keyed now (evicted, or still pending) cannot
+    // An addition some of whose targets are not keyed now (evicted, or still pending) cannot
     // apply; it explains nobody in this epoch, so it is left out (its targets, if any are added,
-    // are then unexplained, and everyone gets a join envelope instead).
+    // are then unexplained, and everyone gets a join envelope instead). A signed leave or remove
+    // (operations.ts) names people who are gone by design: it stays, so members verify it.
     const keyed = new Set(members.map((m) => casefold(m.account)));
-    const ops = room.opsSince.filter((op) => readRoomOp({ data: op }).op?.targets.every((t) => keyed.has(casefold(t.account))) ?? false);
+    const ops = room.opsSince.filter((op) => {
+      const o = readRoomOp({ data: op }).op;
+      return o !== undefined && (o.action === 'leave' || o.action === 'remove' || o.targets.every((t) => keyed.has(casefold(t.account))));
+    });
     const n: EpochNotice = {
       room: room.name,
       epoch,

@@ -1,8 +1,9 @@
 /**
- * Removals keybot causes, and how the room reads them: a member's own `leave`, a member without a
- * usable key, and a member whose registered key no longer matches their pin (see the pins rule in
- * service.ts). keybot marks the removals it asks for, so the PART or KICK that echoes one reads
- * "X left" or "X was removed (key changed)" rather than "X was removed".
+ * Removals keybot causes, and how the room reads them: a member's signed `leave` or `remove`
+ * (operations.ts verifies it and takes them out of the roster; the daemon's removal follows
+ * here), a member without a usable key, and a member whose registered key no longer matches their
+ * pin (see the pins rule in service.ts). keybot marks the removals it asks for, so the KICK that
+ * echoes one reads "X was removed (key changed)" rather than "X was removed".
  */
 import { casefold } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
@@ -12,41 +13,35 @@ import type { Room } from './rooms.js';
 
 const log = createLogger('keybot');
 
-export type LeaveResult = { status: 'left'; room: string } | { status: 'not_member' };
-
 export class Removals {
   constructor(private readonly ctx: ServiceContext) {}
 
-  /** Departures keybot itself caused at a member's request ("leave"), so members read "X left". */
-  private readonly leaving = new Set<string>();
   /** Removals keybot caused because a member's registered key changed ("room nick" marks). */
   private readonly keyChanged = new Set<string>();
   /** Removals of people who joined without a verified invite ("room nick" marks). */
   private readonly intruded = new Set<string>();
 
-  /** `leave <#room>`: take the requester out; the remaining members get a new key. */
-  async leave(requester: string, roomName: string): Promise<LeaveResult> {
-    const room = this.ctx.rooms.get(roomName);
-    if (!room || !room.hasMember(requester)) return { status: 'not_member' };
-    const mark = `${room.folded} ${casefold(requester)}`;
-    this.leaving.add(mark);
+  /**
+   * A verified `leave` or `remove` took `nick` out of the roster (operations.ts): have the daemon
+   * remove them too (a KICK with `reason`, which names who signed it). keybot no longer keys them
+   * either way; someone the daemon fails to remove is a stranger in the room from now on.
+   */
+  async removeSigned(room: Room, nick: string, reason: string): Promise<void> {
     try {
-      await this.ctx.opts.directory.removeFromRoom(room.name, requester, 'left (via keybot)');
+      await this.ctx.opts.directory.removeFromRoom(room.name, nick, reason);
     } catch (err) {
-      this.leaving.delete(mark);
-      if (err instanceof DirectoryError && err.code === 'not_found') return { status: 'not_member' };
-      throw err;
+      // Gone already (a PART, a QUIT on an ordinary network, an operator's removal): nothing to do.
+      if (err instanceof DirectoryError && err.code === 'not_found') return;
+      log.warn(`${room.name}: cannot remove ${nick} (${reason}): ${(err as Error).message}; they get no key all the same`);
     }
-    return { status: 'left', room: room.name };
   }
 
   /** Why `nick` left `room` by a PART (`kicked` false) or KICK (`kicked` true), as members read it. */
   departure(room: Room, nick: string, kicked: boolean): string {
     const mark = `${room.folded} ${casefold(nick)}`;
-    const asked = this.leaving.delete(mark);
     const keyChanged = this.keyChanged.delete(mark);
     if (this.intruded.delete(mark)) return 'was removed (not invited by a member)';
-    return keyChanged ? 'was removed (key changed)' : kicked && !asked ? 'was removed' : 'left';
+    return keyChanged ? 'was removed (key changed)' : kicked ? 'was removed' : 'left';
   }
 
   /** `nick` quit: a key-change removal of them in `room` is over. */

@@ -9,7 +9,8 @@
  *   number rule, and the restart rule: no epoch before `notBefore`), and sending its key
  *   (rekey, `key` resend) through crypto and delivery.
  * - invites.ts: `invite`: opening a room, checking invitees, placing and pinning them.
- * - removals.ts: `leave`, evictions, the "key changed" removal, and how members read each.
+ * - operations.ts: the member-signed operations (`invite`, `leave`, `remove`): propose, verify, carry out.
+ * - removals.ts: the daemon's side of signed departures, evictions, the "key changed" removal, and how members read each.
  * - recovery.ts: taking over the daemon's rooms after a restart, with keybot's pins and pending invites.
  * IRC events and the simple requests (online, status, rooms) are handled here.
  *
@@ -31,16 +32,15 @@ import { isServiceRoom, ServiceContext, type KeyServiceOptions } from './context
 import type { PresenceChange } from './directory.js';
 import { Epochs, type ResendResult } from './epochs.js';
 import { Invites, type AddToRoomResult, type Authorised, type CancelResult, type OpenRoomResult } from './invites.js';
-import { Operations, type ProposeResult, type SignedResult } from './operations.js';
+import { Operations, type ProposeDepartureResult, type ProposeResult, type SignedResult } from './operations.js';
 import { Recovery } from './recovery.js';
-import { Removals, type LeaveResult } from './removals.js';
+import { Removals } from './removals.js';
 import type { RememberedRoom, Room, RoomRegistry } from './rooms.js';
 
 export { isServiceRoom, type KeyServiceOptions } from './context.js';
 export { keyEventText, type ResendResult } from './epochs.js';
 export { MAX_INVITEES, newRoomName, type AddToRoomResult, type Authorised, type CancelResult, type OpenRoomResult, type Refusal, type RefusalReason } from './invites.js';
-export type { LeaveResult } from './removals.js';
-export type { ProposeResult, SignedResult } from './operations.js';
+export type { ProposeDepartureResult, ProposeResult, RemoveRefusal, RemoveRefusalReason, SignedResult } from './operations.js';
 
 const log = createLogger('keybot');
 
@@ -70,7 +70,7 @@ export class KeyService {
     this.epochs = new Epochs(this.ctx, this.removals);
     this.invites = new Invites(this.ctx, this.epochs);
     this.recovery = new Recovery(this.ctx, this.invites, this.removals, (room) => this.settle(room));
-    this.operations = new Operations(this.ctx, this.invites, opts.proposalTtlMs);
+    this.operations = new Operations(this.ctx, this.invites, this.removals, this.epochs, opts.proposalTtlMs);
     this.operations.onExpired = (requester, text) => this.ctx.opts.transport.notice(requester, text);
   }
 
@@ -152,9 +152,14 @@ export class KeyService {
       .map((r) => ({ room: r.name, epoch: r.current?.epoch, members: [...r.members.values()].sort() }));
   }
 
-  /** `leave <#room>`: take the requester out; the remaining members get a new key. */
-  leave(requester: string, roomName: string): Promise<LeaveResult> {
-    return this.removals.leave(requester, roomName);
+  /** `leave <#room>`: propose the requester's signed `leave` (operations.ts); they leave once it comes back signed. */
+  proposeLeave(requester: string, roomName: string): ProposeDepartureResult {
+    return this.operations.proposeLeave(requester, roomName);
+  }
+
+  /** `remove <#room> <user>...`: propose the requester's signed `remove` (operations.ts). */
+  proposeRemove(requester: string, roomName: string, names: string[]): Promise<ProposeDepartureResult> {
+    return this.operations.proposeRemove(requester, roomName, names);
   }
 
   /** `cancel <#room> <user>`: drop a pending invite (any member). */

@@ -33,7 +33,8 @@ function stubService(overrides: Partial<KeyRequests> = {}): KeyRequests & { call
     online: async () => ['alice', 'bob'],
     status: async (name) => ({ status: 'unknown', name }),
     roomsOf: () => [],
-    leave: async () => ({ status: 'not_member' }),
+    proposeLeave: () => ({ status: 'not_member' }),
+    proposeRemove: async () => ({ status: 'not_member' }),
     resendKey: async () => ({ status: 'not_member' }),
   };
   return Object.assign(base, overrides, { calls });
@@ -68,11 +69,11 @@ describe('src/bot/commands.ts', function () {
     });
 
     it('names the commands the brief asks for', function () {
-      expect(COMMANDS.map((c) => c.name)).to.include.members(['invite', 'online', 'status', 'rooms', 'leave', 'key', 'cancel', 'fingerprint', 'help']);
+      expect(COMMANDS.map((c) => c.name)).to.include.members(['invite', 'online', 'status', 'rooms', 'leave', 'remove', 'key', 'cancel', 'fingerprint', 'help']);
     });
 
     it('shows the usage of one command, and says so for an unknown one', function () {
-      expect(helpLines('LEAVE')).to.deep.equal(['usage: leave <#room>', 'leave a room (the others get a new key)']);
+      expect(helpLines('LEAVE')).to.deep.equal(['usage: leave <#room>', 'leave a room, signed by your client (the others get a new key)']);
       expect(helpLines('nope')).to.deep.equal(['no command "nope"; send "help" for the list']);
     });
 
@@ -179,7 +180,7 @@ describe('src/bot/commands.ts', function () {
       expect(await run('SC1O abc 1/2 AAAA', { service })).to.deep.equal([]);
       expect(service.calls).to.deep.equal(['signed alice alice SC1O abc 1/2 AAAA']);
       expect(await run('SC1O abc 2/2 AAAA', { service, account: null })).to.deep.equal(['you need an account to change rooms']);
-      const refusing = stubService({ signedOperationPart: async () => ({ status: 'refused', reason: 'it is not an invite I proposed to you' }) });
+      const refusing = stubService({ signedOperationPart: async () => ({ status: 'refused', command: 'invite', reason: 'it is not an invite I proposed to you' }) });
       expect(await run('SC1O abc 1/1 AAAA', { service: refusing })).to.deep.equal(['invite refused: it is not an invite I proposed to you']);
     });
 

@@ -109,7 +109,8 @@ describe('src/client/agent: membership (real daemon, keybot, agent socket)', fun
     // The new key (without bob): the reply that carried it also carries the held text's ciphertext.
     await alice.pumpUntil(() => alice.eventsOf('key').some((k) => k.room === room && epochOfKey(k) > epoch), 'the new key');
     const next = epochOfKey(alice.eventsOf('key').find((k) => k.room === room && epochOfKey(k) > epoch)!);
-    expect(alice.eventsOf('key').at(-1)!.text).to.match(/members: alice, carol, dave, erin$/);
+    // bob's leave was signed by his companion: the key line says so, verified.
+    expect(alice.eventsOf('key').at(-1)!.text).to.match(/members: alice, carol, dave, erin; bob left, verified$/);
     expect(alice.eventsOf('notice').some((n) => n.target === room && new RegExp(`^sent: a held message went out under epoch ${next} \\(held \\d+\\.\\d s\\)$`).test(n.text))).to.equal(true);
 
     const got = await until(() => carolGot.find((m) => m.text === secret), 'carol to read the held text');

@@ -122,8 +122,9 @@ describeIf(`plugins: WeeChat and irssi together${available ? '' : ' (SKIPPED: we
     await irssi.showServer();
     await irssi.send(`/msg keybot leave ${room}`);
     await weechat.showChannel(room);
-    await weechat.waitForText(/has kicked bob \(left \(via keybot\)\)/);
-    await weechat.waitForText(/sealchat: key for \S+ \(epoch \d+\) from keybot, verified; members: alice, carol/);
+    // bob's agent signed the leave irssi sent; alice's key line shows it verified.
+    await weechat.waitForText(/has kicked bob \(left \(signed with their key\)\)/);
+    await weechat.waitForText(/sealchat: key for \S+ \(epoch \d+\) from keybot, verified; members: alice, carol; bob left, verified/);
     const secret = `bob after leaving ${token()}`;
     await irssi.showServer();
     const before = bobTap.sent.length;

@@ -19,44 +19,10 @@
  * socket" (a ping timeout does not: the member stays, offline).
  */
 import { expect } from 'chai';
-import { createDecipheriv } from 'node:crypto';
 import type { SealClient } from '../../src/client/client.js';
-import type { EnvelopePayload } from '../../src/crypto/index.js';
 import { ControlClient } from '../../src/protocol/control-client.js';
 import { casefold } from '../../src/protocol/names.js';
-import { insiderHas, next, openRoom, sameEpoch, startSecWorld, until, type Insider, type Line, type SecWorld } from './world.js';
-
-/** AES-GCM with `key` on a one-line Ed25519 room message, as an attacker would: no signature check. */
-function gcmOpen(key: Uint8Array, room: string, sender: string, payload: string): string | undefined {
-  if (!payload.startsWith('SC1M ')) return undefined;
-  const rec = Buffer.from(payload.slice(5), 'base64');
-  const header = rec.subarray(0, 10);
-  const nonce = rec.subarray(10, 22);
-  const sealed = rec.subarray(22, rec.length - 64);
-  const r = Buffer.from(casefold(room));
-  const s = Buffer.from(casefold(sender));
-  const aad = Buffer.concat([Buffer.from('SC1M'), header, Buffer.of(r.length), r, Buffer.of(s.length), s]);
-  try {
-    const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
-    d.setAAD(aad);
-    d.setAuthTag(sealed.subarray(sealed.length - 16));
-    return Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]).toString('utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-/** What `keys` open of `lines` (every key against every line). */
-function readable(keys: EnvelopePayload[], lines: Line[]): string[] {
-  const out: string[] = [];
-  for (const l of lines) {
-    for (const k of keys) {
-      const text = gcmOpen(k.key, l.params[0]!, l.nick!, l.params[1]!);
-      if (text !== undefined) out.push(text);
-    }
-  }
-  return out;
-}
+import { insiderHas, next, openRoom, readable, sameEpoch, startSecWorld, until, type Insider, type Line, type SecWorld } from './world.js';
 
 const epochOf = (l: Line): number => Buffer.from(l.params[1]!.slice(5), 'base64').readUInt32BE(2);
 
@@ -100,7 +66,7 @@ describe('security: leavers cannot read what follows, joiners cannot read what p
 
   it('eve leaves: no key she ever held opens anything said after, nothing more reaches her, and her old key expires', async function () {
     const from = eve.lines.length;
-    eve.say('keybot', `leave ${room}`);
+    eve.typed(`leave ${room}`);
     await eve.waitFor((l) => l.command === 'KICK' && casefold(l.params[1] ?? '') === 'eve', 'her removal', from);
     const e2 = await sameEpoch(room, [alice, bob], ['alice', 'bob', 'frank'], e1);
     await insiderHas(frank, room, e2);

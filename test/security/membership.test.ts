@@ -107,7 +107,7 @@ describe('security: whoever controls membership cannot add a reader', function (
     const keyEvent = await until(() => bobKeys.find((k) => k.epoch === added), "bob's key event");
     expect(keyEvent.changes).to.deep.equal(['trudy added by alice, verified']);
     // trudy leaves; the thief replays alice's signed invite to bring her back.
-    trudy.say('keybot', `leave ${room}`);
+    trudy.typed(`leave ${room}`);
     epoch = await sameEpoch(room, [alice, bob], ['alice', 'bob'], added);
     const before = thief.lines.length;
     for (const l of signed) thief.say('keybot', l.params[1]!);

@@ -10,7 +10,12 @@
  *   session, which needs that member's password) it is a tap: it sees exactly what the server
  *   sends that member, envelopes included, i.e. what the ircd or a network without TLS sees.
  * - an outsider is an Insider that was never placed in a room.
+ *
+ * An Insider signs keybot's proposals (invite, leave, remove) only for what it `typed`, as a
+ * companion does (src/client/core/operations.ts): a member with a client of her own. What it
+ * merely `say`s to keybot is never signed.
  */
+import { createDecipheriv } from 'node:crypto';
 import { startKeybot, type Keybot, type KeybotOptions } from '../../src/bot/main.js';
 import { SealClient } from '../../src/client/client.js';
 import {
@@ -34,6 +39,7 @@ import {
   type PrivateKeyHandle,
   type PublicKeyHandle,
 } from '../../src/crypto/index.js';
+import { RoomOperations } from '../../src/client/core/operations.js';
 import { casefold } from '../../src/protocol/names.js';
 import { parseLine } from '../../src/protocol/message.js';
 import { RawClient, startTestDaemon, type ConfigOverrides, type TestDaemon, type TestUser } from '../helpers/daemon.js';
@@ -158,12 +164,17 @@ export class Insider {
   private processed = 0;
   /** The capabilities it asked for (all the daemon offers but sasl). */
   caps: string[] = [];
+  /** The signing half of a companion: proposals for what this session `typed`, and nothing else. */
+  private readonly operations: RoomOperations;
+  /** keybot's proposals this session refused to sign (nothing typed for them), with why. */
+  readonly refusedProposals: string[] = [];
 
   private constructor(
     readonly raw: RawClient,
     readonly user: TestUser & { party: Party },
     readonly keybotPub: PublicKeyHandle,
   ) {
+    this.operations = new RoomOperations(user.name, user.party.priv);
     raw.socket.on('data', () => this.drain());
   }
 
@@ -190,6 +201,12 @@ export class Insider {
 
   say(target: string, text: string): void {
     this.raw.send(`PRIVMSG ${target} :${text}`);
+  }
+
+  /** Send `text` to keybot as typed by this account's owner: keybot's proposal for it is signed with the account's key. */
+  typed(text: string): void {
+    this.operations.typed(text, Date.now());
+    this.say('keybot', text);
   }
 
   /**
@@ -256,6 +273,12 @@ export class Insider {
       this.lines.push(line);
       if (command !== 'NOTICE' || casefold(line.nick ?? '') !== 'keybot') continue;
       const text = params[1] ?? '';
+      if (classifyLine(text) === 'proposal-part' && !(params[0] ?? '').startsWith('#')) {
+        const answer = this.operations.proposalPart(text, (room) => this.latestKey(room)?.members, Date.now());
+        for (const l of answer?.lines ?? []) this.say('keybot', l);
+        if (answer?.refused !== undefined) this.refusedProposals.push(answer.refused);
+        continue;
+      }
       if (classifyLine(text) === 'envelope-part') {
         if ((params[0] ?? '').startsWith('#')) this.noticePart(params[0]!, text);
         else this.envelopePart(text);
@@ -355,3 +378,34 @@ export function insiderHas(i: Insider, room: string, epoch: number, ms = 10_000)
   return until(() => i.keys.find((k) => casefold(k.room) === casefold(room) && k.epoch === epoch), `${i.name}'s key of epoch ${epoch} of ${room}`, ms);
 }
 
+/** AES-GCM with `key` on a one-line Ed25519 room message, as an attacker would: no signature check. */
+export function gcmOpen(key: Uint8Array, room: string, sender: string, payload: string): string | undefined {
+  if (!payload.startsWith('SC1M ')) return undefined;
+  const rec = Buffer.from(payload.slice(5), 'base64');
+  const header = rec.subarray(0, 10);
+  const nonce = rec.subarray(10, 22);
+  const sealed = rec.subarray(22, rec.length - 64);
+  const r = Buffer.from(casefold(room));
+  const s = Buffer.from(casefold(sender));
+  const aad = Buffer.concat([Buffer.from('SC1M'), header, Buffer.of(r.length), r, Buffer.of(s.length), s]);
+  try {
+    const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
+    d.setAAD(aad);
+    d.setAuthTag(sealed.subarray(sealed.length - 16));
+    return Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]).toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** What `keys` open of `lines` (every key against every line). */
+export function readable(keys: EnvelopePayload[], lines: Line[]): string[] {
+  const out: string[] = [];
+  for (const l of lines) {
+    for (const k of keys) {
+      const text = gcmOpen(k.key, l.params[0]!, l.nick!, l.params[1]!);
+      if (text !== undefined) out.push(text);
+    }
+  }
+  return out;
+}

@@ -10,6 +10,14 @@
  *    the user named, the roster hash of the room's epoch the companion holds, a recent time. A
  *    proposal nobody here asked for is refused and reported: someone else is using the account's
  *    password (a second session), and keybot will not act without the signature.
+ *  - **Signing departures.** `leave <#room>` and `remove <#room> <user>...` go the same way: keybot
+ *    proposes a `leave` (the user alone) or a `remove` (the people named), and the companion signs
+ *    it only if its user typed that very command in the last minute: the same room, targets the
+ *    user named, the user's own account and key, a recent time. A `remove` must also apply to the
+ *    roster of the epoch the companion holds (every target a member under the fingerprint named):
+ *    the signature says whom the user removed. A `leave` only ever takes the user out, so a
+ *    companion that holds no roster for the room (just restarted) signs it all the same; if it
+ *    holds one, the roster hash must be that one's.
  *  - **Checking who added whom.** keybot relays each operation it carried out to the room (`SC1O`
  *    NOTICE parts) before the epoch it causes. When that epoch arrives, every member the new
  *    roster adds must be named, with the same fingerprint, by an operation signed by a member of
@@ -20,6 +28,7 @@
 import {
   EMPTY_ROSTER_HASH,
   FrameStatus,
+  applyRoomOp,
   PartStatus,
   PartsReassembler,
   RoomOpStatus,
@@ -35,7 +44,7 @@ import {
 import { parseKeybotCommand } from '../../protocol/keybot-command.js';
 import { SERVICE_ROOM_PREFIX, casefold } from '../../protocol/names.js';
 
-/** How long a typed invite waits for keybot's proposal. */
+/** How long a typed invite, leave or remove waits for keybot's proposal. */
 const INTENT_TTL_MS = 60_000;
 /** How long a relayed operation waits for the epoch it causes. */
 const RELAYED_TTL_MS = 10 * 60_000;
@@ -52,12 +61,20 @@ const MAX_EXPLAINED_PER_ROOM = 512;
 const MAX_INTENTS = 16;
 const MAX_RELAYED_PER_ROOM = 32;
 
+/** A keybot command the user typed that changes a room, as keybot will propose it. */
+type IntentKind = 'invite' | 'leave' | 'remove';
+
 interface Intent {
-  /** Folded room, or undefined for a new room. */
+  kind: IntentKind;
+  /** Folded room, or undefined for a new room (an invite only). */
   room?: string;
+  /** Folded accounts named (none for leave). */
   targets: Set<string>;
   at: number;
 }
+
+/** The command a proposal of `action` answers. */
+const KIND_OF: Record<RoomOp['action'], IntentKind> = { create: 'invite', add: 'invite', leave: 'leave', remove: 'remove' };
 
 interface Relayed {
   data: Uint8Array;
@@ -74,7 +91,7 @@ export interface ProposalAnswer {
 
 /** How a new epoch's roster follows from the previous one. */
 export interface RosterExplanation {
-  /** "carol added by alice, verified", "room opened by alice, verified" — for the user. */
+  /** "carol added by alice, verified", "room opened by alice, verified", "bob removed by alice, verified" — for the user. */
   changes: string[];
   /** Accounts the new roster adds that no verified operation names: the epoch must be refused. */
   unexplained: string[];
@@ -96,15 +113,21 @@ export class RoomOperations {
     this.folded = casefold(account);
   }
 
-  /** The user sent `text` to keybot: if it is an invite, remember what was asked. */
+  /** The user sent `text` to keybot: if it is an invite, leave or remove, remember what was asked. */
   typed(text: string, now: number): void {
     const c = parseKeybotCommand(text);
-    if (c.kind !== 'command' || c.name !== 'invite' || c.args.length === 0) return;
-    const room = c.args[0]!.startsWith('#') ? casefold(c.args[0]!) : undefined;
-    const targets = new Set(c.args.slice(room === undefined ? 0 : 1).map((w) => casefold(w)));
-    if (targets.size === 0) return;
+    if (c.kind !== 'command' || c.args.length === 0) return;
+    const first = c.args[0]!;
+    const room = first.startsWith('#') ? casefold(first) : undefined;
+    const named = new Set(c.args.slice(room === undefined ? 0 : 1).map((w) => casefold(w)));
+    let intent: Intent;
+    if (c.name === 'invite' && named.size > 0) intent = { kind: 'invite', ...(room !== undefined ? { room } : {}), targets: named, at: now };
+    // keybot's `leave <#room>` and `remove <#room> <user>...`: the room is always named.
+    else if (c.name === 'leave' && room !== undefined && c.args.length === 1) intent = { kind: 'leave', room, targets: named, at: now };
+    else if (c.name === 'remove' && room !== undefined && named.size > 0) intent = { kind: 'remove', room, targets: named, at: now };
+    else return;
     this.intents = this.intents.filter((i) => now - i.at < INTENT_TTL_MS).slice(-(MAX_INTENTS - 1));
-    this.intents.push({ ...(room !== undefined ? { room } : {}), targets, at: now });
+    this.intents.push(intent);
   }
 
   /**
@@ -123,31 +146,43 @@ export class RoomOperations {
     if (problem !== undefined) return { refused: problem };
     const signed = signRoomOp({ op, signer: this.privateKey });
     const framed = frameParts({ data: signed, kind: 'op' });
-    if (framed.status !== FrameStatus.OK) return { refused: 'the signed invite is too large to send; nothing was signed' };
+    if (framed.status !== FrameStatus.OK) return { refused: 'the signed operation is too large to send; nothing was signed' };
     return { lines: framed.parts };
   }
 
   private proposalProblem(op: RoomOp, roster: (room: string) => EnvelopeMember[] | undefined, now: number): string | undefined {
-    const what = `${op.action === 'create' ? 'a new room' : op.room} with ${op.targets.map((t) => t.account).join(', ')}`;
+    const names = op.targets.map((t) => t.account).join(', ');
+    const what =
+      op.action === 'leave' ? `leave ${op.room}` : op.action === 'remove' ? `remove ${names} from ${op.room}` : `${op.action === 'create' ? 'a new room' : op.room} with ${names}`;
     const refuse = (why: string): string => `refused to sign keybot's proposal (${what}): ${why}`;
-    if (op.action !== 'create' && op.action !== 'add') return refuse('it is not an invite');
+    const kind = KIND_OF[op.action];
     if (casefold(op.actor.account) !== this.folded || op.actor.fingerprint !== this.privateKey.fingerprint) return refuse('it is not in your name and key');
     if (now - op.issuedAt > OP_MAX_AGE_MS || op.issuedAt - now > OP_MAX_SKEW_MS) return refuse('its time is off');
-    const room = op.action === 'add' ? casefold(op.room) : undefined;
+    const room = op.action === 'create' ? undefined : casefold(op.room);
     this.intents = this.intents.filter((i) => now - i.at < INTENT_TTL_MS);
-    const intent = this.intents.find((i) => i.room === room && op.targets.length > 0 && op.targets.every((t) => i.targets.has(casefold(t.account))));
+    // What was typed: the same command, for the same room, naming (at least) everyone proposed.
+    const intent = this.intents.find((i) => i.kind === kind && i.room === room && op.targets.every((t) => i.targets.has(casefold(t.account))));
     if (!intent) {
+      const typed = kind === 'invite' ? 'that invite' : kind === 'leave' ? `"leave ${op.room}"` : `that remove`;
       return refuse(
-        'you did not ask for it. If you did not send that invite, someone else is logged in with your password; keybot does nothing without your signature',
+        `you did not ask for it. If you did not send ${typed}, someone else is logged in with your password; keybot does nothing without your signature`,
       );
     }
+    const members = op.action === 'create' ? undefined : roster(op.room);
     if (op.action === 'create') {
       if (!casefold(op.room).startsWith(SERVICE_ROOM_PREFIX) || roster(op.room) !== undefined) return refuse('it is not a new room');
       if (!same(op.roster, EMPTY_ROSTER_HASH)) return refuse('a new room starts with nobody in it');
+    } else if (!members) {
+      // Leaving takes nobody in and nobody else out: signed without a roster to check (see the file comment).
+      if (op.action !== 'leave') return refuse(`you hold no key for ${op.room}`);
     } else {
-      const members = roster(op.room);
-      if (!members) return refuse(`you hold no key for ${op.room}`);
-      if (!same(op.roster, rosterHash(members))) return refuse(`it is for another membership of ${op.room} than the one you hold (the room changed; invite again)`);
+      const ours = rosterHash(members);
+      if (!same(op.roster, ours)) return refuse(`it is for another membership of ${op.room} than the one you hold (the room changed; ${kind} again)`);
+      if (op.action === 'remove') {
+        // Every target a member of the roster we hold, under the fingerprint named (applyRoomOp: BAD_TARGET).
+        const applied = applyRoomOp({ op, room: op.room, roster: members });
+        if (applied.status !== RoomOpStatus.OK) return refuse(applied.reason ?? applied.status);
+      }
     }
     this.intents = this.intents.filter((i) => i !== intent);
     return undefined;
@@ -198,6 +233,15 @@ export class RoomOperations {
       const op = this.verified(x.data, f, previous, byAccount, now);
       if (!op) {
         rest.push(x);
+        continue;
+      }
+      if (op.action === 'leave' || op.action === 'remove') {
+        // A signed departure shown with the epoch that carries it out (a join envelope's ops: the
+        // epoch notice's are shown by advanceRoster). It explains no addition.
+        const gone = (op.action === 'leave' ? [op.actor.account] : op.targets.map((t) => t.account)).filter((a) => !byAccount.has(casefold(a)));
+        if (gone.length === 0) rest.push(x);
+        else if (op.action === 'leave') changes.push(`${op.actor.account} left, verified`);
+        else changes.push(`${gone.map((a) => (casefold(a) === this.folded ? 'you' : a)).join(', ')} removed by ${op.actor.account}, verified`);
         continue;
       }
       const names: string[] = [];
@@ -275,6 +319,9 @@ export class RoomOperations {
       if (!previous) return recent ? op : undefined;
       return { ...op, pending: true };
     }
+    // A departure is shown only when made for exactly the roster we held (fewer readers needs no
+    // signature, so nothing depends on it but what the user reads).
+    if (op.action === 'leave' || op.action === 'remove') return previous && same(op.roster, rosterHash(previous)) && recent ? op : undefined;
     if (op.action !== 'add') return undefined;
     if (!previous) return recent ? op : undefined;
     if (same(op.roster, rosterHash(previous)) && recent) return op;

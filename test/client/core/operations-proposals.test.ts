@@ -158,13 +158,13 @@ describe('src/client/core/operations.ts: what a companion signs and believes', f
   });
 
   describe('what is refused even when typed', function () {
-    it('a removal or a departure is not an invite', async function () {
+    it('a removal or a departure is not an invite: a typed invite signs neither', async function () {
       const a = await aliceWithKey();
       for (const op of [addOp({ action: 'remove', targets: [{ account: 'bob', fingerprint: bob.fingerprint }] }), addOp({ action: 'leave', targets: [] })]) {
         a.typedToKeybot(`invite ${ROOM} bob`, t0);
         const r = await propose(a, alice, op);
         expect(r.lines, op.action).to.equal(undefined);
-        expect(r.refused, op.action).to.include('it is not an invite');
+        expect(r.refused, op.action).to.include('you did not ask for it');
       }
     });
 
