@@ -52,7 +52,8 @@ const bitString = (b: Buffer): Buffer => der(0x03, Buffer.concat([Buffer.from([0
 const utf8 = (s: string): Buffer => der(0x0c, Buffer.from(s, 'utf8'));
 const bool = (v: boolean): Buffer => der(0x01, Buffer.from([v ? 0xff : 0]));
 
-function integer(b: Buffer): Buffer {
+/** @internal A DER INTEGER of the unsigned big-endian `b`, minimal as X.690 §8.3.2 requires (tested on its own: serials are random). */
+export function integer(b: Buffer): Buffer {
   let i = 0;
   while (i < b.length - 1 && b[i] === 0 && b[i + 1]! < 0x80) i++;
   const body = b.subarray(i);

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { certificateFingerprint, makeSelfSignedCertificate } from '../../src/crypto/self-signed.js';
+import { certificateFingerprint, integer, makeSelfSignedCertificate } from '../../src/crypto/self-signed.js';
 
 /** Serve one TLS connection with `cert`; connect to it trusting `ca` as `servername`; say what happened. */
 async function handshake(cert: { certPem: string; keyPem: string }, ca: string, servername: string): Promise<'ok' | string> {
@@ -67,6 +67,53 @@ describe('src/crypto/self-signed.ts', () => {
     expect(await handshake(c, c.certPem, 'chat.example.org')).to.equal('ok');
   });
 
+  it('encodes integers minimally: leading zeros dropped unless the next byte has its top bit set (X.690 §8.3.2)', () => {
+    const hex = (...bytes: number[]) => integer(Buffer.from(bytes)).toString('hex');
+    expect(hex(2)).to.equal('020102');
+    expect(hex(0)).to.equal('020100');
+    expect(hex(0, 0)).to.equal('020100');
+    expect(hex(0, 0, 0x7f)).to.equal('02017f');
+    expect(hex(0, 0x80)).to.equal('02020080');
+    expect(hex(0, 0, 0x80, 1)).to.equal('0203008001');
+    expect(hex(0x80)).to.equal('02020080');
+    expect(hex(0x7f, 0)).to.equal('02027f00');
+    expect(hex(0x12, 0, 0)).to.equal('0203120000');
+  });
+
+  it('writes lengths of 127, 128 and 256 bytes in the short and long forms, as a CN and a name of that size show', () => {
+    for (const n of [60, 127, 128, 129, 255, 256]) {
+      const name = 'a'.repeat(n);
+      const x = new X509Certificate(makeSelfSignedCertificate({ dnsNames: [name], ipAddresses: [] }).certPem);
+      expect(x.subject, `${n}`).to.equal(`CN=${name}`);
+      expect(x.subjectAltName, `${n}`).to.equal(`DNS:${name}`);
+    }
+  });
+
+  it('writes times up to 2049 as UTCTime and from 2050 as GeneralizedTime, both read back to the second', () => {
+    for (const end of ['2049-12-31T23:59:59Z', '2050-01-01T00:00:00Z']) {
+      const now = new Date('2040-01-01T00:00:00Z');
+      const days = (Date.parse(end) - now.getTime()) / 86400_000;
+      const x = new X509Certificate(makeSelfSignedCertificate({ now, days }).certPem);
+      expect(new Date(x.validTo).toISOString(), end).to.equal(new Date(end).toISOString());
+      expect(new Date(x.validFrom).toISOString()).to.equal('2039-12-31T23:00:00.000Z');
+    }
+  });
+
+  it('writes IPv6 addresses with :: anywhere, and names the address it cannot read', () => {
+    const c = makeSelfSignedCertificate({ dnsNames: [], ipAddresses: ['::', '::1', 'fe80::', '1::8', '1:2:3:4:5:6:7:8', '10.0.0.255'] });
+    const x = new X509Certificate(c.certPem);
+    expect(x.subject).to.equal('CN=::');
+    expect(x.subjectAltName).to.equal(
+      ['0:0:0:0:0:0:0:0', '0:0:0:0:0:0:0:1', 'FE80:0:0:0:0:0:0:0', '1:0:0:0:0:0:0:8', '1:2:3:4:5:6:7:8', '10.0.0.255'].map((a) => `IP Address:${a}`).join(', '),
+    );
+    for (const bad of ['1:2:3', '1:2:3:4:5:6:7:8:9']) {
+      expect(() => makeSelfSignedCertificate({ ipAddresses: [bad] })).to.throw(Error, `not an IPv6 address: ${bad}`);
+    }
+    for (const bad of ['1.2.3', '1.2.3.4.5', '1.2.3.-1', '1.2.3.x']) {
+      expect(() => makeSelfSignedCertificate({ ipAddresses: [bad] })).to.throw(Error, `not an IPv4 address: ${bad}`);
+    }
+  });
+
   it('is read by openssl as the certificate it says it is', async function () {
     if (spawnSync('openssl', ['version']).status !== 0) this.skip();
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sc-x509-'));
@@ -85,6 +132,9 @@ describe('src/crypto/self-signed.ts', () => {
   it('refuses options that cannot make a certificate', () => {
     expect(() => makeSelfSignedCertificate({ dnsNames: [], ipAddresses: [] })).to.throw(/at least one/);
     expect(() => makeSelfSignedCertificate({ days: 0 })).to.throw(/days/);
+    expect(() => makeSelfSignedCertificate({ days: 36501 })).to.throw('makeSelfSignedCertificate: days must be between 1 and 36500');
+    expect(() => makeSelfSignedCertificate({ days: NaN })).to.throw('makeSelfSignedCertificate: days must be between 1 and 36500');
+    expect(() => makeSelfSignedCertificate({ dnsNames: [], ipAddresses: [] })).to.throw('makeSelfSignedCertificate: give at least one DNS name or IP address');
     expect(() => makeSelfSignedCertificate({ ipAddresses: ['300.1.1.1'] })).to.throw(/IPv4/);
   });
 });
