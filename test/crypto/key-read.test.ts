@@ -1,0 +1,105 @@
+/**
+ * src/crypto/key-read.ts and key-unlock.ts: what a user is told when the key they register or
+ * unlock cannot be used — each refusal with its status and its words, since these are the only
+ * explanation a user gets (`sealchat keygen`, `sealchatd user add`, keybot's register). Real
+ * OpenPGP keys made here, NIST and stub keys included.
+ */
+import { expect } from 'chai';
+import {
+  KeyStatus,
+  MAX_ARMORED_KEY_CHARS,
+  UnlockStatus,
+  generateUserKey,
+  inspectPublicKey,
+  readPublicKey,
+  unlockPrivateKey,
+} from '../../src/crypto/index.js';
+import { generateKey, readPrivateKey } from '../../src/crypto/openpgp.js';
+
+/** Armor `binary` as one public key block by hand (no checksum line: RFC 9580 §6.2 makes it optional). */
+function armorPublic(binary: Uint8Array): string {
+  const b64 = Buffer.from(binary).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  return `-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n${b64}\n-----END PGP PUBLIC KEY BLOCK-----\n`;
+}
+
+describe('src/crypto/key-read.ts and key-unlock.ts: why a key is refused', function () {
+  this.timeout(60_000);
+
+  it('refuses a text over the size limit and one holding two keys, saying which', async function () {
+    const big = await inspectPublicKey({ armored: 'x'.repeat(MAX_ARMORED_KEY_CHARS + 1) });
+    expect(big).to.deep.equal({
+      status: KeyStatus.INVALID,
+      reason: `The text is not a usable public key: the key is ${MAX_ARMORED_KEY_CHARS + 1} characters long; at most ${MAX_ARMORED_KEY_CHARS} are accepted.`,
+    });
+    const [a, b] = await Promise.all([generateUserKey({ name: 'a' }), generateUserKey({ name: 'b' })]);
+    const binaries = await Promise.all(
+      [a, b].map(async (k) => (await readPrivateKey({ armoredKey: k.privateArmored })).toPublic().write()),
+    );
+    const two = armorPublic(new Uint8Array([...binaries[0]!, ...binaries[1]!]));
+    expect(await inspectPublicKey({ armored: two })).to.deep.equal({
+      status: KeyStatus.INVALID,
+      reason: 'The text is not a usable public key: the text holds 2 keys; give exactly one.',
+    });
+    expect((await readPublicKey({ armored: two })).reason).to.equal('The text is not a usable public key: the text holds 2 keys; give exactly one.');
+    expect((await unlockPrivateKey({ armored: two })).reason).to.equal('The text is not a usable private key: the text holds 2 keys; give exactly one.');
+    // One of them alone is fine.
+    expect((await inspectPublicKey({ armored: armorPublic(binaries[0]!) })).status).to.equal(KeyStatus.OK);
+  });
+
+  it('tells someone who pastes a private key not to share it, even a broken one', async function () {
+    const k = await generateUserKey({ name: 'p' });
+    expect(await inspectPublicKey({ armored: '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nnot a key\n-----END PGP PRIVATE KEY BLOCK-----\n' })).to.deep.equal({
+      status: KeyStatus.PRIVATE_KEY,
+      reason: 'This is a private key. Never share it: register the public key instead.',
+    });
+    expect(await readPublicKey({ armored: k.privateArmored })).to.deep.equal({
+      status: KeyStatus.PRIVATE_KEY,
+      reason: 'This is a private key; a public key was expected.',
+    });
+    expect(await unlockPrivateKey({ armored: k.publicArmored })).to.deep.equal({
+      status: UnlockStatus.NOT_PRIVATE,
+      reason: 'This is a public key; the private key is needed.',
+    });
+  });
+
+  it('refuses NIST keys: an ECDSA primary key, and an ECDH subkey on a NIST curve under an Ed25519 key', async function () {
+    const nist = await generateKey({ userIDs: [{ name: 'n' }], type: 'ecc', curve: 'nistP256', format: 'armored' });
+    expect(await inspectPublicKey({ armored: nist.publicKey })).to.include({
+      status: KeyStatus.UNSUPPORTED_ALGORITHM,
+      reason: 'The primary key uses nistP256; sealchat needs an Ed25519 or RSA (2048-4096 bit) key.',
+    });
+    const mixed = await generateKey({ userIDs: [{ name: 'm' }], type: 'ecc', subkeys: [{ type: 'ecc', curve: 'nistP256' }], format: 'armored' });
+    expect(await inspectPublicKey({ armored: mixed.publicKey })).to.include({
+      status: KeyStatus.UNSUPPORTED_ALGORITHM,
+      reason: 'The encryption key is unusable: ECDH on nistP256 is not supported; use Curve25519.',
+    });
+    const unlocked = await unlockPrivateKey({ armored: mixed.privateKey });
+    expect(unlocked).to.deep.equal({
+      status: UnlockStatus.UNUSABLE,
+      keyStatus: KeyStatus.UNSUPPORTED_ALGORITHM,
+      reason: 'The encryption key is unusable: ECDH on nistP256 is not supported; use Curve25519.',
+    });
+  });
+
+  it('refuses a private key whose signing secret is a GnuPG stub, and says so', async function () {
+    const k = await generateUserKey({ name: 's' });
+    const key = await readPrivateKey({ armoredKey: k.privateArmored });
+    // What `gpg --export-secret-subkeys` leaves of a primary key: a gnu-dummy S2K, no secret.
+    (key.keyPacket as unknown as { makeDummy: () => void }).makeDummy();
+    expect(await unlockPrivateKey({ armored: key.armor() })).to.deep.equal({
+      status: UnlockStatus.UNUSABLE,
+      keyStatus: KeyStatus.NO_SIGNING_KEY,
+      reason: 'The secret part of the signing key is missing (a stub exported by GnuPG).',
+    });
+  });
+
+  it('names the option each call was misused with', async function () {
+    const message = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => (e instanceof TypeError ? e.message : `not a TypeError: ${String(e)}`));
+    expect(await message(inspectPublicKey({ armored: 42 as never }))).to.equal('inspectPublicKey: options.armored must be a string');
+    expect(await message(readPublicKey({ armored: 42 as never }))).to.equal('readPublicKey: options.armored must be a string');
+    expect(await message(unlockPrivateKey({ armored: 42 as never }))).to.equal('unlockPrivateKey: options.armored must be a string');
+    expect(await message(unlockPrivateKey({ armored: '', passphrase: 7 as never }))).to.equal('unlockPrivateKey: options.passphrase must be a string when given');
+    expect(await message(readPublicKey({ armored: '', now: 'today' as never }))).to.equal('readPublicKey: options.now must be a Date or a number of milliseconds');
+    expect(await message(readPublicKey('x' as never))).to.equal('readPublicKey: expected one options object');
+  });
+});
