@@ -118,6 +118,73 @@ describe('crypto primitives: Node and browser (src/crypto/primitives*.ts)', () =
       }
     });
 
+    describe('DER: the browser reads only the one shortest encoding of an RSA key', () => {
+      /** A DER element whose length is written with `lenBytes` bytes (0: the short form). */
+      const tlv = (tag: number, body: Uint8Array, lenBytes = body.length < 0x80 ? 0 : body.length < 0x100 ? 1 : 2): Uint8Array => {
+        const len: number[] = [];
+        for (let v = body.length, i = 0; i < lenBytes; i++, v >>= 8) len.unshift(v & 0xff);
+        return Uint8Array.from([tag, ...(lenBytes === 0 ? [body.length] : [0x80 | lenBytes, ...len]), ...body]);
+      };
+      const cat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(parts.flatMap((x) => [...x]));
+      const int = (b: Uint8Array): Uint8Array => tlv(0x02, b[0]! & 0x80 ? cat(Uint8Array.of(0), b) : b);
+      const ALG = Uint8Array.from([0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00]);
+      /** The SPKI of modulus/exponent elements `ints`, each layer's length written as asked. */
+      const spkiOf = (ints: Uint8Array, o: { seq?: number; bits?: number; outer?: number; after?: number[] } = {}): Uint8Array => {
+        const rsaKey = tlv(0x30, ints, o.seq);
+        return tlv(0x30, cat(ALG, tlv(0x03, cat(Uint8Array.of(0), rsaKey, Uint8Array.from(o.after ?? [])), o.bits)), o.outer);
+      };
+      const read = (b: Uint8Array) => browser.rsaPublicKeyFromSpki(b)?.bits;
+
+      it('reads the key as Node writes it, built here the same way', () => {
+        expect(toHex(spkiOf(cat(int(n), int(e))))).to.equal(toHex(spki));
+        expect(read(spkiOf(cat(int(n), int(e))))).to.equal(2048);
+      });
+
+      it('refuses lengths in a longer form than needed: long form under 128, a leading zero byte, four length bytes, the indefinite form', () => {
+        const ints = cat(int(n), int(e));
+        expect(read(spkiOf(ints, { outer: 3 }))).to.equal(undefined);
+        expect(read(spkiOf(ints, { bits: 3 }))).to.equal(undefined);
+        expect(read(spkiOf(ints, { seq: 4 }))).to.equal(undefined);
+        expect(read(spkiOf(tlv(0x30, new Uint8Array(0)), {}))).to.equal(undefined);
+        // The exponent (3 bytes) with its length in the long form.
+        expect(read(spkiOf(cat(int(n), tlv(0x02, e, 1))))).to.equal(undefined);
+        // The indefinite form (0x80) and a length that runs past the end.
+        const indefinite = Uint8Array.from(spki);
+        indefinite[1] = 0x80;
+        expect(read(indefinite)).to.equal(undefined);
+        const past = Uint8Array.from(spki);
+        past[3]! += 1;
+        expect(read(past)).to.equal(undefined);
+      });
+
+      it('refuses a modulus or exponent that is negative, empty, padded with a needless zero, or not an INTEGER', () => {
+        const nNeg = tlv(0x02, n); // top bit set, no zero byte: negative in DER
+        expect(read(spkiOf(cat(nNeg, int(e))))).to.equal(undefined);
+        expect(read(spkiOf(cat(int(n), tlv(0x02, new Uint8Array(0)))))).to.equal(undefined);
+        expect(read(spkiOf(cat(int(n), tlv(0x02, cat(Uint8Array.of(0), e)))))).to.equal(undefined);
+        expect(read(spkiOf(cat(tlv(0x02, cat(Uint8Array.of(0, 0), n)), int(e))))).to.equal(undefined);
+        expect(read(spkiOf(cat(tlv(0x04, cat(Uint8Array.of(0), n)), int(e))))).to.equal(undefined);
+        expect(read(spkiOf(cat(int(n), int(e), int(e))))).to.equal(undefined);
+        expect(read(spkiOf(int(n)))).to.equal(undefined);
+        expect(read(spkiOf(cat(int(n), int(e)), { after: [0x05, 0x00] }))).to.equal(undefined);
+        // An even or tiny exponent, or an exponent not below the modulus, is not an RSA key.
+        expect(read(spkiOf(cat(int(n), int(Uint8Array.of(1, 0, 0)))))).to.equal(undefined);
+        expect(read(spkiOf(cat(int(n), int(Uint8Array.of(1)))))).to.equal(undefined);
+        expect(read(spkiOf(cat(int(Uint8Array.of(0x0f)), int(Uint8Array.of(0x11)))))).to.equal(undefined);
+        // A minimal one-byte modulus and exponent that are a (toy) key are read: the checks above are DER's, not size's.
+        expect(read(spkiOf(cat(int(Uint8Array.of(0x37)), int(Uint8Array.of(3)))))).to.equal(6);
+        // A modulus of 127 bytes with its top bit set is an INTEGER of exactly 128 bytes: 0x81 0x80.
+        const n127 = Uint8Array.from(n.subarray(0, 127));
+        n127[126]! |= 1;
+        expect(toHex(int(n127).subarray(0, 4))).to.equal('02818000');
+        expect(read(spkiOf(cat(int(n127), int(e))))).to.equal(1016);
+      });
+
+      it('refuses every cut of the key short of its end', () => {
+        for (let len = 0; len < spki.length; len++) expect(read(spki.subarray(0, len)), `${len} bytes`).to.equal(undefined);
+      });
+    });
+
     it('both verify RSASSA-PSS (SHA-256, 32-byte salt) made by Node, and refuse tampering and another salt length', () => {
       const sig = pss(32);
       const node20 = pss(20);
