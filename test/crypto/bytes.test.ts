@@ -4,7 +4,18 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { bigIntToBytes, bytesToBigInt, fromBase64, toBase64, toBase64Url, toHex } from '../../src/crypto/bytes.js';
+import {
+  bigIntToBytes,
+  bytesEqual,
+  bytesToBigInt,
+  fromBase64,
+  hexToBytes,
+  leftPad,
+  stripLeadingZeros,
+  toBase64,
+  toBase64Url,
+  toHex,
+} from '../../src/crypto/bytes.js';
 import { utf8Length } from '../../src/util/utf8.js';
 
 function withoutBuffer<T>(f: () => T): T {
@@ -61,5 +72,29 @@ describe('src/crypto/bytes.ts with and without Buffer', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('compares bytes by length and content: a prefix is not equal, whatever the bytes after it', () => {
+    const b = (...x: number[]) => Uint8Array.from(x);
+    expect(bytesEqual(b(1, 2), b(1, 2))).to.equal(true);
+    expect(bytesEqual(b(), b())).to.equal(true);
+    expect(bytesEqual(b(1), b(1, 0))).to.equal(false);
+    expect(bytesEqual(b(1, 0), b(1))).to.equal(false);
+    expect(bytesEqual(b(1, 2), b(1, 3))).to.equal(false);
+    expect(bytesEqual(b(0x80, 2), b(0, 2))).to.equal(false);
+  });
+
+  it('pads big-endian integers on the left to a length, strips their leading zeros, and reads hex of either case', () => {
+    const b = (...x: number[]) => Uint8Array.from(x);
+    expect([...leftPad(b(1, 2), 4)]).to.deep.equal([0, 0, 1, 2]);
+    const same = b(1, 2, 3);
+    expect(leftPad(same, 3)).to.equal(same);
+    expect(leftPad(same, 2)).to.equal(same);
+    expect([...stripLeadingZeros(b(0, 0, 1, 0))]).to.deep.equal([1, 0]);
+    expect([...stripLeadingZeros(b(0, 0))]).to.deep.equal([0]);
+    expect([...stripLeadingZeros(b(7))]).to.deep.equal([7]);
+    expect([...stripLeadingZeros(b())]).to.deep.equal([]);
+    expect([...hexToBytes('00ffA0')]).to.deep.equal([0, 255, 160]);
+    expect([...hexToBytes('')]).to.deep.equal([]);
   });
 });
