@@ -88,6 +88,16 @@ describe('crypto primitives: Node and browser (src/crypto/primitives*.ts)', () =
     }
   });
 
+  it('both refuse an Ed25519 seed that is not 32 bytes, and the browser a public key that is not; the browser signs only with an Ed25519 private key', () => {
+    for (const [, p] of impls) {
+      for (const len of [0, 31, 33]) expect(() => p.ed25519PrivateKey(new Uint8Array(len)), `${len}`).to.throw(TypeError, 'an Ed25519 seed is 32 bytes');
+    }
+    for (const len of [0, 31, 33]) expect(() => browser.ed25519PublicKey(new Uint8Array(len)), `${len}`).to.throw(TypeError, 'not an Ed25519 public key');
+    const pub = browser.ed25519PublicKey(RFC8032.pub);
+    expect(() => browser.signRaw('ed25519', pub, RFC8032.msg)).to.throw(TypeError, 'cannot sign with a ed25519-public key as ed25519');
+    expect(() => browser.signRaw('rsa-pss', browser.ed25519PrivateKey(RFC8032.seed), RFC8032.msg)).to.throw(TypeError, 'cannot sign with a ed25519-private key as rsa-pss');
+  });
+
   describe('RSA', function () {
     this.timeout(20_000);
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -178,6 +188,8 @@ describe('crypto primitives: Node and browser (src/crypto/primitives*.ts)', () =
         n127[126]! |= 1;
         expect(toHex(int(n127).subarray(0, 4))).to.equal('02818000');
         expect(read(spkiOf(cat(int(n127), int(e))))).to.equal(1016);
+        expect(toHex(browser.rsaSpki(browser.rsaPublicKey(n127, e)))).to.equal(toHex(spkiOf(cat(int(n127), int(e)))));
+        expect(toHex(node.rsaSpki(node.rsaPublicKey(n127, e)))).to.equal(toHex(spkiOf(cat(int(n127), int(e)))));
       });
 
       it('refuses every cut of the key short of its end', () => {
