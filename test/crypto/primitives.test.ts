@@ -5,7 +5,7 @@
  * and both refuse the same tampering.
  */
 import { expect } from 'chai';
-import { generateKeyPairSync, sign as nodeSign, constants } from 'node:crypto';
+import { createHash, generateKeyPairSync, privateEncrypt, randomBytes, sign as nodeSign, constants } from 'node:crypto';
 import * as browser from '../../src/crypto/primitives.browser.js';
 import * as node from '../../src/crypto/primitives.js';
 
@@ -215,6 +215,56 @@ describe('crypto primitives: Node and browser (src/crypto/primitives*.ts)', () =
       const priv = node.rsaPrivateKey({ n: big(jwkPriv.n), e: big(jwkPriv.e), d: big(jwkPriv.d), p: big(jwkPriv.p), q: big(jwkPriv.q), dp: big(jwkPriv.dp), dq: big(jwkPriv.dq), qi: big(jwkPriv.qi) });
       const mine = node.signRaw('rsa-pss', priv, data);
       expect(browser.verifyRaw('rsa-pss', browser.rsaPublicKeyFromSpki(spki)!.key, data, mine)).to.equal(true);
+    });
+
+    it('both refuse a PSS encoding with the top bit set, a non-zero padding byte, a wrong separator or trailer, and a signature not below the modulus', () => {
+      // EMSA-PSS-ENCODE by hand (RFC 8017 §9.1.1: SHA-256, MGF1-SHA-256, 32-byte salt), signed raw
+      // with the private key, so each rule is broken alone in a signature that is otherwise right.
+      const sha = (...parts: Uint8Array[]) => new Uint8Array(createHash('sha256').update(Buffer.concat(parts)).digest());
+      const mgf = (seed: Uint8Array, len: number) => {
+        const out: number[] = [];
+        for (let c = 0; out.length < len; c++) out.push(...sha(seed, Uint8Array.of(c >>> 24, (c >>> 16) & 255, (c >>> 8) & 255, c & 255)));
+        return Uint8Array.from(out.slice(0, len));
+      };
+      const emLen = 256;
+      const encode = (o: { psByte?: number; separator?: number; topBit?: boolean; trailer?: number } = {}): Uint8Array => {
+        for (;;) {
+          const salt = new Uint8Array(randomBytes(32));
+          const h = sha(new Uint8Array(8), sha(data), salt);
+          const db = new Uint8Array(emLen - 32 - 1);
+          db[0] = o.psByte ?? 0;
+          db[db.length - 33] = o.separator ?? 1;
+          db.set(salt, db.length - 32);
+          const masked = mgf(h, db.length).map((m, i) => m ^ db[i]!);
+          masked[0]! &= 0x7f;
+          // The bit RFC 8017 clears, set alone; a salt for which the encoding stays below n.
+          if (o.topBit) masked[0]! |= 0x80;
+          if (masked[0]! < n[0]!) return Uint8Array.from([...masked, ...h, o.trailer ?? 0xbc]);
+        }
+      };
+      const signRawRsa = (em: Uint8Array) => new Uint8Array(privateEncrypt({ key: privateKey, padding: constants.RSA_NO_PADDING }, em));
+      expect(n[0]).to.be.greaterThan(0x80); // so that 0x80… is still below the modulus
+      const keys = impls.map(([name, p]) => [name, p, p.rsaPublicKeyFromSpki(spki)!.key] as const);
+      const verdicts = (sig: Uint8Array) => keys.map(([name, p, key]) => `${name}:${p.verifyRaw('rsa-pss', key, data, sig)}`).join(' ');
+      expect(verdicts(signRawRsa(encode()))).to.equal('Node:true browser:true');
+      for (const [what, o] of [
+        ['top bit set', { topBit: true }],
+        ['a non-zero padding byte', { psByte: 1 }],
+        ['separator 0x02', { separator: 2 }],
+        ['trailer 0xbb', { trailer: 0xbb }],
+      ] as const) {
+        expect(verdicts(signRawRsa(encode(o))), what).to.equal('Node:false browser:false');
+      }
+      expect(verdicts(n), 'the modulus itself').to.equal('Node:false browser:false');
+      // A good signature plus the modulus is the same value mod n: still refused (no malleability).
+      const big = (b: Uint8Array) => BigInt('0x' + toHex(b));
+      let plusN: Uint8Array | undefined;
+      while (!plusN) {
+        const sum = big(signRawRsa(encode())) + big(n);
+        if (sum < 2n ** 2048n) plusN = Uint8Array.from(Buffer.from(sum.toString(16).padStart(512, '0'), 'hex'));
+      }
+      expect(verdicts(plusN), 'signature + n').to.equal('Node:false browser:false');
+      expect(verdicts(new Uint8Array(256).fill(0xff)), 'above the modulus').to.equal('Node:false browser:false');
     });
 
     it('the browser refuses to hold an RSA private key, and says to use an Ed25519 one', () => {
