@@ -93,6 +93,37 @@ describe('src/crypto/key-read.ts and key-unlock.ts: why a key is refused', funct
     });
   });
 
+  it("refuses an RSA key under 2048 bits, and text that is no key with the reader's words", async function () {
+    const small = await generateKey({ userIDs: [{ name: 'r' }], type: 'rsa', rsaBits: 1024, format: 'armored', config: { minRSABits: 1024 } });
+    // OpenPGP.js itself takes no RSA key under 2047 bits for encryption, so the user reads that first.
+    expect(await inspectPublicKey({ armored: small.publicKey })).to.include({
+      status: KeyStatus.NO_ENCRYPTION_KEY,
+      reason: 'The key has no valid encryption (sub)key, so nothing can be encrypted to it.',
+    });
+    const junk = await inspectPublicKey({ armored: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n-----END PGP PUBLIC KEY BLOCK-----\n' });
+    expect(junk.status).to.equal(KeyStatus.INVALID);
+    expect(junk.reason).to.match(/^The text is not a usable public key: it is not a readable OpenPGP key \(.+\)\.$/);
+  });
+
+  it('calls a key expired from the very millisecond it expires, and gives the time', async function () {
+    const made = Date.UTC(2026, 5, 1, 12, 0, 0);
+    const k = await generateUserKey({ name: 'x', now: made, keyExpirationTime: 60 });
+    expect((await inspectPublicKey({ armored: k.publicArmored, now: made + 59_999 })).status).to.equal(KeyStatus.OK);
+    expect(await inspectPublicKey({ armored: k.publicArmored, now: made + 60_000 })).to.include({
+      status: KeyStatus.EXPIRED,
+      reason: `The key expired on ${new Date(made + 60_000).toISOString()}.`,
+    });
+  });
+
+  it('gives the fingerprint of a pasted private key in lowercase, so the user can find it', async function () {
+    const k = await generateUserKey({ name: 'f' });
+    expect(await inspectPublicKey({ armored: k.privateArmored })).to.deep.equal({
+      status: KeyStatus.PRIVATE_KEY,
+      fingerprint: k.fingerprint,
+      reason: 'This is a private key. Never share it: register the public key instead.',
+    });
+  });
+
   it('names the option each call was misused with', async function () {
     const message = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => (e instanceof TypeError ? e.message : `not a TypeError: ${String(e)}`));
     expect(await message(inspectPublicKey({ armored: 42 as never }))).to.equal('inspectPublicKey: options.armored must be a string');
