@@ -31,7 +31,7 @@ import { AgentSession, DEFAULT_MARKER, serverKeyOf } from './session.js';
 const log = createLogger('agent');
 
 /** Options of {@link startAgent}: keybot's key and tuning as every companion takes them (core/keybot.ts, core/session.ts). */
-export interface AgentOptions extends KeybotOptions, Pick<CompanionSessionOptions, 'engine' | 'outbox'> {
+export interface AgentOptions extends KeybotOptions, Pick<CompanionSessionOptions, 'engine' | 'outbox' | 'keybotPassword'> {
   /** The account (= nick) whose key this is. */
   account: string;
   privateKey: PrivateKeyHandle;
