@@ -335,8 +335,35 @@ export class SealClient extends EventEmitter {
     this.sweepTimer.unref();
     // Learn when keybot comes (back) online, to fetch its key if we still lack it.
     irc.raw('MONITOR', '+', KEYBOT_NICK);
+    // Where keybot keeps the accounts, the core logs in to keybot first: wait for keybot's
+    // answer, so that commands after connect() are a logged-in user's, and a refused password
+    // ends here, in words, like a refused server login.
+    const keybotLogin = options.keybotPassword !== undefined ? this.keybotLoginAnswer(this.timeoutMs() * 2) : undefined;
     await core.serial(async () => this.act(await core.start()));
+    const answer = await keybotLogin;
+    if (answer !== undefined && /^login refused/.test(answer)) {
+      await this.quit('keybot refused the login');
+      throw new SealClientError('auth', `keybot refused the login: ${answer.replace(/^login refused: /, '')}`);
+    }
+    if (keybotLogin !== undefined && answer === undefined) this.emit('warning', { text: 'keybot did not answer the login (is it running on this network, with --accounts keybot?)' });
     return { nick: options.nick, keybot: await core.keybotSettled() };
+  }
+
+  /** keybot's answer to our `login` (`login: …` or `login refused: …`), or undefined after `ms`. */
+  private keybotLoginAnswer(ms: number): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      const done = (text: string | undefined): void => {
+        clearTimeout(t);
+        this.off('bot-notice', heard);
+        resolve(text);
+      };
+      const heard = (n: { text: string }): void => {
+        if (/^login( refused)?:/.test(n.text)) done(n.text);
+      };
+      const t = setTimeout(() => done(undefined), ms);
+      t.unref();
+      this.on('bot-notice', heard);
+    });
   }
 
   /** WHOIS: `{ nick, error: 'not_found' }` when the user is offline or unknown. */

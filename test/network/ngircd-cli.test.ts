@@ -73,8 +73,36 @@ describe('sealchatd keybot --accounts keybot and sealchat register --keybot-acco
     expect(sasl.code, sasl.stdout).to.equal(1);
     expect(sasl.stderr).to.match(/offers no SASL \(a network without services\? there, log in to keybot instead: --keybot-account\)/);
 
+    // sealchat chat --keybot-account logs in to keybot by itself (alice types no login), and
+    // never shows the password: keybot answers `rooms` as it answers a logged-in user.
+    const chat = await CliProcess.run(
+      ['chat', '--keybot-account', '--server', `127.0.0.1:${net!.port}`, '--user', 'alice', '--key', path.join(dir, 'alice.key.asc'), '--password-file', path.join(dir, 'password'), '--reconnect-attempts', '0'],
+      { home: dir, input: '/msg keybot rooms\n', ms: 60_000 },
+    );
+    expect(chat.code, chat.stderr).to.equal(0);
+    expect(chat.stdout, chat.stdout).to.include('login: you are logged in as alice');
+    expect(chat.stdout).to.match(/you are in no rooms/);
+    expect(chat.stdout + chat.stderr).to.not.include('alice-keybot-pw');
+    // A wrong keybot password ends it at once, in words.
+    const refused = await CliProcess.run(
+      ['chat', '--keybot-account', '--server', `127.0.0.1:${net!.port}`, '--user', 'alice', '--key', path.join(dir, 'alice.key.asc'), '--password-file', path.join(dir, 'wrong'), '--reconnect-attempts', '0'],
+      { home: dir, input: '/msg keybot rooms\n', ms: 60_000 },
+    );
+    expect(refused.code, refused.stdout).to.equal(1);
+    expect(refused.stderr).to.match(/keybot refused the login: wrong password for the keybot account alice/);
+
     keybot.child.kill('SIGTERM');
     expect(await keybot.exited).to.deep.equal({ code: 0, signal: null });
+  });
+
+  it('sealchat chat --keybot-account and --sasl together is a bad command line (exit 2)', async function () {
+    if (why) return this.skip();
+    const both = await CliProcess.run(
+      ['chat', '--keybot-account', '--sasl', '--server', `127.0.0.1:${net!.port}`, '--user', 'alice', '--key', path.join(dir, 'alice.key.asc'), '--password-file', path.join(dir, 'password')],
+      { home: dir, ms: 30_000 },
+    );
+    expect(both.code, both.stderr).to.equal(2);
+    expect(both.stderr).to.match(/give --sasl \(a network with services\) or --keybot-account \(keybot keeps the accounts\), not both/);
   });
 
   it('sealchat chat --sasl refuses a server without SASL instead of sending the password as PASS', async function () {
