@@ -33,7 +33,7 @@ import {
   type RoomOp,
 } from '../../crypto/index.js';
 import { parseKeybotCommand } from '../../protocol/keybot-command.js';
-import { SERVICE_ROOM_PREFIX, casefold } from '../../protocol/names.js';
+import { casefold, isSealchatRoomName } from '../../protocol/names.js';
 
 /** How long a typed invite waits for keybot's proposal. */
 const INTENT_TTL_MS = 60_000;
@@ -142,7 +142,7 @@ export class RoomOperations {
       );
     }
     if (op.action === 'create') {
-      if (!casefold(op.room).startsWith(SERVICE_ROOM_PREFIX) || roster(op.room) !== undefined) return refuse('it is not a new room');
+      if (!isSealchatRoomName(op.room) || roster(op.room) !== undefined) return refuse('it is not a new room');
       if (!same(op.roster, EMPTY_ROSTER_HASH)) return refuse('a new room starts with nobody in it');
     } else {
       const members = roster(op.room);

@@ -14,7 +14,7 @@
  * {@link CompanionSession.serial}, including lines they only pass along, so those keep their place.
  */
 import type { PrivateKeyHandle } from '../../crypto/index.js';
-import { KEYBOT_NICK, SERVICE_ROOM_PREFIX, casefold } from '../../protocol/names.js';
+import { KEYBOT_NICK, casefold, isSealchatRoomName } from '../../protocol/names.js';
 import { RoomCryptoEngine } from './engine.js';
 import { HistoryCatchUp, type HistoryShown, type LineTags } from './history.js';
 import { KeybotKey, type KeybotOptions, type KeybotState, type KeybotStep } from './keybot.js';
@@ -240,13 +240,13 @@ export class CompanionSession {
 
   /**
    * An INVITE: keybot brings members into the rooms it holds on an ordinary IRC network by
-   * INVITE (docs/NETWORKS.md), so an INVITE from keybot, for us, to a sealchat room is joined
+   * INVITE (docs/NETWORKS.md), so an INVITE from keybot, for us, to a sealchat room (`#sc-` or `##sc-`) is joined
    * (`raw` JOIN). Anything else is the user's to decide. Joining gives nothing away: room keys
    * come only in envelopes signed by the pinned keybot key, and none while keybot's key is refused.
    */
   invited(o: { from: string; invited: string; channel: string }): CompanionAction[] {
     if (casefold(o.from) !== KEYBOT_NICK || !this.isSelf(o.invited) || this.keybotKey.state.status === 'mismatch') return [];
-    if (!/^#[^\s,\x00-\x1f]+$/.test(o.channel) || !casefold(o.channel).startsWith(SERVICE_ROOM_PREFIX) || this.rooms.has(o.channel)) return [];
+    if (!/^#[^\s,\x00-\x1f]+$/.test(o.channel) || !isSealchatRoomName(o.channel) || this.rooms.has(o.channel)) return [];
     return [{ type: 'raw', line: `JOIN ${o.channel}` }];
   }
 
