@@ -12,7 +12,7 @@ import { isValidAccountName } from '../protocol/names.js';
 import { UsageError, promptHidden } from './util.js';
 import { PASSWORD, obtainSecret, secretSource } from './secrets.js';
 import { unlockFailure } from '../client/identity.js';
-import { sealchatHome } from '../client/index.js';
+import { keybotPasswordProblem, sealchatHome } from '../client/index.js';
 import { normalizeFingerprint } from '../protocol/fingerprint.js';
 import { startAgent, type Agent } from '../client/agent/server.js';
 
@@ -122,7 +122,10 @@ export async function runAgent(values: Record<string, string | boolean | undefin
     if (own) {
       try {
         keybotPassword = await obtainSecret(secretSource(values, PASSWORD), PASSWORD, `keybot password for ${account}: `);
+        const bad = keybotPasswordProblem(keybotPassword);
+        if (bad !== undefined) throw new AgentStartError(bad);
       } catch (e) {
+        if (e instanceof AgentStartError) throw e;
         throw new AgentStartError((e as Error).message, e instanceof UsageError ? 2 : 1);
       }
     }

@@ -17,7 +17,7 @@ import { SealClient, type ReconnectOptions } from '../client/client.js';
 import { SealClientError } from '../client/errors.js';
 import { chatHelp, parseChatInput, type ChatCommandName } from './chat-commands.js';
 import { formatFingerprint } from '../protocol/fingerprint.js';
-import { keyChangesSuffix, knownServersFileFor, missingMessagesText } from '../client/index.js';
+import { keyChangesSuffix, keybotPasswordProblem, knownServersFileFor, missingMessagesText } from '../client/index.js';
 import { companionLogin, loginFailure } from './connect.js';
 import { clock, serverCertificateNote } from './format.js';
 import type { Values } from './keygen.js';
@@ -363,6 +363,9 @@ export async function runChat(values: Values, _args: string[], io: ChatIo = { in
     PASSWORD,
     own ? `keybot password for ${user} on ${server.host}:${server.port}: ` : `Password for ${user} on ${server.host}:${server.port}: `,
   );
+
+  const badPassword = own ? keybotPasswordProblem(password) : undefined;
+  if (badPassword !== undefined) throw new CliError(badPassword);
 
   let reconnect: false | ReconnectOptions = {};
   if (typeof values['reconnect-attempts'] === 'string') {

@@ -6,7 +6,7 @@ import { createLogger } from '../util/log.js';
 import { LocalProxy } from '../client/proxy/proxy.js';
 import { isLoopback } from '../protocol/address.js';
 import { formatFingerprint, normalizeFingerprint } from '../protocol/fingerprint.js';
-import { KnownServers, knownServersFileFor } from '../client/index.js';
+import { KnownServers, keybotPasswordProblem, knownServersFileFor } from '../client/index.js';
 import { parseHostPort, serverCertificateNote, tlsOptions } from './format.js';
 import { defaultKeyFile, type Values } from './keygen.js';
 import { PASSPHRASE, PASSWORD, obtainSecret, secretSource, unlockKeyFile } from './secrets.js';
@@ -46,6 +46,8 @@ export async function runProxy(values: Values, _args: string[], out: NodeJS.Writ
   const privateKey = await unlockKeyFile(keyFile, secretSource(values, PASSPHRASE));
   // A network without services (ngIRCd): every connection logs in to keybot (never logged, never shown).
   const keybotPassword = own ? await obtainSecret(secretSource(values, PASSWORD), PASSWORD, `keybot password for ${user} on ${server.host}:${server.port}: `) : undefined;
+  const badPassword = keybotPassword !== undefined ? keybotPasswordProblem(keybotPassword) : undefined;
+  if (badPassword !== undefined) throw new CliError(badPassword);
   const log = createLogger('proxy');
   let proxy: LocalProxy;
   try {

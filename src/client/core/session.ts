@@ -85,6 +85,15 @@ export interface ActionHandlers {
   history(shown: HistoryShown): void;
 }
 
+/**
+ * Why `password` cannot be a keybot password, or undefined: it goes out as the one word after
+ * `login` on one line, so a space or a control character would cut or break it.
+ */
+export function keybotPasswordProblem(password: string): string | undefined {
+  if (password === '') return 'the keybot password is empty';
+  return /[\s\x00-\x1f\x7f]/.test(password) ? 'the keybot password cannot contain spaces or control characters (keybot reads it as one word)' : undefined;
+}
+
 /** Carry out `actions` in order with the adapter's handlers. */
 export function carryOut(actions: CompanionAction[], h: ActionHandlers): void {
   for (const a of actions) {
@@ -175,10 +184,8 @@ export class CompanionSession {
     this.keybotKey = new KeybotKey(o, this.engine);
     this.history = new HistoryCatchUp(this.engine, o.memory, o.engine?.holdMs);
     this.registration = new KeyRegistration(o.account, o.privateKey);
-    if (o.keybotPassword !== undefined && !/^[^\s\x00-\x1f\x7f]+$/.test(o.keybotPassword)) {
-      // It goes out as one word of one line: a space or a line break would end it early.
-      throw new TypeError('keybotPassword: a password without spaces or control characters is required');
-    }
+    const bad = o.keybotPassword !== undefined ? keybotPasswordProblem(o.keybotPassword) : undefined;
+    if (bad !== undefined) throw new TypeError(`keybotPassword: ${bad}`);
     this.keybotPassword = o.keybotPassword;
   }
 

@@ -101,4 +101,17 @@ describe('src/client/agent/session.ts on an ordinary IRC network: INVITE, regist
     const plain = await attach('nologin');
     expect(sent(plain.connected).filter((l) => /:login /.test(l))).to.deep.equal([]);
   });
+
+  it('refuses to start with a keybot password keybot would read cut short (a space, a line break)', async () => {
+    for (const pw of ['two words', 'line\nbreak']) {
+      const started = startAgent({ account: 'bob', privateKey: bob.priv, socketPath: path.join(dir, 'bad.sock'), knownKeybotsFile: false, keybotPassword: pw });
+      await started.then(
+        (a) => {
+          agents.push(a);
+          throw new Error(`started with ${JSON.stringify(pw)}`);
+        },
+        (err: Error) => expect(err.message).to.match(/the keybot password cannot contain spaces or control characters/),
+      );
+    }
+  });
 });
