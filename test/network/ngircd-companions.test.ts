@@ -33,18 +33,21 @@ describe('companions on ngIRCd log in to keybot by themselves (issue 16)', funct
   const clients: SealClient[] = [];
   const plains: IrcClient[] = [];
 
-  before(async function () {
-    if (why) return this.skip();
-    net = await startNgircd();
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-ngcomp-'));
-    bot = await startKeybot({
+  const keybotOn = (port: number): Promise<Keybot> =>
+    startKeybot({
       dataDir,
-      irc: { host: '127.0.0.1', port: net.port },
+      irc: { host: '127.0.0.1', port },
       rotateAfterMessages: 1000,
       rotateAfterMs: 3_600_000,
       commands: { burst: 100 },
       network: { account: 'keybot', password: '', accounts: 'keybot', oper: OPER, keyChangeCoolDownMs: 3_600_000, pace: ROOMY_PACE },
     });
+
+  before(async function () {
+    if (why) return this.skip();
+    net = await startNgircd();
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-ngcomp-'));
+    bot = await keybotOn(net.port);
   });
 
   after(async () => {
@@ -143,5 +146,35 @@ describe('companions on ngIRCd log in to keybot by themselves (issue 16)', funct
     // a departure from the room on ngIRCd: docs/NETWORKS.md), where a connection not logged in
     // would be told "you need an account to use rooms".
     expect((await alice.command('rooms', 20_000)).join('\n')).to.match(/^you are in no rooms/);
+  });
+
+  it('logs in to keybot again when keybot, restarted, no longer counts the connection as logged in', async function () {
+    if (why) return this.skip();
+    const carol = new SealClient();
+    clients.push(carol);
+    carol.on('error', () => undefined);
+    const said: string[] = [];
+    carol.on('bot-notice', (n) => said.push(n.text));
+    const warnings: string[] = [];
+    carol.on('warning', (w) => warnings.push(w.text));
+    await carol.connect({
+      host: '127.0.0.1',
+      port: net!.port,
+      nick: 'carol',
+      privateKeyArmored: (await keyFor('carol')).privateArmored,
+      knownKeybotsFile: false,
+      keybotPassword: 'carol-keybot-pw-1',
+      reconnect: false,
+    });
+    expect((await carol.command('rooms', 20_000)).join('\n')).to.match(/^you are in no rooms/);
+
+    // keybot restarts: its logins were in memory, carol's connection is not logged in there any more.
+    await bot!.close();
+    bot = await keybotOn(net!.port);
+    const before = said.length;
+    expect((await carol.command('rooms', 20_000)).join('\n')).to.match(/^you need an account to use rooms/);
+    await until(() => said.slice(before).find((t) => t === 'login: you are logged in as carol'), "keybot's answer to carol's login again", 20_000);
+    expect(warnings.join('\n')).to.match(/logging in to keybot again: repeat your command/);
+    expect((await carol.command('rooms', 20_000)).join('\n')).to.match(/^you are in no rooms/);
   });
 });

@@ -26,6 +26,15 @@ import { SerialQueue } from './queue.js';
 import type { IncomingLine, IncomingResult, RoomCryptoEngineOptions, RoomInfo, TextCommand } from './types.js';
 
 /** The one options type of a companion: who, where, keybot's key, and tuning. */
+/**
+ * keybot's answers to someone it does not count as logged in (src/bot/commands.ts, and
+ * network/registration.ts where keybot keeps the accounts): with a keybot password, the
+ * companion logs in again (keybot restarted and forgot the connection's login, say).
+ */
+const NOT_LOGGED_IN = /^(?:you need an account (?:to |with )|register refused: log in to keybot first)/;
+/** After a login keybot did not accept, at most one login again per this long, so a refused password cannot loop. */
+const RELOGIN_MS = 30_000;
+
 /** STATUSMSG prefixes a channel target may carry (ISUPPORT STATUSMSG; sealchat's daemon offers @ and +). */
 const STATUSMSG_PREFIX = /^[@%+~&]+/;
 
@@ -166,6 +175,9 @@ export class CompanionSession {
   private readonly keybotPassword: string | undefined;
   /** The network name our server announces (ISUPPORT NETWORK): key registrations bind it. */
   private network = '';
+  /** When `login` last went to keybot, and whether keybot accepted it since. */
+  private loggedInAt = -Infinity;
+  private loginAccepted = false;
 
   constructor(o: CompanionSessionOptions) {
     this.account = o.account;
@@ -231,7 +243,7 @@ export class CompanionSession {
 
   /** Log in to keybot where it keeps the accounts; settle keybot's key from what we have, or ask keybot for it. */
   async start(now = this.clock()): Promise<CompanionAction[]> {
-    return [...this.keybotLogin(), ...this.keybotSteps(await this.keybotKey.start(now))];
+    return [...this.keybotLogin(now), ...this.keybotSteps(await this.keybotKey.start(now))];
   }
 
   /**
@@ -266,8 +278,11 @@ export class CompanionSession {
   }
 
   /** `login <password>` to keybot, where keybot keeps the accounts (never shown, never logged). */
-  private keybotLogin(): CompanionAction[] {
-    return this.keybotPassword === undefined ? [] : [{ type: 'send', command: 'PRIVMSG', target: KEYBOT_NICK, text: `login ${this.keybotPassword}` }];
+  private keybotLogin(now: number): CompanionAction[] {
+    if (this.keybotPassword === undefined) return [];
+    this.loggedInAt = now;
+    this.loginAccepted = false;
+    return [{ type: 'send', command: 'PRIVMSG', target: KEYBOT_NICK, text: `login ${this.keybotPassword}` }];
   }
 
   /** One received PRIVMSG or NOTICE from a nick (server notices are none of the core's business). */
@@ -293,6 +308,11 @@ export class CompanionSession {
       if (!taken && this.isSelf(r.target)) {
         const registered = this.registrationStep(r.text, now);
         if (registered !== undefined) return { result: { kind: 'hidden' }, actions: [...actions, ...registered] };
+        if (this.keybotPassword !== undefined && /^login: /.test(r.text)) this.loginAccepted = true;
+        if (this.keybotPassword !== undefined && NOT_LOGGED_IN.test(r.text) && (this.loginAccepted || now - this.loggedInAt >= RELOGIN_MS)) {
+          // keybot forgot this connection's login (it restarted?): log in again; the command is the user's to repeat.
+          actions.push(...this.keybotLogin(now), { type: 'warning', text: 'keybot did not count you as logged in (did it restart?); logging in to keybot again: repeat your command' });
+        }
       }
       return { result: taken ? { kind: 'hidden' } : r, actions };
     }
@@ -458,7 +478,7 @@ export class CompanionSession {
     this.reconnectedAt = now;
     this.engine.keysReconnected(now);
     this.keybotKey.reconnected();
-    return this.keybotLogin();
+    return this.keybotLogin(now);
   }
 
   /** The companion is done with this session: held text given up (with `why`), every key wiped. */
