@@ -20,6 +20,8 @@ const NEEDS_TOOLS = [
   { re: /^test\/client\/proxy\/proxy\.test\.ts$/, tools: 'openssl' },
   { re: /^test\/realclients\/tls-pin\.test\.ts$/, tools: 'tmux, irssi, weechat' },
   { re: /^test\/network\/(inspircd-atheme|cli|pacing)\.test\.ts$/, tools: 'inspircd, atheme-services' },
+  { re: /^test\/network\/inspircd-(irssi|plugin)\.test\.ts$/, tools: 'inspircd, atheme-services, tmux, irssi' },
+  { re: /^test\/network\/ngircd-irssi\.test\.ts$/, tools: 'ngircd, tmux, irssi' },
   { re: /^test\/network\/ngircd(-[a-z]+)?\.test\.ts$/, tools: 'ngircd' },
   { re: /^test\/web\/browser(-keys)?\.test\.ts$/, tools: 'chromium' },
   { re: /^test\/web\/browser-irssi\.test\.ts$/, tools: 'chromium, tmux, irssi' },

@@ -317,11 +317,12 @@ sub on_outgoing {
 }
 
 # server incoming: every raw line, before irssi reads it (so a decrypted /me is handled as one);
-# PRIVMSG, NOTICE, JOIN, PART, KICK and QUIT go through the agent, and CAP, BATCH, FAIL and 005
-# for its history catch-up (it asks for the capabilities, and hides their answer and the batch).
+# PRIVMSG, NOTICE, JOIN, PART, KICK, QUIT and INVITE go through the agent (on an ordinary IRC
+# network it joins keybot's rooms on keybot's INVITE), and CAP, BATCH, FAIL and 005 for its
+# history catch-up (it asks for the capabilities, and hides their answer and the batch).
 sub on_incoming {
     my ($server, $raw) = @_;
-    return unless protected($server) && $raw =~ $LINE_RE && uc($2) =~ /^(?:PRIVMSG|NOTICE|JOIN|PART|KICK|QUIT|CAP|BATCH|FAIL|005)$/;
+    return unless protected($server) && $raw =~ $LINE_RE && uc($2) =~ /^(?:PRIVMSG|NOTICE|JOIN|PART|KICK|QUIT|INVITE|CAP|BATCH|FAIL|005)$/;
     my $line = apply_line($server, 'in', $raw);
     if ($line eq '') {
         Irssi::signal_stop();

@@ -353,7 +353,8 @@ def in_cb(data, modifier, server, line):
 
 
 def membership_cb(data, signal, line):
-    """*,irc_in2_join/part/kick/quit: who came or went, for the agent's keys (the line is shown anyway)."""
+    """*,irc_in2_join/part/kick/quit/invite: who came or went, for the agent's keys, and keybot's
+    INVITE on an ordinary IRC network, which the agent answers with a JOIN (the line is shown anyway)."""
     server = signal.split(",", 1)[0]
     if protected(server):
         apply_line(server, "in", line)
@@ -477,7 +478,7 @@ if weechat.register(SCRIPT_NAME, "sealchat", SCRIPT_VERSION, "MIT",
         weechat.hook_modifier(m, "in_cb", "")
     weechat.hook_modifier("input_text_for_buffer", "input_cb", "")
     weechat.hook_command_run("/msg", "msg_cmd_cb", "")
-    for m in ("join", "part", "kick", "quit"):
+    for m in ("join", "part", "kick", "quit", "invite"):
         weechat.hook_signal("*,irc_in2_%s" % m, "membership_cb", "")
     weechat.hook_signal("irc_server_connected", "connected_cb", "")
     weechat.hook_signal("irc_server_disconnected", "disconnected_cb", "")

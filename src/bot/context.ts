@@ -5,7 +5,7 @@
  * KeyService; each part holds it (composition, not a base class), so no part keeps a copy of another's state.
  */
 import type { PrivateKeyHandle } from '../crypto/index.js';
-import { casefold, SERVICE_ROOM_PREFIX } from '../protocol/names.js';
+import { casefold, SERVICE_ROOM_PREFIX, type RoomPrefix } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import type { Transport } from './delivery.js';
 import type { UserDirectory } from './directory.js';
@@ -42,13 +42,16 @@ export interface KeyServiceOptions {
    * invite kept or carried out): the owner saves it (main.ts, room-memory.ts). Called often; debounce it.
    */
   onRoomsChanged?: () => void;
+  /** The prefix of the rooms keybot opens and keeps (default `#sc-`, the one sealchatd reserves; `##sc-` on a network such as Libera). */
+  roomPrefix?: RoomPrefix;
 }
 
 /** The timing options with their defaults filled in. */
-export type Timing = Required<Omit<KeyServiceOptions, 'directory' | 'transport' | 'signer' | 'onRoomsChanged' | 'proposalTtlMs'>>;
+export type Timing = Required<Omit<KeyServiceOptions, 'directory' | 'transport' | 'signer' | 'onRoomsChanged' | 'proposalTtlMs' | 'roomPrefix'>>;
 
-export function isServiceRoom(name: string): boolean {
-  return casefold(name).startsWith(SERVICE_ROOM_PREFIX) && name.length > SERVICE_ROOM_PREFIX.length;
+/** Is `name` one of keybot's rooms, under the prefix it was given (`#sc-` unless told otherwise)? */
+export function isServiceRoom(name: string, prefix: string = SERVICE_ROOM_PREFIX): boolean {
+  return casefold(name).startsWith(prefix) && name.length > prefix.length;
 }
 
 export class ServiceContext {

@@ -89,13 +89,13 @@ export type CancelResult =
   | { status: 'not_pending'; room: string; name: string }
   | { status: 'not_member' };
 
-/** A fresh room name: `#sc-` and 10 base32 characters (50 random bits). */
-export function newRoomName(): string {
+/** A fresh room name: `prefix` (`#sc-` unless told otherwise) and 10 base32 characters (50 random bits). */
+export function newRoomName(prefix: string = SERVICE_ROOM_PREFIX): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
   const bytes = randomBytes(10);
   let s = '';
   for (const b of bytes) s += alphabet[b & 31];
-  return SERVICE_ROOM_PREFIX + s;
+  return prefix + s;
 }
 
 export class Invites {
@@ -132,8 +132,8 @@ export class Invites {
     if (checked.status !== 'ok') return checked;
     const { me, available, refused } = checked;
 
-    let name = auth?.name ?? newRoomName();
-    while (!auth?.name && this.ctx.rooms.get(name)) name = newRoomName();
+    let name = auth?.name ?? newRoomName(this.ctx.opts.roomPrefix);
+    while (!auth?.name && this.ctx.rooms.get(name)) name = newRoomName(this.ctx.opts.roomPrefix);
     if (this.ctx.rooms.get(name)) return { status: 'nobody', refused: [...refused, ...available.map((a) => ({ name: a.nick, reason: 'failed' as const, detail: `${name} exists already` }))] };
     const room = this.ctx.rooms.ensure(name);
     // keybot opens it: its roster is exactly who keybot places (a NAMES list adds nobody).

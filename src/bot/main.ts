@@ -24,6 +24,7 @@ import { KeybotConnection, type IrcEndpoint, type IrcEventSink } from './keybot.
 import { loadRoomMemory, RoomMemoryWriter, type StoredRoomMemory } from './room-memory.js';
 import type { RememberedRoom } from './rooms.js';
 import { KeyService, type KeyServiceOptions } from './service.js';
+import type { RoomPrefix } from '../protocol/names.js';
 import type { Pace } from './network/pacing.js';
 import { NetworkSession, type NetworkAccounts } from './network/session.js';
 
@@ -66,6 +67,8 @@ export interface KeybotOptions {
     oper?: { name: string; password: string };
     /** Pacing of keybot's lines under the network's flood limits (network/pacing.ts); false: none. */
     pace?: Pace | false;
+    /** The prefix of the rooms keybot opens (default `#sc-`; `##sc-` for Libera's namespace policy). */
+    roomPrefix?: RoomPrefix;
   };
 }
 
@@ -195,6 +198,7 @@ export class Keybot {
         // The restart rule (service.ts header): no epoch in the second this session started.
         notBefore: (Math.floor(startedAt / 1000) + 1) * 1000,
         ...this.opts.tuning,
+        ...(this.opts.network?.roomPrefix !== undefined ? { roomPrefix: this.opts.network.roomPrefix } : {}),
         onRoomsChanged: () => this.saver.changed(),
       });
       service = svc;

@@ -146,7 +146,7 @@ export class Operations {
       const c = await this.invites.checkOpen(requester, invitees);
       if (c.status !== 'ok') return c;
       let name: string;
-      do name = newRoomName();
+      do name = newRoomName(this.ctx.opts.roomPrefix);
       while (this.ctx.rooms.get(name) || [...this.proposals.values()].some((p) => casefold(p.op.room) === casefold(name)));
       const available = capTargets(c.available, c.refused);
       refused = c.refused;

@@ -176,9 +176,9 @@ export class KeyService {
 
   /** keybot joined a room: it is ours once its NAMES arrive (and its roster is known). */
   selfJoined(roomName: string): void {
-    if (!isServiceRoom(roomName)) {
+    if (!isServiceRoom(roomName, this.ctx.opts.roomPrefix)) {
       log.warn(`joined ${roomName}, which is not a keybot room; leaving it`);
-      this.ctx.opts.transport.part(roomName, `keybot only operates ${SERVICE_ROOM_PREFIX}* rooms`);
+      this.ctx.opts.transport.part(roomName, `keybot only operates ${this.ctx.opts.roomPrefix ?? SERVICE_ROOM_PREFIX}* rooms`);
       return;
     }
     this.ctx.rooms.ensure(roomName);
@@ -186,7 +186,7 @@ export class KeyService {
 
   /** The end of a NAMES list (after keybot's own JOIN, or asked for after a restart). */
   namesReceived(roomName: string, nicks: string[]): void {
-    if (!isServiceRoom(roomName) || !nicks.some((n) => this.ctx.isSelf(n))) return;
+    if (!isServiceRoom(roomName, this.ctx.opts.roomPrefix) || !nicks.some((n) => this.ctx.isSelf(n))) return;
     const room = this.ctx.rooms.ensure(roomName);
     const others = nicks.filter((n) => !this.ctx.isSelf(n));
     room.namesSeen = true;

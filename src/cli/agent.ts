@@ -9,9 +9,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UnlockStatus, unlockPrivateKey, type PrivateKeyHandle } from '../crypto/index.js';
 import { isValidAccountName } from '../protocol/names.js';
-import { promptHidden } from './util.js';
+import { UsageError, promptHidden } from './util.js';
+import { PASSWORD, obtainSecret, secretSource } from './secrets.js';
 import { unlockFailure } from '../client/identity.js';
-import { sealchatHome } from '../client/index.js';
+import { keybotPasswordProblem, sealchatHome } from '../client/index.js';
 import { normalizeFingerprint } from '../protocol/fingerprint.js';
 import { startAgent, type Agent } from '../client/agent/server.js';
 
@@ -111,11 +112,28 @@ export async function runAgent(values: Record<string, string | boolean | undefin
     }
     const keyFile = opt(values, 'key') ?? defaultKeyFile(account);
     const socketPath = path.resolve(opt(values, 'socket') ?? defaultSocketPath(account));
+    const own = values['keybot-account'] === true;
+    if (!own && (opt(values, 'password-file') !== undefined || opt(values, 'password-env') !== undefined)) {
+      throw new AgentStartError('--password-file and --password-env are for --keybot-account (your IRC client gives the server password)', 2);
+    }
     const privateKey = await unlock(values, keyFile);
+    // A network without services (ngIRCd): every plugin connection logs in to keybot (never logged, never shown).
+    let keybotPassword: string | undefined;
+    if (own) {
+      try {
+        keybotPassword = await obtainSecret(secretSource(values, PASSWORD), PASSWORD, `keybot password for ${account}: `);
+        const bad = keybotPasswordProblem(keybotPassword);
+        if (bad !== undefined) throw new AgentStartError(bad);
+      } catch (e) {
+        if (e instanceof AgentStartError) throw e;
+        throw new AgentStartError((e as Error).message, e instanceof UsageError ? 2 : 1);
+      }
+    }
     agent = await startAgent({
       account,
       privateKey,
       socketPath,
+      ...(keybotPassword !== undefined ? { keybotPassword } : {}),
       ...(keybotFingerprint ? { keybotFingerprint } : {}),
       ...(keybotPublicKey !== undefined ? { keybotPublicKey } : {}),
     });

@@ -17,7 +17,7 @@ import { SealClient, type ReconnectOptions } from '../client/client.js';
 import { SealClientError } from '../client/errors.js';
 import { chatHelp, parseChatInput, type ChatCommandName } from './chat-commands.js';
 import { formatFingerprint } from '../protocol/fingerprint.js';
-import { keyChangesSuffix, knownServersFileFor, missingMessagesText } from '../client/index.js';
+import { keyChangesSuffix, keybotPasswordProblem, knownServersFileFor, missingMessagesText } from '../client/index.js';
 import { companionLogin, loginFailure } from './connect.js';
 import { clock, serverCertificateNote } from './format.js';
 import type { Values } from './keygen.js';
@@ -354,9 +354,18 @@ class Chat {
 
 /** Run `sealchat chat`; resolves with the exit code once the session ends. */
 export async function runChat(values: Values, _args: string[], io: ChatIo = { input: process.stdin, output: process.stdout }): Promise<number> {
+  const own = values['keybot-account'] === true;
+  if (own && values.sasl === true) throw new UsageError('give --sasl (a network with services) or --keybot-account (keybot keeps the accounts), not both');
   const { server, tls, user, keyFile, keybotFingerprint, keybotPublicKey } = await companionLogin(values);
   const privateKey = await unlockKeyFile(keyFile, secretSource(values, PASSPHRASE));
-  const password = await obtainSecret(secretSource(values, PASSWORD), PASSWORD, `Password for ${user} on ${server.host}:${server.port}: `);
+  const password = await obtainSecret(
+    secretSource(values, PASSWORD),
+    PASSWORD,
+    own ? `keybot password for ${user} on ${server.host}:${server.port}: ` : `Password for ${user} on ${server.host}:${server.port}: `,
+  );
+
+  const badPassword = own ? keybotPasswordProblem(password) : undefined;
+  if (badPassword !== undefined) throw new CliError(badPassword);
 
   let reconnect: false | ReconnectOptions = {};
   if (typeof values['reconnect-attempts'] === 'string') {
@@ -381,8 +390,9 @@ export async function runChat(values: Values, _args: string[], io: ChatIo = { in
       },
       nick: user,
       // --sasl: the network's services account (SASL PLAIN), as networks with services want;
-      // else PASS, as sealchatd takes it.
-      ...(values.sasl === true ? { sasl: { account: user, password } } : { password }),
+      // --keybot-account: no server password; the companion logs in to keybot (`login`) on every
+      // connection (docs/NETWORKS.md, ngIRCd); else PASS, as sealchatd takes it.
+      ...(own ? { keybotPassword: password } : values.sasl === true ? { sasl: { account: user, password } } : { password }),
       privateKey,
       ...(keybotFingerprint !== undefined ? { keybotFingerprint } : {}),
       ...(keybotPublicKey !== undefined ? { keybotPublicKey } : {}),

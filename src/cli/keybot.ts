@@ -12,7 +12,7 @@ import type { Pace } from '../bot/network/pacing.js';
 import type { Config } from '../ircd/config.js';
 import { parseHostPort } from '../protocol/address.js';
 import { formatFingerprint } from '../protocol/fingerprint.js';
-import { KEYBOT_NICK } from '../protocol/names.js';
+import { KEYBOT_NICK, ROOM_PREFIXES, type RoomPrefix } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import { VERSION } from '../util/version.js';
 import { UsageError } from './util.js';
@@ -119,6 +119,13 @@ export function parsePace(text: string): Pace | false {
   return { burst, perSecond };
 }
 
+/** `--room-prefix`: one of the prefixes companions know as sealchat rooms (src/protocol/names.ts). */
+export function parseRoomPrefix(text: string): RoomPrefix {
+  const prefix = ROOM_PREFIXES.find((p) => p === text);
+  if (prefix === undefined) throw new UsageError(`--room-prefix: "${text}" is not one of ${ROOM_PREFIXES.join(', ')} (the prefixes every companion knows)`);
+  return prefix;
+}
+
 export interface RunNetworkKeybotOptions {
   config: Config;
   endpoint: IrcEndpoint;
@@ -132,6 +139,8 @@ export interface RunNetworkKeybotOptions {
   oper?: { name: string; password: string };
   /** Pacing of keybot's lines (default: src/bot/network/pacing.ts DEFAULT_PACE); false: none. */
   pace?: Pace | false;
+  /** The prefix of keybot's rooms (default `#sc-`). */
+  roomPrefix?: RoomPrefix;
   out?: NodeJS.WritableStream;
 }
 
@@ -154,6 +163,7 @@ export async function runNetworkKeybot(opts: RunNetworkKeybotOptions): Promise<n
       ...(opts.accounts ? { accounts: opts.accounts } : {}),
       ...(opts.oper ? { oper: opts.oper } : {}),
       ...(opts.pace !== undefined ? { pace: opts.pace } : {}),
+      ...(opts.roomPrefix !== undefined ? { roomPrefix: opts.roomPrefix } : {}),
     },
   });
   out.write(`keybot ${VERSION}: key fingerprint ${formatFingerprint(bot.fingerprint)}\n`);

@@ -62,7 +62,7 @@ const COMMANDS: Command[] = [
   },
   {
     name: 'chat',
-    usage: '--server HOST:PORT --user NAME [--tls] [--sasl] [--key FILE] [--keybot-fingerprint FP]',
+    usage: '--server HOST:PORT --user NAME [--tls] [--sasl | --keybot-account] [--key FILE] [--keybot-fingerprint FP]',
     summary: 'chat in encrypted rooms from the terminal',
     options: {
       ...SERVER_OPTIONS,
@@ -72,6 +72,7 @@ const COMMANDS: Command[] = [
       'password-env': { type: 'string' },
       'reconnect-attempts': { type: 'string' },
       sasl: { type: 'boolean' },
+      'keybot-account': { type: 'boolean' },
       ...PASSPHRASE_OPTIONS,
     },
     optionHelp: [
@@ -81,6 +82,7 @@ const COMMANDS: Command[] = [
       ['--password-file FILE', 'read the account password from FILE (else it is asked, without echo)'],
       ['--password-env VAR', 'read the account password from the environment variable VAR'],
       ['--sasl', "log in with SASL (an existing network's services account, docs/NETWORKS.md) instead of PASS"],
+      ['--keybot-account', "a network without services (ngIRCd): the password is your keybot account's, sent as `login` to keybot at connect and after every reconnect"],
       ...PASSPHRASE_HELP,
       ['--reconnect-attempts N', 'after a lost connection, give up after N failed attempts in a row (default: keep trying; 0: exit at once)'],
     ],
@@ -118,7 +120,7 @@ const COMMANDS: Command[] = [
   },
   {
     name: 'proxy',
-    usage: '--server HOST:PORT --key FILE [--listen [HOST:]PORT] [--tls] [--user NAME] [--keybot-fingerprint FP]',
+    usage: '--server HOST:PORT --key FILE [--listen [HOST:]PORT] [--tls] [--user NAME] [--keybot-account] [--keybot-fingerprint FP]',
     summary: 'a local IRC proxy that encrypts and decrypts for any IRC client',
     options: {
       ...SERVER_OPTIONS,
@@ -127,6 +129,9 @@ const COMMANDS: Command[] = [
       user: { type: 'string', short: 'u' },
       'allow-plaintext': { type: 'boolean' },
       'allow-remote': { type: 'boolean' },
+      'keybot-account': { type: 'boolean' },
+      'password-file': { type: 'string' },
+      'password-env': { type: 'string' },
       ...PASSPHRASE_OPTIONS,
     },
     optionHelp: [
@@ -137,13 +142,16 @@ const COMMANDS: Command[] = [
       ...PASSPHRASE_HELP,
       ['--allow-plaintext', 'let plaintext through to ordinary channels and private messages (encrypted rooms never)'],
       ['--allow-remote', 'allow a --listen address other machines can reach'],
+      ['--keybot-account', "a network without services (ngIRCd): log every connection in to your keybot account (needs --user; the password is asked once, or --password-file/--password-env)"],
+      ['--password-file FILE', 'with --keybot-account: read your keybot password from FILE'],
+      ['--password-env VAR', 'with --keybot-account: read your keybot password from the environment variable VAR'],
     ],
     args: { min: 0, max: 0 },
     run: async (values, args) => (await import('./proxy.js')).runProxy(values, args),
   },
   {
     name: 'agent',
-    usage: '--account NAME [--socket PATH] [--key FILE] [--keybot-fingerprint FP | --keybot-key FILE]',
+    usage: '--account NAME [--socket PATH] [--key FILE] [--keybot-account] [--keybot-fingerprint FP | --keybot-key FILE]',
     summary: 'serve the WeeChat/irssi plugins on a local socket',
     options: {
       socket: { type: 'string' },
@@ -151,6 +159,9 @@ const COMMANDS: Command[] = [
       account: { type: 'string', short: 'a' },
       'keybot-fingerprint': { type: 'string' },
       'keybot-key': { type: 'string' },
+      'keybot-account': { type: 'boolean' },
+      'password-file': { type: 'string' },
+      'password-env': { type: 'string' },
       ...PASSPHRASE_OPTIONS,
     },
     optionHelp: [
@@ -160,6 +171,9 @@ const COMMANDS: Command[] = [
       ...PASSPHRASE_HELP,
       ['--keybot-fingerprint FP', "pin keybot's key to this fingerprint (ask your administrator; recommended)"],
       ['--keybot-key FILE', "keybot's armored public key, instead of asking keybot for it"],
+      ['--keybot-account', "a network without services (ngIRCd): log every plugin connection in to your keybot account (the password is asked once, or --password-file/--password-env)"],
+      ['--password-file FILE', 'with --keybot-account: read your keybot password from FILE'],
+      ['--password-env VAR', 'with --keybot-account: read your keybot password from the environment variable VAR'],
     ],
     args: { min: 0, max: 0 },
     run: async (values) => {

@@ -142,6 +142,7 @@ const COMMANDS: Command[] = [
       accounts: { type: 'string' },
       oper: { type: 'string' },
       pace: { type: 'string' },
+      'room-prefix': { type: 'string' },
     },
     optionHelp: [
       ...CONFIG_HELP,
@@ -154,13 +155,14 @@ const COMMANDS: Command[] = [
       ['--insecure', "with --network ircs://: do not verify the server's TLS certificate (test networks only)"],
       ['--accounts services|keybot', "with --network: whose accounts say who a user is: the network's services (default), or keybot's own on a network without services (ngIRCd); then no services password"],
       ['--pace BURST,PER_SECOND|off', "with --network: keybot's lines, BURST at once then PER_SECOND (default 8,1: under InspIRCd's default connect class); raise it with the class (docs/NETWORKS.md)"],
+      ['--room-prefix #sc-|##sc-', "with --network: the prefix of keybot's rooms (default #sc-; ##sc- where the network keeps #name for registered projects, as Libera does)"],
       ['--oper NAME', 'with --accounts keybot: OPER as NAME after login (the password from --password-file/--password-env) for ngIRCd\'s +F, relaxed flood protection'],
     ],
     args: { min: 0, max: 0 },
     run: async (values) => {
       const keybot = await import('./keybot.js');
       if (typeof values.network !== 'string') {
-        for (const flag of ['account', 'password-file', 'password-env', 'key-change-cool-down', 'insecure', 'accounts', 'oper', 'pace']) {
+        for (const flag of ['account', 'password-file', 'password-env', 'key-change-cool-down', 'insecure', 'accounts', 'oper', 'pace', 'room-prefix']) {
           if (values[flag] !== undefined) throw new UsageError(`--${flag} is for --network`);
         }
         return keybot.runKeybot({ config: await configFrom(values), irc: values.irc as string | undefined });
@@ -179,6 +181,7 @@ const COMMANDS: Command[] = [
       if (accounts !== 'services' && accounts !== 'keybot') throw new UsageError(`--accounts: "${String(accounts)}" is not services or keybot`);
       if (typeof values.oper === 'string' && accounts !== 'keybot') throw new UsageError('--oper is for --accounts keybot (ngIRCd)');
       const pace = typeof values.pace === 'string' ? keybot.parsePace(values.pace) : undefined;
+      const roomPrefix = typeof values['room-prefix'] === 'string' ? keybot.parseRoomPrefix(values['room-prefix']) : undefined;
       // With keybot's own accounts there is no services login: the password, if any, is --oper's.
       const needsPassword = accounts === 'services' || typeof values.oper === 'string';
       const password = needsPassword ? await networkPassword(values) : '';
@@ -191,6 +194,7 @@ const COMMANDS: Command[] = [
         accounts,
         ...(typeof values.oper === 'string' ? { oper: { name: values.oper, password } } : {}),
         ...(pace !== undefined ? { pace } : {}),
+        ...(roomPrefix !== undefined ? { roomPrefix } : {}),
       });
     },
   },

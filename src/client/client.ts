@@ -22,7 +22,7 @@ import IRC, { type Client as IrcClient, type WhoisResult } from 'irc-framework';
 import type { PrivateKeyHandle } from '../crypto/index.js';
 import { backoffDelay } from '../protocol/backoff.js';
 import { formatAction, parseAction } from '../protocol/ctcp.js';
-import { KEYBOT_NICK, SERVICE_ROOM_PREFIX, casefold } from '../protocol/names.js';
+import { KEYBOT_NICK, casefold } from '../protocol/names.js';
 import {
   CompanionSession,
   MemoryBook,
@@ -50,7 +50,6 @@ import { KnownServers, knownServersFileFor, type ServerTrustDecision } from './s
 import { loadPrivateKey } from './identity.js';
 import { KeybotCommands, names } from './seal-client/commands.js';
 import { login, type LoginOptions } from './seal-client/login.js';
-import { registrationLines } from './seal-client/register.js';
 
 /** How SealClient re-establishes a lost connection. */
 export interface ReconnectOptions {
@@ -86,6 +85,11 @@ export interface SealConnectOptions extends LoginOptions, Omit<KeybotOptions, 'k
    * (default on, at most 30 s). false: refuse such text at once with 'no-key'.
    */
   outbox?: boolean | CompanionSessionOptions['outbox'];
+  /**
+   * On a network without services where keybot keeps the accounts (ngIRCd): the user's keybot
+   * password; `login` is sent to keybot at connect and after every reconnect (never logged).
+   */
+  keybotPassword?: string;
 }
 
 /** What {@link SealClient.send} did. */
@@ -162,7 +166,7 @@ export interface SealClientEvents {
    * user did not type (refused: someone else may be using the account's password), or the
    * known-keybots file could not be written.
    */
-  warning: [{ text: string }];
+  warning: [{ text: string; about?: 'register' }];
   /** A new room key was accepted. */
   key: [Omit<KeyResult, 'released' | 'kind'>];
   message: [RoomMessageEvent];
@@ -316,6 +320,7 @@ export class SealClient extends EventEmitter {
       ...(keybotPublicKey !== undefined ? { keybotPublicKey } : {}),
       ...(knownKeybotsFile !== undefined ? { knownKeybotsFile } : {}),
       ...(keyRetryMs !== undefined ? { keyRetryMs } : {}),
+      ...(options.keybotPassword !== undefined ? { keybotPassword: options.keybotPassword } : {}),
       ...(engine ? { engine } : {}),
       ...(typeof outbox === 'object' ? { outbox } : {}),
     });
@@ -330,8 +335,35 @@ export class SealClient extends EventEmitter {
     this.sweepTimer.unref();
     // Learn when keybot comes (back) online, to fetch its key if we still lack it.
     irc.raw('MONITOR', '+', KEYBOT_NICK);
+    // Where keybot keeps the accounts, the core logs in to keybot first: wait for keybot's
+    // answer, so that commands after connect() are a logged-in user's, and a refused password
+    // ends here, in words, like a refused server login.
+    const keybotLogin = options.keybotPassword !== undefined ? this.keybotLoginAnswer(this.timeoutMs() * 2) : undefined;
     await core.serial(async () => this.act(await core.start()));
+    const answer = await keybotLogin;
+    if (answer !== undefined && /^login refused/.test(answer)) {
+      await this.quit('keybot refused the login');
+      throw new SealClientError('auth', `keybot refused the login: ${answer.replace(/^login refused: /, '')}`);
+    }
+    if (keybotLogin !== undefined && answer === undefined) this.emit('warning', { text: 'keybot did not answer the login (is it running on this network, with --accounts keybot?)' });
     return { nick: options.nick, keybot: await core.keybotSettled() };
+  }
+
+  /** keybot's answer to our `login` (`login: …` or `login refused: …`), or undefined after `ms`. */
+  private keybotLoginAnswer(ms: number): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      const done = (text: string | undefined): void => {
+        clearTimeout(t);
+        this.off('bot-notice', heard);
+        resolve(text);
+      };
+      const heard = (n: { text: string }): void => {
+        if (/^login( refused)?:/.test(n.text)) done(n.text);
+      };
+      const t = setTimeout(() => done(undefined), ms);
+      t.unref();
+      this.on('bot-notice', heard);
+    });
   }
 
   /** WHOIS: `{ nick, error: 'not_found' }` when the user is offline or unknown. */
@@ -408,13 +440,24 @@ export class SealClient extends EventEmitter {
    * SealClientError 'keybot-refused' when keybot offers no nonce or names another network or account.
    */
   async register(opts: { oldKey?: PrivateKeyHandle } = {}): Promise<string[]> {
-    const irc = this.connected();
-    const reply = await this.command('register');
-    const network = irc.network.name || String(irc.network.supports('NETWORK') || '');
-    const account = this.options!.sasl?.account ?? this.options!.nick;
-    const lines = registrationLines({ reply, network, account, key: this.key!, ...(opts.oldKey ? { oldKey: opts.oldKey } : {}) });
-    for (const line of lines.slice(0, -1)) irc.say(KEYBOT_NICK, line);
-    return this.command(lines[lines.length - 1]!);
+    const core = this.core;
+    this.connected();
+    // The core answers keybot's nonce (core/key-registration.ts); the reply is keybot's verdict.
+    core!.endorseNextRegistration(opts.oldKey);
+    let refusal: string | undefined;
+    const refused = (w: { text: string; about?: 'register' }): void => {
+      if (w.about !== 'register') return;
+      refusal = w.text;
+      this.commands.fail(new SealClientError('keybot-refused', w.text));
+    };
+    this.on('warning', refused);
+    try {
+      const reply = await this.command('register', 15_000);
+      if (refusal === undefined && reply.length === 0) throw new SealClientError('keybot-refused', 'keybot did not offer a nonce: no answer');
+      return reply;
+    } finally {
+      this.off('warning', refused);
+    }
   }
 
   /** Ask keybot to re-send the current key of a room we are in. */
@@ -568,12 +611,15 @@ export class SealClient extends EventEmitter {
         this.emit('quit', { nick: e.nick, reason: e.message });
       }),
     );
-    // On an ordinary IRC network keybot places members by INVITE (docs/NETWORKS.md): join a
-    // sealchat room keybot invites us to. Joining gives nothing away: keys come only in envelopes
-    // signed by the pinned keybot key.
+    // On an ordinary IRC network keybot places members by INVITE (docs/NETWORKS.md): the core
+    // decides which INVITE is joined (core/session.ts `invited`).
     irc.on('invite', (e: { nick: string; invited: string; channel: string }) => {
-      if (irc !== this.irc || casefold(e.nick ?? '') !== KEYBOT_NICK || casefold(e.invited) !== casefold(irc.user.nick)) return;
-      if (casefold(e.channel).startsWith(SERVICE_ROOM_PREFIX)) irc.join(e.channel);
+      if (irc !== this.irc) return;
+      this.enqueue(() => this.act(core.invited({ from: e.nick ?? '', invited: e.invited, channel: e.channel })));
+    });
+    // The network's name (ISUPPORT NETWORK): a key registration binds it.
+    irc.on('server options', () => {
+      if (irc === this.irc && irc.network.name) core.isupport([`NETWORK=${irc.network.name}`]);
     });
     irc.on('users online', (e: { nicks: string[] }) => {
       if (irc !== this.irc || !e.nicks.some((n) => casefold(n) === KEYBOT_NICK)) return;
@@ -624,8 +670,8 @@ export class SealClient extends EventEmitter {
         else if (k.status === 'mismatch') this.emit('keybot-key-changed', { server: this.server(), expected: k.expected, got: k.got, source: k.source });
         else if (k.status === 'unavailable') this.emit('keybot-unavailable', { reason: k.reason });
       },
-      // A proposal we refused to sign (someone else using the password?), or a pin file not written.
-      warning: (text) => this.emit('warning', { text }),
+      // A proposal we refused to sign (someone else using the password?), a pin file not written, a registration nonce not answered.
+      warning: (text, about) => this.emit('warning', { text, ...(about !== undefined ? { about } : {}) }),
       released: (a) => {
         this.emit('message-released', { id: a.id, room: a.room, epoch: a.epoch, lines: a.lines, heldMs: a.heldMs });
         this.settle(a.id)?.resolve({ epoch: a.epoch, lines: a.lines, held: { id: a.id, ms: a.heldMs } });
@@ -769,7 +815,8 @@ export class SealClient extends EventEmitter {
     const attempts = this.attempts;
     this.attempts = 0;
     // The pin stays; the session checks that keybot still offers it once it is online (MONITOR).
-    this.core!.reconnected();
+    // Where keybot keeps the accounts, this connection logs in to keybot again.
+    this.act(this.core!.reconnected());
     irc.raw('MONITOR', '+', KEYBOT_NICK);
     this.enqueue(() => void this.emit('reconnected', { nick: this.options!.nick, attempts }));
   }

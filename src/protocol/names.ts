@@ -43,3 +43,20 @@ export const KEYBOT_NICK = 'keybot';
  * open when it recovers its rooms after a restart.
  */
 export const SERVICE_ROOM_PREFIX = '#sc-';
+
+/**
+ * The prefixes keybot may use on an existing IRC network (docs/NETWORKS.md): `#sc-`, or `##sc-`
+ * where the network's namespace policy keeps `#name` for registered projects (Libera.Chat: `##`
+ * channels are "about-topic" ones anyone may open). sealchatd reserves only SERVICE_ROOM_PREFIX.
+ */
+export const ROOM_PREFIXES = [SERVICE_ROOM_PREFIX, '##sc-'] as const;
+export type RoomPrefix = (typeof ROOM_PREFIXES)[number];
+
+/**
+ * Is `name` a sealchat room under any prefix keybot may use? What the companions treat as
+ * encrypted (text to it fails closed without a key), whichever prefix their network's keybot uses.
+ */
+export function isSealchatRoomName(name: string): boolean {
+  const folded = casefold(name);
+  return ROOM_PREFIXES.some((p) => folded.startsWith(p));
+}

@@ -32,6 +32,11 @@ export interface RealClient {
 export interface StartOptions {
   port: number;
   nick: string;
+  /**
+   * irssi only: log in with SASL PLAIN (a network with services) to 127.0.0.1:port, as the
+   * chatnet `sc` of the config; connect with `send('/connect sc')`.
+   */
+  sasl?: { account: string; password: string };
 }
 
 abstract class Base implements RealClient {
@@ -141,8 +146,12 @@ export async function startIrssi(opts: StartOptions): Promise<RealClient> {
     autolog = "no";
   };
 };
-servers = ( );
-chatnets = { };
+${
+    opts.sasl
+      ? `servers = ( { address = "127.0.0.1"; chatnet = "sc"; port = "${opts.port}"; use_tls = "no"; autoconnect = "no"; } );
+chatnets = { sc = { type = "IRC"; sasl_mechanism = "PLAIN"; sasl_username = "${opts.sasl.account}"; sasl_password = "${opts.sasl.password}"; }; };`
+      : 'servers = ( );\nchatnets = { };'
+  }
 channels = ( );
 `;
   await writeFile(path.join(home, 'config'), config, { mode: 0o600 });

@@ -123,6 +123,7 @@ describe('sealchatd keybot --network: command-line errors', function () {
     ['--insecure without TLS', ['--network', 'irc://127.0.0.1', '--password-env', 'X', '--insecure'], /--insecure is for ircs:\/\/ networks/],
     ['a network option without --network', ['--account', 'kb'], /--account is for --network/],
     ['a --pace that is not BURST,PER_SECOND', ['--network', 'irc://127.0.0.1', '--password-env', 'X', '--pace', 'fast'], /--pace: "fast" is not BURST,PER_SECOND \(e\.g\. 8,1\) or off/],
+    ['a --room-prefix no companion knows', ['--network', 'irc://127.0.0.1', '--password-env', 'X', '--room-prefix', '#secret-'], /--room-prefix: "#secret-" is not one of #sc-, ##sc- \(the prefixes every companion knows\)/],
   ];
   for (const [what, args, message] of cases) {
     it(`rejects ${what} with exit 2 and says why`, async () => {

@@ -13,7 +13,7 @@ import { CliProcess } from '../helpers/companions.js';
 import { spawnSealchatd, type SealchatdChild } from '../helpers/child.js';
 import { keyFor } from '../helpers/daemon.js';
 import { until } from '../helpers/poll.js';
-import { OPER, ngircdMissing, startNgircd, type TestNetwork } from './servers.js';
+import { OPER, connectPlain, ngircdMissing, startNgircd, type TestNetwork } from './servers.js';
 
 describe('sealchatd keybot --accounts keybot and sealchat register --keybot-account on ngIRCd (src/cli/keybot.ts, src/cli/register.ts)', function () {
   this.timeout(120_000);
@@ -73,8 +73,56 @@ describe('sealchatd keybot --accounts keybot and sealchat register --keybot-acco
     expect(sasl.code, sasl.stdout).to.equal(1);
     expect(sasl.stderr).to.match(/offers no SASL \(a network without services\? there, log in to keybot instead: --keybot-account\)/);
 
+    // sealchat chat --keybot-account logs in to keybot by itself (alice types no login), and
+    // never shows the password: keybot answers `rooms` as it answers a logged-in user.
+    const chat = await CliProcess.run(
+      ['chat', '--keybot-account', '--server', `127.0.0.1:${net!.port}`, '--user', 'alice', '--key', path.join(dir, 'alice.key.asc'), '--password-file', path.join(dir, 'password'), '--reconnect-attempts', '0'],
+      { home: dir, input: '/msg keybot rooms\n', ms: 60_000 },
+    );
+    expect(chat.code, chat.stderr).to.equal(0);
+    expect(chat.stdout, chat.stdout).to.include('login: you are logged in as alice');
+    expect(chat.stdout).to.match(/you are in no rooms/);
+    expect(chat.stdout + chat.stderr).to.not.include('alice-keybot-pw');
+    // A wrong keybot password ends it at once, in words.
+    const refused = await CliProcess.run(
+      ['chat', '--keybot-account', '--server', `127.0.0.1:${net!.port}`, '--user', 'alice', '--key', path.join(dir, 'alice.key.asc'), '--password-file', path.join(dir, 'wrong'), '--reconnect-attempts', '0'],
+      { home: dir, input: '/msg keybot rooms\n', ms: 60_000 },
+    );
+    expect(refused.code, refused.stdout).to.equal(1);
+    expect(refused.stderr).to.match(/keybot refused the login: wrong password for the keybot account alice/);
+
+    // sealchat proxy --keybot-account: a plain client through it is logged in to keybot without
+    // typing login, and the password shows nowhere (not to the client, not in the proxy's output).
+    const proxy = CliProcess.start(
+      ['proxy', '--keybot-account', '--server', `127.0.0.1:${net!.port}`, '--user', 'alice', '--key', path.join(dir, 'alice.key.asc'), '--password-file', path.join(dir, 'password'), '--listen', '127.0.0.1:0'],
+      { home: dir, env: { SEALCHAT_LOG: 'debug' } },
+    );
+    try {
+      const port = Number((await proxy.waitOut(/listening on 127\.0\.0\.1:(\d+)/, 30_000))[1]);
+      const through = await connectPlain(port, 'alice');
+      const seen: string[] = [];
+      through.on('raw', (e: { line: string; from_server: boolean }) => e.from_server && seen.push(e.line.trim()));
+      await until(() => seen.find((l) => / NOTICE alice :login: you are logged in as alice$/.test(l)), () => `keybot's answer to the proxy's login; the client got:\n${seen.join('\n')}\nproxy:\n${proxy.stdout}\n${proxy.stderr}\nkeybot:\n${keybot!.stdout()}\n${keybot!.stderr()}`, 30_000);
+      through.quit();
+      expect(seen.filter((l) => l.includes('alice-keybot-pw'))).to.deep.equal([]);
+    } finally {
+      proxy.child.kill('SIGTERM');
+      await proxy.exit(10_000).catch(() => undefined);
+    }
+    expect(proxy.stdout + proxy.stderr).to.not.include('alice-keybot-pw');
+
     keybot.child.kill('SIGTERM');
     expect(await keybot.exited).to.deep.equal({ code: 0, signal: null });
+  });
+
+  it('sealchat chat --keybot-account and --sasl together is a bad command line (exit 2)', async function () {
+    if (why) return this.skip();
+    const both = await CliProcess.run(
+      ['chat', '--keybot-account', '--sasl', '--server', `127.0.0.1:${net!.port}`, '--user', 'alice', '--key', path.join(dir, 'alice.key.asc'), '--password-file', path.join(dir, 'password')],
+      { home: dir, ms: 30_000 },
+    );
+    expect(both.code, both.stderr).to.equal(2);
+    expect(both.stderr).to.match(/give --sasl \(a network with services\) or --keybot-account \(keybot keeps the accounts\), not both/);
   });
 
   it('sealchat chat --sasl refuses a server without SASL instead of sending the password as PASS', async function () {
@@ -95,6 +143,22 @@ describe('sealchatd keybot --accounts keybot and sealchat register --keybot-acco
     expect(exit.code, bad.stdout()).to.equal(1);
     expect(bad.stderr()).to.match(/^sealchatd: .*refused OPER netop/im);
   });
+});
+
+describe('sealchat proxy and agent --keybot-account: command-line errors', function () {
+  this.timeout(30_000);
+  const cases: Array<[string, string[], RegExp]> = [
+    ['proxy --keybot-account without --user', ['proxy', '--keybot-account', '--server', '127.0.0.1:6667', '--key', 'k.asc'], /--keybot-account needs --user NAME/],
+    ['proxy --password-file without --keybot-account', ['proxy', '--server', '127.0.0.1:6667', '--user', 'alice', '--password-file', 'pw'], /--password-file and --password-env are for --keybot-account/],
+    ['agent --password-env without --keybot-account', ['agent', '--account', 'alice', '--password-env', 'PW'], /--password-file and --password-env are for --keybot-account/],
+  ];
+  for (const [what, args, message] of cases) {
+    it(`rejects ${what} with exit 2 and says why`, async () => {
+      const p = await CliProcess.run(args, { ms: 20_000 });
+      expect(p.code, p.stderr).to.equal(2);
+      expect(p.stderr).to.match(message);
+    });
+  }
 });
 
 describe('sealchatd keybot --accounts: command-line errors', function () {

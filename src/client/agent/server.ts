@@ -16,7 +16,7 @@ import type { PrivateKeyHandle } from '../../crypto/index.js';
 import { casefold } from '../../protocol/names.js';
 import { createLogger } from '../../util/log.js';
 import { VERSION } from '../../util/version.js';
-import { MemoryBook, memoryFileFor, type CompanionSessionOptions, type KeybotOptions, type MembershipKind } from '../core/index.js';
+import { MemoryBook, keybotPasswordProblem, memoryFileFor, type CompanionSessionOptions, type KeybotOptions, type MembershipKind } from '../core/index.js';
 import {
   AGENT_PROTOCOL_VERSION,
   MAX_REQUEST_BYTES,
@@ -31,7 +31,7 @@ import { AgentSession, DEFAULT_MARKER, serverKeyOf } from './session.js';
 const log = createLogger('agent');
 
 /** Options of {@link startAgent}: keybot's key and tuning as every companion takes them (core/keybot.ts, core/session.ts). */
-export interface AgentOptions extends KeybotOptions, Pick<CompanionSessionOptions, 'engine' | 'outbox'> {
+export interface AgentOptions extends KeybotOptions, Pick<CompanionSessionOptions, 'engine' | 'outbox' | 'keybotPassword'> {
   /** The account (= nick) whose key this is. */
   account: string;
   privateKey: PrivateKeyHandle;
@@ -76,6 +76,8 @@ export class Agent {
   /** Listen on the socket (refusing to take over one another agent is serving). */
   static async start(o: AgentOptions): Promise<Agent> {
     if (!o.account) throw new TypeError('startAgent: account is required');
+    const bad = o.keybotPassword !== undefined ? keybotPasswordProblem(o.keybotPassword) : undefined;
+    if (bad !== undefined) throw new TypeError(`startAgent: ${bad}`);
     const dir = path.dirname(o.socketPath);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     if (await answers(o.socketPath)) throw new Error(`another agent is already listening on ${o.socketPath}`);

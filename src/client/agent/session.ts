@@ -192,6 +192,13 @@ export class AgentSession {
       case 'QUIT':
         if (l.nick !== '') await this.membership({ kind: 'quit', nick: l.nick });
         return PASS;
+      case 'INVITE':
+        // keybot brings members into its rooms by INVITE on an ordinary IRC network: the core
+        // decides whether to join (the JOIN goes out in `send`); the user sees the invitation.
+        await this.core.serial(() => {
+          if (!this.closed && l.nick !== '') this.act(this.core.invited({ from: l.nick, invited: first, channel: second }));
+        });
+        return PASS;
       default:
         return PASS;
     }
@@ -214,6 +221,8 @@ export class AgentSession {
       if (this.closed) return PASS;
       const [first = '', second = '', third] = l.params;
       if (l.command === '005') {
+        // The network's name, for key registrations (core/key-registration.ts).
+        this.core.isupport(l.params.slice(1, -1));
         const limit = l.params.slice(1, -1).map((p) => /^CHATHISTORY(?:=(\d+))?$/i.exec(p)).find((x) => x);
         if (limit) this.historyLimit = limit[1] ?? '0';
         return PASS;

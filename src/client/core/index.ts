@@ -10,6 +10,7 @@ export {
   carryOut,
   type ActionHandlers,
   heldTextNotice,
+  keybotPasswordProblem,
   keyChangesSuffix,
   sendLine,
   type CompanionAction,

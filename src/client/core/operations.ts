@@ -42,7 +42,7 @@ import {
   type RoomOp,
 } from '../../crypto/index.js';
 import { parseKeybotCommand } from '../../protocol/keybot-command.js';
-import { SERVICE_ROOM_PREFIX, casefold } from '../../protocol/names.js';
+import { casefold, isSealchatRoomName } from '../../protocol/names.js';
 
 /** How long a typed invite, leave or remove waits for keybot's proposal. */
 const INTENT_TTL_MS = 60_000;
@@ -170,7 +170,7 @@ export class RoomOperations {
     }
     const members = op.action === 'create' ? undefined : roster(op.room);
     if (op.action === 'create') {
-      if (!casefold(op.room).startsWith(SERVICE_ROOM_PREFIX) || roster(op.room) !== undefined) return refuse('it is not a new room');
+      if (!isSealchatRoomName(op.room) || roster(op.room) !== undefined) return refuse('it is not a new room');
       if (!same(op.roster, EMPTY_ROSTER_HASH)) return refuse('a new room starts with nobody in it');
     } else if (!members) {
       // Leaving takes nobody in and nobody else out: signed without a roster to check (see the file comment).

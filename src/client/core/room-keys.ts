@@ -4,7 +4,7 @@
  * to the one store their engine owns; see engine.ts for the rules they enforce together.
  */
 import { signingPublicKeyOf, type EnvelopeMember, type PrivateKeyHandle, type SigAlg } from '../../crypto/index.js';
-import { KEYBOT_NICK, SERVICE_ROOM_PREFIX, casefold } from '../../protocol/names.js';
+import { KEYBOT_NICK, casefold, isSealchatRoomName } from '../../protocol/names.js';
 import type { MemberKeyChange, RoomCryptoEngineOptions, RoomInfo, TextCommand } from './types.js';
 
 export interface EpochKey {
@@ -162,13 +162,13 @@ export class RoomKeys {
   }
 
   /**
-   * True for a channel whose outgoing text must be encrypted: a `#sc-` room, or one we have or
+   * True for a channel whose outgoing text must be encrypted: a `#sc-` (or `##sc-`) room, or one we have or
    * had a key for (on this connection or, per memory.ts, an earlier one).
    */
   isEncryptedRoom(room: string): boolean {
     if (!isChannel(room)) return false;
     const folded = casefold(room);
-    return folded.startsWith(SERVICE_ROOM_PREFIX) || this.rooms.get(folded)?.highestEpoch !== undefined || this.floors.has(folded);
+    return isSealchatRoomName(folded) || this.rooms.get(folded)?.highestEpoch !== undefined || this.floors.has(folded);
   }
 
   expirePrevious(state: RoomState | undefined, now: number): void {

@@ -14,10 +14,11 @@
  * {@link CompanionSession.serial}, including lines they only pass along, so those keep their place.
  */
 import type { PrivateKeyHandle } from '../../crypto/index.js';
-import { KEYBOT_NICK, casefold } from '../../protocol/names.js';
+import { KEYBOT_NICK, casefold, isSealchatRoomName } from '../../protocol/names.js';
 import { RoomCryptoEngine } from './engine.js';
 import { HistoryCatchUp, type HistoryShown, type LineTags } from './history.js';
 import { KeybotKey, type KeybotOptions, type KeybotState, type KeybotStep } from './keybot.js';
+import { KeyRegistration } from './key-registration.js';
 import type { CompanionMemory } from './memory.js';
 import { RoomMembership, type MembershipChange } from './membership.js';
 import { Outbox, type OutboxOptions, type SubmitResult } from './outbox.js';
@@ -25,6 +26,15 @@ import { SerialQueue } from './queue.js';
 import type { IncomingLine, IncomingResult, RoomCryptoEngineOptions, RoomInfo, TextCommand } from './types.js';
 
 /** The one options type of a companion: who, where, keybot's key, and tuning. */
+/**
+ * keybot's answers to someone it does not count as logged in (src/bot/commands.ts, and
+ * network/registration.ts where keybot keeps the accounts): with a keybot password, the
+ * companion logs in again (keybot restarted and forgot the connection's login, say).
+ */
+const NOT_LOGGED_IN = /^(?:you need an account (?:to |with )|register refused: log in to keybot first)/;
+/** After a login keybot did not accept, at most one login again per this long, so a refused password cannot loop. */
+const RELOGIN_MS = 30_000;
+
 /** STATUSMSG prefixes a channel target may carry (ISUPPORT STATUSMSG; sealchat's daemon offers @ and +). */
 const STATUSMSG_PREFIX = /^[@%+~&]+/;
 
@@ -45,6 +55,12 @@ export interface CompanionSessionOptions extends KeybotOptions {
   clock?: () => number;
   /** The connection's queue, when the adapter needed it before the session existed (queue.ts). */
   queue?: SerialQueue;
+  /**
+   * The user's password of their account at keybot, on a network without services where keybot
+   * keeps the accounts (ngIRCd, `--accounts keybot`; docs/NETWORKS.md): `login` is sent to keybot
+   * at connect and after every reconnect, since a login there belongs to one connection.
+   */
+  keybotPassword?: string;
 }
 
 /** What the adapter does, in order. */
@@ -55,8 +71,8 @@ export type CompanionAction =
   | { type: 'result'; result: IncomingResult }
   /** keybot's key state changed (`retry`: asked again, not for the first time). */
   | { type: 'keybot'; state: KeybotState; retry: boolean }
-  /** Something the user should know that changes nothing. */
-  | { type: 'warning'; text: string }
+  /** Something the user should know that changes nothing (`about: 'register'`: keybot's registration nonce was not answered, and why). */
+  | { type: 'warning'; text: string; about?: 'register' }
   /** Held text was encrypted under the room's new key; its lines are the `send` actions before this. */
   | { type: 'released'; id: number; room: string; epoch: number; lines: number; heldMs: number }
   /** Held text was given up: it was NOT sent. `text` is what the user typed. */
@@ -71,11 +87,20 @@ export interface ActionHandlers {
   send(a: Extract<CompanionAction, { type: 'send' }>): void;
   result(r: IncomingResult): void;
   keybot(state: KeybotState, retry: boolean): void;
-  warning(text: string): void;
+  warning(text: string, about?: 'register'): void;
   released(a: Extract<CompanionAction, { type: 'released' }>): void;
   unsent(a: Extract<CompanionAction, { type: 'unsent' }>): void;
   raw(line: string): void;
   history(shown: HistoryShown): void;
+}
+
+/**
+ * Why `password` cannot be a keybot password, or undefined: it goes out as the one word after
+ * `login` on one line, so a space or a control character would cut or break it.
+ */
+export function keybotPasswordProblem(password: string): string | undefined {
+  if (password === '') return 'the keybot password is empty';
+  return /[\s\x00-\x1f\x7f]/.test(password) ? 'the keybot password cannot contain spaces or control characters (keybot reads it as one word)' : undefined;
 }
 
 /** Carry out `actions` in order with the adapter's handlers. */
@@ -84,7 +109,7 @@ export function carryOut(actions: CompanionAction[], h: ActionHandlers): void {
     if (a.type === 'send') h.send(a);
     else if (a.type === 'result') h.result(a.result);
     else if (a.type === 'keybot') h.keybot(a.state, a.retry);
-    else if (a.type === 'warning') h.warning(a.text);
+    else if (a.type === 'warning') h.warning(a.text, a.about);
     else if (a.type === 'released') h.released(a);
     else if (a.type === 'raw') h.raw(a.line);
     else if (a.type === 'history') h.history(a.shown);
@@ -146,6 +171,13 @@ export class CompanionSession {
   private reconnectedAt = 0;
   private online = true;
   private readonly queue: SerialQueue;
+  private readonly registration: KeyRegistration;
+  private readonly keybotPassword: string | undefined;
+  /** The network name our server announces (ISUPPORT NETWORK): key registrations bind it. */
+  private network = '';
+  /** When `login` last went to keybot, and whether keybot accepted it since. */
+  private loggedInAt = -Infinity;
+  private loginAccepted = false;
 
   constructor(o: CompanionSessionOptions) {
     this.account = o.account;
@@ -163,6 +195,10 @@ export class CompanionSession {
     this.rooms = new RoomMembership(this.engine, this.outbox);
     this.keybotKey = new KeybotKey(o, this.engine);
     this.history = new HistoryCatchUp(this.engine, o.memory, o.engine?.holdMs);
+    this.registration = new KeyRegistration(o.account, o.privateKey);
+    const bad = o.keybotPassword !== undefined ? keybotPasswordProblem(o.keybotPassword) : undefined;
+    if (bad !== undefined) throw new TypeError(`keybotPassword: ${bad}`);
+    this.keybotPassword = o.keybotPassword;
   }
 
   /**
@@ -205,9 +241,48 @@ export class CompanionSession {
 
   // ---- facts in (call inside serial) -------------------------------------------------------
 
-  /** Settle keybot's key from what we have, or ask keybot for it. */
+  /** Log in to keybot where it keeps the accounts; settle keybot's key from what we have, or ask keybot for it. */
   async start(now = this.clock()): Promise<CompanionAction[]> {
-    return this.keybotSteps(await this.keybotKey.start(now));
+    return [...this.keybotLogin(now), ...this.keybotSteps(await this.keybotKey.start(now))];
+  }
+
+  /**
+   * The server's ISUPPORT tokens (RPL_ISUPPORT 005, as `NAME=value`): its `NETWORK` name is what
+   * a key registration binds (key-registration.ts).
+   */
+  isupport(tokens: readonly string[]): void {
+    for (const t of tokens) {
+      const m = /^NETWORK=(\S+)$/i.exec(t);
+      if (m) this.network = m[1]!;
+    }
+  }
+
+  /**
+   * An INVITE: keybot brings members into the rooms it holds on an ordinary IRC network by
+   * INVITE (docs/NETWORKS.md), so an INVITE from keybot, for us, to a sealchat room (`#sc-` or `##sc-`) is joined
+   * (`raw` JOIN). Anything else is the user's to decide. Joining gives nothing away: room keys
+   * come only in envelopes signed by the pinned keybot key, and none while keybot's key is refused.
+   */
+  invited(o: { from: string; invited: string; channel: string }): CompanionAction[] {
+    if (casefold(o.from) !== KEYBOT_NICK || !this.isSelf(o.invited) || this.keybotKey.state.status === 'mismatch') return [];
+    if (!/^#[^\s,\x00-\x1f]+$/.test(o.channel) || !isSealchatRoomName(o.channel) || this.rooms.has(o.channel)) return [];
+    return [{ type: 'raw', line: `JOIN ${o.channel}` }];
+  }
+
+  /**
+   * The next `register` the user sends keybot also signs with `oldKey`, the key registered so
+   * far: keybot then takes the change at once instead of after the cool-down.
+   */
+  endorseNextRegistration(oldKey: PrivateKeyHandle | undefined): void {
+    this.registration.endorseWith(oldKey);
+  }
+
+  /** `login <password>` to keybot, where keybot keeps the accounts (never shown, never logged). */
+  private keybotLogin(now: number): CompanionAction[] {
+    if (this.keybotPassword === undefined) return [];
+    this.loggedInAt = now;
+    this.loginAccepted = false;
+    return [{ type: 'send', command: 'PRIVMSG', target: KEYBOT_NICK, text: `login ${this.keybotPassword}` }];
   }
 
   /** One received PRIVMSG or NOTICE from a nick (server notices are none of the core's business). */
@@ -230,6 +305,15 @@ export class CompanionSession {
     if (r.kind === 'bot-notice') {
       const { taken, steps } = await this.keybotKey.take(r.target, r.text, now);
       actions.push(...this.keybotSteps(steps));
+      if (!taken && this.isSelf(r.target)) {
+        const registered = this.registrationStep(r.text, now);
+        if (registered !== undefined) return { result: { kind: 'hidden' }, actions: [...actions, ...registered] };
+        if (this.keybotPassword !== undefined && /^login: /.test(r.text)) this.loginAccepted = true;
+        if (this.keybotPassword !== undefined && NOT_LOGGED_IN.test(r.text) && (this.loginAccepted || now - this.loggedInAt >= RELOGIN_MS)) {
+          // keybot forgot this connection's login (it restarted?): log in again; the command is the user's to repeat.
+          actions.push(...this.keybotLogin(now), { type: 'warning', text: 'keybot did not count you as logged in (did it restart?); logging in to keybot again: repeat your command' });
+        }
+      }
       return { result: taken ? { kind: 'hidden' } : r, actions };
     }
     if (r.kind === 'key' && r.readOnly) {
@@ -385,12 +469,16 @@ export class CompanionSession {
     return this.keybotSteps(this.keybotKey.connectionLost(now));
   }
 
-  /** Logged in again: the pin stays, and is checked once keybot is online (keybotHeard). */
-  reconnected(now = this.clock()): void {
+  /**
+   * Logged in again: the pin stays, and is checked once keybot is online (keybotHeard). Where
+   * keybot keeps the accounts, the new connection logs in to keybot again (returned).
+   */
+  reconnected(now = this.clock()): CompanionAction[] {
     this.online = true;
     this.reconnectedAt = now;
     this.engine.keysReconnected(now);
     this.keybotKey.reconnected();
+    return this.keybotLogin(now);
   }
 
   /** The companion is done with this session: held text given up (with `why`), every key wiped. */
@@ -411,6 +499,7 @@ export class CompanionSession {
    */
   typedToKeybot(text: string, now = this.clock()): void {
     this.engine.typedToKeybot(text, now);
+    this.registration.typed(text, now);
   }
 
   /**
@@ -547,6 +636,25 @@ export class CompanionSession {
       this.heldTexts.delete(u.id);
       return { type: 'unsent', id: u.id, room: u.room, reason: u.reason, heldMs: u.heldMs, ...(text !== undefined ? { text } : {}) };
     });
+  }
+
+  /**
+   * keybot's nonce for a `register` the user sent: answered with the signed registration (its
+   * lines to keybot), or refused with the reason; undefined for any other line from keybot.
+   */
+  private registrationStep(text: string, now: number): CompanionAction[] | undefined {
+    const step = this.registration.nonce(text, this.network, now);
+    switch (step.kind) {
+      case 'none':
+        return undefined;
+      case 'unasked':
+        return [{ type: 'warning', text: 'keybot sent a registration nonce nobody here asked for (no register in the last minute); not answered', about: 'register' }];
+      case 'refused':
+        return [{ type: 'warning', text: `register: not answered: ${step.reason}`, about: 'register' }];
+      case 'answer':
+        // keybot's answer to these lines is the user's confirmation ("register: key … registered for …").
+        return step.lines.map((text) => ({ type: 'send', command: 'PRIVMSG', target: KEYBOT_NICK, text }) as const);
+    }
   }
 
   private keybotSteps(steps: KeybotStep[]): CompanionAction[] {

@@ -8,7 +8,7 @@
  * server) across them, and in the memory file next to the known-keybots file across restarts.
  */
 import net from 'node:net';
-import { MemoryBook, memoryFileFor } from '../core/index.js';
+import { MemoryBook, keybotPasswordProblem, memoryFileFor } from '../core/index.js';
 import { ProxySession, type ProxySessionOptions } from './session.js';
 
 export interface LocalProxyOptions extends ProxySessionOptions {
@@ -31,6 +31,9 @@ export class LocalProxy {
 
   /** Listen; rejects if the address cannot be bound. */
   static start(opts: LocalProxyOptions): Promise<LocalProxy> {
+    // Every connection's session would refuse it; say so before listening.
+    const bad = opts.keybotPassword !== undefined ? keybotPasswordProblem(opts.keybotPassword) : undefined;
+    if (bad !== undefined) return Promise.reject(new TypeError(`LocalProxy: ${bad}`));
     const server = net.createServer();
     return new Promise((resolve, reject) => {
       server.once('error', reject);

@@ -383,7 +383,11 @@ export class ProxySession {
         return this.welcome(raw, m);
       case '005':
         this.caps.isupport(m);
-        if (core) this.act(core.capabilities(this.caps.enabled(), this.caps.historyLimit));
+        if (core) {
+          // The network's name, for key registrations (core/key-registration.ts).
+          core.isupport(m.params.slice(1, -1));
+          this.act(core.capabilities(this.caps.enabled(), this.caps.historyLimit));
+        }
         return this.toClient(raw);
       case 'CAP':
         if (this.caps.fromServer(m)) this.toClient(raw);
@@ -427,6 +431,12 @@ export class ProxySession {
       case 'PART':
         for (const room of (m.params[0] ?? '').split(',')) this.membership(m.command === 'JOIN' ? 'join' : 'part', room, nick);
         return this.toClient(raw);
+      case 'INVITE':
+        // keybot brings members into its rooms by INVITE on an ordinary IRC network: the core
+        // decides whether to join; the client sees the invitation, then the JOIN.
+        this.toClient(raw);
+        if (core && nick !== undefined) this.act(core.invited({ from: nick, invited: m.params[0] ?? '', channel: m.params[1] ?? '' }));
+        return;
       case 'KICK':
         // KICK <room> <nick>: the member removed is the second parameter, not the source.
         this.membership('kick', m.params[0] ?? '', m.params[1]);

@@ -78,6 +78,11 @@ export class KeybotCommands {
     p?.reject(new SealClientError('keybot-offline', 'keybot is not online; try again later'));
   }
 
+  /** The command in flight cannot succeed (its reply will not come): it fails with `err`. */
+  fail(err: Error): void {
+    this.take()?.reject(err);
+  }
+
   /** The connection closed: the command in flight ends with what it got. */
   closed(): void {
     const p = this.take();
