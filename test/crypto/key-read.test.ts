@@ -12,6 +12,7 @@ import {
   generateUserKey,
   inspectPublicKey,
   readPublicKey,
+  signingPublicKeyOf,
   unlockPrivateKey,
 } from '../../src/crypto/index.js';
 import { generateKey, readPrivateKey } from '../../src/crypto/openpgp.js';
@@ -124,6 +125,21 @@ describe('src/crypto/key-read.ts and key-unlock.ts: why a key is refused', funct
     });
   });
 
+  it('says when a passphrase is needed or wrong, and gives a handle the key\'s user IDs', async function () {
+    const k = await generateUserKey({ name: 'Alice', email: 'alice@example.org', passphrase: 'right' });
+    expect(await unlockPrivateKey({ armored: k.privateArmored })).to.deep.equal({
+      status: UnlockStatus.PASSPHRASE_REQUIRED,
+      reason: 'The private key is protected by a passphrase.',
+    });
+    expect(await unlockPrivateKey({ armored: k.privateArmored, passphrase: 'wrong' })).to.deep.equal({
+      status: UnlockStatus.BAD_PASSPHRASE,
+      reason: 'The passphrase does not unlock this key.',
+    });
+    const unlocked = await unlockPrivateKey({ armored: k.privateArmored, passphrase: 'right' });
+    expect(unlocked.key!.publicKey.userIds).to.deep.equal(['Alice <alice@example.org>']);
+    expect((await readPublicKey({ armored: k.publicArmored })).key!.userIds).to.deep.equal(['Alice <alice@example.org>']);
+  });
+
   it('names the option each call was misused with', async function () {
     const message = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => (e instanceof TypeError ? e.message : `not a TypeError: ${String(e)}`));
     expect(await message(inspectPublicKey({ armored: 42 as never }))).to.equal('inspectPublicKey: options.armored must be a string');
@@ -132,5 +148,11 @@ describe('src/crypto/key-read.ts and key-unlock.ts: why a key is refused', funct
     expect(await message(unlockPrivateKey({ armored: '', passphrase: 7 as never }))).to.equal('unlockPrivateKey: options.passphrase must be a string when given');
     expect(await message(readPublicKey({ armored: '', now: 'today' as never }))).to.equal('readPublicKey: options.now must be a Date or a number of milliseconds');
     expect(await message(readPublicKey('x' as never))).to.equal('readPublicKey: expected one options object');
+    expect(await message(unlockPrivateKey({ armored: '', now: 'today' as never }))).to.equal('unlockPrivateKey: options.now must be a Date or a number of milliseconds');
+    expect(await message(unlockPrivateKey(null as never))).to.equal('unlockPrivateKey: expected one options object');
+    expect(await message(inspectPublicKey(null as never))).to.equal('inspectPublicKey: expected one options object');
+    expect(await message(inspectPublicKey({ armored: '', now: 'today' as never }))).to.equal('inspectPublicKey: options.now must be a Date or a number of milliseconds');
+    expect(await message(Promise.resolve().then(() => signingPublicKeyOf(null as never)))).to.equal('signingPublicKeyOf: expected one options object');
+    expect(await message(Promise.resolve().then(() => signingPublicKeyOf({ key: {} as never })))).to.match(/^signingPublicKeyOf: /);
   });
 });
