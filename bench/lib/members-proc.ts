@@ -16,6 +16,7 @@ const send = (m: FromMembers): void => void process.send?.(m);
 const clients = new Map<string, SealClient>();
 const inviteReplies = new Map<string, Promise<string[]>>();
 let cpuMark = process.cpuUsage();
+const reads = new Map<string, { bytes: number; lines: number }>();
 
 function client(name: string): SealClient {
   const c = clients.get(name.toLowerCase());
@@ -30,6 +31,14 @@ function client(name: string): SealClient {
  */
 function watchEnvelopes(name: string, c: SealClient): void {
   const irc = (c as unknown as { irc: IrcClient }).irc;
+  // Every line from keybot (envelope parts, roster pages, notices, key lines, its NOTICEs), as read off the socket.
+  const r = { bytes: 0, lines: 0 };
+  reads.set(name, r);
+  (irc as unknown as { on(ev: 'raw', f: (e: { line: string; from_server: boolean }) => void): void }).on('raw', (e) => {
+    if (!e.from_server || !/^(@\S+ )?:keybot!/i.test(e.line)) return;
+    r.bytes += Buffer.byteLength(e.line) + 2;
+    r.lines += 1;
+  });
   const got = new Map<string, { count: number; seen: Set<number> }>();
   irc.on('notice', (e: { nick?: string; message: string }) => {
     if (e.nick?.toLowerCase() !== 'keybot') return;
@@ -125,6 +134,15 @@ async function handle(msg: ToMembers): Promise<unknown> {
       const r = { userMs: (now.user - cpuMark.user) / 1000, systemMs: (now.system - cpuMark.system) / 1000 };
       cpuMark = now;
       return r satisfies Replies['cpu'];
+    }
+    case 'reads': {
+      const members: Record<string, { bytes: number; lines: number }> = {};
+      for (const [name, r] of reads) {
+        members[name] = { ...r };
+        r.bytes = 0;
+        r.lines = 0;
+      }
+      return { members } satisfies Replies['reads'];
     }
     case 'sync':
       return {};

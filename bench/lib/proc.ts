@@ -24,6 +24,13 @@ export function cpuMsOf(pid: number): number {
 }
 
 /** Resident set size of `pid` in bytes (/proc/<pid>/status VmRSS). */
+/** Bytes a process has written (write syscalls: its sockets, pipes and files), from /proc/<pid>/io. */
+export function writtenBytesOf(pid: number): number {
+  const m = /^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+  if (!m) throw new Error(`no wchar in /proc/${pid}/io`);
+  return Number(m[1]);
+}
+
 export function rssOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
   const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
