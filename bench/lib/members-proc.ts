@@ -61,7 +61,9 @@ async function connect(o: Commands['connect']): Promise<Replies['connect']> {
     c.on('key', (e) => send({ ev: 'key', name: m.name, room: e.room, epoch: e.epoch, count: e.members.length, t: wallNow() }));
     await c.connect({
       host: '127.0.0.1', port: o.port, nick: m.name, password: m.password, privateKeyArmored: m.privateKeyArmored,
-      keybotPublicKey: o.keybotPublicKey, keybotFingerprint: o.keybotFingerprint, knownKeybotsFile: false, reconnect: false,
+      ...(o.keybotPublicKey !== undefined ? { keybotPublicKey: o.keybotPublicKey } : {}),
+      ...(o.keybotFingerprint !== undefined ? { keybotFingerprint: o.keybotFingerprint } : {}),
+      knownKeybotsFile: false, reconnect: false,
     });
     clients.set(m.name.toLowerCase(), c);
     watchEnvelopes(m.name, c);

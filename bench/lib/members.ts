@@ -24,7 +24,7 @@ export interface MemberLogin {
 /** What each command takes. */
 export interface Commands {
   /** Log these members in (PASS), one after the other. */
-  connect: { port: number; keybotPublicKey: string; keybotFingerprint: string; members: MemberLogin[] };
+  connect: { port: number; keybotPublicKey?: string; keybotFingerprint?: string; members: MemberLogin[] };
   /**
    * `name` sends `invite` (the first list of names), waits for its own JOIN, then sends
    * `invite <room> ...` for the other lists. Replies as soon as the room is known.

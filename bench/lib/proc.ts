@@ -23,7 +23,6 @@ export function cpuMsOf(pid: number): number {
   return ((utime + stime) * 1000) / ticksPerSecond;
 }
 
-/** Resident set size of `pid` in bytes (/proc/<pid>/status VmRSS). */
 /** Bytes a process has written (write syscalls: its sockets, pipes and files), from /proc/<pid>/io. */
 export function writtenBytesOf(pid: number): number {
   const m = /^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
@@ -31,6 +30,7 @@ export function writtenBytesOf(pid: number): number {
   return Number(m[1]);
 }
 
+/** Resident set size of `pid` in bytes (/proc/<pid>/status VmRSS). */
 export function rssOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');
   const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
