@@ -82,7 +82,12 @@ const TARGETS = { wall50: 200, rekeyCpu: 100, msgsPerS: 2000, bigChangeCpu: 1000
 
 /** The invitees in as few `invite` commands as fit one IRC line each (at most MAX_INVITEES names). */
 function inviteLines(invitees: string[]): string[][] {
-  const budget = 510 - 'PRIVMSG keybot :invite #sc-xxxxxxxxxx '.length;
+  // SealClient sends a command as one PRIVMSG through irc-framework, whose say() cuts a message
+  // at 350 bytes (message_max_length): a longer invite arrives as two commands, the second
+  // "unknown command user044" to keybot. With 6-character names 49 fit under 350 by chance; with
+  // the 7-character names of a 100+ member run they did not, and the run waited forever for the
+  // cut-off invitees (the 100/200-member runs of issue 11 that never finished).
+  const budget = 350 - 'invite #sc-xxxxxxxxxx '.length;
   const out: string[][] = [];
   let cur: string[] = [];
   let len = 0;
@@ -248,7 +253,15 @@ async function main(): Promise<void> {
       const commands = inviteLines(group.slice(1));
       const { room, sentAt: t0 } = await members.invite(alice, commands);
       const allN = (name: string) => members!.firstInstall(name, room, (k) => k.count === n && k.t >= t0);
-      await members.until(() => group.every((name) => allN(name) !== undefined), `${n} keys`, long(n));
+      await members.until(() => group.every((name) => allN(name) !== undefined), `${n} keys`, long(n)).catch(async (err: Error) => {
+        // Say how far it got: who holds which epoch of the room, with how many members.
+        const last = group.map((name) => members!.installs.get(name.toLowerCase())!.filter((k) => k.room.toLowerCase() === room.toLowerCase()).pop());
+        const held = last.filter((k) => k !== undefined);
+        const tally = new Map<string, number>();
+        for (const k of held) tally.set(`epoch ${k!.epoch} of ${k!.count}`, (tally.get(`epoch ${k!.epoch} of ${k!.count}`) ?? 0) + 1);
+        const replies = await Promise.race([members!.inviteReplies(alice), sleep(5000).then(() => ['(no reply yet)'])]);
+        throw new Error(`${err.message}: ${held.length} of ${n} hold a key of ${room} (${[...tally].map(([k, v]) => `${v} at ${k}`).join(', ')}); keybot's replies to ${alice}: ${replies.join(' | ')}`);
+      });
       // End: the last member's install of an epoch listing all N members.
       const wall = Math.max(...group.map((name) => allN(name)!.t)) - t0;
       await members.sync(); // every envelope event sent so far has arrived
