@@ -86,7 +86,16 @@ async function invite(o: Commands['invite']): Promise<Replies['invite']> {
     c.on('join', f);
   });
   const sentAt = wallNow();
-  const adds: Array<Promise<string[]>> = [c.invite(o.commands[0]!)];
+  // keybot proposes the operation and alice's companion signs it; a proposal not signed within
+  // keybot's 30 s (a companion still busy with a 2,000-member login burst) is refused: invite again.
+  const first = (async (): Promise<string[]> => {
+    for (let attempt = 1; ; attempt++) {
+      const lines = await c.invite(o.commands[0]!);
+      if (!lines.some((l) => /not done|invite again/.test(l)) || attempt >= 3) return lines;
+      process.stderr.write(`members-proc: ${o.name}'s invite not carried out (${lines.join(' | ')}); again\n`);
+    }
+  })();
+  const adds: Array<Promise<string[]>> = [first];
   const room = await joined;
   if (o.commands.length > 1) {
     // Adding to a room is signed against the roster of its current epoch (docs/PROTOCOL.md "Room
@@ -127,7 +136,13 @@ async function invite(o: Commands['invite']): Promise<Replies['invite']> {
         c.on('key', k);
         k();
       });
-      adds.push(c.inviteTo(room, more));
+      adds.push((async (): Promise<string[]> => {
+        for (let attempt = 1; ; attempt++) {
+          const lines = await c.inviteTo(room, more);
+          if (!lines.some((l) => /not done|invite again/.test(l)) || attempt >= 3) return lines;
+          process.stderr.write(`members-proc: ${o.name}'s invite into ${room} not carried out (${lines.join(' | ')}); again\n`);
+        }
+      })());
     }
   })();
   const all = chain.then(() => Promise.all(adds)).then((r) => r.flat());
