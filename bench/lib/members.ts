@@ -24,7 +24,7 @@ export interface MemberLogin {
 /** What each command takes. */
 export interface Commands {
   /** Log these members in (PASS), one after the other. */
-  connect: { port: number; keybotPublicKey: string; keybotFingerprint: string; members: MemberLogin[] };
+  connect: { port: number; keybotPublicKey?: string; keybotFingerprint?: string; members: MemberLogin[] };
   /**
    * `name` sends `invite` (the first list of names), waits for its own JOIN, then sends
    * `invite <room> ...` for the other lists. Replies as soon as the room is known.
@@ -36,6 +36,8 @@ export interface Commands {
   leave: { room: string; names?: string[] };
   /** This process's CPU time since the previous 'cpu' command (or its start). */
   cpu: Record<string, never>;
+  /** Bytes (whole IRC lines with CRLF) and lines each member read from keybot since the previous 'reads'. */
+  reads: Record<string, never>;
   /** A round trip: every event sent before the reply has been delivered. */
   sync: Record<string, never>;
   /** Quit every member, then exit. */
@@ -50,6 +52,7 @@ export interface Replies {
   /** `sentAt`: when the first leave was sent; `doneAt`: when keybot's last reply had settled. */
   leave: { sentAt: number; doneAt: number; lines: string[] };
   cpu: { userMs: number; systemMs: number };
+  reads: { members: Record<string, { bytes: number; lines: number }> };
   sync: Record<string, never>;
   quit: Record<string, never>;
 }
@@ -224,7 +227,7 @@ export class MemberProcs {
     await Promise.all(
       this.procs.map((p) => {
         const mine = o.members.filter((m) => this.proc(m.name) === p);
-        return mine.length === 0 ? undefined : this.guard(p.request('connect', { ...o, members: mine }, 120_000), 'members logging in');
+        return mine.length === 0 ? undefined : this.guard(p.request('connect', { ...o, members: mine }, 1_800_000), 'members logging in', 1_800_000);
       }),
     );
   }
@@ -257,6 +260,14 @@ export class MemberProcs {
   async cpuMs(): Promise<number> {
     const r = await Promise.all(this.procs.map((p) => this.guard(p.request('cpu', {}), 'CPU reading')));
     return r.reduce((sum, x) => sum + x.userMs + x.systemMs, 0);
+  }
+
+  /** Bytes and lines each member read from keybot since the previous call (all members, all processes). */
+  async reads(): Promise<Map<string, { bytes: number; lines: number }>> {
+    const r = await Promise.all(this.procs.map((p) => this.guard(p.request('reads', {}), 'reads')));
+    const out = new Map<string, { bytes: number; lines: number }>();
+    for (const x of r) for (const [name, v] of Object.entries(x.members)) out.set(lower(name), v);
+    return out;
   }
 
   /** Wait until every event the processes sent so far has arrived. */

@@ -23,6 +23,13 @@ export function cpuMsOf(pid: number): number {
   return ((utime + stime) * 1000) / ticksPerSecond;
 }
 
+/** Bytes a process has written (write syscalls: its sockets, pipes and files), from /proc/<pid>/io. */
+export function writtenBytesOf(pid: number): number {
+  const m = /^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+  if (!m) throw new Error(`no wchar in /proc/${pid}/io`);
+  return Number(m[1]);
+}
+
 /** Resident set size of `pid` in bytes (/proc/<pid>/status VmRSS). */
 export function rssOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');

@@ -35,6 +35,12 @@ export interface KeyServiceOptions {
   echoTimeoutMs?: number;
   /** Wait after a failed rekey before trying again (default 2000 ms). */
   retryMs?: number;
+  /**
+   * A join envelope lists the roster inline up to this many bytes of roster JSON (default 16 KiB,
+   * about 140 Ed25519 members); a larger roster goes in signed roster pages the envelope names by
+   * hash (docs/PROTOCOL.md "Envelope version 3"). 0: always pages.
+   */
+  inlineRosterBytes?: number;
   /** How long an invite keybot proposed waits for the requester's signature (default 30 s; operations.ts). */
   proposalTtlMs?: number;
   /**
@@ -71,6 +77,7 @@ export class ServiceContext {
       notBefore: opts.notBefore ?? 0,
       echoTimeoutMs: opts.echoTimeoutMs ?? 5000,
       retryMs: opts.retryMs ?? 2000,
+      inlineRosterBytes: opts.inlineRosterBytes ?? 16 * 1024,
     };
   }
 

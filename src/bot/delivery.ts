@@ -6,7 +6,9 @@
  *  - a **join envelope** (`sealJoinEnvelopes`: OpenPGP to the member's key, the whole roster and
  *    the member's member key) to each member who cannot follow the epoch from the one before;
  *  - one signed **epoch notice** (`epochNoticeLines`) to the room, O(changes);
- *  - one **key line** (`keyLine`) per member who holds the epoch before.
+ *  - one **key line** (`keyLine`) per member who holds the epoch before;
+ *  - a large roster's signed **roster pages** (`rosterPageLines`), to the room when many join, else
+ *    to each joiner.
  * Version 2 (`sealEnvelopes`: one signed payload listing everyone, sealed per member) is kept for
  * the tests that check companions still read it during the transition; keybot no longer sends it.
  */
@@ -124,10 +126,13 @@ export async function sealJoinEnvelopes(options: {
   epoch: number;
   key: Uint8Array;
   roster: EnvelopeMember[];
+  /** The roster goes in these pages (its hash and their count in the envelope) instead of inline. */
+  pages?: { hash: Uint8Array; count: number };
   recipients: JoinRecipient[];
   issuedAt: number;
 }): Promise<{ sealed: SealedEnvelope[]; failed: SealFailure[] }> {
-  const { signer, room, epoch, key, roster, issuedAt } = options;
+  const { signer, room, epoch, key, issuedAt, pages } = options;
+  const roster = pages ? [] : options.roster;
   const sealed: SealedEnvelope[] = [];
   const failed: SealFailure[] = [];
   const results = await Promise.all(
@@ -136,7 +141,10 @@ export async function sealJoinEnvelopes(options: {
         const res = await sealJoinEnvelope({
           signer,
           recipientKey: r.key,
-          payload: { room, epoch, key, issuedAt, memberKey: r.memberKey, recipient: { account: r.account, fingerprint: r.fingerprint }, roster, ops: r.ops },
+          payload: {
+            room, epoch, key, issuedAt, memberKey: r.memberKey, recipient: { account: r.account, fingerprint: r.fingerprint }, roster,
+            ...(pages ? { rosterPages: pages } : {}), ops: r.ops,
+          },
         });
         if (res.status !== EnvelopeStatus.OK || !res.data) return { r, reason: res.reason ?? res.status };
         const framed = frameParts({ data: res.data, kind: 'envelope' });
@@ -152,6 +160,21 @@ export async function sealJoinEnvelopes(options: {
     else failed.push({ nick: x.r.nick, account: x.r.account, reason: x.reason ?? 'failed' });
   }
   return { sealed, failed };
+}
+
+/**
+ * The roster's pages as `SC1E` lines to `target` (the room, or one member): framed afresh each
+ * time (new part ids), the same signed data for everyone.
+ */
+export function rosterPageLines(target: string, data: readonly Uint8Array[]): Array<{ target: string; text: string }> {
+  const lines: Array<{ target: string; text: string }> = [];
+  for (const d of data) {
+    const framed = frameParts({ data: d, kind: 'envelope' });
+    // signRosterPages keeps each page far under the caps: a page that does not frame is a bug.
+    if (framed.status !== FrameStatus.OK) throw new Error(`a roster page does not frame (${framed.status})`);
+    for (const text of framed.parts) lines.push({ target, text });
+  }
+  return lines;
 }
 
 /** The signed epoch notice as `SC1E` lines to the room, or undefined if it does not fit a companion's reassembly cap. */

@@ -24,16 +24,17 @@ import {
   readRoomOp,
   rosterHash,
   signEpochNotice,
+  signRosterPages,
   type EnvelopeMember,
   type EpochNotice,
 } from '../crypto/index.js';
 import { casefold } from '../protocol/names.js';
 import { createLogger } from '../util/log.js';
 import type { ServiceContext } from './context.js';
-import { epochNoticeLines, keyLine, sealJoinEnvelopes, sendEnvelopes, type EnvelopeRecipient, type JoinRecipient } from './delivery.js';
+import { epochNoticeLines, keyLine, rosterPageLines, sealJoinEnvelopes, sendEnvelopes, type EnvelopeRecipient, type JoinRecipient } from './delivery.js';
 import type { MemberKey } from './keybook.js';
 import type { Removals } from './removals.js';
-import type { Epoch, Room } from './rooms.js';
+import type { Epoch, Room, RosterPages } from './rooms.js';
 
 const log = createLogger('keybot');
 
@@ -155,12 +156,15 @@ export class Epochs {
       notice !== undefined && room.holders.has(f) && room.present.has(f) && room.memberKeys.has(f) && before.has(f);
     const joining = usable.filter((u) => !follows(casefold(u.account)));
     const ops = room.opsSince.slice(-MAX_NOTICE_OPS);
+    // A large roster goes in signed pages, once per epoch, that the join envelopes name by hash.
+    const pages = joining.length > 0 ? this.rosterPages(room.name, epoch, members) : undefined;
     const { sealed, failed } = await sealJoinEnvelopes({
       signer: this.ctx.opts.signer,
       room: room.name,
       epoch,
       key,
       roster: members,
+      ...(pages ? { pages: { hash: pages.hash, count: pages.data.length } } : {}),
       recipients: joining.map((u) => this.joinRecipient(room, u, ops)),
       issuedAt: startedAt,
     });
@@ -179,8 +183,16 @@ export class Epochs {
         if (follows(f)) lines.push(keyLine({ nick: u.nick, account: u.account, memberKey: room.memberKeys.get(f)!, key, room: room.name, epoch, digest: notice.digest }));
       }
     }
+    if (pages) {
+      // To the room once when many join (a room opening, a restart: everyone needs them), then to
+      // each joiner not in the channel (their mailbox); when few join, to each joiner alone, so
+      // that the members who follow by the notice read O(changes), not the roster.
+      const toRoom = !notice || joining.length * 4 >= members.length;
+      if (toRoom) lines.push(...rosterPageLines(room.name, pages.data));
+      for (const u of joining) if (!toRoom || !room.present.has(casefold(u.account))) lines.push(...rosterPageLines(u.nick, pages.data));
+    }
     for (const e of sealed) for (const text of e.parts) lines.push({ target: e.nick, text });
-    room.install({ epoch, key, members, startedAt }, version);
+    room.install({ epoch, key, members, startedAt, ...(pages ? { pages } : {}) }, version);
     room.epochOps = room.opsSince;
     room.opsSince = [];
     room.holders.clear();
@@ -193,8 +205,18 @@ export class Epochs {
     this.armRotation(room);
     log.info(
       `${room.name}: epoch ${epoch} for ${members.length} member${members.length === 1 ? '' : 's'} (${reasons}; ` +
-        `${notice ? `notice, ${members.length - sealed.length} key lines, ` : ''}${sealed.length} join envelopes)`,
+        `${notice ? `notice, ${members.length - sealed.length} key lines, ` : ''}${sealed.length} join envelopes` +
+        `${pages ? `, roster in ${pages.data.length} pages` : ''})`,
     );
+  }
+
+  /** The roster as signed pages, or undefined when it fits a join envelope inline (up to inlineRosterBytes of JSON). */
+  private rosterPages(room: string, epoch: number, members: EnvelopeMember[]): RosterPages | undefined {
+    let inline = 0;
+    for (const m of members) inline += m.account.length + m.fingerprint.length + m.signingKey.alg.length + m.signingKey.key.length + 12;
+    if (inline <= this.ctx.o.inlineRosterBytes) return undefined;
+    const signed = signRosterPages({ signer: this.ctx.opts.signer, room, epoch, roster: members });
+    return { hash: signed.hash, data: signed.pages };
   }
 
   /** A join envelope's recipient: the member key keybot keeps for them (made now if none), and the operations that explain this epoch. */
@@ -296,11 +318,13 @@ export class Epochs {
         epoch: cur.epoch,
         key,
         roster: cur.members,
+        ...(cur.pages ? { pages: { hash: cur.pages.hash, count: cur.pages.data.length } } : {}),
         recipients: [this.joinRecipient(room, { nick: requester, account: k.account, key: k.key, member: listed }, room.epochOps)],
         issuedAt: Date.now(),
       });
       // Only if that epoch is still current and the requester still in the room.
       if (room.current !== cur || !room.hasMember(requester) || sealed.length === 0) return { status: 'pending', room: room.name };
+      if (cur.pages) this.ctx.opts.transport.notices(rosterPageLines(requester, cur.pages.data));
       sendEnvelopes(this.ctx.opts.transport, sealed);
       // A companion that opened it holds this epoch: it can follow the next notice.
       if (room.present.has(casefold(k.account))) room.holders.add(casefold(k.account));

@@ -31,7 +31,7 @@ import { NetworkSession, type NetworkAccounts } from './network/session.js';
 const log = createLogger('keybot');
 
 export type ServiceTuning = Partial<
-  Pick<KeyServiceOptions, 'settleMs' | 'maxSettleMs' | 'minEpochIntervalMs' | 'echoTimeoutMs' | 'retryMs' | 'proposalTtlMs'>
+  Pick<KeyServiceOptions, 'settleMs' | 'maxSettleMs' | 'minEpochIntervalMs' | 'echoTimeoutMs' | 'retryMs' | 'proposalTtlMs' | 'inlineRosterBytes'>
 >;
 
 export interface KeybotOptions {

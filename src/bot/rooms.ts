@@ -55,6 +55,15 @@ export interface Epoch {
   members: EnvelopeMember[];
   /** When this epoch was installed, ms since the Unix epoch. */
   startedAt: number;
+  /** A large roster's signed pages (the same for every member; join envelopes name their hash and count). */
+  pages?: RosterPages;
+}
+
+/** An epoch's roster as keybot-signed roster pages (docs/PROTOCOL.md "Envelope version 3"). */
+export interface RosterPages {
+  hash: Uint8Array;
+  /** Each page's signed data, in index order. */
+  data: Uint8Array[];
 }
 
 export class Room {

@@ -4,9 +4,14 @@
  *
  *  - a **join envelope**, once per member per room (and again after keybot restarts): an OpenPGP
  *    message encrypted to the member's key holding the room key, the full roster as keybot holds
- *    it, the operations that added this member, and a fresh 32-byte **member key** shared by
- *    keybot and this member alone; signed inside by keybot's raw signing key over the recipient's
+ *    it (inline, or for a large room its hash and the number of **roster pages** that carry it),
+ *    the operations that added this member, and a fresh 32-byte **member key** shared by keybot
+ *    and this member alone; signed inside by keybot's raw signing key over the recipient's
  *    fingerprint and the JSON (so one member cannot re-wrap what they received for another);
+ *  - **roster pages** (a large room's roster, the same for everyone and secret to nobody): each
+ *    a slice of the roster in canonical order, bound by keybot's signature to room, epoch, the
+ *    roster's hash, its index and the page count; the member joins them back and checks the hash
+ *    the join envelope names;
  *  - an **epoch notice**, the same for everyone and secret to nobody: room, epoch, the epoch it
  *    follows, the signed operations since then, the entries they add, the accounts keybot saw
  *    leave, and the resulting roster's hash, signed by keybot; members derive the new roster from
@@ -34,6 +39,11 @@ export const MEMBER_KEY_BYTES = 32;
 export const MAX_NOTICE_OPS = 64;
 
 const JOIN_DOMAIN = utf8.encode('sealchat-join-v3\0');
+const PAGE_DOMAIN = utf8.encode('sealchat-roster-v3\0');
+/** Most roster pages one roster may take. */
+export const MAX_ROSTER_PAGES = 128;
+/** JSON bytes keybot puts in one roster page at most: with framing it stays far under a companion's 64 KiB reassembly cap. */
+export const ROSTER_PAGE_BYTES = 40 * 1024;
 const NOTICE_DOMAIN = utf8.encode('sealchat-epoch-v3\0');
 const WRAP_DOMAIN = utf8.encode('sealchat-wrap-v3\0');
 
@@ -81,8 +91,13 @@ export interface JoinPayload {
   memberKey: Uint8Array;
   /** Whom this envelope is for. */
   recipient: { account: string; fingerprint: string };
-  /** The room's members with this epoch's key, the recipient among them (keybot's statement). */
+  /**
+   * The room's members with this epoch's key, the recipient among them (keybot's statement).
+   * Empty when the roster comes in pages (`rosterPages`).
+   */
   roster: EnvelopeMember[];
+  /** A large room's roster: its hash and how many roster pages carry it (instead of `roster`). */
+  rosterPages?: { hash: Uint8Array; count: number };
   /** The signed operations that added the recipient (empty when keybot re-keys after a restart). */
   ops: Uint8Array[];
 }
@@ -94,11 +109,18 @@ function joinProblem(p: JoinPayload): string | undefined {
   if (!Number.isSafeInteger(p.issuedAt) || p.issuedAt < 0) return 'issuedAt must be a time in ms';
   if (!(p.memberKey instanceof Uint8Array) || p.memberKey.length !== MEMBER_KEY_BYTES) return `memberKey must be ${MEMBER_KEY_BYTES} bytes`;
   if (!p.recipient || !isAccountName(p.recipient.account) || !isFingerprint(p.recipient.fingerprint)) return 'recipient must be an account and a fingerprint';
-  if (!Array.isArray(p.roster) || p.roster.length === 0 || p.roster.length > MAX_ROSTER) return `roster must list 1 to ${MAX_ROSTER} members`;
-  const problem = memberListProblem(p.roster);
-  if (problem) return `roster: ${problem}`;
-  const me = p.roster.find((m) => casefold(m.account) === casefold(p.recipient.account));
-  if (!me || me.fingerprint !== p.recipient.fingerprint) return 'the roster must list the recipient with its fingerprint';
+  if (p.rosterPages !== undefined) {
+    const r = p.rosterPages;
+    if (!r || !(r.hash instanceof Uint8Array) || r.hash.length !== 32) return 'rosterPages.hash must be a 32-byte hash';
+    if (!Number.isSafeInteger(r.count) || r.count < 1 || r.count > MAX_ROSTER_PAGES) return `rosterPages.count must be 1 to ${MAX_ROSTER_PAGES}`;
+    if (!Array.isArray(p.roster) || p.roster.length !== 0) return 'a paged roster lists no members inline';
+  } else {
+    if (!Array.isArray(p.roster) || p.roster.length === 0 || p.roster.length > MAX_ROSTER) return `roster must list 1 to ${MAX_ROSTER} members`;
+    const problem = memberListProblem(p.roster);
+    if (problem) return `roster: ${problem}`;
+    const me = p.roster.find((m) => casefold(m.account) === casefold(p.recipient.account));
+    if (!me || me.fingerprint !== p.recipient.fingerprint) return 'the roster must list the recipient with its fingerprint';
+  }
   if (!Array.isArray(p.ops) || p.ops.length > MAX_NOTICE_OPS || !p.ops.every((o) => o instanceof Uint8Array && o.length > 0)) return 'ops must be a list of operations';
   return undefined;
 }
@@ -114,7 +136,7 @@ function encodeJoin(p: JoinPayload): Uint8Array {
       iat: p.issuedAt,
       mk: toBase64(p.memberKey),
       to: [p.recipient.account, p.recipient.fingerprint],
-      m: p.roster.map(toWireMember),
+      ...(p.rosterPages ? { r: toBase64(p.rosterPages.hash), pn: p.rosterPages.count } : { m: p.roster.map(toWireMember) }),
       ops: p.ops.map(toBase64),
     }),
   );
@@ -211,9 +233,13 @@ export async function openJoinEnvelope(options: {
   const key = typeof w.key === 'string' ? fromBase64(w.key) : undefined;
   const mk = typeof w.mk === 'string' ? fromBase64(w.mk) : undefined;
   const ops = decodeOps(w.ops);
-  const roster = Array.isArray(w.m) ? w.m.map(fromWireMember) : undefined;
+  // Exactly one of an inline roster (`m`) and a paged one (`r`, `pn`).
+  const paged = w.m === undefined && w.r !== undefined;
+  const roster = paged ? [] : Array.isArray(w.m) ? w.m.map(fromWireMember) : undefined;
+  const hash = paged && typeof w.r === 'string' ? fromBase64(w.r) : undefined;
   const to = Array.isArray(w.to) && w.to.length === 2 ? (w.to as unknown[]) : undefined;
   if (!key || !mk || !ops || !roster || roster.some((m) => !m) || !to || typeof to[0] !== 'string' || typeof to[1] !== 'string') return { status: EnvelopeStatus.MALFORMED };
+  if (paged ? !hash || typeof w.pn !== 'number' : w.pn !== undefined) return { status: EnvelopeStatus.MALFORMED };
   const payload: JoinPayload = {
     room: w.room as string,
     epoch: w.epoch as number,
@@ -222,6 +248,7 @@ export async function openJoinEnvelope(options: {
     memberKey: mk,
     recipient: { account: to[0], fingerprint: to[1] },
     roster: roster as EnvelopeMember[],
+    ...(paged ? { rosterPages: { hash: hash!, count: w.pn as number } } : {}),
     ops,
   };
   if (joinProblem(payload)) return { status: EnvelopeStatus.MALFORMED };
@@ -232,6 +259,143 @@ export async function openJoinEnvelope(options: {
   if (payload.issuedAt > now + (options.maxSkewMs ?? 5 * 60_000)) return { status: EnvelopeStatus.NOT_YET_VALID };
   if (payload.issuedAt < now - (options.maxAgeMs ?? 15 * 60_000)) return { status: EnvelopeStatus.EXPIRED };
   return { status: EnvelopeStatus.OK, payload };
+}
+
+// ---- roster pages -------------------------------------------------------------------------
+
+/** One verified roster page: a slice of the roster of `room` at `epoch` whose whole hashes to `hash`. */
+export interface RosterPage {
+  room: string;
+  epoch: number;
+  hash: Uint8Array;
+  /** 1..count */
+  index: number;
+  count: number;
+  members: EnvelopeMember[];
+}
+
+/** Canonical roster order (that of rosterHash): by casefolded account. */
+const byAccount = (a: EnvelopeMember, b: EnvelopeMember): number => {
+  const x = casefold(a.account);
+  const y = casefold(b.account);
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
+function encodePage(room: string, epoch: number, hash: Uint8Array, index: number, count: number, members: readonly EnvelopeMember[]): Uint8Array {
+  return utf8.encode(JSON.stringify({ v: ENVELOPE_V3, t: 'roster', room, epoch, r: toBase64(hash), i: index, n: count, m: members.map(toWireMember) }));
+}
+
+/**
+ * keybot: the roster of `room` at `epoch` as signed pages (JSON, NUL, keybot's raw signature over
+ * the roster-page domain and the JSON), the members in canonical order, each page's JSON at most
+ * `maxBytes`. Every member of the epoch gets the same pages; the join envelope names their hash
+ * and count. Misuse (a bad roster, one too large for MAX_ROSTER_PAGES) throws.
+ */
+export function signRosterPages(options: { signer: PrivateKeyHandle; room: string; epoch: number; roster: readonly EnvelopeMember[]; maxBytes?: number }): { hash: Uint8Array; pages: Uint8Array[] } {
+  const caller = 'signRosterPages';
+  const signer = privateState(options?.signer, caller);
+  const { room, epoch } = options;
+  if (!isRoomName(room) || !isU32(epoch)) throw new TypeError(`${caller}: room and epoch`);
+  if (!Array.isArray(options.roster) || options.roster.length === 0 || options.roster.length > MAX_ROSTER) throw new TypeError(`${caller}: roster must list 1 to ${MAX_ROSTER} members`);
+  const problem = memberListProblem(options.roster);
+  if (problem) throw new TypeError(`${caller}: roster: ${problem}`);
+  const maxBytes = options.maxBytes ?? ROSTER_PAGE_BYTES;
+  const hash = rosterHash(options.roster);
+  const sorted = [...options.roster].sort(byAccount);
+  // Pack by bytes (an RSA member's entry is five times an Ed25519 one's); 200 bytes spare for the page's other fields.
+  const slices: EnvelopeMember[][] = [[]];
+  let used = 0;
+  for (const m of sorted) {
+    const size = JSON.stringify(toWireMember(m)).length + 1;
+    if (used + size > maxBytes - 200 && slices[slices.length - 1]!.length > 0) {
+      slices.push([]);
+      used = 0;
+    }
+    slices[slices.length - 1]!.push(m);
+    used += size;
+  }
+  if (slices.length > MAX_ROSTER_PAGES) throw new TypeError(`${caller}: the roster needs more than ${MAX_ROSTER_PAGES} pages`);
+  const pages = slices.map((members, i) => {
+    const json = encodePage(room, epoch, hash, i + 1, slices.length, members);
+    return concatBytes(json, Uint8Array.of(0), signRaw(signer.signingAlg, signer.signingKeyObject, concatBytes(PAGE_DOMAIN, json)));
+  });
+  return { hash, pages };
+}
+
+/** A member: check keybot's signature and the schema of one roster page. Binding it to a join envelope is assembleRoster's. */
+export function verifyRosterPage(options: { data: Uint8Array; keybotKey: PublicKeyHandle }): { status: EnvelopeStatus; page?: RosterPage } {
+  const keybot = publicState(options?.keybotKey, 'verifyRosterPage');
+  const parts = splitSigned(options.data);
+  if (!parts) return { status: EnvelopeStatus.MALFORMED };
+  if (!verifyRaw(keybot.signingAlg, keybot.signingKeyObject, concatBytes(PAGE_DOMAIN, parts.json), parts.signature)) return { status: EnvelopeStatus.BAD_SIGNATURE };
+  const w = parseJson(parts.json);
+  if (!w || w.v !== ENVELOPE_V3 || w.t !== 'roster') return { status: EnvelopeStatus.MALFORMED };
+  const hash = typeof w.r === 'string' ? fromBase64(w.r) : undefined;
+  const members = Array.isArray(w.m) ? w.m.map(fromWireMember) : undefined;
+  const { i, n } = w;
+  if (!isRoomName(w.room) || !isU32(w.epoch) || !hash || hash.length !== 32 || !members || members.length === 0 || members.some((m) => !m)) return { status: EnvelopeStatus.MALFORMED };
+  if (!Number.isSafeInteger(n) || (n as number) < 1 || (n as number) > MAX_ROSTER_PAGES || !Number.isSafeInteger(i) || (i as number) < 1 || (i as number) > (n as number)) return { status: EnvelopeStatus.MALFORMED };
+  if (memberListProblem(members as EnvelopeMember[])) return { status: EnvelopeStatus.MALFORMED };
+  return { status: EnvelopeStatus.OK, page: { room: w.room, epoch: w.epoch as number, hash, index: i as number, count: n as number, members: members as EnvelopeMember[] } };
+}
+
+export enum RosterStatus {
+  OK = 'ok',
+  /** A page of another room, epoch or roster than the join envelope names. */
+  FOREIGN_PAGE = 'foreign-page',
+  /** Two pages for one index, or a page count other than the join envelope's. */
+  DUPLICATE_PAGE = 'duplicate-page',
+  /** Not every index 1..count is here yet. */
+  INCOMPLETE = 'incomplete',
+  /** The pages joined are not in canonical order, list someone twice, or do not hash to the named roster. */
+  BAD_ROSTER = 'bad-roster',
+  /** The roster does not list the recipient with their key. */
+  NOT_LISTED = 'not-listed',
+}
+
+/**
+ * A member: the roster a paged join envelope names, from verified pages (in any arrival order).
+ * Every page must be of that room, epoch, roster hash and page count; each index 1..count exactly
+ * once; the members joined in index order strictly ascending by casefolded account (one canonical
+ * form), none twice; their hash exactly the named one; the recipient listed with their fingerprint.
+ */
+export function assembleRoster(options: {
+  pages: readonly RosterPage[];
+  room: string;
+  epoch: number;
+  hash: Uint8Array;
+  count: number;
+  recipient: { account: string; fingerprint: string };
+}): { status: RosterStatus; roster?: EnvelopeMember[]; reason?: string } {
+  const { room, epoch, hash, count } = options;
+  const byIndex = new Map<number, RosterPage>();
+  for (const p of options.pages) {
+    if (casefold(p.room) !== casefold(room) || p.epoch !== epoch || !sameBytes(p.hash, hash)) return { status: RosterStatus.FOREIGN_PAGE, reason: `a page of ${p.room} epoch ${p.epoch}` };
+    if (p.count !== count || byIndex.has(p.index)) return { status: RosterStatus.DUPLICATE_PAGE, reason: `page ${p.index}/${p.count}` };
+    byIndex.set(p.index, p);
+  }
+  const roster: EnvelopeMember[] = [];
+  for (let i = 1; i <= count; i++) {
+    const p = byIndex.get(i);
+    if (!p) return { status: RosterStatus.INCOMPLETE, reason: `page ${i} of ${count} is missing` };
+    for (const m of p.members) {
+      const last = roster[roster.length - 1];
+      if (last && byAccount(last, m) >= 0) return { status: RosterStatus.BAD_ROSTER, reason: `page ${i} is out of order` };
+      roster.push(m);
+    }
+  }
+  if (roster.length > MAX_ROSTER || memberListProblem(roster)) return { status: RosterStatus.BAD_ROSTER, reason: 'not a roster' };
+  if (!sameBytes(rosterHash(roster), hash)) return { status: RosterStatus.BAD_ROSTER, reason: 'the pages do not hash to the roster the join envelope names' };
+  const me = roster.find((m) => casefold(m.account) === casefold(options.recipient.account));
+  if (!me || me.fingerprint !== options.recipient.fingerprint) return { status: RosterStatus.NOT_LISTED };
+  return { status: RosterStatus.OK, roster };
+}
+
+/** What a reassembled `{`-data from keybot is: an epoch notice or a roster page (by its `t`, unchecked). */
+export function signedJsonKind(data: Uint8Array): 'epoch' | 'roster' | undefined {
+  const parts = isEpochNotice(data) ? splitSigned(data) : undefined;
+  const t = parts ? parseJson(parts.json)?.t : undefined;
+  return t === 'epoch' || t === 'roster' ? t : undefined;
 }
 
 // ---- epoch notice -------------------------------------------------------------------------

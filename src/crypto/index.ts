@@ -102,8 +102,15 @@ export {
   ENVELOPE_V3,
   KEY_LINE_PREFIX,
   MAX_NOTICE_OPS,
+  MAX_ROSTER_PAGES,
   MEMBER_KEY_BYTES,
+  ROSTER_PAGE_BYTES,
+  RosterStatus,
   advanceRoster,
+  assembleRoster,
+  signRosterPages,
+  signedJsonKind,
+  verifyRosterPage,
   generateMemberKey,
   isEpochNotice,
   openJoinEnvelope,
@@ -116,6 +123,7 @@ export {
   type EpochNotice,
   type JoinPayload,
   type RosterChange,
+  type RosterPage,
 } from './envelope-v3.js';
 export {
   KEY_PROOF_NONCE_BYTES,

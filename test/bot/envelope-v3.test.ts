@@ -60,3 +60,51 @@ describe('src/bot envelope version 3 (real daemon, real keybot, SealClient compa
     expect(await atAlice).to.include({ from: 'bob', text: 'reading on', epoch: e3 });
   });
 });
+
+describe('src/bot envelope version 3 with the roster in pages (real daemon, real keybot, SealClient companions)', function () {
+  this.timeout(60_000);
+  let t: TestDaemon;
+  let bot: Keybot;
+  const users: Record<string, TestUser> = {};
+  const clients: SealClient[] = [];
+
+  before(async () => {
+    t = await startTestDaemon();
+    for (const n of ['alice', 'bob', 'carol', 'dave', 'erin']) users[n] = await t.addUser(n);
+    // Every roster in pages, as a room past ~140 members has it.
+    bot = await startKeybot(testKeybotOptions(t, { tuning: { inlineRosterBytes: 0 } }));
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
+    await bot?.close();
+    await t?.stop();
+  });
+
+  const connect = async (name: string): Promise<SealClient> => {
+    const c = await companion({ ...loginAs(t, users[name]!), keybotFingerprint: bot.fingerprint, reconnect: false });
+    clients.push(c);
+    return c;
+  };
+
+  it('keys a room whose roster comes in pages: at its opening (pages to the room), to one joiner (pages to them alone), and at a login', async () => {
+    const [alice, bob, carol, dave, erin] = await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin'].map(connect));
+    const room = roomIn(await alice!.invite(['bob', 'carol', 'dave']));
+    const four = ['alice', 'bob', 'carol', 'dave'];
+    const e1 = await until(() => sameEpoch([alice!, bob!, carol!, dave!], room, four), `${room} opened with paged rosters`);
+    // One joiner of five: the others follow by the notice; erin's join envelope names pages sent to her.
+    expect(await alice!.inviteTo(room, ['erin'])).to.include(`added erin to ${room}`);
+    const five = [...four, 'erin'];
+    const e2 = await until(() => sameEpoch([alice!, bob!, carol!, dave!, erin!], room, five, e1), `erin keyed in ${room}`);
+    const atAlice = next(alice!, 'message', (m) => m.room === room && m.from === 'erin');
+    await erin!.send(room, 'paged in');
+    expect(await atAlice).to.include({ from: 'erin', text: 'paged in', epoch: e2 });
+    // bob's companion goes and comes back: keybot re-sends the current epoch's join envelope and its pages at login.
+    await bob!.quit();
+    await until(() => t.daemon.server.findClient('bob') === undefined, 'bob offline');
+    const back = await connect('bob');
+    await until(() => back.crypto?.roomInfo(room)?.hasKey === true && back.crypto.roomInfo(room)!.members.length === 5 ? true : undefined, `bob back in ${room}`);
+    const atBob = next(back, 'message', (m) => m.room === room && m.from === 'carol');
+    await carol!.send(room, 'welcome back');
+    expect(await atBob).to.include({ from: 'carol', text: 'welcome back' });
+  });
+});

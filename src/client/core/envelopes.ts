@@ -10,19 +10,26 @@ import {
   PartStatus,
   PartsReassembler,
   RoomOpStatus,
+  RosterStatus,
   advanceRoster,
+  assembleRoster,
   isEpochNotice,
   isNewerEpoch,
   openEnvelope,
   openJoinEnvelope,
   parsePart,
   peekKeyLine,
+  signedJsonKind,
   unwrapEpochKey,
   verifyEpochNotice,
+  verifyRosterPage,
+  MAX_ROSTER_PAGES,
   type EnvelopeMember,
+  type JoinPayload,
   type PublicKeyHandle,
   type ReassemblerOptions,
   type RosterChange,
+  type RosterPage,
 } from '../../crypto/index.js';
 import { casefold } from '../../protocol/names.js';
 import type { CompanionMemory } from './memory.js';
@@ -36,6 +43,11 @@ import type { EnvelopeRejectCode, EnvelopeRejectedResult, IncomingResult } from 
  * while away: the daemon keeps our mailbox up to its history.maxAgeDays, 30 by default).
  */
 export const READ_ONLY_MAX_AGE_MS = 366 * 86_400_000;
+
+/** How long roster pages wait for the join envelope that names them, and a paged join envelope for its pages. */
+export const ROSTER_PAGE_WAIT_MS = 60_000;
+/** Most roster pages held at once (two rosters at the most pages one may take). */
+const MAX_HELD_PAGES = 2 * MAX_ROSTER_PAGES;
 
 const ENVELOPE_CODES: Record<string, EnvelopeRejectCode> = {
   [EnvelopeStatus.MALFORMED]: 'malformed',
@@ -69,6 +81,9 @@ const ENVELOPE_REASONS: Record<EnvelopeRejectCode, string> = {
   'bad-roster': 'its roster does not follow from the one you hold and the operations it names',
 };
 
+/** An opened envelope with its whole roster. */
+type JoinData = { room: string; epoch: number; key: Uint8Array; members: EnvelopeMember[]; issuedAt: number; v3?: { memberKey: Uint8Array; ops: Uint8Array[] } };
+
 /** Install room keys from keybot's envelopes. */
 export class EnvelopeIntake {
   private keybotKey: PublicKeyHandle | undefined;
@@ -76,6 +91,14 @@ export class EnvelopeIntake {
   /** Complete envelopes waiting for keybot's key (bounded by maxPendingEnvelopes). */
   pendingEnvelopes: Array<{ from: string; data: Uint8Array; at: number }> = [];
   readonly envelopeParts: PartsReassembler;
+  /**
+   * Verified roster pages (keybot-signed, secret to nobody) by casefolded room and epoch, kept
+   * briefly for the paged join envelope that names them: they may come before it (keybot sends
+   * them first) or after it. Bounded by MAX_HELD_PAGES and ROSTER_PAGE_WAIT_MS.
+   */
+  private readonly rosterPages = new Map<string, { at: number; pages: RosterPage[]; data: Uint8Array[] }>();
+  /** Opened paged join envelopes waiting for their roster pages, by casefolded room (one each: a newer replaces it). */
+  private readonly pagedJoins = new Map<string, { from: string; payload: JoinPayload; at: number }>();
 
   constructor(
     private readonly c: EngineConfig,
@@ -99,6 +122,17 @@ export class EnvelopeIntake {
     this.envelopeParts.sweep({ now });
     const maxAge = this.c.envelopeMaxAgeMs ?? 15 * 60_000;
     this.pendingEnvelopes = this.pendingEnvelopes.filter((p) => now - p.at < maxAge);
+    for (const [k, e] of this.rosterPages) if (now - e.at >= ROSTER_PAGE_WAIT_MS) this.rosterPages.delete(k);
+    // A join envelope whose pages did not all come is never installed: its keys are wiped.
+    for (const [k, j] of this.pagedJoins) if (now - j.at >= ROSTER_PAGE_WAIT_MS) this.dropPagedJoin(k);
+  }
+
+  private dropPagedJoin(folded: string): void {
+    const j = this.pagedJoins.get(folded);
+    if (!j) return;
+    j.payload.key.fill(0);
+    j.payload.memberKey.fill(0);
+    this.pagedJoins.delete(folded);
   }
 
   /**
@@ -297,8 +331,61 @@ export class EnvelopeIntake {
     return undefined;
   }
 
+  /**
+   * A roster page (keybot's NOTICE to the room or to us; docs/PROTOCOL.md "Envelope version 3"):
+   * checked under the pinned keybot key, held for the join envelope that names it, and, if that
+   * envelope is waiting, joined to the others now.
+   */
+  private acceptPage(from: string, data: Uint8Array, now: number): IncomingResult {
+    const v = verifyRosterPage({ data, keybotKey: this.keybotKey! });
+    if (v.status !== EnvelopeStatus.OK || !v.page) {
+      const code = ENVELOPE_CODES[v.status] ?? 'malformed';
+      return this.rejected(from, code, `roster page: ${ENVELOPE_REASONS[code]}`);
+    }
+    const page = v.page;
+    const k = `${casefold(page.room)}\0${page.epoch}`;
+    const held = this.rosterPages.get(k) ?? { at: now, pages: [], data: [] };
+    // The same page twice (to the room and again to us after `key`) is one page.
+    if (held.data.some((d) => d.length === data.length && d.every((x, i) => x === data[i]))) return { kind: 'hidden' };
+    held.pages.push(page);
+    held.data.push(data);
+    this.rosterPages.set(k, held);
+    let total = 0;
+    for (const e of this.rosterPages.values()) total += e.pages.length;
+    for (const [key, e] of this.rosterPages) {
+      if (total <= MAX_HELD_PAGES) break;
+      if (key === k) continue;
+      total -= e.pages.length;
+      this.rosterPages.delete(key);
+    }
+    const j = this.pagedJoins.get(casefold(page.room));
+    return j && j.payload.epoch === page.epoch ? this.completePagedJoin(casefold(page.room), now) : { kind: 'hidden' };
+  }
+
+  /** A paged join envelope: install it if its pages are all here and make its roster exactly; refuse it if they cannot. */
+  private completePagedJoin(folded: string, now: number): IncomingResult {
+    const j = this.pagedJoins.get(folded)!;
+    const p = j.payload;
+    const ref = p.rosterPages!;
+    const k = `${folded}\0${p.epoch}`;
+    const r = assembleRoster({ pages: this.rosterPages.get(k)?.pages ?? [], room: p.room, epoch: p.epoch, hash: ref.hash, count: ref.count, recipient: p.recipient });
+    if (r.status === RosterStatus.INCOMPLETE) {
+      return { kind: 'held', what: 'envelope', from: j.from, room: p.room, epoch: p.epoch, reason: `waiting for the roster pages of epoch ${p.epoch} (${r.reason ?? ''})` };
+    }
+    this.pagedJoins.delete(folded);
+    this.rosterPages.delete(k);
+    if (r.status !== RosterStatus.OK || !r.roster) {
+      p.key.fill(0);
+      p.memberKey.fill(0);
+      const code: EnvelopeRejectCode = r.status === RosterStatus.NOT_LISTED ? 'wrong-recipient' : 'bad-roster';
+      const reason = `${ENVELOPE_REASONS[code]}: the roster pages of epoch ${p.epoch} of ${p.room} (${r.reason ?? r.status}). Nothing is installed from it`;
+      return { ...this.rejected(j.from, code, reason), room: p.room, epoch: p.epoch };
+    }
+    return this.acceptJoin(j.from, { room: p.room, epoch: p.epoch, key: p.key, members: r.roster, issuedAt: p.issuedAt, v3: { memberKey: p.memberKey, ops: p.ops } }, now);
+  }
+
   private async openEnvelopeData(from: string, data: Uint8Array, now: number): Promise<IncomingResult> {
-    if (isEpochNotice(data)) return this.acceptNotice(from, data, now);
+    if (isEpochNotice(data)) return signedJsonKind(data) === 'roster' ? this.acceptPage(from, data, now) : this.acceptNotice(from, data, now);
     // Rule 6 (15 minutes) guards what we SEND under. An older envelope (an epoch we missed, kept
     // in our mailbox while we were away) is still opened, up to READ_ONLY_MAX_AGE_MS, but it can
     // only ever be installed for reading (below).
@@ -311,9 +398,16 @@ export class EnvelopeIntake {
     // Version 3 (a join envelope) first; a version 1 or 2 payload is read the older way (the
     // transition), unless it is for a room we hold under version 3.
     const join = await openJoinEnvelope({ data, decryptionKey: this.c.privateKey, keybotKey: this.keybotKey!, expectedAccount: this.c.account, ...window });
-    let p: { room: string; epoch: number; key: Uint8Array; members: EnvelopeMember[]; issuedAt: number; v3?: { memberKey: Uint8Array; ops: Uint8Array[] } };
+    let p: JoinData;
     if (join.status === EnvelopeStatus.OK && join.payload) {
       const j = join.payload;
+      if (j.rosterPages) {
+        // A large room: the roster comes in pages this envelope names by hash; wait for them.
+        const folded = casefold(j.room);
+        this.dropPagedJoin(folded);
+        this.pagedJoins.set(folded, { from, payload: j, at: now });
+        return this.completePagedJoin(folded, now);
+      }
       p = { room: j.room, epoch: j.epoch, key: j.key, members: j.roster, issuedAt: j.issuedAt, v3: { memberKey: j.memberKey, ops: j.ops } };
     } else if (join.legacy !== undefined) {
       const res = await openEnvelope({ data, decryptionKey: this.c.privateKey, signerKey: this.keybotKey!, expectedAccount: this.c.account, ...window });
@@ -332,6 +426,12 @@ export class EnvelopeIntake {
       const code = ENVELOPE_CODES[join.status] ?? 'malformed';
       return this.rejected(from, code, ENVELOPE_REASONS[code] + (join.reason ? ` (${join.reason})` : ''));
     }
+    return this.acceptJoin(from, p, now);
+  }
+
+  /** A join envelope (or a version 1 or 2 one) with its roster: the epoch rules, the pins, the operations that explain it; then install. */
+  private acceptJoin(from: string, p: JoinData, now: number): IncomingResult {
+    const maxAge = this.c.envelopeMaxAgeMs ?? DEFAULT_ENVELOPE_MAX_AGE_MS;
     const stale = p.issuedAt < now - maxAge;
     const state = this.keys.state(p.room);
     // The floor is what an earlier connection installed (memory.ts): a replay after a reconnect or

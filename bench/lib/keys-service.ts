@@ -1,5 +1,6 @@
 /**
- * `npx tsx bench/keys-v3.ts` (BENCH_V3_SIZES=50,500,2000): what envelope version 3 costs keybot and
+ * `npm run bench:keys -- --service [--sizes 50,500,2000]` (bench/keys.ts runs this file in a
+ * process of its own; formerly bench/keys-v3.ts): what envelope version 3 costs keybot and
  * each member (docs/PROTOCOL.md "Envelope version 3"; figures in docs/PERFORMANCE.md, keys).
  *
  * keybot's key service (src/bot: epochs, delivery, invites, as shipped) runs in this process
@@ -16,14 +17,14 @@
  * per remaining member; the 500-member room opens with every member holding the key.
  */
 import { randomBytes } from 'node:crypto';
-import type { DirectoryRoom, DirectoryUser, Placement, UserDirectory } from '../src/bot/directory.js';
-import type { Transport } from '../src/bot/delivery.js';
-import { KeyService } from '../src/bot/service.js';
-import { RoomCryptoEngine } from '../src/client/index.js';
+import type { DirectoryRoom, DirectoryUser, Placement, UserDirectory } from '../../src/bot/directory.js';
+import type { Transport } from '../../src/bot/delivery.js';
+import { KeyService } from '../../src/bot/service.js';
+import { RoomCryptoEngine } from '../../src/client/index.js';
 import {
   MAX_OP_TARGETS, ROOM_OP_NONCE_BYTES, generateUserKey, rosterHash, signRoomOp, unlockPrivateKey, type PrivateKeyHandle,
-} from '../src/crypto/index.js';
-import { setLogLevel } from '../src/util/log.js';
+} from '../../src/crypto/index.js';
+import { setLogLevel } from '../../src/util/log.js';
 
 setLogLevel('warn');
 const SIZES = (process.env.BENCH_V3_SIZES ?? '50,500,2000').split(',').map(Number);
@@ -175,7 +176,7 @@ async function run(all: Member[], n: number): Promise<{ steps: Step[]; opened: n
 }
 
 const all = await makeMembers(Math.max(...SIZES));
-console.log(`# bench/keys-v3.ts: ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores (shared with other jobs)`);
+console.log(`# bench:keys --service (bench/lib/keys-service.ts): ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} cores (shared with other jobs)`);
 let failed = false;
 for (const n of SIZES) {
   const r = await run(all, n);
