@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Mutation scores per file and per folder from StrykerJS JSON reports (mutation-testing-report-schema),
-// as docs/SECURITY.md "Mutation testing" tabulates them. Several reports may be given (one per slice):
-// a file in a later report replaces the same file in an earlier one, so a re-run slice wins.
+// as docs/SECURITY.md "Mutation testing" tabulates them. Several reports may be given (one per slice,
+// oldest first): for a file whose code is the same, a later report's mutants replace the same mutants
+// of an earlier one (a re-run of some lines after new tests); for changed code the later file wins.
 //
 //   node scripts/mutation-scores.mjs reports/mutation/crypto-B.json reports/mutation/crypto-C.json
 //   node scripts/mutation-scores.mjs --survivors reports/mutation/crypto-B.json   # list what survived
@@ -32,7 +33,19 @@ for (const path of reports) {
     console.error(`mutation-scores: ${path} is not a Stryker JSON report (no "files")`);
     process.exit(1);
   }
-  for (const [name, file] of Object.entries(report.files)) files.set(name, file);
+  for (const [name, file] of Object.entries(report.files)) {
+    const earlier = files.get(name);
+    if (!earlier || earlier.source !== file.source) {
+      files.set(name, file);
+      continue;
+    }
+    // Same code: a re-run of some lines (--force --mutate file:lines) decides the mutants it ran.
+    const key = (m) => JSON.stringify([m.mutatorName, m.replacement, m.location]);
+    const rerun = new Map(file.mutants.map((m) => [key(m), m]));
+    const kept = earlier.mutants.map((m) => rerun.get(key(m)) ?? m);
+    const known = new Set(earlier.mutants.map(key));
+    files.set(name, { ...earlier, mutants: [...kept, ...file.mutants.filter((m) => !known.has(key(m)))] });
+  }
 }
 
 const COLUMNS = ['Killed', 'Timeout', 'Survived', 'NoCoverage', 'CompileError', 'RuntimeError', 'Ignored'];
