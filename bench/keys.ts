@@ -69,7 +69,7 @@ const { values: argv } = parseArgs({ options: { 'member-procs': { type: 'string'
 if (argv.service) {
   // The key service alone (keybot's src/bot in one process, a recording transport, members' cores
   // reading what they would receive): bench/lib/keys-service.ts, in a process of its own.
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib/keys-service.ts')], {
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib/keys-service.ts')], {
     stdio: 'inherit',
     env: { ...process.env, BENCH_V3_SIZES: argv.sizes ?? process.env.BENCH_V3_SIZES ?? '50,500,2000' },
   });

@@ -103,6 +103,9 @@ async function run(all: Member[], n: number): Promise<{ steps: Step[]; opened: n
   const steps: Step[] = [];
   const measure = async (what: string, act: () => Promise<void>, done: () => boolean): Promise<Step> => {
     const from = tx.lines.length;
+    // The bench's own heap (every line keybot wrote, every member's engine after the opening) is
+    // collected here, not inside keybot's measured work (run with --expose-gc; npm run bench:keys does).
+    (globalThis as { gc?: () => void }).gc?.();
     const c0 = cpuMs();
     await act();
     await until(done, what);
