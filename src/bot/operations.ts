@@ -34,6 +34,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  bytesEqual,
   EMPTY_ROSTER_HASH,
   FrameStatus,
   MAX_OP_TARGETS,
@@ -304,7 +305,7 @@ export class Operations {
     const id = Buffer.from(read.op.nonce).toString('base64');
     const proposal = this.proposals.get(id);
     const json = data.subarray(0, data.indexOf(0));
-    if (!proposal || casefold(proposal.requester) !== casefold(account) || !sameBytes(proposal.json, json)) {
+    if (!proposal || casefold(proposal.requester) !== casefold(account) || !bytesEqual(proposal.json, json)) {
       log.warn(`refused a signed operation from ${account}: it matches no proposal of mine (expired, used, or changed)`);
       const what = command === 'invite' ? 'an invite' : `a ${command}`;
       return refused(`it is not ${what} I proposed to you, or it was changed, expired or used already; ${command} again`);
@@ -400,8 +401,4 @@ function capTargets(available: Invitee[], refused: Refusal[]): Invitee[] {
     refused.push({ name: a.nick, reason: 'too_many', detail: `one invite adds at most ${MAX_OP_TARGETS} people` });
   }
   return available.slice(0, MAX_OP_TARGETS);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -24,7 +24,7 @@
  * Pure functions; keybot's and the member's keys come in as handles.
  */
 import { aesGcmOpen, aesGcmSeal, randomBytes, sha256, signRaw, verifyRaw } from './primitives.js';
-import { casefold, concatBytes, fromBase64, toBase64, utf8 } from './bytes.js';
+import { bytesEqual, casefold, concatBytes, fromBase64, toBase64, utf8 } from './bytes.js';
 import { EnvelopeStatus, isAccountName, isFingerprint, isRoomName, isU32, memberListProblem, type EnvelopeMember } from './envelope.js';
 import { privateState, publicState, type PrivateKeyHandle, type PublicKeyHandle } from './keys.js';
 import { ROOM_KEY_BYTES } from './message.js';
@@ -77,7 +77,6 @@ function parseJson(bytes: Uint8Array): Record<string, unknown> | undefined {
     return undefined;
   }
 }
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 // ---- join envelope ------------------------------------------------------------------------
 
@@ -370,7 +369,7 @@ export function assembleRoster(options: {
   const { room, epoch, hash, count } = options;
   const byIndex = new Map<number, RosterPage>();
   for (const p of options.pages) {
-    if (casefold(p.room) !== casefold(room) || p.epoch !== epoch || !sameBytes(p.hash, hash)) return { status: RosterStatus.FOREIGN_PAGE, reason: `a page of ${p.room} epoch ${p.epoch}` };
+    if (casefold(p.room) !== casefold(room) || p.epoch !== epoch || !bytesEqual(p.hash, hash)) return { status: RosterStatus.FOREIGN_PAGE, reason: `a page of ${p.room} epoch ${p.epoch}` };
     if (p.count !== count || byIndex.has(p.index)) return { status: RosterStatus.DUPLICATE_PAGE, reason: `page ${p.index}/${p.count}` };
     byIndex.set(p.index, p);
   }
@@ -385,7 +384,7 @@ export function assembleRoster(options: {
     }
   }
   if (roster.length > MAX_ROSTER || memberListProblem(roster)) return { status: RosterStatus.BAD_ROSTER, reason: 'not a roster' };
-  if (!sameBytes(rosterHash(roster), hash)) return { status: RosterStatus.BAD_ROSTER, reason: 'the pages do not hash to the roster the join envelope names' };
+  if (!bytesEqual(rosterHash(roster), hash)) return { status: RosterStatus.BAD_ROSTER, reason: 'the pages do not hash to the roster the join envelope names' };
   const me = roster.find((m) => casefold(m.account) === casefold(options.recipient.account));
   if (!me || me.fingerprint !== options.recipient.fingerprint) return { status: RosterStatus.NOT_LISTED };
   return { status: RosterStatus.OK, roster };
@@ -552,7 +551,7 @@ export function advanceRoster(options: { roster: readonly EnvelopeMember[]; noti
     roster = roster.filter((m) => !gone.has(casefold(m.account)));
     changes.push({ action: 'gone', targets: left });
   }
-  if (!sameBytes(rosterHash(roster), notice.roster)) return { status: RoomOpStatus.STALE_ROSTER, reason: "the announced roster is not the one the operations give" };
+  if (!bytesEqual(rosterHash(roster), notice.roster)) return { status: RoomOpStatus.STALE_ROSTER, reason: "the announced roster is not the one the operations give" };
   return { status: RoomOpStatus.OK, roster, changes };
 }
 

@@ -16,6 +16,8 @@ export { MAX_ARMORED_KEY_CHARS, inspectPublicKey, readPublicKey, type ReadPublic
 export { UnlockStatus, unlockPrivateKey, type UnlockResult } from './key-unlock.js';
 export { generateUserKey, type GenerateUserKeyOptions, type GeneratedUserKey } from './key-generate.js';
 export { sameSigningKey, type SigAlg, type SigningPublicKey } from './signing.js';
+/** Whether two byte strings are equal (length, then every byte, without stopping early). */
+export { bytesEqual } from './bytes.js';
 export {
   MAX_LINE_PAYLOAD,
   MAX_PARTS,

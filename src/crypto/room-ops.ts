@@ -13,7 +13,7 @@
  * Data on the wire: UTF-8 JSON, one NUL byte, the raw signature; sent to keybot as `SC1O` parts.
  * Pure functions: no I/O, no clock unless `now` is left out.
  */
-import { casefold, concatBytes, fromBase64, toBase64, utf8 } from './bytes.js';
+import { bytesEqual, casefold, concatBytes, fromBase64, toBase64, utf8 } from './bytes.js';
 import { isAccountName, isFingerprint, isRoomName, memberListProblem, type EnvelopeMember } from './envelope.js';
 import { privateState, type PrivateKeyHandle } from './keys.js';
 import { sha256, signRaw, verifyRaw } from './primitives.js';
@@ -200,7 +200,7 @@ function decodeRoomOp(json: Uint8Array): { status: RoomOpStatus; op?: RoomOp } {
   if (opProblem(op)) return { status: RoomOpStatus.MALFORMED };
   // Only the canonical encoding is accepted: one operation, one byte string, one signature.
   const again = encodeRoomOp(op);
-  if (again.length !== json.length || !again.every((b, i) => b === json[i])) return { status: RoomOpStatus.MALFORMED };
+  if (!bytesEqual(again, json)) return { status: RoomOpStatus.MALFORMED };
   return { status: RoomOpStatus.OK, op };
 }
 
@@ -316,7 +316,7 @@ export function applyRoomOp(options: {
   const { op, room, roster } = options;
   if (casefold(op.room) !== casefold(room)) return { status: RoomOpStatus.WRONG_ROOM, reason: `the operation is for ${op.room}` };
   const current = rosterHash(roster);
-  if (!bytesSame(current, op.roster)) return { status: RoomOpStatus.STALE_ROSTER, reason: 'the operation was made for another roster' };
+  if (!bytesEqual(current, op.roster)) return { status: RoomOpStatus.STALE_ROSTER, reason: 'the operation was made for another roster' };
   const byAccount = new Map(roster.map((m) => [casefold(m.account), m]));
   const actorKey = casefold(op.actor.account);
   const entriesFor = (): EnvelopeMember[] | string => {
@@ -368,6 +368,3 @@ export function applyRoomOp(options: {
   return { status: RoomOpStatus.OK, roster: sortedMembers(next) };
 }
 
-function bytesSame(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}

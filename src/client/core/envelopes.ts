@@ -13,6 +13,7 @@ import {
   RosterStatus,
   advanceRoster,
   assembleRoster,
+  bytesEqual,
   isEpochNotice,
   isNewerEpoch,
   openEnvelope,
@@ -346,7 +347,7 @@ export class EnvelopeIntake {
     const k = `${casefold(page.room)}\0${page.epoch}`;
     const held = this.rosterPages.get(k) ?? { at: now, pages: [], data: [] };
     // The same page twice (to the room and again to us after `key`) is one page.
-    if (held.data.some((d) => d.length === data.length && d.every((x, i) => x === data[i]))) return { kind: 'hidden' };
+    if (held.data.some((d) => bytesEqual(d, data))) return { kind: 'hidden' };
     held.pages.push(page);
     held.data.push(data);
     this.rosterPages.set(k, held);

@@ -29,6 +29,7 @@ import {
   EMPTY_ROSTER_HASH,
   FrameStatus,
   applyRoomOp,
+  bytesEqual,
   PartStatus,
   PartsReassembler,
   RoomOpStatus,
@@ -171,13 +172,13 @@ export class RoomOperations {
     const members = op.action === 'create' ? undefined : roster(op.room);
     if (op.action === 'create') {
       if (!isSealchatRoomName(op.room) || roster(op.room) !== undefined) return refuse('it is not a new room');
-      if (!same(op.roster, EMPTY_ROSTER_HASH)) return refuse('a new room starts with nobody in it');
+      if (!bytesEqual(op.roster, EMPTY_ROSTER_HASH)) return refuse('a new room starts with nobody in it');
     } else if (!members) {
       // Leaving takes nobody in and nobody else out: signed without a roster to check (see the file comment).
       if (op.action !== 'leave') return refuse(`you hold no key for ${op.room}`);
     } else {
       const ours = rosterHash(members);
-      if (!same(op.roster, ours)) return refuse(`it is for another membership of ${op.room} than the one you hold (the room changed; ${kind} again)`);
+      if (!bytesEqual(op.roster, ours)) return refuse(`it is for another membership of ${op.room} than the one you hold (the room changed; ${kind} again)`);
       if (op.action === 'remove') {
         // Every target a member of the roster we hold, under the fingerprint named (applyRoomOp: BAD_TARGET).
         const applied = applyRoomOp({ op, room: op.room, roster: members });
@@ -201,7 +202,7 @@ export class RoomOperations {
    */
   relayedData(room: string, data: Uint8Array, now: number): void {
     const f = casefold(room);
-    const list = (this.relayed.get(f) ?? []).filter((x) => now - x.at < RELAYED_TTL_MS && !same(x.data, data));
+    const list = (this.relayed.get(f) ?? []).filter((x) => now - x.at < RELAYED_TTL_MS && !bytesEqual(x.data, data));
     list.push({ data, at: now });
     this.relayed.set(f, list.slice(-MAX_RELAYED_PER_ROOM));
   }
@@ -315,16 +316,16 @@ export class RoomOperations {
     const op = v.op;
     const recent = now - op.issuedAt <= RELAYED_TTL_MS;
     if (op.action === 'create') {
-      if (!same(op.roster, EMPTY_ROSTER_HASH)) return undefined;
+      if (!bytesEqual(op.roster, EMPTY_ROSTER_HASH)) return undefined;
       if (!previous) return recent ? op : undefined;
       return { ...op, pending: true };
     }
     // A departure is shown only when made for exactly the roster we held (fewer readers needs no
     // signature, so nothing depends on it but what the user reads).
-    if (op.action === 'leave' || op.action === 'remove') return previous && same(op.roster, rosterHash(previous)) && recent ? op : undefined;
+    if (op.action === 'leave' || op.action === 'remove') return previous && bytesEqual(op.roster, rosterHash(previous)) && recent ? op : undefined;
     if (op.action !== 'add') return undefined;
     if (!previous) return recent ? op : undefined;
-    if (same(op.roster, rosterHash(previous)) && recent) return op;
+    if (bytesEqual(op.roster, rosterHash(previous)) && recent) return op;
     return { ...op, pending: true };
   }
 
@@ -342,8 +343,4 @@ function ago(ms: number): string {
   if (s < 7200) return `${Math.round(s / 60)} min`;
   if (s < 172_800) return `${Math.round(s / 3600)} h`;
   return `${Math.round(s / 86_400)} days`;
-}
-
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
