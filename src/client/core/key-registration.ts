@@ -18,10 +18,9 @@ export const NONCE_LINE = /^register: nonce ([A-Za-z0-9+/=]+) network (\S+) acco
 /** How long after `register` keybot's nonce is answered (keybot's own nonces live 60 s). */
 export const REGISTER_WAIT_MS = 60_000;
 
-/** The registration lines to send after keybot's nonce line, or why not. */
-export function registrationLines(o: {
-  /** keybot's reply lines (the nonce line among them). */
-  reply: readonly string[];
+/** The registration lines that answer keybot's nonce line (a {@link NONCE_LINE} match), or why not. */
+function registrationLines(o: {
+  line: RegExpExecArray;
   /** The network name our own server announces (ISUPPORT NETWORK). */
   network: string;
   account: string;
@@ -29,9 +28,7 @@ export function registrationLines(o: {
   /** The key registered so far, to sign the change (then no cool-down). */
   oldKey?: PrivateKeyHandle;
 }): { lines: string[] } | { refused: string } {
-  const line = o.reply.map((l) => NONCE_LINE.exec(l)).find((m) => m !== null);
-  if (!line) return { refused: `keybot did not offer a nonce: ${o.reply.join(' / ') || 'no answer'}` };
-  const [, b64, network, account] = line;
+  const [, b64, network, account] = o.line;
   if (o.network === '') return { refused: `the server did not announce its network name (ISUPPORT NETWORK), so keybot's (${network}) cannot be checked` };
   if (network !== o.network) return { refused: `keybot is on network ${network}, our server says ${o.network}` };
   if (casefold(account!) !== casefold(o.account)) return { refused: `keybot sees us as account ${account}, we logged in as ${o.account}` };
@@ -85,7 +82,7 @@ export class KeyRegistration {
     this.askedAt = undefined;
     this.oldKey = undefined;
     if (!asked) return { kind: 'unasked' };
-    const r = registrationLines({ reply: [text.trim()], network, account: this.account, key: this.key, ...(oldKey ? { oldKey } : {}) });
+    const r = registrationLines({ line: m, network, account: this.account, key: this.key, ...(oldKey ? { oldKey } : {}) });
     if ('refused' in r) return { kind: 'refused', reason: r.refused };
     return { kind: 'answer', lines: r.lines, fingerprint: this.key.fingerprint, network: m[2]! };
   }

@@ -25,7 +25,6 @@ import { Outbox, type OutboxOptions, type SubmitResult } from './outbox.js';
 import { SerialQueue } from './queue.js';
 import type { IncomingLine, IncomingResult, RoomCryptoEngineOptions, RoomInfo, TextCommand } from './types.js';
 
-/** The one options type of a companion: who, where, keybot's key, and tuning. */
 /**
  * keybot's answers to someone it does not count as logged in (src/bot/commands.ts, and
  * network/registration.ts where keybot keeps the accounts): with a keybot password, the
@@ -38,6 +37,7 @@ const RELOGIN_MS = 30_000;
 /** STATUSMSG prefixes a channel target may carry (ISUPPORT STATUSMSG; sealchat's daemon offers @ and +). */
 const STATUSMSG_PREFIX = /^[@%+~&]+/;
 
+/** The one options type of a companion: who, where, keybot's key, and tuning. */
 export interface CompanionSessionOptions extends KeybotOptions {
   /** Our account (= nick on sealchat). */
   account: string;
