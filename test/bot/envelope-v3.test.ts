@@ -6,36 +6,13 @@
  * follow the next epoch by its notice and their key line like everyone else.
  */
 import { expect } from 'chai';
-import { startKeybot, type Keybot } from '../../src/bot/main.js';
-import type { SealClient } from '../../src/client/client.js';
-import { startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
-import { loginAs, testKeybotOptions } from '../helpers/keybot.js';
 import { next } from '../client/helpers.js';
-import { companion, roomIn, sameEpoch, until } from '../faults/helpers.js';
+import { roomIn, sameEpoch, until, withKeybot } from '../faults/helpers.js';
 
 describe('src/bot envelope version 3 (real daemon, real keybot, SealClient companions)', function () {
   this.timeout(60_000);
-  let t: TestDaemon;
-  let bot: Keybot;
-  const users: Record<string, TestUser> = {};
-  const clients: SealClient[] = [];
-
-  before(async () => {
-    t = await startTestDaemon();
-    for (const n of ['alice', 'bob', 'carol']) users[n] = await t.addUser(n);
-    bot = await startKeybot(testKeybotOptions(t));
-  });
-  after(async () => {
-    await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
-    await bot?.close();
-    await t?.stop();
-  });
-
-  const connect = async (name: string): Promise<SealClient> => {
-    const c = await companion({ ...loginAs(t, users[name]!), keybotFingerprint: bot.fingerprint, reconnect: false });
-    clients.push(c);
-    return c;
-  };
+  const w = withKeybot(['alice', 'bob', 'carol']);
+  const { connect } = w;
 
   it('a member offline while an epoch passed gets a join envelope at login and reads on, then follows the next notice', async () => {
     const [alice, bob, carol] = await Promise.all([connect('alice'), connect('bob'), connect('carol')]);
@@ -43,7 +20,7 @@ describe('src/bot envelope version 3 (real daemon, real keybot, SealClient compa
     const e1 = await until(() => sameEpoch([alice, bob], room, ['alice', 'bob']), `one epoch of ${room}`);
     // bob goes offline (his companion is gone); alice adds carol: an epoch bob cannot follow by its notice.
     await bob.quit();
-    await until(() => t.daemon.server.findClient('bob') === undefined, 'bob offline');
+    await until(() => w.t.daemon.server.findClient('bob') === undefined, 'bob offline');
     expect(await alice.inviteTo(room, ['carol'])).to.include(`added carol to ${room}`);
     const e2 = await until(() => sameEpoch([alice, carol], room, ['alice', 'bob', 'carol'], e1), `an epoch of ${room} with carol`);
     // bob logs in again (a new companion, nothing held): the daemon puts him back; keybot's join envelope keys him.
@@ -63,28 +40,9 @@ describe('src/bot envelope version 3 (real daemon, real keybot, SealClient compa
 
 describe('src/bot envelope version 3 with the roster in pages (real daemon, real keybot, SealClient companions)', function () {
   this.timeout(60_000);
-  let t: TestDaemon;
-  let bot: Keybot;
-  const users: Record<string, TestUser> = {};
-  const clients: SealClient[] = [];
-
-  before(async () => {
-    t = await startTestDaemon();
-    for (const n of ['alice', 'bob', 'carol', 'dave', 'erin']) users[n] = await t.addUser(n);
     // Every roster in pages, as a room past ~140 members has it.
-    bot = await startKeybot(testKeybotOptions(t, { tuning: { inlineRosterBytes: 0 } }));
-  });
-  after(async () => {
-    await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
-    await bot?.close();
-    await t?.stop();
-  });
-
-  const connect = async (name: string): Promise<SealClient> => {
-    const c = await companion({ ...loginAs(t, users[name]!), keybotFingerprint: bot.fingerprint, reconnect: false });
-    clients.push(c);
-    return c;
-  };
+  const w = withKeybot(['alice', 'bob', 'carol', 'dave', 'erin'], { tuning: { inlineRosterBytes: 0 } });
+  const { connect } = w;
 
   it('keys a room whose roster comes in pages: at its opening (pages to the room), to one joiner (pages to them alone), and at a login', async () => {
     const [alice, bob, carol, dave, erin] = await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin'].map(connect));
@@ -100,7 +58,7 @@ describe('src/bot envelope version 3 with the roster in pages (real daemon, real
     expect(await atAlice).to.include({ from: 'erin', text: 'paged in', epoch: e2 });
     // bob's companion goes and comes back: keybot re-sends the current epoch's join envelope and its pages at login.
     await bob!.quit();
-    await until(() => t.daemon.server.findClient('bob') === undefined, 'bob offline');
+    await until(() => w.t.daemon.server.findClient('bob') === undefined, 'bob offline');
     const back = await connect('bob');
     await until(() => back.crypto?.roomInfo(room)?.hasKey === true && back.crypto.roomInfo(room)!.members.length === 5 ? true : undefined, `bob back in ${room}`);
     const atBob = next(back, 'message', (m) => m.room === room && m.from === 'carol');

@@ -7,36 +7,14 @@
  * neither from the daemon (membership intervals) nor with the keys they hold.
  */
 import { expect } from 'chai';
-import { startKeybot, type Keybot } from '../../src/bot/main.js';
-import type { SealClient } from '../../src/client/client.js';
-import { RawClient, startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
-import { loginAs, testKeybotOptions } from '../helpers/keybot.js';
+import { RawClient } from '../helpers/daemon.js';
 import { next } from '../client/helpers.js';
-import { companion, roomIn, sameEpoch, until } from '../faults/helpers.js';
+import { roomIn, sameEpoch, until, withKeybot } from '../faults/helpers.js';
 
 describe('e2e: an offline invitee joins at her login (real keybot, SealClient companions)', function () {
   this.timeout(60_000);
-  let t: TestDaemon;
-  let bot: Keybot;
-  const users: Record<string, TestUser> = {};
-  const clients: SealClient[] = [];
-
-  before(async () => {
-    t = await startTestDaemon();
-    for (const n of ['alice', 'bob', 'carol', 'dave', 'erin']) users[n] = await t.addUser(n);
-    bot = await startKeybot(testKeybotOptions(t));
-  });
-  after(async () => {
-    await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
-    await bot?.close();
-    await t?.stop();
-  });
-
-  const connect = async (name: string): Promise<SealClient> => {
-    const c = await companion({ ...loginAs(t, users[name]!), keybotFingerprint: bot.fingerprint, reconnect: false });
-    clients.push(c);
-    return c;
-  };
+  const w = withKeybot(['alice', 'bob', 'carol', 'dave', 'erin']);
+  const { connect } = w;
 
   it('alice invites the offline carol: she is pending, gets no key, and at her login every companion takes the epoch that adds her', async () => {
     const [alice, bob] = await Promise.all([connect('alice'), connect('bob')]);
@@ -57,9 +35,9 @@ describe('e2e: an offline invitee joins at her login (real keybot, SealClient co
 
   /** A second session of `name`'s account, by hand: what the daemon serves that account from a room's history. */
   const historyOf = async (name: string, room: string): Promise<{ lines: string[]; fail?: string }> => {
-    const raw = await RawClient.connect(t.port);
+    const raw = await RawClient.connect(w.t.port);
     try {
-      raw.send('CAP LS 302', 'CAP REQ :draft/chathistory batch server-time message-tags', 'CAP END', `PASS ${users[name]!.password}`, `NICK ${name}`, `USER ${name} 0 * :${name}`);
+      raw.send('CAP LS 302', 'CAP REQ :draft/chathistory batch server-time message-tags', 'CAP END', `PASS ${w.users[name]!.password}`, `NICK ${name}`, `USER ${name} 0 * :${name}`);
       await raw.waitLine(/ 001 /);
       const from = raw.lines.length;
       raw.send(`CHATHISTORY LATEST ${room} * 100`, 'PING :history-done');
@@ -104,7 +82,7 @@ describe('e2e: an offline invitee joins at her login (real keybot, SealClient co
   });
 
   it('dave, who left, can neither fetch what is said after nor open it with the keys he kept', async () => {
-    const [alice, bob, dave] = [clients.find((c) => c.nick === 'alice')!, await connect('bob'), clients.find((c) => c.nick === 'dave')!];
+    const [alice, bob, dave] = [w.clients.find((c) => c.nick === 'alice')!, await connect('bob'), w.clients.find((c) => c.nick === 'dave')!];
     const room = roomIn(await alice.invite(['bob', 'dave']));
     const e1 = await until(() => sameEpoch([alice, bob, dave], room, ['alice', 'bob', 'dave']), `one epoch of ${room}`);
     await dave.leave(room);

@@ -5,10 +5,12 @@
  * deadlines.
  */
 import type { ChildProcess } from 'node:child_process';
+import { startKeybot, type Keybot, type KeybotOptions } from '../../src/bot/main.js';
 import { SealClient, type SealConnectOptions } from '../../src/client/client.js';
 import { startDaemon, type Daemon } from '../../src/ircd/daemon.js';
 import { spawnSealchatd } from '../helpers/child.js';
-import type { TestDaemon } from '../helpers/daemon.js';
+import { startTestDaemon, type TestDaemon, type TestUser } from '../helpers/daemon.js';
+import { loginAs, testKeybotOptions } from '../helpers/keybot.js';
 import { ROOM_RE, until as pollUntil } from '../helpers/poll.js';
 
 export { ROOM_RE, sleep } from '../helpers/poll.js';
@@ -106,6 +108,43 @@ export async function companion(
   const r = await c.connect({ host: '127.0.0.1', knownKeybotsFile: false, timeoutMs: 8000, ...over });
   if (r.keybot.status !== 'pinned') throw new Error(`${over.nick}: keybot's key is not pinned: ${JSON.stringify(r.keybot)}`);
   return c;
+}
+
+/** A test daemon with keybot and some users, for one describe block (see {@link withKeybot}). */
+export interface KeybotWorld {
+  t: TestDaemon;
+  bot: Keybot;
+  users: Record<string, TestUser>;
+  /** The companions `connect` made, in order. */
+  clients: SealClient[];
+  /** A SealClient companion logged in as `name` (not reconnecting), quit after the block. */
+  connect(name: string): Promise<SealClient>;
+}
+
+/**
+ * Start a test daemon with `names` as users and keybot (`keybot` adds or replaces its options)
+ * before the surrounding describe block's tests, and stop them and every companion after it.
+ * The fields are set once the block's `before` has run.
+ */
+export function withKeybot(names: string[], keybot: Partial<KeybotOptions> = {}): KeybotWorld {
+  const clients: SealClient[] = [];
+  const w = { users: {}, clients } as unknown as KeybotWorld;
+  w.connect = async (name) => {
+    const c = await companion({ ...loginAs(w.t, w.users[name]!), keybotFingerprint: w.bot.fingerprint, reconnect: false });
+    clients.push(c);
+    return c;
+  };
+  before(async () => {
+    w.t = await startTestDaemon();
+    for (const n of names) w.users[n] = await w.t.addUser(n);
+    w.bot = await startKeybot(testKeybotOptions(w.t, keybot));
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
+    await w.bot?.close();
+    await w.t?.stop();
+  });
+  return w;
 }
 
 /** The room named in keybot's reply lines. */
