@@ -46,24 +46,17 @@ export class Relay {
 
   /** The line (CRLF included) for a recipient whose tag caps are `mask`. */
   lineFor(mask: number): string {
-    if (mask === 0 || !this.tagsApply(mask)) return this.body;
-    return this.variant(mask);
+    return mask === 0 ? this.body : this.variant(mask);
   }
 
   /** UTF-8 byte length of lineFor(mask). */
   lengthFor(mask: number): number {
-    if (mask === 0 || !this.tagsApply(mask)) return this.bodyBytes;
+    if (mask === 0) return this.bodyBytes;
     this.variant(mask);
     return this.variantLengths![mask]!;
   }
 
-  /** Whether any tag is sent to a recipient with `mask` (otherwise the plain line, as serializeTags of nothing gives). */
-  private tagsApply(mask: number): boolean {
-    return (mask & TAG_SERVER_TIME) !== 0
-      || ((mask & TAG_ACCOUNT) !== 0 && Boolean(this.account))
-      || ((mask & TAG_MESSAGE_TAGS) !== 0 && (Boolean(this.clientTags?.size) || Boolean(this.msgid)));
-  }
-
+  /** The line for `mask`, built once per message and mask (the plain line when no tag applies to it). */
   private variant(mask: number): string {
     const cached = this.variants?.[mask];
     if (cached !== undefined) return cached;
@@ -74,8 +67,9 @@ export class Relay {
       if (this.clientTags) for (const [k, v] of this.clientTags) tags.set(k, v);
       if (this.msgid) tags.set('msgid', this.msgid);
     }
+    // No tag applies (serializeTags of nothing is ''): the plain line, shared.
     const tagText = serializeTags(tags);
-    const line = tagText + this.body;
+    const line = tagText === '' ? this.body : tagText + this.body;
     (this.variants ??= new Array<string | undefined>(8))[mask] = line;
     (this.variantLengths ??= new Array<number>(8).fill(0))[mask] = Buffer.byteLength(tagText) + this.bodyBytes;
     return line;
