@@ -10,9 +10,9 @@ import path from 'node:path';
 import { UnlockStatus, unlockPrivateKey, type PrivateKeyHandle } from '../crypto/index.js';
 import { isValidAccountName } from '../protocol/names.js';
 import { UsageError, promptHidden } from './util.js';
-import { PASSWORD, obtainSecret, secretSource } from './secrets.js';
+import { keybotAccount } from './secrets.js';
 import { unlockFailure } from '../client/identity.js';
-import { keybotPasswordProblem, sealchatHome } from '../client/index.js';
+import { sealchatHome } from '../client/index.js';
 import { normalizeFingerprint } from '../protocol/fingerprint.js';
 import { startAgent, type Agent } from '../client/agent/server.js';
 
@@ -65,6 +65,16 @@ async function passphraseFor(values: Record<string, string | boolean | undefined
   return promptHidden(`Passphrase for ${keyFile}: `);
 }
 
+/** What the shared option code throws (src/cli/secrets.ts), as the agent reports it: a usage error exits 2, a refusal 1. */
+async function asStartError<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof AgentStartError) throw e;
+    throw new AgentStartError((e as Error).message, e instanceof UsageError ? 2 : 1);
+  }
+}
+
 /** Read and unlock the key; asks for a passphrase only if the key has one. */
 async function unlock(values: Record<string, string | boolean | undefined>, keyFile: string): Promise<PrivateKeyHandle> {
   let armored: string;
@@ -112,23 +122,10 @@ export async function runAgent(values: Record<string, string | boolean | undefin
     }
     const keyFile = opt(values, 'key') ?? defaultKeyFile(account);
     const socketPath = path.resolve(opt(values, 'socket') ?? defaultSocketPath(account));
-    const own = values['keybot-account'] === true;
-    if (!own && (opt(values, 'password-file') !== undefined || opt(values, 'password-env') !== undefined)) {
-      throw new AgentStartError('--password-file and --password-env are for --keybot-account (your IRC client gives the server password)', 2);
-    }
+    const keybotLogin = await asStartError(async () => keybotAccount(values));
     const privateKey = await unlock(values, keyFile);
     // A network without services (ngIRCd): every plugin connection logs in to keybot (never logged, never shown).
-    let keybotPassword: string | undefined;
-    if (own) {
-      try {
-        keybotPassword = await obtainSecret(secretSource(values, PASSWORD), PASSWORD, `keybot password for ${account}: `);
-        const bad = keybotPasswordProblem(keybotPassword);
-        if (bad !== undefined) throw new AgentStartError(bad);
-      } catch (e) {
-        if (e instanceof AgentStartError) throw e;
-        throw new AgentStartError((e as Error).message, e instanceof UsageError ? 2 : 1);
-      }
-    }
+    const keybotPassword = keybotLogin ? await asStartError(() => keybotLogin(`keybot password for ${account}: `)) : undefined;
     agent = await startAgent({
       account,
       privateKey,

@@ -6,10 +6,10 @@ import { createLogger } from '../util/log.js';
 import { LocalProxy } from '../client/proxy/proxy.js';
 import { isLoopback } from '../protocol/address.js';
 import { formatFingerprint, normalizeFingerprint } from '../protocol/fingerprint.js';
-import { KnownServers, keybotPasswordProblem, knownServersFileFor } from '../client/index.js';
+import { KnownServers, knownServersFileFor } from '../client/index.js';
 import { parseHostPort, serverCertificateNote, tlsOptions } from './format.js';
 import { defaultKeyFile, type Values } from './keygen.js';
-import { PASSPHRASE, PASSWORD, obtainSecret, secretSource, unlockKeyFile } from './secrets.js';
+import { PASSPHRASE, keybotAccount, secretSource, unlockKeyFile } from './secrets.js';
 
 const DEFAULT_LISTEN = '127.0.0.1:6680';
 
@@ -37,17 +37,12 @@ export async function runProxy(values: Values, _args: string[], out: NodeJS.Writ
   }
   const keybotPublicKey = typeof values['keybot-key'] === 'string' ? await readSmallTextFile(values['keybot-key']) : undefined;
 
-  const own = values['keybot-account'] === true;
-  if (own && user === undefined) throw new UsageError('--keybot-account needs --user NAME (the keybot account every connection logs in to)');
-  if (!own && (values['password-file'] !== undefined || values['password-env'] !== undefined)) {
-    throw new UsageError('--password-file and --password-env are for --keybot-account (your IRC client gives the server password)');
-  }
+  const keybotLogin = keybotAccount(values);
+  if (keybotLogin && user === undefined) throw new UsageError('--keybot-account needs --user NAME (the keybot account every connection logs in to)');
   const serversFile = knownServersFileFor(undefined);
   const privateKey = await unlockKeyFile(keyFile, secretSource(values, PASSPHRASE));
   // A network without services (ngIRCd): every connection logs in to keybot (never logged, never shown).
-  const keybotPassword = own ? await obtainSecret(secretSource(values, PASSWORD), PASSWORD, `keybot password for ${user} on ${server.host}:${server.port}: `) : undefined;
-  const badPassword = keybotPassword !== undefined ? keybotPasswordProblem(keybotPassword) : undefined;
-  if (badPassword !== undefined) throw new CliError(badPassword);
+  const keybotPassword = await keybotLogin?.(`keybot password for ${user} on ${server.host}:${server.port}: `);
   const log = createLogger('proxy');
   let proxy: LocalProxy;
   try {

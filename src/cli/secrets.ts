@@ -5,6 +5,7 @@
  * A secret is never taken from the command line itself (it would show in `ps` and the shell
  * history). Files and variables are for scripts and tests; people get a prompt.
  */
+import { keybotPasswordProblem } from '../client/index.js';
 import { UnlockStatus, unlockPrivateKey, type PrivateKeyHandle } from '../crypto/index.js';
 import { CliError, UsageError, promptHidden, readSmallTextFile } from './util.js';
 
@@ -35,6 +36,26 @@ export function secretSource(values: Record<string, unknown>, kind: SecretKind):
   return {
     ...(typeof file === 'string' ? { file } : {}),
     ...(typeof env === 'string' ? { env } : {}),
+  };
+}
+
+/**
+ * `--keybot-account` (a network without services, where keybot keeps the accounts: docs/NETWORKS.md):
+ * undefined without it, and then --password-file/--password-env are a usage error (the user's IRC
+ * client gives the server password); with it, how to obtain the keybot password when the command
+ * is ready to ask (a prompt, or the file or variable), refused if keybot could not read it as one word.
+ */
+export function keybotAccount(values: Record<string, unknown>): ((prompt: string) => Promise<string>) | undefined {
+  const source = secretSource(values, PASSWORD);
+  if (values['keybot-account'] !== true) {
+    if (hasSecret(source)) throw new UsageError('--password-file and --password-env are for --keybot-account (your IRC client gives the server password)');
+    return undefined;
+  }
+  return async (prompt) => {
+    const password = await obtainSecret(source, PASSWORD, prompt);
+    const bad = keybotPasswordProblem(password);
+    if (bad !== undefined) throw new CliError(bad);
+    return password;
   };
 }
 
