@@ -169,7 +169,9 @@ async function run(all: Member[], n: number): Promise<{ steps: Step[]; opened: n
       if (e.roomInfo(ROOM)?.epoch === room().current!.epoch) holding++;
     }
   }
-  // One member leaves.
+  // One member leaves. The opening's recorded lines (hundreds of MiB at 2,000 members) are counted:
+  // let them go, so that collecting them is not counted as keybot's work on the departure.
+  tx.lines.length = 0;
   // The last member still in the room (invitees past a limit were evicted).
   const leaver = members.filter((m) => room().members.has(m.name)).at(-1)!;
   const before = room().current!.epoch;
