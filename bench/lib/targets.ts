@@ -4,7 +4,6 @@
  * installed, InspIRCd and ngircd with throw-away configs. All run on 127.0.0.1 in a temporary
  * directory and are stopped by stop().
  */
-import argon2 from 'argon2';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -13,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateUserKey } from '../../src/crypto/index.js';
-import { ARGON2_OPTIONS } from '../../src/ircd/accounts.js';
+import { hashPassword } from '../../src/util/password.js';
 import { ControlClient } from '../../src/protocol/control-client.js';
 import { CONTROL_SOCKET_NAME, STORE_FILE_NAME } from '../../src/protocol/files.js';
 import { openAccountStore, type AccountRecord } from '../../src/ircd/store/index.js';
@@ -97,7 +96,7 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sealchat-bench-'));
   const dataDir = path.join(dir, 'data');
   const storeUrl = `sqlite://${path.join(dataDir, STORE_FILE_NAME)}`;
-  const passwordHash = await argon2.hash(BENCH_PASSWORD, ARGON2_OPTIONS);
+  const passwordHash = await hashPassword(BENCH_PASSWORD);
   const key = await generateUserKey({ name: 'bench' });
   const store = await openAccountStore(storeUrl);
   try {

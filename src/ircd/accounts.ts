@@ -3,12 +3,11 @@
  * account records. Every change is validated in full before anything is written, so a failed
  * call leaves the store as it was.
  *
- * Passwords: argon2id at the OWASP Password Storage Cheat Sheet minimum (m=19 MiB, t=2, p=1).
+ * Passwords: argon2id (src/util/password.ts).
  * Hash jobs run on libuv's thread pool; a semaphore bounds how many run at once, so a login
  * flood queues instead of taking every pool thread (DNS, fs) and all memory.
  */
 
-import argon2 from 'argon2';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,16 +17,10 @@ import { casefold, isValidAccountName, KEYBOT_NICK } from '../protocol/names.js'
 import { KEYBOT_CREDENTIALS_FILE } from '../protocol/files.js';
 import type { AccountRecord, AccountStore } from './store/types.js';
 import { createLogger } from '../util/log.js';
+import { hashPassword as argon2Hash, needsRehash, verifyPassword } from '../util/password.js';
 import { KeyedMutex, Semaphore } from '../util/semaphore.js';
 
 const log = createLogger('accounts');
-
-export const ARGON2_OPTIONS = Object.freeze({
-  type: argon2.argon2id,
-  memoryCost: 19_456, // KiB
-  timeCost: 2,
-  parallelism: 1,
-});
 
 /**
  * Longest password accepted, in UTF-8 bytes: what one SASL PLAIN response carries (at most 1200
@@ -80,12 +73,12 @@ export class Accounts {
 
   /** Hash a password with the service's argon2id parameters (bounded concurrency). */
   hashPassword(password: string): Promise<string> {
-    return this.hashJobs.run(() => argon2.hash(password, ARGON2_OPTIONS));
+    return this.hashJobs.run(() => argon2Hash(password));
   }
 
   /** Check a password against any argon2 hash (server password, OPER); false on a malformed hash. */
   verifyPasswordHash(hash: string, password: string): Promise<boolean> {
-    return this.hashJobs.run(() => verifyArgon2(hash, password));
+    return this.hashJobs.run(() => verifyPassword(hash, password));
   }
 
   /**
@@ -101,7 +94,7 @@ export class Accounts {
     const hash = record?.passwordHash ?? (await this.getDummyHash());
     const ok = await this.verifyPasswordHash(hash, password);
     if (!record || !ok) return null;
-    if (argon2.needsRehash(record.passwordHash, ARGON2_OPTIONS)) this.rehashInBackground(record, password);
+    if (needsRehash(record.passwordHash)) this.rehashInBackground(record, password);
     return record;
   }
 
@@ -231,23 +224,10 @@ export class Accounts {
   }
 }
 
-/** Check a password against an argon2 hash without a service instance; false on a malformed hash. */
-export async function verifyPasswordHash(hash: string, password: string): Promise<boolean> {
-  return verifyArgon2(hash, password);
-}
-
 /** Hash a password the way the service does (for `sealchatd hash-password`). */
 export function hashPassword(password: string): Promise<string> {
   checkPassword(password);
-  return argon2.hash(password, ARGON2_OPTIONS);
-}
-
-async function verifyArgon2(hash: string, password: string): Promise<boolean> {
-  try {
-    return await argon2.verify(hash, password);
-  } catch {
-    return false; // malformed hash: treat as a mismatch, never as a crash
-  }
+  return argon2Hash(password);
 }
 
 /** Why a password is unacceptable, or null. */

@@ -2,8 +2,8 @@
  * keybot's own accounts, for a network without services (ngIRCd; docs/NETWORKS.md "ngIRCd"):
  * there nobody vouches for who a nick is, so keybot keeps the accounts itself.
  *
- * - **An account** is a name (the nick that created it) and a password, kept as an scrypt hash in
- *   keybot's data dir (`keybot.keys.sqlite`, table `keybot_accounts`). `login <password>` from a
+ * - **An account** is a name (the nick that created it) and a password, kept as an argon2id hash
+ *   (src/util/password.ts, as the daemon's accounts) in keybot's data dir (`keybot.keys.sqlite`, table `keybot_accounts`). `login <password>` from a
  *   nick logs that nick in to the account of its own name, creating the account if there is none
  *   (first come, as NickServ REGISTER). Failed logins lock the account for a while.
  * - **A login** is bound to one connection: keybot records the nick's user@host and signon time
@@ -16,19 +16,18 @@
  * account `register` binds a key to); the key decides what they can read and sign, exactly as
  * with services accounts (keystore.ts: a key change needs the old key or the cool-down).
  */
-import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import type { Client as IrcClient, WhoisResult } from 'irc-framework';
 import { casefold } from '../../protocol/names.js';
 import { createLogger } from '../../util/log.js';
+import { hashPassword, needsRehash, verifyPassword } from '../../util/password.js';
 import { NETWORK_KEYS_FILE } from './keystore.js';
 
 const log = createLogger('keybot');
 
-/** scrypt cost: 2^15 × 8 × 128 B = 32 MiB and ~0.1 s per check. */
-const SCRYPT = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
 /** Failed logins before an account is locked, and for how long. */
 const MAX_FAILURES = 5;
 const LOCK_MS = 60_000;
@@ -41,27 +40,24 @@ const MIN_PASSWORD = 8;
 
 interface StoredAccount {
   account: string;
-  /** `scrypt$N$r$p$salt$hash`, base64 salt and hash. */
+  /** argon2id (PHC string); `scrypt$N$r$p$salt$hash` in accounts made before keybot used argon2id. */
   hash: string;
   createdAt: number;
 }
 
-function scrypt(password: string, salt: Buffer, o: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => scryptCb(password, salt, 32, o, (err, key) => (err ? reject(err) : resolve(key))));
-}
-
-async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  const key = await scrypt(password, salt, SCRYPT);
-  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
-}
-
+/**
+ * Whether `password` matches a stored hash: argon2id, or scrypt for an account made before keybot
+ * used argon2id (`scrypt$N$r$p$salt$hash`; rehashed at its next good login).
+ */
 async function checkPassword(password: string, stored: string): Promise<boolean> {
-  const [kind, n, r, p, salt, hash] = stored.split('$');
-  if (kind !== 'scrypt' || !salt || !hash) return false;
+  if (!stored.startsWith('scrypt$')) return verifyPassword(stored, password);
+  const [, n, r, p, salt, hash] = stored.split('$');
+  if (!salt || !hash) return false;
   const want = Buffer.from(hash, 'base64');
-  const got = await scrypt(password, Buffer.from(salt, 'base64'), { N: Number(n), r: Number(r), p: Number(p), maxmem: SCRYPT.maxmem });
-  return got.length === want.length && timingSafeEqual(got, want);
+  const got = await new Promise<Buffer>((resolve, reject) =>
+    scryptCb(password, Buffer.from(salt, 'base64'), want.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: 64 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
+  ).catch(() => undefined);
+  return got !== undefined && got.length === want.length && timingSafeEqual(got, want);
 }
 
 export type LoginOutcome =
@@ -105,6 +101,7 @@ export class KeybotAccounts {
     }
     if (await checkPassword(password, rec.hash)) {
       this.failures.delete(f);
+      if (needsRehash(rec.hash)) await this.kv.set(f, { ...rec, hash: await hashPassword(password) });
       return { ok: true, created: false };
     }
     const count = (fail?.count ?? 0) + 1;
