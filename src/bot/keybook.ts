@@ -40,19 +40,28 @@ export type MemberKey =
 
 /** Parsed keys kept, keyed by armored text (a few hundred bytes each). */
 const CACHE_LIMIT = 2048;
-/** Re-check a cached key this often: an OpenPGP key can expire while it sits in the cache. */
-const CACHE_TTL_MS = 10 * 60_000;
+/**
+ * A key found unusable is read again after this long (a key usable now is kept until the instant
+ * its own packets name, readPublicKey's validUntil: re-verifying every member's key on a timer
+ * made the first epoch after it cost ~2 ms per member, 5 s for a room of 2,000).
+ */
+const FAILURE_TTL_MS = 10 * 60_000;
 
 /** Most users queued for warming at once; beyond that, presence bursts are not worth following. */
 const WARM_QUEUE_LIMIT = CACHE_LIMIT / 2;
 
 export class KeyBook {
-  private readonly parsed = new Map<string, { at: number; result: ReadPublicKeyResult }>();
+  /** Parsed keys by armored text, each with the instant (ms) from which it must be read again. */
+  private readonly parsed = new Map<string, { until: number; result: ReadPublicKeyResult }>();
   /** Users whose keys are waiting to be parsed ahead of need (casefolded → name), in order. */
   private readonly warmQueue = new Map<string, string>();
   private warming: Promise<void> | undefined;
 
-  constructor(private readonly directory: UserDirectory) {}
+  constructor(
+    private readonly directory: UserDirectory,
+    /** The clock keys are judged by (tests move it). */
+    private readonly clock: () => number = Date.now,
+  ) {}
 
   /**
    * Parse `names`' registered keys ahead of need, one at a time in the background, so that an
@@ -129,9 +138,9 @@ export class KeyBook {
   }
 
   private async read(armored: string): Promise<ReadPublicKeyResult> {
-    const now = Date.now();
+    const now = this.clock();
     const hit = this.parsed.get(armored);
-    if (hit && now - hit.at < CACHE_TTL_MS) {
+    if (hit && now < hit.until) {
       // Most recently used last, so the users in use stay when the cache is full.
       this.parsed.delete(armored);
       this.parsed.set(armored, hit);
@@ -140,7 +149,7 @@ export class KeyBook {
     const result = await readPublicKey({ armored, now });
     if (this.parsed.size >= CACHE_LIMIT) this.parsed.delete(this.parsed.keys().next().value!);
     this.parsed.delete(armored);
-    this.parsed.set(armored, { at: now, result });
+    this.parsed.set(armored, { until: result.status === KeyStatus.OK ? (result.validUntil ?? now) : now + FAILURE_TTL_MS, result });
     return result;
   }
 }

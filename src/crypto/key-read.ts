@@ -9,7 +9,7 @@ import {
   type PublicInternals,
   type PublicKeyHandle,
 } from './keys.js';
-import { readKeys, type Key, type PublicKey, type Subkey } from './openpgp.js';
+import { readKeys, type Key, type PublicKey, type SignaturePacket, type Subkey } from './openpgp.js';
 import { requireOptions, toDate } from './options.js';
 import { MAX_RSA_BITS, MIN_RSA_BITS, extractSigningPublic } from './signing.js';
 
@@ -160,6 +160,52 @@ export async function inspectPublicKey(options: { armored: string; now?: Date | 
 /** Result of {@link readPublicKey}: the inspection result plus, when OK, a handle. */
 export interface ReadPublicKeyResult extends InspectResult {
   key?: PublicKeyHandle;
+  /**
+   * When OK: until when (ms since the epoch, exclusive; Infinity for ever) the same armored text
+   * is certain to read the same. Judging a key at another time changes the answer only at an
+   * instant the key itself names (validityHorizon), so a cache may keep the result that long
+   * instead of parsing and verifying the key again (~2 ms) on a timer.
+   */
+  validUntil?: number;
+}
+
+/**
+ * The first instant after `now` at which judging `key` could give another answer: a key packet
+ * or a signature dated in the future (valid only from then), a signature's own expiry, or a
+ * key's expiry as a self-signature sets it (RFC 9580 5.2.3.18 and 5.2.3.13). Every check of
+ * analysePublicKey depends on the time through these alone, so before that instant the result
+ * stands. Conservative: every signature counts, whether or not it is the one that decides.
+ */
+function validityHorizon(key: Key, now: number): number {
+  let first = Number.POSITIVE_INFINITY;
+  const at = (t: number | undefined): void => {
+    if (t !== undefined && Number.isFinite(t) && t > now && t < first) first = t;
+  };
+  const signatures = (packetCreated: number, sigs: SignaturePacket[]): void => {
+    for (const sig of sigs) {
+      const created = sig.created?.getTime();
+      at(created);
+      if (created !== undefined && sig.signatureExpirationTime) at(created + sig.signatureExpirationTime * 1000);
+      if (sig.keyExpirationTime) at(packetCreated + sig.keyExpirationTime * 1000);
+    }
+  };
+  const primaryCreated = key.keyPacket.created.getTime();
+  at(primaryCreated);
+  signatures(primaryCreated, key.revocationSignatures);
+  // Direct-key signatures (RFC 9580 5.2.1, type 0x1F) can carry the key's expiry too; not in the typings.
+  signatures(primaryCreated, (key as unknown as { directSignatures?: SignaturePacket[] }).directSignatures ?? []);
+  for (const user of key.users) {
+    signatures(primaryCreated, user.selfCertifications);
+    signatures(primaryCreated, user.otherCertifications);
+    signatures(primaryCreated, user.revocationSignatures);
+  }
+  for (const sub of key.subkeys) {
+    const created = sub.keyPacket.created.getTime();
+    at(created);
+    signatures(created, sub.bindingSignatures);
+    signatures(created, sub.revocationSignatures);
+  }
+  return first;
 }
 
 /**
@@ -177,5 +223,5 @@ export async function readPublicKey(options: { armored: string; now?: Date | num
   }
   const analysis = await analysePublicKey(parsed.key as PublicKey, now);
   if (analysis.status !== KeyStatus.OK) return analysis.info;
-  return { ...analysis.info, key: makePublicHandle(analysis.info, analysis.state) };
+  return { ...analysis.info, key: makePublicHandle(analysis.info, analysis.state), validUntil: validityHorizon(parsed.key, now.getTime()) };
 }

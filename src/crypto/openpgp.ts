@@ -41,6 +41,7 @@ export type {
   PublicKey,
   PrivateKey,
   Subkey,
+  SignaturePacket,
   Message,
   KeyID,
   AlgorithmInfo,

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { DirectoryRoom, DirectoryUser, Placement, PresenceChange, UserDirectory } from '../../src/bot/directory.js';
 import { DirectoryError } from '../../src/bot/directory.js';
 import { KeyBook } from '../../src/bot/keybook.js';
+import { generateUserKey } from '../../src/crypto/index.js';
 import { keyFor } from '../helpers/daemon.js';
 
 /** Users and their keys, as a daemon would report them; keys may be replaced at any time. */
@@ -71,6 +72,30 @@ describe('src/bot/keybook.ts', function () {
     // And a removed key is reported as none, warmed or not.
     dir.users.set('alice', { ...dir.users.get('alice')!, publicKey: undefined, fingerprint: '' });
     expect(await book.lookup('alice')).to.include({ ok: false, problem: 'no_key' });
+  });
+
+  it('keeps a parsed key for as long as the key itself says it stands, however long that is, and not a moment longer', async function () {
+    const made = Date.UTC(2026, 5, 1, 12, 0, 0);
+    let now = made + 1000;
+    const dir = new KeyDirectory();
+    const forever = await generateUserKey({ name: 'alice', now: made });
+    const minute = await generateUserKey({ name: 'bob', now: made, keyExpirationTime: 60 });
+    dir.users.set('alice', { name: 'alice', fingerprint: forever.fingerprint, publicKey: forever.publicArmored, online: true, service: false });
+    dir.users.set('bob', { name: 'bob', fingerprint: minute.fingerprint, publicKey: minute.publicArmored, online: true, service: false });
+    const book = new KeyBook(dir, () => now);
+    const a1 = await book.lookup('alice');
+    const b1 = await book.lookup('bob');
+    // bob's key is kept until the millisecond it expires, and refused from then on.
+    now = made + 59_999;
+    const b2 = await book.lookup('bob');
+    expect(b1.ok && b2.ok && b2.key).to.equal(b1.ok && b1.key);
+    now = made + 60_000;
+    expect(await book.lookup('bob')).to.deep.include({ ok: false, problem: 'no_key', detail: `The key expired on ${new Date(made + 60_000).toISOString()}.` });
+    // A day later alice's key is the very handle parsed then: a long-lived room's next epoch does
+    // not verify every member's key again (it did every 10 minutes: 5 s of keybot CPU at 2,000).
+    now = made + 86_400_000;
+    const a2 = await book.lookup('alice');
+    expect(a1.ok && a2.ok && a2.key).to.equal(a1.ok && a1.key);
   });
 
   it('warming survives a failing directory and goes on with the next user', async function () {

@@ -116,6 +116,19 @@ describe('src/crypto/key-read.ts and key-unlock.ts: why a key is refused', funct
     });
   });
 
+  it('says until when a usable key reads the same: never-expiring, its own expiry, or a subkey’s earlier one', async function () {
+    const made = Date.UTC(2026, 5, 1, 12, 0, 0);
+    const forever = await generateUserKey({ name: 'y', now: made });
+    expect((await readPublicKey({ armored: forever.publicArmored, now: made + 1000 })).validUntil).to.equal(Number.POSITIVE_INFINITY);
+    const minute = await generateUserKey({ name: 'x', now: made, keyExpirationTime: 60 });
+    expect((await readPublicKey({ armored: minute.publicArmored, now: made + 1000 })).validUntil).to.equal(made + 60_000);
+    // The encryption subkey expires after 30 s, the primary never: the answer changes at 30 s.
+    const sub = await generateKey({ userIDs: [{ name: 'z' }], type: 'curve25519', date: new Date(made), subkeys: [{ keyExpirationTime: 30 }], format: 'armored' });
+    const before = await readPublicKey({ armored: sub.publicKey, now: made + 29_999 });
+    expect(before).to.include({ status: KeyStatus.OK, validUntil: made + 30_000 });
+    expect((await readPublicKey({ armored: sub.publicKey, now: made + 30_000 })).status).to.equal(KeyStatus.NO_ENCRYPTION_KEY);
+  });
+
   it('gives the fingerprint of a pasted private key in lowercase, so the user can find it', async function () {
     const k = await generateUserKey({ name: 'f' });
     expect(await inspectPublicKey({ armored: k.privateArmored })).to.deep.equal({
