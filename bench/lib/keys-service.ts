@@ -83,7 +83,7 @@ async function until(check: () => boolean, what: string, ms = 600_000): Promise<
   }
 }
 
-interface Step { what: string; cpuMs: number; wroteBytes: number; wroteLines: number; readBytesMax: number; readLinesMax: number; readBytesMedian: number; joins: number }
+interface Step { what: string; cpuMs: number; wroteBytes: number; wroteLines: number; readBytesMax: number; readLinesMax: number; readBytesMedian: number; privateMessages: number; privateTo: number }
 
 async function run(all: Member[], n: number): Promise<{ steps: Step[]; opened: number; holding: number; change?: Step; note?: string }> {
   const members = all.slice(0, n);
@@ -124,7 +124,10 @@ async function run(all: Member[], n: number): Promise<{ steps: Step[]; opened: n
       wroteBytes: lines.reduce((s, l) => s + wire(l), 0), wroteLines: lines.length,
       readBytesMax: bytes.at(-1) ?? 0, readBytesMedian: bytes[bytes.length >> 1] ?? 0,
       readLinesMax: Math.max(0, ...[...per.values()].map((p) => p.lines)),
-      joins: new Set(lines.filter((l) => !l.target.startsWith('#') && l.text.startsWith('SC1E ')).map((l) => l.text.split(' ')[1])).size,
+      // Private SC1E messages: join envelopes and the roster pages sent to a joiner alone (both are
+      // framed alike), by message id; and how many members got any.
+      privateMessages: new Set(lines.filter((l) => !l.target.startsWith('#') && l.text.startsWith('SC1E ')).map((l) => l.text.split(' ')[1])).size,
+      privateTo: new Set(lines.filter((l) => !l.target.startsWith('#') && l.text.startsWith('SC1E ')).map((l) => l.target.toLowerCase())).size,
     };
   };
   // Open: signed adds of up to MAX_OP_TARGETS each, each after the previous epoch.
@@ -188,9 +191,9 @@ for (const n of SIZES) {
   const open = r.steps.reduce((a, s) => ({ cpu: a.cpu + s.cpuMs, wrote: a.wrote + s.wroteBytes, readMax: a.readMax + s.readBytesMax, lines: a.lines + s.readLinesMax }), { cpu: 0, wrote: 0, readMax: 0, lines: 0 });
   console.log(`\n## ${n} members`);
   console.log(`open: ${r.steps.length} invites; keybot CPU ${open.cpu} ms, wrote ${(open.wrote / 1024).toFixed(0)} KiB; per member at most ${(open.readMax / 1024).toFixed(1)} KiB, ${open.lines} lines; ${r.note ?? `${r.holding}/${r.opened} members hold the key`}`);
-  for (const s of r.steps) console.log(`  ${s.what}: keybot CPU ${s.cpuMs} ms, wrote ${(s.wroteBytes / 1024).toFixed(1)} KiB in ${s.wroteLines} lines (${s.joins} join envelopes); a member read at most ${s.readBytesMax} B / ${s.readLinesMax} lines (median ${s.readBytesMedian} B)`);
+  for (const s of r.steps) console.log(`  ${s.what}: keybot CPU ${s.cpuMs} ms, wrote ${(s.wroteBytes / 1024).toFixed(1)} KiB in ${s.wroteLines} lines (${s.privateMessages} join envelopes and roster pages to ${s.privateTo} members); a member read at most ${s.readBytesMax} B / ${s.readLinesMax} lines (median ${s.readBytesMedian} B)`);
   const c = r.change!;
-  console.log(`one member leaves: keybot CPU ${c.cpuMs} ms, wrote ${(c.wroteBytes / 1024).toFixed(1)} KiB in ${c.wroteLines} lines (${c.joins} join envelopes); each remaining member read at most ${c.readBytesMax} B in ${c.readLinesMax} lines`);
+  console.log(`one member leaves: keybot CPU ${c.cpuMs} ms, wrote ${(c.wroteBytes / 1024).toFixed(1)} KiB in ${c.wroteLines} lines (${c.privateMessages} join envelopes and roster pages to ${c.privateTo} members); each remaining member read at most ${c.readBytesMax} B in ${c.readLinesMax} lines`);
   if (n === 2000) {
     const okCpu = c.cpuMs <= TARGET.changeCpuMs;
     const okBytes = c.readBytesMax <= TARGET.changeBytes;
