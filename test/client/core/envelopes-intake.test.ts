@@ -143,6 +143,17 @@ describe('src/client/core/envelopes.ts: what a companion does with key envelopes
       expect(results.map((r) => (r as { epoch?: number }).epoch)).to.deep.equal([2]);
     });
 
+    it('keeps envelopes 15 minutes by default', async function () {
+      const engine = new RoomCryptoEngine({ account: 'alice', privateKey: alice.priv });
+      await lastOf(engine, await sealed(1), t0);
+      engine.sweep(t0 + 15 * 60_000 - 1);
+      expect((await engine.setKeybotKey(keybot.pub, t0 + 15 * 60_000 - 1)).map((r) => (r as { epoch?: number }).epoch)).to.deep.equal([1]);
+      const late = new RoomCryptoEngine({ account: 'alice', privateKey: alice.priv });
+      await lastOf(late, await sealed(1), t0);
+      late.sweep(t0 + 15 * 60_000);
+      expect(await late.setKeybotKey(keybot.pub, t0 + 15 * 60_000)).to.deep.equal([]);
+    });
+
     it('once keybot is distrusted, drops what it held and refuses every envelope with the reason given', async function () {
       const engine = new RoomCryptoEngine({ account: 'alice', privateKey: alice.priv });
       await lastOf(engine, await sealed(1));

@@ -114,4 +114,25 @@ describe('src/client/core/envelopes.ts: roster pages', function () {
     expect(await feed(e, ROOM, x.pages[last]!, t0 + ROSTER_PAGE_WAIT_MS)).to.deep.equal([]);
     expect(e.roomInfo(ROOM)?.hasKey ?? false).to.equal(false);
   });
+
+  it('keeps pages and a join envelope waiting for them until the wait is over, not a millisecond less', async () => {
+    const x = await epochOf(100);
+    const t0 = Date.now();
+    // The envelope waits for its last page: a sweep just before the wait keeps it.
+    const e = engine();
+    await feed(e, 'bob', x.join, t0);
+    await feed(e, ROOM, x.pages.slice(0, -1).flat(), t0);
+    e.sweep(t0 + ROSTER_PAGE_WAIT_MS - 1);
+    expect((await feed(e, ROOM, x.pages.at(-1)!, t0 + ROSTER_PAGE_WAIT_MS - 1)).at(-1)).to.include({ kind: 'key', epoch: 100 });
+    // Pages that came first wait as long, and no longer.
+    const kept = engine();
+    await feed(kept, ROOM, x.pages.flat(), t0);
+    kept.sweep(t0 + ROSTER_PAGE_WAIT_MS - 1);
+    expect((await feed(kept, 'bob', x.join, t0 + ROSTER_PAGE_WAIT_MS - 1)).at(-1)).to.include({ kind: 'key', epoch: 100 });
+    const dropped = engine();
+    await feed(dropped, ROOM, x.pages.flat(), t0);
+    dropped.sweep(t0 + ROSTER_PAGE_WAIT_MS);
+    expect((await feed(dropped, 'bob', x.join, t0 + ROSTER_PAGE_WAIT_MS)).at(-1)).to.include({ kind: 'held', epoch: 100 });
+    expect(dropped.roomInfo(ROOM)?.hasKey ?? false).to.equal(false);
+  });
 });
