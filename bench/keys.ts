@@ -213,13 +213,17 @@ async function main(): Promise<void> {
     // Each member trusts the keybot key offered at its first login (trust on first use, in memory).
     await members.connect({ port, members: logins });
     // Wait out the login burst (each companion's first exchanges with keybot): until the member
-    // processes use under 10% of a core for 3 s, so that the invites start on a settled room
-    // system, as a person's would, and within keybot's 30 s for signing a proposal.
+    // processes use under 10% of a core for 3 s, plus what idle companions use anyway (each one's
+    // once-a-second sweep, ~0.11 ms: 23% of a core for 2,000 members in 2 processes, measured at
+    // 21:16 UTC 2026-12-07; under a fixed 10% the 2,000-member run waited its whole 10-minute cap),
+    // so that the invites start on a settled room system, as a person's would, and within keybot's
+    // 30 s for signing a proposal.
     const settleFrom = Date.now();
+    const idleMs = 300 + 3 * 0.25 * MEMBERS;
     await members.cpuMs();
     for (;;) {
       await sleep(3000);
-      if ((await members.cpuMs()) < 300 || Date.now() - settleFrom > 600_000) break;
+      if ((await members.cpuMs()) < idleMs || Date.now() - settleFrom > 600_000) break;
     }
     console.log(`# login burst settled ${((Date.now() - settleFrom) / 1000).toFixed(0)} s after the last login`);
     const alice = names[0]!;

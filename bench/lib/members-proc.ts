@@ -122,20 +122,39 @@ async function invite(o: Commands['invite']): Promise<Replies['invite']> {
     const info = c.crypto?.roomInfo(room);
     return info?.hasKey === true && names.every((n) => info.members.some((m) => m.toLowerCase() === n.toLowerCase()));
   };
-  const chain = (async () => {
-    for (const more of o.commands.slice(1)) {
-      const previous = adds[adds.length - 1]!;
-      await previous;
-      const before = o.commands[adds.length - 1]!;
-      await new Promise<void>((resolve) => {
+  /**
+   * Until the inviter holds an epoch with `names` in it. keybot's answer to an invite can come
+   * after SealClient's 300 ms reply window (a signing round trip while the inviter's process is
+   * busy), so a refusal may never be seen as the reply: after `ms` without the key, invite the
+   * ones still missing again (keybot adds only those not in the room), at most twice, then fail
+   * loudly instead of waiting for ever (the 2,000-member run that stalled at 1,297).
+   */
+  const heldWith = async (names: string[], ms = 120_000): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      const got = await new Promise<boolean>((resolve) => {
+        const t = setTimeout(() => { c.off('key', k); resolve(false); }, ms);
         const k = (): void => {
-          if (!holds(before)) return;
+          if (!holds(names)) return;
+          clearTimeout(t);
           c.off('key', k);
-          resolve();
+          resolve(true);
         };
         c.on('key', k);
         k();
       });
+      if (got) return;
+      const members = c.crypto?.roomInfo(room)?.members.map((m) => m.toLowerCase()) ?? [];
+      const missing = names.filter((n) => !members.includes(n.toLowerCase()));
+      if (attempt >= 3) throw new Error(`${o.name} holds no epoch of ${room} with ${missing.length} of the invitees (${missing.slice(0, 5).join(', ')}…) after ${attempt} tries`);
+      process.stderr.write(`members-proc: ${missing.length} invitees not in ${room} after ${ms / 1000} s; inviting them again\n`);
+      await c.inviteTo(room, missing);
+    }
+  };
+  const chain = (async () => {
+    for (const more of o.commands.slice(1)) {
+      const previous = adds[adds.length - 1]!;
+      await previous;
+      await heldWith(o.commands[adds.length - 1]!);
       adds.push((async (): Promise<string[]> => {
         for (let attempt = 1; ; attempt++) {
           const lines = await c.inviteTo(room, more);
@@ -144,6 +163,7 @@ async function invite(o: Commands['invite']): Promise<Replies['invite']> {
         }
       })());
     }
+    await heldWith(o.commands[o.commands.length - 1]!);
   })();
   const all = chain.then(() => Promise.all(adds)).then((r) => r.flat());
   all.catch(() => undefined);
