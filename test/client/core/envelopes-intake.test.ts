@@ -55,6 +55,10 @@ describe('src/client/core/envelopes.ts: what a companion does with key envelopes
 
   it("uses the engine's envelope age and skew limits, not the defaults: past the age an envelope only reads", async function () {
     const strict = engineFor({ envelopeMaxAgeMs: 1000, envelopeMaxSkewMs: 1000 });
+    // Exactly at the age it is still sent under; a millisecond past it, only read.
+    const edge = engineFor({ envelopeMaxAgeMs: 1000 });
+    expect(await lastOf(edge, await sealed(1), t0 + 1000)).to.include({ kind: 'key', epoch: 1 }).and.not.have.property('readOnly');
+    expect(await lastOf(edge, await sealed(2), t0 + 1001)).to.include({ kind: 'key', epoch: 2, readOnly: true });
     expect(await lastOf(strict, await sealed(1), t0 + 2000)).to.include({ kind: 'key', epoch: 1, readOnly: true });
     expect(strict.encryptOutgoing({ room: ROOM, text: 'x', now: t0 + 2000 })).to.include({ status: 'no-key' });
     expect(await lastOf(strict, await sealed(2, [alice, bob], t0 + 2000))).to.include({ kind: 'envelope-rejected', code: 'not-yet-valid' });
@@ -88,6 +92,11 @@ describe('src/client/core/envelopes.ts: what a companion does with key envelopes
     // A newer epoch on the new connection is fine, and then a repeat of it is this connection's.
     expect(await lastOf(next, await sealed(8))).to.include({ kind: 'key', epoch: 8 });
     expect((await lastOf(next, await sealed(8)) as { reason: string }).reason).to.equal(`epoch 8 of ${ROOM} was already received`);
+    // On a connection that holds no key yet, an older epoch first is still only read from: only
+    // the newest is taken to send under again.
+    const third = engineFor({ memory });
+    expect(await lastOf(third, await sealed(6))).to.include({ kind: 'key', epoch: 6, readOnly: true });
+    expect(third.encryptOutgoing({ room: ROOM, text: 'x', now: t0 }).status).to.not.equal('ok');
   });
 
   it('reports which account changed key, from what to what, and keeps sending blocked until it is accepted', async function () {

@@ -120,6 +120,27 @@ describe('src/client/core/envelopes.ts: envelope version 3', function () {
     expect(e.roomInfo(ROOM)).to.deep.include({ epoch: 100 });
   });
 
+  it('refuses a join envelope not signed by the pinned keybot key, or sealed for someone else, saying which', async function () {
+    const e = new RoomCryptoEngine({ account: 'bob', privateKey: bob.priv, keybotKey: keybot.pub });
+    const roster = [memberOf(alice), memberOf(bob)];
+    const forged = await sealJoinEnvelope({
+      signer: mallory.priv,
+      recipientKey: bob.pub,
+      payload: { room: ROOM, epoch: 100, key: generateRoomKey(), issuedAt: Date.now(), memberKey: generateMemberKey(), recipient: { account: 'bob', fingerprint: bob.fingerprint }, roster, ops: [] },
+    });
+    const [r] = await feed(e, 'bob', framed(forged.data!));
+    expect(r).to.include({ kind: 'envelope-rejected', code: 'bad-signature' });
+    expect((r as { reason: string }).reason).to.match(/^it is not signed by the pinned keybot key/);
+    const carols = await sealJoinEnvelope({
+      signer: keybot.priv,
+      recipientKey: carol.pub,
+      payload: { room: ROOM, epoch: 100, key: generateRoomKey(), issuedAt: Date.now(), memberKey: generateMemberKey(), recipient: { account: 'carol', fingerprint: carol.fingerprint }, roster: [...roster, memberOf(carol)], ops: [] },
+    });
+    const [c] = await feed(e, 'bob', framed(carols.data!));
+    expect(c).to.include({ kind: 'envelope-rejected', code: 'not-for-me' });
+    expect(e.roomInfo(ROOM)).to.equal(undefined);
+  });
+
   it('refuses a downgrade to version 2 for a room it holds under version 3', async function () {
     const { e } = await bobAt100();
     const v2 = await envelopeLines({ to: bob, signer: keybot, room: ROOM, epoch: 101, members: [memberOf(alice), memberOf(bob)] });
