@@ -55,6 +55,10 @@ describe('src/client/core/envelopes.ts: what a companion does with key envelopes
 
   it("uses the engine's envelope age and skew limits, not the defaults: past the age an envelope only reads", async function () {
     const strict = engineFor({ envelopeMaxAgeMs: 1000, envelopeMaxSkewMs: 1000 });
+    // A repeat of an epoch it holds, past the age: refused as expired, not taken again.
+    const held = engineFor({ envelopeMaxAgeMs: 1000 });
+    expect(await lastOf(held, await sealed(1), t0)).to.include({ kind: 'key', epoch: 1 });
+    expect(await lastOf(held, await sealed(1), t0 + 5000)).to.include({ kind: 'envelope-rejected', code: 'expired', epoch: 1 });
     // Exactly at the age it is still sent under; a millisecond past it, only read.
     const edge = engineFor({ envelopeMaxAgeMs: 1000 });
     expect(await lastOf(edge, await sealed(1), t0 + 1000)).to.include({ kind: 'key', epoch: 1 }).and.not.have.property('readOnly');
@@ -92,6 +96,11 @@ describe('src/client/core/envelopes.ts: what a companion does with key envelopes
     // A newer epoch on the new connection is fine, and then a repeat of it is this connection's.
     expect(await lastOf(next, await sealed(8))).to.include({ kind: 'key', epoch: 8 });
     expect((await lastOf(next, await sealed(8)) as { reason: string }).reason).to.equal(`epoch 8 of ${ROOM} was already received`);
+    // A room left on the new connection: the newest of the earlier one is a repeat, and says so.
+    const gone = engineFor({ memory });
+    expect(await lastOf(gone, await sealed(6))).to.include({ kind: 'key', epoch: 6, readOnly: true });
+    gone.forgetRoom(ROOM);
+    expect(((await lastOf(gone, await sealed(8))) as { reason: string }).reason).to.equal(`epoch 8 of ${ROOM} was already received on an earlier connection`);
     // On a connection that holds no key yet, an older epoch first is still only read from: only
     // the newest is taken to send under again.
     const third = engineFor({ memory });

@@ -149,6 +149,21 @@ describe('src/client/core/envelopes.ts: which epoch notices and key lines a comp
     expect(b2.e.roomInfo(ROOM)?.members.sort()).to.deep.equal(['alice', 'bob']);
   });
 
+  it('takes the member key of a join envelope re-sent for the epoch it holds, and follows the next notice with it', async function () {
+    const { e, roster } = await bobAt100();
+    // keybot re-sends epoch 100 at a login (or after `key`), with the member key it keeps now.
+    const mk2 = generateMemberKey();
+    const again = await sealJoinEnvelope({
+      signer: keybot.priv,
+      recipientKey: bob.pub,
+      payload: { room: ROOM, epoch: 100, key: generateRoomKey(), issuedAt: Date.now(), memberKey: mk2, recipient: { account: 'bob', fingerprint: bob.fingerprint }, roster, ops: [] },
+    });
+    expect((await feed(e, 'bob', framed(again.data!)))[0]).to.include({ kind: 'envelope-rejected', code: 'not-newer', epoch: 100 });
+    const n = rotation(roster);
+    expect(await feed(e, ROOM, n.lines)).to.deep.equal([]);
+    expect((await feed(e, 'bob', [keyLine(mk2, 101, n.digest)]))[0]).to.include({ kind: 'key', epoch: 101 });
+  });
+
   it('reports a key line that does not come from keybot, naming who sent it', async function () {
     const { e, mk, roster } = await bobAt100();
     const n = rotation(roster);
