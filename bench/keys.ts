@@ -247,7 +247,10 @@ async function main(): Promise<void> {
         meanL: xs.reduce((a, x) => a + x.lines, 0) / xs.length,
       };
     };
-    const long = (n: number): number => Math.max(120_000, n * 600);
+    // The harness hosts every member on 2 cores, and each member's companion reads every other
+    // member's JOIN: O(N²) member CPU over an opening (about 0.3 ms a JOIN line: 79 s at 500 members;
+    // the 2,000-member opening ran out of 20 minutes at 1,546 keyed beside a mutation run).
+    const long = (n: number): number => Math.max(120_000, n * 600, n * n * 0.6);
     for (const n of SIZES) {
       const group = names.slice(0, n);
       const cpu0 = cpuMsOf(botProc.pid!);

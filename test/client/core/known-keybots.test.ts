@@ -57,6 +57,27 @@ describe('src/client/core/known-keybots.ts', function () {
     await new KnownKeybots(file).get('h:1').catch((e: Error) => (err = e));
     expect(err?.message).to.match(/no valid fingerprint/);
   });
+
+  it('refuses a file that is not one JSON object, and an entry whose fingerprint is not text, naming the file and the server', async function () {
+    const file = path.join(dir, 'known_keybots.json');
+    const failure = async (text: string): Promise<string | undefined> => {
+      await writeFile(file, text);
+      return new KnownKeybots(file).get('h:1').then(() => undefined, (e: Error) => e.message);
+    };
+    for (const text of ['null', '[]', '[{"fingerprint": "' + FP_A + '"}]', '42', '"h:1"', 'true']) {
+      expect(await failure(text), text).to.equal(`${file}: expected a JSON object`);
+    }
+    expect(await failure(`{"h:1": {"fingerprint": ${JSON.stringify(FP_A.length)}}}`)).to.equal(`${file}: the entry for h:1 has no valid fingerprint`);
+    expect(await failure('{"h:1": null}')).to.equal(`${file}: the entry for h:1 has no valid fingerprint`);
+    // A 64-digit fingerprint (OpenPGP v6) is valid; 63 or 41 digits are not.
+    expect(await failure(`{"h:1": {"fingerprint": "${'c'.repeat(64)}"}}`)).to.equal(undefined);
+    expect(await failure(`{"h:1": {"fingerprint": "${'c'.repeat(41)}"}}`)).to.match(/no valid fingerprint/);
+  });
+
+  it('refuses to decide trust on something that is not a fingerprint, saying which one', function () {
+    expect(() => decideKeybotTrust({ offered: 'nope' })).to.throw(TypeError, 'decideKeybotTrust: offered is not a fingerprint');
+    expect(() => decideKeybotTrust({ offered: FP_A, configured: 'nope' })).to.throw(TypeError, 'decideKeybotTrust: the configured keybot fingerprint is not a fingerprint');
+  });
 });
 
 describe('src/client/core/keybot.ts (ArmorCollector)', function () {
