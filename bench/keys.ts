@@ -209,7 +209,7 @@ async function main(): Promise<void> {
     const botPid = Number(/keybot started \(pid (\d+)\)/.exec(botOut)?.[1]);
     if (!Number.isInteger(botPid)) throw new Error(`no keybot pid in: ${botOut}`);
     const botProc = { pid: botPid };
-    members = await MemberProcs.start(procs, names);
+    members = await MemberProcs.start(procs, names, { inviterAlone: MEMBERS > 500 });
     // Each member trusts the keybot key offered at its first login (trust on first use, in memory).
     await members.connect({ port, members: logins });
     // Wait out the login burst (each companion's first exchanges with keybot): until the member

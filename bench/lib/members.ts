@@ -178,22 +178,26 @@ export class MemberProcs {
   private readonly waiters = new Set<() => void>();
   private failure?: Error;
 
-  private constructor(count: number, names: string[]) {
-    for (let i = 0; i < count; i++) {
+  private constructor(count: number, names: string[], inviterAlone: boolean) {
+    // The inviter (names[0]) in a process of its own: beside a thousand other companions, each
+    // reading every JOIN of a large opening, its reply to keybot's proposal waited behind them past
+    // keybot's 30 s for signing (the 2,000-member runs, refused at 1,297 and twice at 1,585 members).
+    const total = inviterAlone ? count + 1 : count;
+    for (let i = 0; i < total; i++) {
       this.procs.push(new MemberProc(i, (m) => this.onEvent(m), (p, code, signal) => {
         if (!p.stopping) this.fail(p.exitError(code, signal));
       }));
     }
     names.forEach((name, i) => {
-      this.home.set(lower(name), this.procs[i % count]!);
+      this.home.set(lower(name), inviterAlone ? (i === 0 ? this.procs[count]! : this.procs[(i - 1) % count]!) : this.procs[i % count]!);
       this.installs.set(lower(name), []);
       this.envelopes.set(lower(name), []);
     });
   }
 
-  /** Fork `count` processes for `names` (round-robin) and wait until each has loaded. */
-  static async start(count: number, names: string[]): Promise<MemberProcs> {
-    const set = new MemberProcs(count, names);
+  /** Fork `count` processes for `names` (round-robin; and one more for names[0] alone, if asked) and wait until each has loaded. */
+  static async start(count: number, names: string[], opts: { inviterAlone?: boolean } = {}): Promise<MemberProcs> {
+    const set = new MemberProcs(count, names, opts.inviterAlone === true);
     const ready = set.procs.map((p) => new Promise<void>((resolve) => p.child.once('message', () => resolve())));
     try {
       await set.guard(Promise.all(ready), 'member processes starting', 60_000);
