@@ -19,6 +19,7 @@ import {
   type PrivateKeyHandle,
   type PublicKeyHandle,
 } from '../../src/crypto/index.js';
+import type { IncomingResult, RoomCryptoEngine } from '../../src/client/index.js';
 
 export interface Party {
   name: string;
@@ -119,4 +120,18 @@ export function relayedOpLines(spec: {
   const framed = frameParts({ data, kind: 'op' });
   if (framed.status !== FrameStatus.OK) throw new Error(`frameParts: ${framed.status}`);
   return framed.parts;
+}
+
+/** keybot's data (a join envelope, an epoch notice, a roster page) framed as the SC1E lines it sends. */
+export function envelopeParts(data: Uint8Array): string[] {
+  const f = frameParts({ data, kind: 'envelope' });
+  if (f.status !== FrameStatus.OK) throw new Error(f.status);
+  return f.parts;
+}
+
+/** Feed `lines` to `engine` as NOTICEs from `from` (keybot) to `target`; the results that are not hidden. */
+export async function fromKeybot(engine: RoomCryptoEngine, target: string, lines: string[], now = Date.now(), from = 'keybot'): Promise<IncomingResult[]> {
+  const out: IncomingResult[] = [];
+  for (const text of lines) out.push(await engine.handleIncoming({ from, target, command: 'NOTICE', text, now }));
+  return out.filter((r) => r.kind !== 'hidden');
 }

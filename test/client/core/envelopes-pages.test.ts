@@ -5,17 +5,15 @@
  */
 import { expect } from 'chai';
 import {
-  FrameStatus,
-  frameParts,
   generateMemberKey,
   generateRoomKey,
   sealJoinEnvelope,
   signRosterPages,
   type EnvelopeMember,
 } from '../../../src/crypto/index.js';
-import { RoomCryptoEngine, type IncomingResult } from '../../../src/client/index.js';
+import { RoomCryptoEngine } from '../../../src/client/index.js';
 import { ROSTER_PAGE_WAIT_MS } from '../../../src/client/core/envelopes.js';
-import { memberOf, party, type Party } from '../fixtures.js';
+import { memberOf, party, type Party, envelopeParts, fromKeybot } from '../fixtures.js';
 
 const ROOM = '#sc-pages00001';
 
@@ -31,16 +29,6 @@ describe('src/client/core/envelopes.ts: roster pages', function () {
     roster = [memberOf(alice), memberOf(bob), ...crowd];
   });
 
-  const framed = (data: Uint8Array): string[] => {
-    const f = frameParts({ data, kind: 'envelope' });
-    if (f.status !== FrameStatus.OK) throw new Error(f.status);
-    return f.parts;
-  };
-  async function feed(e: RoomCryptoEngine, target: string, lines: string[], now = Date.now()): Promise<IncomingResult[]> {
-    const out: IncomingResult[] = [];
-    for (const text of lines) out.push(await e.handleIncoming({ from: 'keybot', target, command: 'NOTICE', text, now }));
-    return out.filter((r) => r.kind !== 'hidden');
-  }
   /** keybot's pages of `r` at `epoch` (small pages: several), as lines; and bob's join envelope naming them. */
   async function epochOf(epoch: number, r: EnvelopeMember[] = roster, room = ROOM, signer: Party = keybot) {
     const pages = signRosterPages({ signer: signer.priv, room, epoch, roster: r, maxBytes: 2000 });
@@ -52,7 +40,7 @@ describe('src/client/core/envelopes.ts: roster pages', function () {
         recipient: { account: 'bob', fingerprint: bob.fingerprint }, roster: [], rosterPages: { hash: pages.hash, count: pages.pages.length }, ops: [],
       },
     });
-    return { join: framed(sealed.data!), pages: pages.pages.map(framed) };
+    return { join: envelopeParts(sealed.data!), pages: pages.pages.map(envelopeParts) };
   }
   const engine = () => new RoomCryptoEngine({ account: 'bob', privateKey: bob.priv, keybotKey: keybot.pub });
 
@@ -60,18 +48,18 @@ describe('src/client/core/envelopes.ts: roster pages', function () {
     const e = engine();
     const x = await epochOf(100);
     expect(x.pages.length).to.be.above(3);
-    const held = await feed(e, 'bob', x.join);
+    const held = await fromKeybot(e, 'bob', x.join);
     expect(held).to.have.length(1);
     expect(held[0]).to.include({ kind: 'held', what: 'envelope', room: ROOM, epoch: 100 });
     expect(e.roomInfo(ROOM)?.hasKey ?? false).to.equal(false);
-    const got = await feed(e, ROOM, [...x.pages[0]!, ...x.pages.flat()]);
+    const got = await fromKeybot(e, ROOM, [...x.pages[0]!, ...x.pages.flat()]);
     expect(got.filter((r) => r.kind !== 'held')).to.have.length(1);
     expect(got[got.length - 1]).to.include({ kind: 'key', epoch: 100 });
     expect(e.roomInfo(ROOM)?.members).to.have.length(62);
     // Pages first, then the envelope.
     const e2 = engine();
-    expect(await feed(e2, ROOM, x.pages.flat())).to.deep.equal([]);
-    const [r] = await feed(e2, 'bob', x.join);
+    expect(await fromKeybot(e2, ROOM, x.pages.flat())).to.deep.equal([]);
+    const [r] = await fromKeybot(e2, 'bob', x.join);
     expect(r).to.include({ kind: 'key', epoch: 100 });
   });
 
@@ -79,11 +67,11 @@ describe('src/client/core/envelopes.ts: roster pages', function () {
     const e = engine();
     const x = await epochOf(100);
     const other = await epochOf(100, [...roster.slice(0, -1), memberOf(mallory)]);
-    await feed(e, 'bob', x.join);
-    const got = await feed(e, ROOM, [...x.pages.slice(0, -1).flat(), ...other.pages[other.pages.length - 1]!]);
+    await fromKeybot(e, 'bob', x.join);
+    const got = await fromKeybot(e, ROOM, [...x.pages.slice(0, -1).flat(), ...other.pages[other.pages.length - 1]!]);
     expect(got[got.length - 1]).to.include({ kind: 'envelope-rejected', code: 'bad-roster', epoch: 100 });
     // The genuine last page now finds no envelope waiting: nothing is installed.
-    expect(await feed(e, ROOM, x.pages[x.pages.length - 1]!)).to.deep.equal([]);
+    expect(await fromKeybot(e, ROOM, x.pages[x.pages.length - 1]!)).to.deep.equal([]);
     expect(e.roomInfo(ROOM)?.hasKey ?? false).to.equal(false);
   });
 
@@ -91,10 +79,10 @@ describe('src/client/core/envelopes.ts: roster pages', function () {
     const e = engine();
     const x = await epochOf(100);
     const forged = await epochOf(100, roster, ROOM, mallory);
-    await feed(e, 'bob', x.join);
-    const [r] = await feed(e, ROOM, forged.pages[0]!);
+    await fromKeybot(e, 'bob', x.join);
+    const [r] = await fromKeybot(e, ROOM, forged.pages[0]!);
     expect(r).to.include({ kind: 'envelope-rejected', code: 'bad-signature' });
-    const got = await feed(e, ROOM, x.pages.flat());
+    const got = await fromKeybot(e, ROOM, x.pages.flat());
     expect(got[got.length - 1]).to.include({ kind: 'key', epoch: 100 });
   });
 
@@ -104,14 +92,14 @@ describe('src/client/core/envelopes.ts: roster pages', function () {
     const otherEpoch = await epochOf(99);
     const otherRoom = await epochOf(100, roster, '#sc-pages00002');
     const t0 = Date.now();
-    await feed(e, 'bob', x.join, t0);
+    await fromKeybot(e, 'bob', x.join, t0);
     const last = x.pages.length - 1;
-    const got = await feed(e, ROOM, [...x.pages.slice(0, last).flat(), ...otherEpoch.pages[last]!, ...otherRoom.pages[last]!], t0);
+    const got = await fromKeybot(e, ROOM, [...x.pages.slice(0, last).flat(), ...otherEpoch.pages[last]!, ...otherRoom.pages[last]!], t0);
     expect(got.every((r) => r.kind === 'held')).to.equal(true);
     expect(e.roomInfo(ROOM)?.hasKey ?? false).to.equal(false);
     // Past the wait, the envelope is gone: its missing page, come late, installs nothing.
     e.sweep(t0 + ROSTER_PAGE_WAIT_MS);
-    expect(await feed(e, ROOM, x.pages[last]!, t0 + ROSTER_PAGE_WAIT_MS)).to.deep.equal([]);
+    expect(await fromKeybot(e, ROOM, x.pages[last]!, t0 + ROSTER_PAGE_WAIT_MS)).to.deep.equal([]);
     expect(e.roomInfo(ROOM)?.hasKey ?? false).to.equal(false);
   });
 
@@ -120,19 +108,19 @@ describe('src/client/core/envelopes.ts: roster pages', function () {
     const t0 = Date.now();
     // The envelope waits for its last page: a sweep just before the wait keeps it.
     const e = engine();
-    await feed(e, 'bob', x.join, t0);
-    await feed(e, ROOM, x.pages.slice(0, -1).flat(), t0);
+    await fromKeybot(e, 'bob', x.join, t0);
+    await fromKeybot(e, ROOM, x.pages.slice(0, -1).flat(), t0);
     e.sweep(t0 + ROSTER_PAGE_WAIT_MS - 1);
-    expect((await feed(e, ROOM, x.pages.at(-1)!, t0 + ROSTER_PAGE_WAIT_MS - 1)).at(-1)).to.include({ kind: 'key', epoch: 100 });
+    expect((await fromKeybot(e, ROOM, x.pages.at(-1)!, t0 + ROSTER_PAGE_WAIT_MS - 1)).at(-1)).to.include({ kind: 'key', epoch: 100 });
     // Pages that came first wait as long, and no longer.
     const kept = engine();
-    await feed(kept, ROOM, x.pages.flat(), t0);
+    await fromKeybot(kept, ROOM, x.pages.flat(), t0);
     kept.sweep(t0 + ROSTER_PAGE_WAIT_MS - 1);
-    expect((await feed(kept, 'bob', x.join, t0 + ROSTER_PAGE_WAIT_MS - 1)).at(-1)).to.include({ kind: 'key', epoch: 100 });
+    expect((await fromKeybot(kept, 'bob', x.join, t0 + ROSTER_PAGE_WAIT_MS - 1)).at(-1)).to.include({ kind: 'key', epoch: 100 });
     const dropped = engine();
-    await feed(dropped, ROOM, x.pages.flat(), t0);
+    await fromKeybot(dropped, ROOM, x.pages.flat(), t0);
     dropped.sweep(t0 + ROSTER_PAGE_WAIT_MS);
-    expect((await feed(dropped, 'bob', x.join, t0 + ROSTER_PAGE_WAIT_MS)).at(-1)).to.include({ kind: 'held', epoch: 100 });
+    expect((await fromKeybot(dropped, 'bob', x.join, t0 + ROSTER_PAGE_WAIT_MS)).at(-1)).to.include({ kind: 'held', epoch: 100 });
     expect(dropped.roomInfo(ROOM)?.hasKey ?? false).to.equal(false);
   });
 });
