@@ -119,15 +119,16 @@ async function run(all: Member[], n: number): Promise<{ steps: Step[]; opened: n
       for (const t of to) { const p = per.get(t)!; p.bytes += wire(l); p.lines++; }
     }
     const bytes = [...per.values()].map((p) => p.bytes).sort((a, b) => a - b);
+    // Private SC1E messages: join envelopes and the roster pages sent to a joiner alone (both are
+    // framed alike), counted by message id; and how many members got any.
+    const privateSc1e = lines.filter((l) => !l.target.startsWith('#') && l.text.startsWith('SC1E '));
     return {
       what, cpuMs: Math.round(cpu),
       wroteBytes: lines.reduce((s, l) => s + wire(l), 0), wroteLines: lines.length,
       readBytesMax: bytes.at(-1) ?? 0, readBytesMedian: bytes[bytes.length >> 1] ?? 0,
       readLinesMax: Math.max(0, ...[...per.values()].map((p) => p.lines)),
-      // Private SC1E messages: join envelopes and the roster pages sent to a joiner alone (both are
-      // framed alike), by message id; and how many members got any.
-      privateMessages: new Set(lines.filter((l) => !l.target.startsWith('#') && l.text.startsWith('SC1E ')).map((l) => l.text.split(' ')[1])).size,
-      privateTo: new Set(lines.filter((l) => !l.target.startsWith('#') && l.text.startsWith('SC1E ')).map((l) => l.target.toLowerCase())).size,
+      privateMessages: new Set(privateSc1e.map((l) => l.text.split(' ')[1])).size,
+      privateTo: new Set(privateSc1e.map((l) => l.target.toLowerCase())).size,
     };
   };
   // Open: signed adds of up to MAX_OP_TARGETS each, each after the previous epoch.
