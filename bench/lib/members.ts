@@ -189,7 +189,9 @@ export class MemberProcs {
       }));
     }
     names.forEach((name, i) => {
-      this.home.set(lower(name), inviterAlone ? (i === 0 ? this.procs[count]! : this.procs[(i - 1) % count]!) : this.procs[i % count]!);
+      // With the inviter alone, it takes the extra process and the others round-robin after it.
+      const shared = inviterAlone ? i - 1 : i;
+      this.home.set(lower(name), shared < 0 ? this.procs[count]! : this.procs[shared % count]!);
       this.installs.set(lower(name), []);
       this.envelopes.set(lower(name), []);
     });
