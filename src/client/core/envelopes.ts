@@ -446,9 +446,11 @@ export class EnvelopeIntake {
     const newer = isNewerEpoch({ current: highest < 0 ? undefined : highest, offered: p.epoch });
     const resent = !newer && p.epoch === highest && !state.current && !state.left;
     const notHeld = !state.left && this.keys.keyFor(state, p.epoch) === undefined;
-    // Past rule 6's 15 minutes, an envelope may only be read from, whatever its epoch: a daemon
-    // that kept a genuine old envelope cannot make us send under its key.
-    const readOnly = notHeld && (stale ? newer || resent || p.epoch < highest : !newer && !resent && p.epoch < highest);
+    // An epoch we do not hold is only read from when it is older than the newest we have seen, or
+    // past rule 6's 15 minutes whatever its epoch: a daemon that kept a genuine old envelope cannot
+    // make us send under its key. (The newest again while we hold it is held: a send key is always
+    // the newest epoch, so "stale and the newest" can only be the re-sent case.)
+    const readOnly = notHeld && (stale || p.epoch < highest);
     if (stale && !readOnly) {
       p.key.fill(0);
       return { ...this.rejected(from, 'expired', ENVELOPE_REASONS.expired), room: p.room, epoch: p.epoch };

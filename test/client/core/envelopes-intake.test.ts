@@ -69,6 +69,14 @@ describe('src/client/core/envelopes.ts: what a companion does with key envelopes
     expect(await lastOf(strict, await sealed(3), t0 + 500)).to.include({ kind: 'key', epoch: 3 });
   });
 
+  it('past the age still reads an older epoch it never held (the mailbox after a long absence), and keeps sending under the newest', async function () {
+    const engine = engineFor({ envelopeMaxAgeMs: 1000 });
+    expect(await lastOf(engine, await sealed(5, [alice, bob], t0 + 4000), t0 + 4000)).to.include({ kind: 'key', epoch: 5 });
+    expect(await lastOf(engine, await sealed(3), t0 + 5000)).to.include({ kind: 'key', epoch: 3, readOnly: true });
+    expect(engine.roomInfo(ROOM)).to.include({ epoch: 5 });
+    expect(engine.encryptOutgoing({ room: ROOM, text: 'x', now: t0 + 4500 })).to.include({ status: 'ok', epoch: 5 });
+  });
+
   it('names the epoch and the room when it refuses an epoch it already has, and tells a repeat from an older one', async function () {
     const engine = engineFor();
     expect(await lastOf(engine, await sealed(7))).to.include({ kind: 'key', epoch: 7 });

@@ -152,6 +152,23 @@ describe('src/client/core/envelopes.ts: which epoch notices and key lines a comp
     expect((await fromKeybot(e, 'bob', [keyLine(mk2, 101, n.digest)]))[0]).to.include({ kind: 'key', epoch: 101 });
   });
 
+  it('keeps its member key when a join envelope of an older epoch it holds comes again (a replay), and follows the next notice with it', async function () {
+    const { e, mk, roster } = await bobAt100();
+    const n101 = rotation(roster);
+    expect(await fromKeybot(e, ROOM, n101.lines)).to.deep.equal([]);
+    expect((await fromKeybot(e, 'bob', [keyLine(mk, 101, n101.digest)]))[0]).to.include({ kind: 'key', epoch: 101 });
+    // Epoch 100's envelope again, genuine but old, carrying another member key: it changes nothing.
+    const old = await sealJoinEnvelope({
+      signer: keybot.priv,
+      recipientKey: bob.pub,
+      payload: { room: ROOM, epoch: 100, key: generateRoomKey(), issuedAt: Date.now(), memberKey: generateMemberKey(), recipient: { account: 'bob', fingerprint: bob.fingerprint }, roster, ops: [] },
+    });
+    expect((await fromKeybot(e, 'bob', envelopeParts(old.data!)))[0]).to.include({ kind: 'envelope-rejected', code: 'not-newer', epoch: 100 });
+    const n102 = rotation(roster, 102, 101);
+    expect(await fromKeybot(e, ROOM, n102.lines)).to.deep.equal([]);
+    expect((await fromKeybot(e, 'bob', [keyLine(mk, 102, n102.digest)]))[0]).to.include({ kind: 'key', epoch: 102 });
+  });
+
   it('reports a key line that does not come from keybot, naming who sent it', async function () {
     const { e, mk, roster } = await bobAt100();
     const n = rotation(roster);
