@@ -30,6 +30,8 @@ export interface Commands {
    * `invite <room> ...` for the other lists. Replies as soon as the room is known.
    */
   invite: { name: string; commands: string[][] };
+  /** `name` sends one `invite <room> ...` (again, up to 3 times, while keybot asks to invite again). */
+  'invite-more': { name: string; room: string; names: string[] };
   /** keybot's replies to the last `invite` of `name` (they settle after 300 ms of keybot silence). */
   'invite-replies': { name: string };
   /** These members (default: all of this process's) leave `room`; replies when keybot answered each. */
@@ -49,6 +51,7 @@ export interface Replies {
   /** `sentAt`: when the first invite command was handed to the socket (wallNow). */
   invite: { room: string; sentAt: number };
   'invite-replies': { lines: string[] };
+  'invite-more': { lines: string[] };
   /** `sentAt`: when the first leave was sent; `doneAt`: when keybot's last reply had settled. */
   leave: { sentAt: number; doneAt: number; lines: string[] };
   cpu: { userMs: number; systemMs: number };
@@ -82,6 +85,8 @@ export type FromMembers =
   | { ev: 'error'; id: number; message: string }
   | ({ ev: 'key' } & KeyInstall)
   | ({ ev: 'envelope' } & EnvelopeReceived)
+  /** A member's connection closed (not at 'quit'): `reason` is the daemon's ERROR line if it sent one. */
+  | { ev: 'lost'; name: string; reason: string }
   /** An uncaught error: the process exits next. */
   | { ev: 'fatal'; message: string };
 
@@ -242,6 +247,10 @@ export class MemberProcs {
     return this.guard(this.proc(name).request('invite', { name, commands }), `${name}'s invite`);
   }
 
+  async inviteMore(name: string, room: string, names: string[]): Promise<string[]> {
+    return (await this.guard(this.proc(name).request('invite-more', { name, room, names }, 300_000), `${name}'s invite into ${room}`)).lines;
+  }
+
   async inviteReplies(name: string): Promise<string[]> {
     return (await this.guard(this.proc(name).request('invite-replies', { name }), `${name}'s invite replies`)).lines;
   }
@@ -359,6 +368,9 @@ export class MemberProcs {
     } else if (m.ev === 'envelope') {
       const { ev: _e, ...e } = m;
       this.envelopes.get(lower(e.name))?.push(e);
+    } else if (m.ev === 'lost') {
+      process.stderr.write(`members: ${m.name} lost its connection: ${m.reason}\n`);
+      this.failure ??= new Error(`${m.name} lost its connection (${m.reason})`);
     }
     for (const w of [...this.waiters]) w();
   }
