@@ -220,9 +220,11 @@ describeIf(`web companion in Chromium${available ? '' : ' (SKIPPED: chromium is 
     const clickAt = Date.now();
     await page.click('button.primary');
     await page.locator('.conn.online').waitFor({ timeout: 15_000 });
-    // The login ran beside the key's unsealing: the socket was open before the passphrase KDF ended.
+    // The login ran beside the key's unsealing: the socket was made before the passphrase KDF
+    // ended. (Not "open": which of the two finishes first is timing, and under load the KDF did,
+    // once in CI beside a benchmark; a login that waited for the key makes its socket after.)
     const second = (await events()).slice((await events()).lastIndexOf('ws-close') + 1);
-    expect(second.indexOf('ws-open')).to.be.within(0, second.indexOf('kdf-end'));
+    expect(second.indexOf('ws-new')).to.be.within(0, second.indexOf('kdf-end'));
     console.log(`      (second visit: page load ${loadMs} ms; Log in to logged in (unseal, unlock, SASL) ${Date.now() - clickAt} ms)`);
     await page.locator('.room', { hasText: room }).click();
     await waitLine(/2 messages while you were away/);
