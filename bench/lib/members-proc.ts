@@ -25,6 +25,11 @@ function client(name: string): SealClient {
   return c;
 }
 
+/** Every IRC line of a member's connection as irc-framework reads or writes it (its 'raw' event is not in its types). */
+function onRaw(irc: IrcClient, f: (e: { line: string; from_server: boolean }) => void): void {
+  (irc as unknown as { on(ev: 'raw', f: (e: { line: string; from_server: boolean }) => void): void }).on('raw', f);
+}
+
 /**
  * Watch a member's raw IRC for keybot's SC1E parts and report each envelope once its last part
  * was read. Reads SealClient's irc-framework client (private) only to see lines as they come off
@@ -35,7 +40,7 @@ function watchEnvelopes(name: string, c: SealClient): void {
   // Every line from keybot (envelope parts, roster pages, notices, key lines, its NOTICEs), as read off the socket.
   const r = { bytes: 0, lines: 0 };
   reads.set(name, r);
-  (irc as unknown as { on(ev: 'raw', f: (e: { line: string; from_server: boolean }) => void): void }).on('raw', (e) => {
+  onRaw(irc, (e) => {
     if (!e.from_server || !/^(@\S+ )?:keybot!/i.test(e.line)) return;
     r.bytes += Buffer.byteLength(e.line) + 2;
     r.lines += 1;
@@ -67,7 +72,7 @@ let quitting = false;
 function watchConnection(name: string, c: SealClient): void {
   const irc = (c as unknown as { irc: IrcClient }).irc;
   let error = '';
-  (irc as unknown as { on(ev: 'raw', f: (e: { line: string; from_server: boolean }) => void): void }).on('raw', (e) => {
+  onRaw(irc, (e) => {
     if (e.from_server && /^ERROR /.test(e.line)) error = e.line;
   });
   // irc-framework's own checks end a connection that read no line for ping_timeout (120 s), and
@@ -111,6 +116,19 @@ async function connect(o: Commands['connect']): Promise<Replies['connect']> {
 }
 
 /**
+ * keybot's replies to an invite, sent again (3 tries in all) while keybot answers that it was not
+ * carried out: a proposal not signed within its 30 s (a companion busy with a login burst), or one
+ * signed for a roster that changed before keybot carried it out.
+ */
+async function carriedOut(what: string, send: () => Promise<string[]>): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    const lines = await send();
+    if (!lines.some((l) => /not done|invite again/.test(l)) || attempt >= 3) return lines;
+    process.stderr.write(`members-proc: ${what} not carried out (${lines.join(' | ')}); again\n`);
+  }
+}
+
+/**
  * The room's name comes from the inviter's own JOIN; invite()'s reply resolves only after 300 ms
  * of keybot silence (SealClient's reply heuristic), so it is collected separately.
  */
@@ -127,13 +145,7 @@ async function invite(o: Commands['invite']): Promise<Replies['invite']> {
   const sentAt = wallNow();
   // keybot proposes the operation and alice's companion signs it; a proposal not signed within
   // keybot's 30 s (a companion still busy with a 2,000-member login burst) is refused: invite again.
-  const first = (async (): Promise<string[]> => {
-    for (let attempt = 1; ; attempt++) {
-      const lines = await c.invite(o.commands[0]!);
-      if (!lines.some((l) => /not done|invite again/.test(l)) || attempt >= 3) return lines;
-      process.stderr.write(`members-proc: ${o.name}'s invite not carried out (${lines.join(' | ')}); again\n`);
-    }
-  })();
+  const first = carriedOut(`${o.name}'s invite`, () => c.invite(o.commands[0]!));
   const adds: Array<Promise<string[]>> = [first];
   const room = await joined;
   if (o.commands.length > 1) {
@@ -194,13 +206,7 @@ async function invite(o: Commands['invite']): Promise<Replies['invite']> {
       const previous = adds[adds.length - 1]!;
       await previous;
       await heldWith(o.commands[adds.length - 1]!);
-      adds.push((async (): Promise<string[]> => {
-        for (let attempt = 1; ; attempt++) {
-          const lines = await c.inviteTo(room, more);
-          if (!lines.some((l) => /not done|invite again/.test(l)) || attempt >= 3) return lines;
-          process.stderr.write(`members-proc: ${o.name}'s invite into ${room} not carried out (${lines.join(' | ')}); again\n`);
-        }
-      })());
+      adds.push(carriedOut(`${o.name}'s invite into ${room}`, () => c.inviteTo(room, more)));
     }
     await heldWith(o.commands[o.commands.length - 1]!);
   })();
@@ -217,14 +223,10 @@ async function leave(o: Commands['leave']): Promise<Replies['leave']> {
   return { sentAt, doneAt: wallNow(), lines: replies.flat() };
 }
 
-/** One more invite into an open room, again while keybot answers that the roster changed. */
+/** One more invite into an open room (the bench's paced opening). */
 async function inviteMore(o: Commands['invite-more']): Promise<Replies['invite-more']> {
   const c = client(o.name);
-  for (let attempt = 1; ; attempt++) {
-    const lines = await c.inviteTo(o.room, o.names);
-    if (!lines.some((l) => /not done|invite again/.test(l)) || attempt >= 3) return { lines };
-    process.stderr.write(`members-proc: ${o.name}'s invite into ${o.room} not carried out (${lines.join(' | ')}); again\n`);
-  }
+  return { lines: await carriedOut(`${o.name}'s invite into ${o.room}`, () => c.inviteTo(o.room, o.names)) };
 }
 
 async function handle(msg: ToMembers): Promise<unknown> {
