@@ -6,7 +6,7 @@
  *
  * Scenarios, per server:
  *   logins   N password logins (PASS), then the N connections stay registered and idle:
- *            memory per idle connection = RSS delta / N.
+ *            memory per idle connection = RSS delta / N (both from /proc, as for every server).
  *   rooms    those N connections as N/5 rooms of 5 members, every member sending: a blast
  *            (windowed, as fast as the server drains) and a paced run at 50 k deliveries/s.
  *   fan-out  one room of 50 members with 5 senders: blast and paced at 50 k deliveries/s.
@@ -161,9 +161,6 @@ interface TargetFigures {
   loginFailures: string;
   loginServerCpuMs: number;
   idleBytesPerConn: number;
-  idleHeapPerConn: number | null;
-  /** The RSS delta less the growth of V8's young generation's resident pages, per connection (sealchat only). */
-  idleNoYoungPerConn: number | null;
   rooms: ScenarioFigures;
   fanout: ScenarioFigures;
 }
@@ -262,7 +259,7 @@ async function benchTarget(make: () => Promise<Target>, scenarios: Set<string> =
     await Promise.all(workers.map((w) => expect(w.request({ cmd: 'close' }), 'closed')));
     return {
       name: target.name, logins: LOGINS, loginSeconds, loginFailures, loginServerCpuMs,
-      idleBytesPerConn: idle.rssPerConn, idleHeapPerConn: idle.heapPerConn, idleNoYoungPerConn: idle.noYoungPerConn, rooms, fanout,
+      idleBytesPerConn: idle.rssPerConn, rooms, fanout,
     };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
@@ -272,19 +269,10 @@ async function benchTarget(make: () => Promise<Target>, scenarios: Set<string> =
 
 const MiB = 1048576;
 
-/** Memory per idle connection: the RSS delta over n registered idle connections, divided by n. */
-function memoryFigures(a: MemoryReading, b: MemoryReading, n: number): { rssPerConn: number; heapPerConn: number | null; noYoungPerConn: number | null; text: string } {
+/** Memory per idle connection: the RSS delta (from /proc) over n registered idle connections, divided by n. */
+function memoryFigures(a: MemoryReading, b: MemoryReading, n: number): { rssPerConn: number; text: string } {
   const rssPerConn = (b.rss - a.rss) / n;
-  const heapPerConn = a.heapUsed !== undefined && b.heapUsed !== undefined ? (b.heapUsed - a.heapUsed) / n : null;
-  const kb = (x: number): string => (x / 1024).toFixed(2);
-  let text = `RSS ${(a.rss / MiB).toFixed(1)} → ${(b.rss / MiB).toFixed(1)} MiB = ${kb(rssPerConn)} KB per connection`;
-  if (heapPerConn !== null) text += ` (of which V8 heap in use after a full GC: ${kb(heapPerConn)} KB)`;
-  if (a.heapTotal !== undefined && b.heapTotal !== undefined) text += `; V8 heap reserved ${(a.heapTotal / MiB).toFixed(1)} → ${(b.heapTotal / MiB).toFixed(1)} MiB, external ${((a.external ?? 0) / MiB).toFixed(1)} → ${((b.external ?? 0) / MiB).toFixed(1)} MiB`;
-  if (a.youngResident !== undefined && b.youngResident !== undefined) {
-    text += `; V8 young generation resident ${(a.youngResident / MiB).toFixed(1)} → ${(b.youngResident / MiB).toFixed(1)} MiB (RSS without it: ${kb((b.rss - a.rss - (b.youngResident - a.youngResident)) / n)} KB per connection)`;
-  }
-  const noYoungPerConn = a.youngResident !== undefined && b.youngResident !== undefined ? (b.rss - a.rss - (b.youngResident - a.youngResident)) / n : null;
-  return { rssPerConn, heapPerConn, noYoungPerConn, text };
+  return { rssPerConn, text: `RSS ${(a.rss / MiB).toFixed(1)} → ${(b.rss / MiB).toFixed(1)} MiB = ${(rssPerConn / 1024).toFixed(2)} KB per connection` };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -350,8 +338,6 @@ function rowsFor(): Row[] {
     { label: `${rooms} @ 50k/s: p50 latency (ms)`, get: (t) => t.rooms.paced.map((r) => r.p50), fmt: ms, lower: true },
     { key: 'rooms-p99', label: `${rooms} @ 50k/s: p99 latency (ms)`, get: (t) => t.rooms.paced.map((r) => r.p99), fmt: ms, lower: true, target: TARGETS.p99Ms },
     { key: 'idle-rss', label: `idle: memory per registered connection (KB RSS)`, get: (t) => [t.idleBytesPerConn / 1024], fmt: (x) => x.toFixed(2), lower: true, target: LOGINS === 1000 ? TARGETS.idleKB : undefined },
-    { label: `idle: RSS per connection less V8's young generation growth (KB)`, get: (t) => (t.idleNoYoungPerConn === null ? [] : [t.idleNoYoungPerConn / 1024]), fmt: (x) => x.toFixed(2), lower: true },
-    { label: `idle: JS heap per connection (KB)`, get: (t) => (t.idleHeapPerConn === null ? [] : [t.idleHeapPerConn / 1024]), fmt: (x) => x.toFixed(2), lower: true },
     { label: `logins: ${LOGINS} logins (s)`, get: (t) => [t.loginSeconds], fmt: (x) => x.toFixed(2), lower: true, target: LOGINS === 1000 ? TARGETS.loginsS : undefined },
     { label: `logins per second`, get: (t) => [t.logins / t.loginSeconds], fmt: (x) => x.toFixed(1), lower: false },
     { key: 'login-cpu', label: `logins: server CPU per login (ms)`, get: (t) => [t.loginServerCpuMs / t.logins], fmt: (x) => x.toFixed(3), lower: true },
@@ -378,9 +364,10 @@ function printReport(results: TargetFigures[], started: Date, loadBefore: string
   out.push(`machine: ${cpu}, ${cores} cores, node ${process.version}; load average before ${loadBefore}, after ${load}`);
   out.push(`runs: ${ROUNDS} round(s) of ${RUN_MS / 1000} s per measured run, windows ${WINDOWS.join(', ')}, ${WORKERS} load-generator process(es); values are median [min–max] over rounds`);
   out.push(`servers, in the order run: ${names.map((n) => (n.startsWith('sealchat') ? n : peerVersion(n as TargetName))).join('; ')}`);
-  out.push('sealchat runs as shipped with accounts (PASS checks an argon2id hash); sealchat-rooms is the same with every bench channel made a room (room.add: history kept and');
+  out.push('sealchat runs as shipped (`node dist/cli/sealchatd.js ircd`, its own config file) with accounts (PASS checks an argon2id hash); sealchat-rooms is the same with every bench channel made a room (room.add: history kept and');
   out.push('  written to the store); sealchat-guests is the same daemon with requireAccount false (logins and idle only);');
-  out.push('  InspIRCd and ngircd check a server password in plain text; the relay checks nothing. Limits are raised on every server (see docs/PERFORMANCE.md).');
+  out.push('  InspIRCd and ngircd check a server password in plain text; the relay (compiled to JavaScript, plain node) checks nothing. Limits are raised on every');
+  out.push('  server (see docs/PERFORMANCE.md). Memory is RSS from /proc for every server.');
   out.push('');
   const head = ['figure', ...names, ...peers.map((p) => `sealchat/${p}`), 'target', 'met'];
   const table: string[][] = [head];

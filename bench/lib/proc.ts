@@ -1,6 +1,6 @@
 /** Reading another process's CPU time and memory from /proc (Linux), child-process IPC, and running the sealchatd CLI. */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, type Dirent } from 'node:fs';
 import net from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
@@ -99,8 +99,28 @@ export class IpcChild<Req, Res extends { ev: string }> {
   }
 }
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
 /** The repository's `sealchatd` CLI (TypeScript, through tsx), for the benches that start it as shipped. */
-export const SEALCHATD_CLI = path.join(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..'), 'src/cli/sealchatd.ts');
+export const SEALCHATD_CLI = path.join(ROOT, 'src/cli/sealchatd.ts');
+
+/**
+ * The `sealchatd` that `npm start` runs: dist/cli/sealchatd.js, for plain node. Built first
+ * (`tsc -p tsconfig.build.json`, as `npm run build` does) when missing or older than a file in
+ * src/, so a benchmark never measures stale code.
+ */
+export function shippedSealchatd(): string {
+  const cli = path.join(ROOT, 'dist/cli/sealchatd.js');
+  const built = existsSync(cli) ? statSync(cli).mtimeMs : 0;
+  const newest = (readdirSync(path.join(ROOT, 'src'), { recursive: true, withFileTypes: true }) as Dirent[])
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .reduce((t, e) => Math.max(t, statSync(path.join(e.parentPath ?? e.path, e.name)).mtimeMs), 0);
+  if (newest > built) {
+    console.log('building dist/ (src/ is newer): tsc -p tsconfig.build.json');
+    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+  }
+  return cli;
+}
 
 /** Run `sealchatd <args>` (e.g. `user add`) to its end, `input` on its stdin; rejects with its stderr on a non-zero exit. */
 export function sealchatd(args: string[], input?: string): Promise<void> {

@@ -1,10 +1,11 @@
 /**
- * The servers under test: sealchat's daemon (bench/daemon-proc.ts, its own process), the bare
- * Node relay (bench/peers/relay.ts, the ceiling a Node server is measured against) and, when
+ * The servers under test: sealchat's daemon as shipped (`node dist/cli/sealchatd.js ircd`), the
+ * bare Node relay (bench/peers/relay.ts, the ceiling a Node server is measured against) and, when
  * installed, InspIRCd and ngircd with throw-away configs. All run on 127.0.0.1 in a temporary
  * directory and are stopped by stop().
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as esbuild from 'esbuild';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -16,9 +17,8 @@ import { hashPassword } from '../../src/util/password.js';
 import { ControlClient } from '../../src/protocol/control-client.js';
 import { CONTROL_SOCKET_NAME, STORE_FILE_NAME } from '../../src/protocol/files.js';
 import { openAccountStore, type AccountRecord } from '../../src/ircd/store/index.js';
-import type { FromDaemon, ToDaemon } from '../daemon-proc.js';
 import type { ConnSpec } from './wire.js';
-import { cpuMsOf, freePort, IpcChild, rssOf } from './proc.js';
+import { cpuMsOf, freePort, rssOf, shippedSealchatd } from './proc.js';
 
 export const NGIRCD = '/usr/sbin/ngircd';
 export const INSPIRCD = '/usr/sbin/inspircd';
@@ -36,13 +36,8 @@ const BENCH_PASSWORD = 'bench-password-0123456789';
 const NGIRCD_PASSWORD = 'benchpass';
 
 export interface MemoryReading {
+  /** Resident set size from /proc, as for every server. */
   rss: number;
-  /** V8 heap in use after a full GC (sealchat only). */
-  heapUsed?: number;
-  heapTotal?: number;
-  external?: number;
-  /** V8's young generation, resident bytes (sealchat only). */
-  youngResident?: number;
 }
 
 export type TargetName = 'sealchat' | 'sealchat-rooms' | 'sealchat-guests' | 'relay' | 'inspircd' | 'ngircd';
@@ -123,16 +118,20 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
     ...(guests ? { requireAccount: false } : {}),
   }, null, 2));
 
-  const script = fileURLToPath(new URL('../daemon-proc.ts', import.meta.url));
-  const execArgv = ['--expose-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
-  const child = new IpcChild<ToDaemon, FromDaemon>(script, [configFile], execArgv, process.env.BENCH_NO_PIN ? process.env : { ...process.env, GLIBC_TUNABLES: PINNED_MALLOC });
-  const ready = await child.next();
-  if (ready.ev !== 'ready') throw new Error('sealchat daemon did not start');
-  const pid = child.pid;
+  // The daemon as shipped: `sealchatd ircd` from dist/ under plain node, as `npm start` runs it
+  // (no tsx, no wrapper); its log lines go to a file, as an operator's go to a journal.
+  const logFd = openSync(path.join(dir, 'sealchatd.log'), 'w');
+  const proc = spawn(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), shippedSealchatd(), 'ircd', '--config', configFile], {
+    stdio: ['ignore', 'pipe', logFd],
+    env: process.env.BENCH_NO_PIN ? process.env : { ...process.env, GLIBC_TUNABLES: PINNED_MALLOC },
+  });
+  closeSync(logFd);
+  const port = await announcedPort(proc, path.join(dir, 'sealchatd.log'));
+  const pid = proc.pid!;
   let control: ControlClient | null = null;
   return {
     name: guests ? 'sealchat-guests' : rooms ? 'sealchat-rooms' : 'sealchat',
-    port: ready.port,
+    port,
     pid,
     ...(rooms ? {
       async makeRooms(specs: Array<{ name: string; members: number[] }>): Promise<void> {
@@ -149,16 +148,11 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
     },
     cpuMs: () => cpuMsOf(pid),
     async memory() {
-      const m = await child.request({ cmd: 'mem' });
-      if (m.ev !== 'mem') throw new Error('bad mem reply');
-      return { rss: rssOf(pid), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, youngResident: m.youngResident };
+      return { rss: rssOf(pid) };
     },
     async stop() {
       control?.close();
-      child.proc.send({ cmd: 'stop' } satisfies ToDaemon);
-      await Promise.race([new Promise((r) => child.proc.once('exit', r)), new Promise((r) => setTimeout(r, 5000))]);
-      await child.stop();
-      await rm(dir, { recursive: true, force: true });
+      await stopProcess(proc, dir);
     },
   };
 }
@@ -178,6 +172,23 @@ async function waitForPort(port: number, proc: ChildProcess, ms: number, name = 
     if (Date.now() > deadline) throw new Error(`${name} did not listen on port ${port}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The port a `sealchatd ircd` names in its first "listening on HOST:PORT" line on stdout. */
+function announcedPort(proc: ChildProcess, logFile: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d: string): void => {
+      out += d;
+      const m = /^listening on [^\n]*:(\d+)$/m.exec(out);
+      if (!m) return;
+      proc.stdout!.off('data', onData);
+      proc.stdout!.resume(); // the rest of what it prints is not read
+      resolve(Number(m[1]));
+    };
+    proc.stdout!.setEncoding('utf8').on('data', onData);
+    proc.once('exit', (code) => reject(new Error(`sealchatd ircd exited with code ${code} before listening (its log: ${logFile})`)));
+  });
 }
 
 export function ngircdInstalled(): boolean {
@@ -250,10 +261,15 @@ async function stopProcess(proc: ChildProcess, dir?: string): Promise<void> {
   if (dir) await rm(dir, { recursive: true, force: true });
 }
 
-/** The bare relay (bench/peers/relay.ts), through tsx like the daemon; any PASS is accepted. */
+/**
+ * The bare relay (bench/peers/relay.ts), compiled to one JavaScript file and run by plain node,
+ * as the daemon is (neither pays for a TypeScript loader); any PASS is accepted.
+ */
 export async function startRelay(): Promise<Target> {
-  const script = fileURLToPath(new URL('../peers/relay.ts', import.meta.url));
-  const proc = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'relay-bench-'));
+  const script = path.join(dir, 'relay.mjs');
+  await esbuild.build({ entryPoints: [fileURLToPath(new URL('../peers/relay.ts', import.meta.url))], outfile: script, format: 'esm', platform: 'node', target: 'node20', logLevel: 'warning' });
+  const proc = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -263,7 +279,7 @@ export async function startRelay(): Promise<Target> {
     });
     proc.once('exit', (code) => reject(new Error(`the relay exited with code ${code}`)));
   });
-  return spawnedTarget('relay', proc, port, null);
+  return spawnedTarget('relay', proc, port, null, dir);
 }
 
 export function inspircdInstalled(): boolean {
