@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { CompanionSession, type SubmitResult } from '../../../src/client/index.js';
-import { generateRoomKey, peekRoomMessage } from '../../../src/crypto/index.js';
+import { encryptRoomMessage, generateRoomKey, peekRoomMessage } from '../../../src/crypto/index.js';
 import { envelopeLines, memberOf, party, type Party } from '../fixtures.js';
 
 const ROOM = '#sc-offline';
@@ -22,12 +22,12 @@ describe('src/client/core/membership.ts: offline is not leaving', function () {
     t0 = Date.now();
   });
 
-  /** alice's session in ROOM, holding epoch 100 for alice, bob and carol. */
-  async function aliceInRoom(): Promise<CompanionSession> {
+  /** alice's session in ROOM, holding epoch 100 (under `key`) for alice, bob and carol. */
+  async function aliceInRoom(key = generateRoomKey()): Promise<CompanionSession> {
     const s = new CompanionSession({ account: 'alice', server: 'test:1', privateKey: alice.priv, keybotPublicKey: keybot.publicArmored, knownKeybotsFile: false });
     await s.start(t0);
     s.membership({ kind: 'join', room: ROOM, nick: 'alice' });
-    const lines = await envelopeLines({ to: alice, signer: keybot, room: ROOM, epoch: 100, key: generateRoomKey(), members: [alice, bob, carol].map((p) => memberOf(p)), issuedAt: t0 });
+    const lines = await envelopeLines({ to: alice, signer: keybot, room: ROOM, epoch: 100, key, members: [alice, bob, carol].map((p) => memberOf(p)), issuedAt: t0 });
     for (const text of lines) await s.received({ from: 'keybot', target: 'alice', command: 'NOTICE', text, now: t0 });
     return s;
   }
@@ -86,5 +86,41 @@ describe('src/client/core/membership.ts: offline is not leaving', function () {
       sent = sent.concat(actions.flatMap((a) => (a.type === 'send' && a.target === ROOM ? [peekRoomMessage({ payload: a.text }).epoch!] : [])));
     }
     expect(sent).to.deep.equal([102]);
+  });
+
+  it("our own PART or KICK wipes our keys for the room at once and gives up its held text; another member's PART wipes nothing of ours", async () => {
+    const key = generateRoomKey();
+    let seq = 0;
+    const fromCarol = async (s: CompanionSession, text: string) =>
+      (await s.received({ from: 'carol', target: ROOM, command: 'PRIVMSG', text: encryptRoomMessage({ roomKey: key, room: ROOM, epoch: 100, sender: 'carol', seq: ++seq, plaintext: text, signer: carol.priv }).payload, now: t0 + 20 })).result;
+    for (const kind of ['part', 'kick'] as const) {
+      const s = await aliceInRoom(key);
+      expect(s.joinedRooms()).to.deep.equal([ROOM]);
+      // bob leaves: our key stays (carol's line under it still reads), the room stays ours.
+      s.membership({ kind, room: ROOM, nick: 'bob' });
+      expect(await fromCarol(s, 'still readable')).to.include({ kind: 'message', text: 'still readable' });
+      expect(s.joinedRooms()).to.deep.equal([ROOM]);
+      expect(s.send({ target: ROOM, text: 'held for the next epoch', hold: true, now: t0 + 30 })).to.include({ status: 'held' });
+      // We leave: the held text is given up (and said so), the room is no longer ours, the key is gone.
+      const out = s.membership({ kind, room: ROOM, nick: 'alice' });
+      expect(out.self).to.equal(true);
+      expect(out.actions.filter((a) => a.type === 'unsent').map((a) => (a as { reason: string }).reason)).to.deep.equal([`you left ${ROOM}; nothing was sent`]);
+      expect(s.joinedRooms()).to.deep.equal([]);
+      expect(s.inRoom(ROOM)).to.equal(false);
+      expect(await fromCarol(s, 'after we left')).to.include({ kind: 'undecryptable' });
+    }
+  });
+
+  it('a PART or KICK that names no room changes nothing, and a lost connection leaves no room ours', async () => {
+    const s = await aliceInRoom();
+    expect(s.membership({ kind: 'part', nick: 'alice' })).to.deep.equal({ self: true, actions: [] });
+    expect(s.membership({ kind: 'kick', room: '', nick: 'bob' })).to.deep.equal({ self: false, actions: [] });
+    expect(s.joinedRooms()).to.deep.equal([ROOM]);
+    expect(s.suspendedRooms()).to.deep.equal([]);
+    s.membership({ kind: 'part', room: ROOM, nick: 'bob' });
+    expect(s.suspendedRooms()).to.have.length(1);
+    s.connectionLost(t0 + 5);
+    expect(s.joinedRooms()).to.deep.equal([]);
+    expect(s.suspendedRooms()).to.deep.equal([]);
   });
 });
