@@ -207,6 +207,7 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
         ['to[0] is a number', text(wireJoin({ to: [1, bob.fingerprint] }))],
         ['to[1] is a number', text(wireJoin({ to: ['bob', 1] }))],
         ['inline roster with a page count', text(wireJoin({ pn: 1 }))],
+        ['both an inline roster and pages', text(wireJoin({ r: b64(new Uint8Array(32)), pn: 1 }))],
         ['paged without a page count', text(wireJoin({ m: undefined, r: b64(new Uint8Array(32)) }))],
         ['paged with a string page count', text(wireJoin({ m: undefined, r: b64(new Uint8Array(32)), pn: '1' }))],
         ['paged with a hash that is not base64', text(wireJoin({ m: undefined, r: '!!', pn: 1 }))],
@@ -357,7 +358,16 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
       expect(assemble(fewer)).to.deep.equal({ status: RosterStatus.BAD_ROSTER, reason: 'the pages do not hash to the roster the join envelope names' });
     });
 
-    it('refuses pages that join to more than 5000 members, even when they hash right', () => {
+    it('assembles a roster of exactly 5000 members', () => {
+    const roster = crowd(5000);
+    const signed = signRosterPages({ signer: f.keybot.priv, room, epoch: 10, roster });
+    const pages = signed.pages.map((d) => verify(d).page!);
+    const r = assembleRoster({ pages, room, epoch: 10, hash: signed.hash, count: pages.length, recipient: { account: 'm4999', fingerprint: roster[4999]!.fingerprint } });
+    expect(r.status).to.equal(RosterStatus.OK);
+    expect(r.roster).to.have.length(5000);
+  });
+
+  it('refuses pages that join to more than 5000 members, even when they hash right', () => {
       const big = crowd(5001);
       // keybot refuses to sign such a roster (above); a member gets such pages only if they were signed one by one.
       const pages: RosterPage[] = [];
@@ -418,6 +428,7 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
     });
 
     it('verifies the wire form this test signs, and refuses, as MALFORMED, each signed notice that does not parse or breaks the schema', () => {
+      expect(verify(signEpochNotice({ signer: f.keybot.priv, notice: notice({ ops: Array.from({ length: 64 }, () => Uint8Array.of(1)) }) }).data).status).to.equal(EnvelopeStatus.OK);
       const ok = verify(signedNotice(text(noticeWire({ add: [wire(carol)], gone: ['bob'], ops: ['AQ=='] }))));
       expect(ok.status).to.equal(EnvelopeStatus.OK);
       expect(ok.notice).to.deep.equal(notice({ added: [carol], gone: ['bob'], ops: [Uint8Array.of(1)] }));
@@ -466,6 +477,10 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
       expect(advanceRoster({ roster: [alice, bob], notice: notice({ ops: [Uint8Array.of(1, 2, 3)] }) })).to.deep.include({ reason: 'an operation does not parse' });
       expect(advanceRoster({ roster: [alice, bob], notice: notice({ roster: new Uint8Array(32) }) })).to.deep.equal({ status: RoomOpStatus.STALE_ROSTER, reason: 'the announced roster is not the one the operations give' });
       expect(advanceRoster({ roster: [alice, bob], notice: notice({ added: [carol] }) })).to.deep.equal({ status: RoomOpStatus.BAD_TARGET, reason: 'carol added without an operation' });
+      const dave = { ...carol, account: 'dave' };
+      expect(advanceRoster({ roster: [alice, bob], notice: notice({ added: [carol, dave] }) })).to.deep.equal({ status: RoomOpStatus.BAD_TARGET, reason: 'carol, dave added without an operation' });
+      const addCarol = signRoomOp({ op: { action: 'add', room, roster: rosterHash([alice, bob]), actor: { account: 'alice', fingerprint: alice.fingerprint }, targets: [{ account: 'carol', fingerprint: carol.fingerprint }], issuedAt: t0, nonce: new Uint8Array(16).fill(4) }, signer: f.ecc.priv });
+      expect(advanceRoster({ roster: [alice, bob], notice: notice({ ops: [addCarol], added: [] }) })).to.deep.equal({ status: RoomOpStatus.BAD_TARGET, reason: 'no entry for carol' });
     });
   });
 
