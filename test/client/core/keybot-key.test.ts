@@ -100,6 +100,14 @@ describe('src/client/core/keybot.ts: which key is keybot’s', function () {
     expect(await readFile(file, 'utf8').catch(() => 'none')).to.equal('none');
   });
 
+  it('refuses a key the user gave that is not the fingerprint the user also gave', async () => {
+    const started = states(await session({ keybotPublicKey: impostor.publicArmored, keybotFingerprint: keybot.fingerprint }).start(t0));
+    expect(started).to.have.length(1);
+    expect(started[0]).to.include({ status: 'mismatch', expected: keybot.fingerprint, got: impostor.fingerprint, source: 'configured' });
+    const same = states(await session({ keybotPublicKey: keybot.publicArmored, keybotFingerprint: keybot.fingerprint }).start(t0));
+    expect(same).to.deep.equal([{ status: 'pinned', fingerprint: keybot.fingerprint, source: 'configured' }]);
+  });
+
   it('refuses a configured fingerprint that is not one, and asks keybot nothing', async () => {
     const started = await session({ keybotFingerprint: 'xyz' }).start(t0);
     expect(asks(started)).to.equal(false);
