@@ -14,14 +14,9 @@ import {
   type EnvelopeMember,
   type RosterPage,
 } from '../../src/crypto/index.js';
-import { fixtures, memberOf as member, type Fixtures } from './fixtures.js';
+import { crowd, fixtures, memberOf as member, type Fixtures } from './fixtures.js';
 import { hex, vector } from './vectors.js';
 
-/** `n` members with made-up fingerprints and the RFC 8032 test key as signing key (a roster entry checks its form only). */
-function crowd(n: number, prefix = 'm'): EnvelopeMember[] {
-  const signingKey = { alg: 'ed25519' as const, key: '11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=' };
-  return Array.from({ length: n }, (_, i) => ({ account: `${prefix}${String(i).padStart(4, '0')}`, fingerprint: (i + 1).toString(16).padStart(40, '0'), signingKey }));
-}
 
 describe('src/crypto/envelope-v3.ts roster pages', function () {
   this.timeout(30_000);

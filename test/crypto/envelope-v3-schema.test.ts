@@ -36,18 +36,13 @@ import {
 import { createMessage, encrypt } from '../../src/crypto/openpgp.js';
 import { privateState, publicState } from '../../src/crypto/keys.js';
 import { signRaw } from '../../src/crypto/primitives.js';
-import { fixtures, memberOf as member, type Fixtures } from './fixtures.js';
+import { crowd, fixtures, memberOf as member, type Fixtures } from './fixtures.js';
 
 const enc = new TextEncoder();
 const cat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(parts.flatMap((p) => [...p]));
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
 const NUL = Uint8Array.of(0);
 
-/** `n` well-formed roster entries (made-up fingerprints, the RFC 8032 test key as signing key). */
-function crowd(n: number, prefix = 'm'): EnvelopeMember[] {
-  const signingKey = { alg: 'ed25519' as const, key: '11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=' };
-  return Array.from({ length: n }, (_, i) => ({ account: `${prefix}${String(i).padStart(4, '0')}`, fingerprint: (i + 1).toString(16).padStart(40, '0'), signingKey }));
-}
 const wire = (m: EnvelopeMember): string[] => [m.account, m.fingerprint, m.signingKey.alg, m.signingKey.key];
 
 describe('src/crypto/envelope-v3.ts schema and framing', function () {

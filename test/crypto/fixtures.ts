@@ -83,3 +83,9 @@ export function fixtures(): Promise<Fixtures> {
 export function memberOf(k: TestKey, account = k.name): EnvelopeMember {
   return { account, fingerprint: k.pub.fingerprint, signingKey: signingPublicKeyOf({ key: k.pub }) };
 }
+
+/** `n` roster entries `<prefix>0000`… with made-up fingerprints and the RFC 8032 test key as signing key (a roster entry checks its form only). */
+export function crowd(n: number, prefix = 'm'): EnvelopeMember[] {
+  const signingKey = { alg: 'ed25519' as const, key: '11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=' };
+  return Array.from({ length: n }, (_, i) => ({ account: `${prefix}${String(i).padStart(4, '0')}`, fingerprint: (i + 1).toString(16).padStart(40, '0'), signingKey }));
+}
