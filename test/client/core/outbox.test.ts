@@ -71,6 +71,53 @@ describe('src/client/core/outbox.ts: who may read what is sent', function () {
     expect(await bobReads(b, out[0]!.lines)).to.deep.equal([]);
   });
 
+  it("suspends the key on a JOIN of someone the epoch does not list, not on a member's, keybot's or our own, and keeps the first reason", async () => {
+    const a = engineFor(alice);
+    await keyUp(a, alice, 100, [alice, bob]);
+    const trust = new KeyTrust(a);
+    for (const nick of ['bob', 'BOB', 'keybot', 'Alice']) trust.joined(ROOM, nick);
+    expect(trust.suspension(ROOM, t0)).to.equal(undefined);
+    trust.joined(ROOM, 'carol');
+    expect(trust.suspension(ROOM, t0)).to.equal('carol joined');
+    trust.left(ROOM, 'bob');
+    expect(trust.suspension(ROOM, t0)).to.equal('carol joined');
+    // A new key that lists carol lifts it (no one left was seen: nothing to check).
+    const b = engineFor(alice);
+    await keyUp(b, alice, 100, [alice, bob]);
+    const t2 = new KeyTrust(b);
+    t2.joined(ROOM, 'carol');
+    await keyUp(b, alice, 101, [alice, bob, carol], generateRoomKey(), t0 + 1000);
+    t2.keyInstalled(ROOM);
+    expect(t2.suspension(ROOM, t0 + 1000)).to.equal(undefined);
+  });
+
+  it("suspends the key when a member leaves, not when someone the epoch does not list, keybot or we leave; our own PART clears the room", async () => {
+    const a = engineFor(alice);
+    await keyUp(a, alice, 100, [alice, bob, carol]);
+    const trust = new KeyTrust(a);
+    for (const nick of ['dave', 'keybot']) trust.left(ROOM, nick);
+    expect(trust.suspension(ROOM, t0)).to.equal(undefined);
+    trust.left(ROOM, 'Bob');
+    trust.left(ROOM, 'carol');
+    expect(trust.suspension(ROOM, t0)).to.equal('Bob left');
+    // keybot's next key still lists both: read only, and the reason names them.
+    await keyUp(a, alice, 101, [alice, bob, carol], generateRoomKey(), t0 + 1000);
+    trust.keyInstalled(ROOM);
+    expect(trust.suspension(ROOM, t0 + 1000)).to.equal('the new key still lists bob, carol, who left; it is used for reading only until keybot sends one without them');
+    // We leave: nothing of the room is suspended any more (its keys are gone with us).
+    trust.left(ROOM, 'ALICE');
+    expect(trust.suspension(ROOM, t0 + 1000)).to.equal(undefined);
+  });
+
+  it('sends under a key exactly at its sending lifetime, and not a millisecond past', async () => {
+    const a = engineFor(alice);
+    await keyUp(a, alice, 100, [alice, bob], generateRoomKey(), t0);
+    const trust = new KeyTrust(a, { sendLifetimeMs: 60_000 });
+    expect(trust.suspension(ROOM, t0 + 60_000)).to.equal(undefined);
+    expect(trust.suspension(ROOM, t0 + 60_001)).to.equal('its key (epoch 100) is older than 1 minutes and keybot sent no newer one');
+    expect(new KeyTrust(a, { sendLifetimeMs: 60_000, clock: () => t0 + 60_001 }).suspension(ROOM)).to.match(/older than 1 minutes/);
+  });
+
   it('a leaver who comes back (invited again) does not keep the room read-only', async () => {
     const a = engineFor(alice);
     await keyUp(a, alice, 100, [alice, bob]);
