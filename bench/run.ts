@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mergeSparse, quantileMs } from './lib/hist.js';
 import { IpcChild, machineInfo } from './lib/proc.js';
-import { inspircdInstalled, ngircdInstalled, peerVersion, startInspircd, startNgircd, startRelay, startSealchat, SEALCHAT_BENCH_LIMITS, type MemoryReading, type Target, type TargetName } from './lib/targets.js';
+import { inspircdInstalled, ngircdInstalled, peerVersion, startInspircd, startNgircd, startRelay, startSealchat, SEALCHAT_BENCH_LIMITS, type Target, type TargetName } from './lib/targets.js';
 import type { ConnSpec, FromWorker, RoomSpec, RunResult, RunSpec, ToWorker } from './lib/wire.js';
 
 const { values: opts } = parseArgs({
@@ -201,7 +201,7 @@ async function benchTarget(make: () => Promise<Target>, scenarios: Set<string> =
     const warm = await expect(workers[0]!.request({ cmd: 'connect', port: target.port, conns: warmSpecs, concurrency: WARM_LOGINS, keep: false }), 'connected');
     if (warm.result.failed) throw new Error(`warm-up logins failed: ${warm.result.error}`);
     await sleep(500);
-    const mem0 = await target.memory();
+    const rss0 = target.rss();
 
     // Logins: each worker logs in its slice; wall time from the first connect to the last end
     // of MOTD. Then the connections stay registered and idle for the memory reading.
@@ -219,7 +219,7 @@ async function benchTarget(make: () => Promise<Target>, scenarios: Set<string> =
     log(`  logins: ${LOGINS - failed}/${LOGINS} in ${loginSeconds.toFixed(2)} s${loginFailures ? ', ' + loginFailures : ''}`);
     if (failed) throw new Error(`logins failed: ${loginFailures}`);
     await sleep(1000);
-    const idle = memoryFigures(mem0, await target.memory(), LOGINS);
+    const idle = memoryFigures(rss0, target.rss(), LOGINS);
     log(`  idle: ${idle.text}`);
 
     const empty: ScenarioFigures = { blast: new Map(), paced: [] };
@@ -270,9 +270,9 @@ async function benchTarget(make: () => Promise<Target>, scenarios: Set<string> =
 const MiB = 1048576;
 
 /** Memory per idle connection: the RSS delta (from /proc) over n registered idle connections, divided by n. */
-function memoryFigures(a: MemoryReading, b: MemoryReading, n: number): { rssPerConn: number; text: string } {
-  const rssPerConn = (b.rss - a.rss) / n;
-  return { rssPerConn, text: `RSS ${(a.rss / MiB).toFixed(1)} → ${(b.rss / MiB).toFixed(1)} MiB = ${(rssPerConn / 1024).toFixed(2)} KB per connection` };
+function memoryFigures(a: number, b: number, n: number): { rssPerConn: number; text: string } {
+  const rssPerConn = (b - a) / n;
+  return { rssPerConn, text: `RSS ${(a / MiB).toFixed(1)} → ${(b / MiB).toFixed(1)} MiB = ${(rssPerConn / 1024).toFixed(2)} KB per connection` };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -101,8 +101,11 @@ export class IpcChild<Req, Res extends { ev: string }> {
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** The repository's `sealchatd` CLI (TypeScript, through tsx), for the benches that start it as shipped. */
+/** The repository's `sealchatd` CLI as TypeScript, run through tsx (bench:keys' `serve`, the admin commands of sealchatd() below). */
 export const SEALCHATD_CLI = path.join(ROOT, 'src/cli/sealchatd.ts');
+
+/** Set once shippedSealchatd() has checked dist/ in this process. */
+let shippedChecked = false;
 
 /**
  * The `sealchatd` that `npm start` runs: dist/cli/sealchatd.js, for plain node. Built first
@@ -111,6 +114,8 @@ export const SEALCHATD_CLI = path.join(ROOT, 'src/cli/sealchatd.ts');
  */
 export function shippedSealchatd(): string {
   const cli = path.join(ROOT, 'dist/cli/sealchatd.js');
+  if (shippedChecked) return cli; // once per bench process: src/ does not change during a run
+  shippedChecked = true;
   const built = existsSync(cli) ? statSync(cli).mtimeMs : 0;
   const newest = (readdirSync(path.join(ROOT, 'src'), { recursive: true, withFileTypes: true }) as Dirent[])
     .filter((e) => e.isFile() && e.name.endsWith('.ts'))

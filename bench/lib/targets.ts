@@ -35,11 +35,6 @@ export const PINNED_MALLOC = 'glibc.malloc.trim_threshold=1073741824:glibc.mallo
 const BENCH_PASSWORD = 'bench-password-0123456789';
 const NGIRCD_PASSWORD = 'benchpass';
 
-export interface MemoryReading {
-  /** Resident set size from /proc, as for every server. */
-  rss: number;
-}
-
 export type TargetName = 'sealchat' | 'sealchat-rooms' | 'sealchat-guests' | 'relay' | 'inspircd' | 'ngircd';
 
 export interface Target {
@@ -49,7 +44,8 @@ export interface Target {
   /** Registration credentials for connection number i. */
   conn(i: number, kind: 'bench' | 'warm'): ConnSpec;
   cpuMs(): number;
-  memory(): Promise<MemoryReading>;
+  /** Resident set size in bytes, from /proc (the same reading for every server). */
+  rss(): number;
   /**
    * sealchat-rooms only: make channels the connections have joined into rooms that outlive a
    * connection (issue 13), as keybot does, over the daemon's control socket (`room.add` with the
@@ -126,7 +122,7 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
     env: process.env.BENCH_NO_PIN ? process.env : { ...process.env, GLIBC_TUNABLES: PINNED_MALLOC },
   });
   closeSync(logFd);
-  const port = await announcedPort(proc, path.join(dir, 'sealchatd.log'));
+  const port = await printedPort(proc, /^listening on [^\n]*:(\d+)$/m, `sealchatd ircd (its log: ${path.join(dir, 'sealchatd.log')})`);
   const pid = proc.pid!;
   let control: ControlClient | null = null;
   return {
@@ -147,9 +143,7 @@ export async function startSealchat(count: number, warm: number, profileDir?: st
       return { nick, pass: guests ? null : `${nick}:${BENCH_PASSWORD}` };
     },
     cpuMs: () => cpuMsOf(pid),
-    async memory() {
-      return { rss: rssOf(pid) };
-    },
+    rss: () => rssOf(pid),
     async stop() {
       control?.close();
       await stopProcess(proc, dir);
@@ -174,20 +168,23 @@ async function waitForPort(port: number, proc: ChildProcess, ms: number, name = 
   }
 }
 
-/** The port a `sealchatd ircd` names in its first "listening on HOST:PORT" line on stdout. */
-function announcedPort(proc: ChildProcess, logFile: string): Promise<number> {
+/**
+ * The port a server we spawned prints on its stdout (the first match of `re`, group 1); the rest
+ * of its stdout is drained unread. Rejects, naming `what`, if it exits first.
+ */
+function printedPort(proc: ChildProcess, re: RegExp, what: string): Promise<number> {
   return new Promise((resolve, reject) => {
     let out = '';
     const onData = (d: string): void => {
       out += d;
-      const m = /^listening on [^\n]*:(\d+)$/m.exec(out);
+      const m = re.exec(out);
       if (!m) return;
       proc.stdout!.off('data', onData);
-      proc.stdout!.resume(); // the rest of what it prints is not read
+      proc.stdout!.resume();
       resolve(Number(m[1]));
     };
     proc.stdout!.setEncoding('utf8').on('data', onData);
-    proc.once('exit', (code) => reject(new Error(`sealchatd ircd exited with code ${code} before listening (its log: ${logFile})`)));
+    proc.once('exit', (code) => reject(new Error(`${what} exited with code ${code} before it listened`)));
   });
 }
 
@@ -242,9 +239,7 @@ function spawnedTarget(name: TargetName, proc: ChildProcess, port: number, pass:
     pid,
     conn: (i, kind) => ({ nick: benchNick(i, kind), pass }),
     cpuMs: () => cpuMsOf(pid),
-    async memory() {
-      return { rss: rssOf(pid) };
-    },
+    rss: () => rssOf(pid),
     stop: () => stopProcess(proc, dir),
   };
 }
@@ -270,16 +265,7 @@ export async function startRelay(): Promise<Target> {
   const script = path.join(dir, 'relay.mjs');
   await esbuild.build({ entryPoints: [fileURLToPath(new URL('../peers/relay.ts', import.meta.url))], outfile: script, format: 'esm', platform: 'node', target: 'node20', logLevel: 'warning' });
   const proc = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /^(\d+)\n/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.once('exit', (code) => reject(new Error(`the relay exited with code ${code}`)));
-  });
-  return spawnedTarget('relay', proc, port, null, dir);
+  return spawnedTarget('relay', proc, await printedPort(proc, /^(\d+)\n/, 'the relay'), null, dir);
 }
 
 export function inspircdInstalled(): boolean {
