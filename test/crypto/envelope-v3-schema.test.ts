@@ -36,11 +36,9 @@ import {
 import { createMessage, encrypt } from '../../src/crypto/openpgp.js';
 import { privateState, publicState } from '../../src/crypto/keys.js';
 import { signRaw } from '../../src/crypto/primitives.js';
+import { concatBytes, toBase64, utf8 } from '../../src/crypto/bytes.js';
 import { crowd, fixtures, memberOf as member, type Fixtures } from './fixtures.js';
 
-const enc = new TextEncoder();
-const cat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(parts.flatMap((p) => [...p]));
-const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
 const NUL = Uint8Array.of(0);
 
 const wire = (m: EnvelopeMember): string[] => [m.account, m.fingerprint, m.signingKey.alg, m.signingKey.key];
@@ -64,9 +62,9 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
   /** keybot's raw signature over a domain and bytes, as envelope-v3.ts makes it. */
   const keybotSign = (domain: string, json: Uint8Array): Uint8Array => {
     const k = privateState(f.keybot.priv, 'test');
-    return signRaw(k.signingAlg, k.signingKeyObject, cat(enc.encode(domain), json));
+    return signRaw(k.signingAlg, k.signingKeyObject, concatBytes(utf8.encode(domain), json));
   };
-  const text = (v: unknown): Uint8Array => enc.encode(typeof v === 'string' ? v : JSON.stringify(v));
+  const text = (v: unknown): Uint8Array => utf8.encode(typeof v === 'string' ? v : JSON.stringify(v));
 
   describe('join envelopes', () => {
     function join(over: Partial<JoinPayload> = {}): JoinPayload {
@@ -86,11 +84,11 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
     async function envelope(literal: Uint8Array, to = [f.v6ids.pub]): Promise<Uint8Array> {
       return (await encrypt({ message: await createMessage({ binary: literal }), encryptionKeys: to.map((k) => publicState(k, 'test').key), format: 'binary' })) as Uint8Array;
     }
-    const signedJoin = (json: Uint8Array): Uint8Array => cat(json, NUL, keybotSign(`sealchat-join-v3\0${bob.fingerprint}\0`, json));
+    const signedJoin = (json: Uint8Array): Uint8Array => concatBytes(json, NUL, keybotSign(`sealchat-join-v3\0${bob.fingerprint}\0`, json));
     const open = (data: Uint8Array, now = t0) => openJoinEnvelope({ data, decryptionKey: f.v6ids.priv, keybotKey: f.keybot.pub, expectedAccount: 'bob', now });
     /** The wire form encodeJoin writes for `join()`, with fields replaced or removed (undefined). */
     function wireJoin(over: Record<string, unknown> = {}): Record<string, unknown> {
-      const w: Record<string, unknown> = { v: 3, t: 'join', room, epoch: 10, key: b64(generateRoomKey()), iat: t0, mk: b64(generateMemberKey()), to: ['bob', bob.fingerprint], m: [wire(alice), wire(bob)], ops: [], ...over };
+      const w: Record<string, unknown> = { v: 3, t: 'join', room, epoch: 10, key: toBase64(generateRoomKey()), iat: t0, mk: toBase64(generateMemberKey()), to: ['bob', bob.fingerprint], m: [wire(alice), wire(bob)], ops: [], ...over };
       for (const k of Object.keys(w)) if (w[k] === undefined) delete w[k];
       return w;
     }
@@ -165,7 +163,7 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
       const r = await open(await envelope(signedJoin(text(wireJoin()))));
       expect(r.status).to.equal(EnvelopeStatus.OK);
       expect(r.payload!.roster).to.deep.equal([alice, bob]);
-      const paged = await open(await envelope(signedJoin(text(wireJoin({ m: undefined, r: b64(new Uint8Array(32).fill(7)), pn: 3 })))));
+      const paged = await open(await envelope(signedJoin(text(wireJoin({ m: undefined, r: toBase64(new Uint8Array(32).fill(7)), pn: 3 })))));
       expect(paged.status).to.equal(EnvelopeStatus.OK);
       expect(paged.payload!.rosterPages).to.deep.equal({ hash: new Uint8Array(32).fill(7), count: 3 });
       expect(paged.payload!.roster).to.deep.equal([]);
@@ -202,14 +200,14 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
         ['to[0] is a number', text(wireJoin({ to: [1, bob.fingerprint] }))],
         ['to[1] is a number', text(wireJoin({ to: ['bob', 1] }))],
         ['inline roster with a page count', text(wireJoin({ pn: 1 }))],
-        ['both an inline roster and pages', text(wireJoin({ r: b64(new Uint8Array(32)), pn: 1 }))],
-        ['paged without a page count', text(wireJoin({ m: undefined, r: b64(new Uint8Array(32)) }))],
-        ['paged with a string page count', text(wireJoin({ m: undefined, r: b64(new Uint8Array(32)), pn: '1' }))],
+        ['both an inline roster and pages', text(wireJoin({ r: toBase64(new Uint8Array(32)), pn: 1 }))],
+        ['paged without a page count', text(wireJoin({ m: undefined, r: toBase64(new Uint8Array(32)) }))],
+        ['paged with a string page count', text(wireJoin({ m: undefined, r: toBase64(new Uint8Array(32)), pn: '1' }))],
         ['paged with a hash that is not base64', text(wireJoin({ m: undefined, r: '!!', pn: 1 }))],
         ['paged with a hash that is a number', text(wireJoin({ m: undefined, r: 5, pn: 1 }))],
-        ['paged with a short hash', text(wireJoin({ m: undefined, r: b64(new Uint8Array(31)), pn: 1 }))],
+        ['paged with a short hash', text(wireJoin({ m: undefined, r: toBase64(new Uint8Array(31)), pn: 1 }))],
         ['an epoch past u32', text(wireJoin({ epoch: 2 ** 32 }))],
-        ['a short room key', text(wireJoin({ key: b64(new Uint8Array(31)) }))],
+        ['a short room key', text(wireJoin({ key: toBase64(new Uint8Array(31)) }))],
       ];
       for (const [what, json] of cases) expect((await open(await envelope(signedJoin(json)))).status, what).to.equal(EnvelopeStatus.MALFORMED);
     });
@@ -227,8 +225,8 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
       }
       // The NUL that ends the JSON must have JSON before it and a signature after it.
       const json = text(wireJoin());
-      expect((await open(await envelope(cat(NUL, json)))).status).to.equal(EnvelopeStatus.UNSIGNED);
-      expect((await open(await envelope(cat(json, NUL)))).status).to.equal(EnvelopeStatus.UNSIGNED);
+      expect((await open(await envelope(concatBytes(NUL, json)))).status).to.equal(EnvelopeStatus.UNSIGNED);
+      expect((await open(await envelope(concatBytes(json, NUL)))).status).to.equal(EnvelopeStatus.UNSIGNED);
     });
 
     it('refuses a message that is not encrypted to a public key, and names the other account a join was for', async () => {
@@ -253,11 +251,11 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
 
   describe('roster pages', () => {
     const pageJson = (over: Record<string, unknown> = {}): Record<string, unknown> => {
-      const w: Record<string, unknown> = { v: 3, t: 'roster', room, epoch: 10, r: b64(new Uint8Array(32).fill(1)), i: 1, n: 1, m: [wire(alice), wire(bob)], ...over };
+      const w: Record<string, unknown> = { v: 3, t: 'roster', room, epoch: 10, r: toBase64(new Uint8Array(32).fill(1)), i: 1, n: 1, m: [wire(alice), wire(bob)], ...over };
       for (const k of Object.keys(w)) if (w[k] === undefined) delete w[k];
       return w;
     };
-    const signedPage = (json: Uint8Array): Uint8Array => cat(json, NUL, keybotSign('sealchat-roster-v3\0', json));
+    const signedPage = (json: Uint8Array): Uint8Array => concatBytes(json, NUL, keybotSign('sealchat-roster-v3\0', json));
     const verify = (data: Uint8Array) => verifyRosterPage({ data, keybotKey: f.keybot.pub });
 
     it('verifies the page wire form this test signs, up to index = count = 128', () => {
@@ -276,7 +274,7 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
         ['a bad room', text(pageJson({ room: 'a room' }))],
         ['an epoch past u32', text(pageJson({ epoch: 2 ** 32 }))],
         ['a hash that is a number', text(pageJson({ r: 1 }))],
-        ['a short hash', text(pageJson({ r: b64(new Uint8Array(31)) }))],
+        ['a short hash', text(pageJson({ r: toBase64(new Uint8Array(31)) }))],
         ['no members', text(pageJson({ m: [] }))],
         ['members not a list', text(pageJson({ m: 'alice' }))],
         ['a member of three fields', text(pageJson({ m: [wire(alice).slice(0, 3)] }))],
@@ -292,8 +290,8 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
       for (const [what, json] of cases) expect(verify(signedPage(json)).status, what).to.equal(EnvelopeStatus.MALFORMED);
       // Framing: JSON, then NUL, then a signature; neither part may be empty.
       const json = text(pageJson());
-      expect(verify(cat(NUL, json)).status).to.equal(EnvelopeStatus.MALFORMED);
-      expect(verify(cat(json, NUL)).status).to.equal(EnvelopeStatus.MALFORMED);
+      expect(verify(concatBytes(NUL, json)).status).to.equal(EnvelopeStatus.MALFORMED);
+      expect(verify(concatBytes(json, NUL)).status).to.equal(EnvelopeStatus.MALFORMED);
       expect(verify(json).status).to.equal(EnvelopeStatus.MALFORMED);
     });
 
@@ -375,7 +373,7 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
       expect(signedJsonKind(signedPage(text(pageJson({ t: 'epoch' }))))).to.equal('epoch');
       expect(signedJsonKind(signedPage(text(pageJson({ t: 'join' }))))).to.equal(undefined);
       expect(signedJsonKind(text(pageJson()))).to.equal(undefined); // no NUL, no signature
-      expect(signedJsonKind(cat(text('[1]'), NUL, Uint8Array.of(1)))).to.equal(undefined);
+      expect(signedJsonKind(concatBytes(text('[1]'), NUL, Uint8Array.of(1)))).to.equal(undefined);
       expect(signedJsonKind(new Uint8Array(0))).to.equal(undefined);
     });
   });
@@ -385,11 +383,11 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
       return { room, epoch: 11, prev: 10, issuedAt: t0, roster: rosterHash([alice, bob]), ops: [], added: [], gone: [], ...over };
     }
     const noticeWire = (over: Record<string, unknown> = {}): Record<string, unknown> => {
-      const w: Record<string, unknown> = { v: 3, t: 'epoch', room, epoch: 11, prev: 10, iat: t0, r: b64(rosterHash([alice, bob])), ops: [], add: [], gone: [], ...over };
+      const w: Record<string, unknown> = { v: 3, t: 'epoch', room, epoch: 11, prev: 10, iat: t0, r: toBase64(rosterHash([alice, bob])), ops: [], add: [], gone: [], ...over };
       for (const k of Object.keys(w)) if (w[k] === undefined) delete w[k];
       return w;
     };
-    const signedNotice = (json: Uint8Array): Uint8Array => cat(json, NUL, keybotSign('sealchat-epoch-v3\0', json));
+    const signedNotice = (json: Uint8Array): Uint8Array => concatBytes(json, NUL, keybotSign('sealchat-epoch-v3\0', json));
     const verify = (data: Uint8Array, now = t0) => verifyEpochNotice({ data, keybotKey: f.keybot.pub, now });
 
     it('refuses to sign each notice that breaks the schema, naming the field', () => {
@@ -442,8 +440,8 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
       ];
       for (const [what, json] of cases) expect(verify(signedNotice(json)).status, what).to.equal(EnvelopeStatus.MALFORMED);
       const json = text(noticeWire());
-      expect(verify(cat(NUL, json)).status).to.equal(EnvelopeStatus.MALFORMED);
-      expect(verify(cat(json, NUL)).status).to.equal(EnvelopeStatus.MALFORMED);
+      expect(verify(concatBytes(NUL, json)).status).to.equal(EnvelopeStatus.MALFORMED);
+      expect(verify(concatBytes(json, NUL)).status).to.equal(EnvelopeStatus.MALFORMED);
     });
 
     it('verifies exactly at the edges of its time window (5 min ahead, 15 min old) and not a millisecond past', () => {
