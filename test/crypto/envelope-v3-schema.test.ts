@@ -71,14 +71,20 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
       return { room, epoch: 10, key: generateRoomKey(), issuedAt: t0, memberKey: generateMemberKey(), recipient: { account: 'bob', fingerprint: bob.fingerprint }, roster: [alice, bob], ops: [], ...over };
     }
     const seal = (payload: JoinPayload) => sealJoinEnvelope({ signer: f.keybot.priv, recipientKey: f.v6ids.pub, payload });
-    async function sealError(payload: JoinPayload): Promise<string> {
+    /** What `p` rejects with (undefined if it resolves). */
+    async function rejection(p: Promise<unknown>): Promise<unknown> {
       try {
-        await seal(payload);
+        await p;
       } catch (err) {
-        expect(err).to.be.instanceOf(TypeError);
-        return (err as Error).message;
+        return err;
       }
-      return 'sealed';
+      return undefined;
+    }
+    async function sealError(payload: JoinPayload): Promise<string> {
+      const err = await rejection(seal(payload));
+      if (err === undefined) return 'sealed';
+      expect(err).to.be.instanceOf(TypeError);
+      return (err as Error).message;
     }
     /** A literal (JSON, NUL, keybot's signature over bob's fingerprint and the JSON), encrypted to `to`. */
     async function envelope(literal: Uint8Array, to = [f.v6ids.pub]): Promise<Uint8Array> {
@@ -135,28 +141,11 @@ describe('src/crypto/envelope-v3.ts schema and framing', function () {
 
     it('refuses misuse: no options object, or a recipient key that is not the payload recipient', async () => {
       for (const bad of [null, 'x']) {
-        let err: unknown;
-        try {
-          await sealJoinEnvelope(bad as never);
-        } catch (e) {
-          err = e;
-        }
-        expect(String(err)).to.equal('TypeError: sealJoinEnvelope: expected one options object');
-        err = undefined;
-        try {
-          await openJoinEnvelope(bad as never);
-        } catch (e) {
-          err = e;
-        }
-        expect(String(err)).to.equal('TypeError: openJoinEnvelope: expected one options object');
+        expect(String(await rejection(sealJoinEnvelope(bad as never)))).to.equal('TypeError: sealJoinEnvelope: expected one options object');
+        expect(String(await rejection(openJoinEnvelope(bad as never)))).to.equal('TypeError: openJoinEnvelope: expected one options object');
       }
-      let err: unknown;
-      try {
-        await sealJoinEnvelope({ signer: f.keybot.priv, recipientKey: f.ecc.pub, payload: join() });
-      } catch (e) {
-        err = e;
-      }
-      expect(String(err)).to.equal("TypeError: sealJoinEnvelope: the recipient key is not the payload's recipient");
+      const wrongKey = await rejection(sealJoinEnvelope({ signer: f.keybot.priv, recipientKey: f.ecc.pub, payload: join() }));
+      expect(String(wrongKey)).to.equal("TypeError: sealJoinEnvelope: the recipient key is not the payload's recipient");
     });
 
     it('opens the wire form this test signs (the helper is faithful), also when encrypted to others beside the recipient', async () => {
